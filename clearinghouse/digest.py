@@ -1,0 +1,28 @@
+"""The state digest: blake2b over a canonical msgpack encoding of the state.
+
+Structs encode in declaration order and every dict with sorted keys, so the bytes (and the
+digest) depend only on the state's content, never on insertion or hash order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from clearinghouse.state import State
+
+_encoder = msgspec.msgpack.Encoder(order="sorted")
+_state_decoder = msgspec.msgpack.Decoder(State)
+
+
+def encode_state(state: State) -> bytes:
+    return _encoder.encode(state)
+
+
+def decode_state(data: bytes) -> State:
+    return _state_decoder.decode(data)
+
+
+def state_digest(state: State) -> str:
+    return hashlib.blake2b(encode_state(state), digest_size=32).hexdigest()

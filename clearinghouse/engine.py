@@ -1,0 +1,313 @@
+"""The engine: `apply(event)` folds one input event into the state and returns derived events.
+
+Single-threaded and pure (LMAX's business logic processor): no I/O, no clock, no randomness.
+Every handler validates completely before it mutates, so a rejected event leaves the state as it
+was (apart from the sequence number and event time, which count every event of the log).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from clearinghouse import margin
+from clearinghouse.fills import apply_fill
+from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium
+from clearinghouse.state import Account, Market, Position, State
+from clearinghouse.tiers import build_table, tier_table_error
+from clearinghouse.units import (
+    FUNDING_QUANTUM,
+    NTL_DIV,
+    SZ_DECIMALS,
+    USD_DECIMALS,
+    ceil_div,
+    format_decimal,
+    round_half_even,
+)
+from events import schema as ev
+
+IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
+DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
+
+
+class Reject(Exception):
+    """Raised by a handler, before any mutation, to turn the event into a `rejected` event."""
+
+
+def _usd(amount: int) -> str:
+    return format_decimal(amount, USD_DECIMALS)
+
+
+class Engine:
+    def __init__(self, state: State | None = None) -> None:
+        self.state = state if state is not None else State()
+        self.rules: RuleSet = RULE_SETS[self.state.rules]
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.Market: self._market,
+            ev.Deposit: self._deposit,
+            ev.Withdraw: self._withdraw,
+            ev.Transfer: self._transfer,
+            ev.SetLeverage: self._set_leverage,
+            ev.IsolatedMargin: self._isolated_margin,
+            ev.Prices: self._prices,
+            ev.Trade: self._trade,
+            ev.Funding: self._funding,
+            ev.Rules: self._rules,
+            ev.ImportAccount: self._import_account,
+        }
+
+    # ---- the fold ---------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> list[Any]:
+        state = self.state
+        seq = state.next_seq
+        state.next_seq = seq + 1
+        ts = event.ts
+        if ts is not None and ts > state.time:
+            state.time = ts
+        try:
+            if event.id is not None:
+                self._remember(event.id, seq)
+            self._handlers[type(event)](event)
+        except Reject as exc:
+            return [ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)]
+        return []
+
+    def _remember(self, source_id: str, seq: int) -> None:
+        seen = self.state.recent_ids
+        first = seen.get(source_id)
+        if first is not None:
+            raise Reject(f"duplicate id {source_id!r} (first seen at seq {first})")
+        seen[source_id] = seq
+        if len(seen) > DEDUP_WINDOW:
+            del seen[next(iter(seen))]
+
+    # ---- lookups that reject ----------------------------------------------------------------
+
+    def _account(self, name: str) -> Account:
+        account = self.state.accounts.get(name)
+        if account is None:
+            raise Reject(f"unknown account {name!r}")
+        return account
+
+    def _market_of(self, coin: str) -> Market:
+        market = self.state.markets.get(coin)
+        if market is None:
+            raise Reject(f"unknown market {coin!r}")
+        return market
+
+    @staticmethod
+    def _positive(amount: int, what: str) -> None:
+        if amount <= 0:
+            raise Reject(f"{what} must be positive")
+
+    def _withdrawable(self, account: Account) -> int:
+        return margin.withdrawable(margin.cross_figures(account, self.state.markets), self.rules)
+
+    def _new_position(self, market: Market, leverage: int | None = None, cross: bool | None = None) -> Position:
+        lev = leverage if leverage is not None else min(self.rules.default_leverage, market.table.max_leverage)
+        return Position(leverage=lev, cross=(not market.only_isolated) if cross is None else cross)
+
+    def _check_leverage(self, market: Market, leverage: int, cross: bool, max_leverage: int) -> None:
+        if leverage < 1:
+            raise Reject("leverage must be at least 1")
+        if leverage > max_leverage:
+            raise Reject(f"leverage {leverage} is above the maximum {max_leverage} for {market.coin}")
+        if cross and market.only_isolated:
+            raise Reject(f"{market.coin} is isolated-only")
+
+    # ---- handlers ---------------------------------------------------------------------------
+
+    def _market(self, e: ev.Market) -> None:
+        if not 0 <= e.sz_decimals <= SZ_DECIMALS:
+            raise Reject(f"sz_decimals must be between 0 and {SZ_DECIMALS}")
+        bounds = [(t.lower_bound, t.max_leverage) for t in e.margin_tiers]
+        problem = tier_table_error(bounds)
+        if problem:
+            raise Reject(problem)
+        table = build_table(bounds)
+        market = self.state.markets.get(e.coin)
+        if market is None:
+            lot = 10 ** (SZ_DECIMALS - e.sz_decimals)
+            self.state.markets[e.coin] = Market(e.coin, e.sz_decimals, lot, table, e.only_isolated)
+            return
+        if market.sz_decimals != e.sz_decimals:
+            raise Reject(f"sz_decimals of listed market {e.coin} cannot change")
+        if market.only_isolated != e.only_isolated and (market.long_size or market.short_size):
+            raise Reject(f"only_isolated of {e.coin} cannot change while positions are open")
+        market.table = table
+        market.only_isolated = e.only_isolated
+
+    def _deposit(self, e: ev.Deposit) -> None:
+        self._positive(e.amount, "amount")
+        account = self.state.accounts.get(e.account)
+        if account is None:
+            account = self.state.accounts[e.account] = Account()
+        account.raw_usd += e.amount
+        self.state.deposited += e.amount
+
+    def _take(self, name: str, amount: int) -> Account:
+        """Checks a non-trade removal of `amount` from `name` against withdrawable."""
+        self._positive(amount, "amount")
+        account = self._account(name)
+        available = self._withdrawable(account)
+        if amount > available:
+            raise Reject(f"amount {_usd(amount)} is above withdrawable {_usd(available)}")
+        return account
+
+    def _withdraw(self, e: ev.Withdraw) -> None:
+        account = self._take(e.account, e.amount)
+        account.raw_usd -= e.amount
+        self.state.withdrawn += e.amount
+
+    def _transfer(self, e: ev.Transfer) -> None:
+        if e.from_ == e.to:
+            raise Reject("transfer to the same account")
+        source = self._take(e.from_, e.amount)
+        target = self.state.accounts.get(e.to)
+        if target is None:
+            target = self.state.accounts[e.to] = Account()
+        source.raw_usd -= e.amount
+        target.raw_usd += e.amount
+
+    def _set_leverage(self, e: ev.SetLeverage) -> None:
+        market = self._market_of(e.coin)
+        account = self._account(e.account)
+        pos = account.positions.get(e.coin)
+        if pos is None or not pos.szi:
+            cap = pos.max_leverage if pos is not None and pos.max_leverage else market.table.max_leverage
+            self._check_leverage(market, e.leverage, e.cross, cap)
+            if pos is None:
+                account.positions[e.coin] = self._new_position(market, e.leverage, e.cross)
+            else:
+                pos.leverage, pos.cross = e.leverage, e.cross
+            return
+        table = margin.table_of(pos, market)
+        ntl = margin.notional(pos.szi, market.mark)
+        self._check_leverage(market, e.leverage, e.cross, table.tier_for(ntl).max_leverage)
+        if e.cross != pos.cross:
+            raise Reject(f"cannot switch {e.coin} between cross and isolated with an open position")
+        if e.leverage < pos.leverage:
+            if pos.cross:
+                cross = margin.cross_figures(account, self.state.markets)
+                needed = cross.margin_used - ceil_div(ntl, pos.leverage) + ceil_div(ntl, e.leverage)
+                equity = cross.account_value
+            else:
+                needed = ceil_div(ntl, e.leverage)
+                equity = margin.iso_margin_used(pos, market)
+            if needed > equity:
+                raise Reject(f"insufficient margin for leverage {e.leverage}: needs {_usd(needed)}, has {_usd(equity)}")
+        pos.leverage = e.leverage
+
+    def _isolated_margin(self, e: ev.IsolatedMargin) -> None:
+        if not e.delta:
+            raise Reject("delta must not be zero")
+        market = self._market_of(e.coin)
+        account = self._account(e.account)
+        pos = account.positions.get(e.coin)
+        if pos is None or not pos.szi or pos.cross:
+            raise Reject(f"no open isolated position in {e.coin}")
+        if e.delta > 0:
+            available = self._withdrawable(account)
+            if e.delta > available:
+                raise Reject(f"delta {_usd(e.delta)} is above withdrawable {_usd(available)}")
+        else:
+            if market.only_isolated:
+                raise Reject(f"margin cannot be removed from strict-isolated {e.coin}")
+            removable = margin.iso_removable(pos, market, self.rules)
+            if -e.delta > removable:
+                raise Reject(f"removing {_usd(-e.delta)} exceeds removable {_usd(removable)}")
+        account.raw_usd -= e.delta
+        pos.iso_raw += e.delta
+
+    def _prices(self, e: ev.Prices) -> None:
+        markets = self.state.markets
+        for coin, point in e.prices.items():
+            if coin not in markets:
+                raise Reject(f"unknown market {coin!r}")
+            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
+                raise Reject(f"prices of {coin} must be positive")
+        for coin, point in e.prices.items():
+            market = markets[coin]
+            market.mark = point.mark
+            market.oracle = point.mark if point.oracle is None else point.oracle
+
+    def _trade(self, e: ev.Trade) -> None:
+        market = self._market_of(e.coin)
+        self._positive(e.sz, "sz")
+        self._positive(e.px, "px")
+        if e.sz % market.lot:
+            raise Reject(f"sz {format_decimal(e.sz, SZ_DECIMALS)} is not a multiple of the lot of {e.coin}")
+        if (e.sz * e.px) % NTL_DIV:
+            raise Reject(f"px has more decimals than {e.coin} allows (6 - sz_decimals)")
+        if e.buyer == e.seller:
+            raise Reject("buyer and seller are the same account")
+        buyer = self._account(e.buyer)
+        seller = self._account(e.seller)
+        for account in (buyer, seller):
+            if e.coin not in account.positions:
+                account.positions[e.coin] = self._new_position(market)
+        state = self.state
+        state.funding_pool -= apply_fill(buyer, buyer.positions[e.coin], market, e.sz, e.px, e.buyer_fee)
+        state.funding_pool -= apply_fill(seller, seller.positions[e.coin], market, -e.sz, e.px, e.seller_fee)
+        state.fees += e.buyer_fee + e.seller_fee
+
+    def _funding(self, e: ev.Funding) -> None:
+        market = self._market_of(e.coin)
+        if (e.rate is None) == (e.premium is None):
+            raise Reject("funding needs exactly one of rate or premium")
+        if market.oracle <= 0:
+            raise Reject(f"no oracle price for {e.coin} yet")
+        if e.rate is not None:
+            hourly = cap_hourly(self.rules, e.rate)
+        else:
+            hourly = hourly_rate_from_premium(self.rules, e.premium)  # type: ignore[arg-type]
+        # One hour's funding per coin, quantised once per market (half to even) so that every
+        # position pays exactly `szi * per_coin`, whenever it settles.
+        market.funding_index += round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
+
+    def _rules(self, e: ev.Rules) -> None:
+        rules = RULE_SETS.get(e.name)
+        if rules is None:
+            raise Reject(f"unknown rule set {e.name!r} (known: {', '.join(sorted(RULE_SETS))})")
+        self.state.rules = e.name
+        self.rules = rules
+
+    def _import_account(self, e: ev.ImportAccount) -> None:
+        if e.account in self.state.accounts or e.account == IMPORT_ACCOUNT:
+            raise Reject(f"account {e.account!r} already exists")
+        seen: set[str] = set()
+        for p in e.positions:
+            market = self._market_of(p.coin)
+            if p.coin in seen:
+                raise Reject(f"{p.coin} appears twice")
+            seen.add(p.coin)
+            if not p.szi or p.szi % market.lot:
+                raise Reject(f"szi of {p.coin} must be a non-zero multiple of the lot")
+            self._positive(p.entry_px, "entry_px")
+            if p.max_leverage is not None and p.max_leverage < 1:
+                raise Reject("max_leverage must be at least 1")
+            self._check_leverage(market, p.leverage, p.cross, p.max_leverage or market.table.max_leverage)
+            if p.cross and p.raw_usd:
+                raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
+        accounts = self.state.accounts
+        account = accounts[e.account] = Account()
+        other = accounts.get(IMPORT_ACCOUNT)
+        if other is None:
+            other = accounts[IMPORT_ACCOUNT] = Account()
+        for p in e.positions:
+            market = self.state.markets[p.coin]
+            pos = account.positions[p.coin] = Position(p.leverage, p.cross, max_leverage=p.max_leverage or 0)
+            # The opening fill at entry is a trade with the import account, so it is zero-sum.
+            apply_fill(account, pos, market, p.szi, p.entry_px, 0)
+            opposite = other.positions.get(p.coin)
+            if opposite is None:
+                opposite = other.positions[p.coin] = Position(1, True)
+            self.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
+        # The snapshot's ledgers are facts: whatever makes them match counts as deposited.
+        before = account.raw_usd + sum(pos.iso_raw for pos in account.positions.values())
+        account.raw_usd = e.raw_usd
+        for p in e.positions:
+            if not p.cross:
+                account.positions[p.coin].iso_raw = p.raw_usd
+        after = e.raw_usd + sum(p.raw_usd for p in e.positions if not p.cross)
+        self.state.deposited += after - before

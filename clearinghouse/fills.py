@@ -1,0 +1,87 @@
+"""One side of a fill: position size, entry price, cash legs, isolated margin and funding.
+
+Cash convention (hyperliquid-rules.md 2-3): the ledger takes `-signed_size * px - fee`, which
+already holds the realised pnl. An isolated position's ledger receives the margin of what it
+opens (`opened * px / leverage`, rounded up) from the cross ledger and returns everything to it
+when the position closes; a strict-isolated position also releases margin as it shrinks.
+"""
+
+from __future__ import annotations
+
+from clearinghouse.margin import pending_funding
+from clearinghouse.state import Account, Market, Position
+from clearinghouse.units import NTL_DIV, ceil_div, round_half_even
+
+
+def _book(account: Account, pos: Position, cash: int) -> None:
+    if pos.cross:
+        account.raw_usd += cash
+    else:
+        pos.iso_raw += cash
+
+
+def settle_funding(account: Account, pos: Position, market: Market) -> int:
+    """Books accrued funding into the position's ledger; returns the amount booked (signed),
+    which the caller takes from the funding pool."""
+    amount = pending_funding(pos, market)
+    pos.funding_index = market.funding_index
+    if amount:
+        _book(account, pos, amount)
+        pos.funding_all -= amount
+        pos.funding_open -= amount
+        pos.funding_change -= amount
+    return amount
+
+
+def _open(account: Account, pos: Position, size: int, px: int) -> None:
+    """Grows |szi| by `size` (signed) at `px`: entry moves to the size-weighted average."""
+    old = abs(pos.szi)
+    if old:
+        pos.entry_px = round_half_even(old * pos.entry_px + abs(size) * px, old + abs(size))
+    else:
+        pos.entry_px = px
+        pos.funding_open = 0
+    if not pos.cross:
+        margin = ceil_div(abs(size) * px // NTL_DIV, pos.leverage)
+        account.raw_usd -= margin
+        pos.iso_raw += margin
+    pos.szi += size
+    _book(account, pos, -size * px // NTL_DIV)
+
+
+def _close(account: Account, pos: Position, size: int, px: int, strict: bool) -> None:
+    """Shrinks |szi| by |size| (size has the opposite sign of szi) at `px`; entry unchanged."""
+    old = abs(pos.szi)
+    equity = pos.iso_raw + pos.szi * px // NTL_DIV
+    pos.szi += size
+    _book(account, pos, -size * px // NTL_DIV)
+    if pos.cross:
+        return
+    if not pos.szi:
+        account.raw_usd += pos.iso_raw
+        pos.iso_raw = 0
+        pos.entry_px = 0
+    elif strict and equity > 0:
+        release = equity * abs(size) // old
+        pos.iso_raw -= release
+        account.raw_usd += release
+
+
+def apply_fill(account: Account, pos: Position, market: Market, size: int, px: int, fee: int) -> int:
+    """Applies a fill of signed `size` at `px` paying `fee` (negative = rebate) to one side;
+    returns the funding it settled first (the size is about to change)."""
+    funding = settle_funding(account, pos, market)
+    _book(account, pos, -fee)
+    szi = pos.szi
+    if not szi or (szi > 0) == (size > 0):
+        _open(account, pos, size, px)
+    elif abs(size) <= abs(szi):
+        _close(account, pos, size, px, market.only_isolated)
+    else:  # a flip: close everything, open the remainder at the fill price
+        _close(account, pos, -szi, px, market.only_isolated)
+        _open(account, pos, size + szi, px)
+    pos.funding_change = 0
+    after = pos.szi
+    market.long_size += max(after, 0) - max(szi, 0)
+    market.short_size += max(-after, 0) - max(-szi, 0)
+    return funding

@@ -1,0 +1,60 @@
+"""The clearinghouse state: plain msgspec Structs, so one encoder gives snapshots and digests.
+
+Units: cash in micro-USDC, sizes and prices in the 1e-8 scales of `units`, funding indices in
+1e-12 USDC per coin (`units.FUNDING_DECIMALS`). Dicts are insertion-ordered and only ever encoded with
+sorted keys, so iteration order never reaches a digest.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from clearinghouse.rules import DEFAULT_RULES
+from clearinghouse.tiers import TierTable
+
+
+class Market(msgspec.Struct, gc=False):
+    coin: str
+    sz_decimals: int
+    lot: int  # the smallest size step, in the 1e-8 size scale
+    table: TierTable
+    only_isolated: bool
+    mark: int = 0  # 0 until the first price tick
+    oracle: int = 0
+    funding_index: int = 0  # cumulative funding per coin: sum of oracle * hourly rate
+    long_size: int = 0  # open interest, kept to check that longs and shorts net to zero
+    short_size: int = 0
+
+
+class Position(msgspec.Struct, gc=False):
+    """An account's state in one market; it outlives a closed position to keep the leverage
+    setting and all-time funding."""
+
+    leverage: int
+    cross: bool
+    szi: int = 0
+    entry_px: int = 0
+    iso_raw: int = 0  # the isolated ledger (cash convention, hyperliquid-rules.md 2)
+    max_leverage: int = 0  # the position's own cap; 0 = the market's tiers
+    funding_index: int = 0  # the market index at the last settlement
+    funding_all: int = 0  # funding paid (positive = paid), all time
+    funding_open: int = 0  # since the position opened
+    funding_change: int = 0  # since its size last changed
+
+
+class Account(msgspec.Struct):
+    raw_usd: int = 0  # the cross USDC ledger
+    positions: dict[str, Position] = {}
+
+
+class State(msgspec.Struct):
+    rules: str = DEFAULT_RULES
+    next_seq: int = 0  # the sequence number the next input event gets
+    time: int = 0  # ms, the latest event time seen
+    markets: dict[str, Market] = {}
+    accounts: dict[str, Account] = {}
+    fees: int = 0  # the fee account
+    funding_pool: int = 0  # funding paid in minus paid out (rounding dust stays here)
+    deposited: int = 0  # net of deposits and imports
+    withdrawn: int = 0
+    recent_ids: dict[str, int] = {}  # source id -> seq, a bounded window for de-duplication

@@ -1,0 +1,86 @@
+"""Margin tiers: maintenance margin with deductions, in exact integer arithmetic.
+
+`MM = ntl / (2 * L_n) - deduction(n)` with `deduction(n) = deduction(n-1) + lb_n * (mmr_n - mmr_{n-1})`
+(hyperliquid-rules.md 2). All rates share the denominator `den = 2 * lcm(L_0..L_k)`, so a tier is
+kept as integer numerators: `MM = ceil((ntl * mult_n - ded_n) / den)`, rounded against the account.
+"""
+
+from __future__ import annotations
+
+from math import lcm
+
+import msgspec
+
+from clearinghouse.units import ceil_div
+
+
+class Tier(msgspec.Struct, frozen=True, array_like=True):
+    lower_bound: int  # micro-USDC of notional where this tier starts
+    max_leverage: int
+    mult: int  # den / (2 * max_leverage)
+    ded: int  # deduction numerator over den
+
+
+class TierTable(msgspec.Struct, frozen=True, array_like=True):
+    den: int
+    tiers: tuple[Tier, ...]
+
+    def tier_for(self, ntl: int) -> Tier:
+        """The tier whose notional range holds `ntl` (a lower bound belongs to its own tier)."""
+        tiers = self.tiers
+        chosen = tiers[0]
+        for tier in tiers[1:]:
+            if ntl < tier.lower_bound:
+                break
+            chosen = tier
+        return chosen
+
+    def maintenance(self, ntl: int) -> int:
+        tier = self.tier_for(ntl)
+        return ceil_div(ntl * tier.mult - tier.ded, self.den)
+
+    @property
+    def max_leverage(self) -> int:
+        return self.tiers[0].max_leverage
+
+
+def build_table(bounds: list[tuple[int, int]]) -> TierTable:
+    """[(lower_bound, max_leverage), ...] -> a table; the caller has validated the shape."""
+    den = 2 * lcm(*(lev for _, lev in bounds))
+    tiers: list[Tier] = []
+    ded = 0
+    prev_mult = 0
+    for lower, lev in bounds:
+        mult = den // (2 * lev)
+        if tiers:
+            ded += lower * (mult - prev_mult)
+        tiers.append(Tier(lower, lev, mult, ded))
+        prev_mult = mult
+    return TierTable(den, tuple(tiers))
+
+
+def tier_table_error(bounds: list[tuple[int, int]]) -> str | None:
+    """Why a tier list is not usable, or None: first bound 0, bounds rising, leverage not rising."""
+    if not bounds:
+        return "margin_tiers is empty"
+    if bounds[0][0] != 0:
+        return "the first margin tier must start at lower_bound 0"
+    for (lo_a, lev_a), (lo_b, lev_b) in zip(bounds, bounds[1:]):
+        if lo_b <= lo_a:
+            return "margin tier lower bounds must increase"
+        if lev_b > lev_a:
+            return "margin tier max_leverage must not increase with notional"
+    if any(lev < 1 for _, lev in bounds):
+        return "max_leverage must be at least 1"
+    return None
+
+
+_SINGLE: dict[int, TierTable] = {}
+
+
+def single_tier(max_leverage: int) -> TierTable:
+    """One tier at `max_leverage`: a position's own cap (vault positions) uses it."""
+    table = _SINGLE.get(max_leverage)
+    if table is None:
+        table = _SINGLE[max_leverage] = build_table([(0, max_leverage)])
+    return table

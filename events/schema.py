@@ -1,0 +1,178 @@
+"""The events: a tagged union of msgspec Structs, the language of the whole system.
+
+Amount fields are ints in the fixed-point scales of `clearinghouse.units`; the scale of each
+field is declared once here (the `Usd`, `Size`, `Price`, `Rate` aliases) and read by the codec,
+which turns JSON decimal strings into these ints once, at the edge. msgpack storage holds the
+ints directly. `SCHEMA_VERSION` is stamped on every stored block; a reader refuses newer blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+import msgspec
+
+from clearinghouse.units import PX_DECIMALS, RATE_DECIMALS, SZ_DECIMALS, USD_DECIMALS
+
+SCHEMA_VERSION = 1
+
+Usd = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS})]
+Size = Annotated[int, msgspec.Meta(extra={"scale": SZ_DECIMALS})]
+Price = Annotated[int, msgspec.Meta(extra={"scale": PX_DECIMALS})]
+Rate = Annotated[int, msgspec.Meta(extra={"scale": RATE_DECIMALS})]
+
+
+class _Base(msgspec.Struct, kw_only=True, tag_field="type", omit_defaults=True, frozen=True):
+    """Fields every event may carry: event time in ms, and a source key for de-duplication."""
+
+    ts: int | None = None
+    id: str | None = None
+
+
+# ---- input events (facts) -------------------------------------------------------------------
+
+
+class MarginTier(msgspec.Struct, frozen=True):
+    lower_bound: Usd
+    max_leverage: int
+
+
+class Market(_Base, tag="market"):
+    """Lists a perp market, or replaces its parameters (tiers, isolated-only)."""
+
+    coin: str
+    sz_decimals: int
+    margin_tiers: list[MarginTier]
+    only_isolated: bool = False
+
+
+class Deposit(_Base, tag="deposit"):
+    account: str
+    amount: Usd
+
+
+class Withdraw(_Base, tag="withdraw"):
+    account: str
+    amount: Usd
+
+
+class Transfer(_Base, tag="transfer"):
+    from_: str = msgspec.field(name="from")
+    to: str
+    amount: Usd
+
+
+class SetLeverage(_Base, tag="set_leverage"):
+    account: str
+    coin: str
+    leverage: int
+    cross: bool = True
+
+
+class IsolatedMargin(_Base, tag="isolated_margin"):
+    account: str
+    coin: str
+    delta: Usd
+
+
+class PricePoint(msgspec.Struct, frozen=True, omit_defaults=True):
+    mark: Price
+    oracle: Price | None = None  # absent: the oracle follows the mark
+
+
+class Prices(_Base, tag="prices"):
+    prices: dict[str, PricePoint]
+
+
+class Trade(_Base, tag="trade"):
+    coin: str
+    px: Price
+    sz: Size
+    buyer: str
+    seller: str
+    buyer_fee: Usd = 0
+    seller_fee: Usd = 0
+    tid: int | None = None
+
+
+class Funding(_Base, tag="funding"):
+    """One hour of funding: either the hourly `rate`, or the hour's mean `premium` from which the
+    era's formula (rule set) derives the rate."""
+
+    coin: str
+    rate: Rate | None = None
+    premium: Rate | None = None
+
+
+class Rules(_Base, tag="rules"):
+    name: str
+
+
+class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
+    coin: str
+    szi: Size
+    entry_px: Price
+    leverage: int
+    cross: bool = True
+    raw_usd: Usd = 0  # the isolated ledger (isolated positions only)
+    max_leverage: int | None = None  # the position's own cap, as vault positions carry
+
+
+class ImportAccount(_Base, tag="import_account"):
+    """Seeds an account from an outside snapshot (Hyperliquid `clearinghouseState`).
+
+    The opposite side of every position is held by the system account `IMPORT_ACCOUNT` at the
+    entry price, so sizes still net to zero; the cash that makes the ledgers match the snapshot
+    counts as deposited."""
+
+    account: str
+    raw_usd: Usd
+    positions: list[ImportedPosition] = []
+
+
+InputEvent = Union[
+    Market,
+    Deposit,
+    Withdraw,
+    Transfer,
+    SetLeverage,
+    IsolatedMargin,
+    Prices,
+    Trade,
+    Funding,
+    Rules,
+    ImportAccount,
+]
+
+# ---- derived events (decisions) -------------------------------------------------------------
+
+
+class Rejected(_Base, tag="rejected"):
+    """An input event that broke a rule; state was left unchanged."""
+
+    seq: int
+    reason: str
+    event: str = ""  # the rejected event's type
+
+
+DerivedEvent = Union[Rejected]
+
+
+class Block(msgspec.Struct, frozen=True):
+    """One stored record: a block of events stamped with the schema version and the sequence
+    number of its first event (so a reader can find an event's record by bisection)."""
+
+    v: int
+    seq: int
+    events: list[InputEvent]
+
+
+class DerivedBlock(msgspec.Struct, frozen=True):
+    v: int
+    seq: int
+    events: list[DerivedEvent]
+
+
+def event_type(event: msgspec.Struct) -> str:
+    """The wire tag of an event ("trade", "rejected", ...)."""
+    return type(event).__struct_config__.tag  # type: ignore[return-value]
