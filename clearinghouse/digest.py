@@ -24,5 +24,10 @@ def decode_state(data: bytes) -> State:
     return _state_decoder.decode(data)
 
 
+def digest_of(encoded: bytes) -> str:
+    """The digest of an already encoded state (saves encoding twice when both are needed)."""
+    return hashlib.blake2b(encoded, digest_size=32).hexdigest()
+
+
 def state_digest(state: State) -> str:
-    return hashlib.blake2b(encode_state(state), digest_size=32).hexdigest()
+    return digest_of(encode_state(state))

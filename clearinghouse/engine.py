@@ -221,35 +221,49 @@ class Engine:
 
     def _prices(self, e: ev.Prices) -> None:
         markets = self.state.markets
+        updates = []
         for coin, point in e.prices.items():
-            if coin not in markets:
-                raise Reject(f"unknown market {coin!r}")
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
+            market = markets.get(coin) or self._market_of(coin)
+            mark, oracle = point.mark, point.oracle
+            if oracle is None:
+                oracle = mark
+            if mark <= 0 or oracle <= 0:
                 raise Reject(f"prices of {coin} must be positive")
-        for coin, point in e.prices.items():
-            market = markets[coin]
-            market.mark = point.mark
-            market.oracle = point.mark if point.oracle is None else point.oracle
+            updates.append((market, mark, oracle))
+        for market, mark, oracle in updates:
+            market.mark = mark
+            market.oracle = oracle
 
     def _trade(self, e: ev.Trade) -> None:
-        market = self._market_of(e.coin)
+        state = self.state
+        market = state.markets.get(e.coin) or self._market_of(e.coin)
+        sz, px = e.sz, e.px
+        if sz <= 0 or px <= 0 or sz % market.lot or (sz * px) % NTL_DIV or e.buyer == e.seller:
+            self._bad_trade(e, market)
+        accounts = state.accounts
+        buyer = accounts.get(e.buyer) or self._account(e.buyer)
+        seller = accounts.get(e.seller) or self._account(e.seller)
+        coin = e.coin
+        bpos = buyer.positions.get(coin)
+        if bpos is None:
+            bpos = buyer.positions[coin] = self._new_position(market)
+        spos = seller.positions.get(coin)
+        if spos is None:
+            spos = seller.positions[coin] = self._new_position(market)
+        funding = apply_fill(buyer, bpos, market, sz, px, e.buyer_fee)
+        funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
+        state.funding_pool -= funding
+        state.fees += e.buyer_fee + e.seller_fee
+
+    def _bad_trade(self, e: ev.Trade, market: Market) -> None:
+        """Says why a trade failed the hot path's combined check."""
         self._positive(e.sz, "sz")
         self._positive(e.px, "px")
         if e.sz % market.lot:
             raise Reject(f"sz {format_decimal(e.sz, SZ_DECIMALS)} is not a multiple of the lot of {e.coin}")
         if (e.sz * e.px) % NTL_DIV:
             raise Reject(f"px has more decimals than {e.coin} allows (6 - sz_decimals)")
-        if e.buyer == e.seller:
-            raise Reject("buyer and seller are the same account")
-        buyer = self._account(e.buyer)
-        seller = self._account(e.seller)
-        for account in (buyer, seller):
-            if e.coin not in account.positions:
-                account.positions[e.coin] = self._new_position(market)
-        state = self.state
-        state.funding_pool -= apply_fill(buyer, buyer.positions[e.coin], market, e.sz, e.px, e.buyer_fee)
-        state.funding_pool -= apply_fill(seller, seller.positions[e.coin], market, -e.sz, e.px, e.seller_fee)
-        state.fees += e.buyer_fee + e.seller_fee
+        raise Reject("buyer and seller are the same account")
 
     def _funding(self, e: ev.Funding) -> None:
         market = self._market_of(e.coin)

@@ -34,29 +34,21 @@ def settle_funding(account: Account, pos: Position, market: Market) -> int:
 
 
 def _open(account: Account, pos: Position, size: int, px: int) -> None:
-    """Grows |szi| by `size` (signed) at `px`: entry moves to the size-weighted average."""
+    """Grows |szi| of an isolated position by `size` (signed) at `px`."""
     old = abs(pos.szi)
-    if old:
-        pos.entry_px = round_half_even(old * pos.entry_px + abs(size) * px, old + abs(size))
-    else:
-        pos.entry_px = px
-        pos.funding_open = 0
-    if not pos.cross:
-        margin = ceil_div(abs(size) * px // NTL_DIV, pos.leverage)
-        account.raw_usd -= margin
-        pos.iso_raw += margin
+    _grow_entry(pos, old, abs(size), px)
+    margin = ceil_div(abs(size) * px // NTL_DIV, pos.leverage)
+    account.raw_usd -= margin
+    pos.iso_raw += margin - size * px // NTL_DIV
     pos.szi += size
-    _book(account, pos, -size * px // NTL_DIV)
 
 
 def _close(account: Account, pos: Position, size: int, px: int, strict: bool) -> None:
-    """Shrinks |szi| by |size| (size has the opposite sign of szi) at `px`; entry unchanged."""
+    """Shrinks |szi| of an isolated position by |size| at `px`; entry unchanged."""
     old = abs(pos.szi)
     equity = pos.iso_raw + pos.szi * px // NTL_DIV
     pos.szi += size
-    _book(account, pos, -size * px // NTL_DIV)
-    if pos.cross:
-        return
+    pos.iso_raw -= size * px // NTL_DIV
     if not pos.szi:
         account.raw_usd += pos.iso_raw
         pos.iso_raw = 0
@@ -67,21 +59,49 @@ def _close(account: Account, pos: Position, size: int, px: int, strict: bool) ->
         account.raw_usd += release
 
 
+def _grow_entry(pos: Position, old: int, added: int, px: int) -> None:
+    """Entry moves to the size-weighted average; a position opening from zero starts its
+    since-open funding."""
+    if old:
+        pos.entry_px = round_half_even(old * pos.entry_px + added * px, old + added)
+    else:
+        pos.entry_px = px
+        pos.funding_open = 0
+
+
 def apply_fill(account: Account, pos: Position, market: Market, size: int, px: int, fee: int) -> int:
     """Applies a fill of signed `size` at `px` paying `fee` (negative = rebate) to one side;
-    returns the funding it settled first (the size is about to change)."""
-    funding = settle_funding(account, pos, market)
-    _book(account, pos, -fee)
+    returns the funding it settled first (the size is about to change). Cross positions, the
+    hot path, are handled inline."""
     szi = pos.szi
-    if not szi or (szi > 0) == (size > 0):
-        _open(account, pos, size, px)
-    elif abs(size) <= abs(szi):
-        _close(account, pos, size, px, market.only_isolated)
-    else:  # a flip: close everything, open the remainder at the fill price
-        _close(account, pos, -szi, px, market.only_isolated)
-        _open(account, pos, size + szi, px)
+    funding = settle_funding(account, pos, market) if szi else 0
+    pos.funding_index = market.funding_index
+    after = szi + size
+    if pos.cross:
+        account.raw_usd -= size * px // NTL_DIV + fee
+        if not szi or (szi > 0) == (size > 0):
+            _grow_entry(pos, abs(szi), abs(size), px)
+        elif not after:
+            pos.entry_px = 0
+        elif (after > 0) != (szi > 0):
+            _grow_entry(pos, 0, abs(after), px)
+        pos.szi = after
+    else:
+        pos.iso_raw -= fee
+        if not szi or (szi > 0) == (size > 0):
+            _open(account, pos, size, px)
+        elif abs(size) <= abs(szi):
+            _close(account, pos, size, px, market.only_isolated)
+        else:  # a flip: close everything, open the remainder at the fill price
+            _close(account, pos, -szi, px, market.only_isolated)
+            _open(account, pos, after, px)
     pos.funding_change = 0
-    after = pos.szi
-    market.long_size += max(after, 0) - max(szi, 0)
-    market.short_size += max(-after, 0) - max(-szi, 0)
+    if szi > 0:
+        market.long_size -= szi
+    elif szi < 0:
+        market.short_size += szi
+    if after > 0:
+        market.long_size += after
+    elif after < 0:
+        market.short_size -= after
     return funding

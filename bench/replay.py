@@ -1,0 +1,121 @@
+"""Replay throughput: decode-only against the full engine, over the same file log, in one run.
+
+    python bench/replay.py            # 1,000,000 events, 100,000 accounts, 50 markets
+    python bench/replay.py --quick    # 100,000 events, 10,000 accounts, 20 markets
+
+Reports decode-only events/s (read the file log, decode every block), engine events/s (the
+same plus `Engine.apply` on every event), their ratio, and the memory the engine state holds
+per account (tracemalloc, in a separate pass so it does not slow the timed ones). The machine is
+shared and noisy: compare the ratio, which both passes share, more than the absolute rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from clearinghouse.digest import state_digest  # noqa: E402
+from clearinghouse.engine import Engine  # noqa: E402
+from events.eventlog import EventLog  # noqa: E402
+from events.generator import GeneratorConfig, generate  # noqa: E402
+
+BLOCK = 1000
+
+
+def write_log(path: Path, config: GeneratorConfig) -> None:
+    with EventLog(path) as log:
+        block = []
+        for event in generate(config):
+            block.append(event)
+            if len(block) == BLOCK:
+                log.append(block)
+                block = []
+        log.append(block)
+
+
+def decode_pass(path: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = 0
+    with EventLog(path, readonly=True) as log:
+        for _, events in log.blocks():
+            count += len(events)
+    return count, time.perf_counter() - started
+
+
+def engine_pass(path: Path) -> tuple[Engine, int, int, float]:
+    engine = Engine()
+    apply = engine.apply
+    derived = 0
+    started = time.perf_counter()
+    with EventLog(path, readonly=True) as log:
+        for _, events in log.blocks():
+            for event in events:
+                if apply(event):
+                    derived += 1
+    return engine, engine.state.next_seq, derived, time.perf_counter() - started
+
+
+def memory_pass(path: Path) -> tuple[int, int]:
+    """(bytes the final state holds, peak bytes during the run), measured by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    engine, *_ = engine_pass(path)
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del engine
+    return held, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--accounts", type=int)
+    parser.add_argument("--markets", type=int)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    events, accounts, markets = (100_000, 10_000, 20) if args.quick else (1_000_000, 100_000, 50)
+    config = GeneratorConfig(
+        accounts=args.accounts or accounts, markets=args.markets or markets, events=args.events or events, seed=args.seed
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        path = Path(tmp) / "events"
+        t0 = time.perf_counter()
+        write_log(path, config)
+        print(f"generated and wrote {config.events:,} events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        count, decode_s = decode_pass(path)
+        engine, applied, derived, engine_s = engine_pass(path)
+        held, peak = memory_pass(path)
+        n_accounts = len(engine.state.accounts)
+        result = {
+            "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+            "events": count,
+            "accounts": n_accounts,
+            "markets": len(engine.state.markets),
+            "rejected": derived,
+            "decode_events_per_s": round(count / decode_s),
+            "engine_events_per_s": round(applied / engine_s),
+            "engine_over_decode": round((applied / engine_s) / (count / decode_s), 3),
+            "state_bytes_per_account": round(held / n_accounts),
+            "peak_bytes_per_account": round(peak / n_accounts),
+            "digest": state_digest(engine.state),
+        }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        print(f"{key:>26}: {value:,}" if isinstance(value, (int, float)) else f"{key:>26}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""The `clearinghouse` command: one entry point, a subcommand per job (an edge, not the core)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from clearinghouse.digest import state_digest
+from clearinghouse.engine import Engine
+from clearinghouse.overview import overview, render
+from clearinghouse.runner import LogDir, RunResult, run
+from clearinghouse.summary import clearinghouse_state
+from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal
+from events.adapters.hyperliquid import AdapterError, import_events
+from events.codec import CodecError, encode_json, iter_json_lines
+from events.eventlog import EventLog
+from events.filelog import LogCorruption
+from events.generator import GeneratorConfig, generate, write_jsonl
+from events.schema import Trade
+from replay.snapshot import SnapshotError
+
+BLOCK = 1000  # events per stored block
+
+
+class UserError(Exception):
+    """A problem the user can fix (missing file, bad input); printed without a traceback."""
+
+
+# ---- progress -----------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label, self.enabled = label, enabled
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        share = done / total if total else 1.0
+        rate = done / max(now - self.started, 1e-9)
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {done:,}/{total:,} {rate:,.0f} ev/s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _progress(args: argparse.Namespace, label: str) -> ProgressBar:
+    return ProgressBar(label, enabled=not args.quiet and sys.stderr.isatty())
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _log_dir(path: str, must_exist: bool = True) -> LogDir:
+    log = LogDir(Path(path))
+    if must_exist and not log.exists():
+        raise UserError(f"{path} is not a log directory (no events/ inside); create one with `clearinghouse ingest`")
+    return log
+
+
+def _blocks(events: Iterable[Any], size: int = BLOCK) -> Iterator[list[Any]]:
+    block: list[Any] = []
+    for event in events:
+        block.append(event)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def _catch_up(args: argparse.Namespace) -> RunResult:
+    """The state with every logged event applied (in memory; `run` persists it)."""
+    return run(_log_dir(args.log), persist=False, progress=_progress(args, "replaying"))
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise UserError(f"no such file: {source}")
+    log = _log_dir(args.log, must_exist=False)
+    rejects_path = Path(args.rejects) if args.rejects else log.root / "rejects.jsonl"
+    good = bad = 0
+    shown = 0
+    with open(source, "rb") as lines, EventLog(log.events) as out:
+        rejects = None
+        block: list[Any] = []
+        for number, item in iter_json_lines(lines):
+            if isinstance(item, CodecError):
+                bad += 1
+                if shown < 20:
+                    print(f"{source}:{number}: {item}", file=sys.stderr)
+                    shown += 1
+                if rejects is None:
+                    rejects_path.parent.mkdir(parents=True, exist_ok=True)
+                    rejects = open(rejects_path, "a", encoding="utf-8")
+                rejects.write(json.dumps({"file": str(source), "line": number, "error": str(item)}) + "\n")
+                continue
+            good += 1
+            block.append(item)
+            if len(block) == BLOCK:
+                out.append(block)
+                block = []
+        out.append(block)
+        if rejects is not None:
+            rejects.close()
+    if bad > shown:
+        print(f"... and {bad - shown} more bad lines", file=sys.stderr)
+    summary = {"ingested": good, "rejected_lines": bad, "rejects_file": str(rejects_path) if bad else None, "next_seq": out.next_seq}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"ingested {good} events into {log.events} (next seq {out.next_seq}); {bad} bad lines" + (f" -> {rejects_path}" if bad else ""))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    result = run(_log_dir(args.log), progress=_progress(args, "applying"))
+    digest = state_digest(result.state)
+    rate = result.applied / result.seconds if result.seconds else 0.0
+    summary = {"applied": result.applied, "derived": result.derived, "seq": result.state.next_seq - 1, "digest": digest, "events_per_second": round(rate)}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"applied {result.applied} events ({result.derived} derived) up to seq {summary['seq']} at {rate:,.0f} ev/s\nstate digest {digest}")
+    return 0
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    state = _catch_up(args).state
+    if args.account:
+        if args.account not in state.accounts:
+            raise UserError(f"unknown account {args.account!r}")
+        _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
+        return 0
+    view = overview(state)
+    if args.json:
+        _print_json(view)
+    else:
+        print(render(view))
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    log = _log_dir(args.log)
+    path = log.derived if args.derived else log.events
+    if not path.is_dir():
+        return 0
+    out = sys.stdout.buffer
+    with EventLog(path, derived=args.derived, readonly=True) as events:
+        for count, (_, event) in enumerate(events.read(args.start)):
+            if args.limit is not None and count >= args.limit:
+                break
+            out.write(encode_json(event) + b"\n")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> GeneratorConfig:
+    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    count = write_jsonl(generate(_config(args)), Path(args.out))
+    print(f"wrote {count} events to {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="clearinghouse-demo-"))
+    if (root / "events").exists():
+        raise UserError(f"{root} already holds a log; pass a new --dir")
+    log = LogDir(root)
+    volume: dict[str, int] = {}
+    trades = 0
+
+    def counted(events: Iterable[Any]) -> Iterator[Any]:
+        nonlocal trades
+        for event in events:
+            if type(event) is Trade:
+                trades += 1
+                volume[event.coin] = volume.get(event.coin, 0) + event.sz * event.px // NTL_DIV
+            yield event
+
+    config = _config(args)
+    bar = _progress(args, "generating")
+    with EventLog(log.events) as out:
+        for block in _blocks(counted(generate(config)), BLOCK):
+            out.append(block)
+            bar(out.next_seq, config.events)
+    result = run(log, progress=_progress(args, "applying"))
+    view = overview(result.state)
+    with EventLog(log.derived, derived=True, readonly=True) as derived:
+        rejections = sum(1 for _ in derived.read())
+    rate = result.applied / result.seconds if result.seconds else 0.0
+    demo = {
+        "log": str(root),
+        "events": result.applied,
+        "trades": trades,
+        "volume_usd": {coin: format_decimal(v, USD_DECIMALS) for coin, v in sorted(volume.items())},
+        "rejections": rejections,
+        "events_per_second": round(rate),
+        **view,
+    }
+    if args.json:
+        _print_json(demo)
+        return 0
+    total_volume = format_decimal(sum(volume.values()), USD_DECIMALS)
+    print(f"demo log: {root}")
+    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; {rejections} rejected")
+    print(render(view))
+    print(f"inspect: clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}" if view["most_leveraged"] else "")
+    return 0
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not JSON: {exc}") from None
+
+
+def _hl_events(args: argparse.Namespace, account: str) -> list[Any]:
+    meta = _read_json(args.meta) if args.meta else None
+    return import_events(_read_json(args.file), account, meta=meta, rules=args.rules)
+
+
+def cmd_hl_recompute(args: argparse.Namespace) -> int:
+    engine = Engine()
+    for event in _hl_events(args, "hl"):
+        for derived in engine.apply(event):
+            raise UserError(f"the snapshot does not import: {derived.reason}")
+    _print_json(clearinghouse_state(engine.state, "hl"))
+    return 0
+
+
+def cmd_hl_import(args: argparse.Namespace) -> int:
+    events = _hl_events(args, args.account)
+    log = _log_dir(args.log, must_exist=False)
+    with EventLog(log.events) as out:
+        first = out.append(events)
+    print(f"appended {len(events)} events at seq {first} to {log.events}; apply them with `clearinghouse run --log {log.root}`")
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------------
+
+
+def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int) -> None:
+    p.add_argument("--accounts", type=int, default=accounts, help=f"accounts (default {accounts})")
+    p.add_argument("--markets", type=int, default=markets, help=f"perp markets (default {markets})")
+    p.add_argument("--events", type=int, default=events, help=f"events in all (default {events})")
+    p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clearinghouse", description="Event-sourced clearinghouse with Hyperliquid's margin rules.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str, parent: Any = sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log")
+    p.add_argument("file", metavar="EVENTS.jsonl")
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("run", cmd_run, "apply every logged event not yet applied and persist the state")
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true")
+
+    p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--account", metavar="A")
+    p.add_argument("--json", action="store_true")
+
+    p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--derived", action="store_true", help="the engine's derived events (rejections, ...)")
+    p.add_argument("--from", dest="start", type=int, default=0, metavar="SEQ")
+    p.add_argument("--limit", type=int, metavar="N")
+
+    p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
+    _generator_args(p, 1000, 5, 100_000)
+    p.add_argument("--out", required=True, metavar="FILE")
+
+    p = command("demo", cmd_demo, "generate a market, run it through the engine on a file log, summarise")
+    _generator_args(p, 5_000, 8, 200_000)
+    p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
+    p.add_argument("--json", action="store_true")
+
+    hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
+    hl = sub.add_parser("hl", help=hl_text, description=hl_text)
+    hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
+    for name, func, text in (
+        ("recompute", cmd_hl_recompute, "recompute every figure of a clearinghouseState body with the engine"),
+        ("import-state", cmd_hl_import, "append events that seed an account from a clearinghouseState body"),
+    ):
+        p = command(name, func, text, hl_sub)
+        p.add_argument("file", metavar="STATE.json")
+        p.add_argument("--rules", choices=["hl-current", "hl-2023"], help="rule set (default hl-current)")
+        p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
+        if name == "import-state":
+            p.add_argument("--account", required=True, metavar="NAME")
+            p.add_argument("--log", required=True, metavar="DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError) as exc:
+        print(f"clearinghouse: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Engine snapshots: the state, its digest and where in the log it stands, written atomically.
+
+A snapshot file is `MAGIC | blake2b-256(body) | body`, the body a msgpack `Snapshot`. It is
+written to a temp file, fsynced and renamed, so a crash leaves the old file or the new one,
+never half of one; loading checks the checksum and recomputes the state digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import msgspec
+
+from clearinghouse.digest import decode_state, digest_of, encode_state, state_digest
+from clearinghouse.state import State
+
+MAGIC = b"CHSNAP01"
+VERSION = 1
+
+
+class SnapshotError(Exception):
+    """A snapshot file that is missing, torn, corrupt or of an unknown version."""
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    version: int
+    seq: int  # the next input seq to apply (= events applied)
+    digest: str
+    derived_count: int  # derived events written when this state was reached
+    state: bytes
+
+    def load_state(self) -> State:
+        state = decode_state(self.state)
+        if state_digest(state) != self.digest:
+            raise SnapshotError("state digest does not match the snapshot's")
+        return state
+
+
+def make_snapshot(state: State, derived_count: int) -> Snapshot:
+    data = encode_state(state)
+    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, data)
+
+
+def write_snapshot(path: Path, snapshot: Snapshot) -> None:
+    body = msgspec.msgpack.encode(snapshot)
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "wb") as f:
+        f.write(MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SnapshotError(f"{path}: {exc.strerror}") from None
+    head = len(MAGIC) + 32
+    if len(data) < head or not data.startswith(MAGIC):
+        raise SnapshotError(f"{path}: not a snapshot (bad magic or truncated)")
+    body = data[head:]
+    if hashlib.blake2b(body, digest_size=32).digest() != data[len(MAGIC) : head]:
+        raise SnapshotError(f"{path}: checksum mismatch (torn or corrupt)")
+    try:
+        snapshot = msgspec.msgpack.decode(body, type=Snapshot)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(f"{path}: {exc}") from None
+    if snapshot.version != VERSION:
+        raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected {VERSION}")
+    return snapshot
