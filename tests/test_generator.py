@@ -1,0 +1,236 @@
+"""The synthetic stream must be reproducible, valid under Hyperliquid's price/size rules and
+shaped like real traffic, since benchmarks and engine tests rely on all three."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from clearinghouse.units import NTL_DIV, ceil_div
+from events.codec import decode_block, decode_json, encode_block, encode_json
+from events.generator import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
+from events.schema import (
+    Deposit,
+    Funding,
+    InputEvent,
+    Market,
+    Prices,
+    SetLeverage,
+    Trade,
+    Transfer,
+    Withdraw,
+    event_type,
+)
+
+MIX = GeneratorConfig(events=20_000)
+HOURS = GeneratorConfig(accounts=200, events=20_000, max_step_ms=3_000)  # spans ~8 hours
+
+
+@pytest.fixture(scope="module")
+def stream() -> list[InputEvent]:
+    return list(generate(MIX))
+
+
+@pytest.fixture(scope="module")
+def markets(stream: list[InputEvent]) -> dict[str, Market]:
+    return {e.coin: e for e in stream if isinstance(e, Market)}
+
+
+def header_len(config: GeneratorConfig) -> int:
+    return config.markets + 1 + config.accounts
+
+
+def is_valid_price(px: int, sz_decimals: int) -> bool:
+    """At most 6 - sz_decimals decimals and 5 significant figures, in the 1e-8 scale."""
+    return px > 0 and px % 10 ** (2 + sz_decimals) == 0 and len(str(px).rstrip("0")) <= 5
+
+
+def encoded(config: GeneratorConfig) -> bytes:
+    return b"\n".join(encode_json(e) for e in generate(config))
+
+
+def test_same_seed_gives_identical_bytes() -> None:
+    config = GeneratorConfig(accounts=300, events=5_000, seed=7)
+    assert encoded(config) == encoded(config)
+    assert encode_block(list(generate(config))) == encode_block(list(generate(config)))
+
+
+def test_different_seed_gives_different_stream() -> None:
+    assert encoded(GeneratorConfig(accounts=300, events=5_000, seed=1)) != encoded(
+        GeneratorConfig(accounts=300, events=5_000, seed=2)
+    )
+
+
+@pytest.mark.parametrize("events", [0, 1, 3, 506, 1_234, 20_000])
+def test_exact_event_count(events: int) -> None:
+    assert sum(1 for _ in generate(GeneratorConfig(accounts=500, events=events))) == events
+
+
+def test_header_is_markets_then_prices_then_deposits(stream: list[InputEvent]) -> None:
+    n = header_len(MIX)
+    assert [type(e) for e in stream[:n]] == [Market] * MIX.markets + [Prices] + [Deposit] * MIX.accounts
+    assert set(stream[MIX.markets].prices) == {e.coin for e in stream[: MIX.markets]}
+    assert len({e.account for e in stream[MIX.markets + 1 : n]}) == MIX.accounts
+    amounts = sorted(e.amount for e in stream[MIX.markets + 1 : n])
+    assert amounts[-1] > 100 * amounts[len(amounts) // 2]  # a few whales, many small accounts
+
+
+def test_markets_look_real() -> None:
+    listed = [e for e in generate(GeneratorConfig(markets=25, events=25)) if isinstance(e, Market)]
+    by_coin = {m.coin: m for m in listed}
+    assert [m.coin for m in listed[:4]] == ["BTC", "ETH", "SOL", "HYPE"]
+    assert [m.coin for m in listed[10:12]] == ["M10", "M11"]
+    assert [(m.sz_decimals, [(t.lower_bound, t.max_leverage) for t in m.margin_tiers]) for m in listed[:3]] == [
+        (5, [(0, 40), (150_000_000_000_000, 20)]),
+        (4, [(0, 25), (100_000_000_000_000, 15)]),
+        (2, [(0, 20), (70_000_000_000_000, 10)]),
+    ]
+    assert by_coin["HYPE"].sz_decimals == 2
+    isolated = [m for m in listed if m.only_isolated]
+    assert len(isolated) == 3  # one in ten
+    for m in isolated:
+        assert len(m.margin_tiers) == 1 and 3 <= m.margin_tiers[0].max_leverage <= 10
+    assert all(0 <= m.sz_decimals <= 3 for m in listed[10:])
+
+
+def test_trades_are_valid(stream: list[InputEvent], markets: dict[str, Market]) -> None:
+    deposited: set[str] = set()
+    tids: list[int] = []
+    for e in stream:
+        if isinstance(e, Deposit):
+            deposited.add(e.account)
+        elif isinstance(e, Trade):
+            szd = markets[e.coin].sz_decimals
+            assert e.buyer != e.seller
+            assert e.buyer in deposited and e.seller in deposited
+            assert e.sz > 0 and e.sz % 10 ** (8 - szd) == 0
+            assert is_valid_price(e.px, szd), (e.coin, e.px)
+            notional = e.sz * e.px // NTL_DIV
+            assert notional * NTL_DIV == e.sz * e.px  # exact in micro-USDC
+            taker = ceil_div(notional * 45, 100_000)
+            assert taker in (e.buyer_fee, e.seller_fee)
+            maker = e.seller_fee if e.buyer_fee == taker else e.buyer_fee
+            assert maker in (notional * 15 // 100_000, -(notional * 2 // 100_000))
+            assert e.tid is not None
+            tids.append(e.tid)
+    assert len(tids) > 10_000
+    assert tids == sorted(set(tids))
+
+
+def test_prices_are_valid_and_near_each_other(stream: list[InputEvent], markets: dict[str, Market]) -> None:
+    for e in stream:
+        if isinstance(e, Prices):
+            assert e.prices
+            for coin, point in e.prices.items():
+                szd = markets[coin].sz_decimals
+                assert point.oracle is not None
+                assert is_valid_price(point.mark, szd) and is_valid_price(point.oracle, szd)
+                assert abs(point.mark - point.oracle) * 100 <= point.oracle  # within 1%
+
+
+def test_valid_price_rounds_to_the_rules() -> None:
+    assert valid_price(6_543_219_876_543, 5) == 6_543_200_000_000  # 65432.19... BTC -> 65432
+    assert valid_price(123_456_789, 0) == 123_460_000  # 1.23456789 -> 1.2346 (5 sig figs)
+    assert valid_price(123_456, 0) == 123_500  # 0.00123456 -> 0.001235 (6 decimals)
+    assert valid_price(1, 2) == 10_000  # never zero
+
+
+def test_activity_is_skewed(stream: list[InputEvent]) -> None:
+    fills = Counter(a for e in stream if isinstance(e, Trade) for a in (e.buyer, e.seller))
+    counts = sorted(fills.values(), reverse=True)
+    assert counts[0] > 20 * counts[len(counts) // 2]
+
+
+def test_positions_open_grow_shrink_close_and_flip(stream: list[InputEvent]) -> None:
+    pos: defaultdict[tuple[str, str], int] = defaultdict(int)
+    seen: Counter[str] = Counter()
+    for e in stream:
+        if isinstance(e, Trade):
+            for account, delta in ((e.buyer, e.sz), (e.seller, -e.sz)):
+                old = pos[(account, e.coin)]
+                new = old + delta
+                kind = ("open" if old == 0 else "close" if new == 0 else "flip" if (old > 0) != (new > 0)
+                        else "grow" if abs(new) > abs(old) else "shrink")
+                seen[kind] += 1
+                pos[(account, e.coin)] = new
+    assert set(seen) == {"open", "grow", "shrink", "close", "flip"}
+    assert all(sum(v for (_, c), v in pos.items() if c == coin) == 0 for coin in {c for _, c in pos})
+
+
+def test_type_mix_is_about_70_25_5(stream: list[InputEvent]) -> None:
+    body = stream[header_len(MIX) :]
+    mix = Counter(event_type(e) for e in body)
+    share = {kind: count / len(body) for kind, count in mix.items()}
+    assert share["trade"] == pytest.approx(0.70, abs=0.02)
+    assert share["prices"] == pytest.approx(0.25, abs=0.02)
+    other = 1 - share["trade"] - share["prices"]
+    assert other == pytest.approx(0.05, abs=0.015)
+    assert {"deposit", "withdraw", "transfer", "set_leverage", "isolated_margin"} <= set(mix)
+
+
+def test_account_events_are_plausible(stream: list[InputEvent], markets: dict[str, Market]) -> None:
+    deposited: Counter[str] = Counter()
+    isolated: set[tuple[str, str]] = set()
+    for e in stream:
+        if isinstance(e, Deposit):
+            deposited[e.account] += e.amount
+        elif isinstance(e, (Withdraw, Transfer)):
+            account = e.account if isinstance(e, Withdraw) else e.from_
+            assert 0 < e.amount <= deposited[account]
+            if isinstance(e, Transfer):
+                assert e.to != e.from_ and e.to in deposited
+        elif isinstance(e, SetLeverage):
+            market = markets[e.coin]
+            assert 1 <= e.leverage <= market.margin_tiers[0].max_leverage
+            assert not (market.only_isolated and e.cross)
+            if not e.cross:
+                isolated.add((e.account, e.coin))
+        elif isinstance(e, Trade) and markets[e.coin].only_isolated:
+            assert (e.buyer, e.coin) in isolated and (e.seller, e.coin) in isolated
+
+
+def test_time_advances_and_every_event_has_ts(stream: list[InputEvent]) -> None:
+    stamps = [e.ts for e in stream]
+    assert all(ts is not None for ts in stamps)
+    assert stamps == sorted(stamps)
+    assert stamps[0] == MIX.start_ts and stamps[-1] > MIX.start_ts
+
+
+def test_funding_once_per_market_per_hour() -> None:
+    events = list(generate(HOURS))
+    coins = {e.coin for e in events if isinstance(e, Market)}
+    funding = [e for e in events if isinstance(e, Funding)]
+    by_hour: defaultdict[int, list[str]] = defaultdict(list)
+    for f in funding:
+        assert f.ts is not None and f.ts % HOUR_MS == 0
+        assert f.rate is not None and abs(f.rate) <= 50_000_000  # |rate| <= 0.00005 per hour
+        by_hour[f.ts // HOUR_MS].append(f.coin)
+    first, last = HOURS.start_ts // HOUR_MS + 1, events[-1].ts // HOUR_MS  # type: ignore[operator]
+    assert last - first >= 5
+    for hour in range(first, last):
+        assert sorted(by_hour[hour]) == sorted(coins), hour
+    assert set(by_hour) <= set(range(first, last + 1))
+    assert len({f.rate for f in funding}) > 1 and any(f.rate < 0 for f in funding)  # type: ignore[operator]
+
+
+def test_round_trips_through_block_and_json(stream: list[InputEvent]) -> None:
+    assert decode_block(encode_block(stream)) == stream
+    for e in stream:
+        assert decode_json(encode_json(e)) == e
+
+
+def test_write_jsonl(tmp_path: Path) -> None:
+    config = GeneratorConfig(accounts=50, events=2_000)
+    path = tmp_path / "events.jsonl"
+    assert write_jsonl(generate(config), path) == 2_000
+    lines = path.read_bytes().splitlines()
+    assert [decode_json(line) for line in lines] == list(generate(config))
+
+
+def test_rejects_bad_config() -> None:
+    with pytest.raises(ValueError):
+        generate(GeneratorConfig(accounts=1))
+    with pytest.raises(ValueError):
+        generate(GeneratorConfig(trade_share=0.8, prices_share=0.3))
