@@ -17,6 +17,7 @@ from clearinghouse.tiers import build_table, tier_table_error
 from clearinghouse.units import (
     FUNDING_QUANTUM,
     NTL_DIV,
+    PX_DECIMALS,
     SZ_DECIMALS,
     USD_DECIMALS,
     ceil_div,
@@ -64,19 +65,22 @@ class Engine:
         ts = event.ts
         if ts is not None and ts > state.time:
             state.time = ts
+        source_id = event.id
         try:
-            if event.id is not None:
-                self._remember(event.id, seq)
+            if source_id is not None and source_id in state.recent_ids:
+                first = state.recent_ids[source_id]
+                raise Reject(f"duplicate id {source_id!r} (first applied at seq {first})")
             self._handlers[type(event)](event)
         except Reject as exc:
             return [ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)]
+        if source_id is not None:
+            self._remember(source_id, seq)
         return []
 
     def _remember(self, source_id: str, seq: int) -> None:
+        """Keeps the id of an applied event; a rejected one leaves no trace, so its redelivery
+        is judged again."""
         seen = self.state.recent_ids
-        first = seen.get(source_id)
-        if first is not None:
-            raise Reject(f"duplicate id {source_id!r} (first seen at seq {first})")
         seen[source_id] = seq
         if len(seen) > DEDUP_WINDOW:
             del seen[next(iter(seen))]
@@ -128,7 +132,8 @@ class Engine:
         market = self.state.markets.get(e.coin)
         if market is None:
             lot = 10 ** (SZ_DECIMALS - e.sz_decimals)
-            self.state.markets[e.coin] = Market(e.coin, e.sz_decimals, lot, table, e.only_isolated)
+            tick = 10 ** (PX_DECIMALS - USD_DECIMALS + e.sz_decimals)  # so lot * tick is one micro-USDC
+            self.state.markets[e.coin] = Market(e.coin, e.sz_decimals, lot, tick, table, e.only_isolated)
             return
         if market.sz_decimals != e.sz_decimals:
             raise Reject(f"sz_decimals of listed market {e.coin} cannot change")
@@ -238,7 +243,7 @@ class Engine:
         state = self.state
         market = state.markets.get(e.coin) or self._market_of(e.coin)
         sz, px = e.sz, e.px
-        if sz <= 0 or px <= 0 or sz % market.lot or (sz * px) % NTL_DIV or e.buyer == e.seller:
+        if sz <= 0 or px <= 0 or sz % market.lot or px % market.tick or e.buyer == e.seller:
             self._bad_trade(e, market)
         accounts = state.accounts
         buyer = accounts.get(e.buyer) or self._account(e.buyer)
@@ -261,8 +266,8 @@ class Engine:
         self._positive(e.px, "px")
         if e.sz % market.lot:
             raise Reject(f"sz {format_decimal(e.sz, SZ_DECIMALS)} is not a multiple of the lot of {e.coin}")
-        if (e.sz * e.px) % NTL_DIV:
-            raise Reject(f"px has more decimals than {e.coin} allows (6 - sz_decimals)")
+        if e.px % market.tick:
+            raise Reject(f"px {format_decimal(e.px, PX_DECIMALS)} has more decimals than {e.coin} allows (6 - sz_decimals)")
         raise Reject("buyer and seller are the same account")
 
     def _funding(self, e: ev.Funding) -> None:
@@ -317,6 +322,7 @@ class Engine:
             if opposite is None:
                 opposite = other.positions[p.coin] = Position(1, True)
             self.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
+            pos.funding_all, pos.funding_open, pos.funding_change = p.funding_all, p.funding_since_open, p.funding_since_change
         # The snapshot's ledgers are facts: whatever makes them match counts as deposited.
         before = account.raw_usd + sum(pos.iso_raw for pos in account.positions.values())
         account.raw_usd = e.raw_usd

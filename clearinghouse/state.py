@@ -17,6 +17,7 @@ class Market(msgspec.Struct, gc=False):
     coin: str
     sz_decimals: int
     lot: int  # the smallest size step, in the 1e-8 size scale
+    tick: int  # the smallest price step: 6 - sz_decimals decimals, in the 1e-8 price scale
     table: TierTable
     only_isolated: bool
     mark: int = 0  # 0 until the first price tick

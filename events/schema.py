@@ -116,6 +116,9 @@ class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
     cross: bool = True
     raw_usd: Usd = 0  # the isolated ledger (isolated positions only)
     max_leverage: int | None = None  # the position's own cap, as vault positions carry
+    funding_all: Usd = 0  # cumFunding as the snapshot shows it (positive = paid)
+    funding_since_open: Usd = 0
+    funding_since_change: Usd = 0
 
 
 class ImportAccount(_Base, tag="import_account"):

@@ -88,6 +88,7 @@ def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | No
         value = Decimal(str(_get(p, "positionValue")))
         mark = (value / abs(Decimal(szi_text))).quantize(Decimal(1).scaleb(-PX_DECIMALS))
         prices[coin] = PricePoint(mark=parse_decimal(str(mark), PX_DECIMALS))
+        cum = p.get("cumFunding") or {}
         positions.append(
             ImportedPosition(
                 coin=coin,
@@ -97,6 +98,9 @@ def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | No
                 cross=cross,
                 raw_usd=0 if cross else _usd(_get(lev, "rawUsd")),
                 max_leverage=own_max if own_max is not None and own_max != market.margin_tiers[0].max_leverage else None,
+                funding_all=_usd(cum.get("allTime", "0")),
+                funding_since_open=_usd(cum.get("sinceOpen", "0")),
+                funding_since_change=_usd(cum.get("sinceChange", "0")),
             )
         )
     if prices:
