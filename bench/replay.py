@@ -4,7 +4,8 @@
     python bench/replay.py --quick    # 100,000 events, 10,000 accounts, 20 markets
 
 Reports decode-only events/s (read the file log, decode every block), engine events/s (the
-same plus `Engine.apply` on every event), their ratio, and the memory the engine state holds
+same plus `Engine.apply` on every event), their ratio, engine events/s when the margin figures
+of both sides of every trade are also recomputed, and the memory the engine state holds
 per account (tracemalloc, in a separate pass so it does not slow the timed ones). The machine is
 shared and noisy: compare the ratio, which both passes share, more than the absolute rates.
 """
@@ -25,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.digest import state_digest  # noqa: E402
 from clearinghouse.engine import Engine  # noqa: E402
+from clearinghouse.margin import cross_figures  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
+from events.schema import Trade  # noqa: E402
 from events.generator import GeneratorConfig, generate  # noqa: E402
 
 BLOCK = 1000
@@ -51,9 +54,13 @@ def decode_pass(path: Path) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def engine_pass(path: Path) -> tuple[Engine, int, int, float]:
+def engine_pass(path: Path, figures: bool = False) -> tuple[Engine, int, int, float]:
+    """Reads, decodes and applies every event; with `figures`, also recomputes the cross margin
+    figures (account value, notional, initial and maintenance margin) of both sides of every
+    trade, as a liquidation check after each fill does."""
     engine = Engine()
     apply = engine.apply
+    accounts, markets = engine.state.accounts, engine.state.markets
     derived = 0
     started = time.perf_counter()
     with EventLog(path, readonly=True) as log:
@@ -61,6 +68,9 @@ def engine_pass(path: Path) -> tuple[Engine, int, int, float]:
             for event in events:
                 if apply(event):
                     derived += 1
+                elif figures and type(event) is Trade:
+                    cross_figures(accounts[event.buyer], markets)
+                    cross_figures(accounts[event.seller], markets)
     return engine, engine.state.next_seq, derived, time.perf_counter() - started
 
 
@@ -95,6 +105,7 @@ def main() -> None:
         print(f"generated and wrote {config.events:,} events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         count, decode_s = decode_pass(path)
         engine, applied, derived, engine_s = engine_pass(path)
+        _, _, _, figures_s = engine_pass(path, figures=True)
         held, peak = memory_pass(path)
         n_accounts = len(engine.state.accounts)
         result = {
@@ -106,6 +117,7 @@ def main() -> None:
             "decode_events_per_s": round(count / decode_s),
             "engine_events_per_s": round(applied / engine_s),
             "engine_over_decode": round((applied / engine_s) / (count / decode_s), 3),
+            "engine_with_figures_events_per_s": round(applied / figures_s),
             "state_bytes_per_account": round(held / n_accounts),
             "peak_bytes_per_account": round(peak / n_accounts),
             "digest": state_digest(engine.state),

@@ -103,19 +103,19 @@ def encode_derived_block(events: list[Any], seq: int = 0) -> bytes:
     return _block_encoder.encode(DerivedBlock(SCHEMA_VERSION, seq, events))
 
 
-def _check_version(v: int) -> None:
-    if v > SCHEMA_VERSION:
-        raise CodecError(f"block schema version {v} is newer than this reader ({SCHEMA_VERSION})")
+def _decode(decoder: msgspec.msgpack.Decoder, data: bytes, what: str) -> Any:
+    try:
+        block = decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CodecError(f"bad {what}: {exc}") from None
+    if block.v > SCHEMA_VERSION:
+        raise CodecError(f"{what} schema version {block.v} is newer than this reader ({SCHEMA_VERSION})")
+    return block
 
 
 def decode_block_at(data: bytes) -> Block:
     """A stored record -> its Block (first seq and events)."""
-    try:
-        block = _block_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise CodecError(f"bad block: {exc}") from None
-    _check_version(block.v)
-    return block
+    return _decode(_block_decoder, data, "block")
 
 
 def decode_block(data: bytes) -> list[InputEvent]:
@@ -123,12 +123,7 @@ def decode_block(data: bytes) -> list[InputEvent]:
 
 
 def decode_derived_block_at(data: bytes) -> DerivedBlock:
-    try:
-        block = _derived_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise CodecError(f"bad derived block: {exc}") from None
-    _check_version(block.v)
-    return block
+    return _decode(_derived_decoder, data, "derived block")
 
 
 # ---- JSON lines -------------------------------------------------------------------------------
