@@ -226,18 +226,17 @@ class Engine:
 
     def _prices(self, e: ev.Prices) -> None:
         markets = self.state.markets
-        updates = []
-        for coin, point in e.prices.items():
-            market = markets.get(coin) or self._market_of(coin)
-            mark, oracle = point.mark, point.oracle
-            if oracle is None:
-                oracle = mark
-            if mark <= 0 or oracle <= 0:
+        prices = e.prices
+        if not prices.keys() <= markets.keys():
+            unknown = sorted(prices.keys() - markets.keys())
+            raise Reject(f"unknown market {unknown[0]!r}")
+        for coin, point in prices.items():
+            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
                 raise Reject(f"prices of {coin} must be positive")
-            updates.append((market, mark, oracle))
-        for market, mark, oracle in updates:
-            market.mark = mark
-            market.oracle = oracle
+        for coin, point in prices.items():
+            market = markets[coin]
+            market.mark = mark = point.mark
+            market.oracle = mark if point.oracle is None else point.oracle
 
     def _trade(self, e: ev.Trade) -> None:
         state = self.state

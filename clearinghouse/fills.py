@@ -74,8 +74,9 @@ def apply_fill(account: Account, pos: Position, market: Market, size: int, px: i
     returns the funding it settled first (the size is about to change). Cross positions, the
     hot path, are handled inline."""
     szi = pos.szi
-    funding = settle_funding(account, pos, market) if szi else 0
-    pos.funding_index = market.funding_index
+    index = market.funding_index
+    funding = settle_funding(account, pos, market) if szi and pos.funding_index != index else 0
+    pos.funding_index = index
     after = szi + size
     if pos.cross:
         account.raw_usd -= size * px // NTL_DIV + fee

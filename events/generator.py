@@ -235,7 +235,12 @@ class _Generator:
         b.mark = valid_price(b.fair * (10**6 + spread) // (10**6 * _FINE), b.sz_decimals)
 
     def _prices(self) -> Prices:
-        moved = [b for b in self.books if self.random() < 0.5] or [self.books[self._market()]]
+        """A tick of one market (chosen as trades choose them), now and then with a couple of
+        others: a quarter of all events are ticks, as in a per-coin oracle feed, rather than a
+        few snapshots of every market."""
+        first = self.books[self._market()]
+        share = 1 / len(self.books)
+        moved = [first] + [b for b in self.books if b is not first and self.random() < share]
         for b in moved:
             self._move(b)
         return Prices(ts=self.ts, prices={b.coin: PricePoint(mark=b.mark, oracle=b.oracle) for b in moved})
