@@ -76,8 +76,9 @@ def render(view: dict[str, Any]) -> str:
     ]
     for m in view["markets"]:
         lines.append(f"{m['coin']:<8}{m['mark']:>16}{m['open_interest']:>20}{m['open_interest_usd']:>20}")
-    lines += ["", "most leveraged (margin ratio = maintenance / account value):", f"{'account':<14}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
+    width = max([len(a["account"]) for a in view["most_leveraged"]] + [8]) + 2
+    lines += ["", "most leveraged (margin ratio = maintenance / account value):", f"{'account':<{width}}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
     for a in view["most_leveraged"]:
-        lines.append(f"{a['account']:<14}{a['margin_ratio']:>14}{a['leverage']:>12}{a['account_value']:>18}{a['maintenance']:>16}")
+        lines.append(f"{a['account']:<{width}}{a['margin_ratio']:>14}{a['leverage']:>12}{a['account_value']:>18}{a['maintenance']:>16}")
     lines += ["", f"state digest {view['digest']}"]
     return "\n".join(lines)
