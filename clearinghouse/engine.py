@@ -11,9 +11,11 @@ from typing import Any, Callable
 
 from clearinghouse import margin
 from clearinghouse.fills import apply_fill
+from clearinghouse.liquidation import LIQUIDATOR, Liquidations, below_maintenance
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium
 from clearinghouse.state import Account, Market, Position, State
 from clearinghouse.tiers import build_table, tier_table_error
+from clearinghouse.triggers import FullScan, TriggerIndex
 from clearinghouse.units import (
     FUNDING_QUANTUM,
     NTL_DIV,
@@ -27,6 +29,7 @@ from clearinghouse.units import (
 from events import schema as ev
 
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
+SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
 
 
@@ -39,9 +42,17 @@ def _usd(amount: int) -> str:
 
 
 class Engine:
-    def __init__(self, state: State | None = None) -> None:
+    """`full_scan` selects the reference trigger mode (every account checked on every tick);
+    both modes make the same decisions."""
+
+    def __init__(self, state: State | None = None, *, full_scan: bool = False) -> None:
         self.state = state if state is not None else State()
         self.rules: RuleSet = RULE_SETS[self.state.rules]
+        self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
+        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS)
+        self._derived: list[Any] = []
+        self.liquidations = Liquidations(self.state, self._derived.append)
+        self._liquidating = self.state.liquidation.mode != "off"
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.Market: self._market,
             ev.Deposit: self._deposit,
@@ -75,7 +86,13 @@ class Engine:
             return [ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)]
         if source_id is not None:
             self._remember(source_id, seq)
-        return []
+        if self._liquidating:
+            self._check_triggers(event, seq)
+        if not self._derived:
+            return []
+        derived = self._derived[:]
+        self._derived.clear()
+        return derived
 
     def _remember(self, source_id: str, seq: int) -> None:
         """Keeps the id of an applied event; a rejected one leaves no trace, so its redelivery
@@ -84,6 +101,64 @@ class Engine:
         seen[source_id] = seq
         if len(seen) > DEDUP_WINDOW:
             del seen[next(iter(seen))]
+
+    # ---- liquidation triggers ----------------------------------------------------------------
+
+    def _candidates(self, event: Any) -> set[str]:
+        """Accounts whose margin the event may have lowered; a fill the index can absorb in
+        O(log n) adds nothing."""
+        state, triggers = self.state, self.triggers
+        kind = type(event)
+        if kind is ev.Trade:
+            accounts, markets = state.accounts, state.markets
+            return {n for n in (event.buyer, event.seller) if not triggers.filled(n, accounts[n], event.coin, markets)}
+        if kind is ev.Prices:
+            found: set[str] = set()
+            for coin in event.prices:
+                found |= triggers.crossed(coin, state)
+            return found
+        if kind is ev.Funding:
+            return triggers.crossed(event.coin, state)
+        if kind is ev.Market:
+            return triggers.holders(event.coin, state)
+        if kind is ev.Transfer:
+            return {event.from_, event.to}
+        if kind is ev.Rules:
+            return set()
+        return {event.account}
+
+    def _check_triggers(self, event: Any, seq: int) -> None:
+        """Checks the candidates exactly, in rounds: each round's accounts below maintenance
+        (as found at its start) are liquidated in account-id order, at most once per event;
+        the next round looks at what those liquidations moved (impact prices, ADL)."""
+        state, triggers, liq = self.state, self.triggers, self.liquidations
+        accounts, markets = state.accounts, state.markets
+        candidates = self._candidates(event)
+        done: set[str] = set()
+        while True:
+            candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS
+            if not candidates:
+                return
+            below = []
+            for name in sorted(candidates):
+                if below_maintenance(accounts[name], markets):
+                    below.append(name)
+                else:
+                    state.watch.pop(name, None)
+                    triggers.reindex(name, accounts[name], markets)
+            if not below:
+                return
+            liq.moved.clear()
+            liq.counterparties.clear()
+            for name in below:
+                liq.check(name, seq)
+                triggers.reindex(name, accounts[name], markets)
+            done.update(below)
+            candidates = set(liq.counterparties)
+            for coin in sorted(liq.moved):
+                candidates |= triggers.crossed(coin, state)
+            if triggers.full_scan and liq.moved:
+                candidates |= triggers.holders("", state)
 
     # ---- lookups that reject ----------------------------------------------------------------
 
@@ -235,6 +310,7 @@ class Engine:
                 raise Reject(f"prices of {coin} must be positive")
         for coin, point in prices.items():
             market = markets[coin]
+            market.prev_mark = market.mark
             market.mark = mark = point.mark
             market.oracle = mark if point.oracle is None else point.oracle
 
@@ -254,10 +330,25 @@ class Engine:
         spos = seller.positions.get(coin)
         if spos is None:
             spos = seller.positions[coin] = self._new_position(market)
+        if e.liquidation is not None:
+            self._liquidation_fill(e)
         funding = apply_fill(buyer, bpos, market, sz, px, e.buyer_fee)
         funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
         state.funding_pool -= funding
         state.fees += e.buyer_fee + e.seller_fee
+
+    def _liquidation_fill(self, e: ev.Trade) -> None:
+        """A fill of an external liquidation order: what it fills is no longer on order."""
+        name = e.liquidation.account  # type: ignore[union-attr]
+        if name not in (e.buyer, e.seller):
+            raise Reject(f"liquidated account {name!r} is neither buyer nor seller")
+        orders = self.state.liq_orders.get(name)
+        if orders is not None and e.coin in orders:
+            orders[e.coin] -= e.sz
+            if orders[e.coin] <= 0:
+                del orders[e.coin]
+            if not orders:
+                del self.state.liq_orders[name]
 
     def _bad_trade(self, e: ev.Trade, market: Market) -> None:
         """Says why a trade failed the hot path's combined check."""

@@ -21,6 +21,7 @@ class Market(msgspec.Struct, gc=False):
     table: TierTable
     only_isolated: bool
     mark: int = 0  # 0 until the first price tick
+    prev_mark: int = 0  # the mark before the latest tick: auto-deleveraging closes at it
     oracle: int = 0
     funding_index: int = 0  # cumulative funding per coin: sum of oracle * hourly rate
     long_size: int = 0  # open interest, kept to check that longs and shorts net to zero
@@ -46,6 +47,22 @@ class Position(msgspec.Struct, gc=False):
 class Account(msgspec.Struct):
     raw_usd: int = 0  # the cross USDC ledger
     positions: dict[str, Position] = {}
+    cooldown_until: int = 0  # ms: after a partial liquidation, orders are for whole positions until then
+
+
+class LiquidationConfig(msgspec.Struct, frozen=True):
+    """How liquidations execute in this run (hyperliquid-rules.md 5); fixed when the state is
+    created, so a replay decides exactly as the original run did."""
+
+    mode: str = "mark"  # "external" | "mark" | "impact" | "off" (margin figures only)
+    slippage_ppm: int = 0  # mark mode: fills at mark -/+ this share
+    impact_ppm: int = 10_000  # impact mode: price moves this share per `depth` of notional filled
+    depth: int = 1_000_000_000_000  # micro-USDC of notional that moves a price by `impact_ppm`
+    fee_ppm: int = 450  # liquidation fills pay the taker fee (0.045%)
+    partial_above: int = 100_000_000_000  # micro-USDC: positions above are liquidated in slices
+    partial_ppm: int = 200_000  # the slice (20%)
+    cooldown_ms: int = 30_000
+    loss_limit: int | None = None  # the most the liquidator absorbs in one takeover (None: any)
 
 
 class State(msgspec.Struct):
@@ -59,3 +76,7 @@ class State(msgspec.Struct):
     deposited: int = 0  # net of deposits and imports
     withdrawn: int = 0
     recent_ids: dict[str, int] = {}  # source id -> seq, a bounded window for de-duplication
+    liquidation: LiquidationConfig = LiquidationConfig()
+    bad_debt: int = 0  # losses no one absorbed: counted in conservation, never dropped
+    watch: dict[str, int] = {}  # accounts still below maintenance after a liquidation step -> seq found
+    liq_orders: dict[str, dict[str, int]] = {}  # external mode: account -> coin -> size still to fill

@@ -84,6 +84,13 @@ class Prices(_Base, tag="prices"):
     prices: dict[str, PricePoint]
 
 
+class LiquidationMark(msgspec.Struct, frozen=True, omit_defaults=True):
+    """On a trade: this fill executes a liquidation order of `account` (external mode)."""
+
+    account: str
+    method: str = "market"
+
+
 class Trade(_Base, tag="trade"):
     coin: str
     px: Price
@@ -93,6 +100,7 @@ class Trade(_Base, tag="trade"):
     buyer_fee: Usd = 0
     seller_fee: Usd = 0
     tid: int | None = None
+    liquidation: LiquidationMark | None = None
 
 
 class Funding(_Base, tag="funding"):
@@ -158,7 +166,78 @@ class Rejected(_Base, tag="rejected"):
     event: str = ""  # the rejected event's type
 
 
-DerivedEvent = Union[Rejected]
+class PositionView(msgspec.Struct, frozen=True):
+    coin: str
+    szi: Size
+    mark: Price
+
+
+class LiquidationTriggered(_Base, tag="liquidation_triggered"):
+    """An account (scope "cross") or one isolated position (scope = its coin) fell below
+    maintenance margin; `cause` is the seq of the input event after which it was found."""
+
+    account: str
+    scope: str
+    cause: int
+    equity: Usd
+    maintenance: Usd
+    positions: list[PositionView]
+    phase: str  # "market" or "backstop" (equity below 2/3 of maintenance)
+
+
+class LiquidationOrder(_Base, tag="liquidation_order"):
+    """External mode: an order for a matching engine to close `sz` of the account's position."""
+
+    account: str
+    coin: str
+    is_buy: bool
+    sz: Size
+    mark: Price
+    cause: int
+
+
+class LiquidationFill(_Base, tag="liquidation_fill"):
+    """Mark and impact modes: `account` closed `sz` (signed, from its side) at `px` against the
+    liquidator, paying `fee`."""
+
+    account: str
+    coin: str
+    sz: Size
+    px: Price
+    fee: Usd
+    cause: int
+
+
+class Backstop(_Base, tag="backstop"):
+    """The liquidator took over the positions (at their marks) and the margin of a scope."""
+
+    account: str
+    scope: str
+    positions: list[PositionView]
+    margin: Usd  # the account's cash that moved with them (negative = a loss absorbed)
+    cause: int
+
+
+class Adl(_Base, tag="adl"):
+    """Auto-deleveraging: `counterparty`'s position was closed against the bankrupt `account`
+    at the previous mark."""
+
+    account: str
+    counterparty: str
+    coin: str
+    sz: Size  # closed from the bankrupt account's side (signed)
+    px: Price
+    cause: int
+
+
+class BadDebt(_Base, tag="bad_debt"):
+    account: str
+    scope: str
+    amount: Usd
+    cause: int
+
+
+DerivedEvent = Union[Rejected, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt]
 
 
 class Block(msgspec.Struct, frozen=True):

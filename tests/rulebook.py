@@ -20,6 +20,7 @@ import msgspec
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
+from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.codec import decode_json
 from events.schema import Rejected
@@ -100,8 +101,11 @@ def rules(name: str, **extra: Any) -> str:
 class Book:
     """An engine driven by JSON lines, with conservation checked after every event."""
 
-    def __init__(self, rule_set: str | None = None) -> None:
-        self.engine = Engine()
+    def __init__(self, rule_set: str | None = None, liquidation: bool = True) -> None:
+        """`liquidation=False` runs with liquidation off, for scenarios that follow margin
+        arithmetic through states a live engine would liquidate."""
+        state = State(liquidation=LiquidationConfig(mode="off")) if not liquidation else None
+        self.engine = Engine(state)
         if rule_set is not None:
             self.ok(rules(rule_set))
 

@@ -1,0 +1,300 @@
+"""Liquidation: the market phase, the backstop, auto-deleveraging and bad debt
+(hyperliquid-rules.md 5), as decisions on an account found below maintenance margin.
+
+Everything here is exact and deterministic: positions are visited by notional (largest first,
+then coin), ADL counterparties by score (then account id), and every fill happens at a price on
+the market's tick, rounded against the liquidated account, so both sides of each fill book the
+same cash and conservation holds to the micro-USDC.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Callable
+
+from clearinghouse import margin
+from clearinghouse.fills import apply_fill
+from clearinghouse.state import Account, LiquidationConfig, Market, Position, State
+from clearinghouse.units import NTL_DIV, ceil_div
+from events import schema as ev
+
+LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
+
+
+class Scope:
+    """Equity and maintenance of what is being liquidated: the cross book or one isolated position."""
+
+    __slots__ = ("name", "equity", "maintenance")
+
+    def __init__(self, name: str, equity: int, maintenance: int) -> None:
+        self.name, self.equity, self.maintenance = name, equity, maintenance
+
+    @property
+    def below(self) -> bool:
+        return self.maintenance > 0 and self.equity < self.maintenance
+
+    @property
+    def backstop(self) -> bool:
+        return 3 * self.equity < 2 * self.maintenance
+
+
+def scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
+    """The account's cross book and each open isolated position, with their figures."""
+    cross = margin.cross_figures(account, markets)
+    out = [Scope("cross", cross.account_value, cross.maintenance)]
+    for coin in sorted(account.positions):
+        pos = account.positions[coin]
+        if pos.szi and not pos.cross:
+            market = markets[coin]
+            mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+            out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
+    return out
+
+
+def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
+    return any(s.below for s in scopes(account, markets))
+
+
+def to_tick(px: int, market: Market, up: bool) -> int:
+    """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
+    tick = market.tick
+    return max(tick, ceil_div(px, tick) * tick if up else px // tick * tick)
+
+
+class Liquidations:
+    """Applies liquidation decisions to the state; `emit` receives the derived events."""
+
+    def __init__(self, state: State, emit: Callable[[Any], None]) -> None:
+        self.state = state
+        self.emit = emit
+        self.moved: set[str] = set()  # markets whose mark a fill moved (impact mode)
+        self.counterparties: set[str] = set()  # accounts whose positions ADL changed
+
+    @property
+    def config(self) -> LiquidationConfig:
+        return self.state.liquidation
+
+    # ---- the entry point --------------------------------------------------------------------
+
+    def check(self, name: str, cause: int) -> None:
+        """Liquidates whatever of account `name` is below maintenance; keeps the watch list."""
+        state = self.state
+        account = state.accounts[name]
+        for scope in scopes(account, state.markets):
+            if scope.below:
+                self._liquidate(name, account, scope, cause)
+        if below_maintenance(account, state.markets):
+            state.watch.setdefault(name, cause)
+        else:
+            state.watch.pop(name, None)
+
+    def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, Market]]:
+        markets = self.state.markets
+        if scope.name != "cross":
+            return [(scope.name, account.positions[scope.name], markets[scope.name])]
+        held = [(c, p, markets[c]) for c, p in account.positions.items() if p.szi and p.cross]
+        held.sort(key=lambda t: (-margin.notional(t[1].szi, t[2].mark), t[0]))
+        return held
+
+    def _liquidate(self, name: str, account: Account, scope: Scope, cause: int) -> None:
+        held = self._positions(account, scope)
+        phase = "backstop" if scope.backstop else "market"
+        if phase == "market" and self.config.mode == "external":
+            orders = self._external_orders(name, account, held, cause)
+            if not orders:
+                return  # everything is already on order: wait for the fills
+        self.emit(
+            ev.LiquidationTriggered(
+                account=name,
+                scope=scope.name,
+                cause=cause,
+                equity=scope.equity,
+                maintenance=scope.maintenance,
+                positions=[ev.PositionView(c, p.szi, m.mark) for c, p, m in held],
+                phase=phase,
+                ts=self.state.time,
+            )
+        )
+        if phase == "backstop":
+            self._backstop(name, account, scope, held, cause)
+        elif self.config.mode == "external":
+            for order in orders:
+                self.emit(order)
+        else:
+            self._market_phase(name, account, scope, held, cause)
+
+    # ---- market phase -----------------------------------------------------------------------
+
+    def _slice(self, account: Account, pos: Position, market: Market) -> int:
+        """How much of |szi| this step closes: 20% (rounded up to the lot) of a large position
+        outside a cooldown, else all of it."""
+        size = abs(pos.szi)
+        cfg = self.config
+        if margin.notional(pos.szi, market.mark) > cfg.partial_above and self.state.time >= account.cooldown_until:
+            lots = ceil_div(size * cfg.partial_ppm, 1_000_000 * market.lot)
+            return min(size, lots * market.lot)
+        return size
+
+    def _market_phase(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
+        partial = False
+        for coin, pos, market in held:
+            size = self._slice(account, pos, market)
+            partial = partial or size < abs(pos.szi)
+            self._fill(name, account, coin, pos, market, size, cause)
+            if not self._scope_below(account, scope.name):
+                break
+        if partial:
+            account.cooldown_until = self.state.time + self.config.cooldown_ms
+        self._settle_if_flat(name, account, scope, cause)
+
+    def _scope_below(self, account: Account, scope_name: str) -> bool:
+        return any(s.below for s in scopes(account, self.state.markets) if s.name == scope_name)
+
+    def _fill(self, name: str, account: Account, coin: str, pos: Position, market: Market, size: int, cause: int) -> None:
+        """Closes `size` of the position against the liquidator at the mode's price."""
+        cfg = self.config
+        selling = pos.szi > 0
+        mark = market.mark
+        if cfg.mode == "impact":
+            ntl = size * mark // NTL_DIV
+            move = min(500_000, cfg.impact_ppm * ntl // cfg.depth)  # never more than half the price
+        else:
+            move = cfg.slippage_ppm
+        raw_px = mark * (1_000_000 - move) // 1_000_000 if selling else ceil_div(mark * (1_000_000 + move), 1_000_000)
+        px = to_tick(raw_px, market, up=not selling)
+        signed = -size if selling else size
+        fee = ceil_div(size * px // NTL_DIV * cfg.fee_ppm, 1_000_000)
+        self._trade(name, account, pos, market, signed, px, fee)
+        self.emit(ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time))
+        if cfg.mode == "impact" and px != market.mark:
+            market.prev_mark, market.mark = market.mark, px
+            self.moved.add(coin)
+
+    def _trade(self, name: str, account: Account, pos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+        """A fill of `signed` for the account against the liquidator (who takes the other side)."""
+        state = self.state
+        liquidator = self._liquidator()
+        lpos = liquidator.positions.get(market.coin)
+        if lpos is None:
+            lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
+        state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
+        state.funding_pool -= apply_fill(liquidator, lpos, market, -signed, px, 0)
+        state.fees += fee
+
+    def _liquidator(self) -> Account:
+        accounts = self.state.accounts
+        liquidator = accounts.get(LIQUIDATOR)
+        if liquidator is None:
+            liquidator = accounts[LIQUIDATOR] = Account()
+        return liquidator
+
+    def _external_orders(self, name: str, account: Account, held: list, cause: int) -> list[ev.LiquidationOrder]:
+        """Orders for the positions not already on order; a partial one starts the cooldown."""
+        pending = self.state.liq_orders.setdefault(name, {})
+        orders = []
+        for coin, pos, market in held:
+            if pending.get(coin):
+                continue
+            size = self._slice(account, pos, market)
+            pending[coin] = size
+            orders.append(ev.LiquidationOrder(account=name, coin=coin, is_buy=pos.szi < 0, sz=size, mark=market.mark, cause=cause, ts=self.state.time))
+        if not pending:
+            del self.state.liq_orders[name]
+        if any(o.sz < abs(account.positions[o.coin].szi) for o in orders):
+            account.cooldown_until = self.state.time + self.config.cooldown_ms
+        return orders
+
+    # ---- backstop, ADL, bad debt ------------------------------------------------------------
+
+    def _backstop(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
+        limit = self.config.loss_limit
+        if scope.equity < 0 and limit is not None and -scope.equity > limit:
+            self._deleverage(name, account, held, cause)
+            self._settle_if_flat(name, account, scope, cause, absorb=False)
+            return
+        views = []
+        cross_before = account.raw_usd
+        for coin, pos, market in held:
+            px = to_tick(market.mark, market, up=pos.szi < 0)
+            views.append(ev.PositionView(coin, pos.szi, px))
+            self._trade(name, account, pos, market, -pos.szi, px, 0)
+        if scope.name != "cross":  # closing returned the isolated ledger to cross: it is the margin
+            returned = account.raw_usd - cross_before
+            account.raw_usd = cross_before
+            account.positions[scope.name].iso_raw = returned
+        margin_moved = self._take_margin(account, scope)
+        self.emit(ev.Backstop(account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time))
+
+    def _take_margin(self, account: Account, scope: Scope) -> int:
+        """Moves the scope's remaining cash to the liquidator (it is not returned)."""
+        liquidator = self._liquidator()
+        if scope.name == "cross":
+            amount, account.raw_usd = account.raw_usd, 0
+        else:
+            pos = account.positions[scope.name]
+            amount, pos.iso_raw = pos.iso_raw, 0
+        liquidator.raw_usd += amount
+        return amount
+
+    def _deleverage(self, name: str, account: Account, held: list, cause: int) -> None:
+        """Closes each position against the most profitable, most leveraged opposite positions at
+        the previous mark; what no one can take, the liquidator takes at that price."""
+        for coin, pos, market in held:
+            px = to_tick(market.prev_mark or market.mark, market, up=pos.szi < 0)
+            for other_name, other, opos in self._adl_queue(name, coin, pos.szi > 0, market):
+                if not pos.szi:
+                    break
+                size = min(abs(pos.szi), abs(opos.szi))
+                signed = -size if pos.szi > 0 else size
+                state = self.state
+                state.funding_pool -= apply_fill(account, pos, market, signed, px, 0)
+                state.funding_pool -= apply_fill(other, opos, market, -signed, px, 0)
+                self.counterparties.add(other_name)
+                self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=state.time))
+            if pos.szi:
+                self._trade(name, account, pos, market, -pos.szi, px, 0)
+
+    def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: Market) -> list[tuple[str, Account, Position]]:
+        """Opposite positions ranked by (profit ratio) x (notional / account value), highest
+        first, ties by account id; accounts with no equity come last, by id."""
+        ranked = []
+        markets = self.state.markets
+        for other_name, other in self.state.accounts.items():
+            opos = other.positions.get(coin)
+            if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
+                continue
+            value = margin.cross_figures(other, markets).account_value if opos.cross else margin.iso_margin_used(opos, market)
+            if value > 0 and opos.entry_px > 0:
+                ratio = Fraction(market.mark, opos.entry_px) if opos.szi > 0 else Fraction(opos.entry_px, market.mark)
+                score = ratio * Fraction(margin.notional(opos.szi, market.mark), value)
+                ranked.append((0, -score, other_name, other, opos))
+            else:
+                ranked.append((1, Fraction(0), other_name, other, opos))
+        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
+        return [(n, a, p) for _, _, n, a, p in ranked]
+
+    def _settle_if_flat(self, name: str, account: Account, scope: Scope, cause: int, absorb: bool = True) -> None:
+        """A scope with no position left and negative cash: the liquidator covers the loss up
+        to its limit (unless it already declined the account, which then went through ADL);
+        the rest is bad debt."""
+        if scope.name == "cross":
+            if any(p.szi and p.cross for p in account.positions.values()) or account.raw_usd >= 0:
+                return
+            loss = -account.raw_usd
+        else:
+            pos = account.positions[scope.name]
+            if pos.szi or pos.iso_raw >= 0:
+                return
+            loss = -pos.iso_raw
+        limit = self.config.loss_limit
+        covered = 0 if not absorb else loss if limit is None else min(loss, limit)
+        liquidator = self._liquidator()
+        liquidator.raw_usd -= covered
+        debt = loss - covered
+        if scope.name == "cross":
+            account.raw_usd = 0
+        else:
+            account.positions[scope.name].iso_raw = 0
+        if debt:
+            self.state.bad_debt += debt
+            self.emit(ev.BadDebt(account=name, scope=scope.name, amount=debt, cause=cause, ts=self.state.time))
