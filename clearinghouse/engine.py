@@ -121,10 +121,11 @@ class Engine:
             return triggers.crossed(event.coin, state)
         if kind is ev.Market:
             return triggers.holders(event.coin, state)
-        if kind is ev.Transfer:
-            return {event.from_, event.to}
-        if kind is ev.Rules:
-            return set()
+        if kind is ev.Transfer or kind is ev.Deposit or kind is ev.Withdraw:
+            names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
+            return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
+        if kind is ev.Rules or kind is ev.SetLeverage:
+            return set()  # neither changes account value or maintenance
         return {event.account}
 
     def _check_triggers(self, event: Any, seq: int) -> None:

@@ -58,22 +58,25 @@ class _Book:
 
 
 class _Reservation:
-    __slots__ = ("book", "long", "px_key", "fund_key", "b", "c_ref")
+    __slots__ = ("book", "long", "px_key", "fund_key", "b", "c_ref", "ntl")
 
-    def __init__(self, book: _Book, long: bool, px_key: int, fund_key: int, b: int, c_ref: int) -> None:
-        self.book, self.long, self.px_key, self.fund_key, self.b, self.c_ref = book, long, px_key, fund_key, b, c_ref
+    def __init__(self, book: _Book, long: bool, px_key: int, fund_key: int, b: int, c_ref: int, ntl: int) -> None:
+        self.book, self.long, self.px_key, self.fund_key = book, long, px_key, fund_key
+        self.b, self.c_ref, self.ntl = b, c_ref, ntl
 
 
 class _Indexed:
     """An account's reservations: cross ones share the slack, each isolated one stands alone."""
 
-    __slots__ = ("cross", "iso", "slack", "raw_ref")
+    __slots__ = ("cross", "iso", "slack", "raw_ref", "b_total", "ntl_total")
 
     def __init__(self, raw_ref: int) -> None:
         self.cross: dict[str, _Reservation] = {}
         self.iso: dict[str, _Reservation] = {}
         self.slack = 0
         self.raw_ref = raw_ref
+        self.b_total = 0  # over the cross reservations, to size a re-referenced one by its share
+        self.ntl_total = 0
 
 
 def contribution(pos: Position, market: Market) -> int:
@@ -106,21 +109,54 @@ class TriggerIndex:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def _add(self, name: str, coin: str, pos: Position, market: Market, b: int, c_ref: int) -> _Reservation:
+    def _add(self, name: str, coin: str, pos: Position, market: Market, b: int, c_ref: int, old: _Reservation | None = None) -> _Reservation:
+        """A reservation of `b` on `pos`, referenced at the current mark and funding index.
+
+        Keys are written for half the reservation (stricter than needed), and the keys of `old`
+        are kept whenever they are at least as strict as those the full reservation needs: most
+        fills then move no sorted-list entry, at the cost of an exact check when a price has
+        used up half a reservation."""
         book = self.books.get(coin)
         if book is None:
             book = self.books[coin] = _Book()
-        px_key, fund_key = _keys(pos, market, b)
         long = pos.szi > 0
-        (book.long_px if long else book.short_px).add((px_key, name))
-        (book.long_fund if long else book.short_fund).add((fund_key, name))
-        return _Reservation(book, long, px_key, fund_key, b, c_ref)
+        px_need, fund_need = _keys(pos, market, b)
+        px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
+        same_side = old is not None and old.long == long
+        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need)  # type: ignore[union-attr]
+        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need)  # type: ignore[union-attr]
+        px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
+        if not (keep_px and keep_fund):
+            px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
+            if not keep_px:
+                if same_side:
+                    px_list.remove((px_key, name))
+                px_key = px_strict
+                px_list.add((px_key, name))
+            if not keep_fund:
+                if same_side:
+                    fund_list.remove((fund_key, name))
+                fund_key = fund_strict
+                fund_list.add((fund_key, name))
+        if old is not None and not same_side:
+            self._remove(name, old)
+        return _Reservation(book, long, px_key, fund_key, b, c_ref, margin.notional(pos.szi, market.mark))
 
     @staticmethod
     def _remove(name: str, res: _Reservation) -> None:
         book = res.book
         (book.long_px if res.long else book.short_px).remove((res.px_key, name))
         (book.long_fund if res.long else book.short_fund).remove((res.fund_key, name))
+
+    def _set_cross(self, name: str, entry: _Indexed, coin: str, res: _Reservation | None) -> None:
+        old = entry.cross.pop(coin, None)
+        if old is not None:
+            entry.b_total -= old.b
+            entry.ntl_total -= old.ntl
+        if res is not None:
+            entry.cross[coin] = res
+            entry.b_total += res.b
+            entry.ntl_total += res.ntl
 
     def forget(self, name: str) -> None:
         self.tight.discard(name)
@@ -160,36 +196,95 @@ class TriggerIndex:
                 for coin, pos, market, ntl, c in cross:
                     b = ROUNDING + spare * ntl // total
                     given += b
-                    entry.cross[coin] = self._add(name, coin, pos, market, b, c)
+                    self._set_cross(name, entry, coin, self._add(name, coin, pos, market, b, c))
                 entry.slack = buffer - given
             elif buffer >= 0:
                 self.tight.add(name)
-        if entry.cross or entry.iso:
+        if name not in self.tight and (not cross or entry.cross):
+            if not cross:
+                entry.slack = account.raw_usd
             self.accounts[name] = entry
 
     def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
-        """After a fill of `coin`: moves the reservation in O(log n). False when the account
-        must be checked exactly (its slack ran out); the caller then checks and re-indexes it."""
+        """After a fill of `coin`: re-references that position's reservation in O(log n). It
+        gets its notional's share of the account's reservations (the rest waits in the slack for
+        the next position); when even the slack cannot cover it, half the largest other
+        reservation is moved over. False when that falls short too: the caller then checks the
+        account exactly and re-indexes it."""
         entry = self.accounts.get(name)
         pos = account.positions[coin]
-        if entry is None or not pos.cross or coin in entry.iso:
+        if entry is None or coin in (entry.iso if pos.cross else entry.cross):
             return False
         market = markets[coin]
-        old = entry.cross.pop(coin, None)
+        if not pos.cross:
+            return self._iso_filled(name, entry, account, pos, coin, market)
+        old = entry.cross.get(coin)
         c_new = contribution(pos, market) if pos.szi else 0
         available = entry.slack + account.raw_usd - entry.raw_ref + c_new
         if old is not None:
-            self._remove(name, old)
             available += old.b - old.c_ref
+        self._set_cross(name, entry, coin, None)
         entry.raw_ref = account.raw_usd
-        if available < ROUNDING:
-            return False
-        if pos.szi:
-            entry.cross[coin] = self._add(name, coin, pos, market, available, c_new)
-            entry.slack = 0
-        else:
+        entry.slack = 0
+        if not pos.szi:
+            if old is not None:
+                self._remove(name, old)
             entry.slack = available
+            return available >= 0
+        if available < 2 * ROUNDING and entry.cross:
+            available += self._lend(name, entry, account, markets)
+        if available < ROUNDING:
+            if old is not None:
+                self._remove(name, old)
+            return False
+        ntl = margin.notional(pos.szi, market.mark)
+        b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
+        self._set_cross(name, entry, coin, self._add(name, coin, pos, market, b, c_new, old))
+        entry.slack = available - b
         return True
+
+    def _iso_filled(self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: Market) -> bool:
+        """An isolated fill moved margin between the cross ledger (slack) and the position,
+        whose reservation is simply its own buffer again."""
+        if not self.cash_moved(name, account):
+            return False
+        old = entry.iso.pop(coin, None)
+        if not pos.szi:
+            if old is not None:
+                self._remove(name, old)
+            return True
+        ntl = margin.notional(pos.szi, market.mark)
+        buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
+        if buffer < ROUNDING:
+            if old is not None:
+                self._remove(name, old)
+            return False
+        entry.iso[coin] = self._add(name, coin, pos, market, buffer, 0, old)
+        return True
+
+    def cash_moved(self, name: str, account: Account) -> bool:
+        """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
+        False when the slack would go negative (the caller checks and re-indexes)."""
+        entry = self.accounts.get(name)
+        if entry is None:
+            return False
+        entry.slack += account.raw_usd - entry.raw_ref
+        entry.raw_ref = account.raw_usd
+        return entry.slack >= 0
+
+    def _lend(self, name: str, entry: _Indexed, account: Account, markets: dict[str, Market]) -> int:
+        """Re-references the largest cross reservation at the current marks and frees half of
+        what is left of it; returns the amount freed (0 if too little is left)."""
+        donor_coin = max(entry.cross, key=lambda c: (entry.cross[c].b, c))
+        donor = entry.cross[donor_coin]
+        pos, market = account.positions[donor_coin], markets[donor_coin]
+        c_now = contribution(pos, market)
+        left = donor.b - (donor.c_ref - c_now)
+        freed = left // 2
+        if left - freed < ROUNDING:
+            return 0
+        self._set_cross(name, entry, donor_coin, self._add(name, donor_coin, pos, market, left - freed, c_now, donor))
+        return freed
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:
         self.books.clear()
@@ -225,6 +320,9 @@ class FullScan:
         pass
 
     def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
+        return False
+
+    def cash_moved(self, name: str, account: Account) -> bool:
         return False
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:
