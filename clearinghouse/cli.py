@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import msgspec
 from typing import Any, Callable, Iterable, Iterator
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.overview import overview, render
-from clearinghouse.runner import LogDir, RunResult, run
+from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
+from clearinghouse.state import LiquidationConfig
 from clearinghouse.summary import clearinghouse_state
-from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal
+from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, encode_json, iter_json_lines
 from events.eventlog import EventLog
 from events.filelog import LogCorruption
 from events.generator import GeneratorConfig, generate, write_jsonl
-from events.schema import Trade
+from events.schema import Trade, event_type
 from replay.snapshot import SnapshotError
 
 BLOCK = 1000  # events per stored block
+# The demo lets the liquidator absorb at most 2,000 USDC per takeover, so a crash shows ADL and bad debt.
+DEMO_LIQUIDATION = LiquidationConfig(loss_limit=2_000_000_000)
 
 
 class UserError(Exception):
@@ -89,6 +95,37 @@ def _catch_up(args: argparse.Namespace) -> RunResult:
     return run(_log_dir(args.log), persist=False, progress=_progress(args, "replaying"))
 
 
+def _usd_arg(text: str) -> int:
+    try:
+        return parse_decimal(text, USD_DECIMALS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _bps_to_ppm(text: str) -> int:
+    """Basis points (decimals allowed, e.g. 2.5) -> parts per million."""
+    try:
+        return parse_decimal(text, 2)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = None) -> LiquidationConfig | None:
+    """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
+    (an existing log then keeps its own)."""
+    given = {
+        "mode": args.liquidation,
+        "slippage_ppm": args.slippage_bps,
+        "impact_ppm": args.impact_bps,
+        "depth": args.depth,
+        "loss_limit": args.liquidator_loss_limit,
+    }
+    changes = {k: v for k, v in given.items() if v is not None}
+    if not changes and defaults is None:
+        return None
+    return msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
+
+
 # ---- commands -----------------------------------------------------------------------------------
 
 
@@ -133,7 +170,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    result = run(_log_dir(args.log), progress=_progress(args, "applying"))
+    result = run(_log_dir(args.log), progress=_progress(args, "applying"), liquidation=_liquidation(args), full_scan=args.full_scan)
     digest = state_digest(result.state)
     rate = result.applied / result.seconds if result.seconds else 0.0
     summary = {"applied": result.applied, "derived": result.derived, "seq": result.state.next_seq - 1, "digest": digest, "events_per_second": round(rate)}
@@ -205,10 +242,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for block in _blocks(counted(generate(config)), BLOCK):
             out.append(block)
             bar(out.next_seq, config.events)
-    result = run(log, progress=_progress(args, "applying"))
+    result = run(log, progress=_progress(args, "applying"), liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
     view = overview(result.state)
     with EventLog(log.derived, derived=True, readonly=True) as derived:
-        rejections = sum(1 for _ in derived.read())
+        kinds = Counter(event_type(e) for _, e in derived.read())
+    rejections = kinds.pop("rejected", 0)
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
         "log": str(root),
@@ -216,6 +254,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "trades": trades,
         "volume_usd": {coin: format_decimal(v, USD_DECIMALS) for coin, v in sorted(volume.items())},
         "rejections": rejections,
+        "decisions": dict(sorted(kinds.items())),
         "events_per_second": round(rate),
         **view,
     }
@@ -225,6 +264,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     total_volume = format_decimal(sum(volume.values()), USD_DECIMALS)
     print(f"demo log: {root}")
     print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; {rejections} rejected")
+    print(
+        f"liquidations: {kinds['liquidation_triggered']:,} triggered, {kinds['liquidation_fill']:,} market fills, "
+        f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes, "
+        f"{kinds['bad_debt']:,} bad debts ({view['bad_debt']} USDC)"
+    )
     print(render(view))
     print(f"inspect: clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}" if view["most_leveraged"] else "")
     return 0
@@ -272,6 +316,16 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
 
 
+def _liquidation_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("liquidation (fixed when a log's state is created)")
+    g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
+    g.add_argument("--slippage-bps", type=_bps_to_ppm, metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
+    g.add_argument("--impact-bps", type=_bps_to_ppm, metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
+    g.add_argument("--depth", type=_usd_arg, metavar="USDC", help="impact mode: market depth (default 1000000)")
+    g.add_argument("--liquidator-loss-limit", type=_usd_arg, metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
+    g.add_argument("--full-scan", action="store_true", help="reference trigger mode: check every account on every tick")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clearinghouse", description="Event-sourced clearinghouse with Hyperliquid's margin rules.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -291,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", cmd_run, "apply every logged event not yet applied and persist the state")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
+    _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
     p.add_argument("--log", required=True, metavar="DIR")
@@ -311,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _generator_args(p, 5_000, 8, 200_000)
     p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
     p.add_argument("--json", action="store_true")
+    _liquidation_args(p)
 
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
@@ -333,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError) as exc:
+    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -9,7 +9,8 @@ from typing import Any
 
 from clearinghouse import margin
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import IMPORT_ACCOUNT
+from clearinghouse.engine import SYSTEM_ACCOUNTS
+from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import State
 from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal, round_half_even
 
@@ -31,7 +32,7 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
     ranked = []
     with_positions = 0
     for name, account in state.accounts.items():
-        if name == IMPORT_ACCOUNT or not any(p.szi for p in account.positions.values()):
+        if name in SYSTEM_ACCOUNTS or not any(p.szi for p in account.positions.values()):
             continue
         with_positions += 1
         cross = margin.cross_figures(account, state.markets)
@@ -47,6 +48,9 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
         "fees": format_decimal(state.fees, USD_DECIMALS),
         "deposited": format_decimal(state.deposited, USD_DECIMALS),
         "withdrawn": format_decimal(state.withdrawn, USD_DECIMALS),
+        "bad_debt": format_decimal(state.bad_debt, USD_DECIMALS),
+        "liquidator": _liquidator(state),
+        "below_maintenance": len(state.watch),
         "markets": markets,
         "most_leveraged": [
             {
@@ -62,6 +66,14 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
     }
 
 
+def _liquidator(state: State) -> dict[str, Any]:
+    account = state.accounts.get(LIQUIDATOR)
+    if account is None:
+        return {"account_value": "0.0", "positions": 0}
+    cross = margin.cross_figures(account, state.markets)
+    return {"account_value": format_decimal(cross.account_value, USD_DECIMALS), "positions": sum(1 for p in account.positions.values() if p.szi)}
+
+
 def _ratio(num: int, den: int) -> int:
     """num / den in basis points; an account with no equity left ranks above every other."""
     return round_half_even(num * RATIO_BP, den) if den > 0 else 10**12
@@ -71,6 +83,7 @@ def render(view: dict[str, Any]) -> str:
     lines = [
         f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']} ({view['accounts_with_positions']} with positions)",
         f"deposited {view['deposited']}  withdrawn {view['withdrawn']}  fees {view['fees']}",
+        f"liquidator value {view['liquidator']['account_value']} ({view['liquidator']['positions']} positions)  bad debt {view['bad_debt']}  accounts below maintenance {view['below_maintenance']}",
         "",
         f"{'market':<8}{'mark':>16}{'open interest':>20}{'OI (USDC)':>20}",
     ]

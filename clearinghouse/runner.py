@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from clearinghouse.engine import Engine
-from clearinghouse.state import State
+from clearinghouse.state import LiquidationConfig, State
 from events.eventlog import EventLog
 from replay.snapshot import make_snapshot, read_snapshot, write_snapshot
 
@@ -54,19 +54,37 @@ class RunResult:
         return self.engine.state
 
 
-def load_state(log: LogDir) -> tuple[State, int]:
-    """The persisted state and its derived count, or a fresh state."""
+class ConfigMismatch(Exception):
+    """A run asked for liquidation settings other than those the log's state was built with."""
+
+
+def load_state(log: LogDir, liquidation: LiquidationConfig | None = None) -> tuple[State, int]:
+    """The persisted state and its derived count, or a fresh state with `liquidation` settings
+    (default ones if None). Settings are fixed when a state is created: a replay must decide as
+    the original run did, so asking for others on an existing state is an error."""
     if not log.snapshot.exists():
-        return State(), 0
+        return State(liquidation=liquidation or LiquidationConfig()), 0
     snap = read_snapshot(log.snapshot)
-    return snap.load_state(), snap.derived_count
+    state = snap.load_state()
+    if liquidation is not None and liquidation != state.liquidation:
+        raise ConfigMismatch(f"{log.root} was run with liquidation settings {state.liquidation}; start a new log to use others")
+    return state, snap.derived_count
 
 
-def run(log: LogDir, *, persist: bool = True, progress: Progress | None = None, snapshot_every: int = 1_000_000) -> RunResult:
+def run(
+    log: LogDir,
+    *,
+    persist: bool = True,
+    progress: Progress | None = None,
+    snapshot_every: int = 1_000_000,
+    liquidation: LiquidationConfig | None = None,
+    full_scan: bool = False,
+) -> RunResult:
     """Applies every input event not yet applied; with `persist`, writes derived events and the
-    state (every `snapshot_every` events and at the end)."""
-    state, derived_count = load_state(log)
-    engine = Engine(state)
+    state (every `snapshot_every` events and at the end). `full_scan` picks the reference
+    trigger mode (same decisions, slower)."""
+    state, derived_count = load_state(log, liquidation)
+    engine = Engine(state, full_scan=full_scan)
     inputs = EventLog(log.events, readonly=True)
     derived = EventLog(log.derived, derived=True) if persist else None
     skip = derived.next_seq - derived_count if derived is not None else 0

@@ -150,3 +150,37 @@ def test_hl_import_state_seeds_a_log(tmp_path: Path) -> None:
     given = json.loads((DATA / "hl_state.json").read_text())
     assert state["marginSummary"] == given["marginSummary"]
     assert state["withdrawable"] == given["withdrawable"]
+
+
+CRASH = """\
+{"type":"market","coin":"BTC","sz_decimals":3,"margin_tiers":[{"lower_bound":"0","max_leverage":40}]}
+{"type":"prices","prices":{"BTC":{"mark":"100"}}}
+{"type":"deposit","account":"mm","amount":"1000000"}
+{"type":"deposit","account":"bull","amount":"1000"}
+{"type":"trade","coin":"BTC","px":"100","sz":"200","buyer":"bull","seller":"mm"}
+{"type":"prices","prices":{"BTC":{"mark":"96"}}}
+"""
+
+
+def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
+    """bull: 200 BTC long at 100 on 1,000 USDC. At 96: AV = 1000 - 800 = 200 < MM = 200 * 96 / 80
+    = 240, and 200 >= 2/3 * 240 = 160, so the market phase closes it (notional 19,200 is under
+    100,000: all of it) at 96 less 50 bps = 95.52, paying 0.045% of 19,104 = 8.5968 in fees."""
+    source = tmp_path / "crash.jsonl"
+    source.write_text(CRASH)
+    log = tmp_path / "log"
+    cli("ingest", str(source), "--log", str(log))
+    cli("run", "--log", str(log), "--slippage-bps", "50")
+    derived = [json.loads(line) for line in cli("events", "--log", str(log), "--derived").stdout.splitlines()]
+    assert [d["type"] for d in derived] == ["liquidation_triggered", "liquidation_fill"]
+    assert derived[0] | {"ts": 0} == {
+        "type": "liquidation_triggered", "account": "bull", "scope": "cross", "cause": 5, "equity": "200.0",
+        "maintenance": "240.0", "positions": [{"coin": "BTC", "szi": "200.0", "mark": "96.0"}], "phase": "market", "ts": 0,
+    }
+    assert (derived[1]["sz"], derived[1]["px"], derived[1]["fee"]) == ("-200.0", "95.52", "8.5968")
+    # bull keeps 1000 - 20000 + 19104 - 8.5968 = 95.4032
+    state = json.loads(cli("state", "--log", str(log), "--account", "bull").stdout)
+    assert state["crossMarginSummary"]["totalRawUsd"] == "95.4032" and state["assetPositions"] == []
+    refused = cli("run", "--log", str(log), "--liquidation", "impact", check=False)
+    assert refused.returncode == 1 and "was run with liquidation settings" in refused.stderr
+    assert cli("run", "--log", str(log), "--slippage-bps", "50").returncode == 0
