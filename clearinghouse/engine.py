@@ -135,6 +135,7 @@ class Engine:
         state, triggers, liq = self.state, self.triggers, self.liquidations
         accounts, markets = state.accounts, state.markets
         candidates = self._candidates(event)
+        liq.begin_event()
         done: set[str] = set()
         while True:
             candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS

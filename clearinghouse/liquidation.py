@@ -69,6 +69,12 @@ class Liquidations:
         self.emit = emit
         self.moved: set[str] = set()  # markets whose mark a fill moved (impact mode)
         self.counterparties: set[str] = set()  # accounts whose positions ADL changed
+        self._holders: dict[str, list[str]] = {}  # coin -> accounts holding it, per input event
+
+    def begin_event(self) -> None:
+        """Within one input event the accounts holding a coin only shrink (liquidations close
+        positions, the liquidator is never a counterparty), so ADL scans the book once per event."""
+        self._holders.clear()
 
     @property
     def config(self) -> LiquidationConfig:
@@ -258,8 +264,12 @@ class Liquidations:
         """Opposite positions ranked by (profit ratio) x (notional / account value), highest
         first, ties by account id; accounts with no equity come last, by id."""
         ranked = []
-        markets = self.state.markets
-        for other_name, other in self.state.accounts.items():
+        markets, accounts = self.state.markets, self.state.accounts
+        holders = self._holders.get(coin)
+        if holders is None:
+            holders = self._holders[coin] = [n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi]
+        for other_name in holders:
+            other = accounts[other_name]
             opos = other.positions.get(coin)
             if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
                 continue

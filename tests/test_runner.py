@@ -89,3 +89,26 @@ def test_a_corrupt_snapshot_is_a_clear_error(tmp_path: Path) -> None:
     log.snapshot.write_bytes(b"CHSNAP01")
     with pytest.raises(SnapshotError, match="truncated"):
         run(log)
+
+
+def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -> None:
+    """The trigger index is not persisted: it is rebuilt from the snapshot's state, and the
+    decisions after the restart are those of an uninterrupted run."""
+    from test_trigger_index import _crash_stream
+
+    from clearinghouse.state import LiquidationConfig
+
+    stream = _crash_stream(accounts=300, events=4_000, seed=5)
+    config = LiquidationConfig(loss_limit=0)
+    whole = _write(tmp_path / "whole", stream)
+    run(whole, liquidation=config)
+    halves = _write(tmp_path / "halves", stream[: len(stream) - 40])
+    run(halves, liquidation=config)
+    with EventLog(halves.events) as out:
+        out.append(stream[len(stream) - 40 :])
+    resumed = run(halves)
+    assert resumed.applied == 40
+    with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(halves.derived, derived=True, readonly=True) as b:
+        first, second = [e for _, e in a.read()], [e for _, e in b.read()]
+    assert len(first) > 50 and first == second
+    assert read_snapshot(whole.snapshot).digest == read_snapshot(halves.snapshot).digest
