@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from clearinghouse import margin
 from clearinghouse.fills import apply_fill
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, below_maintenance
+from clearinghouse.liquidation import LIQUIDATOR, Liquidations, below_maintenance, healthy
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium
 from clearinghouse.state import Account, Market, Position, State
 from clearinghouse.tiers import build_table, tier_table_error
@@ -146,7 +146,7 @@ class Engine:
                 if below_maintenance(accounts[name], markets):
                     below.append(name)
                 else:
-                    state.watch.pop(name, None)
+                    healthy(state, name)
                     triggers.reindex(name, accounts[name], markets)
             if not below:
                 return

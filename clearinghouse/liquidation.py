@@ -55,6 +55,13 @@ def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
     return any(s.below for s in scopes(account, markets))
 
 
+def healthy(state: State, name: str) -> None:
+    """An account back above maintenance leaves the watch list; orders still out for it are
+    withdrawn (a fill that arrives anyway is booked as an ordinary trade)."""
+    state.watch.pop(name, None)
+    state.liq_orders.pop(name, None)
+
+
 def to_tick(px: int, market: Market, up: bool) -> int:
     """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
     tick = market.tick
@@ -92,7 +99,7 @@ class Liquidations:
         if below_maintenance(account, state.markets):
             state.watch.setdefault(name, cause)
         else:
-            state.watch.pop(name, None)
+            healthy(state, name)
 
     def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, Market]]:
         markets = self.state.markets
@@ -141,7 +148,19 @@ class Liquidations:
             return min(size, lots * market.lot)
         return size
 
+    def _keep_iso_loss(self, account: Account, scope: Scope, cross_before: int) -> None:
+        """Closing an isolated position returns its ledger to cross; a negative one is the
+        position's loss, not the cross account's: it goes back to the (flat) position, where the
+        liquidator or bad debt takes it."""
+        if scope.name == "cross":
+            return
+        returned = account.raw_usd - cross_before
+        if returned < 0:
+            account.raw_usd = cross_before
+            account.positions[scope.name].iso_raw += returned
+
     def _market_phase(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
+        cross_before = account.raw_usd
         partial = False
         for coin, pos, market in held:
             size = self._slice(account, pos, market)
@@ -151,6 +170,7 @@ class Liquidations:
                 break
         if partial:
             account.cooldown_until = self.state.time + self.config.cooldown_ms
+        self._keep_iso_loss(account, scope, cross_before)
         self._settle_if_flat(name, account, scope, cause)
 
     def _scope_below(self, account: Account, scope_name: str) -> bool:
@@ -214,8 +234,16 @@ class Liquidations:
 
     def _backstop(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
         limit = self.config.loss_limit
+        orders = self.state.liq_orders.get(name)
+        if orders is not None:
+            for coin, _, _ in held:
+                orders.pop(coin, None)
+            if not orders:
+                del self.state.liq_orders[name]
         if scope.equity < 0 and limit is not None and -scope.equity > limit:
+            cross_before = account.raw_usd
             self._deleverage(name, account, held, cause)
+            self._keep_iso_loss(account, scope, cross_before)
             self._settle_if_flat(name, account, scope, cause, absorb=False)
             return
         views = []
