@@ -285,8 +285,10 @@ class Liquidations:
                 state.funding_pool -= apply_fill(other, opos, market, -signed, px, 0)
                 self.counterparties.add(other_name)
                 self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=state.time))
-            if pos.szi:
+            if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
+                view = ev.PositionView(coin, pos.szi, px)
                 self._trade(name, account, pos, market, -pos.szi, px, 0)
+                self.emit(ev.Backstop(account=name, scope=coin if not pos.cross else "cross", positions=[view], margin=0, cause=cause, ts=self.state.time))
 
     def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: Market) -> list[tuple[str, Account, Position]]:
         """Opposite positions ranked by (profit ratio) x (notional / account value), highest
@@ -326,8 +328,8 @@ class Liquidations:
             loss = -pos.iso_raw
         limit = self.config.loss_limit
         covered = 0 if not absorb else loss if limit is None else min(loss, limit)
-        liquidator = self._liquidator()
-        liquidator.raw_usd -= covered
+        if covered:
+            self._liquidator().raw_usd -= covered
         debt = loss - covered
         if scope.name == "cross":
             account.raw_usd = 0
