@@ -624,8 +624,11 @@ def test_adl_remainder_to_the_liquidator_and_bad_debt():
     assert derived == [
         triggered("alice", "-1200", "135", [("ETH", "3", "900")], "backstop", cause=seq),
         ev.Adl(account="alice", counterparty="dora", coin="ETH", sz=sz("-1"), px=px("1200"), cause=seq, ts=0),
-        # the remaining 2 go to the liquidator at 1,200; alice raw = -3,900 + 3 * 1,200 = -300:
-        # ADL means the liquidator declined, so all of it is bad debt
+        # the remaining 2 go to the liquidator at 1,200 (a backstop of what no one could take,
+        # with no margin); alice raw = -3,900 + 3 * 1,200 = -300: ADL means the liquidator
+        # declined, so all of it is bad debt
+        ev.Backstop(account="alice", scope="cross", positions=[ev.PositionView("ETH", sz("2"), px("1200"))],
+                    margin=0, cause=seq, ts=0),
         ev.BadDebt(account="alice", scope="cross", amount=usd("300"), cause=seq, ts=0),
     ]
     assert book.raw("alice") == 0 and book.szi("alice", "ETH") == 0
