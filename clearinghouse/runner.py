@@ -1,23 +1,31 @@
 """Runs the engine over a log directory: the I/O edge around the pure core.
 
 A log directory holds `events/` (the input log), `derived/` (the engine's decisions, with their
-own sequence) and `state/engine.snap` (the state reached, with the input seq and the count of
-derived events written). Derived events are a pure function of the input, so after a crash
-between writing derived events and the snapshot, the run regenerates them and skips the ones
-already on disk: none is lost or written twice.
+own sequence, and checkpoints) and `state/` (snapshots: the state reached, with the input seq,
+the source offset, the count of derived events written and the rolling hash over the input;
+and `settings.msgpack`, the liquidation settings fixed by the first run). Derived events are
+a pure function of the input, so after a crash between writing derived events and the
+snapshot, the run regenerates them and skips the ones already on disk: none is lost or written
+twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+import msgspec
+
+from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
+from events import schema as ev
+from events.codec import encode_block
 from events.eventlog import EventLog
-from replay.snapshot import make_snapshot, read_snapshot, write_snapshot
+from replay.snapshot import SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 
@@ -35,8 +43,12 @@ class LogDir:
         return self.root / "derived"
 
     @property
-    def snapshot(self) -> Path:
-        return self.root / "state" / "engine.snap"
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def settings(self) -> Path:
+        return self.state / "settings.msgpack"
 
     def exists(self) -> bool:
         return self.events.is_dir()
@@ -58,17 +70,75 @@ class ConfigMismatch(Exception):
     """A run asked for liquidation settings other than those the log's state was built with."""
 
 
-def load_state(log: LogDir, liquidation: LiquidationConfig | None = None) -> tuple[State, int]:
-    """The persisted state and its derived count, or a fresh state with `liquidation` settings
-    (default ones if None). Settings are fixed when a state is created: a replay must decide as
-    the original run did, so asking for others on an existing state is an error."""
-    if not log.snapshot.exists():
-        return State(liquidation=liquidation or LiquidationConfig()), 0
-    snap = read_snapshot(log.snapshot)
-    state = snap.load_state()
-    if liquidation is not None and liquidation != state.liquidation:
-        raise ConfigMismatch(f"{log.root} was run with liquidation settings {state.liquidation}; start a new log to use others")
-    return state, snap.derived_count
+@dataclass
+class Position:
+    """Where a fold stands: the state plus what the snapshot records beside it."""
+
+    state: State
+    derived_count: int = 0
+    chain: str = ""
+    offset: int = 0
+
+
+def settings(log: LogDir, liquidation: LiquidationConfig | None = None) -> LiquidationConfig:
+    """The log's liquidation settings: fixed by its first run (a replay must decide as the
+    original run did), so asking for others later is an error."""
+    if log.settings.exists():
+        fixed = msgspec.msgpack.decode(log.settings.read_bytes(), type=LiquidationConfig)
+        if liquidation is not None and liquidation != fixed:
+            raise ConfigMismatch(f"{log.root} was run with liquidation settings {fixed}; start a new log to use others")
+        return fixed
+    return liquidation or LiquidationConfig()
+
+
+def load(log: LogDir, liquidation: LiquidationConfig | None = None, *, at_most: int | None = None, time: int | None = None) -> Position:
+    """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state."""
+    config = settings(log, liquidation)
+    found = SnapshotStore(log.state).latest(at_most=at_most, time=time)
+    if found is None:
+        return Position(State(liquidation=config))
+    snap, state = found
+    return Position(state, snap.derived_count, snap.chain, snap.offset)
+
+
+def chain_step(chain: str, seq: int, events: list[Any], payload: bytes | None) -> str:
+    """The rolling hash over input blocks: blake2b(previous || the block's stored bytes)."""
+    data = payload if payload is not None else encode_block(events, seq)
+    return hashlib.blake2b(bytes.fromhex(chain) + data, digest_size=32).hexdigest()
+
+
+def fold(
+    log: LogDir,
+    at: Position,
+    engine: Engine,
+    *,
+    end_seq: int | None = None,
+    checkpoint_every: int = 0,
+    on_block: Callable[[Position, list[Any]], None] | None = None,
+    until: Callable[[Any], bool] | None = None,
+) -> Position:
+    """Applies the input events after `at` (up to `end_seq`, or until `until(event)` is true)
+    with `engine`, hashing each block into the chain and adding a `checkpoint` every
+    `checkpoint_every` events; `on_block` sees each block's derived events."""
+    state = engine.state
+    apply = engine.apply
+    with EventLog(log.events, readonly=True) as inputs:
+        for offset, seq, events, payload in inputs.records(state.next_seq, end_seq):
+            out: list[Any] = []
+            for event in events:
+                if until is not None and until(event):
+                    return at
+                result = apply(event)
+                if result:
+                    out.extend(result)
+            at.chain = chain_step(at.chain, seq, events, payload)
+            at.offset = offset + 1
+            if checkpoint_every and state.next_seq // checkpoint_every > seq // checkpoint_every:
+                out.append(ev.Checkpoint(seq=state.next_seq - 1, digest=state_digest(state), chain=at.chain, ts=state.time))
+            at.derived_count += len(out)
+            if on_block is not None:
+                on_block(at, out)
+    return at
 
 
 def run(
@@ -76,54 +146,57 @@ def run(
     *,
     persist: bool = True,
     progress: Progress | None = None,
-    snapshot_every: int = 1_000_000,
+    snapshot_every: int = 100_000,
+    checkpoint_every: int = 100_000,
+    keep: int = 10,
     liquidation: LiquidationConfig | None = None,
     full_scan: bool = False,
 ) -> RunResult:
-    """Applies every input event not yet applied; with `persist`, writes derived events and the
-    state (every `snapshot_every` events and at the end). `full_scan` picks the reference
-    trigger mode (same decisions, slower)."""
-    state, derived_count = load_state(log, liquidation)
+    """Applies every input event not yet applied, from the newest good snapshot. With
+    `persist`, writes derived events (checkpoints among them), a snapshot every
+    `snapshot_every` events and at the end (keeping `keep`), and fixes the settings.
+    `full_scan` picks the reference trigger mode (same decisions, slower)."""
+    at = load(log, liquidation)
+    state = at.state
     engine = Engine(state, full_scan=full_scan)
-    inputs = EventLog(log.events, readonly=True)
+    start_seq, start_derived = state.next_seq, at.derived_count
+    with EventLog(log.events, readonly=True) as inputs:
+        total = inputs.next_seq - start_seq
     derived = EventLog(log.derived, derived=True) if persist else None
-    skip = derived.next_seq - derived_count if derived is not None else 0
+    store = SnapshotStore(log.state, keep)
+    skip = derived.next_seq - at.derived_count if derived is not None else 0
     if skip < 0:
-        raise RuntimeError(f"{log.derived} holds {derived.next_seq} derived events, the snapshot counts {derived_count}")
-    start_seq, total = state.next_seq, inputs.next_seq - state.next_seq
-    new_derived = 0
+        raise RuntimeError(f"{log.derived} holds {derived.next_seq} derived events, the snapshot counts {at.derived_count}")
     last_snapshot = start_seq
-    apply = engine.apply
+
+    def on_block(position: Position, out: list[Any]) -> None:
+        nonlocal skip, last_snapshot
+        if derived is not None:
+            if out and skip >= len(out):
+                skip -= len(out)
+            elif out:
+                derived.append(out[skip:])
+                skip = 0
+            if state.next_seq - last_snapshot >= snapshot_every:
+                _persist(log, store, position, derived)
+                last_snapshot = state.next_seq
+        if progress is not None:
+            progress(state.next_seq - start_seq, total)
+
     started = time.perf_counter()
     try:
-        for _, events in inputs.blocks(start_seq):
-            out: list = []
-            for event in events:
-                result = apply(event)
-                if result:
-                    out.extend(result)
-            derived_count += len(out)
-            new_derived += len(out)
-            if derived is not None and out:
-                if skip >= len(out):
-                    skip -= len(out)
-                else:
-                    derived.append(out[skip:])
-                    skip = 0
-            if progress is not None:
-                progress(state.next_seq - start_seq, total)
-            if derived is not None and state.next_seq - last_snapshot >= snapshot_every:
-                _persist(log, engine, derived, derived_count)
-                last_snapshot = state.next_seq
-        if derived is not None and state.next_seq != last_snapshot:
-            _persist(log, engine, derived, derived_count)
+        fold(log, at, engine, checkpoint_every=checkpoint_every, on_block=on_block)
+        if derived is not None and (state.next_seq != last_snapshot or not store.paths()):
+            _persist(log, store, at, derived)
     finally:
-        inputs.close()
         if derived is not None:
             derived.close()
-    return RunResult(engine, state.next_seq - start_seq, new_derived, time.perf_counter() - started)
+    return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
 
 
-def _persist(log: LogDir, engine: Engine, derived: EventLog, derived_count: int) -> None:
+def _persist(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog) -> None:
+    """Derived events first, then the snapshot that counts them, then the settings (once)."""
     derived.flush()
-    write_snapshot(log.snapshot, make_snapshot(engine.state, derived_count))
+    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset))
+    if not log.settings.exists():
+        log.settings.write_bytes(msgspec.msgpack.encode(at.state.liquidation))

@@ -23,14 +23,14 @@ class EventLog:
         self.path = Path(directory)
         self._decode = _DECODERS[derived]
         self._encode = _ENCODERS[derived]
-        self.records = FileLog(self.path, fsync=fsync, readonly=readonly)
+        self.file = FileLog(self.path, fsync=fsync, readonly=readonly)
         self.next_seq = self._end_seq()
 
     def _end_seq(self) -> int:
-        last = self.records.next_offset - 1
+        last = self.file.next_offset - 1
         if last < 0:
             return 0
-        for _, payload in self.records.read(last, last + 1):
+        for _, payload in self.file.read(last, last + 1):
             block = self._decode(payload)
             return block.seq + len(block.events)
         return 0
@@ -39,7 +39,7 @@ class EventLog:
         """Appends one block; returns the seq of its first event."""
         seq = self.next_seq
         if events:
-            self.records.append(self._encode(events, seq))
+            self.file.append(self._encode(events, seq))
             self.next_seq = seq + len(events)
         return seq
 
@@ -49,34 +49,39 @@ class EventLog:
             if events:
                 payloads.append(self._encode(events, self.next_seq))
                 self.next_seq += len(events)
-        self.records.append_many(payloads)
+        self.file.append_many(payloads)
 
     def _first_record(self, seq: int) -> int:
         """The record holding `seq` (bisection on the blocks' first seq)."""
-        lo, hi = 0, self.records.next_offset - 1
+        lo, hi = 0, self.file.next_offset - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            first = next(self.records.read(mid, mid + 1))[1]
+            first = next(self.file.read(mid, mid + 1))[1]
             if self._decode(first).seq <= seq:
                 lo = mid
             else:
                 hi = mid - 1
         return lo
 
-    def blocks(self, start_seq: int = 0, end_seq: int | None = None) -> Iterator[tuple[int, list[Any]]]:
-        """(first seq, events) of each block, trimmed to [start_seq, end_seq)."""
+    def records(self, start_seq: int = 0, end_seq: int | None = None) -> Iterator[tuple[int, int, list[Any], bytes | None]]:
+        """(record offset, first seq, events, payload) of each block, trimmed to
+        [start_seq, end_seq); payload is the stored bytes, None for a trimmed block."""
         if start_seq >= self.next_seq:
             return
-        for _, payload in self.records.read(self._first_record(start_seq)):
+        for offset, payload in self.file.read(self._first_record(start_seq)):
             block = self._decode(payload)
-            seq, events = block.seq, block.events
+            seq, events, raw = block.seq, block.events, payload
             if end_seq is not None and seq >= end_seq:
                 return
             if seq < start_seq:
-                events = events[start_seq - seq :]
-                seq = start_seq
+                events, seq, raw = events[start_seq - seq :], start_seq, None
             if end_seq is not None and seq + len(events) > end_seq:
-                events = events[: end_seq - seq]
+                events, raw = events[: end_seq - seq], None
+            yield offset, seq, events, raw
+
+    def blocks(self, start_seq: int = 0, end_seq: int | None = None) -> Iterator[tuple[int, list[Any]]]:
+        """(first seq, events) of each block, trimmed to [start_seq, end_seq)."""
+        for _, seq, events, _ in self.records(start_seq, end_seq):
             yield seq, events
 
     def read(self, start_seq: int = 0, end_seq: int | None = None) -> Iterator[tuple[int, Any]]:
@@ -84,10 +89,10 @@ class EventLog:
             yield from enumerate(events, seq)
 
     def flush(self) -> None:
-        self.records.flush()
+        self.file.flush()
 
     def close(self) -> None:
-        self.records.close()
+        self.file.close()
 
     def __enter__(self) -> EventLog:
         return self

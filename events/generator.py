@@ -5,6 +5,17 @@ then mixes trades, price updates and account events (funding lands on every hour
 event time). A rough book of each account's positions keeps trades sized within a few times the
 account's net deposits, so most accounts stay solvent and rejections are rare but possible.
 
+With `crash`, a sharp multi-market crash and rebound lands at 60% of the body: over two minutes
+of event time every market's fair price falls 26%-45% (correlated, in many small ticks that move
+most markets, each market also gapping twice at its own moments, with a few trades between),
+then wins back 40%-60% of the fall over the next four minutes; normal activity follows. Before
+it, a third of the accounts (market makers excepted) trade at 5x-15x gross rather than
+`gross_leverage`, so the crash liquidates many of them and bankrupts some. The rough book then
+also keeps each account's trading cash flow, estimates at a few checkpoints of the crash (and
+whenever it picks a levered account) which accounts the clearinghouse will have liquidated, and
+treats those as closed out, so they do not keep trading positions they no longer hold. Without
+`crash` none of this draws a random number, so the stream is as it always was.
+
 Determinism: all randomness comes from one `random.Random(seed)`, through `random()` (an exact
 multiple of 2**-53, so scaling it to an int is the same on every platform; `randrange` would be
 slower, and `gauss`/`paretovariate` call libm, which may not be) and `getrandbits`/`shuffle`.
@@ -16,7 +27,7 @@ from __future__ import annotations
 import os
 import random
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Iterable, Iterator
 
@@ -76,6 +87,35 @@ _FEE_DIV = 100_000
 _CLOSE_PERCENT = 25  # an account with a position closes it in this share of its trades...
 _FLIP_PERCENT = 20  # ...and of those closes, this share flips to the other side
 _PAIR_ATTEMPTS = 100
+_FUNDS_FLOOR_DIV = 5  # crash mode: a removal is kept below funds - gross / 5 (margin and floor)
+
+# The crash (`GeneratorConfig.crash`). Fractions of a price or of a path are in parts per 1e9.
+_PPB = 10**9
+_CRASH_AT = 0.6  # of the body's events
+_CRASH_DROP_MS = 120_000
+_CRASH_REBOUND_MS = 240_000
+_CRASH_FALL_PPB = (260_000_000, 450_000_000)  # each market's fall, of its pre-crash fair price
+_CRASH_GAPS = 2  # each market gaps down this many times, at its own moments in the drop...
+_CRASH_GAP_PPB = (100_000_000, 200_000_000)  # ...each gap this share of its fall
+_CRASH_REBOUND_PPB = (400_000_000, 600_000_000)  # share of the fall won back
+_CRASH_REBOUND_GAP_PPB = (150_000_000, 300_000_000)  # one gap up, this share of the rebound
+_CRASH_NOISE_PPB = 1_000_000  # each crash tick lands within +-0.1% of the path
+_CRASH_MOVE_SHARE = 0.8  # a crash tick moves each market with this probability
+_CRASH_DROP_TICKS = 0.85  # of the drop's events (the rest are trades)
+_CRASH_REBOUND_TICKS = 0.50  # of the rebound's events...
+_CRASH_REBOUND_TRADES = 0.45  # ...and trades (the rest are account events)
+_CRASH_DROP_SPREAD_PPM = (-10_000, 1_000)  # trades print up to 1% below the lagging mark...
+_CRASH_REBOUND_SPREAD_PPM = (-1_000, 10_000)  # ...and up to 1% above it in the rebound
+_PANIC_SHARE = 0.3  # of the crash's trades: a distressed account's panic order
+_PANIC_PART_PPM = (500_000, 950_000)  # the share of its position it cuts
+_PANIC_SLIP_PPM = (30_000, 120_000)  # how far through the mark it fills
+_DISTRESS = (5, 4)  # an account with equity below 5/4 of its maintenance margin is distressed
+_DISTRESS_WIDE = 3  # a sweep lists the accounts within this many times maintenance
+_CRASH_SWEEPS = (8, 4)  # liquidation sweeps of the rough book in the drop and in the rebound
+_RISKY_SHARE = 1 / 3  # of accounts (market makers excepted) levered at...
+_RISKY_LEVERAGE = (5, 15)  # ...this gross leverage
+_DEFAULT_LEVERAGE = 20  # of a position whose leverage was never set (capped by the market)
+_LIQ_FEE = 45  # per 100_000: the liquidation fill's fee, in the rough book's estimate
 
 
 @dataclass(frozen=True)
@@ -92,6 +132,7 @@ class GeneratorConfig:
     min_step_ms: int = 1  # event time advances by a uniform step in [min, max] ms
     max_step_ms: int = 300
     gross_leverage: int = 3  # cap on an account's total notional / its net deposits
+    crash: bool = False  # a multi-market crash and rebound at 60% of the body (see the module doc)
 
 
 @dataclass(slots=True)
@@ -125,6 +166,30 @@ def _cumulative_zipf(n: int) -> list[int]:
     return cum
 
 
+@dataclass(slots=True)
+class _Crash:
+    """The crash's plan and progress; its prices follow a path set when it starts."""
+
+    start: int  # body events before it
+    phase: str = "before"  # "before", "drop", "rebound", "after"
+    t0: int = 0  # when the current phase began (ms)
+    pre: list[int] | None = None  # each market's fair price when the crash began
+    bottom: list[int] | None = None  # ... and at the bottom
+    falls: list[int] | None = None  # ppb of `pre`
+    gaps: list[list[tuple[int, int]]] | None = None  # per market: (progress, share of the path), ppb
+    rebounds: list[int] | None = None  # ppb of the fall
+    rebound_gaps: list[list[tuple[int, int]]] | None = None
+    next_sweep: int = 0  # ppb of the phase's progress
+    distressed: list[int] = field(default_factory=list)  # accounts near maintenance at the last sweep
+
+
+def _path(progress: int, gaps: list[tuple[int, int]]) -> int:
+    """The share (ppb) of a phase's move done at `progress` (ppb): the gaps' shares all at once
+    when reached, the rest linear in time."""
+    gap_total = sum(share for _, share in gaps)
+    return (_PPB - gap_total) * min(progress, _PPB) // _PPB + sum(share for at, share in gaps if at <= progress)
+
+
 class _Generator:
     """The simulation state behind `generate`: prices, clock and a rough per-account book."""
 
@@ -144,6 +209,10 @@ class _Generator:
         self.rng.shuffle(self.by_activity)
         self.account_cum = _cumulative_zipf(n)
         self.makers = set(self.by_activity[: max(1, n // 100)])
+        self.cap = [config.gross_leverage] * n  # gross leverage each account trades up to
+        self.crash: _Crash | None = None
+        if config.crash:
+            self._plan_crash()
         self.first_deposit = [0] * n
         self.funds = [0] * n  # net cash in: deposits and transfers in, less what left
         self.gross = [0] * n  # sum of `ntl` over markets
@@ -152,6 +221,21 @@ class _Generator:
         self.leverage: dict[tuple[int, int], tuple[int, bool]] = {}  # (account, market) -> (lev, cross)
         self.isolated: list[tuple[int, int]] = []  # (account, market) pairs ever set isolated
         self.isolated_seen: set[tuple[int, int]] = set()
+
+    def _plan_crash(self) -> None:
+        """Levers a third of the accounts up and keeps what the rough liquidation estimate
+        needs: open markets and trading cash flow per account."""
+        cfg, n = self.config, self.config.accounts
+        body = max(0, cfg.events - (cfg.markets + 1 + n))
+        self.crash = _Crash(start=int(body * _CRASH_AT))
+        self.risky = [False] * n
+        for a in range(n):
+            if a not in self.makers and self.random() < _RISKY_SHARE:
+                self.risky[a] = True
+                self.cap[a] = self._int(*_RISKY_LEVERAGE)
+        self.open: list[set[int]] = [set() for _ in range(n)]  # markets with a position
+        self.flow = [0] * n  # cash from trades (fees included): the cross ledger is funds + flow
+        self.iso: dict[tuple[int, int], int] = {}  # (account, market) -> isolated ledger
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -186,6 +270,9 @@ class _Generator:
 
     def body(self) -> Iterator[InputEvent]:
         """Endless events in time order; funding for every market on each hour boundary."""
+        if self.crash is not None:
+            yield from self._crash_body()
+            return
         cfg = self.config
         trade_cut, prices_cut = cfg.trade_share, cfg.trade_share + cfg.prices_share
         while True:
@@ -205,6 +292,293 @@ class _Generator:
                 yield self._trade()
             else:
                 yield self._other()
+
+    def _crash_body(self) -> Iterator[InputEvent]:
+        """`body` with the crash: the same mix until `crash.start` events, then the crash."""
+        cfg, crash = self.config, self.crash
+        assert crash is not None
+        trade_cut, prices_cut = cfg.trade_share, cfg.trade_share + cfg.prices_share
+        count = 0
+        while True:
+            self.ts += self._int(cfg.min_step_ms, cfg.max_step_ms)
+            while self.hour < self.ts // HOUR_MS:
+                self.hour += 1
+                for b in self.books:
+                    rate = self._int(-_FUNDING_MAX, _FUNDING_MAX)
+                    count += 1
+                    yield Funding(ts=self.hour * HOUR_MS, coin=b.coin, rate=rate)
+            if crash.phase != "after" and count >= crash.start:
+                event = self._crash_event(crash)
+            else:
+                r = self.random()
+                if r < trade_cut:
+                    event = self._trade()
+                elif r < prices_cut:
+                    event = self._prices()
+                elif self.trades_owed:
+                    self.trades_owed -= 1
+                    event = self._trade()
+                else:
+                    event = self._other()
+            count += 1
+            yield event
+
+    def _crash_event(self, crash: _Crash) -> InputEvent:
+        """The next event of the crash: mostly ticks along the path, with trades between."""
+        books = self.books
+        if crash.phase == "before":
+            self._start_drop(crash)
+        if crash.phase == "drop":
+            progress = (self.ts - crash.t0) * _PPB // _CRASH_DROP_MS
+            if progress >= _PPB:  # the bottom: every market at the end of its path
+                tick = self._crash_tick(crash, _PPB, books)
+                crash.bottom = [b.fair for b in books]
+                self._sweep()
+                crash.phase, crash.t0, crash.next_sweep = "rebound", self.ts, _PPB // _CRASH_SWEEPS[1]
+                return tick
+            if progress >= crash.next_sweep:
+                self._sweep()
+                crash.next_sweep += _PPB // _CRASH_SWEEPS[0]
+            if self.random() < _CRASH_DROP_TICKS:
+                return self._crash_tick(crash, progress)
+            return self._crash_trade(crash, _CRASH_DROP_SPREAD_PPM)
+        progress = (self.ts - crash.t0) * _PPB // _CRASH_REBOUND_MS
+        if progress >= _PPB:  # the rebound's end; the book's funds become the estimated equity
+            tick = self._crash_tick(crash, _PPB, books)
+            self._sweep(settle=True)
+            crash.phase = "after"
+            return tick
+        if progress >= crash.next_sweep:
+            self._sweep()
+            crash.next_sweep += _PPB // _CRASH_SWEEPS[1]
+        r = self.random()
+        if r < _CRASH_REBOUND_TICKS:
+            return self._crash_tick(crash, progress)
+        if r < _CRASH_REBOUND_TICKS + _CRASH_REBOUND_TRADES or self.trades_owed:
+            if r >= _CRASH_REBOUND_TICKS + _CRASH_REBOUND_TRADES:
+                self.trades_owed -= 1
+            return self._crash_trade(crash, _CRASH_REBOUND_SPREAD_PPM)
+        return self._other()
+
+    def _crash_trade(self, crash: _Crash, spread: tuple[int, int]) -> InputEvent:
+        """A trade of the crash: now and then a distressed account's panic order, else an
+        ordinary trade with the wider spread of a thin book."""
+        if crash.distressed and self.random() < _PANIC_SHARE:
+            panic = self._panic(crash)
+            if panic is not None:
+                return panic
+        return self._trade(*spread)
+
+    def _panic(self, crash: _Crash) -> Trade | None:
+        """An account near maintenance cuts 50%-95% of its largest position that is losing in
+        this phase (a long in the drop, a short in the rebound) with a market order that fills
+        3%-12% through the mark, as stop-losses do in a thin book: a fill past its bankruptcy
+        price leaves a loss that the backstop may not be allowed to take. The account is the
+        first, from a random start, of those the last sweep found within `_DISTRESS_WIDE` times
+        maintenance, that is now (roughly) within `_DISTRESS` and still above maintenance."""
+        down = crash.phase == "drop"
+        books, found = self.books, crash.distressed
+        start = self._int(0, len(found) - 1)
+        for i in range(len(found)):
+            a = found[(start + i) % len(found)]
+            equity, maintenance, worst = self._cross_estimate(a, down)
+            if worst is not None and maintenance <= equity and equity * _DISTRESS[1] < _DISTRESS[0] * maintenance:
+                break
+        else:
+            return None
+        b = books[worst]
+        size = abs(self.pos[a][worst]) * self._int(*_PANIC_PART_PPM) // 10**6 // b.lot * b.lot
+        slip = self._int(*_PANIC_SLIP_PPM)
+        px = valid_price(b.mark * (10**6 + (-slip if down else slip)) // 10**6, b.sz_decimals)
+        side = -1 if down else 1  # +1: the account buys
+        best = (0, a)
+        for _ in range(_PAIR_ATTEMPTS):  # the counterparty: a Zipf account with room for it all
+            y = self._account()
+            if y == a:
+                continue
+            self._watch(y)
+            fill = min(size, self._room(y, worst, -side, px)) // b.lot * b.lot
+            best = max(best, (fill, y))
+            if fill == size:
+                break
+        if not best[0]:
+            return None
+        trade = self._fill(worst, a, best[1], side, best[0], px, taker_is_buyer=not down)
+        self._check(a)  # the clearinghouse sees at once what the fill did to it
+        return trade
+
+    def _cross_estimate(self, a: int, longs: bool) -> tuple[int, int, int | None]:
+        """(equity, maintenance) of the account's cross book at the marks, in the rough book,
+        and its largest cross position on the long (or short) side."""
+        pos, books = self.pos[a], self.books
+        equity, maintenance, worst = self.funds[a] + self.flow[a], 0, (0, None)
+        for m in sorted(self.open[a]):
+            if self._isolated(a, m):
+                continue
+            b = books[m]
+            ntl = abs(pos[m]) * b.mark // NTL_DIV
+            equity += pos[m] * b.mark // NTL_DIV
+            maintenance += ntl // (2 * b.max_leverage)
+            if (pos[m] > 0) == longs and ntl > worst[0]:
+                worst = (ntl, m)
+        return equity, maintenance, worst[1]
+
+    def _start_drop(self, crash: _Crash) -> None:
+        """Draws each market's fall, its gaps (at their own moments) and its rebound."""
+        crash.phase, crash.t0, crash.next_sweep = "drop", self.ts, _PPB // _CRASH_SWEEPS[0]
+        crash.pre = [b.fair for b in self.books]
+        crash.falls, crash.gaps, crash.rebounds, crash.rebound_gaps = [], [], [], []
+        for _ in self.books:
+            crash.falls.append(self._int(*_CRASH_FALL_PPB))
+            gaps = [(self._int(_PPB // 20, _PPB * 17 // 20), self._int(*_CRASH_GAP_PPB)) for _ in range(_CRASH_GAPS)]
+            crash.gaps.append(gaps)
+            crash.rebounds.append(self._int(*_CRASH_REBOUND_PPB))
+            crash.rebound_gaps.append([(self._int(_PPB // 10, _PPB * 7 // 10), self._int(*_CRASH_REBOUND_GAP_PPB))])
+
+    def _crash_tick(self, crash: _Crash, progress: int, moved: list[_Book] | None = None) -> Prices:
+        """Moves most markets (or `moved`) to their path at `progress` of the phase, within
+        +-0.1%."""
+        books = self.books
+        if moved is None:
+            moved = [b for b in books if self.random() < _CRASH_MOVE_SHARE] or [books[self._market()]]
+        assert crash.pre is not None and crash.falls is not None and crash.gaps is not None
+        index = {id(b): m for m, b in enumerate(books)} if len(moved) < len(books) else None
+        for i, b in enumerate(moved):
+            m = i if index is None else index[id(b)]
+            pre = crash.pre[m]
+            if crash.phase == "drop":
+                fair = pre - pre * crash.falls[m] // _PPB * _path(progress, crash.gaps[m]) // _PPB
+            else:
+                assert crash.bottom is not None and crash.rebounds is not None and crash.rebound_gaps is not None
+                bottom = crash.bottom[m]
+                back = (pre - bottom) * crash.rebounds[m] // _PPB
+                fair = bottom + back * _path(progress, crash.rebound_gaps[m]) // _PPB
+            noise = self._int(-_CRASH_NOISE_PPB, _CRASH_NOISE_PPB)
+            b.fair = fair * (_PPB + noise) // _PPB
+            b.oracle = valid_price(b.fair // _FINE, b.sz_decimals)
+            spread = self._int(-_MARK_SPREAD_PPM, _MARK_SPREAD_PPM)
+            b.mark = valid_price(b.fair * (10**6 + spread) // (10**6 * _FINE), b.sz_decimals)
+        return Prices(ts=self.ts, prices={b.coin: PricePoint(mark=b.mark, oracle=b.oracle) for b in moved})
+
+    # ---- the rough liquidation estimate (crash mode) ---------------------------------------
+
+    def _sweep(self, settle: bool = False) -> None:
+        """Checks every account with a position; with `settle`, a survivor's funds become its
+        estimated equity (its budget after the crash) and its notionals are taken at the marks."""
+        distressed = []
+        for a, held in enumerate(self.open):
+            if held and self._check(a, settle):
+                distressed.append(a)
+        if self.crash is not None:
+            self.crash.distressed = distressed
+
+    def _isolated(self, a: int, m: int) -> bool:
+        setting = self.leverage.get((a, m))
+        return not setting[1] if setting else self.books[m].only_isolated
+
+    def _book_fill(self, z: int, m: int, old: int, size: int, px: int, fee: int) -> None:
+        """The cash side of a fill in the rough book, as the clearinghouse books it: cross fills
+        in the account's flow; an isolated position keeps its own ledger, funded from the cross
+        one with the margin of what it opens (at the leverage set) and paid back as it closes."""
+        new = old + size
+        if new:
+            self.open[z].add(m)
+        else:
+            self.open[z].discard(m)
+        if not self._isolated(z, m):
+            self.flow[z] -= size * px // NTL_DIV + fee
+            return
+        key = (z, m)
+        iso = self.iso.get(key, 0) - fee
+        if old and (old > 0) != (size > 0):  # closes (and maybe flips)
+            closed = max(size, -old) if old > 0 else min(size, -old)
+            equity = iso + old * px // NTL_DIV
+            iso -= closed * px // NTL_DIV
+            rest = old + closed
+            if not rest:
+                self.flow[z] += iso
+                iso = 0
+            elif self.books[m].only_isolated and equity > 0:
+                release = equity * abs(closed) // abs(old)
+                iso -= release
+                self.flow[z] += release
+            size -= closed
+        if size:  # opens
+            setting = self.leverage.get(key)
+            lev = setting[0] if setting else min(_DEFAULT_LEVERAGE, self.books[m].max_leverage)
+            margin = ceil_div(abs(size) * px // NTL_DIV, lev)
+            self.flow[z] -= margin
+            iso += margin - size * px // NTL_DIV
+        if iso or new:
+            self.iso[key] = iso
+        else:
+            self.iso.pop(key, None)
+
+    def _check(self, a: int, settle: bool = False) -> bool:
+        """Closes out in the book what the clearinghouse will (roughly) have liquidated at the
+        current marks: scope by scope (the cross book, each isolated position), the backstop
+        (below 2/3 of maintenance) takes everything, the market phase closes the largest
+        positions first until maintenance is met, paying the fee. Funding and the tiers above
+        the first are left out. True if the cross book survives within `_DISTRESS_WIDE` times
+        its maintenance."""
+        held, pos, books, ntls = self.open[a], self.pos[a], self.books, self.ntl[a]
+        cross = []
+        equity = self.funds[a] + self.flow[a]
+        maintenance = 0
+        for m in sorted(held):
+            b = books[m]
+            ntl = abs(pos[m]) * b.mark // NTL_DIV
+            mm = ntl // (2 * b.max_leverage)
+            value = pos[m] * b.mark // NTL_DIV
+            if not self._isolated(a, m):
+                cross.append((ntl, m, value, mm))
+                equity += value
+                maintenance += mm
+                continue
+            iso_equity = self.iso.get((a, m), 0) + value
+            if iso_equity >= mm:
+                continue
+            back = 0 if 3 * iso_equity < 2 * mm else max(0, iso_equity - ntl * _LIQ_FEE // _FEE_DIV)
+            self.flow[a] += back
+            self.iso.pop((a, m), None)
+            pos[m] = ntls[m] = 0
+            held.discard(m)
+            equity += back
+        if equity < maintenance:
+            backstop = 3 * equity < 2 * maintenance
+            cross.sort(key=lambda c: (-c[0], c[1]))
+            for ntl, m, value, mm in cross:
+                if not backstop:
+                    equity -= ntl * _LIQ_FEE // _FEE_DIV
+                    maintenance -= mm
+                pos[m] = ntls[m] = 0
+                held.discard(m)
+                if not backstop and equity >= maintenance:
+                    break
+            equity = 0 if backstop else max(0, equity)  # the cross ledger and the budget
+            self.funds[a] = equity
+            self.flow[a] = -sum(value for _, m, value, _ in cross if pos[m])
+        if settle:
+            total = equity
+            cross_value = 0
+            for m in held:
+                b = books[m]
+                ntls[m] = abs(pos[m]) * b.mark // NTL_DIV
+                value = pos[m] * b.mark // NTL_DIV
+                if self._isolated(a, m):
+                    total += self.iso.get((a, m), 0) + value
+                else:
+                    cross_value += value
+            self.funds[a] = max(0, total)
+            self.flow[a] = equity - cross_value - self.funds[a]
+        self.gross[a] = sum(ntls[m] for m in held)
+        return 0 < maintenance and equity < _DISTRESS_WIDE * maintenance
+
+    def _watch(self, a: int) -> None:
+        """Before an account is used: a levered one (or any, during the crash) is checked."""
+        crash = self.crash
+        if crash is not None and self.open[a] and (self.risky[a] or crash.phase in ("drop", "rebound")):
+            self._check(a)
 
     def _int(self, low: int, high: int) -> int:
         """A uniform int in [low, high] (spans below 2**53)."""
@@ -248,12 +622,14 @@ class _Generator:
     def _room(self, x: int, m: int, side: int, px: int) -> int:
         """The largest size account `x` may trade on `side` (+1 buy) without its gross notional
         passing `gross_leverage` times its funds; reducing a position is always allowed."""
-        spare = self.funds[x] * self.config.gross_leverage - self.gross[x] + self.ntl[x][m]
+        spare = self.funds[x] * self.cap[x] - self.gross[x] + self.ntl[x][m]
         cap = max(0, spare) * NTL_DIV // px
         p = self.pos[x][m]
         return max(cap, abs(p)) - side * p
 
-    def _trade(self) -> InputEvent:
+    def _trade(self, spread_low: int = -_TRADE_SPREAD_PPM, spread_high: int = _TRADE_SPREAD_PPM) -> InputEvent:
+        """A trade of a Zipf-picked market between two Zipf-picked accounts, at the mark plus a
+        spread drawn from [spread_low, spread_high] (ppm)."""
         m = self._market()
         b = self.books[m]
         for _ in range(_PAIR_ATTEMPTS):
@@ -261,15 +637,20 @@ class _Generator:
             y = self._account()
             if x == y:
                 continue
+            if self.crash is not None:
+                if b.only_isolated and (self.risky[x] or self.risky[y]):
+                    continue  # levered accounts trade cross only: isolated margin would drain them
+                self._watch(x)
+                self._watch(y)
             if b.only_isolated:
                 for z in (x, y):
                     if self.leverage.get((z, m), (0, True))[1]:  # strict-isolated: set it first
                         self.trades_owed += 1
                         return self._set_leverage(z, m)
-            spread = self._int(-_TRADE_SPREAD_PPM, _TRADE_SPREAD_PPM)
+            spread = self._int(spread_low, spread_high)
             px = valid_price(b.mark * (10**6 + spread) // 10**6, b.sz_decimals)
             k = self._int(1, 1000)  # a fresh size: up to a quarter of x's budget, mostly small
-            budget = self.funds[x] * self.config.gross_leverage * k * k // 4_000_000
+            budget = self.funds[x] * self.cap[x] * k * k // 4_000_000
             want = max(b.lot, budget * NTL_DIV // px)
             side = 1 if self.random() < 0.5 else -1  # +1: x buys
             p = self.pos[x][m]
@@ -281,6 +662,12 @@ class _Generator:
                 break
         else:
             return self._prices()  # every pair drawn was at its limit: let the market move instead
+        return self._fill(m, x, y, side, size, px)
+
+    def _fill(self, m: int, x: int, y: int, side: int, size: int, px: int, taker_is_buyer: bool | None = None) -> Trade:
+        """Books a trade of `size` in market `m` between `x` (buying if `side` > 0) and `y`; the
+        taker is drawn unless given."""
+        b = self.books[m]
         for z, signed in ((x, side * size), (y, -side * size)):
             new = self.pos[z][m] + signed
             self.pos[z][m] = new
@@ -290,19 +677,27 @@ class _Generator:
         buyer, seller = (x, y) if side > 0 else (y, x)
         notional = size * px // NTL_DIV
         taker_fee = ceil_div(notional * _TAKER_FEE, _FEE_DIV)
-        taker_is_buyer = self.random() < 0.5
+        if taker_is_buyer is None:
+            taker_is_buyer = self.random() < 0.5
         maker = seller if taker_is_buyer else buyer
         maker_fee = (-(notional * _MAKER_REBATE // _FEE_DIV) if maker in self.makers
                      else notional * _MAKER_FEE // _FEE_DIV)  # a rebate rounds toward zero
         self.tid += 1
+        buyer_fee = taker_fee if taker_is_buyer else maker_fee
+        seller_fee = maker_fee if taker_is_buyer else taker_fee
+        if self.crash is not None:
+            self._book_fill(buyer, m, self.pos[buyer][m] - size, size, px, buyer_fee)
+            self._book_fill(seller, m, self.pos[seller][m] + size, -size, px, seller_fee)
         return Trade(ts=self.ts, coin=b.coin, px=px, sz=size, buyer=self.names[buyer],
-                     seller=self.names[seller],
-                     buyer_fee=taker_fee if taker_is_buyer else maker_fee,
-                     seller_fee=maker_fee if taker_is_buyer else taker_fee, tid=self.tid)
+                     seller=self.names[seller], buyer_fee=buyer_fee, seller_fee=seller_fee, tid=self.tid)
 
     def _other(self) -> InputEvent:
         r = self._int(0, 99)
         a = self._account()
+        if self.crash is not None:
+            self._watch(a)
+            if r >= 65 and max(1, self.funds[a] // 10) > self.funds[a] - self.gross[a] // _FUNDS_FLOOR_DIV:
+                return self._deposit(a)  # a removal it could not afford (margin, 10% floor)
         if r < 30:
             return self._set_leverage(a, self._market())
         if r < 45:
@@ -334,11 +729,13 @@ class _Generator:
         b, key = self.books[m], (a, m)
         current = self.leverage.get(key)
         is_open = self.pos[a][m] != 0
-        low = min(self.config.gross_leverage, b.max_leverage)
+        low = min(self.cap[a], b.max_leverage)
         if b.only_isolated:
             cross = False
         elif is_open:
             cross = current[1] if current else True
+        elif self.crash is not None and self.risky[a]:
+            cross = True
         else:
             cross = self.random() < 0.8
         if is_open and current:

@@ -237,7 +237,16 @@ class BadDebt(_Base, tag="bad_debt"):
     cause: int
 
 
-DerivedEvent = Union[Rejected, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt]
+class Checkpoint(_Base, tag="checkpoint"):
+    """Every N input events: the state digest after seq `seq` and the rolling hash over the
+    input blocks applied so far, so a replay can prove it reached the same state."""
+
+    seq: int
+    digest: str
+    chain: str
+
+
+DerivedEvent = Union[Rejected, Checkpoint, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt]
 
 
 class Block(msgspec.Struct, frozen=True):

@@ -3,6 +3,9 @@
 A snapshot file is `MAGIC | blake2b-256(body) | body`, the body a msgpack `Snapshot`. It is
 written to a temp file, fsynced and renamed, so a crash leaves the old file or the new one,
 never half of one; loading checks the checksum and recomputes the state digest.
+
+`SnapshotStore` keeps a folder of them, one per seq, prunes old ones and, when the newest is
+corrupt, falls back to an older one with a warning.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import os
 from pathlib import Path
 
 import msgspec
+import structlog
 
 from clearinghouse.digest import decode_state, digest_of, encode_state, state_digest
 from clearinghouse.state import State
 
+log = structlog.get_logger(__name__)
+
 MAGIC = b"CHSNAP01"
-VERSION = 1
+VERSION = 2
 
 
 class SnapshotError(Exception):
@@ -29,6 +35,9 @@ class Snapshot(msgspec.Struct, frozen=True):
     seq: int  # the next input seq to apply (= events applied)
     digest: str
     derived_count: int  # derived events written when this state was reached
+    chain: str  # the rolling hash over every input block applied
+    offset: int  # the next input record to read (the source offset)
+    time: int  # event time of the state (ms), to find the snapshot before a moment
     state: bytes
 
     def load_state(self) -> State:
@@ -38,9 +47,9 @@ class Snapshot(msgspec.Struct, frozen=True):
         return state
 
 
-def make_snapshot(state: State, derived_count: int) -> Snapshot:
+def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0) -> Snapshot:
     data = encode_state(state)
-    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, data)
+    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, chain, offset, state.time, data)
 
 
 def write_snapshot(path: Path, snapshot: Snapshot) -> None:
@@ -77,3 +86,42 @@ def read_snapshot(path: Path) -> Snapshot:
     if snapshot.version != VERSION:
         raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected {VERSION}")
     return snapshot
+
+
+class SnapshotStore:
+    """A folder of snapshots named by seq; `keep` newest are kept (0 keeps all)."""
+
+    def __init__(self, directory: Path, keep: int = 10) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def paths(self) -> list[Path]:
+        """Snapshot files, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob("snap-*.snap"))
+
+    def write(self, snapshot: Snapshot) -> Path:
+        path = self.directory / f"snap-{snapshot.seq:020d}.snap"
+        write_snapshot(path, snapshot)
+        if self.keep:
+            for old in self.paths()[: -self.keep]:
+                old.unlink()
+        return path
+
+    def latest(self, *, at_most: int | None = None, time: int | None = None) -> tuple[Snapshot, State] | None:
+        """The newest readable snapshot (and its state) with seq <= at_most and state time <=
+        time (each if given); corrupt or torn files on the way are skipped with a warning."""
+        for path in reversed(self.paths()):
+            if at_most is not None and int(path.stem.split("-")[1]) > at_most:
+                continue
+            try:
+                snapshot = read_snapshot(path)
+                if time is not None and snapshot.time > time:
+                    continue
+                state = snapshot.load_state()  # checks the digest too
+            except SnapshotError as exc:
+                log.warning("snapshot.skipped", path=str(path), reason=str(exc))
+                continue
+            return snapshot, state
+        return None

@@ -12,7 +12,7 @@ from clearinghouse.runner import LogDir, run
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
-from replay.snapshot import SnapshotError, make_snapshot, read_snapshot, write_snapshot
+from replay.snapshot import SnapshotError, SnapshotStore, read_snapshot
 
 USD = 10**6
 
@@ -65,30 +65,41 @@ def test_a_crash_between_derived_events_and_snapshot_neither_loses_nor_repeats(t
     events = [ev.Deposit(account="x", amount=5 * USD)] + [ev.Withdraw(account="x", amount=9 * USD)] * 10
     log = _write(tmp_path / "log", events, block=5)
     run(log, snapshot_every=5)
-    snap_after_five = read_snapshot(log.snapshot)
-    # Simulate the crash: the derived log went further than the snapshot that survived.
-    state = Engine()
-    for e in events[:6]:
-        state.apply(e)
-    write_snapshot(log.snapshot, make_snapshot(state.state, derived_count=5))
-    assert snap_after_five.seq == 11
+    store = SnapshotStore(log.state)
+    assert [p.name for p in store.paths()] == [f"snap-{n:020d}.snap" for n in (5, 10, 11)]
+    # The crash: the snapshots after seq 4 never made it to disk, the derived events did.
+    for path in store.paths()[1:]:
+        path.unlink()
+    snap, _ = store.latest()
+    assert (snap.seq, snap.derived_count) == (5, 4)
     result = run(log)
-    assert result.applied == 5
+    assert result.applied == 6
     with EventLog(log.derived, derived=True, readonly=True) as derived:
         assert [e.seq for _, e in derived.read()] == list(range(1, 11))
 
 
-def test_a_corrupt_snapshot_is_a_clear_error(tmp_path: Path) -> None:
-    log = _write(tmp_path / "log", _stream(300))
-    run(log)
-    data = bytearray(log.snapshot.read_bytes())
+def test_a_corrupt_or_torn_newest_snapshot_falls_back_to_an_older_one(tmp_path: Path) -> None:
+    stream = _stream(3000)
+    log = _write(tmp_path / "log", stream)
+    first = run(log, snapshot_every=1000, checkpoint_every=1000)
+    store = SnapshotStore(log.state)
+    newest, older = store.paths()[-1], store.paths()[-2]
+    data = bytearray(newest.read_bytes())
     data[-5] ^= 0xFF
-    log.snapshot.write_bytes(bytes(data))
+    newest.write_bytes(bytes(data))
     with pytest.raises(SnapshotError, match="checksum mismatch"):
-        run(log)
-    log.snapshot.write_bytes(b"CHSNAP01")
-    with pytest.raises(SnapshotError, match="truncated"):
-        run(log)
+        read_snapshot(newest)
+    snap, _ = store.latest()
+    assert snap.seq == int(older.stem.split("-")[1])
+    older.write_bytes(older.read_bytes()[:100])  # torn
+    snap, _ = store.latest()
+    assert snap.seq < 2000
+    again = run(log)
+    assert again.applied == len(stream) - snap.seq
+    assert state_digest(again.state) == state_digest(first.state)
+    with EventLog(log.derived, derived=True, readonly=True) as derived:
+        checkpoints = [e for _, e in derived.read() if isinstance(e, ev.Checkpoint)]
+    assert [c.seq for c in checkpoints] == [999, 1999, 2999]
 
 
 def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -> None:
@@ -111,4 +122,4 @@ def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -
     with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(halves.derived, derived=True, readonly=True) as b:
         first, second = [e for _, e in a.read()], [e for _, e in b.read()]
     assert len(first) > 50 and first == second
-    assert read_snapshot(whole.snapshot).digest == read_snapshot(halves.snapshot).digest
+    assert SnapshotStore(whole.state).latest()[0].digest == SnapshotStore(halves.state).latest()[0].digest
