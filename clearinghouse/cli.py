@@ -17,7 +17,7 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.overview import overview, render
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
-from clearinghouse.state import LiquidationConfig
+from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
@@ -26,7 +26,11 @@ from events.eventlog import EventLog
 from events.filelog import LogCorruption
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.schema import Trade, event_type
+from replay.audit import audit
+from replay.history import HistoryError, diff, parse_time, state_at
+from replay.report import render_html
 from replay.snapshot import SnapshotError
+from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 2,000 USDC per takeover, so a crash shows ADL and bad debt.
@@ -182,17 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    state = _catch_up(args).state
-    if args.account:
-        if args.account not in state.accounts:
-            raise UserError(f"unknown account {args.account!r}")
-        _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
-        return 0
-    view = overview(state)
-    if args.json:
-        _print_json(view)
-    else:
-        print(render(view))
+    _state_output(args, _catch_up(args).state)
     return 0
 
 
@@ -271,6 +265,73 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(render(view))
     print(f"inspect: clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}" if view["most_leveraged"] else "")
+    return 0
+
+
+def _state_output(args: argparse.Namespace, state: State) -> None:
+    if args.account:
+        if args.account not in state.accounts:
+            raise UserError(f"unknown account {args.account!r}")
+        _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
+        return
+    view = overview(state)
+    if args.json:
+        _print_json(view)
+    else:
+        print(render(view))
+
+
+def cmd_replay_state(args: argparse.Namespace) -> int:
+    log = _log_dir(args.log)
+    state = state_at(log, seq=args.at) if args.at is not None else state_at(log, time=parse_time(args.time))
+    _state_output(args, state)
+    return 0
+
+
+def cmd_replay_verify(args: argparse.Namespace) -> int:
+    verdict = verify(_log_dir(args.log), progress=_progress(args, "verifying"))
+    summary = {
+        "ok": verdict.ok,
+        "first_bad_seq": verdict.first_bad_seq,
+        "problem": verdict.problem,
+        "events": verdict.events,
+        "derived_events": verdict.decisions,
+        "checkpoints": verdict.checkpoints,
+        "snapshots": verdict.snapshots,
+        "notes": verdict.notes,
+    }
+    if args.json:
+        _print_json(summary)
+    elif verdict.ok:
+        print(f"verified: {verdict.events:,} events, {verdict.decisions:,} derived events, {verdict.checkpoints} checkpoints, {verdict.snapshots} snapshots match")
+    else:
+        print(f"MISMATCH at seq {verdict.first_bad_seq}: {verdict.problem}", file=sys.stderr)
+    for note in verdict.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0 if verdict.ok else 3
+
+
+def cmd_replay_audit(args: argparse.Namespace) -> int:
+    log = _log_dir(args.log)
+    result = audit(log, args.account)
+    if not result.series:
+        raise UserError(f"account {args.account!r} does not appear in {args.log}")
+    if args.json:
+        _print_json(result.as_json())
+    if args.out:
+        Path(args.out).write_text(render_html(result, str(log.root)), encoding="utf-8")
+    if not args.json:
+        print(f"{args.account}: {len(result.episodes)} liquidation event(s)")
+        for episode in result.episodes:
+            kinds = Counter(a["type"] for a in episode.actions)
+            print(f"  seq {episode.cause} ({episode.trigger['type']}): {', '.join(f'{k} x{v}' for k, v in sorted(kinds.items())) or 'orders pending'}; kept {episode.kept} USDC")
+        if args.out:
+            print(f"report: {args.out}")
+    return 0
+
+
+def cmd_replay_diff(args: argparse.Namespace) -> int:
+    _print_json(diff(_log_dir(args.log), args.start, args.end, args.account))
     return 0
 
 
@@ -368,6 +429,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _liquidation_args(p)
 
+    replay_text = "read history: state at a point, verify, audit a liquidation, diff"
+    rp = sub.add_parser("replay", help=replay_text, description=replay_text)
+    rp_sub = rp.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
+    p = command("state", cmd_replay_state, "the state as it was after input seq SEQ, or at a moment", rp_sub)
+    p.add_argument("--log", required=True, metavar="DIR")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at", type=int, metavar="SEQ")
+    when.add_argument("--time", metavar="ISO8601", help="e.g. 2026-11-25T21:15:03Z")
+    p.add_argument("--account", metavar="A")
+    p.add_argument("--json", action="store_true")
+    p = command("verify", cmd_replay_verify, "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs", rp_sub)
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p = command("audit", cmd_replay_audit, "every liquidation of an account, explained; an HTML report with a plot", rp_sub)
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--account", required=True, metavar="A")
+    p.add_argument("--out", metavar="report.html")
+    p.add_argument("--json", action="store_true")
+    p = command("diff", cmd_replay_diff, "what changed between two points of the log", rp_sub)
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
+    p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ")
+    p.add_argument("--account", metavar="A")
+
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
     hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
@@ -389,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch) as exc:
+    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

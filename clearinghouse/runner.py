@@ -115,11 +115,13 @@ def fold(
     end_seq: int | None = None,
     checkpoint_every: int = 0,
     on_block: Callable[[Position, list[Any]], None] | None = None,
+    on_event: Callable[[int, Any, list[Any]], None] | None = None,
     until: Callable[[Any], bool] | None = None,
 ) -> Position:
     """Applies the input events after `at` (up to `end_seq`, or until `until(event)` is true)
     with `engine`, hashing each block into the chain and adding a `checkpoint` every
-    `checkpoint_every` events; `on_block` sees each block's derived events."""
+    `checkpoint_every` events; `on_block` sees each block's derived events, `on_event` each
+    event (seq, event, its derived events) after it is applied."""
     state = engine.state
     apply = engine.apply
     with EventLog(log.events, readonly=True) as inputs:
@@ -131,6 +133,8 @@ def fold(
                 result = apply(event)
                 if result:
                     out.extend(result)
+                if on_event is not None:
+                    on_event(state.next_seq - 1, event, result)
             at.chain = chain_step(at.chain, seq, events, payload)
             at.offset = offset + 1
             if checkpoint_every and state.next_seq // checkpoint_every > seq // checkpoint_every:

@@ -1,0 +1,100 @@
+"""The state as it was at any seq or moment, and what changed between two points.
+
+Both start from the nearest earlier snapshot and apply the events after it, so asking about the
+past costs at most one snapshot interval of replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from clearinghouse.engine import Engine
+from clearinghouse.runner import LogDir, fold, load
+from clearinghouse.state import State
+from clearinghouse.summary import clearinghouse_state
+from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
+from events.eventlog import EventLog
+
+
+class HistoryError(ValueError):
+    """A point the log cannot show (beyond its end, before its start, a malformed time)."""
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (a `Z` or offset, or UTC if none) -> ms since the epoch."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HistoryError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _last_seq(log: LogDir) -> int:
+    with EventLog(log.events, readonly=True) as events:
+        return events.next_seq - 1
+
+
+def state_at(log: LogDir, *, seq: int | None = None, time: int | None = None) -> State:
+    """The state right after input `seq`, or after the last event at or before `time` (ms)."""
+    if seq is not None:
+        last = _last_seq(log)
+        if not 0 <= seq <= last:
+            raise HistoryError(f"seq {seq} is outside the log (0..{last})")
+        at = load(log, at_most=seq + 1)
+        fold(log, at, Engine(at.state), end_seq=seq + 1)
+        return at.state
+    assert time is not None
+    at = load(log, time=time)
+    fold(log, at, Engine(at.state), until=lambda e: e.ts is not None and e.ts > time)
+    if at.state.next_seq == 0:
+        raise HistoryError("no event of the log is at or before that time")
+    return at.state
+
+
+def _account_view(state: State, name: str) -> dict[str, Any] | None:
+    return clearinghouse_state(state, name) if name in state.accounts else None
+
+
+def _changes(before: Any, after: Any, path: str, out: dict[str, Any]) -> None:
+    """Leaf-level differences of two JSON-like values, keyed by their path."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in sorted(set(before) | set(after)):
+            _changes(before.get(key), after.get(key), f"{path}.{key}" if path else key, out)
+    elif isinstance(before, list) and isinstance(after, list) and path.endswith("assetPositions"):
+        by_coin = lambda items: {i["position"]["coin"]: i["position"] for i in items}  # noqa: E731
+        _changes(by_coin(before), by_coin(after), path, out)
+    elif before != after:
+        out[path] = [before, after]
+
+
+def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[str, Any]:
+    """What changed from right after `start` to right after `end`: accounts (the one asked, or
+    every account whose state changed), markets and totals, as [before, after] leaves."""
+    if end < start:
+        raise HistoryError("--to must not be before --from")
+    before, after = state_at(log, seq=start), state_at(log, seq=end)
+    names = [account] if account else sorted(n for n in set(before.accounts) | set(after.accounts) if before.accounts.get(n) != after.accounts.get(n))
+    accounts: dict[str, Any] = {}
+    for name in names:
+        changes: dict[str, Any] = {}
+        _changes(_account_view(before, name), _account_view(after, name), "", changes)
+        changes.pop("time", None)
+        if changes:
+            accounts[name] = changes
+    markets: dict[str, Any] = {}
+    for coin in sorted(set(before.markets) | set(after.markets)):
+        a, b = before.markets.get(coin), after.markets.get(coin)
+        view = lambda m: None if m is None else {"mark": format_decimal(m.mark, PX_DECIMALS), "open_interest": format_decimal(m.long_size, SZ_DECIMALS)}  # noqa: E731
+        changes = {}
+        _changes(view(a), view(b), "", changes)
+        if changes:
+            markets[coin] = changes
+    totals = {}
+    for field in ("fees", "bad_debt", "deposited", "withdrawn", "funding_pool"):
+        x, y = getattr(before, field), getattr(after, field)
+        if x != y:
+            totals[field] = [format_decimal(x, USD_DECIMALS), format_decimal(y, USD_DECIMALS)]
+    return {"from": start, "to": end, "accounts": accounts, "markets": markets, "totals": totals}
