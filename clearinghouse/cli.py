@@ -173,8 +173,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _persistence(args: argparse.Namespace) -> dict[str, int]:
+    return {"snapshot_every": args.snapshot_every, "checkpoint_every": args.checkpoint_every, "keep": args.keep}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    result = run(_log_dir(args.log), progress=_progress(args, "applying"), liquidation=_liquidation(args), full_scan=args.full_scan)
+    result = run(
+        _log_dir(args.log), progress=_progress(args, "applying"), liquidation=_liquidation(args), full_scan=args.full_scan, **_persistence(args)
+    )
     digest = state_digest(result.state)
     rate = result.applied / result.seconds if result.seconds else 0.0
     summary = {"applied": result.applied, "derived": result.derived, "seq": result.state.next_seq - 1, "digest": digest, "events_per_second": round(rate)}
@@ -403,9 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
     p.add_argument("--json", action="store_true")
 
-    p = command("run", cmd_run, "apply every logged event not yet applied and persist the state")
+    p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
+    p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N", help="derived checkpoint every N events (default 100000)")
+    p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
     _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
