@@ -23,7 +23,7 @@ from clearinghouse.state import State
 log = structlog.get_logger(__name__)
 
 MAGIC = b"CHSNAP01"
-VERSION = 2
+VERSION = 3
 
 
 class SnapshotError(Exception):
