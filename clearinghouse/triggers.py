@@ -36,11 +36,16 @@ class _Book:
 
     __slots__ = ("long_px", "short_px", "long_fund", "short_fund")
 
-    def __init__(self) -> None:
-        self.long_px: SortedList = SortedList()  # crossed when mark < key
-        self.short_px: SortedList = SortedList()  # crossed when mark > key
-        self.long_fund: SortedList = SortedList()  # crossed when funding index > key
-        self.short_fund: SortedList = SortedList()  # crossed when funding index < key
+    def __init__(self, kind: type = SortedList) -> None:
+        self.long_px = kind()  # crossed when mark < key
+        self.short_px = kind()  # crossed when mark > key
+        self.long_fund = kind()  # crossed when funding index > key
+        self.short_fund = kind()  # crossed when funding index < key
+
+    def sort(self) -> None:
+        """Turns lists filled in bulk into sorted lists (one sort each, not one insert each)."""
+        self.long_px, self.short_px = SortedList(self.long_px), SortedList(self.short_px)
+        self.long_fund, self.short_fund = SortedList(self.long_fund), SortedList(self.short_fund)
 
     def crossed(self, market: Market) -> set[str]:
         mark, index = market.mark, market.funding_index
@@ -55,6 +60,12 @@ class _Book:
 
     def __len__(self) -> int:
         return len(self.long_px) + len(self.short_px)
+
+
+class _Pending(list):
+    """A plain list with SortedList's `add`, for building books in bulk."""
+
+    add = list.append
 
 
 class _Reservation:
@@ -106,6 +117,7 @@ class TriggerIndex:
         self.books: dict[str, _Book] = {}
         self.accounts: dict[str, _Indexed] = {}
         self.tight: set[str] = set()
+        self._book_kind: type = SortedList
 
     # ---- entries ------------------------------------------------------------------------------
 
@@ -118,7 +130,7 @@ class TriggerIndex:
         used up half a reservation."""
         book = self.books.get(coin)
         if book is None:
-            book = self.books[coin] = _Book()
+            book = self.books[coin] = _Book(self._book_kind)
         long = pos.szi > 0
         px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
@@ -287,12 +299,19 @@ class TriggerIndex:
         return freed
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:
+        """Indexes every account (after loading a snapshot), sorting each list once at the end."""
         self.books.clear()
         self.accounts.clear()
         self.tight.clear()
-        for name in sorted(state.accounts):
-            if name not in skip:
-                self.reindex(name, state.accounts[name], state.markets)
+        self._book_kind = _Pending
+        try:
+            for name, account in state.accounts.items():
+                if name not in skip:
+                    self.reindex(name, account, state.markets)
+        finally:
+            self._book_kind = SortedList
+            for book in self.books.values():
+                book.sort()
 
     # ---- queries ------------------------------------------------------------------------------
 
