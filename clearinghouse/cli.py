@@ -211,7 +211,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed)
+    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, crash=args.crash)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -376,8 +376,12 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
 # ---- parser -------------------------------------------------------------------------------------
 
 
-def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int) -> None:
+def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int, crash: bool) -> None:
     p.add_argument("--accounts", type=int, default=accounts, help=f"accounts (default {accounts})")
+    if crash:
+        p.add_argument("--no-crash", dest="crash", action="store_false", help="no crash: a calm market")
+    else:
+        p.add_argument("--crash", action="store_true", help="a sharp multi-market drop and rebound, 60%% into the stream")
     p.add_argument("--markets", type=int, default=markets, help=f"perp markets (default {markets})")
     p.add_argument("--events", type=int, default=events, help=f"events in all (default {events})")
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
@@ -429,11 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N")
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
-    _generator_args(p, 1000, 5, 100_000)
+    _generator_args(p, 1000, 5, 100_000, crash=False)
     p.add_argument("--out", required=True, metavar="FILE")
 
-    p = command("demo", cmd_demo, "generate a market, run it through the engine on a file log, summarise")
-    _generator_args(p, 5_000, 8, 200_000)
+    p = command("demo", cmd_demo, "generate a market with a crash, run it through the engine on a file log, summarise")
+    _generator_args(p, 5_000, 8, 200_000, crash=True)
     p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
     p.add_argument("--json", action="store_true")
     _liquidation_args(p)

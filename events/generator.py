@@ -5,16 +5,19 @@ then mixes trades, price updates and account events (funding lands on every hour
 event time). A rough book of each account's positions keeps trades sized within a few times the
 account's net deposits, so most accounts stay solvent and rejections are rare but possible.
 
-With `crash`, a sharp multi-market crash and rebound lands at 60% of the body: over two minutes
-of event time every market's fair price falls 26%-45% (correlated, in many small ticks that move
-most markets, each market also gapping twice at its own moments, with a few trades between),
-then wins back 40%-60% of the fall over the next four minutes; normal activity follows. Before
-it, a third of the accounts (market makers excepted) trade at 5x-15x gross rather than
-`gross_leverage`, so the crash liquidates many of them and bankrupts some. The rough book then
-also keeps each account's trading cash flow, estimates at a few checkpoints of the crash (and
-whenever it picks a levered account) which accounts the clearinghouse will have liquidated, and
-treats those as closed out, so they do not keep trading positions they no longer hold. Without
-`crash` none of this draws a random number, so the stream is as it always was.
+With `crash`, a sharp multi-market crash and rebound starts 60% into the body: over two minutes
+of event time every market's fair price falls 26%-45% along its own path (correlated: many small
+ticks, each moving most markets, and two gaps per market at its own moments), with a few trades
+between, a share of them panic orders of accounts near maintenance that fill 3%-12% through the
+mark; then each market wins back 40%-60% of its fall over four minutes, and normal activity
+resumes. Before it, a third of the accounts (market makers excepted) trade cross-only up to
+5x-15x gross instead of `gross_leverage`, going for half to all of it at once, so the crash
+liquidates many accounts and bankrupts some. In this mode the rough book also follows each
+account's cash (cross flow and isolated ledgers) and estimates, at checkpoints of the crash and
+whenever it picks a levered account (any account during the crash), what the clearinghouse will
+have liquidated in its default mark mode, and closes that out, so liquidated accounts do not go
+on trading positions they no longer hold. Without `crash` none of this draws a random number:
+the stream is byte for byte what it was.
 
 Determinism: all randomness comes from one `random.Random(seed)`, through `random()` (an exact
 multiple of 2**-53, so scaling it to an int is the same on every platform; `randrange` would be
@@ -116,6 +119,11 @@ _RISKY_SHARE = 1 / 3  # of accounts (market makers excepted) levered at...
 _RISKY_LEVERAGE = (5, 15)  # ...this gross leverage
 _DEFAULT_LEVERAGE = 20  # of a position whose leverage was never set (capped by the market)
 _LIQ_FEE = 45  # per 100_000: the liquidation fill's fee, in the rough book's estimate
+# Below this share of maintenance the rough book takes an account as backstopped (wiped) rather
+# than partly closed: above the clearinghouse's 2/3, since the book checks later than it does
+# (a gap may have taken the account through 2/3 in between), and wiping an account that kept
+# something is the safer error (it does not go on trading money it no longer has).
+_WIPED = (5, 6)
 
 
 @dataclass(frozen=True)
@@ -325,14 +333,13 @@ class _Generator:
 
     def _crash_event(self, crash: _Crash) -> InputEvent:
         """The next event of the crash: mostly ticks along the path, with trades between."""
-        books = self.books
         if crash.phase == "before":
             self._start_drop(crash)
         if crash.phase == "drop":
             progress = (self.ts - crash.t0) * _PPB // _CRASH_DROP_MS
             if progress >= _PPB:  # the bottom: every market at the end of its path
-                tick = self._crash_tick(crash, _PPB, books)
-                crash.bottom = [b.fair for b in books]
+                tick = self._crash_tick(crash, _PPB, every=True)
+                crash.bottom = [b.fair for b in self.books]
                 self._sweep()
                 crash.phase, crash.t0, crash.next_sweep = "rebound", self.ts, _PPB // _CRASH_SWEEPS[1]
                 return tick
@@ -344,7 +351,7 @@ class _Generator:
             return self._crash_trade(crash, _CRASH_DROP_SPREAD_PPM)
         progress = (self.ts - crash.t0) * _PPB // _CRASH_REBOUND_MS
         if progress >= _PPB:  # the rebound's end; the book's funds become the estimated equity
-            tick = self._crash_tick(crash, _PPB, books)
+            tick = self._crash_tick(crash, _PPB, every=True)
             self._sweep(settle=True)
             crash.phase = "after"
             return tick
@@ -372,8 +379,10 @@ class _Generator:
     def _panic(self, crash: _Crash) -> Trade | None:
         """An account near maintenance cuts 50%-95% of its largest position that is losing in
         this phase (a long in the drop, a short in the rebound) with a market order that fills
-        3%-12% through the mark, as stop-losses do in a thin book: a fill past its bankruptcy
-        price leaves a loss that the backstop may not be allowed to take. The account is the
+        3%-12% through the mark, as stop-losses do in a thin book. A fill past its bankruptcy
+        price leaves it below zero even at the previous marks, at which auto-deleveraging
+        closes: a loss a gap alone does not leave (the account was solvent at the mark before
+        the gap), and bad debt when the backstop may not absorb it. The account is the
         first, from a random start, of those the last sweep found within `_DISTRESS_WIDE` times
         maintenance, that is now (roughly) within `_DISTRESS` and still above maintenance."""
         down = crash.phase == "drop"
@@ -435,17 +444,17 @@ class _Generator:
             crash.rebounds.append(self._int(*_CRASH_REBOUND_PPB))
             crash.rebound_gaps.append([(self._int(_PPB // 10, _PPB * 7 // 10), self._int(*_CRASH_REBOUND_GAP_PPB))])
 
-    def _crash_tick(self, crash: _Crash, progress: int, moved: list[_Book] | None = None) -> Prices:
-        """Moves most markets (or `moved`) to their path at `progress` of the phase, within
-        +-0.1%."""
+    def _crash_tick(self, crash: _Crash, progress: int, every: bool = False) -> Prices:
+        """Moves most markets (every one with `every`) to their path at `progress` of the
+        phase, within +-0.1%."""
         books = self.books
-        if moved is None:
-            moved = [b for b in books if self.random() < _CRASH_MOVE_SHARE] or [books[self._market()]]
+        if every:
+            moved = list(range(len(books)))
+        else:
+            moved = [m for m in range(len(books)) if self.random() < _CRASH_MOVE_SHARE] or [self._market()]
         assert crash.pre is not None and crash.falls is not None and crash.gaps is not None
-        index = {id(b): m for m, b in enumerate(books)} if len(moved) < len(books) else None
-        for i, b in enumerate(moved):
-            m = i if index is None else index[id(b)]
-            pre = crash.pre[m]
+        for m in moved:
+            b, pre = books[m], crash.pre[m]
             if crash.phase == "drop":
                 fair = pre - pre * crash.falls[m] // _PPB * _path(progress, crash.gaps[m]) // _PPB
             else:
@@ -458,13 +467,14 @@ class _Generator:
             b.oracle = valid_price(b.fair // _FINE, b.sz_decimals)
             spread = self._int(-_MARK_SPREAD_PPM, _MARK_SPREAD_PPM)
             b.mark = valid_price(b.fair * (10**6 + spread) // (10**6 * _FINE), b.sz_decimals)
-        return Prices(ts=self.ts, prices={b.coin: PricePoint(mark=b.mark, oracle=b.oracle) for b in moved})
+        return Prices(ts=self.ts, prices={books[m].coin: PricePoint(mark=books[m].mark, oracle=books[m].oracle) for m in moved})
 
     # ---- the rough liquidation estimate (crash mode) ---------------------------------------
 
     def _sweep(self, settle: bool = False) -> None:
         """Checks every account with a position; with `settle`, a survivor's funds become its
-        estimated equity (its budget after the crash) and its notionals are taken at the marks."""
+        estimated cross equity (its budget after the crash) and its notionals are taken at the
+        marks."""
         distressed = []
         for a, held in enumerate(self.open):
             if held and self._check(a, settle):
@@ -517,7 +527,7 @@ class _Generator:
     def _check(self, a: int, settle: bool = False) -> bool:
         """Closes out in the book what the clearinghouse will (roughly) have liquidated at the
         current marks: scope by scope (the cross book, each isolated position), the backstop
-        (below 2/3 of maintenance) takes everything, the market phase closes the largest
+        (below `_WIPED` of maintenance) takes everything, the market phase closes the largest
         positions first until maintenance is met, paying the fee. Funding and the tiers above
         the first are left out. True if the cross book survives within `_DISTRESS_WIDE` times
         its maintenance."""
@@ -538,14 +548,14 @@ class _Generator:
             iso_equity = self.iso.get((a, m), 0) + value
             if iso_equity >= mm:
                 continue
-            back = 0 if 3 * iso_equity < 2 * mm else max(0, iso_equity - ntl * _LIQ_FEE // _FEE_DIV)
+            back = 0 if iso_equity * _WIPED[1] < _WIPED[0] * mm else max(0, iso_equity - ntl * _LIQ_FEE // _FEE_DIV)
             self.flow[a] += back
             self.iso.pop((a, m), None)
             pos[m] = ntls[m] = 0
             held.discard(m)
             equity += back
         if equity < maintenance:
-            backstop = 3 * equity < 2 * maintenance
+            backstop = equity * _WIPED[1] < _WIPED[0] * maintenance
             cross.sort(key=lambda c: (-c[0], c[1]))
             for ntl, m, value, mm in cross:
                 if not backstop:
@@ -558,18 +568,14 @@ class _Generator:
             equity = 0 if backstop else max(0, equity)  # the cross ledger and the budget
             self.funds[a] = equity
             self.flow[a] = -sum(value for _, m, value, _ in cross if pos[m])
-        if settle:
-            total = equity
+        if settle:  # the budget becomes the cross equity (isolated margin is not available)
             cross_value = 0
             for m in held:
                 b = books[m]
                 ntls[m] = abs(pos[m]) * b.mark // NTL_DIV
-                value = pos[m] * b.mark // NTL_DIV
-                if self._isolated(a, m):
-                    total += self.iso.get((a, m), 0) + value
-                else:
-                    cross_value += value
-            self.funds[a] = max(0, total)
+                if not self._isolated(a, m):
+                    cross_value += pos[m] * b.mark // NTL_DIV
+            self.funds[a] = max(0, equity)
             self.flow[a] = equity - cross_value - self.funds[a]
         self.gross[a] = sum(ntls[m] for m in held)
         return 0 < maintenance and equity < _DISTRESS_WIDE * maintenance
@@ -621,7 +627,8 @@ class _Generator:
 
     def _room(self, x: int, m: int, side: int, px: int) -> int:
         """The largest size account `x` may trade on `side` (+1 buy) without its gross notional
-        passing `gross_leverage` times its funds; reducing a position is always allowed."""
+        passing its cap (`gross_leverage`, or a levered account's own) times its funds; reducing
+        a position is always allowed."""
         spare = self.funds[x] * self.cap[x] - self.gross[x] + self.ntl[x][m]
         cap = max(0, spare) * NTL_DIV // px
         p = self.pos[x][m]
@@ -650,7 +657,11 @@ class _Generator:
             spread = self._int(spread_low, spread_high)
             px = valid_price(b.mark * (10**6 + spread) // 10**6, b.sz_decimals)
             k = self._int(1, 1000)  # a fresh size: up to a quarter of x's budget, mostly small
-            budget = self.funds[x] * self.cap[x] * k * k // 4_000_000
+            levered = self.crash is not None and self.risky[x]
+            if levered:  # a levered account goes for half to all of its cap at once
+                budget = self.funds[x] * self.cap[x] * (1000 + k) // 2_000
+            else:
+                budget = self.funds[x] * self.cap[x] * k * k // 4_000_000
             want = max(b.lot, budget * NTL_DIV // px)
             side = 1 if self.random() < 0.5 else -1  # +1: x buys
             p = self.pos[x][m]
@@ -658,6 +669,8 @@ class _Generator:
                 side = -1 if p > 0 else 1
                 want = abs(p) + (want if self.random() * 100 < _FLIP_PERCENT else 0)
             size = min(want, self._room(x, m, side, px), self._room(y, m, -side, px)) // b.lot * b.lot
+            if levered and size < min(want, self._room(x, m, side, px)) // 2:
+                continue  # the counterparty has too little room: a levered account looks further
             if size:
                 break
         else:
@@ -724,7 +737,8 @@ class _Generator:
         return Deposit(ts=self.ts, account=self.names[a], amount=amount)
 
     def _set_leverage(self, a: int, m: int) -> SetLeverage:
-        """A leverage within the first tier and at least `gross_leverage` (so margin suffices);
+        """A leverage within the first tier and at least the account's gross leverage cap (so
+        margin suffices; a levered account of the crash stream stays cross);
         an open position keeps its mode and is never levered down (that could be rejected)."""
         b, key = self.books[m], (a, m)
         current = self.leverage.get(key)

@@ -114,8 +114,10 @@ def test_generate_then_ingest_run(tmp_path: Path) -> None:
 def test_demo_prints_a_summary(tmp_path: Path) -> None:
     result = cli("demo", "--events", "20000", "--accounts", "300", "--dir", str(tmp_path / "demo"))
     out = result.stdout
-    for expected in ("20,000 events", "trades", "open interest", "most leveraged", "state digest", "events/s", "rejected"):
+    for expected in ("20,000 events", "trades", "open interest", "most leveraged", "state digest", "events/s", "rejected", "backstop takeovers"):
         assert expected in out
+    liquidations = out.split("liquidations: ")[1].split(" triggered")[0]
+    assert int(liquidations.replace(",", "")) > 0  # the demo's market crashes
     again = cli("demo", "--events", "20000", "--accounts", "300", "--dir", str(tmp_path / "demo2"), "--json")
     first_digest = out.split("state digest ")[1].split()[0]
     assert json.loads(again.stdout)["digest"] == first_digest

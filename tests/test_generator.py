@@ -3,11 +3,16 @@ shaped like real traffic, since benchmarks and engine tests rely on all three.""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
+from clearinghouse.engine import Engine
+from clearinghouse.invariants import conservation_errors
+from clearinghouse.margin import cross_figures
+from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.units import NTL_DIV, ceil_div
 from events.codec import decode_block, decode_json, encode_block, encode_json
 from events.generator import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
@@ -15,6 +20,7 @@ from events.schema import (
     Deposit,
     Funding,
     InputEvent,
+    LiquidationTriggered,
     Market,
     Prices,
     SetLeverage,
@@ -55,6 +61,15 @@ def test_same_seed_gives_identical_bytes() -> None:
     config = GeneratorConfig(accounts=300, events=5_000, seed=7)
     assert encoded(config) == encoded(config)
     assert encode_block(list(generate(config))) == encode_block(list(generate(config)))
+
+
+def test_plain_stream_bytes_are_pinned() -> None:
+    """The stream without `crash` is byte for byte the one benchmarks and digests were made with
+    (the crash mode draws no random number unless asked for)."""
+    digest = hashlib.sha256()
+    for e in generate(GeneratorConfig(accounts=300, events=5_000, seed=7)):
+        digest.update(encode_json(e) + b"\n")
+    assert digest.hexdigest() == "9fe62a83ddf7c7c3215ad69da8541d69f86d7b3f632ab72107e75e2e0487cca3"
 
 
 def test_different_seed_gives_different_stream() -> None:
@@ -234,3 +249,130 @@ def test_rejects_bad_config() -> None:
         generate(GeneratorConfig(accounts=1))
     with pytest.raises(ValueError):
         generate(GeneratorConfig(trade_share=0.8, prices_share=0.3))
+
+
+# ---- the crash stream --------------------------------------------------------------------------
+
+CRASH = GeneratorConfig(accounts=1_500, events=15_000, crash=True)
+DROP_MS, REBOUND_MS = 120_000, 240_000
+
+
+@pytest.fixture(scope="module")
+def crash_stream() -> list[InputEvent]:
+    return list(generate(CRASH))
+
+
+def crash_start(config: GeneratorConfig) -> int:
+    """The index of the crash's first event: 60% into the body."""
+    header = header_len(config)
+    return header + int((config.events - header) * 0.6)
+
+
+def marks_before(stream: list[InputEvent], end: int) -> dict[str, int]:
+    marks: dict[str, int] = {}
+    for e in stream[:end]:
+        if isinstance(e, Prices):
+            marks.update({c: p.mark for c, p in e.prices.items()})
+    return marks
+
+
+def test_crash_stream_is_deterministic_and_differs_from_the_plain_one(crash_stream: list[InputEvent]) -> None:
+    config = GeneratorConfig(accounts=300, events=5_000, seed=7, crash=True)
+    assert encoded(config) == encoded(config)
+    assert encoded(config) != encoded(GeneratorConfig(accounts=300, events=5_000, seed=7))
+    assert len(crash_stream) == CRASH.events
+    for events in (0, 506, 1_234, 3_000):
+        assert sum(1 for _ in generate(GeneratorConfig(accounts=500, events=events, crash=True))) == events
+
+
+def test_crash_stream_is_valid(crash_stream: list[InputEvent]) -> None:
+    markets = {e.coin: e for e in crash_stream if isinstance(e, Market)}
+    stamps = [e.ts for e in crash_stream]
+    assert all(ts is not None for ts in stamps) and stamps == sorted(stamps)  # type: ignore[type-var]
+    for e in crash_stream:
+        if isinstance(e, Prices):
+            for coin, point in e.prices.items():
+                szd = markets[coin].sz_decimals
+                assert is_valid_price(point.mark, szd) and point.oracle is not None and is_valid_price(point.oracle, szd)
+        elif isinstance(e, Trade):
+            szd = markets[e.coin].sz_decimals
+            assert e.buyer != e.seller and e.sz > 0 and e.sz % 10 ** (8 - szd) == 0
+            assert is_valid_price(e.px, szd)
+            notional = e.sz * e.px // NTL_DIV
+            assert notional * NTL_DIV == e.sz * e.px
+            assert ceil_div(notional * 45, 100_000) in (e.buyer_fee, e.seller_fee)
+        elif isinstance(e, (Deposit, Withdraw, Transfer)):
+            assert e.amount > 0
+
+
+def test_crash_drops_every_market_then_rebounds_about_half(crash_stream: list[InputEvent]) -> None:
+    start = crash_start(CRASH)
+    t0 = crash_stream[start].ts
+    assert t0 is not None
+    pre = marks_before(crash_stream, start)
+    marks, bottom = dict(pre), dict(pre)
+    drop_ticks, drop_trades, moves = [], 0, []
+    i = start
+    while crash_stream[i].ts <= t0 + DROP_MS + 1_000:  # type: ignore[operator]
+        e = crash_stream[i]
+        if isinstance(e, Prices):
+            drop_ticks.append(len(e.prices))
+            for coin, point in e.prices.items():
+                moves.append(abs(point.mark - marks[coin]) / marks[coin])
+                marks[coin] = point.mark
+                bottom[coin] = min(bottom[coin], point.mark)
+        elif isinstance(e, Trade):
+            drop_trades += 1
+        i += 1
+    for coin in pre:
+        assert bottom[coin] <= pre[coin] * 3 // 4, coin  # at least 25% below
+        assert bottom[coin] >= pre[coin] * 54 // 100, coin  # at most 45% (and a little noise)
+    # many small correlated ticks, a few trades between them
+    assert len(drop_ticks) > 300 and drop_trades > 20 and len(drop_ticks) > 3 * drop_trades
+    assert sum(drop_ticks) / len(drop_ticks) >= 0.7 * CRASH.markets
+    assert sorted(moves)[len(moves) // 2] < 0.005 and max(moves) < 0.15
+    # the rebound wins back about half of each market's fall
+    end = marks_before(crash_stream, next(j for j, e in enumerate(crash_stream) if e.ts > t0 + DROP_MS + REBOUND_MS + 2_000))  # type: ignore[operator]
+    for coin in pre:
+        back = (end[coin] - bottom[coin]) / (pre[coin] - bottom[coin])
+        assert 0.35 <= back <= 0.65, (coin, back)
+    # then normal activity: single-market ticks, trades and account events again
+    after = [e for e in crash_stream if e.ts > t0 + DROP_MS + REBOUND_MS + 2_000]  # type: ignore[operator]
+    assert len(after) > 2_000
+    mix = Counter(event_type(e) for e in after)
+    assert mix["trade"] > 0.6 * len(after) and mix["prices"] > 0.2 * len(after) and mix["deposit"] > 0
+    assert sum(len(e.prices) for e in after if isinstance(e, Prices)) < 2 * mix["prices"]  # one, now and then more
+
+
+def _derived(stream: list[InputEvent], state: State | None = None) -> tuple[Engine, Counter[str], set[str]]:
+    engine = Engine(state)
+    kinds: Counter[str] = Counter()
+    liquidated: set[str] = set()
+    for e in stream:
+        for d in engine.apply(e):
+            kinds[type(d).__name__] += 1
+            if isinstance(d, LiquidationTriggered):
+                liquidated.add(d.account)
+    return engine, kinds, liquidated
+
+
+def test_crash_liquidates_many_accounts_and_bankrupts_some(crash_stream: list[InputEvent]) -> None:
+    start = crash_start(CRASH)
+    engine = Engine()
+    for e in crash_stream[:start]:
+        assert not any(isinstance(d, LiquidationTriggered) for d in engine.apply(e))
+    # before the crash, a good share of the accounts with a position run 5x or more
+    levers = [f.ntl / f.account_value for f in (cross_figures(a, engine.state.markets) for a in engine.state.accounts.values())
+              if f.ntl and f.account_value > 0]
+    assert sum(lever >= 5 for lever in levers) > len(levers) // 10
+    # the default (mark) mode: the liquidator takes over what it must, absorbing any loss
+    engine, kinds, liquidated = _derived(crash_stream)
+    assert len(liquidated) > CRASH.accounts // 20
+    assert kinds["LiquidationTriggered"] >= len(liquidated) and kinds["LiquidationFill"] > 0 and kinds["Backstop"] > 0
+    assert kinds["Adl"] == kinds["BadDebt"] == 0 and engine.state.bad_debt == 0
+    assert conservation_errors(engine.state) == []
+    # with a liquidator that absorbs no loss: bankrupt accounts are auto-deleveraged, and what
+    # is left of their loss is bad debt
+    engine, kinds, _ = _derived(crash_stream, State(liquidation=LiquidationConfig(loss_limit=0)))
+    assert kinds["Adl"] > 0 and kinds["BadDebt"] > 0 and engine.state.bad_debt > 0
+    assert conservation_errors(engine.state) == []
