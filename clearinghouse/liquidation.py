@@ -31,7 +31,9 @@ class Scope:
 
     @property
     def below(self) -> bool:
-        return self.maintenance > 0 and self.equity < self.maintenance
+        """Below maintenance; or, with nothing left to maintain, below zero (a bankrupt ledger
+        that only the liquidator or bad debt can settle)."""
+        return self.equity < self.maintenance if self.maintenance > 0 else self.equity < 0
 
     @property
     def backstop(self) -> bool:
