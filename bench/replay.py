@@ -3,10 +3,13 @@
     python bench/replay.py            # 1,000,000 events, 100,000 accounts, 50 markets
     python bench/replay.py --quick    # 100,000 events, 10,000 accounts, 20 markets
 
-Reports decode-only events/s (read the file log, decode every block), engine events/s (the
-same plus `Engine.apply` on every event), their ratio, the apply-only rate that the two imply, engine events/s when the margin figures
-of both sides of every trade are also recomputed, and the memory the engine state holds
-per account (tracemalloc, in a separate pass so it does not slow the timed ones). The machine is
+Reports decode-only events/s (read the file log, decode every block); engine events/s (the
+same plus `Engine.apply` on every event, liquidation off: the margin engine, every ledger,
+position, entry, open interest and funding index current after each event), their ratio and
+the apply-only rate the two imply; engine events/s with liquidation on (mark mode: the accounts
+each event may have pushed below maintenance are found through the trigger index and checked);
+and the memory per account (tracemalloc, in separate passes so it does not slow the timed
+ones), of the state alone and of state plus trigger index. The machine is
 shared and noisy: compare the ratio, which both passes share, more than the absolute rates.
 
 The same run then replays a crash stream of the same size (`GeneratorConfig(crash=True)`: every
@@ -34,13 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.digest import state_digest  # noqa: E402
 from clearinghouse.engine import Engine  # noqa: E402
-from clearinghouse.margin import cross_figures  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
-from events.schema import LiquidationTriggered, Trade, event_type  # noqa: E402
+from events.schema import LiquidationTriggered, event_type  # noqa: E402
 from events.generator import GeneratorConfig, generate  # noqa: E402
 
 BLOCK = 1000
+OFF = LiquidationConfig(mode="off")
+ON = LiquidationConfig()
 
 
 def write_log(path: Path, config: GeneratorConfig) -> None:
@@ -63,29 +67,9 @@ def decode_pass(path: Path) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def engine_pass(path: Path, figures: bool = False) -> tuple[Engine, int, int, float]:
-    """Reads, decodes and applies every event; with `figures`, also recomputes the cross margin
-    figures (account value, notional, initial and maintenance margin) of both sides of every
-    trade, as a liquidation check after each fill does."""
-    engine = Engine()
-    apply = engine.apply
-    accounts, markets = engine.state.accounts, engine.state.markets
-    derived = 0
-    started = time.perf_counter()
-    with EventLog(path, readonly=True) as log:
-        for _, events in log.blocks():
-            for event in events:
-                if apply(event):
-                    derived += 1
-                elif figures and type(event) is Trade:
-                    cross_figures(accounts[event.buyer], markets)
-                    cross_figures(accounts[event.seller], markets)
-    return engine, engine.state.next_seq, derived, time.perf_counter() - started
-
-
-def crash_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, float, Counter[str], int]:
+def engine_pass(path: Path, liquidation: LiquidationConfig) -> tuple[Engine, float, Counter[str], int]:
     """Reads, decodes and applies every event with the given liquidation settings; returns
-    (events applied, seconds, derived events by type, accounts liquidated)."""
+    (the engine, seconds, derived events by type, accounts liquidated)."""
     engine = Engine(State(liquidation=liquidation))
     apply = engine.apply
     kinds: Counter[str] = Counter()
@@ -100,14 +84,14 @@ def crash_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, float, 
                         kinds[event_type(d)] += 1
                         if type(d) is LiquidationTriggered:
                             liquidated.add(d.account)
-    return engine.state.next_seq, time.perf_counter() - started, kinds, len(liquidated)
+    return engine, time.perf_counter() - started, kinds, len(liquidated)
 
 
-def memory_pass(path: Path) -> tuple[int, int]:
-    """(bytes the final state holds, peak bytes during the run), measured by tracemalloc."""
+def memory_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, int]:
+    """(bytes the final engine holds, peak bytes during the run), measured by tracemalloc."""
     gc.collect()
     tracemalloc.start()
-    engine, *_ = engine_pass(path)
+    engine, *_ = engine_pass(path, liquidation)
     held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del engine
@@ -133,23 +117,26 @@ def main() -> None:
         write_log(path, config)
         print(f"generated and wrote {config.events:,} events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         count, decode_s = decode_pass(path)
-        engine, applied, derived, engine_s = engine_pass(path)
-        _, _, _, figures_s = engine_pass(path, figures=True)
-        held, peak = memory_pass(path)
+        engine, off_s, kinds, _ = engine_pass(path, OFF)
+        _, on_s, on_kinds, _ = engine_pass(path, ON)
+        held, peak = memory_pass(path, OFF)
+        held_on, _ = memory_pass(path, ON)
         n_accounts = len(engine.state.accounts)
         result = {
             "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
             "events": count,
             "accounts": n_accounts,
             "markets": len(engine.state.markets),
-            "rejected": derived,
+            "rejected": kinds["rejected"],
             "decode_events_per_s": round(count / decode_s),
-            "engine_events_per_s": round(applied / engine_s),
-            "engine_over_decode": round((applied / engine_s) / (count / decode_s), 3),
-            "apply_only_events_per_s": round(applied / (engine_s - decode_s)),
-            "engine_with_figures_events_per_s": round(applied / figures_s),
+            "engine_events_per_s": round(count / off_s),
+            "engine_over_decode": round(decode_s / off_s, 3),
+            "apply_only_events_per_s": round(count / (off_s - decode_s)),
+            "engine_liquidation_events_per_s": round(count / on_s),
+            "liquidations": on_kinds["liquidation_triggered"],
             "state_bytes_per_account": round(held / n_accounts),
             "peak_bytes_per_account": round(peak / n_accounts),
+            "state_and_index_bytes_per_account": round(held_on / n_accounts),
             "digest": state_digest(engine.state),
         }
         del engine
@@ -157,12 +144,11 @@ def main() -> None:
         t0 = time.perf_counter()
         write_log(crash_path, dataclasses.replace(config, crash=True))
         print(f"generated and wrote {config.events:,} crash events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        crash_applied, crash_s, kinds, liquidated = crash_pass(crash_path, LiquidationConfig())
-        off_applied, off_s, off_kinds, _ = crash_pass(crash_path, LiquidationConfig(mode="off"))
+        _, crash_s, kinds, liquidated = engine_pass(crash_path, ON)
+        _, crash_off_s, off_kinds, _ = engine_pass(crash_path, OFF)
         result.update({
-            "crash_events": crash_applied,
-            "crash_engine_events_per_s": round(crash_applied / crash_s),
-            "crash_liq_off_events_per_s": round(off_applied / off_s),
+            "crash_engine_events_per_s": round(count / crash_s),
+            "crash_liq_off_events_per_s": round(count / crash_off_s),
             "crash_liquidations": kinds["liquidation_triggered"],
             "crash_liquidated_accounts": liquidated,
             "crash_liquidation_fills": kinds["liquidation_fill"],
