@@ -285,11 +285,7 @@ class _Generator:
         trade_cut, prices_cut = cfg.trade_share, cfg.trade_share + cfg.prices_share
         while True:
             self.ts += self._int(cfg.min_step_ms, cfg.max_step_ms)
-            while self.hour < self.ts // HOUR_MS:
-                self.hour += 1
-                for b in self.books:
-                    rate = self._int(-_FUNDING_MAX, _FUNDING_MAX)
-                    yield Funding(ts=self.hour * HOUR_MS, coin=b.coin, rate=rate)
+            yield from self._funding_due()
             r = self.random()
             if r < trade_cut:
                 yield self._trade()
@@ -301,6 +297,14 @@ class _Generator:
             else:
                 yield self._other()
 
+    def _funding_due(self) -> Iterator[Funding]:
+        """One funding event per market for each hour boundary the clock has passed."""
+        while self.hour < self.ts // HOUR_MS:
+            self.hour += 1
+            for b in self.books:
+                rate = self._int(-_FUNDING_MAX, _FUNDING_MAX)
+                yield Funding(ts=self.hour * HOUR_MS, coin=b.coin, rate=rate)
+
     def _crash_body(self) -> Iterator[InputEvent]:
         """`body` with the crash: the same mix until `crash.start` events, then the crash."""
         cfg, crash = self.config, self.crash
@@ -309,12 +313,9 @@ class _Generator:
         count = 0
         while True:
             self.ts += self._int(cfg.min_step_ms, cfg.max_step_ms)
-            while self.hour < self.ts // HOUR_MS:
-                self.hour += 1
-                for b in self.books:
-                    rate = self._int(-_FUNDING_MAX, _FUNDING_MAX)
-                    count += 1
-                    yield Funding(ts=self.hour * HOUR_MS, coin=b.coin, rate=rate)
+            for funding in self._funding_due():
+                count += 1
+                yield funding
             if crash.phase != "after" and count >= crash.start:
                 event = self._crash_event(crash)
             else:
