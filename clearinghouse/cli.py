@@ -179,7 +179,12 @@ def _persistence(args: argparse.Namespace) -> dict[str, int]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     result = run(
-        _log_dir(args.log), progress=_progress(args, "applying"), liquidation=_liquidation(args), full_scan=args.full_scan, **_persistence(args)
+        _log_dir(args.log),
+        progress=_progress(args, "applying"),
+        liquidation=_liquidation(args),
+        full_scan=args.full_scan,
+        snapshot_now=args.snapshot_now,
+        **_persistence(args),
     )
     digest = state_digest(result.state)
     rate = result.applied / result.seconds if result.seconds else 0.0
@@ -419,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
     p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N", help="derived checkpoint every N events (default 100000)")
     p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
+    p.add_argument("--snapshot-now", action="store_true", help="write a snapshot at the end even if nothing new was applied")
     _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")

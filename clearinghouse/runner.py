@@ -155,11 +155,13 @@ def run(
     keep: int = 10,
     liquidation: LiquidationConfig | None = None,
     full_scan: bool = False,
+    snapshot_now: bool = False,
 ) -> RunResult:
     """Applies every input event not yet applied, from the newest good snapshot. With
     `persist`, writes derived events (checkpoints among them), a snapshot every
-    `snapshot_every` events and at the end (keeping `keep`), and fixes the settings.
-    `full_scan` picks the reference trigger mode (same decisions, slower)."""
+    `snapshot_every` events and at the end (keeping `keep`; `snapshot_now` writes one even if
+    nothing was applied), and fixes the settings. `full_scan` picks the reference trigger mode
+    (same decisions, slower)."""
     at = load(log, liquidation)
     state = at.state
     engine = Engine(state, full_scan=full_scan)
@@ -190,7 +192,7 @@ def run(
     started = time.perf_counter()
     try:
         fold(log, at, engine, checkpoint_every=checkpoint_every, on_block=on_block)
-        if derived is not None and (state.next_seq != last_snapshot or not store.paths()):
+        if derived is not None and (snapshot_now or state.next_seq != last_snapshot or not store.paths()):
             _persist(log, store, at, derived)
     finally:
         if derived is not None:

@@ -78,6 +78,16 @@ def test_a_crash_between_derived_events_and_snapshot_neither_loses_nor_repeats(t
         assert [e.seq for _, e in derived.read()] == list(range(1, 11))
 
 
+def test_a_snapshot_on_demand(tmp_path: Path) -> None:
+    log = _write(tmp_path / "log", _stream(500))
+    run(log)
+    (path,) = SnapshotStore(log.state).paths()
+    written = path.stat().st_mtime_ns
+    assert run(log).applied == 0 and path.stat().st_mtime_ns == written  # nothing new: no write
+    assert run(log, snapshot_now=True).applied == 0
+    assert path.stat().st_mtime_ns != written and read_snapshot(path).seq == 500
+
+
 def test_a_corrupt_or_torn_newest_snapshot_falls_back_to_an_older_one(tmp_path: Path) -> None:
     stream = _stream(3000)
     log = _write(tmp_path / "log", stream)
