@@ -162,3 +162,14 @@ def test_funding_by_index_equals_paying_every_position_every_hour(stream: list) 
         pos = account.positions.get("BTC")
         assert (pos.szi if pos is not None else 0) == szi[a]
         assert figures.raw_usd == ledger[a] + owed[a].__floor__()
+
+
+def test_digest_of_a_large_book_created_in_key_order() -> None:
+    """150,000 accounts inserted in key order (a1, a2, ...): the canonical encoding stays linear
+    (msgspec's own key sorting crashes on such input) and does not depend on insertion order."""
+    from clearinghouse.state import Account, State
+
+    names = [f"a{i:06d}" for i in range(150_000)]
+    ordered = State(accounts={n: Account(raw_usd=i) for i, n in enumerate(names)})
+    reversed_ = State(accounts={n: Account(raw_usd=i) for i, n in reversed(list(enumerate(names)))})
+    assert state_digest(ordered) == state_digest(reversed_)
