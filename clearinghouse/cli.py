@@ -33,8 +33,8 @@ from replay.snapshot import SnapshotError
 from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
-# The demo lets the liquidator absorb at most 2,000 USDC per takeover, so a crash shows ADL and bad debt.
-DEMO_LIQUIDATION = LiquidationConfig(loss_limit=2_000_000_000)
+# The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows ADL and bad debt.
+DEMO_LIQUIDATION = LiquidationConfig(loss_limit=100_000_000)
 
 
 class UserError(Exception):
