@@ -159,8 +159,6 @@ class Engine:
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):
                 candidates |= triggers.crossed(coin, state)
-            if triggers.full_scan and liq.moved:
-                candidates |= triggers.holders("", state)
 
     # ---- lookups that reject ----------------------------------------------------------------
 

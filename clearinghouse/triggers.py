@@ -111,8 +111,6 @@ def _keys(pos: Position, market: Market, b: int) -> tuple[int, int]:
 
 
 class TriggerIndex:
-    full_scan = False
-
     def __init__(self) -> None:
         self.books: dict[str, _Book] = {}
         self.accounts: dict[str, _Indexed] = {}
@@ -329,8 +327,6 @@ class TriggerIndex:
 
 class FullScan:
     """The reference: every tick and funding payment checks every account holding a position."""
-
-    full_scan = True
 
     def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
         pass
