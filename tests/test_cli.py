@@ -186,3 +186,14 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     refused = cli("run", "--log", str(log), "--liquidation", "impact", check=False)
     assert refused.returncode == 1 and "was run with liquidation settings" in refused.stderr
     assert cli("run", "--log", str(log), "--slippage-bps", "50").returncode == 0
+
+
+def test_hl_recompute_under_the_2023_rules() -> None:
+    """The same snapshot under hl-2023, by hand: withdrawable = AV_cross - IM = 8500.25 - 2425.0125;
+    BTC liq = mark - (AV - MM) / |szi| = 97000.5 - (8500.25 - 606.253125) / 0.5 (no (1 - l) factor);
+    ETH (isolated short) liq = 3400 + (900 - 6800 / 50) / 2 = 3782; ROE = upnl / marginUsed."""
+    out = json.loads(cli("hl", "recompute", str(DATA / "hl_state.json"), "--rules", "hl-2023").stdout)
+    btc, eth = (p["position"] for p in out["assetPositions"])
+    assert out["withdrawable"] == "6075.2375"
+    assert (btc["liquidationPx"], btc["returnOnEquity"]) == ("81212.50625", "0.4124721007")  # 1000.25 / 2425.0125
+    assert (eth["liquidationPx"], eth["returnOnEquity"]) == ("3782.0", "0.2222222222")  # 200 / 900
