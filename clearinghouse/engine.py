@@ -43,16 +43,19 @@ def _usd(amount: int) -> str:
 
 class Engine:
     """`full_scan` selects the reference trigger mode (every account checked on every tick);
-    both modes make the same decisions."""
+    both modes make the same decisions. `quiet=True` skips the liquidation checks altogether:
+    only for replaying a stretch of a log known to hold no liquidation decision, starting from a
+    state with no account on the watch list or on order (then the checks would change nothing)."""
 
-    def __init__(self, state: State | None = None, *, full_scan: bool = False) -> None:
+    def __init__(self, state: State | None = None, *, full_scan: bool = False, quiet: bool = False) -> None:
         self.state = state if state is not None else State()
         self.rules: RuleSet = RULE_SETS[self.state.rules]
+        self._liquidating = self.state.liquidation.mode != "off" and not quiet
         self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
-        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS)
+        if self._liquidating:
+            self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS)
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
-        self._liquidating = self.state.liquidation.mode != "off"
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.Market: self._market,
             ev.Deposit: self._deposit,
