@@ -91,10 +91,14 @@ def settings(log: LogDir, liquidation: LiquidationConfig | None = None) -> Liqui
     return liquidation or LiquidationConfig()
 
 
-def load(log: LogDir, liquidation: LiquidationConfig | None = None, *, at_most: int | None = None, time: int | None = None) -> Position:
-    """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state."""
+def load(
+    log: LogDir, liquidation: LiquidationConfig | None = None, *, at_most: int | None = None, time: int | None = None, check_digest: bool = True
+) -> Position:
+    """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state.
+    Readers that only look (state at a point) may skip re-checking the digest; `run` and
+    `verify` never do."""
     config = settings(log, liquidation)
-    found = SnapshotStore(log.state).latest(at_most=at_most, time=time)
+    found = SnapshotStore(log.state).latest(at_most=at_most, time=time, check_digest=check_digest)
     if found is None:
         return Position(State(liquidation=config))
     snap, state = found
