@@ -200,13 +200,17 @@ class Liquidations:
 
     def _trade(self, name: str, account: Account, pos: Position, market: Market, signed: int, px: int, fee: int) -> None:
         """A fill of `signed` for the account against the liquidator (who takes the other side)."""
-        state = self.state
         liquidator = self._liquidator()
         lpos = liquidator.positions.get(market.coin)
         if lpos is None:
             lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
+        self._fill_between(account, pos, liquidator, lpos, market, signed, px, fee)
+
+    def _fill_between(self, account: Account, pos: Position, other: Account, opos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+        """`account` fills `signed` at `px` (paying `fee`), `other` the opposite side."""
+        state = self.state
         state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
-        state.funding_pool -= apply_fill(liquidator, lpos, market, -signed, px, 0)
+        state.funding_pool -= apply_fill(other, opos, market, -signed, px, 0)
         state.fees += fee
 
     def _liquidator(self) -> Account:
@@ -282,11 +286,9 @@ class Liquidations:
                     break
                 size = min(abs(pos.szi), abs(opos.szi))
                 signed = -size if pos.szi > 0 else size
-                state = self.state
-                state.funding_pool -= apply_fill(account, pos, market, signed, px, 0)
-                state.funding_pool -= apply_fill(other, opos, market, -signed, px, 0)
+                self._fill_between(account, pos, other, opos, market, signed, px, 0)
                 self.counterparties.add(other_name)
-                self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=state.time))
+                self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=self.state.time))
             if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
                 view = ev.PositionView(coin, pos.szi, px)
                 self._trade(name, account, pos, market, -pos.szi, px, 0)
