@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 from collections import Counter
 import sys
 import tempfile
@@ -16,7 +18,9 @@ from typing import Any, Callable, Iterable, Iterator
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.overview import overview, render
+from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
+from clearinghouse.service import Fenced, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
@@ -25,6 +29,7 @@ from events.codec import CodecError, encode_json, iter_json_lines
 from events.eventlog import EventLog
 from events.filelog import LogCorruption
 from events.generator import GeneratorConfig, generate, write_jsonl
+from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import Trade, event_type
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
@@ -35,6 +40,7 @@ from replay.verify import verify
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows ADL and bad debt.
 DEMO_LIQUIDATION = LiquidationConfig(loss_limit=100_000_000)
+TOKEN_ENV = "CLEARINGHOUSE_API_TOKEN"
 
 
 class UserError(Exception):
@@ -378,6 +384,99 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kafka(args: argparse.Namespace) -> KafkaConfig:
+    try:
+        return KafkaConfig.load(args.kafka, args.kafka_config)
+    except KafkaConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """The API token: from --token-file, else $CLEARINGHOUSE_API_TOKEN (never on the command line)."""
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise UserError(f"cannot read the token file: {exc}") from None
+        if not token:
+            raise UserError(f"{args.token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
+    token = _token(args)
+    if args.kafka:
+        if not args.topic or not args.state:
+            raise UserError("serve --kafka needs --topic and --state DIR (where snapshots go)")
+        config = _kafka(args)
+        topics = Topics.named(args.topic, args.derived_topic, args.dead_letter_topic)
+        partitions = max(args.partitions, args.partition + 1)
+        asyncio.run(ensure_topics(config, [topics.input, topics.derived, topics.dead_letter], partitions))
+        service = kafka_service(LogDir(Path(args.state)), config, topics, args.partition, settings)
+    else:
+        if not args.log:
+            raise UserError("serve needs --log DIR (a file log) or --kafka BOOTSTRAP --topic T --state DIR")
+        service = file_service(_log_dir(args.log), settings)
+    configure_logging()
+    try:
+        asyncio.run(serve(service, host=args.host, port=args.port, token=token))
+    except Fenced as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    if not args.kafka or not args.topic:
+        raise UserError("produce needs --kafka BOOTSTRAP and --topic TOPIC")
+    config = _kafka(args)
+    total = 0
+    if args.log:
+        log = _log_dir(args.log)
+        with EventLog(log.events, readonly=True) as events:
+            total = events.next_seq
+        blocks = log_blocks(log.events)
+    elif args.events:
+        path = Path(args.events)
+        if not path.is_file():
+            raise UserError(f"no such file: {path}")
+        blocks = event_blocks(_json_events(path), args.block)
+    else:
+        total = args.events_count
+        blocks = event_blocks(generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed, crash=args.crash)), args.block)
+    done = asyncio.run(
+        produce(config, args.topic, blocks, rate=args.rate, partition=args.partition, partitions=args.partitions, total=total, progress=_progress(args, "producing"))
+    )
+    rate = done.events / done.seconds if done.seconds else 0.0
+    summary = {"records": done.records, "events": done.events, "seconds": round(done.seconds, 3), "events_per_second": round(rate), "topic": args.topic}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"published {done.events} events in {done.records} records to {args.topic} at {rate:,.0f} ev/s")
+    return 0
+
+
+def _json_events(path: Path) -> Iterator[Any]:
+    """The events of a JSON-lines file; the first bad line stops the command (nothing is skipped)."""
+    with open(path, "rb") as lines:
+        for number, item in iter_json_lines(lines):
+            if isinstance(item, CodecError):
+                raise UserError(f"{path}:{number}: {item}")
+            yield item
+
+
+def _kafka_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Kafka")
+    g.add_argument("--kafka", metavar="BOOTSTRAP", help="bootstrap servers, e.g. 127.0.0.1:9092")
+    g.add_argument("--kafka-config", metavar="FILE", help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL (security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts")
+    g.add_argument("--topic", metavar="TOPIC", help="the input topic")
+    g.add_argument("--partition", type=int, default=0, metavar="N", help="the partition (account shard) this process owns (default 0)")
+    g.add_argument("--partitions", type=int, default=1, metavar="N", help="partitions of topics created here (default 1)")
+
+
 # ---- parser -------------------------------------------------------------------------------------
 
 
@@ -447,6 +546,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
     p.add_argument("--json", action="store_true")
     _liquidation_args(p)
+
+    p = command("serve", cmd_serve, "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, snapshot, answer HTTP queries")
+    p.add_argument("--log", metavar="DIR", help="tail this file log (the default backend)")
+    _kafka_args(p)
+    p.add_argument("--derived-topic", metavar="TOPIC", help="default TOPIC.derived")
+    p.add_argument("--dead-letter-topic", metavar="TOPIC", help="default TOPIC.dead-letter")
+    p.add_argument("--state", metavar="DIR", help="Kafka: where snapshots and settings go")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP API address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
+    p.add_argument("--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})")
+    p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
+    p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N", help="derived checkpoint every N events (default 100000)")
+    p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10)")
+    _liquidation_args(p)
+
+    p = command("produce", cmd_produce, "publish a stream into a Kafka topic at a target rate (load tests, moving a file log into Kafka)")
+    _kafka_args(p)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", metavar="DIR", help="the blocks of a file log, as stored")
+    source.add_argument("--events", metavar="FILE", help="a JSON-lines file of events")
+    source.add_argument("--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)")
+    p.add_argument("--rate", type=int, default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
+    p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
+    p.add_argument("--accounts", type=int, default=1000)
+    p.add_argument("--markets", type=int, default=5)
+    p.add_argument("--count", dest="events_count", type=int, default=100_000, metavar="N", help="--generate: events in all (default 100000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--crash", action="store_true")
+    p.add_argument("--json", action="store_true")
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)

@@ -5,16 +5,45 @@ Reads the state only (pure); `render` turns it into the text table the CLI print
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from clearinghouse import margin
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import SYSTEM_ACCOUNTS
 from clearinghouse.liquidation import LIQUIDATOR
-from clearinghouse.state import State
+from clearinghouse.state import Account, State
 from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal, round_half_even
 
 RATIO_BP = 10_000  # margin ratios in basis points
+
+
+class Leveraged(NamedTuple):
+    """One account of the leverage ranking; ratios in basis points."""
+
+    margin_ratio: int  # cross maintenance / cross account value
+    leverage: int  # cross notional / cross account value
+    account: str
+    cross: margin.Cross
+
+
+def _traders(state: State) -> Iterator[tuple[str, Account]]:
+    """Accounts with an open position, system accounts left out."""
+    for name, account in state.accounts.items():
+        if name not in SYSTEM_ACCOUNTS and any(p.szi for p in account.positions.values()):
+            yield name, account
+
+
+def most_leveraged(state: State, top: int) -> list[Leveraged]:
+    """The `top` accounts with cross positions nearest liquidation: highest margin ratio first,
+    then highest leverage, then by name. Shared by `overview` and the service's query API."""
+    ranked = []
+    for name, account in _traders(state):
+        cross = margin.cross_figures(account, state.markets)
+        if cross.ntl:
+            ranked.append(Leveraged(_ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross))
+    ranked.sort(key=lambda r: (-r.margin_ratio, -r.leverage, r.account))
+    return ranked[:top]
 
 
 def overview(state: State, top: int = 10) -> dict[str, Any]:
@@ -29,22 +58,12 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
                 "open_interest_usd": format_decimal(margin.notional(m.long_size, m.mark), USD_DECIMALS),
             }
         )
-    ranked = []
-    with_positions = 0
-    for name, account in state.accounts.items():
-        if name in SYSTEM_ACCOUNTS or not any(p.szi for p in account.positions.values()):
-            continue
-        with_positions += 1
-        cross = margin.cross_figures(account, state.markets)
-        if cross.ntl:
-            ranked.append((_ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross))
-    ranked.sort(key=lambda r: (-r[0], -r[1], r[2]))
     return {
         "seq": state.next_seq - 1,
         "time": state.time,
         "rules": state.rules,
         "accounts": len(state.accounts),
-        "accounts_with_positions": with_positions,
+        "accounts_with_positions": sum(1 for _ in _traders(state)),
         "fees": format_decimal(state.fees, USD_DECIMALS),
         "deposited": format_decimal(state.deposited, USD_DECIMALS),
         "withdrawn": format_decimal(state.withdrawn, USD_DECIMALS),
@@ -60,7 +79,7 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
                 "account_value": format_decimal(cross.account_value, USD_DECIMALS),
                 "maintenance": format_decimal(cross.maintenance, USD_DECIMALS),
             }
-            for mr, lev, name, cross in ranked[:top]
+            for mr, lev, name, cross in most_leveraged(state, top)
         ],
         "digest": state_digest(state),
     }

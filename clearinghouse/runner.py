@@ -126,27 +126,70 @@ def fold(
     with `engine`, hashing each block into the chain and adding a `checkpoint` every
     `checkpoint_every` events; `on_block` sees each block's derived events, `on_event` each
     event (seq, event, its derived events) after it is applied."""
-    state = engine.state
-    apply = engine.apply
     with EventLog(log.events, readonly=True) as inputs:
-        for offset, seq, events, payload in inputs.records(state.next_seq, end_seq):
-            out: list[Any] = []
-            for event in events:
-                if until is not None and until(event):
+        for offset, seq, events, payload in inputs.records(engine.state.next_seq, end_seq):
+            if until is not None:
+                cut = next((i for i, event in enumerate(events) if until(event)), None)
+                if cut is not None:
+                    step(engine, at, offset, events[:cut], None, checkpoint_every=0, on_event=on_event)
                     return at
-                result = apply(event)
-                if result:
-                    out.extend(result)
-                if on_event is not None:
-                    on_event(state.next_seq - 1, event, result)
-            at.chain = chain_step(at.chain, seq, events, payload)
-            at.offset = offset + 1
-            if checkpoint_every and state.next_seq // checkpoint_every > seq // checkpoint_every:
-                out.append(ev.Checkpoint(seq=state.next_seq - 1, digest=state_digest(state), chain=at.chain, ts=state.time))
-            at.derived_count += len(out)
+            out = step(engine, at, offset, events, payload, checkpoint_every=checkpoint_every, on_event=on_event)
             if on_block is not None:
                 on_block(at, out)
     return at
+
+
+def step(
+    engine: Engine,
+    at: Position,
+    offset: int,
+    events: list[Any],
+    payload: bytes | None,
+    *,
+    checkpoint_every: int = 0,
+    on_event: Callable[[int, Any, list[Any]], None] | None = None,
+) -> list[Any]:
+    """Applies one source record (a block of events at source `offset`) and returns its derived
+    events: the one step every reader of history and the live service share, so they decide
+    and hash alike. Moves `at` past the record (offset, chain, derived count)."""
+    state = engine.state
+    apply = engine.apply
+    first = state.next_seq
+    out: list[Any] = []
+    for event in events:
+        result = apply(event)
+        if result:
+            out.extend(result)
+        if on_event is not None:
+            on_event(state.next_seq - 1, event, result)
+    at.offset = offset + 1
+    if not events:
+        return out
+    at.chain = chain_step(at.chain, first, events, payload)
+    if checkpoint_every and state.next_seq // checkpoint_every > first // checkpoint_every:
+        out.append(ev.Checkpoint(seq=state.next_seq - 1, digest=state_digest(state), chain=at.chain, ts=state.time))
+    at.derived_count += len(out)
+    return out
+
+
+class Resume:
+    """Drops the derived events a restart regenerates that its output already holds.
+
+    Derived events are a pure function of the input, so after a crash between writing derived
+    events and the snapshot that counts them, the replay from that snapshot produces the same
+    events again: the first `written - counted` of them are already out and are skipped."""
+
+    def __init__(self, written: int, counted: int, where: str) -> None:
+        if written < counted:
+            raise RuntimeError(f"{where} holds {written} derived events, the snapshot counts {counted}")
+        self.skip = written - counted
+
+    def fresh(self, out: list[Any]) -> list[Any]:
+        if self.skip >= len(out):
+            self.skip -= len(out)
+            return []
+        out, self.skip = out[self.skip :], 0
+        return out
 
 
 def run(
@@ -174,21 +217,16 @@ def run(
         total = inputs.next_seq - start_seq
     derived = EventLog(log.derived, derived=True) if persist else None
     store = SnapshotStore(log.state, keep)
-    skip = derived.next_seq - at.derived_count if derived is not None else 0
-    if skip < 0:
-        raise RuntimeError(f"{log.derived} holds {derived.next_seq} derived events, the snapshot counts {at.derived_count}")
+    resume = Resume(derived.next_seq, at.derived_count, str(log.derived)) if derived is not None else None
     last_snapshot = start_seq
 
     def on_block(position: Position, out: list[Any]) -> None:
-        nonlocal skip, last_snapshot
-        if derived is not None:
-            if out and skip >= len(out):
-                skip -= len(out)
-            elif out:
-                derived.append(out[skip:])
-                skip = 0
+        nonlocal last_snapshot
+        if derived is not None and resume is not None:
+            if out and (fresh := resume.fresh(out)):
+                derived.append(fresh)
             if state.next_seq - last_snapshot >= snapshot_every:
-                _persist(log, store, position, derived)
+                save_position(log, store, position, derived)
                 last_snapshot = state.next_seq
         if progress is not None:
             progress(state.next_seq - start_seq, total)
@@ -197,16 +235,17 @@ def run(
     try:
         fold(log, at, engine, checkpoint_every=checkpoint_every, on_block=on_block)
         if derived is not None and (snapshot_now or state.next_seq != last_snapshot or not store.paths()):
-            _persist(log, store, at, derived)
+            save_position(log, store, at, derived)
     finally:
         if derived is not None:
             derived.close()
     return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
 
 
-def _persist(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog) -> None:
+def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None) -> None:
     """Derived events first, then the snapshot that counts them, then the settings (once)."""
-    derived.flush()
+    if derived is not None:
+        derived.flush()
     store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset))
     if not log.settings.exists():
         log.settings.write_bytes(msgspec.msgpack.encode(at.state.liquidation))

@@ -1,0 +1,307 @@
+"""`clearinghouse serve`: the live edge. Consume, apply, produce, snapshot, answer queries.
+
+One asyncio loop runs everything, LMAX style: the engine applies each polled batch of source
+records in the loop's thread, so an HTTP request always sees the state between two batches,
+never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
+write the batch's derived events and dead letters to the output in one go (one Kafka
+transaction), and every `snapshot_every` events save a snapshot holding the state with the
+source offset after the batch. The output is always ahead of or at the snapshot, never behind,
+so a restart from the snapshot regenerates a known number of derived events and skips them
+(`runner.Resume`): nothing is lost or written twice.
+
+Any Kafka error ends the session: the service drops its in-memory state, waits, and starts again
+from the newest snapshot (a crash-only design; the restart path is the one SIGKILL tests prove).
+A fenced producer (another instance took over the partition) is fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import structlog
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from clearinghouse.api import build_app, serve_http
+from clearinghouse.engine import Engine
+from clearinghouse.metrics import Metrics
+from clearinghouse.runner import LogDir, Position, Resume, load, save_position, step
+from clearinghouse.state import LiquidationConfig, State
+from events.codec import CodecError, decode_block_at
+from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
+from events.eventlog import EventLog
+from events.filelog import FileLog
+from events.kafkalog import KafkaConfig, KafkaSink, KafkaSource, Record, Topics
+from replay.snapshot import SnapshotStore
+
+log = structlog.get_logger("clearinghouse.service")
+
+RETRY_SECONDS = 2.0
+
+
+class Source(Protocol):
+    description: str
+
+    async def start(self, offset: int) -> None: ...
+    async def poll(self) -> list[Record]: ...
+    def lag(self, position: int) -> int: ...
+    async def commit(self, offset: int) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Sink(Protocol):
+    description: str
+
+    async def start(self) -> tuple[int, int]: ...
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str, str]]) -> None: ...
+    async def flush(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class FileSource:
+    """Tails the input file log of a log directory (another process may be appending)."""
+
+    def __init__(self, log_dir: LogDir, max_records: int = 500, poll_interval: float = 0.05) -> None:
+        self.description = f"file:{log_dir.events}"
+        self._dir = log_dir
+        self._max = max_records
+        self._interval = poll_interval
+        self._log: FileLog | None = None
+        self._next = 0
+
+    async def start(self, offset: int) -> None:
+        self._log = FileLog(self._dir.events, readonly=True)
+        self._next = offset
+
+    async def poll(self) -> list[Record]:
+        assert self._log is not None
+        records = [Record(offset, payload) for offset, payload in itertools.islice(self._log.read(self._next), self._max)]
+        if not records:
+            await asyncio.sleep(self._interval)
+            return []
+        self._next = records[-1].offset + 1
+        return records
+
+    def lag(self, position: int) -> int:
+        return self._log.next_offset - position if self._log is not None else 0
+
+    async def commit(self, offset: int) -> None:
+        """The file log has no consumer groups: the snapshot is the only position."""
+
+    async def stop(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
+
+class FileSink:
+    """Derived events into the log directory's derived log, dead letters into `dead-letter/`."""
+
+    def __init__(self, log_dir: LogDir) -> None:
+        self.description = f"file:{log_dir.derived}"
+        self._dir = log_dir
+        self._derived: EventLog | None = None
+        self._dead: FileLog | None = None
+
+    async def start(self) -> tuple[int, int]:
+        self._derived = EventLog(self._dir.derived, derived=True)
+        self._dead = FileLog(self._dir.root / "dead-letter")
+        last = self._dead.next_offset - 1
+        dead_until = decode_dead(next(self._dead.read(last))[1]).offset + 1 if last >= 0 else 0
+        return self._derived.next_seq, dead_until
+
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str, str]]) -> None:
+        assert self._derived is not None and self._dead is not None
+        if derived:
+            if first_seq != self._derived.next_seq:
+                raise RuntimeError(f"{self._dir.derived} is at derived seq {self._derived.next_seq}, asked to write {first_seq}")
+            self._derived.append(derived)
+        if dead:
+            self._dead.append_many(encode_dead(DeadLetter(record.offset, reason, record.value)) for record, reason, _ in dead)
+
+    async def flush(self) -> None:
+        for output in (self._derived, self._dead):
+            if output is not None:
+                output.flush()
+
+    async def stop(self) -> None:
+        for output in (self._derived, self._dead):
+            if output is not None:
+                output.close()
+
+
+@dataclass(frozen=True)
+class Settings:
+    snapshot_every: int = 100_000
+    checkpoint_every: int = 100_000
+    keep: int = 10
+    liquidation: LiquidationConfig | None = None
+    full_scan: bool = False
+
+
+class Fenced(Exception):
+    """Another service instance took over this partition's output."""
+
+
+class Service:
+    """The consume-apply-produce loop with its health; sources and sinks are made per session."""
+
+    def __init__(self, home: LogDir, source: Callable[[], Source], sink: Callable[[], Sink], settings: Settings, metrics: Metrics | None = None) -> None:
+        self.home = home
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self._make_source = source
+        self._make_sink = sink
+        self._store = SnapshotStore(home.state, settings.keep)
+        self.status = "starting"
+        self.engine = Engine(State(liquidation=settings.liquidation or LiquidationConfig()))
+        self.at = Position(self.engine.state)
+        self.lag = 0
+        self.snapshot_seq: int | None = None
+        self.source_description = ""
+
+    @property
+    def state(self) -> State:
+        return self.engine.state
+
+    def health(self) -> dict[str, Any]:
+        state = self.engine.state
+        return {
+            "status": self.status,
+            "seq": state.next_seq - 1,
+            "time": state.time,
+            "offset": self.at.offset,
+            "lag": self.lag,
+            "derived": self.at.derived_count,
+            "snapshot_seq": self.snapshot_seq,
+            "source": self.source_description,
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sessions until `stop` is set; a Kafka error restarts from the newest snapshot."""
+        while True:
+            try:
+                await self._session(stop)
+                return
+            except ProducerFenced as exc:
+                self.status = "fenced"
+                raise Fenced(f"another instance owns this partition's output: {exc}") from None
+            except KafkaError as exc:
+                self.status = "recovering"
+                log.warning("session_failed", error=repr(exc), retry_in_s=RETRY_SECONDS)
+                try:
+                    await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
+                    return
+                except asyncio.TimeoutError:
+                    continue
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        at = load(self.home, self.settings.liquidation)
+        self.engine = Engine(at.state, full_scan=self.settings.full_scan)
+        self.at = at
+        state = at.state
+        source, sink = self._make_source(), self._make_sink()
+        self.source_description = source.description
+        try:
+            written, dead_until = await sink.start()
+            resume = Resume(written, at.derived_count, sink.description)
+            await source.start(at.offset)
+            self.status = "ok"
+            log.info("session_started", seq=state.next_seq, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
+            last_snapshot = state.next_seq
+            while not stop.is_set():
+                records = await source.poll()
+                self.lag = source.lag(at.offset if not records else records[-1].offset + 1)
+                self.metrics.set_lag(self.lag)
+                if not records:
+                    continue
+                await self._apply(records, at, sink, resume, dead_until, source.description)
+                if state.next_seq - last_snapshot >= self.settings.snapshot_every:
+                    await self._snapshot(at, sink)
+                    await source.commit(at.offset)
+                    last_snapshot = state.next_seq
+            await self._snapshot(at, sink)
+            await source.commit(at.offset)
+            self.status = "stopped"
+            log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
+        finally:
+            await source.stop()
+            await sink.stop()
+
+    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, where: str) -> None:
+        started = time.perf_counter()
+        first_seq = self.engine.state.next_seq
+        out: list[Any] = []
+        dead: list[tuple[Record, str, str]] = []
+        for record in records:
+            try:
+                block = decode_block_at(record.value)
+            except CodecError as exc:
+                at.offset = record.offset + 1
+                if record.offset >= dead_until:
+                    dead.append((record, str(exc), where))
+                    self.metrics.dead_letter()
+                    log.warning("dead_letter", offset=record.offset, reason=str(exc))
+                continue
+            out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every))
+        self.metrics.observe_block(self.engine.state.next_seq - first_seq, out, time.perf_counter() - started, seq=self.engine.state.next_seq - 1)
+        fresh = resume.fresh(out)
+        await sink.write(fresh, at.derived_count - len(fresh), dead)
+
+    async def _snapshot(self, at: Position, sink: Sink) -> None:
+        """Output first (already durable for Kafka), then the snapshot that counts it."""
+        await sink.flush()
+        save_position(self.home, self._store, at, None)
+        self.snapshot_seq = at.state.next_seq - 1
+        self.metrics.set_snapshot(self.snapshot_seq)
+
+
+def file_service(log_dir: LogDir, settings: Settings, metrics: Metrics | None = None) -> Service:
+    return Service(log_dir, lambda: FileSource(log_dir), lambda: FileSink(log_dir), settings, metrics)
+
+
+def kafka_service(state_dir: LogDir, config: KafkaConfig, topics: Topics, partition: int, settings: Settings, metrics: Metrics | None = None) -> Service:
+    group = f"clearinghouse.{topics.input}.{partition}"
+    return Service(
+        state_dir,
+        lambda: KafkaSource(config, topics.input, partition, group),
+        lambda: KafkaSink(config, topics, partition),
+        settings,
+        metrics,
+    )
+
+
+def configure_logging() -> None:
+    """JSON lines on stderr, one object per event, for log shippers; the libraries' stdlib
+    logging (aiokafka, aiohttp) goes through the same renderer."""
+    shared: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+async def serve(service: Service, *, host: str = "127.0.0.1", port: int = 8080, token: str | None = None) -> None:
+    """Runs the service and its HTTP API until SIGTERM or SIGINT, then stops gracefully: the
+    batch in hand is finished, a snapshot saved and the position committed."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner, bound = await serve_http(build_app(service, token=token, metrics=service.metrics), host, port)
+    log.info("http_listening", host=host, port=bound, auth=token is not None)
+    try:
+        await service.run(stop)
+    finally:
+        await runner.cleanup()
