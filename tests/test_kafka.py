@@ -8,6 +8,7 @@ duplicated or missing)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from clearinghouse.runner import LogDir, run
+from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, read_derived, read_records
@@ -47,6 +49,8 @@ class Reference:
     chain: str
     derived: list[Any]
     events: int
+    account: str  # a trader, and its clearinghouseState after the whole stream
+    account_state: dict[str, Any]
 
 
 def _reference(root: Path, config: GeneratorConfig) -> Reference:
@@ -57,7 +61,9 @@ def _reference(root: Path, config: GeneratorConfig) -> Reference:
     snap, _ = SnapshotStore(log.state).latest()
     with EventLog(log.derived, derived=True, readonly=True) as derived:
         events = [e for _, e in derived.read()]
-    return Reference(log, snap.digest, snap.chain, events, result.state.next_seq)
+    state = result.state
+    trader = min(name for name, account in state.accounts.items() if account.positions and not name.startswith("@"))
+    return Reference(log, snap.digest, snap.chain, events, state.next_seq, trader, clearinghouse_state(state, trader))
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +209,7 @@ def test_http_api_with_and_without_a_token(kafka: str, crash: Reference, tmp_pat
     open_.wait(_caught_up(crash))
     status, health = open_.get("/health")
     assert status == 200 and health["lag"] == 0
-    status, account = open_.get("/info", data=b'{"type":"clearinghouseState","user":"a1"}')
-    assert status == 200 and set(account) >= {"assetPositions", "marginSummary", "withdrawable"}
-    assert open_.get("/accounts/a1") == (200, account)
+    query = json.dumps({"type": "clearinghouseState", "user": crash.account}).encode()
+    assert open_.get("/info", data=query) == (200, crash.account_state)
+    assert open_.get(f"/accounts/{crash.account}") == (200, crash.account_state)
     assert open_.stop() == 0
