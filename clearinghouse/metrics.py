@@ -37,6 +37,12 @@ class Metrics:
         self.apply_latency = Histogram(
             "clearinghouse_apply_latency_seconds", "Time to apply one block.", buckets=APPLY_BUCKETS, registry=r
         )
+        self.output_latency = Histogram(
+            "clearinghouse_output_latency_seconds",
+            "Time to write one batch's derived events and dead letters (a Kafka transaction).",
+            buckets=APPLY_BUCKETS,
+            registry=r,
+        )
         # Every derived type shows from the start (at 0), so rate() works before its first event.
         for kind in get_args(DerivedEvent):
             self.derived.labels(type=kind.__struct_config__.tag)
@@ -54,6 +60,9 @@ class Metrics:
                 self.rejected.inc()
         if seq is not None:
             self.seq.set(seq)
+
+    def observe_output(self, seconds: float) -> None:
+        self.output_latency.observe(seconds)
 
     def set_lag(self, records: int) -> None:
         self.lag.set(records)

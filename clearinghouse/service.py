@@ -251,7 +251,9 @@ class Service:
             out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every))
         self.metrics.observe_block(self.engine.state.next_seq - first_seq, out, time.perf_counter() - started, seq=self.engine.state.next_seq - 1)
         fresh = resume.fresh(out)
+        written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
+        self.metrics.observe_output(time.perf_counter() - written)
 
     async def _snapshot(self, at: Position, sink: Sink) -> None:
         """Output first (already durable for Kafka), then the snapshot that counts it."""

@@ -50,6 +50,7 @@ PASSTHROUGH = frozenset(
 SSL_FILES = {"ssl_cafile": "cafile", "ssl_certfile": "certfile", "ssl_keyfile": "keyfile", "ssl_password": "password"}
 RECORD_EVENTS = 2_000  # derived events per record: keeps a cascade's output under the broker's size limit
 MAX_RECORD_BYTES = 4 * 1024 * 1024
+RETRY_BACKOFF_MS = 5
 
 
 class KafkaConfigError(ValueError):
@@ -170,6 +171,10 @@ class KafkaSink:
             transactional_id=f"clearinghouse:{topics.derived}:{partition}",
             enable_idempotence=True,
             max_request_size=MAX_RECORD_BYTES,
+            # A transaction begun right after a commit is often refused once (the broker is
+            # still writing the markers); retrying after 100 ms (the default) would add that to
+            # a tick's latency.
+            retry_backoff_ms=RETRY_BACKOFF_MS,
         )
 
     async def start(self) -> tuple[int, int]:

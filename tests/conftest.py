@@ -38,3 +38,16 @@ def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield bootstrap
     finally:
         broker.stop(data)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_services() -> Iterator[None]:
+    """A failed test must not leave `clearinghouse serve` processes running."""
+    yield
+    from served import RUNNING
+
+    while RUNNING:
+        proc = RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

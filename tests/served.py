@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+RUNNING: list[subprocess.Popen[bytes]] = []  # killed after each test, passed or failed (conftest)
+
+
 class Served:
     def __init__(self, args: list[str], logs: Path, env: dict[str, str] | None = None) -> None:
         self.logs = logs
@@ -25,6 +28,7 @@ class Served:
             stderr=self._err,
             env={**os.environ, **(env or {})},
         )
+        RUNNING.append(self.proc)
         self._port: int | None = None
 
     @property

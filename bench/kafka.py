@@ -1,0 +1,267 @@
+"""Kafka: sustained throughput through the service, and tick-to-liquidation latency.
+
+    python bench/kafka.py            # 400,000 events / 20,000 accounts; latency for 60 s at 10,000 ev/s
+    python bench/kafka.py --quick    # 100,000 events; latency for 15 s
+
+Starts its own broker (deploy/kafka/broker.py, data in bench/out/kafka-broker) and runs the
+service as users do (`clearinghouse serve` in a subprocess, liquidation on in mark mode).
+
+1. Throughput: a generated stream is written to a file log; `clearinghouse run` replays it (the
+   file-log rate); `clearinghouse produce --log` copies it into a topic; `clearinghouse serve`
+   consumes it, applies it and writes the derived events to the derived topic in transactions.
+   The service rate is taken between 10% and 100% of the stream from its /health, so process
+   start-up is left out. Reported: both rates and their ratio (target: at least 0.5).
+2. Latency: a fresh service on a fresh topic; a market VICT where 1,000 accounts hold one long
+   each, their liquidation prices 0.0505 apart; then a generated background stream is published
+   at 10,000 events/s in records of 100 events, and every 20th record is a price tick of VICT that
+   crosses exactly one more account's liquidation price. Latency: from just before the tick is
+   sent to the moment this process reads the `liquidation_triggered` it caused from the derived
+   topic (read_committed, so after the service's transaction commit). Reported: p50, p99, max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+
+from events import schema as ev  # noqa: E402
+from events.codec import decode_derived_block_at, encode_block  # noqa: E402
+from events.eventlog import EventLog  # noqa: E402
+from events.generator import GeneratorConfig, generate  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+BLOCK = 1000
+VICTIMS = 1000
+PX = 10**8  # price and size scales of the schema (1e-8)
+USD = 10**6
+
+
+def _broker() -> Any:
+    spec = importlib.util.spec_from_file_location("kafka_broker", ROOT / "deploy" / "kafka" / "broker.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cli(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"clearinghouse {args[0]} failed: {result.stderr}")
+    return result.stdout
+
+
+class Service:
+    """`clearinghouse serve` in a subprocess, watched through /health."""
+
+    def __init__(self, bootstrap: str, topic: str, state: Path) -> None:
+        self.logs = state.parent / f"{state.name}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "clearinghouse.cli", "-q", "serve", "--kafka", bootstrap, "--topic", topic, "--state", str(state), "--port", "0"],
+            stderr=open(self.logs, "wb"),
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        self.port = 0
+        while not self.port:
+            for line in self.logs.read_text().splitlines():
+                if '"http_listening"' in line:
+                    self.port = json.loads(line)["port"]
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve exited: {self.logs.read_text()}")
+            time.sleep(0.05)
+
+    def seq(self) -> int:
+        """The last applied seq (-1 while starting: /health answers 503 until the session runs)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=30) as response:
+                return json.loads(response.read())["seq"]
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())["seq"]
+
+    def histograms(self) -> dict[str, dict[str, int]]:
+        """Cumulative bucket counts of the service's latency histograms, from /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=30) as response:
+            text = response.read().decode()
+        found: dict[str, dict[str, int]] = {}
+        for line in text.splitlines():
+            if "_seconds_bucket{" in line:
+                name = line.split("_bucket{")[0].removeprefix("clearinghouse_")
+                le = line.split('le="')[1].split('"')[0]
+                found.setdefault(name, {})[le] = int(float(line.rsplit(" ", 1)[1]))
+        return found
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=120)
+
+
+def throughput(bootstrap: str, events: int, accounts: int, work: Path) -> dict[str, Any]:
+    log = work / "log"
+    with EventLog(log / "events") as out:
+        out.append_blocks(_blocks(generate(GeneratorConfig(accounts=accounts, markets=20, events=events, seed=3)), BLOCK))
+    print(f"  file log written: {events:,} events", flush=True)
+    file_rate = json.loads(cli("run", "--log", str(log), "--json"))["events_per_second"]
+    print(f"  file-log replay (clearinghouse run): {file_rate:,} ev/s", flush=True)
+    cli("produce", "--kafka", bootstrap, "--topic", "bench-throughput", "--log", str(log))
+    service = Service(bootstrap, "bench-throughput", work / "state-throughput")
+    try:
+        first = events // 10
+        while service.seq() < first:
+            time.sleep(0.01)
+        started, at = time.perf_counter(), service.seq()
+        while (seq := service.seq()) < events - 1:
+            time.sleep(0.02)
+        seconds = time.perf_counter() - started
+    finally:
+        service.stop()
+    kafka_rate = round((seq - at) / seconds)
+    print(f"  topic -> service -> derived topic: {kafka_rate:,} ev/s", flush=True)
+    return {"events": events, "accounts": accounts, "file_log_events_per_s": file_rate, "kafka_events_per_s": kafka_rate, "ratio": round(kafka_rate / file_rate, 3)}
+
+
+def _blocks(events: Any, size: int) -> Any:
+    block: list[Any] = []
+    for event in events:
+        block.append(event)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _victims() -> tuple[list[Any], list[int]]:
+    """VICT listed at 100 with max leverage 50 (maintenance 1% of notional); account i deposits
+    10 + 0.05 i USDC and buys 1 VICT at 100 from a market maker. Its account value
+    d + mark - 100 falls below 0.01 mark when mark < (100 - d) / 0.99, so tick j (on the 1e-4
+    price tick, 0.02 under account j's price) liquidates exactly account j."""
+    setup: list[Any] = [
+        ev.Market(coin="VICT", sz_decimals=2, margin_tiers=[ev.MarginTier(lower_bound=0, max_leverage=50)]),
+        ev.Prices(prices={"VICT": ev.PricePoint(mark=100 * PX)}),
+        ev.Deposit(account="mm", amount=10_000_000 * USD),
+    ]
+    ticks = []
+    for i in range(VICTIMS):
+        deposit = 10 * USD + i * 50_000  # 10 + 0.05 i USDC
+        setup.append(ev.Deposit(account=f"victim{i:04d}", amount=deposit))
+        setup.append(ev.Trade(coin="VICT", px=100 * PX, sz=PX, buyer=f"victim{i:04d}", seller="mm"))
+        liq = (100 * USD - deposit) * PX * 100 // (99 * USD)  # (100 - d) / 0.99 in 1e-8, rounded down
+        tick = (liq - 2 * PX // 100) // 10_000 * 10_000  # 0.02 below, down to the 1e-4 tick
+        ticks.append(tick)
+    return setup, ticks
+
+
+async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[str, Any]:
+    topic = "bench-latency"
+    service = Service(bootstrap, topic, work / "state-latency")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(f"{topic}.derived", bootstrap_servers=bootstrap, isolation_level="read_committed", auto_offset_reset="earliest", fetch_max_wait_ms=5)
+    await producer.start()
+    await consumer.start()
+    sent: dict[int, float] = {}
+    seen: dict[int, float] = {}
+    try:
+        setup, ticks = _victims()
+        body = list(generate(GeneratorConfig(accounts=10_000, markets=10, events=seconds * rate, seed=4)))
+        seq = 0
+        for block in _blocks(setup, BLOCK):
+            await producer.send_and_wait(topic, encode_block(block, seq), partition=0)
+            seq += len(block)
+        while service.seq() < seq - 1:
+            await asyncio.sleep(0.05)
+        print(f"  {VICTIMS} accounts set up; publishing {rate:,} ev/s for {seconds} s", flush=True)
+
+        async def read() -> None:
+            while True:
+                batch = await consumer.getmany(timeout_ms=100)
+                now = time.perf_counter()
+                for records in batch.values():
+                    for record in records:
+                        for event in decode_derived_block_at(record.value).events:
+                            if isinstance(event, ev.LiquidationTriggered) and event.cause in sent:
+                                seen.setdefault(event.cause, now)
+
+        reader = asyncio.create_task(read())
+        started = time.perf_counter()
+        published = 0
+        next_tick = 0
+        for n, block in enumerate(_blocks(body, 100)):
+            due = started + published / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            await producer.send(topic, encode_block(block, seq), partition=0)
+            seq += len(block)
+            published += len(block)
+            if n % 20 == 19 and next_tick < len(ticks):
+                tick = ev.Prices(prices={"VICT": ev.PricePoint(mark=ticks[next_tick])})
+                sent[seq] = time.perf_counter()
+                await producer.send(topic, encode_block([tick], seq), partition=0)
+                seq += 1
+                next_tick += 1
+        achieved = published / (time.perf_counter() - started)
+        deadline = time.perf_counter() + 30
+        while len(seen) < len(sent) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+        reader.cancel()
+        histograms = service.histograms()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        service.stop()
+    samples = sorted((seen[s] - sent[s]) * 1000 for s in seen)
+    if not samples:
+        raise SystemExit("no liquidation seen: check the service log")
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
+    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "service_histograms": histograms}
+    print(f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--accounts", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int)
+    parser.add_argument("--rate", type=int, default=10_000)
+    args = parser.parse_args()
+    events = args.events or (100_000 if args.quick else 400_000)
+    seconds = args.seconds or (15 if args.quick else 60)
+    work = OUT / "kafka-bench"
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    work.mkdir(parents=True)
+    broker = _broker()
+    data = OUT / "kafka-broker"
+    subprocess.run(["rm", "-rf", str(data)], check=True)
+    print("starting a broker", flush=True)
+    bootstrap = broker.start(data)
+    try:
+        print("throughput", flush=True)
+        through = throughput(bootstrap, events, args.accounts, work)
+        print("latency", flush=True)
+        lat = asyncio.run(latency(bootstrap, seconds, args.rate, work))
+    finally:
+        broker.stop(data)
+    result = {"machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}", "throughput": through, "latency": lat}
+    (OUT / "kafka.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
