@@ -89,5 +89,7 @@ def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
     bad.write_text("[1]")
     with pytest.raises(KafkaConfigError, match="expected a JSON object"):
         KafkaConfig.load("broker:9093", str(bad))
+    for example in sorted((Path(__file__).parent.parent / "deploy" / "service").glob("kafka-*.example.json")):
+        assert KafkaConfig.load("broker:9093", str(example)).options["security_protocol"] in ("SSL", "SASL_SSL")
     result = cli("serve", "--kafka", "b:1", "--topic", "t", "--state", str(tmp_path / "s"), "--kafka-config", str(tmp_path / "missing.json"), check=False)
     assert result.returncode == 1 and "cannot read Kafka settings" in result.stderr
