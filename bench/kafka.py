@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from events import schema as ev  # noqa: E402
 from events.codec import decode_derived_block_at, encode_block  # noqa: E402
-from events.eventlog import EventLog  # noqa: E402
+from events.eventlog import EventLog, blocks_of  # noqa: E402
 from events.generator import GeneratorConfig, generate  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -114,7 +114,7 @@ class Service:
 def throughput(bootstrap: str, events: int, accounts: int, work: Path) -> dict[str, Any]:
     log = work / "log"
     with EventLog(log / "events") as out:
-        out.append_blocks(_blocks(generate(GeneratorConfig(accounts=accounts, markets=20, events=events, seed=3)), BLOCK))
+        out.append_blocks(blocks_of(generate(GeneratorConfig(accounts=accounts, markets=20, events=events, seed=3)), BLOCK))
     print(f"  file log written: {events:,} events", flush=True)
     file_rate = json.loads(cli("run", "--log", str(log), "--json"))["events_per_second"]
     print(f"  file-log replay (clearinghouse run): {file_rate:,} ev/s", flush=True)
@@ -133,17 +133,6 @@ def throughput(bootstrap: str, events: int, accounts: int, work: Path) -> dict[s
     kafka_rate = round((seq - at) / seconds)
     print(f"  topic -> service -> derived topic: {kafka_rate:,} ev/s", flush=True)
     return {"events": events, "accounts": accounts, "file_log_events_per_s": file_rate, "kafka_events_per_s": kafka_rate, "ratio": round(kafka_rate / file_rate, 3)}
-
-
-def _blocks(events: Any, size: int) -> Any:
-    block: list[Any] = []
-    for event in events:
-        block.append(event)
-        if len(block) == size:
-            yield block
-            block = []
-    if block:
-        yield block
 
 
 def _victims() -> tuple[list[Any], list[int]]:
@@ -180,7 +169,7 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
         setup, ticks = _victims()
         body = list(generate(GeneratorConfig(accounts=10_000, markets=10, events=seconds * rate, seed=4)))
         seq = 0
-        for block in _blocks(setup, BLOCK):
+        for block in blocks_of(setup, BLOCK):
             await producer.send_and_wait(topic, encode_block(block, seq), partition=0)
             seq += len(block)
         while service.seq() < seq - 1:
@@ -201,7 +190,7 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
         started = time.perf_counter()
         published = 0
         next_tick = 0
-        for n, block in enumerate(_blocks(body, 100)):
+        for n, block in enumerate(blocks_of(body, 100)):
             due = started + published / rate
             if (wait := due - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)

@@ -26,7 +26,7 @@ from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, encode_json, iter_json_lines
-from events.eventlog import EventLog
+from events.eventlog import EventLog, blocks_of
 from events.filelog import LogCorruption
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
@@ -83,17 +83,6 @@ def _log_dir(path: str, must_exist: bool = True) -> LogDir:
     if must_exist and not log.exists():
         raise UserError(f"{path} is not a log directory (no events/ inside); create one with `clearinghouse ingest`")
     return log
-
-
-def _blocks(events: Iterable[Any], size: int = BLOCK) -> Iterator[list[Any]]:
-    block: list[Any] = []
-    for event in events:
-        block.append(event)
-        if len(block) == size:
-            yield block
-            block = []
-    if block:
-        yield block
 
 
 def _print_json(obj: Any) -> None:
@@ -250,7 +239,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     bar = _progress(args, "generating")
     with EventLog(log.events) as out:
-        for block in _blocks(counted(generate(config)), BLOCK):
+        for block in blocks_of(counted(generate(config)), BLOCK):
             out.append(block)
             bar(out.next_seq, config.events)
     result = run(log, progress=_progress(args, "applying"), liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)

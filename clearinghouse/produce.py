@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from events.codec import encode_block
-from events.eventlog import EventLog
+from events.eventlog import EventLog, blocks_of
 from events.kafkalog import KafkaConfig, Publisher, ensure_topics
 
 Progress = Callable[[int, int], None]
@@ -36,16 +36,10 @@ def log_blocks(path: Any) -> Iterator[tuple[bytes, int]]:
 
 def event_blocks(events: Iterable[Any], size: int) -> Iterator[tuple[bytes, int]]:
     """Blocks of `size` events stamped with their first seq, as `ingest` would store them."""
-    block: list[Any] = []
     seq = 0
-    for event in events:
-        block.append(event)
-        if len(block) == size:
-            yield encode_block(block, seq), len(block)
-            seq += len(block)
-            block = []
-    if block:
+    for block in blocks_of(events, size):
         yield encode_block(block, seq), len(block)
+        seq += len(block)
 
 
 async def produce(

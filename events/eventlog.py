@@ -12,6 +12,18 @@ from typing import Any, Callable, Iterable, Iterator
 from events.codec import decode_block_at, decode_derived_block_at, encode_block, encode_derived_block
 from events.filelog import FileLog
 
+def blocks_of(events: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive blocks of `size` events (the last one shorter): how streams become records."""
+    block: list[Any] = []
+    for event in events:
+        block.append(event)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
 _DECODERS: dict[bool, Callable[[bytes], Any]] = {False: decode_block_at, True: decode_derived_block_at}
 _ENCODERS: dict[bool, Callable[[list[Any], int], bytes]] = {False: encode_block, True: encode_derived_block}
 
