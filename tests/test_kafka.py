@@ -213,3 +213,18 @@ def test_http_api_with_and_without_a_token(kafka: str, crash: Reference, tmp_pat
     assert open_.get("/info", data=query) == (200, crash.account_state)
     assert open_.get(f"/accounts/{crash.account}") == (200, crash.account_state)
     assert open_.stop() == 0
+
+
+def test_serve_owns_one_partition(kafka: str, crash: Reference, tmp_path: Path) -> None:
+    """`--partition 1` reads partition 1 of the input and writes partition 1 of the outputs."""
+    cli("produce", "--kafka", kafka, "--topic", "shards", "--partitions", "2", "--partition", "1", "--log", str(crash.log.root))
+    state = tmp_path / "shard1"
+    served = _serve(kafka, "shards", state, "--partition", "1", "--partitions", "2")
+    health = served.wait(_caught_up(crash))
+    assert health["source"] == "kafka:shards[1]"
+    assert served.stop() == 0
+    assert _snapshot(state) == (crash.digest, crash.chain, len(crash.derived))
+    config = KafkaConfig(kafka)
+    assert asyncio.run(read_derived(config, "shards.derived", 1)) == crash.derived
+    assert asyncio.run(read_records(config, "shards.derived", 0)) == []
+    assert asyncio.run(read_records(config, "shards", 0)) == []
