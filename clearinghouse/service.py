@@ -216,15 +216,14 @@ class Service:
             last_snapshot = state.next_seq
             while not stop.is_set():
                 records = await source.poll()
-                self.lag = source.lag(at.offset if not records else records[-1].offset + 1)
+                if records:
+                    await self._apply(records, at, sink, resume, dead_until, source.description)
+                    if state.next_seq - last_snapshot >= self.settings.snapshot_every:
+                        await self._snapshot(at, sink)
+                        await source.commit(at.offset)
+                        last_snapshot = state.next_seq
+                self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
-                if not records:
-                    continue
-                await self._apply(records, at, sink, resume, dead_until, source.description)
-                if state.next_seq - last_snapshot >= self.settings.snapshot_every:
-                    await self._snapshot(at, sink)
-                    await source.commit(at.offset)
-                    last_snapshot = state.next_seq
             await self._snapshot(at, sink)
             await source.commit(at.offset)
             self.status = "stopped"
