@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from clearinghouse.state import Account, State
+from clearinghouse.state import Account, SpotAccount, State
 
 _encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(State)
@@ -30,6 +30,10 @@ def _account(account: Account) -> Account:
     return msgspec.structs.replace(account, positions=_sorted(account.positions))
 
 
+def _spot(spot: SpotAccount) -> SpotAccount:
+    return msgspec.structs.replace(spot, balances=_sorted(spot.balances), supplied=_sorted(spot.supplied), borrowed=_sorted(spot.borrowed))
+
+
 def canonical(state: State) -> State:
     """A shallow copy of the state with every dict in key order (the state itself is untouched)."""
     accounts = state.accounts
@@ -40,6 +44,12 @@ def canonical(state: State) -> State:
         recent_ids=_sorted(state.recent_ids),
         watch=_sorted(state.watch),
         liq_orders={name: _sorted(orders) for name, orders in sorted(state.liq_orders.items())},
+        tokens=_sorted(state.tokens),
+        spot={name: _spot(state.spot[name]) for name in sorted(state.spot)},
+        pools=_sorted(state.pools),
+        pm_rules=msgspec.structs.replace(state.pm_rules, ltv=_sorted(state.pm_rules.ltv), caps=_sorted(state.pm_rules.caps)),
+        token_net=_sorted(state.token_net),
+        unswept=_sorted(state.unswept),
     )
 
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from clearinghouse import margin
+from clearinghouse import lending, margin, portfolio
+from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, below_maintenance, healthy
-from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium
-from clearinghouse.state import Account, Market, Position, State
+from clearinghouse.liquidation import LIQUIDATOR, Liquidations, account_below, below_maintenance, healthy
+from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium, patched, pm_rules_error
+from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
+from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
 from clearinghouse.tiers import build_table, tier_table_error
 from clearinghouse.triggers import FullScan, TriggerIndex
 from clearinghouse.units import (
     FUNDING_QUANTUM,
+    HOUR_MS,
     NTL_DIV,
     PX_DECIMALS,
     SZ_DECIMALS,
+    TOKEN_DECIMALS,
     USD_DECIMALS,
     ceil_div,
     format_decimal,
@@ -31,10 +35,6 @@ from events import schema as ev
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
-
-
-class Reject(Exception):
-    """Raised by a handler, before any mutation, to turn the event into a `rejected` event."""
 
 
 def _usd(amount: int) -> str:
@@ -52,8 +52,16 @@ class Engine:
         self.rules: RuleSet = RULE_SETS[self.state.rules]
         self._liquidating = self.state.liquidation.mode != "off" and not quiet
         self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
+        # Unified and portfolio accounts stay out of the trigger index (its keys are for
+        # standard maintenance): a tick checks those exposed to the coin, through `_exposed`.
+        self._special: set[str] = {n for n, s in self.state.spot.items() if s.mode != STANDARD}
+        self._exposed: dict[str, set[str]] = {}
+        for name in sorted(self._special):
+            self._expose(name)
+        self._accrue_at = 0  # event time of the next hour boundary the pools accrue at
+        self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         if self._liquidating:
-            self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS)
+            self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -68,6 +76,14 @@ class Engine:
             ev.Funding: self._funding,
             ev.Rules: self._rules,
             ev.ImportAccount: self._import_account,
+            ev.Token: self._token,
+            ev.SpotTrade: self._spot_trade,
+            ev.ClassTransfer: self._class_transfer,
+            ev.SetMode: self._set_mode,
+            ev.Supply: self._supply,
+            ev.WithdrawSupply: self._withdraw_supply,
+            ev.Borrow: self._borrow,
+            ev.Repay: self._repay,
         }
 
     # ---- the fold ---------------------------------------------------------------------------
@@ -79,6 +95,8 @@ class Engine:
         ts = event.ts
         if ts is not None and ts > state.time:
             state.time = ts
+        if state.pools and state.time >= self._accrue_at:
+            self._accrue()
         source_id = event.id
         try:
             if source_id is not None and source_id in state.recent_ids:
@@ -96,6 +114,28 @@ class Engine:
         derived = self._derived[:]
         self._derived.clear()
         return derived
+
+    def _accrue(self) -> None:
+        """Interest for every hour boundary event time has passed, then the settlement of the PM
+        accounts whose USDC moved (before the event applies; it happens whatever the event's
+        fate, as time passing does)."""
+        state = self.state
+        hour = state.time // HOUR_MS
+        if any(pool.hour < hour for pool in state.pools.values()):
+            lending.accrue(state.pools, state.pm_rules, hour)
+            self._accrued = True
+            for name in sorted(state.unswept):  # then PM accounts' USDC is settled with the pool
+                spot = state.spot[name]
+                if spot.mode == PORTFOLIO:
+                    portfolio.settle(state, state.accounts[name], spot)
+            state.unswept.clear()
+        self._accrue_at = (hour + 1) * HOUR_MS
+
+    def _expose(self, name: str) -> None:
+        """Files a unified or portfolio account under every coin whose price moves its figures."""
+        spot, account = self.state.spot[name], self.state.accounts[name]
+        for coin in (*account.positions, *spot.balances, *spot.supplied, *spot.borrowed):
+            self._exposed.setdefault(coin, set()).add(name)
 
     def _remember(self, source_id: str, seq: int) -> None:
         """Keeps the id of an applied event; a rejected one leaves no trace, so its redelivery
@@ -117,17 +157,24 @@ class Engine:
             return {n for n in (event.buyer, event.seller) if not triggers.filled(n, accounts[n], event.coin, markets)}
         if kind is ev.Prices:
             found: set[str] = set()
+            exposed = self._exposed
             for coin in event.prices:
                 found |= triggers.crossed(coin, state)
+                if exposed and coin in exposed:
+                    found |= exposed[coin]
             return found
         if kind is ev.Funding:
-            return triggers.crossed(event.coin, state)
+            return triggers.crossed(event.coin, state) | self._exposed.get(event.coin, set())
         if kind is ev.Market:
-            return triggers.holders(event.coin, state)
+            return triggers.holders(event.coin, state) | self._exposed.get(event.coin, set())
         if kind is ev.Transfer or kind is ev.Deposit or kind is ev.Withdraw:
             names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
             return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
-        if kind is ev.Rules or kind is ev.SetLeverage:
+        if kind is ev.SpotTrade:
+            return {event.buyer, event.seller}
+        if kind is ev.Rules:
+            return set(self._special) if event.ltv or event.caps or event.pm else set()
+        if kind is ev.SetLeverage or kind is ev.Token:
             return set()  # neither changes account value or maintenance
         return {event.account}
 
@@ -138,6 +185,9 @@ class Engine:
         state, triggers, liq = self.state, self.triggers, self.liquidations
         accounts, markets = state.accounts, state.markets
         candidates = self._candidates(event)
+        if self._accrued:  # interest raised every borrow
+            self._accrued = False
+            candidates |= {n for n in self._special if state.spot[n].borrowed}
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -145,23 +195,30 @@ class Engine:
             if not candidates:
                 return
             below = []
+            special = self._special
             for name in sorted(candidates):
-                if below_maintenance(accounts[name], markets):
+                if account_below(state, name, accounts[name]) if name in special else below_maintenance(accounts[name], markets):
                     below.append(name)
                 else:
                     healthy(state, name)
-                    triggers.reindex(name, accounts[name], markets)
+                    self._index(name)
             if not below:
                 return
             liq.moved.clear()
             liq.counterparties.clear()
             for name in below:
                 liq.check(name, seq)
-                triggers.reindex(name, accounts[name], markets)
+                self._index(name)
             done.update(below)
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):
                 candidates |= triggers.crossed(coin, state)
+
+    def _index(self, name: str) -> None:
+        if name in self._special:
+            self.triggers.forget(name)
+        else:
+            self.triggers.reindex(name, self.state.accounts[name], self.state.markets)
 
     # ---- lookups that reject ----------------------------------------------------------------
 
@@ -222,35 +279,89 @@ class Engine:
 
     def _deposit(self, e: ev.Deposit) -> None:
         self._positive(e.amount, "amount")
-        account = self.state.accounts.get(e.account)
+        state = self.state
+        if e.token != USDC:
+            self._token_of(e.token, e.amount)
+            if e.account not in state.accounts:
+                state.accounts[e.account] = Account()
+            add(spot_of(state, e.account), e.token, e.amount)
+            state.token_net[e.token] = state.token_net.get(e.token, 0) + e.amount
+            if e.account in self._special:
+                self._exposed.setdefault(e.token, set()).add(e.account)
+            return
+        account = state.accounts.get(e.account)
         if account is None:
-            account = self.state.accounts[e.account] = Account()
+            account = state.accounts[e.account] = Account()
         account.raw_usd += e.amount
-        self.state.deposited += e.amount
+        state.deposited += e.amount
+        if e.account in self._special:
+            self._settle(e.account)
 
     def _take(self, name: str, amount: int) -> Account:
-        """Checks a non-trade removal of `amount` from `name` against withdrawable."""
+        """Checks a non-trade removal of `amount` USDC from `name` (withdrawable in its mode) and
+        takes it out of the ledger (a PM account's supply first)."""
         self._positive(amount, "amount")
         account = self._account(name)
-        available = self._withdrawable(account)
+        spot = self.state.spot.get(name)
+        pm = spot is not None and spot.mode == PORTFOLIO
+        available = portfolio.withdrawable(self.state, account, spot) if pm else self._withdrawable(account)  # type: ignore[arg-type]
         if amount > available:
             raise Reject(f"amount {_usd(amount)} is above withdrawable {_usd(available)}")
+        if pm:
+            self._from_supply(account, spot, amount)  # type: ignore[arg-type]
+        account.raw_usd -= amount
         return account
 
+    def _from_supply(self, account: Account, spot: SpotAccount, amount: int) -> None:
+        """Brings what a PM account is about to pay out of its USDC supply into the ledger, as
+        far as its free ledger cash falls short."""
+        pool = self.state.pools.get(USDC)
+        shares = spot.supplied.get(USDC)
+        if pool is None or not shares:
+            return
+        need = amount - max(0, margin.cross_figures(account, self.state.markets).account_value)
+        take = min(need, lending.claim(pool, shares))
+        if take > pool.idle:
+            raise Reject(f"the USDC pool holds only {_usd(pool.idle)} (the rest is lent out)")
+        if take > 0:
+            account.raw_usd += lending.withdraw_supply(pool, spot, USDC, take)
+
     def _withdraw(self, e: ev.Withdraw) -> None:
-        account = self._take(e.account, e.amount)
-        account.raw_usd -= e.amount
-        self.state.withdrawn += e.amount
+        state = self.state
+        if e.token == USDC:
+            self._take(e.account, e.amount)
+            state.withdrawn += e.amount
+            return
+        self._token_of(e.token, e.amount)
+        self._positive(e.amount, "amount")
+        account = self._account(e.account)
+        spot = state.spot.get(e.account)
+        held = spot.balances.get(e.token, 0) if spot is not None else 0
+        if e.amount > held:
+            raise Reject(f"amount {format_decimal(e.amount, TOKEN_DECIMALS)} is above the {e.token} balance {format_decimal(held, TOKEN_DECIMALS)}")
+        if spot is not None and spot.mode == PORTFOLIO:
+            self._check_pm_after(account, spot, (e.token, -e.amount))
+        add(spot, e.token, -e.amount)  # type: ignore[arg-type]
+        state.token_net[e.token] -= e.amount
+
+    def _check_pm_after(self, account: Account, spot: SpotAccount, change: tuple[str, int]) -> None:
+        """A PM account may not remove collateral below its borrows' LTV limit or the PM ratio."""
+        f = portfolio.figures(self.state, account, spot, change)
+        if f.borrowed > f.borrow_limit:
+            raise Reject(f"borrowed {_usd(f.borrowed)} would be above the borrow limit {_usd(f.borrow_limit)}")
+        if portfolio.at_risk(account, spot) and portfolio.ratio_broken(f, self.state.pm_rules):
+            raise Reject("the portfolio margin ratio would be above its limit")
 
     def _transfer(self, e: ev.Transfer) -> None:
         if e.from_ == e.to:
             raise Reject("transfer to the same account")
-        source = self._take(e.from_, e.amount)
+        self._take(e.from_, e.amount)
         target = self.state.accounts.get(e.to)
         if target is None:
             target = self.state.accounts[e.to] = Account()
-        source.raw_usd -= e.amount
         target.raw_usd += e.amount
+        if e.to in self._special:
+            self._settle(e.to)
 
     def _set_leverage(self, e: ev.SetLeverage) -> None:
         market = self._market_of(e.coin)
@@ -303,19 +414,30 @@ class Engine:
         pos.iso_raw += e.delta
 
     def _prices(self, e: ev.Prices) -> None:
-        markets = self.state.markets
+        """Marks and oracles of perp markets; an entry for a listed spot token with no perp
+        market of its name sets the token's oracle (its `oracle`, else its `mark`)."""
+        state = self.state
+        markets = state.markets
         prices = e.prices
+        tokens: list[str] = []
         if not prices.keys() <= markets.keys():
-            unknown = sorted(prices.keys() - markets.keys())
-            raise Reject(f"unknown market {unknown[0]!r}")
+            tokens = sorted(prices.keys() - markets.keys())
+            unknown = [t for t in tokens if t not in state.tokens]
+            if unknown:
+                raise Reject(f"unknown market {unknown[0]!r}")
         for coin, point in prices.items():
             if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
                 raise Reject(f"prices of {coin} must be positive")
         for coin, point in prices.items():
-            market = markets[coin]
+            market = markets.get(coin)
+            if market is None:
+                continue
             market.prev_mark = market.mark
             market.mark = mark = point.mark
             market.oracle = mark if point.oracle is None else point.oracle
+        for token in tokens:
+            point = prices[token]
+            state.tokens[token].oracle = point.mark if point.oracle is None else point.oracle
 
     def _trade(self, e: ev.Trade) -> None:
         state = self.state
@@ -339,6 +461,15 @@ class Engine:
         funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
         state.funding_pool -= funding
         state.fees += e.buyer_fee + e.seller_fee
+        ntl = sz * px // NTL_DIV
+        buyer.volume += ntl
+        seller.volume += ntl
+        special = self._special
+        if special:
+            for name in (e.buyer, e.seller):
+                if name in special:
+                    self._exposed.setdefault(coin, set()).add(name)
+                    self._settle(name)
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -378,11 +509,22 @@ class Engine:
         market.funding_index += round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
 
     def _rules(self, e: ev.Rules) -> None:
-        rules = RULE_SETS.get(e.name)
-        if rules is None:
-            raise Reject(f"unknown rule set {e.name!r} (known: {', '.join(sorted(RULE_SETS))})")
-        self.state.rules = e.name
+        """Selects a named perp rule set and/or changes spot, lending and PM parameters."""
+        rules = self.rules
+        if e.name is not None:
+            named = RULE_SETS.get(e.name)
+            if named is None:
+                raise Reject(f"unknown rule set {e.name!r} (known: {', '.join(sorted(RULE_SETS))})")
+            rules = named
+        if e.name is None and not (e.ltv or e.caps or e.pm):
+            raise Reject("rules needs a name or parameters to change")
+        pm = patched(self.state.pm_rules, e.ltv, e.caps, e.pm)
+        problem = pm_rules_error(pm)
+        if problem:
+            raise Reject(problem)
+        self.state.rules = rules.name
         self.rules = rules
+        self.state.pm_rules = pm
 
     def _import_account(self, e: ev.ImportAccount) -> None:
         if e.account in self.state.accounts or e.account == IMPORT_ACCOUNT:
@@ -424,3 +566,226 @@ class Engine:
                 account.positions[p.coin].iso_raw = p.raw_usd
         after = e.raw_usd + sum(p.raw_usd for p in e.positions if not p.cross)
         self.state.deposited += after - before
+
+    # ---- spot, modes and lending (hyperliquid-rules.md 6-7) ------------------------------------
+
+    def _token_of(self, name: str, amount: int | None = None) -> Token:
+        """A listed token; `amount` (if given) must be on its unit."""
+        token = self.state.tokens.get(name)
+        if token is None:
+            raise Reject(f"unknown token {name!r}")
+        if amount is not None and amount % token.unit:
+            raise Reject(f"amount {format_decimal(amount, TOKEN_DECIMALS)} is finer than {name}'s {token.decimals} decimals")
+        return token
+
+    def _settle(self, name: str) -> None:
+        """A portfolio account's USDC moved: it is settled with the pool (borrow, repay, supply)
+        at the next hour boundary."""
+        if self.state.spot[name].mode == PORTFOLIO:
+            self.state.unswept[name] = 0
+
+    def _usdc_room(self, name: str, account: Account, spot: SpotAccount | None, extra: tuple[str, int] | None = None, need: int = 0) -> int:
+        """USDC the account can pay for a spot buy or a supply: a standard account's spot USDC;
+        a unified account's withdrawable; a PM account's balance, supply and borrow headroom."""
+        if spot is None:
+            return 0
+        if spot.mode == STANDARD:
+            return spot.balances.get(USDC, 0)
+        if spot.mode == UNIFIED:
+            return self._withdrawable(account)
+        return portfolio.spendable(self.state, account, spot, extra, need)
+
+    def _pay_usdc(self, name: str, account: Account, spot: SpotAccount, amount: int) -> None:
+        """Moves `amount` USDC (negative: receives) out of the account's spot USDC: a standard
+        account's spot balance, else the one USDC ledger (a PM account's supply first)."""
+        if spot.mode == STANDARD:
+            add(spot, USDC, -amount)
+            return
+        if spot.mode == PORTFOLIO and amount > 0:
+            self._from_supply(account, spot, amount)
+        account.raw_usd -= amount
+
+    def _token(self, e: ev.Token) -> None:
+        if e.token == USDC:
+            raise Reject("USDC is built in")
+        if e.token in self.state.tokens:
+            raise Reject(f"token {e.token!r} is already listed")
+        if not 0 <= e.decimals <= TOKEN_DECIMALS:
+            raise Reject(f"decimals must be between 0 and {TOKEN_DECIMALS}")
+        self.state.tokens[e.token] = Token(e.decimals, 10 ** (TOKEN_DECIMALS - e.decimals))
+
+    def _spot_trade(self, e: ev.SpotTrade) -> None:
+        """A spot fill. Unlike a perp trade it is checked against balances (spot cannot go
+        short, and a buyer must be able to pay, a PM buyer by borrowing against what it buys)."""
+        state = self.state
+        if e.quote != USDC:
+            raise Reject("spot trades are quoted in USDC")
+        token = self._token_of(e.base)
+        self._positive(e.sz, "sz")
+        self._positive(e.px, "px")
+        if e.sz % token.unit:
+            raise Reject(f"sz {format_decimal(e.sz, TOKEN_DECIMALS)} is finer than {e.base}'s {token.decimals} decimals")
+        if e.sz * e.px % NTL_DIV:
+            raise Reject("sz * px must be a whole micro-USDC")
+        if e.buyer == e.seller:
+            raise Reject("buyer and seller are the same account")
+        buyer, seller = self._account(e.buyer), self._account(e.seller)
+        bspot, sspot = state.spot.get(e.buyer), state.spot.get(e.seller)
+        cost = e.sz * e.px // NTL_DIV
+        held = sspot.balances.get(e.base, 0) if sspot is not None else 0
+        if e.sz > held:
+            raise Reject(f"seller holds {format_decimal(held, TOKEN_DECIMALS)} {e.base}, less than sz")
+        pay = cost + e.buyer_fee
+        room = self._usdc_room(e.buyer, buyer, bspot, (e.base, e.sz), pay)
+        if pay > room:
+            raise Reject(f"buyer can pay {_usd(room)} USDC, the buy needs {_usd(pay)}")
+        if e.seller_fee > cost and e.seller_fee - cost > self._usdc_room(e.seller, seller, sspot):
+            raise Reject("seller cannot pay its fee")
+        bspot = spot_of(state, e.buyer)
+        assert sspot is not None
+        add(bspot, e.base, e.sz)
+        add(sspot, e.base, -e.sz)
+        self._pay_usdc(e.buyer, buyer, bspot, pay)
+        self._pay_usdc(e.seller, seller, sspot, e.seller_fee - cost)
+        state.fees += e.buyer_fee + e.seller_fee
+        buyer.volume += 2 * cost
+        seller.volume += 2 * cost
+        token.last_px = e.px
+        for name in (e.buyer, e.seller):
+            if name in self._special:
+                self._exposed.setdefault(e.base, set()).add(name)
+                self._settle(name)
+
+    def _class_transfer(self, e: ev.ClassTransfer) -> None:
+        """A standard account's USDC between spot and perp; leaving perp is a removal of margin
+        (checked against withdrawable)."""
+        self._positive(e.amount, "amount")
+        account = self._account(e.account)
+        spot = self.state.spot.get(e.account)
+        if spot is not None and spot.mode != STANDARD:
+            raise Reject(f"a {spot.mode} account has one USDC balance: nothing to transfer")
+        if e.to_perp:
+            held = spot.balances.get(USDC, 0) if spot is not None else 0
+            if e.amount > held:
+                raise Reject(f"amount {_usd(e.amount)} is above the spot USDC {_usd(held)}")
+            add(spot, USDC, -e.amount)  # type: ignore[arg-type]
+            account.raw_usd += e.amount
+            return
+        available = self._withdrawable(account)
+        if e.amount > available:
+            raise Reject(f"amount {_usd(e.amount)} is above withdrawable {_usd(available)}")
+        account.raw_usd -= e.amount
+        add(spot_of(self.state, e.account), USDC, e.amount)
+
+    def _set_mode(self, e: ev.SetMode) -> None:
+        if e.mode not in MODES:
+            raise Reject(f"unknown mode {e.mode!r} (known: {', '.join(MODES)})")
+        account = self._account(e.account)
+        portfolio.check_mode_switch(self.state, e.account, account, e.mode)
+        portfolio.switch_mode(self.state, e.account, account, e.mode)
+        self.triggers.forget(e.account)
+        if e.mode == STANDARD:
+            self._special.discard(e.account)
+            for names in self._exposed.values():
+                names.discard(e.account)
+            if self._liquidating:
+                self.triggers.reindex(e.account, account, self.state.markets)
+        else:
+            self._special.add(e.account)
+            self._expose(e.account)
+
+    def _lending_target(self, token: str, what: str) -> int:
+        """The token's scale check for a lending action; rejects tokens without that cap."""
+        if token != USDC:
+            self._token_of(token)
+        caps = self.state.pm_rules.caps.get(token)
+        if caps is None or not (caps.borrow if what == "borrow" else caps.supply):
+            raise Reject(f"{token} cannot be {'borrowed' if what == 'borrow' else 'supplied'}")
+        return lending.scale(token)
+
+    def _supply(self, e: ev.Supply) -> None:
+        self._positive(e.amount, "amount")
+        self._lending_target(e.token, "supply")
+        if e.token != USDC:
+            self._token_of(e.token, e.amount)
+        state = self.state
+        account = self._account(e.account)
+        spot = state.spot.get(e.account)
+        held = self._usdc_room(e.account, account, spot) if e.token == USDC else (spot.balances.get(e.token, 0) if spot else 0)
+        if spot is not None and spot.mode == PORTFOLIO and e.token == USDC:
+            held = max(0, margin.cross_figures(account, state.markets).account_value)  # never borrowed money
+        if e.amount > held:
+            raise Reject(f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}")
+        assert spot is not None  # with no spot side nothing is held, and the amount was refused
+        pool = state.pools.get(e.token) or Pool(hour=state.time // HOUR_MS)
+        lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
+        state.pools.setdefault(e.token, pool)
+        if e.token == USDC:
+            self._pay_usdc(e.account, account, spot, e.amount)
+        else:
+            add(spot, e.token, -e.amount)
+
+    def _withdraw_supply(self, e: ev.WithdrawSupply) -> None:
+        self._positive(e.amount, "amount")
+        state = self.state
+        account = self._account(e.account)
+        spot = state.spot.get(e.account)
+        pool = state.pools.get(e.token)
+        if spot is None or pool is None or not spot.supplied.get(e.token):
+            raise Reject(f"nothing supplied in {e.token}")
+        if e.token != USDC:
+            self._token_of(e.token, e.amount)
+        paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
+        if e.token == USDC:
+            self._pay_usdc(e.account, account, spot, -paid)
+        else:
+            add(spot, e.token, paid)
+
+    def _borrow(self, e: ev.Borrow) -> None:
+        """An explicit borrow: portfolio accounts only, within the LTV headroom; the proceeds
+        stay in the account (a PM withdrawal never takes borrowed funds)."""
+        self._positive(e.amount, "amount")
+        self._lending_target(e.token, "borrow")
+        if e.token != USDC:
+            self._token_of(e.token, e.amount)
+        state = self.state
+        account = self._account(e.account)
+        spot = state.spot.get(e.account)
+        if spot is None or spot.mode != PORTFOLIO:
+            raise Reject("borrowing needs a portfolio margin account")
+        pool = state.pools.get(e.token)
+        if pool is None:
+            raise Reject(f"nothing supplied in {e.token} to borrow")
+        f = portfolio.figures(state, account, spot)
+        worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
+        if f.borrowed + worth > f.borrow_limit:
+            raise Reject(f"borrowing {_usd(worth)} USDC of value is above the headroom {_usd(max(0, f.borrow_limit - f.borrowed))}")
+        lending.borrow(pool, spot, state.pm_rules, e.token, e.amount)
+        if e.token == USDC:
+            account.raw_usd += e.amount
+        else:
+            add(spot, e.token, e.amount)
+            self._exposed.setdefault(e.token, set()).add(e.account)
+
+    def _repay(self, e: ev.Repay) -> None:
+        """Repays from the account's own balance: USDC from its free ledger cash, other tokens
+        from the spot balance; an amount above the debt repays the debt."""
+        self._positive(e.amount, "amount")
+        state = self.state
+        account = self._account(e.account)
+        spot = state.spot.get(e.account)
+        pool = state.pools.get(e.token)
+        if spot is None or pool is None or not spot.borrowed.get(e.token):
+            raise Reject(f"no {e.token} borrowed")
+        amount = min(e.amount, portfolio.debt(state, spot, e.token))
+        if e.token == USDC:
+            held = max(0, margin.cross_figures(account, state.markets).account_value)
+        else:
+            held = spot.balances.get(e.token, 0)
+        if amount > held:
+            raise Reject(f"repaying {lending.show(amount, e.token)} needs that much free {e.token}, the account has {lending.show(held, e.token)}")
+        paid = lending.repay(pool, spot, e.token, amount)
+        if e.token == USDC:
+            account.raw_usd -= paid
+        else:
+            add(spot, e.token, -paid)

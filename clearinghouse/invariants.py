@@ -1,13 +1,21 @@
 """Conservation checks, on demand on any state (hyperliquid-rules.md 3; ARCHITECTURE rule 5).
 
-USDC: every account ledger (cross and isolated, the liquidator's included), the fee account and
-the funding pool, less the recorded bad debt, sum to what was deposited minus what was withdrawn
-(writing a bankrupt ledger off to bad debt raises the ledgers' sum by exactly that amount). Positions: per market, long and short sizes net to zero
-and match the open interest the engine keeps.
+USDC: every account ledger (cross and isolated, the liquidator's included), every spot USDC
+balance, the USDC pool's idle cash, the fee account and the funding pool, less the recorded bad
+debt, sum to what was deposited minus what was withdrawn (writing a bankrupt ledger off to bad
+debt raises the ledgers' sum by exactly that amount). Every other token: spot balances and its
+pool's idle amount sum to its deposits less withdrawals. Positions: per market, long and short
+sizes net to zero and match the open interest the engine keeps.
+
+Lending pools: `idle + lent = supplied + protocol + dust` and `interest paid = interest earned +
+protocol share`, with protocol share and rounding dust never negative; the pool never owes
+suppliers more than the sum of their claims, nor is owed less than the sum of the debts
+(rounding always in the pool's favour).
 """
 
 from __future__ import annotations
 
+from clearinghouse import lending
 from clearinghouse.state import State
 
 
@@ -23,6 +31,10 @@ def conservation_errors(state: State) -> list[str]:
             cash += pos.iso_raw
             net_size[coin] += pos.szi
             longs[coin] += max(pos.szi, 0)
+    if state.spot or state.pools:
+        errors += _spot_errors(state)
+        cash += sum(spot.balances.get("USDC", 0) for spot in state.spot.values())
+        cash += state.pools["USDC"].idle if "USDC" in state.pools else 0
     expected = state.deposited - state.withdrawn
     if cash != expected:
         errors.append(f"USDC: ledgers, fees and funding less bad debt hold {cash}, deposits less withdrawals are {expected}")
@@ -32,4 +44,38 @@ def conservation_errors(state: State) -> list[str]:
             errors.append(f"{coin}: long and short sizes net to {net_size[coin]}, not 0")
         if longs[coin] != market.long_size or market.long_size != market.short_size:
             errors.append(f"{coin}: open interest {market.long_size}/{market.short_size}, positions hold {longs[coin]}")
+    return errors
+
+
+def _spot_errors(state: State) -> list[str]:
+    errors: list[str] = []
+    held: dict[str, int] = {}
+    claims: dict[str, int] = {}
+    debts: dict[str, int] = {}
+    for name in sorted(state.spot):
+        spot = state.spot[name]
+        for token, amount in spot.balances.items():
+            if amount < 0:
+                errors.append(f"{name}: negative {token} balance {amount}")
+            held[token] = held.get(token, 0) + amount
+        for token, shares in spot.supplied.items():
+            claims[token] = claims.get(token, 0) + lending.claim(state.pools[token], shares)
+        for token, shares in spot.borrowed.items():
+            debts[token] = debts.get(token, 0) + lending.owed(state.pools[token], shares)
+    for token in sorted(state.pools):
+        pool = state.pools[token]
+        lent, supplied = lending.lent(pool), lending.supplied(pool)
+        if pool.idle + lent != supplied + pool.protocol + pool.dust:
+            errors.append(f"{token} pool: idle {pool.idle} + lent {lent} != supplied {supplied} + protocol {pool.protocol} + dust {pool.dust}")
+        if pool.interest_paid != pool.interest_earned + pool.protocol:
+            errors.append(f"{token} pool: interest paid {pool.interest_paid} != earned {pool.interest_earned} + protocol {pool.protocol}")
+        if pool.protocol < 0 or pool.dust < 0 or pool.idle < 0:
+            errors.append(f"{token} pool: protocol {pool.protocol}, dust {pool.dust}, idle {pool.idle} must not be negative")
+        if claims.get(token, 0) > supplied or debts.get(token, 0) < lent:
+            errors.append(f"{token} pool: claims {claims.get(token, 0)} above supplied {supplied} or debts {debts.get(token, 0)} below lent {lent}")
+        if token != "USDC":
+            held[token] = held.get(token, 0) + pool.idle
+    for token in sorted(set(held) | set(state.token_net)):
+        if token != "USDC" and held.get(token, 0) != state.token_net.get(token, 0):
+            errors.append(f"{token}: balances and pool hold {held.get(token, 0)}, deposits less withdrawals are {state.token_net.get(token, 0)}")
     return errors

@@ -12,38 +12,43 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Callable
 
-from clearinghouse import margin
+from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
+from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of, spot_of
 from clearinghouse.state import Account, LiquidationConfig, Market, Position, State
-from clearinghouse.units import NTL_DIV, ceil_div
+from clearinghouse.units import NTL_DIV, RATE, ceil_div
 from events import schema as ev
 
 LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
 
 
 class Scope:
-    """Equity and maintenance of what is being liquidated: the cross book or one isolated position."""
+    """Equity and maintenance of what is being liquidated: the cross book or one isolated
+    position. `inclusive`: a unified account's cross book, liquidatable at equity = maintenance
+    (its ratio `MM / AV` at 1 or above, hyperliquid-rules.md 6)."""
 
-    __slots__ = ("name", "equity", "maintenance")
+    __slots__ = ("name", "equity", "maintenance", "inclusive")
 
-    def __init__(self, name: str, equity: int, maintenance: int) -> None:
-        self.name, self.equity, self.maintenance = name, equity, maintenance
+    def __init__(self, name: str, equity: int, maintenance: int, inclusive: bool = False) -> None:
+        self.name, self.equity, self.maintenance, self.inclusive = name, equity, maintenance, inclusive
 
     @property
     def below(self) -> bool:
         """Below maintenance; or, with nothing left to maintain, below zero (a bankrupt ledger
         that only the liquidator or bad debt can settle)."""
-        return self.equity < self.maintenance if self.maintenance > 0 else self.equity < 0
+        if self.maintenance <= 0:
+            return self.equity < 0
+        return self.equity <= self.maintenance if self.inclusive else self.equity < self.maintenance
 
     @property
     def backstop(self) -> bool:
         return 3 * self.equity < 2 * self.maintenance
 
 
-def scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
+def scopes(account: Account, markets: dict[str, Market], unified: bool = False) -> list[Scope]:
     """The account's cross book and each open isolated position, with their figures."""
     cross = margin.cross_figures(account, markets)
-    out = [Scope("cross", cross.account_value, cross.maintenance)]
+    out = [Scope("cross", cross.account_value, cross.maintenance, unified)]
     for coin in sorted(account.positions):
         pos = account.positions[coin]
         if pos.szi and not pos.cross:
@@ -55,6 +60,17 @@ def scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
 
 def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
     return any(s.below for s in scopes(account, markets))
+
+
+def account_below(state: State, name: str, account: Account) -> bool:
+    """Liquidatable in the account's mode: standard maintenance, the unified ratio, or the
+    PM ratio and borrow thresholds (plus isolated positions' own maintenance)."""
+    mode = mode_of(state, name)
+    if mode == STANDARD:
+        return below_maintenance(account, state.markets)
+    if any(s.below for s in scopes(account, state.markets, mode == UNIFIED)[mode == PORTFOLIO :]):
+        return True
+    return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name])
 
 
 def healthy(state: State, name: str) -> None:
@@ -95,10 +111,13 @@ class Liquidations:
         """Liquidates whatever of account `name` is below maintenance; keeps the watch list."""
         state = self.state
         account = state.accounts[name]
-        for scope in scopes(account, state.markets):
-            if scope.below:
+        mode = mode_of(state, name)
+        for scope in scopes(account, state.markets, mode == UNIFIED):
+            if scope.below and not (mode == PORTFOLIO and scope.name == "cross"):
                 self._liquidate(name, account, scope, cause)
-        if below_maintenance(account, state.markets):
+        if mode == PORTFOLIO:
+            self._portfolio(name, account, cause)
+        if account_below(state, name, account):
             state.watch.setdefault(name, cause)
         else:
             healthy(state, name)
@@ -163,20 +182,62 @@ class Liquidations:
 
     def _market_phase(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
         cross_before = account.raw_usd
+        self._close(name, account, held, lambda: self._scope_below(account, scope), cause)
+        self._keep_iso_loss(account, scope, cross_before)
+        self._settle_if_flat(name, account, scope, cause)
+
+    def _close(self, name: str, account: Account, held: list, below: Callable[[], bool], cause: int) -> None:
+        """Closes positions in order (a slice of a large one) until `below()` turns false; a
+        partial close starts the cooldown."""
         partial = False
         for coin, pos, market in held:
             size = self._slice(account, pos, market)
             partial = partial or size < abs(pos.szi)
             self._fill(name, account, coin, pos, market, size, cause)
-            if not self._scope_below(account, scope.name):
+            if not below():
                 break
         if partial:
             account.cooldown_until = self.state.time + self.config.cooldown_ms
-        self._keep_iso_loss(account, scope, cross_before)
-        self._settle_if_flat(name, account, scope, cause)
 
-    def _scope_below(self, account: Account, scope_name: str) -> bool:
-        return any(s.below for s in scopes(account, self.state.markets) if s.name == scope_name)
+    def _scope_below(self, account: Account, scope: Scope) -> bool:
+        return any(s.below for s in scopes(account, self.state.markets, scope.inclusive) if s.name == scope.name)
+
+    # ---- portfolio margin -------------------------------------------------------------------
+
+    def _portfolio(self, name: str, account: Account, cause: int) -> None:
+        """A PM account: the borrow liquidation first (backstop, no order book); then, above the
+        PM ratio, its cross positions through the market phase (in every execution mode, against
+        the liquidator), then borrow liquidation steps again; if the ratio is still broken, the
+        backstop takes over the rest."""
+        state = self.state
+        spot = state.spot[name]
+        liquidator = self._liquidator()
+        backstop = spot_of(state, LIQUIDATOR)
+
+        def broken() -> bool:
+            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(portfolio.figures(state, account, spot), state.pm_rules)
+
+        portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, self.emit, broken)
+        held = self._positions(account, Scope("cross", 0, 0))
+        if held and broken():
+            f = portfolio.figures(state, account, spot)
+            self.emit(
+                ev.LiquidationTriggered(
+                    account=name,
+                    scope="portfolio",
+                    cause=cause,
+                    equity=f.liq_value,
+                    maintenance=ceil_div(f.requirement * RATE, state.pm_rules.liq_ratio),
+                    positions=[ev.PositionView(c, p.szi, m.mark) for c, p, m in held],
+                    phase="market",
+                    ts=state.time,
+                )
+            )
+            self._close(name, account, held, broken, cause)
+            portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, self.emit, broken)
+        if broken() and not any(p.szi and p.cross for p in account.positions.values()):
+            portfolio.take_over(state, name, account, spot, (liquidator, backstop), cause, self.emit)
+        state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
     def _fill(self, name: str, account: Account, coin: str, pos: Position, market: Market, size: int, cause: int) -> None:
         """Closes `size` of the position against the liquidator at the mode's price."""

@@ -57,3 +57,95 @@ def hourly_rate_from_premium(rules: RuleSet, premium: int) -> int:
 def cap_hourly(rules: RuleSet, hourly: int) -> int:
     cap = rules.funding_cap_hourly
     return max(-cap, min(cap, hourly))
+
+
+# ---- spot, lending and portfolio margin (hyperliquid-rules.md 6-7) ------------------------------
+
+
+class Caps(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A token's lending caps in whole tokens (0 = none allowed): global supply and borrow,
+    and per account."""
+
+    supply: int = 0
+    borrow: int = 0
+    user_supply: int = 0
+    user_borrow: int = 0
+
+
+class PmRules(msgspec.Struct, frozen=True):
+    """Every parameter of spot collateral, the lending pool and portfolio margin, as data: the
+    state holds the current values (so a snapshot replays with them) and a `rules` event
+    changes any of them. Ratios are in the 1e-12 scale of `units.RATE`, USDC amounts in micro-USDC.
+
+    Defaults are the current era (hyperliquid-rules.md 7, since 2026-08-19): HYPE LTV 0.65, BTC
+    0.5, stablecoins 0. A token listed in `ltv` is PM-eligible collateral; one with a borrow cap is
+    borrowable; one with a supply cap has a pool."""
+
+    ltv: dict[str, int] = msgspec.field(
+        default_factory=lambda: {"BTC": RATE // 2, "HYPE": RATE * 65 // 100, "USDC": 0, "USDT": 0}
+    )
+    caps: dict[str, Caps] = msgspec.field(
+        default_factory=lambda: {
+            "BTC": Caps(supply=2_000, user_supply=200),
+            "HYPE": Caps(supply=10_000_000, user_supply=1_000_000),
+            "USDC": Caps(supply=1_000_000_000, borrow=500_000_000, user_supply=250_000_000, user_borrow=50_000_000),
+            "USDT": Caps(supply=50_000_000, borrow=10_000_000, user_supply=5_000_000, user_borrow=1_000_000),
+        }
+    )
+    base_apy: int = RATE * 5 // 100  # borrow APY up to the kink
+    kink: int = RATE * 8 // 10  # utilisation where the slope starts
+    slope: int = RATE * 475 // 100  # APY per unit of utilisation above the kink (100% at U = 1)
+    supply_share: int = RATE * 9 // 10  # suppliers' share of the interest; the rest is the protocol's
+    liq_ratio: int = RATE * 95 // 100  # PM ratio above which the account is liquidated
+    min_requirement: int = 20_000_000  # 20 USDC in every PM requirement
+    partial_step: int = RATE // 5  # a partial borrow liquidation takes 20% of the collateral per step
+    threshold_quantum: int = RATE // 1000  # borrow thresholds' factors round down to 0.001
+    min_volume: int = 5_000_000_000_000  # PM eligibility: weighted volume above 5M USDC...
+    min_value: int = 10_000_000_000  # ...or account value above 10k USDC...
+    max_value: int = 25_000_000_000_000  # ...and account value below 25M USDC
+
+
+class PmPatch(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The scalar fields of `PmRules` a `rules` event changes (None: unchanged)."""
+
+    base_apy: int | None = None
+    kink: int | None = None
+    slope: int | None = None
+    supply_share: int | None = None
+    liq_ratio: int | None = None
+    min_requirement: int | None = None
+    partial_step: int | None = None
+    threshold_quantum: int | None = None
+    min_volume: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+
+
+def patched(rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | None, patch: PmPatch | None) -> PmRules:
+    """`rules` with the given LTVs and caps replaced token by token and the scalars set."""
+    changes: dict[str, object] = {}
+    if ltv:
+        changes["ltv"] = {**rules.ltv, **ltv}
+    if caps:
+        changes["caps"] = {**rules.caps, **caps}
+    if patch is not None:
+        changes.update({k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None})
+    return msgspec.structs.replace(rules, **changes) if changes else rules
+
+
+def pm_rules_error(rules: PmRules) -> str | None:
+    """Why a parameter set cannot be used, or None."""
+    for token in sorted(rules.ltv):
+        if not 0 <= rules.ltv[token] < RATE:
+            return f"LTV of {token} must be at least 0 and below 1"
+    for token in sorted(rules.caps):
+        c = rules.caps[token]
+        if min(c.supply, c.borrow, c.user_supply, c.user_borrow) < 0:
+            return f"caps of {token} must not be negative"
+    if not 0 < rules.kink <= RATE or not 0 <= rules.supply_share <= RATE:
+        return "kink must be in (0, 1] and supply_share in [0, 1]"
+    if min(rules.base_apy, rules.slope, rules.liq_ratio, rules.min_requirement) < 0:
+        return "rates, liq_ratio and min_requirement must not be negative"
+    if not 0 < rules.partial_step <= RATE or not 0 < rules.threshold_quantum <= RATE:
+        return "partial_step and threshold_quantum must be in (0, 1]"
+    return None

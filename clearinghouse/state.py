@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import msgspec
 
-from clearinghouse.rules import DEFAULT_RULES
+from clearinghouse.rules import DEFAULT_RULES, PmRules
 from clearinghouse.tiers import TierTable
+from clearinghouse.units import INDEX_ONE
 
 
 class Market(msgspec.Struct, gc=False, array_like=True):
@@ -51,6 +52,45 @@ class Account(msgspec.Struct, array_like=True):
     raw_usd: int = 0  # the cross USDC ledger
     positions: dict[str, Position] = {}
     cooldown_until: int = 0  # ms: after a partial liquidation, orders are for whole positions until then
+    volume: int = 0  # weighted volume in micro-USDC (perp fills + 2 x spot trades), for PM eligibility
+
+
+class Token(msgspec.Struct, gc=False, array_like=True):
+    """A spot token (USDC is built in and never listed). Balances are in 1e-8 token whatever
+    the token's own decimals; `unit` is its smallest step in that scale."""
+
+    decimals: int
+    unit: int
+    oracle: int = 0  # its own price from `prices` events (1e-8 USDC per token); 0 = none yet
+    last_px: int = 0  # the last spot trade's price against USDC
+
+
+class SpotAccount(msgspec.Struct, array_like=True):
+    """The spot side of an account, created by its first spot event. USDC of a standard account
+    sits in `balances["USDC"]` (separate from the perp ledger); a unified or portfolio account
+    keeps all its USDC in the perp ledger `Account.raw_usd` (one balance per asset)."""
+
+    mode: str = "standard"  # "standard" | "unified" | "portfolio"
+    balances: dict[str, int] = {}  # token -> amount (USDC in micro-USDC, others in 1e-8)
+    supplied: dict[str, int] = {}  # token -> supply shares in its pool
+    borrowed: dict[str, int] = {}  # token -> borrow shares in its pool
+
+
+class Pool(msgspec.Struct, array_like=True):
+    """A token's lending pool (clearinghouse/lending.py). What suppliers are owed and borrowers
+    owe are the share totals times the indices; `idle` is the token the pool holds.
+    Ledger: idle + lent = supplied + protocol + dust; interest_paid = interest_earned + protocol."""
+
+    hour: int  # the last hour (event time // 1h) whose interest has accrued
+    supply_shares: int = 0
+    borrow_shares: int = 0
+    supply_index: int = INDEX_ONE
+    borrow_index: int = INDEX_ONE
+    idle: int = 0
+    protocol: int = 0  # the protocol's share of the interest (10%) and the hourly rounding
+    dust: int = 0  # rounding of share mints and burns, always in the pool's favour
+    interest_paid: int = 0  # by borrowers, all time
+    interest_earned: int = 0  # by suppliers, all time
 
 
 class LiquidationConfig(msgspec.Struct, frozen=True):
@@ -83,3 +123,9 @@ class State(msgspec.Struct):
     bad_debt: int = 0  # losses no one absorbed: counted in conservation, never dropped
     watch: dict[str, int] = {}  # accounts still below maintenance after a liquidation step -> seq found
     liq_orders: dict[str, dict[str, int]] = {}  # external mode: account -> coin -> size still to fill
+    tokens: dict[str, Token] = {}  # listed spot tokens (USDC is built in)
+    spot: dict[str, SpotAccount] = {}  # accounts with a spot side or a mode other than standard
+    pools: dict[str, Pool] = {}  # lending pools by token
+    pm_rules: PmRules = PmRules()
+    token_net: dict[str, int] = {}  # per token (not USDC): deposited less withdrawn
+    unswept: dict[str, int] = {}  # PM accounts whose idle USDC is supplied at the next hour boundary (-> 0)

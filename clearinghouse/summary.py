@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from clearinghouse import margin
+from clearinghouse import lending, margin, portfolio
 from clearinghouse.rules import RULE_SETS, RuleSet
-from clearinghouse.state import Account, Market, Position, State
+from clearinghouse.spot import PORTFOLIO, UNIFIED, USDC
+from clearinghouse.state import Account, Market, Position, SpotAccount, State
 from clearinghouse.units import (
     NTL_DIV,
     PX_DECIMALS,
@@ -97,7 +98,7 @@ def clearinghouse_state(state: State, name: str) -> dict[str, Any]:
             used += iso_used
             raw += margin.iso_raw(pos, market)
             ntl += margin.notional(pos.szi, market.mark)
-    return {
+    out = {
         "marginSummary": _margin_summary(av, ntl, raw, used),
         "crossMarginSummary": _margin_summary(cross.account_value, cross.ntl, cross.raw_usd, cross.margin_used),
         "crossMaintenanceMarginUsed": _usd(cross.maintenance),
@@ -105,3 +106,34 @@ def clearinghouse_state(state: State, name: str) -> dict[str, Any]:
         "assetPositions": positions,
         "time": state.time,
     }
+    spot = state.spot.get(name)
+    if spot is not None:
+        out["spot"] = _spot(state, account, spot)
+    return out
+
+
+def _amount(amount: int, token: str) -> str:
+    return format_decimal(amount, USD_DECIMALS if token == USDC else 8)
+
+
+def _spot(state: State, account: Account, spot: SpotAccount) -> dict[str, Any]:
+    """The spot side: mode, balances, supplied and borrowed amounts, and the PM figures
+    (health factor = sum(balance * px * LTV) / borrowed, net balance = equity - borrowed, PM ratio)."""
+    f = portfolio.figures(state, account, spot)
+    out: dict[str, Any] = {
+        "mode": spot.mode,
+        "balances": {t: _amount(a, t) for t, a in sorted(spot.balances.items())},
+        "supplied": {t: _amount(lending.claim(state.pools[t], s), t) for t, s in sorted(spot.supplied.items())},
+        "borrowed": {t: _amount(lending.owed(state.pools[t], s), t) for t, s in sorted(spot.borrowed.items())},
+        "borrowedValue": _usd(f.borrowed),
+        "healthFactor": _ratio(f.borrow_limit, f.borrowed) if f.borrowed else None,
+        "netBalance": _usd(f.net),
+    }
+    if spot.mode == UNIFIED:  # crossMM / AV_cross: every perp here is USDC-margined
+        cross = margin.cross_figures(account, state.markets)
+        out["unifiedRatio"] = _ratio(cross.maintenance, cross.account_value) if cross.account_value > 0 else None
+    if spot.mode == PORTFOLIO:
+        out["pmRatio"] = _ratio(f.requirement, f.liq_value) if f.liq_value > 0 else None
+        out["pmRequirement"] = _usd(f.requirement)
+        out["pmLiquidationValue"] = _usd(f.liq_value)
+    return out

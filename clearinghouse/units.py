@@ -17,6 +17,8 @@ SZ_DECIMALS = 8  # sizes, in 1e-8 coin
 PX_DECIMALS = 8  # prices, in 1e-8 USDC per coin
 RATE_DECIMALS = 12  # funding rates and premiums, in 1e-12 per hour
 FUNDING_DECIMALS = 12  # funding per coin (the cumulative index), in 1e-12 USDC
+TOKEN_DECIMALS = 8  # spot token balances (every token but USDC), in 1e-8 token
+INDEX_DECIMALS = 18  # lending pool indices: 1.0 = 10**18
 
 USD = 10**USD_DECIMALS
 SZ = 10**SZ_DECIMALS
@@ -26,6 +28,10 @@ RATE = 10**RATE_DECIMALS
 NTL_DIV = 10 ** (SZ_DECIMALS + PX_DECIMALS - USD_DECIMALS)  # size * price -> micro-USDC
 FUNDING_QUANTUM = 10 ** (PX_DECIMALS + RATE_DECIMALS - FUNDING_DECIMALS)  # price * rate -> funding per coin
 FUNDING_DIV = 10 ** (SZ_DECIMALS + FUNDING_DECIMALS - USD_DECIMALS)  # size * funding per coin -> micro-USDC
+TOKEN = 10**TOKEN_DECIMALS
+INDEX_ONE = 10**INDEX_DECIMALS
+HOUR_MS = 3_600_000
+HOURS_PER_YEAR = 8_760  # an APY accrues as APY / 8760 per hour (365 days, no leap day)
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -46,14 +46,20 @@ def _converter(t: mi.Type, to_int: bool) -> Convert | None:
         scale = (t.extra or {}).get("scale")
         return _scaled(scale, to_int) if scale is not None else _converter(t.type, to_int)
     if isinstance(t, mi.StructType):
-        fields = {f.encode_name: c for f in t.fields if (c := _converter(f.type, to_int))}
-        if not fields:
+        # A field whose scale follows the struct's `token` (USDC or another token) gets a pair.
+        by_token = {f.encode_name: (_converter(f.type, to_int), _scaled(scale, to_int)) for f in t.fields if (scale := _token_scale(f.type))}
+        fields = {f.encode_name: c for f in t.fields if f.encode_name not in by_token and (c := _converter(f.type, to_int))}
+        if not fields and not by_token:
             return None
 
         def struct(value: Any, path: str) -> Any:
             if isinstance(value, dict):
                 for name, conv in fields.items():
                     if value.get(name) is not None:
+                        value[name] = conv(value[name], f"{path}.{name}")
+                for name, (usdc, other) in by_token.items():
+                    if value.get(name) is not None:
+                        conv = usdc if value.get("token", "USDC") == "USDC" else other  # type: ignore[assignment]
                         value[name] = conv(value[name], f"{path}.{name}")
             return value
 
@@ -73,6 +79,11 @@ def _converter(t: mi.Type, to_int: bool) -> Convert | None:
         if len(members) == 1:
             return _converter(members[0], to_int)
     return None
+
+
+def _token_scale(t: mi.Type) -> int | None:
+    """The scale of a `TokenAmount` field when its token is not USDC (None for other fields)."""
+    return (t.extra or {}).get("token_scale") if isinstance(t, mi.Metadata) else None
 
 
 def _tag_converters(union: Any, to_int: bool) -> dict[str, Convert | None]:

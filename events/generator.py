@@ -19,6 +19,15 @@ have liquidated in its default mark mode, and closes that out, so liquidated acc
 on trading positions they no longer hold. Without `crash` none of this draws a random number:
 the stream is byte for byte what it was.
 
+With `pm_share` > 0 (default 0, which draws no random number either), that share of the accounts
+runs portfolio margin: each also deposits spot collateral (the token of HYPE's perp market, or
+BTC's when there are fewer than four markets) worth at least 10,001 USDC and twice its USDC, and
+switches to `portfolio` (its idle USDC then goes to the lending pool automatically). A tenth of
+the trades become spot trades against a spot market maker: half of them open a carry trade (buy
+the token spot, and short the same size of its perp right after), the rest buy spot on borrowed
+USDC (a directional book) or sell some back. Sizes stay well inside the LTV headroom, so
+rejections stay rare.
+
 Determinism: all randomness comes from one `random.Random(seed)`, through `random()` (an exact
 multiple of 2**-53, so scaling it to an int is the same on every platform; `randrange` would be
 slower, and `gauss`/`paretovariate` call libm, which may not be) and `getrandbits`/`shuffle`.
@@ -38,6 +47,9 @@ from clearinghouse.units import NTL_DIV, PX, USD, ceil_div
 from events.codec import encode_json
 from events.schema import (
     Deposit,
+    SetMode,
+    SpotTrade,
+    Token,
     Funding,
     InputEvent,
     IsolatedMargin,
@@ -125,6 +137,14 @@ _LIQ_FEE = 45  # per 100_000: the liquidation fill's fee, in the rough book's es
 # something is the safer error (it does not go on trading money it no longer has).
 _WIPED = (5, 6)
 
+# Portfolio margin (`GeneratorConfig.pm_share`)
+SPOT_MAKER = "0xspotmaker"  # sells the collateral token to PM accounts and buys it back
+_SPOT_SHARE = 0.10  # of trades, with PM accounts: spot trades
+_PM_MIN_VALUE = 10_001 * USD  # PM collateral: at least this much (eligibility is above 10k)...
+_PM_COLLATERAL_X = 2  # ...and at least this many times the account's USDC deposit
+_PM_BUY_PPM = (5_000, 60_000)  # a spot buy: this share of the account's collateral value
+_MAKER_INVENTORY = 10**9  # whole tokens the spot maker starts with
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -141,6 +161,7 @@ class GeneratorConfig:
     max_step_ms: int = 300
     gross_leverage: int = 3  # cap on an account's total notional / its net deposits
     crash: bool = False  # a multi-market crash and rebound at 60% of the body (see the module doc)
+    pm_share: float = 0.0  # share of accounts in portfolio margin (see the module doc); 0 keeps the stream as it was
 
 
 @dataclass(slots=True)
@@ -229,6 +250,17 @@ class _Generator:
         self.leverage: dict[tuple[int, int], tuple[int, bool]] = {}  # (account, market) -> (lev, cross)
         self.isolated: list[tuple[int, int]] = []  # (account, market) pairs ever set isolated
         self.isolated_seen: set[tuple[int, int]] = set()
+        self.pm: list[int] = []  # portfolio-margin accounts (`pm_share`)
+        if config.pm_share > 0:
+            self._plan_pm()
+
+    def _plan_pm(self) -> None:
+        """Picks the PM accounts and the collateral token; keeps each one's rough spot holding."""
+        n = self.config.accounts
+        self.pm = [a for a in range(n) if self.random() < self.config.pm_share]
+        self.pm_market = 3 if self.config.markets > 3 else 0  # HYPE, else BTC
+        self.spot = [0] * n  # collateral token held (1e-8)
+        self.hedge: list[Trade] = []  # the perp leg of a carry trade, sent next
 
     def _plan_crash(self) -> None:
         """Levers a third of the accounts up and keeps what the rough liquidation estimate
@@ -273,6 +305,20 @@ class _Generator:
             amount = min(_MAX_DEPOSIT, _MIN_DEPOSIT * 2**40 // (k * k))
             self.first_deposit[a] = self.funds[a] = amount
             yield Deposit(ts=ts, account=name, amount=amount)
+        if self.pm:
+            yield from self._pm_header(ts)
+
+    def _pm_header(self, ts: int) -> Iterator[InputEvent]:
+        """The collateral token, the spot maker's inventory, each PM account's collateral and mode."""
+        b = self.books[self.pm_market]
+        yield Token(ts=ts, token=b.coin, decimals=8)
+        yield Deposit(ts=ts, account=SPOT_MAKER, amount=_MAKER_INVENTORY * PX, token=b.coin)
+        for a in self.pm:
+            value = max(_PM_MIN_VALUE, _PM_COLLATERAL_X * self.first_deposit[a])
+            amount = ceil_div(value * NTL_DIV, b.oracle)
+            self.spot[a] = amount
+            yield Deposit(ts=ts, account=self.names[a], amount=amount, token=b.coin)
+            yield SetMode(ts=ts, account=self.names[a], mode="portfolio")
 
     # ---- body ----------------------------------------------------------------------------
 
@@ -288,7 +334,7 @@ class _Generator:
             yield from self._funding_due()
             r = self.random()
             if r < trade_cut:
-                yield self._trade()
+                yield self._pm_trade() if self.pm else self._trade()
             elif r < prices_cut:
                 yield self._prices()
             elif self.trades_owed:  # keeps the type mix as configured
@@ -296,6 +342,37 @@ class _Generator:
                 yield self._trade()
             else:
                 yield self._other()
+
+    def _pm_trade(self) -> InputEvent:
+        """With PM accounts: a carry trade's pending perp leg, a spot trade, or a perp trade."""
+        if self.hedge:
+            return self.hedge.pop()
+        if self.random() >= _SPOT_SHARE:
+            return self._trade()
+        a = self.pm[self._int(0, len(self.pm) - 1)]
+        m = self.pm_market
+        b = self.books[m]
+        px = valid_price(b.mark, b.sz_decimals)
+        collateral = self.spot[a] * px // NTL_DIV
+        r = self.random()
+        if r < 0.2 and self.spot[a] > b.lot:  # sells some back
+            size = self.spot[a] * self._int(*_PM_BUY_PPM) // 10**6 // b.lot * b.lot
+            if size:
+                self.spot[a] -= size
+                return SpotTrade(ts=self.ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=SPOT_MAKER, seller=self.names[a],
+                                 seller_fee=ceil_div(size * px // NTL_DIV * _TAKER_FEE, _FEE_DIV))
+        size = collateral * self._int(*_PM_BUY_PPM) // 10**6 * NTL_DIV // px // b.lot * b.lot
+        if not size:
+            return self._trade()
+        self.spot[a] += size
+        if r < 0.6:  # a carry trade: short the same size of the perp against someone with room
+            for _ in range(_PAIR_ATTEMPTS):
+                y = self._account()
+                if y != a and self._room(y, m, 1, px) >= size and not b.only_isolated:
+                    self.hedge.append(self._fill(m, a, y, -1, size, px))
+                    break
+        return SpotTrade(ts=self.ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=self.names[a], seller=SPOT_MAKER,
+                         buyer_fee=ceil_div(size * px // NTL_DIV * _TAKER_FEE, _FEE_DIV))
 
     def _funding_due(self) -> Iterator[Funding]:
         """One funding event per market for each hour boundary the clock has passed."""
@@ -783,6 +860,10 @@ def generate(config: GeneratorConfig) -> Iterator[InputEvent]:
         raise ValueError("trade_share and prices_share must be shares of the body that sum to at most 1")
     if config.gross_leverage < 1:
         raise ValueError("gross_leverage must be at least 1")
+    if not 0 <= config.pm_share <= 1:
+        raise ValueError("pm_share must be a share of the accounts")
+    if config.pm_share and config.crash:
+        raise ValueError("pm_share and crash do not combine yet (the crash's rough book knows no PM)")
     gen = _Generator(config)
 
     def stream() -> Iterator[InputEvent]:

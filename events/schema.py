@@ -12,7 +12,8 @@ from typing import Annotated, Union
 
 import msgspec
 
-from clearinghouse.units import PX_DECIMALS, RATE_DECIMALS, SZ_DECIMALS, USD_DECIMALS
+from clearinghouse.rules import Caps
+from clearinghouse.units import PX_DECIMALS, RATE_DECIMALS, SZ_DECIMALS, TOKEN_DECIMALS, USD_DECIMALS
 
 SCHEMA_VERSION = 1
 
@@ -20,6 +21,9 @@ Usd = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS})]
 Size = Annotated[int, msgspec.Meta(extra={"scale": SZ_DECIMALS})]
 Price = Annotated[int, msgspec.Meta(extra={"scale": PX_DECIMALS})]
 Rate = Annotated[int, msgspec.Meta(extra={"scale": RATE_DECIMALS})]
+# An amount of the event's `token`: micro-USDC for USDC (the default), 1e-8 for any other token.
+TokenAmount = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS, "token_scale": TOKEN_DECIMALS})]
+Tokens = Annotated[int, msgspec.Meta(extra={"scale": TOKEN_DECIMALS})]
 
 
 class _Base(msgspec.Struct, kw_only=True, tag_field="type", omit_defaults=True, frozen=True):
@@ -47,13 +51,18 @@ class Market(_Base, tag="market"):
 
 
 class Deposit(_Base, tag="deposit"):
+    """USDC into the perp ledger (a unified or portfolio account's one balance), or any other
+    listed token into the spot balance."""
+
     account: str
-    amount: Usd
+    amount: TokenAmount
+    token: str = "USDC"
 
 
 class Withdraw(_Base, tag="withdraw"):
     account: str
-    amount: Usd
+    amount: TokenAmount
+    token: str = "USDC"
 
 
 class Transfer(_Base, tag="transfer"):
@@ -112,8 +121,88 @@ class Funding(_Base, tag="funding"):
     premium: Rate | None = None
 
 
+class PmParams(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Scalar portfolio-margin and lending parameters a `rules` event sets (clearinghouse.rules.PmRules)."""
+
+    base_apy: Rate | None = None
+    kink: Rate | None = None
+    slope: Rate | None = None
+    supply_share: Rate | None = None
+    liq_ratio: Rate | None = None
+    min_requirement: Usd | None = None
+    partial_step: Rate | None = None
+    threshold_quantum: Rate | None = None
+    min_volume: Usd | None = None
+    min_value: Usd | None = None
+    max_value: Usd | None = None
+
+
 class Rules(_Base, tag="rules"):
-    name: str
+    """Selects a named perp rule set (`name`) and/or changes spot and PM parameters: LTVs and
+    caps token by token (caps in whole tokens), scalars through `pm`."""
+
+    name: str | None = None
+    ltv: dict[str, Rate] | None = None
+    caps: dict[str, Caps] | None = None
+    pm: PmParams | None = None
+
+
+class Token(_Base, tag="token"):
+    """Lists a spot token; balances step by 10^-decimals (at most 8)."""
+
+    token: str
+    decimals: int
+
+
+class SpotTrade(_Base, tag="spot_trade"):
+    """A spot fill: `buyer` pays `sz * px` of `quote` (USDC) for `sz` of `base`; fees in USDC."""
+
+    base: str
+    quote: str
+    px: Price
+    sz: Tokens
+    buyer: str
+    seller: str
+    buyer_fee: Usd = 0
+    seller_fee: Usd = 0
+    tid: int | None = None
+
+
+class ClassTransfer(_Base, tag="class_transfer"):
+    """USDC between a standard account's spot balance and its perp ledger."""
+
+    account: str
+    amount: Usd
+    to_perp: bool
+
+
+class SetMode(_Base, tag="set_mode"):
+    account: str
+    mode: str  # "standard" | "unified" | "portfolio"
+
+
+class Supply(_Base, tag="supply"):
+    account: str
+    amount: TokenAmount
+    token: str = "USDC"
+
+
+class WithdrawSupply(_Base, tag="withdraw_supply"):
+    account: str
+    amount: TokenAmount
+    token: str = "USDC"
+
+
+class Borrow(_Base, tag="borrow"):
+    account: str
+    amount: TokenAmount
+    token: str = "USDC"
+
+
+class Repay(_Base, tag="repay"):
+    account: str
+    amount: TokenAmount
+    token: str = "USDC"
 
 
 class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -153,6 +242,14 @@ InputEvent = Union[
     Funding,
     Rules,
     ImportAccount,
+    Token,
+    SpotTrade,
+    ClassTransfer,
+    SetMode,
+    Supply,
+    WithdrawSupply,
+    Borrow,
+    Repay,
 ]
 
 # ---- derived events (decisions) -------------------------------------------------------------
@@ -237,6 +334,21 @@ class BadDebt(_Base, tag="bad_debt"):
     cause: int
 
 
+class BorrowLiquidation(_Base, tag="borrow_liquidation"):
+    """The backstop took over collateral of a portfolio-margin account against its borrows,
+    with no order-book phase: `kind` "partial" (one or more 20% steps) or "full" (all of it)."""
+
+    account: str
+    kind: str
+    borrowed: Usd  # the borrowed value that crossed the threshold
+    collateral_value: Usd  # sum of balance * oracle over the collateral, before
+    threshold: Usd
+    taken: dict[str, Tokens]  # collateral moved to the liquidator
+    usdc: Usd  # USDC balance moved with it (full takeovers)
+    repaid: Usd  # debt the liquidator repaid to the pool
+    cause: int
+
+
 class Checkpoint(_Base, tag="checkpoint"):
     """Every N input events: the state digest after seq `seq` and the rolling hash over the
     input blocks applied so far, so a replay can prove it reached the same state."""
@@ -246,7 +358,7 @@ class Checkpoint(_Base, tag="checkpoint"):
     chain: str
 
 
-DerivedEvent = Union[Rejected, Checkpoint, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt]
+DerivedEvent = Union[Rejected, Checkpoint, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt, BorrowLiquidation]
 
 
 class Block(msgspec.Struct, frozen=True):

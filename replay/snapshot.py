@@ -23,7 +23,7 @@ from clearinghouse.state import State
 log = structlog.get_logger(__name__)
 
 MAGIC = b"CHSNAP01"
-VERSION = 3
+VERSION = 4  # 4: spot tokens, lending pools and portfolio-margin rules in the state
 
 
 class SnapshotError(Exception):

@@ -95,6 +95,34 @@ def rules(name: str, **extra: Any) -> str:
     return line(type="rules", name=name, **extra)
 
 
+def token(name: str, decimals: int = 8, **extra: Any) -> str:
+    return line(type="token", token=name, decimals=decimals, **extra)
+
+
+def spot_trade(base: str, px: str, sz: str, buyer: str, seller: str, buyer_fee: str | None = None,
+               seller_fee: str | None = None, quote: str = "USDC", **extra: Any) -> str:
+    return line(type="spot_trade", base=base, quote=quote, px=px, sz=sz, buyer=buyer, seller=seller,
+                buyer_fee=buyer_fee, seller_fee=seller_fee, **extra)
+
+
+def class_transfer(account: str, amount: str, to_perp: bool, **extra: Any) -> str:
+    return line(type="class_transfer", account=account, amount=amount, to_perp=to_perp, **extra)
+
+
+def set_mode(account: str, mode: str, **extra: Any) -> str:
+    return line(type="set_mode", account=account, mode=mode, **extra)
+
+
+def lend(kind: str, account: str, amount: str, token_name: str = "USDC", **extra: Any) -> str:
+    """`supply`, `withdraw_supply`, `borrow` or `repay` of `amount` of a token (default USDC)."""
+    return line(type=kind, account=account, amount=amount, token=token_name, **extra)
+
+
+def pm_rules(**fields: Any) -> str:
+    """A `rules` event changing spot and PM parameters: ltv={...}, caps={...}, pm={...}."""
+    return line(type="rules", **fields)
+
+
 # ---- the driver ------------------------------------------------------------------------------
 
 
