@@ -20,7 +20,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.overview import overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
-from clearinghouse.service import Fenced, Settings, configure_logging, file_service, kafka_service, serve
+from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
@@ -411,10 +411,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging()
     try:
         asyncio.run(serve(service, host=args.host, port=args.port, token=token))
-    except Fenced as exc:
+    except ServiceError as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
 
 

@@ -247,5 +247,10 @@ def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: Even
     if derived is not None:
         derived.flush()
     store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset))
+    fix_settings(log, at.state.liquidation)
+
+
+def fix_settings(log: LogDir, config: LiquidationConfig) -> None:
+    """Records the liquidation settings with the first snapshot; later runs must use them."""
     if not log.settings.exists():
-        log.settings.write_bytes(msgspec.msgpack.encode(at.state.liquidation))
+        log.settings.write_bytes(msgspec.msgpack.encode(config))

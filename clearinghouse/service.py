@@ -31,14 +31,14 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from clearinghouse.api import build_app, serve_http
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
-from clearinghouse.runner import LogDir, Position, Resume, load, save_position, step
+from clearinghouse.runner import LogDir, Position, Resume, fix_settings, load, step
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
 from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
 from events.eventlog import EventLog
 from events.filelog import FileLog
 from events.kafkalog import KafkaConfig, KafkaSink, KafkaSource, Record, Topics
-from replay.snapshot import SnapshotStore
+from replay.snapshot import SnapshotStore, make_snapshot
 
 log = structlog.get_logger("clearinghouse.service")
 
@@ -144,8 +144,16 @@ class Settings:
     full_scan: bool = False
 
 
-class Fenced(Exception):
+class ServiceError(Exception):
+    """The service cannot run on: said to the user without a traceback."""
+
+
+class Fenced(ServiceError):
     """Another service instance took over this partition's output."""
+
+
+class ListenError(ServiceError):
+    """The HTTP API cannot bind its address."""
 
 
 class Service:
@@ -163,6 +171,7 @@ class Service:
         self.at = Position(self.engine.state)
         self.lag = 0
         self.snapshot_seq: int | None = None
+        self._writing: asyncio.Future[Any] | None = None
         self.source_description = ""
 
     @property
@@ -224,11 +233,14 @@ class Service:
                         last_snapshot = state.next_seq
                 self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
-            await self._snapshot(at, sink)
+            await self._snapshot(at, sink, wait=True)
             await source.commit(at.offset)
             self.status = "stopped"
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
         finally:
+            writing, self._writing = self._writing, None
+            if writing is not None:
+                await writing  # a failed snapshot write surfaces here, not as a lost task
             await source.stop()
             await sink.stop()
 
@@ -254,12 +266,21 @@ class Service:
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
 
-    async def _snapshot(self, at: Position, sink: Sink) -> None:
-        """Output first (already durable for Kafka), then the snapshot that counts it."""
+    async def _snapshot(self, at: Position, sink: Sink, *, wait: bool = False) -> None:
+        """Output first (already durable for Kafka), then the snapshot that counts it. The
+        state is encoded here, between two batches; writing and fsyncing the file happens in a
+        thread while the loop goes on applying (one write at a time, in order: a crash before it
+        lands only means a restart from the previous snapshot)."""
         await sink.flush()
-        save_position(self.home, self._store, at, None)
+        if self._writing is not None:
+            await self._writing
+        snapshot = make_snapshot(at.state, at.derived_count, at.chain, at.offset)
+        fix_settings(self.home, at.state.liquidation)
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._store.write, snapshot))
         self.snapshot_seq = at.state.next_seq - 1
         self.metrics.set_snapshot(self.snapshot_seq)
+        if wait:
+            await self._writing
 
 
 def file_service(log_dir: LogDir, settings: Settings, metrics: Metrics | None = None) -> Service:
@@ -300,7 +321,10 @@ async def serve(service: Service, *, host: str = "127.0.0.1", port: int = 8080, 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner, bound = await serve_http(build_app(service, token=token, metrics=service.metrics), host, port)
+    try:
+        runner, bound = await serve_http(build_app(service, token=token, metrics=service.metrics), host, port)
+    except OSError as exc:
+        raise ListenError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
     log.info("http_listening", host=host, port=bound, auth=token is not None)
     try:
         await service.run(stop)

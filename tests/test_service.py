@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,16 @@ def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
         assert KafkaConfig.load("broker:9093", str(example)).options["security_protocol"] in ("SSL", "SASL_SSL")
     result = cli("serve", "--kafka", "b:1", "--topic", "t", "--state", str(tmp_path / "s"), "--kafka-config", str(tmp_path / "missing.json"), check=False)
     assert result.returncode == 1 and "cannot read Kafka settings" in result.stderr
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("")
+    cli("ingest", str(tmp_path / "empty.jsonl"), "--log", str(tmp_path / "log"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--log", str(tmp_path / "log"), "--port", str(port), check=False)
+    assert result.returncode == 1
+    assert f"clearinghouse: error: cannot serve HTTP on 127.0.0.1:{port}: " in result.stderr
+    assert "address already in use" in result.stderr.lower() and "Traceback" not in result.stderr
