@@ -17,6 +17,7 @@ from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from
 from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
 from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
 from clearinghouse.tiers import build_table, tier_table_error
+from clearinghouse.pm_triggers import PmBands
 from clearinghouse.triggers import FullScan, TriggerIndex
 from clearinghouse.units import (
     FUNDING_QUANTUM,
@@ -53,15 +54,19 @@ class Engine:
         self._liquidating = self.state.liquidation.mode != "off" and not quiet
         self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
         # Unified and portfolio accounts stay out of the trigger index (its keys are for
-        # standard maintenance): a tick checks those exposed to the coin, through `_exposed`.
+        # standard maintenance): their own price and funding bands (`pm_triggers`) pick those a
+        # tick may have made liquidatable; the full scan checks all those exposed to the coin.
         self._special: set[str] = {n for n, s in self.state.spot.items() if s.mode != STANDARD}
         self._exposed: dict[str, set[str]] = {}
         for name in sorted(self._special):
             self._expose(name)
+        self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         if self._liquidating:
             self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
+            for name in sorted(self._special):
+                self._index(name)
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -159,12 +164,13 @@ class Engine:
             found: set[str] = set()
             exposed = self._exposed
             for coin in event.prices:
-                found |= triggers.crossed(coin, state)
+                if coin in state.markets:
+                    found |= triggers.crossed(coin, state)
                 if exposed and coin in exposed:
-                    found |= exposed[coin]
+                    found |= self._exposed_crossed(coin)
             return found
         if kind is ev.Funding:
-            return triggers.crossed(event.coin, state) | self._exposed.get(event.coin, set())
+            return triggers.crossed(event.coin, state) | self._exposed_crossed(event.coin)
         if kind is ev.Market:
             return triggers.holders(event.coin, state) | self._exposed.get(event.coin, set())
         if kind is ev.Transfer or kind is ev.Deposit or kind is ev.Withdraw:
@@ -214,10 +220,24 @@ class Engine:
             for coin in sorted(liq.moved):
                 candidates |= triggers.crossed(coin, state)
 
+    def _exposed_crossed(self, coin: str) -> set[str]:
+        """Unified and PM accounts a move of `coin` (price or funding) may have made liquidatable."""
+        exposed = self._exposed.get(coin)
+        if not exposed:
+            return set()
+        market = self.state.markets.get(coin)
+        if self.pm_bands is None or market is None:
+            return set(exposed)
+        return self.pm_bands.crossed(coin, market)
+
     def _index(self, name: str) -> None:
         if name in self._special:
             self.triggers.forget(name)
+            if self.pm_bands is not None:
+                self.pm_bands.index(name, self.state)
         else:
+            if self.pm_bands is not None:
+                self.pm_bands.forget(name)
             self.triggers.reindex(name, self.state.accounts[name], self.state.markets)
 
     # ---- lookups that reject ----------------------------------------------------------------

@@ -253,4 +253,5 @@ def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: Even
 def fix_settings(log: LogDir, config: LiquidationConfig) -> None:
     """Records the liquidation settings with the first snapshot; later runs must use them."""
     if not log.settings.exists():
+        log.settings.parent.mkdir(parents=True, exist_ok=True)
         log.settings.write_bytes(msgspec.msgpack.encode(config))
