@@ -59,7 +59,7 @@ class Sink(Protocol):
     description: str
 
     async def start(self) -> tuple[int, int]: ...
-    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str, str]]) -> None: ...
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str]]) -> None: ...
     async def flush(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -115,14 +115,14 @@ class FileSink:
         dead_until = decode_dead(next(self._dead.read(last))[1]).offset + 1 if last >= 0 else 0
         return self._derived.next_seq, dead_until
 
-    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str, str]]) -> None:
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str]]) -> None:
         assert self._derived is not None and self._dead is not None
         if derived:
             if first_seq != self._derived.next_seq:
                 raise RuntimeError(f"{self._dir.derived} is at derived seq {self._derived.next_seq}, asked to write {first_seq}")
             self._derived.append(derived)
         if dead:
-            self._dead.append_many(encode_dead(DeadLetter(record.offset, reason, record.value)) for record, reason, _ in dead)
+            self._dead.append_many(encode_dead(DeadLetter(record.offset, reason, record.value)) for record, reason in dead)
 
     async def flush(self) -> None:
         for output in (self._derived, self._dead):
@@ -226,7 +226,7 @@ class Service:
             while not stop.is_set():
                 records = await source.poll()
                 if records:
-                    await self._apply(records, at, sink, resume, dead_until, source.description)
+                    await self._apply(records, at, sink, resume, dead_until)
                     if state.next_seq - last_snapshot >= self.settings.snapshot_every:
                         await self._snapshot(at, sink)
                         await source.commit(at.offset)
@@ -244,18 +244,18 @@ class Service:
             await source.stop()
             await sink.stop()
 
-    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, where: str) -> None:
+    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int) -> None:
         started = time.perf_counter()
         first_seq = self.engine.state.next_seq
         out: list[Any] = []
-        dead: list[tuple[Record, str, str]] = []
+        dead: list[tuple[Record, str]] = []
         for record in records:
             try:
                 block = decode_block_at(record.value)
             except CodecError as exc:
                 at.offset = record.offset + 1
                 if record.offset >= dead_until:
-                    dead.append((record, str(exc), where))
+                    dead.append((record, str(exc)))
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
                 continue

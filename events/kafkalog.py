@@ -192,19 +192,19 @@ class KafkaSink:
         dead_until = int(dead.key or b"-1") + 1 if dead is not None else 0
         return written, dead_until
 
-    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str, str]]) -> None:
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str]]) -> None:
         """One transaction: the derived events (from seq `first_seq`) and the dead letters
-        (record, reason, source topic)."""
+        (input record, reason)."""
         if not derived and not dead:
             return
         async with self._producer.transaction():
             for i in range(0, len(derived), RECORD_EVENTS):
                 chunk = derived[i : i + RECORD_EVENTS]
                 await self._producer.send(self.topics.derived, encode_derived_block(chunk, first_seq + i), partition=self.partition)
-            for record, reason, topic in dead:
+            for record, reason in dead:
                 headers = [
                     ("reason", reason.encode()),
-                    ("source.topic", topic.encode()),
+                    ("source.topic", self.topics.input.encode()),
                     ("source.partition", str(self.partition).encode()),
                     ("source.offset", str(record.offset).encode()),
                 ]

@@ -180,7 +180,7 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_service_goes_on(kafka: st
     dead = asyncio.run(read_records(KafkaConfig(kafka), "garbage.dead-letter"))
     assert [(r.value, r.key) for r in dead] == [(b"\x00not msgpack", b"10"), (newer, b"11")]
     headers = [dict(r.headers) for r in dead]
-    assert [h["source.offset"] for h in headers] == [b"10", b"11"]
+    assert [(h["source.topic"], h["source.partition"], h["source.offset"]) for h in headers] == [(b"garbage", b"0", b"10"), (b"garbage", b"0", b"11")]
     assert b"bad block" in headers[0]["reason"]
     assert headers[1]["reason"] == b"block schema version 99 is newer than this reader (1)"
     # A restart from no snapshot at all re-reads the garbage: no second dead letter, no derived duplicate.
