@@ -211,7 +211,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, crash=args.crash)
+    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, crash=args.crash, pm_share=args.pm_share)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -246,6 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     view = overview(result.state)
     with EventLog(log.derived, derived=True, readonly=True) as derived:
         kinds = Counter(event_type(e) for _, e in derived.read())
+        pm_perps = sum(1 for _, e in derived.read() if event_type(e) == "liquidation_triggered" and e.scope == "portfolio")
     rejections = kinds.pop("rejected", 0)
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
@@ -269,6 +270,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes, "
         f"{kinds['bad_debt']:,} bad debts ({view['bad_debt']} USDC)"
     )
+    if "lending" in view:
+        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), {pm_perps:,} PM-ratio liquidations of perps")
     print(render(view))
     print(f"inspect: clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}" if view["most_leveraged"] else "")
     return 0
@@ -476,6 +479,9 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     p.add_argument("--markets", type=int, default=markets, help=f"perp markets (default {markets})")
     p.add_argument("--events", type=int, default=events, help=f"events in all (default {events})")
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
+    pm = 0.2 if crash else 0.0  # the demo (crash by default) shows portfolio margin too
+    p.add_argument("--pm-share", type=float, default=pm, metavar="SHARE",
+                   help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})")
 
 
 def _liquidation_args(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from events import schema as ev
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
+NEVER = 1 << 62  # an event time no stream reaches: no pool, no accrual check
 
 
 def _usd(amount: int) -> str:
@@ -61,7 +62,7 @@ class Engine:
         for name in sorted(self._special):
             self._expose(name)
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
-        self._accrue_at = 0  # event time of the next hour boundary the pools accrue at
+        self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         if self._liquidating:
             self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
@@ -77,7 +78,7 @@ class Engine:
             ev.SetLeverage: self._set_leverage,
             ev.IsolatedMargin: self._isolated_margin,
             ev.Prices: self._prices,
-            ev.Trade: self._trade,
+            ev.Trade: self._trade_with_special if self._special else self._trade,
             ev.Funding: self._funding,
             ev.Rules: self._rules,
             ev.ImportAccount: self._import_account,
@@ -100,7 +101,7 @@ class Engine:
         ts = event.ts
         if ts is not None and ts > state.time:
             state.time = ts
-        if state.pools and state.time >= self._accrue_at:
+        if state.time >= self._accrue_at:
             self._accrue()
         source_id = event.id
         try:
@@ -134,7 +135,12 @@ class Engine:
                 if spot.mode == PORTFOLIO:
                     portfolio.settle(state, state.accounts[name], spot)
             state.unswept.clear()
-        self._accrue_at = (hour + 1) * HOUR_MS
+        self._accrue_at = (hour + 1) * HOUR_MS if state.pools else NEVER
+
+    def _pools_opened(self) -> None:
+        """A handler may have opened a pool: the next hour boundary accrues it."""
+        if self.state.pools:
+            self._accrue_at = min(self._accrue_at, (self.state.time // HOUR_MS + 1) * HOUR_MS)
 
     def _expose(self, name: str) -> None:
         """Files a unified or portfolio account under every coin whose price moves its figures."""
@@ -434,29 +440,34 @@ class Engine:
         pos.iso_raw += e.delta
 
     def _prices(self, e: ev.Prices) -> None:
-        """Marks and oracles of perp markets; an entry for a listed spot token with no perp
-        market of its name sets the token's oracle (its `oracle`, else its `mark`)."""
-        state = self.state
-        markets = state.markets
+        markets = self.state.markets
         prices = e.prices
-        tokens: list[str] = []
         if not prices.keys() <= markets.keys():
-            tokens = sorted(prices.keys() - markets.keys())
-            unknown = [t for t in tokens if t not in state.tokens]
-            if unknown:
-                raise Reject(f"unknown market {unknown[0]!r}")
+            self._token_prices(e)
+            return
         for coin, point in prices.items():
             if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
                 raise Reject(f"prices of {coin} must be positive")
         for coin, point in prices.items():
-            market = markets.get(coin)
-            if market is None:
-                continue
+            market = markets[coin]
             market.prev_mark = market.mark
             market.mark = mark = point.mark
             market.oracle = mark if point.oracle is None else point.oracle
+
+    def _token_prices(self, e: ev.Prices) -> None:
+        """Prices with entries for listed spot tokens that have no perp market of their name:
+        those set the token's oracle (its `oracle`, else its `mark`); the rest go to `_prices`."""
+        state = self.state
+        tokens = sorted(e.prices.keys() - state.markets.keys())
+        unknown = [t for t in tokens if t not in state.tokens]
+        if unknown:
+            raise Reject(f"unknown market {unknown[0]!r}")
+        for coin, point in e.prices.items():
+            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
+                raise Reject(f"prices of {coin} must be positive")
+        self._prices(ev.Prices(prices={c: p for c, p in e.prices.items() if c in state.markets}))
         for token in tokens:
-            point = prices[token]
+            point = e.prices[token]
             state.tokens[token].oracle = point.mark if point.oracle is None else point.oracle
 
     def _trade(self, e: ev.Trade) -> None:
@@ -484,12 +495,16 @@ class Engine:
         ntl = sz * px // NTL_DIV
         buyer.volume += ntl
         seller.volume += ntl
+
+    def _trade_with_special(self, e: ev.Trade) -> None:
+        """`_trade` once unified or portfolio accounts exist (the perp-only path stays as it was):
+        their exposure is filed and a PM account's USDC is settled at the next hour boundary."""
+        self._trade(e)
         special = self._special
-        if special:
-            for name in (e.buyer, e.seller):
-                if name in special:
-                    self._exposed.setdefault(coin, set()).add(name)
-                    self._settle(name)
+        for name in (e.buyer, e.seller):
+            if name in special:
+                self._exposed.setdefault(e.coin, set()).add(name)
+                self._settle(name)
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -713,6 +728,8 @@ class Engine:
         else:
             self._special.add(e.account)
             self._expose(e.account)
+            self._handlers[ev.Trade] = self._trade_with_special
+        self._pools_opened()
 
     def _lending_target(self, token: str, what: str) -> int:
         """The token's scale check for a lending action; rejects tokens without that cap."""
@@ -740,6 +757,7 @@ class Engine:
         pool = state.pools.get(e.token) or Pool(hour=state.time // HOUR_MS)
         lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
         state.pools.setdefault(e.token, pool)
+        self._pools_opened()
         if e.token == USDC:
             self._pay_usdc(e.account, account, spot, e.amount)
         else:

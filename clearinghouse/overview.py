@@ -8,12 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from clearinghouse import margin
+from clearinghouse import lending, margin, portfolio
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import SYSTEM_ACCOUNTS
 from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import Account, State
-from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal, round_half_even
+from clearinghouse.units import (
+    PX_DECIMALS,
+    RATE_DECIMALS,
+    SZ_DECIMALS,
+    USD_DECIMALS,
+    format_decimal,
+    round_half_even,
+)
 
 RATIO_BP = 10_000  # margin ratios in basis points
 
@@ -34,11 +41,19 @@ def _traders(state: State) -> Iterator[tuple[str, Account]]:
             yield name, account
 
 
+def _portfolio(state: State, name: str) -> bool:
+    spot = state.spot.get(name)
+    return spot is not None and spot.mode == "portfolio"
+
+
 def most_leveraged(state: State, top: int) -> list[Leveraged]:
     """The `top` accounts with cross positions nearest liquidation: highest margin ratio first,
-    then highest leverage, then by name. Shared by `overview` and the service's query API."""
+    then highest leverage, then by name (portfolio-margin accounts are ranked by PM ratio in
+    the lending section instead). Shared by `overview` and the service's query API."""
     ranked = []
     for name, account in _traders(state):
+        if state.spot and _portfolio(state, name):
+            continue  # margined on the whole portfolio: ranked by PM ratio in the lending section
         cross = margin.cross_figures(account, state.markets)
         if cross.ntl:
             ranked.append(Leveraged(_ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross))
@@ -81,7 +96,52 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
             }
             for mr, lev, name, cross in most_leveraged(state, top)
         ],
+        **({"lending": _lending(state, top)} if state.pools or state.spot else {}),
         "digest": state_digest(state),
+    }
+
+
+def _rate(value: int) -> str:
+    """A 1e-12 ratio shown with 4 decimals (half to even)."""
+    return format_decimal(round_half_even(value, 10 ** (RATE_DECIMALS - 4)), 4, 4)
+
+
+def _lending(state: State, top: int) -> dict[str, Any]:
+    """The pools (supplied, lent, utilisation, rates) and the portfolio-margin accounts: how
+    many, what they borrowed, the highest PM ratios."""
+    pools = []
+    for token in sorted(state.pools):
+        pool = state.pools[token]
+        util, borrow, supply = lending.rates(pool, state.pm_rules)
+        pools.append({
+            "token": token,
+            "supplied": lending.show(lending.supplied(pool), token),
+            "lent": lending.show(lending.lent(pool), token),
+            "utilisation": _rate(util),
+            "borrow_apy": _rate(borrow),
+            "supply_apy": _rate(supply),
+            "protocol": lending.show(pool.protocol, token),
+        })
+    ranked, borrowed, count = [], 0, 0
+    for name, spot in state.spot.items():
+        if spot.mode != "portfolio":
+            continue
+        count += 1
+        account = state.accounts[name]
+        f = portfolio.figures(state, account, spot)
+        borrowed += f.borrowed
+        if portfolio.at_risk(account, spot):
+            ranked.append((_ratio(f.requirement, f.liq_value), name, f))
+    ranked.sort(key=lambda r: (-r[0], r[1]))
+    return {
+        "pools": pools,
+        "pm_accounts": count,
+        "pm_borrowed": format_decimal(borrowed, USD_DECIMALS),
+        "highest_pm_ratio": [
+            {"account": name, "pm_ratio": format_decimal(ratio, 4), "borrowed": format_decimal(f.borrowed, USD_DECIMALS),
+             "liquidation_value": format_decimal(f.liq_value, USD_DECIMALS)}
+            for ratio, name, f in ranked[:top]
+        ],
     }
 
 
@@ -112,5 +172,20 @@ def render(view: dict[str, Any]) -> str:
     lines += ["", "most leveraged (margin ratio = maintenance / account value):", f"{'account':<{width}}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
     for a in view["most_leveraged"]:
         lines.append(f"{a['account']:<{width}}{a['margin_ratio']:>14}{a['leverage']:>12}{a['account_value']:>18}{a['maintenance']:>16}")
+    if "lending" in view:
+        lines += _render_lending(view["lending"])
     lines += ["", f"state digest {view['digest']}"]
     return "\n".join(lines)
+
+
+def _render_lending(view: dict[str, Any]) -> list[str]:
+    lines = ["", f"lending pools ({view['pm_accounts']} portfolio-margin accounts, {view['pm_borrowed']} USDC borrowed):",
+             f"{'token':<8}{'supplied':>20}{'lent':>20}{'utilisation':>13}{'borrow APY':>12}{'supply APY':>12}"]
+    for p in view["pools"]:
+        lines.append(f"{p['token']:<8}{p['supplied']:>20}{p['lent']:>20}{p['utilisation']:>13}{p['borrow_apy']:>12}{p['supply_apy']:>12}")
+    if view["highest_pm_ratio"]:
+        width = max(len(a["account"]) for a in view["highest_pm_ratio"]) + 2
+        lines += ["", "highest PM ratios (liquidated above 0.95):", f"{'account':<{width}}{'PM ratio':>10}{'borrowed':>18}{'liq. value':>18}"]
+        for a in view["highest_pm_ratio"]:
+            lines.append(f"{a['account']:<{width}}{a['pm_ratio']:>10}{a['borrowed']:>18}{a['liquidation_value']:>18}")
+    return lines

@@ -26,9 +26,11 @@ Choices where the rulebook is silent (also in docs/portfolio-margin.md):
   rounding the factor down to `threshold_quantum` (0.001), so a threshold is never above the
   rulebook's (against the borrower: 10 HYPE at 30 with LTV 0.5 gives 300 * 0.833 = 249.90).
   The backstop (`@liquidator`) takes the collateral over at the oracle with the debt, no order
-  book: a partial step moves `partial_step` (20%, rounded up) of every collateral holding and
-  borrow shares worth the same (rounded down); steps repeat until the account is under the partial
-  threshold. A full takeover moves every collateral holding and every borrow.
+  book: a partial step moves `partial_step` (20%, rounded up) of every collateral holding as it
+  was when the liquidation began, and borrow shares worth at most the same (rounded down); steps
+  repeat while the account is above the partial threshold (or above the PM ratio with no cross
+  position left), so five take everything. A full takeover moves every collateral holding and
+  every borrow.
 - A PM account above the ratio has its cross positions closed through the liquidation engine's
   market phase (largest first, 20% slices above 100k), until the ratio is met; with no position
   left and the ratio still broken, the backstop takes everything over (collateral, USDC balance,
@@ -135,12 +137,6 @@ def ratio_broken(f: Figures, rules: PmRules) -> bool:
 
 def pm_liquidatable(state: State, account: Account, spot: SpotAccount) -> bool:
     return at_risk(account, spot) and (ratio_broken(figures(state, account, spot), state.pm_rules) or borrow_stage(state, spot)[0] is not None)
-
-
-def unified_liquidatable(account: Account, state: State) -> bool:
-    """Unified ratio `crossMM / AV_cross` at 1 or above (with a maintenance to meet)."""
-    cross = margin.cross_figures(account, state.markets)
-    return cross.maintenance > 0 and cross.account_value <= cross.maintenance
 
 
 # ---- the automatic borrow, repay and supply ----------------------------------------------------

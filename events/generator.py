@@ -26,7 +26,8 @@ switches to `portfolio` (its idle USDC then goes to the lending pool automatical
 the trades become spot trades against a spot market maker: half of them open a carry trade (buy
 the token spot, and short the same size of its perp right after), the rest buy spot on borrowed
 USDC (a directional book) or sell some back. Sizes stay well inside the LTV headroom, so
-rejections stay rare.
+rejections stay rare. With `crash` too, the crash's rough book treats PM accounts as any other
+(it knows nothing of their collateral, so it may take one for liquidated that the engine keeps).
 
 Determinism: all randomness comes from one `random.Random(seed)`, through `random()` (an exact
 multiple of 2**-53, so scaling it to an int is the same on every platform; `randrange` would be
@@ -47,17 +48,18 @@ from clearinghouse.units import NTL_DIV, PX, USD, ceil_div
 from events.codec import encode_json
 from events.schema import (
     Deposit,
-    SetMode,
-    SpotTrade,
-    Token,
     Funding,
     InputEvent,
     IsolatedMargin,
-    Market,
     MarginTier,
+    Market,
     PricePoint,
     Prices,
     SetLeverage,
+    SetMode,
+    SpotTrade,
+    Supply,
+    Token,
     Trade,
     Transfer,
     Withdraw,
@@ -139,9 +141,12 @@ _WIPED = (5, 6)
 
 # Portfolio margin (`GeneratorConfig.pm_share`)
 SPOT_MAKER = "0xspotmaker"  # sells the collateral token to PM accounts and buys it back
+LENDER = "0xlender"  # supplies USDC to the pool: half the PM accounts' collateral value
+_PM_SPEND = (1, 2)  # a PM account's spot buys stay below this share of its collateral value (LTV 0.65)
 _SPOT_SHARE = 0.10  # of trades, with PM accounts: spot trades
 _PM_MIN_VALUE = 10_001 * USD  # PM collateral: at least this much (eligibility is above 10k)...
 _PM_COLLATERAL_X = 2  # ...and at least this many times the account's USDC deposit
+_PM_MAX_VALUE = 24_000_000 * USD  # PM accounts stay below the 25M ceiling
 _PM_BUY_PPM = (5_000, 60_000)  # a spot buy: this share of the account's collateral value
 _MAKER_INVENTORY = 10**9  # whole tokens the spot maker starts with
 
@@ -260,6 +265,7 @@ class _Generator:
         self.pm = [a for a in range(n) if self.random() < self.config.pm_share]
         self.pm_market = 3 if self.config.markets > 3 else 0  # HYPE, else BTC
         self.spot = [0] * n  # collateral token held (1e-8)
+        self.spent = [0] * n  # USDC paid for spot less USDC received (rough: what it borrowed)
         self.hedge: list[Trade] = []  # the perp leg of a carry trade, sent next
 
     def _plan_crash(self) -> None:
@@ -313,12 +319,19 @@ class _Generator:
         b = self.books[self.pm_market]
         yield Token(ts=ts, token=b.coin, decimals=8)
         yield Deposit(ts=ts, account=SPOT_MAKER, amount=_MAKER_INVENTORY * PX, token=b.coin)
+        lent = 0
+        # a whale whose value would reach the 25M ceiling stays standard
+        self.pm = [a for a in self.pm if (1 + _PM_COLLATERAL_X) * self.first_deposit[a] < _PM_MAX_VALUE]
         for a in self.pm:
             value = max(_PM_MIN_VALUE, _PM_COLLATERAL_X * self.first_deposit[a])
             amount = ceil_div(value * NTL_DIV, b.oracle)
             self.spot[a] = amount
+            lent += value // 2
             yield Deposit(ts=ts, account=self.names[a], amount=amount, token=b.coin)
             yield SetMode(ts=ts, account=self.names[a], mode="portfolio")
+        yield Deposit(ts=ts, account=LENDER, amount=lent)
+        yield SetMode(ts=ts, account=LENDER, mode="unified")  # one balance: it supplies from the ledger
+        yield Supply(ts=ts, account=LENDER, amount=lent)
 
     # ---- body ----------------------------------------------------------------------------
 
@@ -359,12 +372,15 @@ class _Generator:
             size = self.spot[a] * self._int(*_PM_BUY_PPM) // 10**6 // b.lot * b.lot
             if size:
                 self.spot[a] -= size
+                self.spent[a] -= size * px // NTL_DIV
                 return SpotTrade(ts=self.ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=SPOT_MAKER, seller=self.names[a],
                                  seller_fee=ceil_div(size * px // NTL_DIV * _TAKER_FEE, _FEE_DIV))
-        size = collateral * self._int(*_PM_BUY_PPM) // 10**6 * NTL_DIV // px // b.lot * b.lot
+        budget = min(collateral * self._int(*_PM_BUY_PPM) // 10**6, collateral * _PM_SPEND[0] // _PM_SPEND[1] - self.spent[a])
+        size = max(0, budget) * NTL_DIV // px // b.lot * b.lot
         if not size:
             return self._trade()
         self.spot[a] += size
+        self.spent[a] += size * px // NTL_DIV
         if r < 0.6:  # a carry trade: short the same size of the perp against someone with room
             for _ in range(_PAIR_ATTEMPTS):
                 y = self._account()
@@ -398,7 +414,7 @@ class _Generator:
             else:
                 r = self.random()
                 if r < trade_cut:
-                    event = self._trade()
+                    event = self._pm_trade() if self.pm else self._trade()
                 elif r < prices_cut:
                     event = self._prices()
                 elif self.trades_owed:
@@ -862,8 +878,6 @@ def generate(config: GeneratorConfig) -> Iterator[InputEvent]:
         raise ValueError("gross_leverage must be at least 1")
     if not 0 <= config.pm_share <= 1:
         raise ValueError("pm_share must be a share of the accounts")
-    if config.pm_share and config.crash:
-        raise ValueError("pm_share and crash do not combine yet (the crash's rough book knows no PM)")
     gen = _Generator(config)
 
     def stream() -> Iterator[InputEvent]:

@@ -13,7 +13,13 @@ from typing import Annotated, Union
 import msgspec
 
 from clearinghouse.rules import Caps
-from clearinghouse.units import PX_DECIMALS, RATE_DECIMALS, SZ_DECIMALS, TOKEN_DECIMALS, USD_DECIMALS
+from clearinghouse.units import (
+    PX_DECIMALS,
+    RATE_DECIMALS,
+    SZ_DECIMALS,
+    TOKEN_DECIMALS,
+    USD_DECIMALS,
+)
 
 SCHEMA_VERSION = 1
 

@@ -11,7 +11,16 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 from liquidation_helpers import stamped
-from rulebook import Book, class_transfer, deposit, lend, pm_rules, prices, set_mode, token
+from rulebook import (
+    Book,
+    class_transfer,
+    deposit,
+    lend,
+    pm_rules,
+    prices,
+    set_mode,
+    token,
+)
 
 from clearinghouse import lending
 from clearinghouse.rules import PmRules
