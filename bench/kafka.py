@@ -229,6 +229,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20_000)
     parser.add_argument("--seconds", type=int)
     parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
     args = parser.parse_args()
     events = args.events or (100_000 if args.quick else 400_000)
     seconds = args.seconds or (15 if args.quick else 60)
@@ -241,8 +242,10 @@ def main() -> None:
     print("starting a broker", flush=True)
     bootstrap = broker.start(data)
     try:
-        print("throughput", flush=True)
-        through = throughput(bootstrap, events, args.accounts, work)
+        through = None
+        if not args.latency_only:
+            print("throughput", flush=True)
+            through = throughput(bootstrap, events, args.accounts, work)
         print("latency", flush=True)
         lat = asyncio.run(latency(bootstrap, seconds, args.rate, work))
     finally:
