@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import json
 import platform
@@ -156,6 +157,20 @@ def _victims() -> tuple[list[Any], list[int]]:
     return setup, ticks
 
 
+def _schedule(seq: int, events: int, ticks: list[int]) -> list[tuple[bytes, int, int | None]]:
+    """The timed phase, encoded beforehand: (record, events in it, seq of the tick or None).
+    Background records of 100 generated events; after every 20th, one VICT tick."""
+    body = generate(GeneratorConfig(accounts=10_000, markets=10, events=events, seed=4))
+    schedule: list[tuple[bytes, int, int | None]] = []
+    for n, block in enumerate(blocks_of(body, 100)):
+        schedule.append((encode_block(block, seq), len(block), None))
+        seq += len(block)
+        if n % 20 == 19 and n // 20 < len(ticks):
+            schedule.append((encode_block([ev.Prices(prices={"VICT": ev.PricePoint(mark=ticks[n // 20])})], seq), 1, seq))
+            seq += 1
+    return schedule
+
+
 async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[str, Any]:
     topic = "bench-latency"
     service = Service(bootstrap, topic, work / "state-latency")
@@ -167,11 +182,11 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
     seen: dict[int, float] = {}
     try:
         setup, ticks = _victims()
-        body = list(generate(GeneratorConfig(accounts=10_000, markets=10, events=seconds * rate, seed=4)))
         seq = 0
         for block in blocks_of(setup, BLOCK):
             await producer.send_and_wait(topic, encode_block(block, seq), partition=0)
             seq += len(block)
+        schedule = _schedule(seq, seconds * rate, ticks)
         while service.seq() < seq - 1:
             await asyncio.sleep(0.05)
         print(f"  {VICTIMS} accounts set up; publishing {rate:,} ev/s for {seconds} s", flush=True)
@@ -186,23 +201,21 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
                             if isinstance(event, ev.LiquidationTriggered) and event.cause in sent:
                                 seen.setdefault(event.cause, now)
 
+        # Only bytes from here on: this process's own collector must not stall the clock.
+        gc.collect()
+        gc.freeze()
         reader = asyncio.create_task(read())
         started = time.perf_counter()
         published = 0
-        next_tick = 0
-        for n, block in enumerate(blocks_of(body, 100)):
-            due = started + published / rate
-            if (wait := due - time.perf_counter()) > 0:
-                await asyncio.sleep(wait)
-            await producer.send(topic, encode_block(block, seq), partition=0)
-            seq += len(block)
-            published += len(block)
-            if n % 20 == 19 and next_tick < len(ticks):
-                tick = ev.Prices(prices={"VICT": ev.PricePoint(mark=ticks[next_tick])})
-                sent[seq] = time.perf_counter()
-                await producer.send(topic, encode_block([tick], seq), partition=0)
-                seq += 1
-                next_tick += 1
+        for payload, count, tick_seq in schedule:
+            if tick_seq is None:
+                due = started + published / rate
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                published += count
+            else:
+                sent[tick_seq] = time.perf_counter()
+            await producer.send(topic, payload, partition=0)
         achieved = published / (time.perf_counter() - started)
         deadline = time.perf_counter() + 30
         while len(seen) < len(sent) and time.perf_counter() < deadline:
