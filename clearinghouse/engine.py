@@ -146,7 +146,13 @@ class Engine:
         """Files a unified or portfolio account under every coin whose price moves its figures."""
         spot, account = self.state.spot[name], self.state.accounts[name]
         for coin in (*account.positions, *spot.balances, *spot.supplied, *spot.borrowed):
-            self._exposed.setdefault(coin, set()).add(name)
+            self._file(coin, name)
+
+    def _file(self, coin: str, name: str) -> None:
+        names = self._exposed.get(coin)
+        if names is None:
+            names = self._exposed[coin] = set()
+        names.add(name)
 
     def _remember(self, source_id: str, seq: int) -> None:
         """Keeps the id of an applied event; a rejected one leaves no trace, so its redelivery
@@ -209,11 +215,18 @@ class Engine:
             below = []
             special = self._special
             for name in sorted(candidates):
-                if account_below(state, name, accounts[name]) if name in special else below_maintenance(accounts[name], markets):
+                now = None
+                if name in special:
+                    spot = state.spot[name]
+                    now = portfolio.check(state, accounts[name], spot) if spot.mode == PORTFOLIO else None
+                    liquidatable = account_below(state, name, accounts[name], now)
+                else:
+                    liquidatable = below_maintenance(accounts[name], markets)
+                if liquidatable:
                     below.append(name)
                 else:
                     healthy(state, name)
-                    self._index(name)
+                    self._index(name, now)
             if not below:
                 return
             liq.moved.clear()
@@ -236,11 +249,12 @@ class Engine:
             return set(exposed)
         return self.pm_bands.crossed(coin, market)
 
-    def _index(self, name: str) -> None:
+    def _index(self, name: str, now: portfolio.Check | None = None) -> None:
+        """Re-indexes an account after an exact check (`now`: a PM account's figures from it)."""
         if name in self._special:
             self.triggers.forget(name)
             if self.pm_bands is not None:
-                self.pm_bands.index(name, self.state)
+                self.pm_bands.index(name, self.state, now)
         else:
             if self.pm_bands is not None:
                 self.pm_bands.forget(name)
@@ -313,7 +327,7 @@ class Engine:
             add(spot_of(state, e.account), e.token, e.amount)
             state.token_net[e.token] = state.token_net.get(e.token, 0) + e.amount
             if e.account in self._special:
-                self._exposed.setdefault(e.token, set()).add(e.account)
+                self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
         if account is None:
@@ -345,7 +359,7 @@ class Engine:
         shares = spot.supplied.get(USDC)
         if pool is None or not shares:
             return
-        need = amount - max(0, margin.cross_figures(account, self.state.markets).account_value)
+        need = amount - max(0, margin.cross_value(account, self.state.markets))
         take = min(need, lending.claim(pool, shares))
         if take > pool.idle:
             raise Reject(f"the USDC pool holds only {_usd(pool.idle)} (the rest is lent out)")
@@ -406,7 +420,8 @@ class Engine:
         self._check_leverage(market, e.leverage, e.cross, table.tier_for(ntl).max_leverage)
         if e.cross != pos.cross:
             raise Reject(f"cannot switch {e.coin} between cross and isolated with an open position")
-        if e.leverage < pos.leverage:
+        # A portfolio account's cross book answers to the PM ratio, which leverage does not enter.
+        if e.leverage < pos.leverage and not (pos.cross and e.account in self._special and self.state.spot[e.account].mode == PORTFOLIO):
             if pos.cross:
                 cross = margin.cross_figures(account, self.state.markets)
                 needed = cross.margin_used - ceil_div(ntl, pos.leverage) + ceil_div(ntl, e.leverage)
@@ -501,10 +516,12 @@ class Engine:
         their exposure is filed and a PM account's USDC is settled at the next hour boundary."""
         self._trade(e)
         special = self._special
-        for name in (e.buyer, e.seller):
-            if name in special:
-                self._exposed.setdefault(e.coin, set()).add(name)
-                self._settle(name)
+        if e.buyer in special:
+            self._file(e.coin, e.buyer)
+            self._settle(e.buyer)
+        if e.seller in special:
+            self._file(e.coin, e.seller)
+            self._settle(e.seller)
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -688,7 +705,7 @@ class Engine:
         token.last_px = e.px
         for name in (e.buyer, e.seller):
             if name in self._special:
-                self._exposed.setdefault(e.base, set()).add(name)
+                self._file(e.base, name)
                 self._settle(name)
 
     def _class_transfer(self, e: ev.ClassTransfer) -> None:
@@ -750,7 +767,7 @@ class Engine:
         spot = state.spot.get(e.account)
         held = self._usdc_room(e.account, account, spot) if e.token == USDC else (spot.balances.get(e.token, 0) if spot else 0)
         if spot is not None and spot.mode == PORTFOLIO and e.token == USDC:
-            held = max(0, margin.cross_figures(account, state.markets).account_value)  # never borrowed money
+            held = max(0, margin.cross_value(account, state.markets))  # never borrowed money
         if e.amount > held:
             raise Reject(f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}")
         assert spot is not None  # with no spot side nothing is held, and the amount was refused
@@ -803,7 +820,7 @@ class Engine:
             account.raw_usd += e.amount
         else:
             add(spot, e.token, e.amount)
-            self._exposed.setdefault(e.token, set()).add(e.account)
+            self._file(e.token, e.account)
 
     def _repay(self, e: ev.Repay) -> None:
         """Repays from the account's own balance: USDC from its free ledger cash, other tokens
@@ -817,7 +834,7 @@ class Engine:
             raise Reject(f"no {e.token} borrowed")
         amount = min(e.amount, portfolio.debt(state, spot, e.token))
         if e.token == USDC:
-            held = max(0, margin.cross_figures(account, state.markets).account_value)
+            held = max(0, margin.cross_value(account, state.markets))
         else:
             held = spot.balances.get(e.token, 0)
         if amount > held:

@@ -62,15 +62,17 @@ def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
     return any(s.below for s in scopes(account, markets))
 
 
-def account_below(state: State, name: str, account: Account) -> bool:
+def account_below(state: State, name: str, account: Account, now: portfolio.Check | None = None) -> bool:
     """Liquidatable in the account's mode: standard maintenance, the unified ratio, or the
-    PM ratio and borrow thresholds (plus isolated positions' own maintenance)."""
+    PM ratio and borrow thresholds (`now`: the PM figures if already at hand) plus isolated
+    positions' own maintenance (a PM account's cross book answers to the PM ratio only)."""
     mode = mode_of(state, name)
     if mode == STANDARD:
         return below_maintenance(account, state.markets)
-    if any(s.below for s in scopes(account, state.markets, mode == UNIFIED)[mode == PORTFOLIO :]):
+    own = scopes(account, state.markets, mode == UNIFIED)
+    if any(s.below for s in (own[1:] if mode == PORTFOLIO else own)):
         return True
-    return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name])
+    return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name], now)
 
 
 def healthy(state: State, name: str) -> None:

@@ -74,6 +74,22 @@ def cross_figures(account: Account, markets: dict[str, Market]) -> Cross:
     return Cross(raw, raw + av, ntl_sum, im, mm)
 
 
+def cross_value(account: Account, markets: dict[str, Market]) -> int:
+    """`AV_cross` alone (cash, cross position values, unsettled funding), about half the work of
+    `cross_figures` for what portfolio settlement asks after every hour (tests hold the two equal)."""
+    av = account.raw_usd
+    for coin, pos in account.positions.items():
+        szi = pos.szi
+        if not szi or not pos.cross:
+            continue
+        market = markets[coin]
+        accrued = market.funding_index - pos.funding_index
+        if accrued:
+            av += (-szi * accrued) // FUNDING_DIV
+        av += (szi * market.mark) // NTL_DIV
+    return av
+
+
 def iso_raw(pos: Position, market: Market) -> int:
     return pos.iso_raw + pending_funding(pos, market)
 

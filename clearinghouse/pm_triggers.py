@@ -82,9 +82,10 @@ class PmBands:
             lst.add((key, name))
         return entry
 
-    def index(self, name: str, state: State) -> None:
-        """(Re)writes the bands of a unified or PM account from its exact figures: one per
-        isolated position (kind 1) and one per coin of its cross book and spot side (kind 0)."""
+    def index(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
+        """(Re)writes the bands of a unified or PM account from its exact figures (`now`: a PM
+        account's, if already at hand): one per isolated position (kind 1) and one per coin of
+        its cross book and spot side (kind 0)."""
         old = {(entry[0], entry[1]): entry for entry in self.entries.pop(name, ())}
         out: list[Entry] = []
         account, spot = state.accounts[name], state.spot[name]
@@ -96,7 +97,7 @@ class PmBands:
                 mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
                 out.append(self._put(name, old, coin, 1, market, margin.iso_margin_used(pos, market) - mm, 2 * abs(pos.szi), pos.szi))
         exposure = _exposure(state, account, spot)
-        buffer = _buffer(state, account, spot) if exposure else None
+        buffer = _buffer(state, account, spot, now) if exposure else None
         if buffer is not None:
             # shares in proportion to value at risk (K times the price), so every coin gets the
             # same relative price band
@@ -144,15 +145,13 @@ def _exposure(state: State, account: Account, spot: SpotAccount) -> dict[str, tu
     return out
 
 
-def _buffer(state: State, account: Account, spot: SpotAccount) -> int | None:
+def _buffer(state: State, account: Account, spot: SpotAccount, now: portfolio.Check | None) -> int | None:
     """How far the account's margin figure is from its trigger (None: nothing can trigger)."""
     if spot.mode != PORTFOLIO:
         cross = margin.cross_figures(account, state.markets)
         return cross.account_value - cross.maintenance - 1 if cross.maintenance > 0 else None
     if not portfolio.at_risk(account, spot):
         return None
-    f = portfolio.figures(state, account, spot)
+    f, partial = now or portfolio.check(state, account, spot)
     buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
-    if spot.borrowed:
-        buffer = min(buffer, portfolio.thresholds(state, spot)[1] - f.borrowed)
-    return buffer
+    return min(buffer, partial - f.borrowed) if spot.borrowed else buffer

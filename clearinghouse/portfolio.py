@@ -94,14 +94,20 @@ def borrowed_value(state: State, spot: SpotAccount) -> int:
     return total
 
 
-def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
-    """The PM figures; `extra` adds (token, amount) to the holdings (a buy being checked)."""
+class Holdings(NamedTuple):
+    """Sums over an account's spot tokens (USDC aside) at their oracles."""
+
+    borrow_limit: int  # sum(amount * oracle * LTV)
+    collateral: int  # sum(amount * oracle) over LTV > 0
+    liquidation: int  # the PM liquidation value of the collateral
+    worth: int  # sum(amount * oracle) over every token
+
+
+def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
+    """`extra` adds (token, amount) to the holdings (a buy being checked)."""
     rules = state.pm_rules
-    cross = margin.cross_figures(account, state.markets)
-    usdc = cross.account_value + holdings(state, spot, USDC)
-    borrowed = borrowed_value(state, spot)
     usdc_cap = rules.caps[USDC].user_borrow * lending.scale(USDC) if USDC in rules.caps else 0
-    limit = collateral = liq = other = 0
+    limit = collateral = liq = worth_all = 0
     tokens = set(spot.balances) | set(spot.supplied)
     if extra is not None:
         tokens.add(extra[0])
@@ -111,7 +117,7 @@ def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str,
         amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
         px = price(state, token)
         worth = value(amount, px)
-        other += worth
+        worth_all += worth
         ltv = rules.ltv.get(token)
         if ltv is None:
             continue
@@ -121,8 +127,18 @@ def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str,
         caps = rules.caps.get(token)
         capped = min(amount, caps.user_supply * lending.scale(token)) if caps is not None else 0
         liq += min(usdc_cap, value(capped, px) * (RATE + ltv) // (2 * RATE))
-    requirement = rules.min_requirement + cross.maintenance + borrowed
-    return Figures(usdc, borrowed, limit, collateral, cross.maintenance, requirement, usdc + liq, usdc + other - borrowed)
+    return Holdings(limit, collateral, liq, worth_all)
+
+
+def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
+    """The PM figures; `extra` adds (token, amount) to the holdings (a buy being checked)."""
+    cross = margin.cross_figures(account, state.markets)
+    usdc = cross.account_value + holdings(state, spot, USDC)
+    borrowed = borrowed_value(state, spot)
+    sums = spot_sums(state, spot, extra)
+    requirement = state.pm_rules.min_requirement + cross.maintenance + borrowed
+    return Figures(usdc, borrowed, sums.borrow_limit, sums.collateral, cross.maintenance, requirement, usdc + sums.liquidation,
+                   usdc + sums.worth - borrowed)
 
 
 def at_risk(account: Account, spot: SpotAccount) -> bool:
@@ -135,27 +151,41 @@ def ratio_broken(f: Figures, rules: PmRules) -> bool:
     return f.requirement * RATE > rules.liq_ratio * f.liq_value
 
 
-def pm_liquidatable(state: State, account: Account, spot: SpotAccount) -> bool:
-    return at_risk(account, spot) and (ratio_broken(figures(state, account, spot), state.pm_rules) or borrow_stage(state, spot)[0] is not None)
+class Check(NamedTuple):
+    """What the liquidation check and the band index both need, computed once."""
+
+    figures: Figures
+    partial: int  # the partial borrow-liquidation threshold
+
+
+def check(state: State, account: Account, spot: SpotAccount) -> Check:
+    return Check(figures(state, account, spot), thresholds(state, spot)[1])
+
+
+def pm_liquidatable(state: State, account: Account, spot: SpotAccount, now: Check | None = None) -> bool:
+    """Above the PM ratio or the partial borrow threshold (the full one is never below it),
+    with something to liquidate."""
+    if not at_risk(account, spot):
+        return False
+    f, partial = now or check(state, account, spot)
+    return ratio_broken(f, state.pm_rules) or (bool(spot.borrowed) and f.borrowed > partial)
 
 
 # ---- the automatic borrow, repay and supply ----------------------------------------------------
 
 
-def headroom(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> int:
+def headroom(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> int:
     """USDC the account may still borrow: LTV headroom, caps and pool liquidity."""
-    f = figures(state, account, spot, extra)
     pool = state.pools.get(USDC)
     room = lending.borrow_room(pool, spot, state.pm_rules, USDC) if pool is not None else 0
-    return max(0, min(f.borrow_limit - f.borrowed, room))
+    return max(0, min(spot_sums(state, spot, extra).borrow_limit - borrowed_value(state, spot), room))
 
 
 def spendable(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None, need: int = 0) -> int:
     """USDC a PM account can pay now: its balance (supply included) plus the borrow headroom
     (left out when the balance alone covers `need`)."""
-    cross = margin.cross_figures(account, state.markets)
-    free = max(0, cross.account_value + holdings(state, spot, USDC))
-    return free if free >= need > 0 else free + headroom(state, account, spot, extra)
+    free = max(0, margin.cross_value(account, state.markets) + holdings(state, spot, USDC))
+    return free if free >= need > 0 else free + headroom(state, spot, extra)
 
 
 def settle(state: State, account: Account, spot: SpotAccount) -> None:
@@ -163,7 +193,7 @@ def settle(state: State, account: Account, spot: SpotAccount) -> None:
     a shortfall (`AV_cross` < 0) is covered from its USDC supply, then by borrowing up to the
     headroom; a surplus repays USDC borrows, and what is still idle is supplied, as far as the
     caps allow."""
-    free = margin.cross_figures(account, state.markets).account_value
+    free = margin.cross_value(account, state.markets)
     rules = state.pm_rules
     pool = state.pools.get(USDC)
     if free < 0 and pool is not None:
@@ -171,7 +201,7 @@ def settle(state: State, account: Account, spot: SpotAccount) -> None:
         if take > 0:
             account.raw_usd += lending.withdraw_supply(pool, spot, USDC, take)
             free += take
-        loan = min(-free, headroom(state, account, spot)) if free < 0 else 0
+        loan = min(-free, headroom(state, spot)) if free < 0 else 0
         if loan > 0:
             lending.borrow(pool, spot, rules, USDC, loan)
             account.raw_usd += loan

@@ -141,7 +141,8 @@ _WIPED = (5, 6)
 
 # Portfolio margin (`GeneratorConfig.pm_share`)
 SPOT_MAKER = "0xspotmaker"  # sells the collateral token to PM accounts and buys it back
-LENDER = "0xlender"  # supplies USDC to the pool: half the PM accounts' collateral value
+LENDER = "0xlender"  # supplies USDC to the pool: half the PM accounts' collateral value...
+_LENDER_CAP = 250_000_000 * USD  # ...up to the per-account supply cap
 _PM_SPEND = (1, 2)  # a PM account's spot buys stay below this share of its collateral value (LTV 0.65)
 _SPOT_SHARE = 0.10  # of trades, with PM accounts: spot trades
 _PM_MIN_VALUE = 10_001 * USD  # PM collateral: at least this much (eligibility is above 10k)...
@@ -329,6 +330,7 @@ class _Generator:
             lent += value // 2
             yield Deposit(ts=ts, account=self.names[a], amount=amount, token=b.coin)
             yield SetMode(ts=ts, account=self.names[a], mode="portfolio")
+        lent = min(lent, _LENDER_CAP)
         yield Deposit(ts=ts, account=LENDER, amount=lent)
         yield SetMode(ts=ts, account=LENDER, mode="unified")  # one balance: it supplies from the ledger
         yield Supply(ts=ts, account=LENDER, amount=lent)

@@ -279,3 +279,13 @@ def test_the_same_carry_in_a_standard_account_is_liquidated(leverage):
     derived = _carry("standard", leverage, "60")
     assert derived and isinstance(derived[0], ev.LiquidationTriggered) and derived[0].account == "carry"
     assert _carry("standard", 1, "60") == []
+
+
+def test_lowering_leverage_in_portfolio_margin_needs_no_cross_margin():
+    book = Book()
+    _pm_hype(book)  # USDC none, 100 HYPE of collateral
+    book.ok(set_leverage("pm", "ETH", 10), trade("ETH", "2000", "1", "pm", "mm"))
+    # cross AV 0 < the 2,000 a 1x position would need: a standard account is refused, a PM
+    # account's cross book answers to the PM ratio ((20 + 100) / 3,300) only
+    book.ok(set_leverage("pm", "ETH", 1))
+    assert book.state.accounts["pm"].positions["ETH"].leverage == 1

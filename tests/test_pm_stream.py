@@ -73,3 +73,14 @@ def test_a_restart_from_an_encoded_state_ends_in_the_same_state():
     for event in events[half:]:
         second.apply(event)
     assert state_digest(second.state) == state_digest(whole.state)
+
+
+def test_cross_value_is_the_cross_account_value():
+    from clearinghouse import margin
+
+    engine = Engine(State(liquidation=LiquidationConfig()))
+    for event in _crash_stream():
+        engine.apply(event)
+    markets = engine.state.markets
+    for account in engine.state.accounts.values():
+        assert margin.cross_value(account, markets) == margin.cross_figures(account, markets).account_value
