@@ -20,6 +20,7 @@ letters visible together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,14 +219,23 @@ class KafkaSink:
         await self._producer.stop()
 
 
-async def last_record(config: KafkaConfig, topic: str, partition: int = 0) -> Record | None:
-    """The last committed record of a partition, or None: reads back from the end in growing
-    windows, since the last offsets may be transaction markers."""
+@contextlib.asynccontextmanager
+async def _assigned(config: KafkaConfig, topic: str, partition: int) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition]]:
+    """A short-lived read_committed consumer assigned to one partition (no group)."""
     tp = TopicPartition(topic, partition)
     consumer = _consumer(config)
     await consumer.start()
     try:
         consumer.assign([tp])
+        yield consumer, tp
+    finally:
+        await consumer.stop()
+
+
+async def last_record(config: KafkaConfig, topic: str, partition: int = 0) -> Record | None:
+    """The last committed record of a partition, or None: reads back from the end in growing
+    windows, since the last offsets may be transaction markers."""
+    async with _assigned(config, topic, partition) as (consumer, tp):
         begin = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp]
         window = 8
@@ -241,8 +251,6 @@ async def last_record(config: KafkaConfig, topic: str, partition: int = 0) -> Re
                 return None
             window *= 4
         return None
-    finally:
-        await consumer.stop()
 
 
 async def _drain(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> AsyncIterator[Any]:
@@ -258,16 +266,10 @@ async def _drain(consumer: AIOKafkaConsumer, tp: TopicPartition, end: int) -> As
 async def read_records(config: KafkaConfig, topic: str, partition: int = 0, start: int = 0) -> list[Any]:
     """Every committed record of a partition from `start` to its current end (aiokafka
     ConsumerRecords, headers included): for tools and tests."""
-    tp = TopicPartition(topic, partition)
-    consumer = _consumer(config)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
+    async with _assigned(config, topic, partition) as (consumer, tp):
         end = (await consumer.end_offsets([tp]))[tp]
         consumer.seek(tp, start)
         return [r async for r in _drain(consumer, tp, end)]
-    finally:
-        await consumer.stop()
 
 
 async def read_derived(config: KafkaConfig, topic: str, partition: int = 0) -> list[Any]:
