@@ -748,20 +748,18 @@ class Engine:
             self._handlers[ev.Trade] = self._trade_with_special
         self._pools_opened()
 
-    def _lending_target(self, token: str, what: str) -> int:
-        """The token's scale check for a lending action; rejects tokens without that cap."""
-        if token != USDC:
-            self._token_of(token)
-        caps = self.state.pm_rules.caps.get(token)
-        if caps is None or not (caps.borrow if what == "borrow" else caps.supply):
-            raise Reject(f"{token} cannot be {'borrowed' if what == 'borrow' else 'supplied'}")
-        return lending.scale(token)
-
-    def _supply(self, e: ev.Supply) -> None:
+    def _lending_amount(self, e: ev.Supply | ev.Borrow, what: str) -> None:
+        """A positive amount on the token's unit, of a token the rules let be `what` ("supply"
+        or "borrow")."""
         self._positive(e.amount, "amount")
-        self._lending_target(e.token, "supply")
         if e.token != USDC:
             self._token_of(e.token, e.amount)
+        caps = self.state.pm_rules.caps.get(e.token)
+        if caps is None or not (caps.borrow if what == "borrow" else caps.supply):
+            raise Reject(f"{e.token} cannot be {'borrowed' if what == 'borrow' else 'supplied'}")
+
+    def _supply(self, e: ev.Supply) -> None:
+        self._lending_amount(e, "supply")
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)
@@ -799,10 +797,7 @@ class Engine:
     def _borrow(self, e: ev.Borrow) -> None:
         """An explicit borrow: portfolio accounts only, within the LTV headroom; the proceeds
         stay in the account (a PM withdrawal never takes borrowed funds)."""
-        self._positive(e.amount, "amount")
-        self._lending_target(e.token, "borrow")
-        if e.token != USDC:
-            self._token_of(e.token, e.amount)
+        self._lending_amount(e, "borrow")
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)

@@ -56,19 +56,22 @@ class Market(_Base, tag="market"):
     only_isolated: bool = False
 
 
-class Deposit(_Base, tag="deposit"):
+class _TokenMove(_Base):
+    """An account moving an amount of one token (USDC unless named): deposits, withdrawals and
+    the lending actions share this shape."""
+
+    account: str
+    amount: TokenAmount
+    token: str = "USDC"
+
+
+class Deposit(_TokenMove, tag="deposit"):
     """USDC into the perp ledger (a unified or portfolio account's one balance), or any other
     listed token into the spot balance."""
 
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
 
-
-class Withdraw(_Base, tag="withdraw"):
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
+class Withdraw(_TokenMove, tag="withdraw"):
+    pass
 
 
 class Transfer(_Base, tag="transfer"):
@@ -187,28 +190,20 @@ class SetMode(_Base, tag="set_mode"):
     mode: str  # "standard" | "unified" | "portfolio"
 
 
-class Supply(_Base, tag="supply"):
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
+class Supply(_TokenMove, tag="supply"):
+    pass
 
 
-class WithdrawSupply(_Base, tag="withdraw_supply"):
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
+class WithdrawSupply(_TokenMove, tag="withdraw_supply"):
+    pass
 
 
-class Borrow(_Base, tag="borrow"):
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
+class Borrow(_TokenMove, tag="borrow"):
+    pass
 
 
-class Repay(_Base, tag="repay"):
-    account: str
-    amount: TokenAmount
-    token: str = "USDC"
+class Repay(_TokenMove, tag="repay"):
+    pass
 
 
 class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
