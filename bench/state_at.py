@@ -3,6 +3,7 @@
     python bench/state_at.py                  # 10,000,000 events, 100,000 accounts, 50 markets
     python bench/state_at.py --events 2000000 # a smaller log
     python bench/state_at.py --quick          # 500,000 events, 20,000 accounts
+    python bench/state_at.py --log DIR        # keep the generated, run log in DIR; a later call reuses it
 
 Writes a generated log, runs it once with a snapshot every `--snapshot-every` events (all kept),
 then asks for the state at `--points` seeded random seqs with `replay.history.state_at` and
@@ -67,6 +68,33 @@ def snapshot_million(tmp: Path) -> dict[str, float]:
     return {"write_s": round(written, 2), "load_s": round(loaded, 2), "bytes": path.stat().st_size}
 
 
+def prepare(log: LogDir, args: argparse.Namespace, config: LiquidationConfig) -> None:
+    """Generates the log unless it is there."""
+    if log.exists():
+        return
+    started = time.perf_counter()
+    with EventLog(log.events) as out:
+        block: list = []
+        for event in generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=3)):
+            block.append(event)
+            if len(block) == 1000:
+                out.append(block)
+                block = []
+                if out.next_seq % 1_000_000 == 0:
+                    say(f"  generated {out.next_seq:,}")
+        out.append(block)
+    say(f"generated {args.events:,} events in {time.perf_counter() - started:.0f}s")
+
+
+def run_log(log: LogDir, args: argparse.Namespace, config: LiquidationConfig) -> None:
+    """Runs the log with a snapshot every `--snapshot-every` events; on a log run before, only
+    what is left (a run stopped half way resumes from its last snapshot)."""
+    started = time.perf_counter()
+    run(log, snapshot_every=args.snapshot_every, keep=0, liquidation=config)
+    full_run = time.perf_counter() - started
+    say(f"ran the log with snapshots every {args.snapshot_every:,} events in {full_run:.0f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -77,29 +105,16 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--liquidation", choices=["mark", "off"], default="mark")
     parser.add_argument("--skip-million", action="store_true", help="leave out the 1,000,000-account snapshot figures")
+    parser.add_argument("--log", type=Path, help="where the generated log is kept (reused when it is already there, generated and run once)")
     parser.add_argument("--plain", type=int, choices=[1, 3], default=3, help="points also replayed from the start: the median one, or the three quartiles")
     args = parser.parse_args()
     if args.quick:
         args.events, args.accounts = 500_000, 20_000
     config = LiquidationConfig(mode=args.liquidation)
     with tempfile.TemporaryDirectory(prefix="bench-state-at-") as tmp:
-        log = LogDir(Path(tmp) / "log")
-        started = time.perf_counter()
-        with EventLog(log.events) as out:
-            block: list = []
-            for event in generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=3)):
-                block.append(event)
-                if len(block) == 1000:
-                    out.append(block)
-                    block = []
-                    if out.next_seq % 1_000_000 == 0:
-                        say(f"  generated {out.next_seq:,}")
-            out.append(block)
-        say(f"generated {args.events:,} events in {time.perf_counter() - started:.0f}s")
-        started = time.perf_counter()
-        run(log, snapshot_every=args.snapshot_every, keep=0, liquidation=config)
-        full_run = time.perf_counter() - started
-        say(f"ran the log with snapshots every {args.snapshot_every:,} events in {full_run:.0f}s")
+        log = LogDir(args.log or Path(tmp) / "log")
+        prepare(log, args, config)
+        run_log(log, args, config)
         rng = random.Random(11)
         points = sorted(rng.randrange(args.events) for _ in range(args.points))
         at_times, digests = [], {}
