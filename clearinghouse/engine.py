@@ -7,7 +7,7 @@ was (apart from the sequence number and event time, which count every event of t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Mapping
 
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.errors import Reject
@@ -45,14 +45,23 @@ def _usd(amount: int) -> str:
 
 class Engine:
     """`full_scan` selects the reference trigger mode (every account checked on every tick);
-    both modes make the same decisions. `quiet=True` skips the liquidation checks altogether:
-    only for replaying a stretch of a log known to hold no liquidation decision, starting from a
-    state with no account on the watch list or on order (then the checks would change nothing)."""
+    both modes make the same decisions.
 
-    def __init__(self, state: State | None = None, *, full_scan: bool = False, quiet: bool = False) -> None:
+    `guide` replaces both with the decisions a log already records, for reading history: input
+    seq -> the accounts its derived events name. After each event only those accounts (and the
+    watch list) are checked, in the same rounds, so a replay of the same log under the same
+    settings decides exactly as the indexed run did: the index found every account below
+    maintenance, each of those is named, and checking one found healthy changes nothing that
+    the watch list does not already cover. The trigger index is never built. A guide that does
+    not come from the log (tampered, other settings) can mislead it: readers compare the
+    decisions it makes with the recorded ones (`replay.history`)."""
+
+    def __init__(self, state: State | None = None, *, full_scan: bool = False, guide: Mapping[int, Collection[str]] | None = None) -> None:
         self.state = state if state is not None else State()
         self.rules: RuleSet = RULE_SETS[self.state.rules]
-        self._liquidating = self.state.liquidation.mode != "off" and not quiet
+        self._liquidating = self.state.liquidation.mode != "off"
+        self._guide = guide
+        self._indexed = self._liquidating and guide is None  # the trigger index and bands are kept
         self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
         # Unified and portfolio accounts stay out of the trigger index (its keys are for
         # standard maintenance): their own price and funding bands (`pm_triggers`) pick those a
@@ -64,7 +73,7 @@ class Engine:
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
-        if self._liquidating:
+        if self._indexed:
             self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
             for name in sorted(self._special):
                 self._index(name)
@@ -200,12 +209,19 @@ class Engine:
         """Checks the candidates exactly, in rounds: each round's accounts below maintenance
         (as found at its start) are liquidated in account-id order, at most once per event;
         the next round looks at what those liquidations moved (impact prices, ADL)."""
-        state, triggers, liq = self.state, self.triggers, self.liquidations
+        state, triggers, liq, guide = self.state, self.triggers, self.liquidations, self._guide
         accounts, markets = state.accounts, state.markets
-        candidates = self._candidates(event)
-        if self._accrued:  # interest raised every borrow
+        if guide is not None:
             self._accrued = False
-            candidates |= {n for n in self._special if state.spot[n].borrowed}
+            named = [n for n in guide.get(seq, ()) if n in accounts]  # a guide may name anyone
+            if not named and not state.watch:
+                return
+            candidates = set(named)
+        else:
+            candidates = self._candidates(event)
+            if self._accrued:  # interest raised every borrow
+                self._accrued = False
+                candidates |= {n for n in self._special if state.spot[n].borrowed}
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -235,6 +251,9 @@ class Engine:
                 liq.check(name, seq)
                 self._index(name)
             done.update(below)
+            if guide is not None:
+                candidates = set(named)
+                continue
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):
                 candidates |= triggers.crossed(coin, state)
@@ -251,6 +270,8 @@ class Engine:
 
     def _index(self, name: str, now: portfolio.Check | None = None) -> None:
         """Re-indexes an account after an exact check (`now`: a PM account's figures from it)."""
+        if not self._indexed:
+            return
         if name in self._special:
             self.triggers.forget(name)
             if self.pm_bands is not None:
@@ -740,7 +761,7 @@ class Engine:
             self._special.discard(e.account)
             for names in self._exposed.values():
                 names.discard(e.account)
-            if self._liquidating:
+            if self._indexed:
                 self.triggers.reindex(e.account, account, self.state.markets)
         else:
             self._special.add(e.account)

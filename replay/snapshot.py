@@ -103,6 +103,11 @@ class SnapshotStore:
             return []
         return sorted(self.directory.glob("snap-*.snap"))
 
+    @staticmethod
+    def seq_of(path: Path) -> int:
+        """The seq a snapshot file is named for (the events applied when it was taken)."""
+        return int(path.stem.split("-")[1])
+
     def write(self, snapshot: Snapshot) -> Path:
         path = self.directory / f"snap-{snapshot.seq:020d}.snap"
         write_snapshot(path, snapshot)
@@ -115,7 +120,7 @@ class SnapshotStore:
         """The newest readable snapshot (and its state) with seq <= at_most and state time <=
         time (each if given); corrupt or torn files on the way are skipped with a warning."""
         for path in reversed(self.paths()):
-            if at_most is not None and int(path.stem.split("-")[1]) > at_most:
+            if at_most is not None and self.seq_of(path) > at_most:
                 continue
             try:
                 snapshot = read_snapshot(path)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 from test_cli import CRASH, cli
 from test_trigger_index import _crash_stream
 
@@ -41,8 +42,8 @@ def _plain(stream: list, upto: int) -> State:
 
 @pytest.mark.parametrize("seq", [0, 999, 1000, 2345, 3999, 4008, 4030, 4057])
 def test_state_at_a_seq_equals_a_plain_replay(crash_log: tuple[LogDir, list], seq: int) -> None:
-    """Points in the calm (replayed without liquidation checks) and inside the crash (the first
-    liquidation is at seq 4008: from the snapshot at 4000 the checks run)."""
+    """Points in the calm and inside the crash (the first liquidation is at seq 4008, after the
+    snapshot at 4000), replayed as guided by the recorded decisions."""
     log, stream = crash_log
     assert state_digest(state_at(log, seq=seq)) == state_digest(_plain(stream, seq))
 
@@ -54,6 +55,39 @@ def test_state_at_a_time_applies_the_events_up_to_it(crash_log: tuple[LogDir, li
     assert state_digest(state_at(log, time=moment)) == state_digest(_plain(stream, last))
     assert parse_time("2023-11-14T22:13:20Z") == 1_700_000_000_000
     assert parse_time("2023-11-14T23:13:20+01:00") == 1_700_000_000_000
+
+
+def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(crash_log: tuple[LogDir, list], tmp_path: Path) -> None:
+    """Every liquidation decision of the derived log replaced by a rejection: the guided replay
+    decides otherwise, so the stretch is replayed again with the trigger index (and says so)."""
+    log, stream = crash_log
+    copy = LogDir(tmp_path / "copy")
+    copy.root.mkdir()
+    for path in ("events", "state"):
+        (copy.root / path).symlink_to(log.root / path)
+    with EventLog(log.derived, derived=True, readonly=True) as src, EventLog(copy.derived, derived=True) as dst:
+        for _, block in src.blocks():
+            dst.append([e if isinstance(e, (ev.Rejected, ev.Checkpoint)) else ev.Rejected(seq=e.cause, reason="forged") for e in block])
+    with structlog.testing.capture_logs() as logs:
+        assert state_digest(state_at(copy, seq=4030)) == state_digest(_plain(stream, 4030))
+    assert [entry["event"] for entry in logs] == ["history.unguided"]
+
+
+def test_state_at_past_the_last_run_replays_with_the_trigger_index(tmp_path: Path) -> None:
+    """Events appended after the last run have no recorded decisions yet: the replay past the
+    newest snapshot finds the liquidations itself."""
+    stream = _crash_stream(accounts=300, events=4_000, seed=8)
+    log = LogDir(tmp_path / "log")
+    with EventLog(log.events) as out:
+        out.append(stream[:3_500])
+        run(log, snapshot_every=1000, liquidation=CONFIG)
+        out.append(stream[3_500:])
+    with structlog.testing.capture_logs() as logs:
+        assert state_digest(state_at(log, seq=4030)) == state_digest(_plain(stream, 4030))
+        moment = stream[4030].ts
+        last = max(i for i, e in enumerate(stream) if e.ts is not None and e.ts <= moment)
+        assert state_digest(state_at(log, time=moment)) == state_digest(_plain(stream, last))
+    assert logs == []
 
 
 def test_replay_state_cli_has_seq_and_rejects_outside_points(crash_log: tuple[LogDir, list]) -> None:
