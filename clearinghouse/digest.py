@@ -14,18 +14,31 @@ from typing import Any
 
 import msgspec
 
+from clearinghouse.lazy import LazyAccounts
 from clearinghouse.state import Account, SpotAccount, State
 
 _encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(State)
 
 
+def _raw_accounts_state() -> type:
+    """`State` with each account left as its raw bytes: the same wire format, read in one pass."""
+    fields = []
+    for f in msgspec.structs.fields(State):
+        default = f.default if f.default is not msgspec.NODEFAULT else msgspec.field(default_factory=f.default_factory)
+        fields.append((f.name, dict[str, msgspec.Raw] if f.name == "accounts" else f.type, default))
+    return msgspec.defstruct("RawAccountsState", fields)
+
+
+_raw_accounts_decoder = msgspec.msgpack.Decoder(_raw_accounts_state())
+
+
 def _sorted(d: dict[str, Any]) -> dict[str, Any]:
     return d if len(d) < 2 else dict(sorted(d.items()))
 
 
-def _account(account: Account) -> Account:
-    if len(account.positions) < 2:
+def _account(account: Account | msgspec.Raw) -> Account | msgspec.Raw:
+    if type(account) is msgspec.Raw or len(account.positions) < 2:  # raw: as a snapshot stored it, canonical
         return account
     return msgspec.structs.replace(account, positions=_sorted(account.positions))
 
@@ -40,7 +53,7 @@ def canonical(state: State) -> State:
     return msgspec.structs.replace(
         state,
         markets=_sorted(state.markets),
-        accounts={name: _account(accounts[name]) for name in sorted(accounts)},
+        accounts={name: _account(dict.__getitem__(accounts, name)) for name in sorted(accounts)},  # undecoded stays so
         recent_ids=_sorted(state.recent_ids),
         watch=_sorted(state.watch),
         liq_orders={name: _sorted(orders) for name, orders in sorted(state.liq_orders.items())},
@@ -57,8 +70,15 @@ def encode_state(state: State) -> bytes:
     return _encoder.encode(canonical(state))
 
 
-def decode_state(data: bytes) -> State:
-    return _state_decoder.decode(data)
+def decode_state(data: bytes, *, lazy: bool = False) -> State:
+    """The state; `lazy` leaves each account as raw bytes until it is first read
+    (`clearinghouse.lazy`), for readers that touch a few of them."""
+    if not lazy:
+        return _state_decoder.decode(data)
+    raw = _raw_accounts_decoder.decode(data)
+    state = State(**{name: getattr(raw, name) for name in State.__struct_fields__})
+    state.accounts = LazyAccounts(raw.accounts)
+    return state
 
 
 def digest_of(encoded: bytes) -> str:

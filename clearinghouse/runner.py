@@ -92,13 +92,19 @@ def settings(log: LogDir, liquidation: LiquidationConfig | None = None) -> Liqui
 
 
 def load(
-    log: LogDir, liquidation: LiquidationConfig | None = None, *, at_most: int | None = None, time: int | None = None, check_digest: bool = True
+    log: LogDir,
+    liquidation: LiquidationConfig | None = None,
+    *,
+    at_most: int | None = None,
+    time: int | None = None,
+    check_digest: bool = True,
+    lazy: bool = False,
 ) -> Position:
     """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state.
-    Readers that only look (state at a point) may skip re-checking the digest; `run` and
-    `verify` never do."""
+    Readers that only look (state at a point) may skip re-checking the digest, which `run` and
+    `verify` never do, and decode the accounts as they touch them (`lazy`)."""
     config = settings(log, liquidation)
-    found = SnapshotStore(log.state).latest(at_most=at_most, time=time, check_digest=check_digest)
+    found = SnapshotStore(log.state).latest(at_most=at_most, time=time, check_digest=check_digest, lazy=lazy)
     if found is None:
         return Position(State(liquidation=config))
     snap, state = found

@@ -99,10 +99,10 @@ def state_at(log: LogDir, *, seq: int | None = None, time: int | None = None) ->
         last = _last_seq(log)
         if not 0 <= seq <= last:
             raise HistoryError(f"seq {seq} is outside the log (0..{last})")
-        found = lambda: load(log, at_most=seq + 1, check_digest=False)  # noqa: E731
+        found = lambda: load(log, at_most=seq + 1, check_digest=False, lazy=True)  # noqa: E731
     else:
         assert time is not None
-        found = lambda: load(log, time=time, check_digest=False)  # noqa: E731
+        found = lambda: load(log, time=time, check_digest=False, lazy=True)  # noqa: E731
     at = found()
     paths = SnapshotStore(log.state).paths()
     ran = SnapshotStore.seq_of(paths[-1]) if paths else 0  # the derived log is complete up to here

@@ -40,10 +40,11 @@ class Snapshot(msgspec.Struct, frozen=True):
     time: int  # event time of the state (ms), to find the snapshot before a moment
     state: bytes
 
-    def load_state(self, check_digest: bool = True) -> State:
+    def load_state(self, check_digest: bool = True, lazy: bool = False) -> State:
         """The state; `check_digest` re-encodes it to prove it is the one that was digested
-        (the file checksum already proves the bytes are those written)."""
-        state = decode_state(self.state)
+        (the file checksum already proves the bytes are those written); `lazy` leaves the
+        accounts to be decoded on first use (`clearinghouse.lazy`)."""
+        state = decode_state(self.state, lazy=lazy)
         if check_digest and state_digest(state) != self.digest:
             raise SnapshotError("state digest does not match the snapshot's")
         return state
@@ -116,7 +117,7 @@ class SnapshotStore:
                 old.unlink()
         return path
 
-    def latest(self, *, at_most: int | None = None, time: int | None = None, check_digest: bool = True) -> tuple[Snapshot, State] | None:
+    def latest(self, *, at_most: int | None = None, time: int | None = None, check_digest: bool = True, lazy: bool = False) -> tuple[Snapshot, State] | None:
         """The newest readable snapshot (and its state) with seq <= at_most and state time <=
         time (each if given); corrupt or torn files on the way are skipped with a warning."""
         for path in reversed(self.paths()):
@@ -126,7 +127,7 @@ class SnapshotStore:
                 snapshot = read_snapshot(path)
                 if time is not None and snapshot.time > time:
                     continue
-                state = snapshot.load_state(check_digest)
+                state = snapshot.load_state(check_digest, lazy)
             except SnapshotError as exc:
                 log.warning("snapshot.skipped", path=str(path), reason=str(exc))
                 continue
