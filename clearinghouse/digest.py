@@ -14,27 +14,15 @@ from typing import Any
 
 import msgspec
 
-from clearinghouse.lazy import LazyAccounts
+from clearinghouse.lazy import lazy_state
 from clearinghouse.state import Account, SpotAccount, State
 
 _encoder = msgspec.msgpack.Encoder()
 _state_decoder = msgspec.msgpack.Decoder(State)
 
 
-def _raw_accounts_state() -> type:
-    """`State` with each account left as its raw bytes: the same wire format, read in one pass."""
-    fields = []
-    for f in msgspec.structs.fields(State):
-        default = f.default if f.default is not msgspec.NODEFAULT else msgspec.field(default_factory=f.default_factory)
-        fields.append((f.name, dict[str, msgspec.Raw] if f.name == "accounts" else f.type, default))
-    return msgspec.defstruct("RawAccountsState", fields)
-
-
-_raw_accounts_decoder = msgspec.msgpack.Decoder(_raw_accounts_state())
-
-
 def _sorted(d: dict[str, Any]) -> dict[str, Any]:
-    return d if len(d) < 2 else dict(sorted(d.items()))
+    return d if len(d) < 2 else dict(sorted(dict.items(d)))  # dict.items: undecoded values stay so (`lazy`)
 
 
 def _account(account: Account | msgspec.Raw) -> Account | msgspec.Raw:
@@ -75,10 +63,7 @@ def decode_state(data: bytes, *, lazy: bool = False) -> State:
     (`clearinghouse.lazy`), for readers that touch a few of them."""
     if not lazy:
         return _state_decoder.decode(data)
-    raw = _raw_accounts_decoder.decode(data)
-    state = State(**{name: getattr(raw, name) for name in State.__struct_fields__})
-    state.accounts = LazyAccounts(raw.accounts)
-    return state
+    return lazy_state(data)
 
 
 def digest_of(encoded: bytes) -> str:

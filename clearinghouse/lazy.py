@@ -1,60 +1,66 @@
-"""Accounts decoded on first use: a state read from a snapshot to answer one question.
+"""A state decoded on first use: for reading a snapshot to answer one question.
 
 Decoding a snapshot costs about a microsecond per position, and a large book holds millions of
 them, while a look at the past (a replay of one snapshot interval, then one account) touches a
-fraction. `LazyAccounts` holds each account as the raw msgpack bytes the snapshot stored
-(`msgspec.Raw`, a view into the snapshot, no copy) and decodes it the first time it is read;
-written back, the raw bytes are the account's canonical encoding, so digests and snapshots of
+fraction: a trade reads two accounts and one position of each. So `lazy_state` leaves every
+account, and within an account every position, as the raw msgpack bytes the snapshot stored
+(`msgspec.Raw`, a view into the snapshot, no copy), decoded the first time it is read.
+Written back, raw bytes are the value's canonical encoding, so the digest and the encoding of
 a lazy state equal those of a decoded one without decoding anything (`digest.canonical`).
 """
 
 from __future__ import annotations
 
 from collections.abc import ItemsView, ValuesView
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
-from clearinghouse.state import Account
-
-_decode = msgspec.msgpack.Decoder(Account).decode
+from clearinghouse.state import Account, Position, State
 
 
-class LazyAccounts(dict):  # type: ignore[type-arg]
-    """A dict of account name -> Account whose values start as raw bytes. Every way the
-    code base reads a value (`[]`, `get`, `values`, `items`, iteration over items) decodes
-    first; keys, `in` and `len` never need to."""
+class Lazy(dict):  # type: ignore[type-arg]
+    """A dict whose values start as raw bytes, decoded by `load` when first read. Every way
+    the code base reads a value (`[]`, `get`, `values`, `items`) decodes it first; keys, `in`
+    and `len` never need to; `dict.items(d)` sees the raw bytes (for encoding)."""
 
-    def __getitem__(self, name: str) -> Account:
-        value = dict.__getitem__(self, name)
+    __slots__ = ("_load",)
+
+    def __init__(self, raw: dict[str, msgspec.Raw], load: Callable[[msgspec.Raw], Any]) -> None:
+        dict.__init__(self, raw)
+        self._load = load
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
         if type(value) is msgspec.Raw:
-            value = _decode(value)
-            dict.__setitem__(self, name, value)
+            value = self._load(value)
+            dict.__setitem__(self, key, value)
         return value
 
-    def get(self, name: str, default: Any = None) -> Any:
-        value = dict.get(self, name, default)
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, default)
         if type(value) is msgspec.Raw:
-            value = _decode(value)
-            dict.__setitem__(self, name, value)
+            value = self._load(value)
+            dict.__setitem__(self, key, value)
         return value
 
     def decode_all(self) -> None:
-        for name, value in dict.items(self):
+        load = self._load
+        for key, value in dict.items(self):
             if type(value) is msgspec.Raw:
-                dict.__setitem__(self, name, _decode(value))
+                dict.__setitem__(self, key, load(value))
 
-    def values(self) -> ValuesView[Account]:
+    def values(self) -> ValuesView[Any]:
         self.decode_all()
         return dict.values(self)
 
-    def items(self) -> ItemsView[str, Account]:
+    def items(self) -> ItemsView[str, Any]:
         self.decode_all()
         return dict.items(self)
 
     def __eq__(self, other: object) -> bool:
         self.decode_all()
-        if isinstance(other, LazyAccounts):
+        if isinstance(other, Lazy):
             other.decode_all()
         return dict.__eq__(self, other)
 
@@ -62,5 +68,35 @@ class LazyAccounts(dict):  # type: ignore[type-arg]
         return not self == other
 
     def pending(self) -> int:
-        """Accounts not decoded yet."""
+        """Values not decoded yet."""
         return sum(1 for value in dict.values(self) if type(value) is msgspec.Raw)
+
+
+def _raw_field(kind: type, field: str) -> type:
+    """`kind` with the dict `field` left as raw values: the same wire format, read in one pass."""
+    fields = []
+    for f in msgspec.structs.fields(kind):
+        default = f.default if f.default is not msgspec.NODEFAULT else msgspec.field(default_factory=f.default_factory)
+        fields.append((f.name, dict[str, msgspec.Raw] if f.name == field else f.type, default))
+    return msgspec.defstruct(f"Raw{kind.__name__}", fields, array_like=kind.__struct_config__.array_like)
+
+
+_raw_state = msgspec.msgpack.Decoder(_raw_field(State, "accounts")).decode
+_raw_account = msgspec.msgpack.Decoder(_raw_field(Account, "positions")).decode
+_position = msgspec.msgpack.Decoder(Position).decode
+
+
+def _rebuild(kind: type, raw: Any, field: str, value: Any) -> Any:
+    return kind(**{name: value if name == field else getattr(raw, name) for name in kind.__struct_fields__})
+
+
+def _account(data: msgspec.Raw) -> Account:
+    raw = _raw_account(data)
+    return _rebuild(Account, raw, "positions", Lazy(raw.positions, _position))
+
+
+def lazy_state(data: bytes) -> State:
+    """The state encoded in `data` (by `digest.encode_state`), its accounts and their
+    positions decoded as they are first read."""
+    raw = _raw_state(data)
+    return _rebuild(State, raw, "accounts", Lazy(raw.accounts, _account))

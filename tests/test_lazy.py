@@ -1,5 +1,5 @@
-"""Accounts decoded on first use (`clearinghouse.lazy`): a lazily decoded state is the same
-state, digest and all, and decodes only what is read."""
+"""A state decoded on first use (`clearinghouse.lazy`): a lazily decoded state is the same
+state, digest and all, and decodes only the accounts and positions that are read."""
 
 from __future__ import annotations
 
@@ -32,8 +32,13 @@ def test_a_lazy_state_digests_and_encodes_alike_without_decoding_an_account() ->
 def test_reading_an_account_decodes_that_one() -> None:
     _, data = _states()
     full, lazy = decode_state(data), decode_state(data, lazy=True)
-    name = sorted(full.accounts)[7]
-    assert lazy.accounts[name] == full.accounts[name]
+    name = max(sorted(full.accounts), key=lambda n: len(full.accounts[n].positions))
+    positions = lazy.accounts[name].positions
+    assert lazy.accounts.pending() == len(full.accounts) - 1
+    assert positions.pending() == len(positions) == len(full.accounts[name].positions) > 2
+    coin = sorted(positions)[1]
+    assert positions[coin] == full.accounts[name].positions[coin] and positions.pending() == len(positions) - 1
+    assert lazy.accounts[name] == full.accounts[name] and positions.pending() == 0
     assert lazy.accounts.pending() == len(full.accounts) - 1
     assert lazy.accounts.get(name) is lazy.accounts[name]  # decoded once, then kept
     assert lazy.accounts.get("nobody") is None and lazy.accounts.get("nobody", 0) == 0
@@ -43,8 +48,8 @@ def test_reading_an_account_decodes_that_one() -> None:
 
 
 def test_the_engine_goes_on_from_a_lazy_state_as_from_a_decoded_one() -> None:
-    """Guided by the decisions, as `state_at` replays: only the accounts the events touch are
-    decoded (the trigger index, which reads every account, is not built)."""
+    """Guided by the decisions, as `state_at` replays: only the accounts and positions the
+    events touch are decoded (the trigger index, which reads every account, is not built)."""
     rest, data = _states()
     full = Engine(decode_state(data))
     recorded = [d for event in rest for d in full.apply(event)]
