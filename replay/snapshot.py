@@ -11,6 +11,7 @@ corrupt, falls back to an older one with a warning.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -48,6 +49,27 @@ class Snapshot(msgspec.Struct, frozen=True):
         if check_digest and state_digest(state) != self.digest:
             raise SnapshotError("state digest does not match the snapshot's")
         return state
+
+
+class SnapshotHead(msgspec.Struct, frozen=True):
+    """The fields a search needs, decoded without reading the state (its bytes are skipped)."""
+
+    seq: int
+    time: int
+
+
+def read_head(path: Path) -> SnapshotHead | None:
+    """Where a snapshot stands, from the first pages of the file (mapped, not read whole);
+    None when it cannot tell (the full read then decides, and reports why)."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            with memoryview(data) as view:
+                return _head_decoder.decode(view[len(MAGIC) + 32 :])
+    except (OSError, ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+_head_decoder = msgspec.msgpack.Decoder(SnapshotHead)
 
 
 def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0) -> Snapshot:
@@ -122,6 +144,8 @@ class SnapshotStore:
         time (each if given); corrupt or torn files on the way are skipped with a warning."""
         for path in reversed(self.paths()):
             if at_most is not None and self.seq_of(path) > at_most:
+                continue
+            if time is not None and (head := read_head(path)) is not None and head.time > time:
                 continue
             try:
                 snapshot = read_snapshot(path)

@@ -12,7 +12,7 @@ from clearinghouse.runner import LogDir, run
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
-from replay.snapshot import SnapshotError, SnapshotStore, read_snapshot
+from replay.snapshot import SnapshotError, SnapshotStore, read_head, read_snapshot
 
 USD = 10**6
 
@@ -133,3 +133,22 @@ def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -
         first, second = [e for _, e in a.read()], [e for _, e in b.read()]
     assert len(first) > 50 and first == second
     assert SnapshotStore(whole.state).latest()[0].digest == SnapshotStore(halves.state).latest()[0].digest
+
+
+def test_a_moment_finds_its_snapshot_from_the_heads(tmp_path: Path) -> None:
+    """The newest snapshot at or before a time, found from each file's first bytes; a file whose
+    head cannot be read is read whole (and skipped if it is bad)."""
+    stream = _stream(3000)
+    log = _write(tmp_path / "log", stream)
+    run(log, snapshot_every=1000)
+    store = SnapshotStore(log.state)
+    heads = [read_head(path) for path in store.paths()]
+    assert [h.seq for h in heads] == [1000, 2000, 3000]
+    assert [h.time for h in heads] == [stream[999].ts, stream[1999].ts, stream[2999].ts]
+    assert store.latest(time=stream[2500].ts)[0].seq == 2000
+    assert store.latest(time=stream[999].ts)[0].seq == 1000
+    assert store.latest(time=stream[998].ts) is None
+    middle = store.paths()[1]
+    middle.write_bytes(middle.read_bytes()[:30])  # torn inside the checksum
+    assert read_head(middle) is None
+    assert store.latest(time=stream[2500].ts)[0].seq == 1000
