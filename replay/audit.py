@@ -1,6 +1,6 @@
 """Why was this account liquidated: every liquidation of it, explained from the log.
 
-A full replay records the account's equity and maintenance margin whenever something that moves
+A replay from the first event records the account's equity and maintenance margin whenever something that moves
 them happens (its own events, ticks and funding of coins it holds, decisions about it) and
 groups the decisions by the input event that caused them: the trigger, the marks, equity
 against maintenance before and after, what was closed at what price, what the account kept.
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clearinghouse.engine import Engine
 from clearinghouse.liquidation import scopes
-from clearinghouse.runner import LogDir, Position, fold, settings
+from clearinghouse.runner import LogDir, Position, settings
 from clearinghouse.state import State
 from clearinghouse.units import PX_DECIMALS, USD_DECIMALS, format_decimal
 from events import schema as ev
 from events.codec import to_wire
+from replay.decisions import OnEvent, Point, replay
 
 DECISIONS = (ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt)
 
@@ -85,9 +85,17 @@ def _scopes_view(state: State, name: str) -> dict[str, str]:
 
 
 def audit(log: LogDir, name: str) -> Audit:
+    """A replay from the first event, guided by the recorded decisions (`replay.decisions`)."""
     result = Audit(name)
-    engine = Engine(State(liquidation=settings(log)))
-    state = engine.state
+    replay(log, lambda: Position(State(liquidation=settings(log))), Point(), lambda state: _watcher(result, state))
+    return result
+
+
+def _watcher(result: Audit, state: State) -> OnEvent:
+    """Records what `audit` shows, from the start (an attempt that falls back starts over)."""
+    result.series.clear()
+    result.episodes.clear()
+    name = result.account
 
     def on_event(seq: int, event: Any, derived: list[Any]) -> None:
         account = state.accounts.get(name)
@@ -115,5 +123,4 @@ def audit(log: LogDir, name: str) -> Audit:
         episode.kept = format_decimal(equity, USD_DECIMALS)
         result.episodes.append(episode)
 
-    fold(log, Position(state), engine, on_event=on_event)
-    return result
+    return on_event

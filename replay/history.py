@@ -9,18 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import structlog
-
-from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, fold, load
+from clearinghouse.runner import LogDir, load
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events import schema as ev
 from events.eventlog import EventLog
-from replay.snapshot import SnapshotStore
-
-_log = structlog.get_logger(__name__)
+from replay.decisions import Point, replay
 
 
 class HistoryError(ValueError):
@@ -43,79 +38,16 @@ def _last_seq(log: LogDir) -> int:
         return events.next_seq - 1
 
 
-def _cause(event: Any) -> int:
-    """The input seq a derived event belongs to."""
-    return event.seq if isinstance(event, ev.Rejected) else event.cause
-
-
-def _recorded(log: LogDir, at: Position, seq: int | None, time: int | None) -> list[Any]:
-    """The derived events the log records after the snapshot `at`, checkpoints left out, up to
-    the decisions of input `seq` (or of the last event at or before `time`: a decision's time is
-    the state's, which only grows)."""
-    found: list[Any] = []
-    with EventLog(log.derived, derived=True, readonly=True) as derived:
-        for _, event in derived.read(at.derived_count):
-            if isinstance(event, ev.Checkpoint):
-                continue
-            if seq is not None and _cause(event) > seq:
-                break
-            if time is not None and not isinstance(event, ev.Rejected) and event.ts is not None and event.ts > time:
-                break
-            found.append(event)
-    return found
-
-
-def guide_of(recorded: list[Any]) -> dict[int, tuple[str, ...]]:
-    """Input seq -> the accounts its recorded decisions name (the engine's `guide`)."""
-    named: dict[int, dict[str, None]] = {}
-    for event in recorded:
-        if not isinstance(event, ev.Rejected):
-            named.setdefault(event.cause, {})[event.account] = None
-    return {cause: tuple(names) for cause, names in named.items()}
-
-
-def _replay(log: LogDir, at: Position, engine: Engine, seq: int | None, time: int | None) -> list[Any]:
-    """Folds `engine` from `at` to the point asked; returns the derived events it made."""
-    made: list[Any] = []
-    collect = lambda _seq, _event, out: made.extend(out)  # noqa: E731
-    if seq is not None:
-        fold(log, at, engine, end_seq=seq + 1, on_event=collect)
-    else:
-        fold(log, at, engine, until=lambda e: e.ts is not None and e.ts > time, on_event=collect)
-    return made
-
-
 def state_at(log: LogDir, *, seq: int | None = None, time: int | None = None) -> State:
-    """The state right after input `seq`, or after the last event at or before `time` (ms).
-
-    From the nearest earlier snapshot, the events after it are replayed, guided by the
-    decisions the log records (the engine checks only the accounts they name, so no trigger
-    index is built) where a run has recorded them (up to its newest snapshot). The decisions
-    the replay makes must equal the recorded ones; if they do not (a derived log that does not
-    belong to the input), the stretch is replayed again with the trigger index, which answers
-    from the input alone, as it does past the recorded stretch (tests compare both with a
-    plain replay)."""
+    """The state right after input `seq`, or after the last event at or before `time` (ms):
+    from the nearest earlier snapshot, its accounts decoded as the replay of the events after it
+    touches them (`clearinghouse.lazy`), guided by the recorded decisions (`replay.decisions`;
+    tests compare with a plain replay)."""
     if seq is not None:
         last = _last_seq(log)
         if not 0 <= seq <= last:
             raise HistoryError(f"seq {seq} is outside the log (0..{last})")
-        found = lambda: load(log, at_most=seq + 1, check_digest=False, lazy=True)  # noqa: E731
-    else:
-        assert time is not None
-        found = lambda: load(log, time=time, check_digest=False, lazy=True)  # noqa: E731
-    at = found()
-    paths = SnapshotStore(log.state).paths()
-    ran = SnapshotStore.seq_of(paths[-1]) if paths else 0  # the derived log is complete up to here
-    covered = seq + 1 <= ran if seq is not None else at.state.next_seq < ran
-    recorded = _recorded(log, at, seq, time) if covered else None
-    if recorded is None:
-        _replay(log, at, Engine(at.state), seq, time)
-    else:
-        made = _replay(log, at, Engine(at.state, guide=guide_of(recorded)), seq, time)
-        if made != [e for e in recorded if _cause(e) < at.state.next_seq]:
-            _log.warning("history.unguided", reason="the replay's decisions differ from the recorded ones", seq=at.state.next_seq - 1)
-            at = found()
-            _replay(log, at, Engine(at.state), seq, time)
+    at = replay(log, lambda: load(log, at_most=None if seq is None else seq + 1, time=time, check_digest=False, lazy=True), Point(seq, time))
     if at.state.next_seq == 0:
         raise HistoryError("no event of the log is at or before that time")
     return at.state

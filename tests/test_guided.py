@@ -13,7 +13,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.units import USD
 from events import schema as ev
-from replay.history import guide_of
+from replay.decisions import guide_of
 
 CONFIGS = [
     LiquidationConfig(),

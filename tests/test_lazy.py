@@ -9,7 +9,7 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.generator import GeneratorConfig, generate
-from replay.history import guide_of
+from replay.decisions import guide_of
 
 
 def _states(events: int = 3_000) -> tuple[list, bytes]:

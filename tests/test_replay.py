@@ -16,6 +16,7 @@ from clearinghouse.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.eventlog import EventLog
+from replay.audit import audit
 from replay.history import parse_time, state_at
 
 CONFIG = LiquidationConfig(loss_limit=0)
@@ -59,7 +60,8 @@ def test_state_at_a_time_applies_the_events_up_to_it(crash_log: tuple[LogDir, li
 
 def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(crash_log: tuple[LogDir, list], tmp_path: Path) -> None:
     """Every liquidation decision of the derived log replaced by a rejection: the guided replay
-    decides otherwise, so the stretch is replayed again with the trigger index (and says so)."""
+    decides otherwise, so the stretch is replayed again with the trigger index (and says so);
+    the audit too."""
     log, stream = crash_log
     copy = LogDir(tmp_path / "copy")
     copy.root.mkdir()
@@ -70,7 +72,11 @@ def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(crash_log: tu
             dst.append([e if isinstance(e, (ev.Rejected, ev.Checkpoint)) else ev.Rejected(seq=e.cause, reason="forged") for e in block])
     with structlog.testing.capture_logs() as logs:
         assert state_digest(state_at(copy, seq=4030)) == state_digest(_plain(stream, 4030))
-    assert [entry["event"] for entry in logs] == ["history.unguided"]
+        with EventLog(log.derived, derived=True, readonly=True) as derived:
+            victim = next(e.account for _, e in derived.read() if isinstance(e, ev.LiquidationTriggered))
+        forged, real = audit(copy, victim), audit(log, victim)
+    assert [entry["event"] for entry in logs] == ["history.unguided", "history.unguided"]
+    assert forged.as_json() == real.as_json() and real.episodes
 
 
 def test_state_at_past_the_last_run_replays_with_the_trigger_index(tmp_path: Path) -> None:
