@@ -19,7 +19,7 @@ from events import schema as ev
 from events.codec import to_wire
 from replay.decisions import OnEvent, Point, replay
 
-DECISIONS = (ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt)
+DECISIONS = (ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt, ev.BorrowLiquidation)
 
 
 @dataclass
@@ -117,6 +117,10 @@ def _watcher(result: Audit, state: State) -> OnEvent:
                 for p in decision.positions:
                     episode.marks[p.coin] = format_decimal(p.mark, PX_DECIMALS)
             else:
+                if isinstance(decision, ev.BorrowLiquidation):
+                    episode.before["borrow"] = (
+                        f"borrowed {format_decimal(decision.borrowed, USD_DECIMALS)} / threshold {format_decimal(decision.threshold, USD_DECIMALS)} ({decision.kind})"
+                    )
                 episode.actions.append(to_wire(decision))
         episode.after = _scopes_view(state, name)
         equity, _ = _figures(state, name)

@@ -35,8 +35,12 @@ TEN_X = [("0", 10)]  # MM = 5% of notional
 OLD_ERA = dict(ltv={"HYPE": "0.5"}, pm={"min_value": "0"})  # LTV 0.5 (before 2026-08-19), no value floor
 
 
+def _lender(amount: str = "1000000") -> list[str]:
+    return [deposit("lender", amount), class_transfer("lender", amount, to_perp=False), lend("supply", "lender", amount)]
+
+
 def _with_lender(book: Book, amount: str = "1000000") -> None:
-    book.ok(deposit("lender", amount), class_transfer("lender", amount, to_perp=False), lend("supply", "lender", amount))
+    book.ok(*_lender(amount))
 
 
 def _boundary(book: Book, hour: int, **points: str) -> None:
@@ -149,18 +153,23 @@ def test_fallback_when_the_borrow_cap_is_hit():
     assert lending.claim(book.state.pools["USDC"], book.state.spot["pm"].supplied["USDC"]) == usd("0.1")
 
 
-def _two_borrow_books(liquidation: bool = True) -> Book:
+def two_borrow_lines() -> list[str]:
     """The rulebook's example: 10 HYPE, LTV 0.5, 250 USDC borrowed (by buying 5 HYPE at 50 on top
     of 5), then HYPE at 40."""
+    return [
+        pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"), *_lender(),
+        deposit("seller", "5", token="HYPE"), deposit("pm", "5", token="HYPE"), set_mode("pm", "portfolio"),
+        spot_trade("HYPE", "50", "5", "pm", "seller"),
+        stamped(prices(HYPE="50"), HOUR_MS),  # the hour boundary: the 250 is borrowed (no interest before it)
+        # at 40: collateral 400, partial threshold 400 * 0.75 = 300, full 400 * 0.833 = 333.2 > 250;
+        # PM ratio (20 + 250) / (10 * 40 * 0.75) = 270 / 300 = 0.9 <= 0.95: nothing happens
+        prices(HYPE="40"),
+    ]
+
+
+def _two_borrow_books(liquidation: bool = True) -> Book:
     book = Book(liquidation=liquidation)
-    book.ok(pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"))
-    _with_lender(book)
-    book.ok(deposit("seller", "5", token="HYPE"), deposit("pm", "5", token="HYPE"), set_mode("pm", "portfolio"),
-            spot_trade("HYPE", "50", "5", "pm", "seller"))
-    _boundary(book, 1, HYPE="50")  # the 250 is borrowed (no interest before it)
-    # at 40: collateral 400, partial threshold 400 * 0.75 = 300, full 400 * 0.833 = 333.2 > 250;
-    # PM ratio (20 + 250) / (10 * 40 * 0.75) = 270 / 300 = 0.9 <= 0.95: nothing happens
-    book.ok(prices(HYPE="40"))
+    book.ok(*two_borrow_lines())
     return book
 
 

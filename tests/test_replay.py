@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 import structlog
+from liquidation_helpers import stamped
+from rulebook import prices
 from test_cli import CRASH, cli
+from test_pm import two_borrow_lines
 from test_trigger_index import _crash_stream
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.units import HOUR_MS
 from events import schema as ev
 from events.eventlog import EventLog
 from replay.audit import audit
@@ -144,6 +148,21 @@ def test_audit_explains_a_liquidation(tmp_path: Path) -> None:
     ]
     page = report.read_text()
     assert "<img" in page and "base64," in page and "liquidation_fill" in page
+
+
+def test_audit_explains_a_borrow_liquidation(tmp_path: Path) -> None:
+    """The rulebook's borrow example (10 HYPE, LTV 0.5, 250 USDC borrowed), then HYPE at 33."""
+    source = tmp_path / "borrow.jsonl"
+    source.write_text("\n".join([*two_borrow_lines(), stamped(prices(HYPE="33"), HOUR_MS + 1)]) + "\n")
+    log = tmp_path / "log"
+    cli("ingest", str(source), "--log", str(log))
+    cli("run", "--log", str(log))
+    (episode,) = json.loads(cli("replay", "audit", "--log", str(log), "--account", "pm", "--json").stdout)["liquidations"]
+    # at 33 the collateral is worth 330 and the partial threshold 330 * (0.5 + 0.5 / 2) = 247.50 < 250:
+    # a partial liquidation, two 20% steps of the 10 HYPE (4 HYPE, 132 of the debt repaid)
+    assert episode["before"] == {"borrow": "borrowed 250.0 / threshold 247.5 (partial)"}
+    (action,) = episode["actions"]
+    assert (action["type"], action["kind"], action["taken"], action["repaid"]) == ("borrow_liquidation", "partial", {"HYPE": "4.0"}, "132.0")
 
 
 def test_diff_between_two_points(tmp_path: Path) -> None:
