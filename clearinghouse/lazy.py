@@ -100,3 +100,12 @@ def lazy_state(data: bytes) -> State:
     positions decoded as they are first read."""
     raw = _raw_state(data)
     return _rebuild(State, raw, "accounts", Lazy(raw.accounts, _account))
+
+
+def same(before: dict[str, Any], after: dict[str, Any], key: str) -> bool:
+    """Whether two dicts (lazy or not) hold equal values at `key`, without decoding two raw
+    values: canonical encodings are equal exactly when the values are."""
+    a, b = dict.get(before, key), dict.get(after, key)
+    if type(a) is msgspec.Raw and type(b) is msgspec.Raw:
+        return a == b
+    return before.get(key) == after.get(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from clearinghouse.lazy import same
 from clearinghouse.runner import LogDir, load
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
@@ -75,7 +76,7 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     if end < start:
         raise HistoryError("--to must not be before --from")
     before, after = state_at(log, seq=start), state_at(log, seq=end)
-    names = [account] if account else sorted(n for n in set(before.accounts) | set(after.accounts) if before.accounts.get(n) != after.accounts.get(n))
+    names = [account] if account else sorted(n for n in set(before.accounts) | set(after.accounts) if not same(before.accounts, after.accounts, n))
     accounts: dict[str, Any] = {}
     for name in names:
         changes: dict[str, Any] = {}

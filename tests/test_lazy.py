@@ -6,6 +6,7 @@ from __future__ import annotations
 from clearinghouse.digest import decode_state, encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
+from clearinghouse.lazy import same
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.generator import GeneratorConfig, generate
@@ -59,3 +60,14 @@ def test_the_engine_goes_on_from_a_lazy_state_as_from_a_decoded_one() -> None:
     assert state_digest(lazy.state) == state_digest(full.state)
     assert lazy.state == full.state and lazy.state.accounts == full.state.accounts
     assert conservation_errors(lazy.state) == []
+
+
+def test_same_compares_raw_values_without_decoding_them() -> None:
+    _, data = _states()
+    before, after = decode_state(data, lazy=True), decode_state(data, lazy=True)
+    names = sorted(before.accounts)
+    assert all(same(before.accounts, after.accounts, n) for n in names) and after.accounts.pending() == len(names)
+    full = decode_state(data)
+    full.accounts[names[0]].raw_usd += 1
+    assert not same(before.accounts, full.accounts, names[0]) and same(before.accounts, full.accounts, names[1])
+    assert not same(before.accounts, {}, names[0]) and same({}, {}, "nobody")
