@@ -127,6 +127,7 @@ def main() -> None:
             state = state_at(log, seq=seq)
             at_times.append(time.perf_counter() - started)
             digests[seq] = state_digest(state)
+            say(f"  state at {seq:,}: {at_times[-1]:.3f}s")
         quartiles = [points[len(points) // 4], points[len(points) // 2], points[3 * len(points) // 4]]
         checked = quartiles if args.plain == 3 else quartiles[1:2]
         plain_times = []
