@@ -73,10 +73,7 @@ class Engine:
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
-        if self._indexed:
-            self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
-            for name in sorted(self._special):
-                self._index(name)
+        self._unbuilt = self._indexed  # built at the first check: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -209,6 +206,8 @@ class Engine:
         """Checks the candidates exactly, in rounds: each round's accounts below maintenance
         (as found at its start) are liquidated in account-id order, at most once per event;
         the next round looks at what those liquidations moved (impact prices, ADL)."""
+        if self._unbuilt:
+            self._build()
         state, triggers, liq, guide = self.state, self.triggers, self.liquidations, self._guide
         accounts, markets = state.accounts, state.markets
         if guide is not None:
@@ -257,6 +256,13 @@ class Engine:
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):
                 candidates |= triggers.crossed(coin, state)
+
+    def _build(self) -> None:
+        """Indexes every account of the state (after a snapshot load: O(positions))."""
+        self._unbuilt = False
+        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
+        for name in sorted(self._special):
+            self._index(name)
 
     def _exposed_crossed(self, coin: str) -> set[str]:
         """Unified and PM accounts a move of `coin` (price or funding) may have made liquidatable."""
