@@ -18,8 +18,6 @@ import ctypes
 import gc
 import os
 import signal
-import sys
-import traceback
 from dataclasses import dataclass
 
 import structlog
@@ -60,12 +58,17 @@ class BackgroundSave:
         assert not self.busy, "one snapshot child at a time"
         loop = asyncio.get_running_loop()
         saved = Saved(at.state.next_seq - 1, at.offset)
+        future: asyncio.Future[Saved] = loop.create_future()
+        self._running = future
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            future.set_exception(SaveFailed(f"cannot fork a snapshot child for seq {saved.seq}: {exc}"))
+            return
         if pid == 0:
             _child(self._home, self._store, at, parent)
         pidfd = os.pidfd_open(pid)
-        future: asyncio.Future[Saved] = loop.create_future()
 
         def reap() -> None:
             loop.remove_reader(pidfd)
@@ -77,7 +80,6 @@ class BackgroundSave:
                 future.set_exception(SaveFailed(f"snapshot child {pid} for seq {saved.seq} exited with {code}"))
 
         loop.add_reader(pidfd, reap)
-        self._running = future
 
     def landed(self) -> Saved | None:
         """The snapshot written since the last call, if its child has finished; a failure is
@@ -99,7 +101,8 @@ class BackgroundSave:
 
 def _child(home: LogDir, store: SnapshotStore, at: Position, parent: int) -> None:
     """The forked side: save and leave at once, running none of the parent's cleanup (its
-    atexit hooks, buffered files and sockets are the parent's)."""
+    atexit hooks, buffered files and sockets are the parent's). A failure is logged as a JSON
+    line like the service's own."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)  # the loop's signal pipe is the parent's
@@ -111,8 +114,7 @@ def _child(home: LogDir, store: SnapshotStore, at: Position, parent: int) -> Non
             return
         save_position(home, store, at, None)
         code = 0
-    except BaseException:
-        traceback.print_exc()
-        sys.stderr.flush()
+    except Exception as exc:
+        log.error("snapshot_child_failed", pid=os.getpid(), seq=at.state.next_seq - 1, error=repr(exc))
     finally:
         os._exit(code)

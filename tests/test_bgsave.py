@@ -74,7 +74,8 @@ def test_a_failed_child_is_reported_and_reaped_and_the_next_save_succeeds(tmp_pa
         return await saver.wait()
 
     assert asyncio.run(save()) is None
-    assert "FileExistsError" in capfd.readouterr().err
+    logged = "".join(capfd.readouterr())
+    assert "snapshot_child_failed" in logged and "FileExistsError" in logged and "snapshot_failed" in logged
     assert _no_children_left()
     home.state.unlink()
     assert asyncio.run(save()) == Saved(9, 3)
