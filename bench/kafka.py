@@ -16,7 +16,8 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    at 10,000 events/s in records of 100 events, and every 20th record is a price tick of VICT that
    crosses exactly one more account's liquidation price. Latency: from just before the tick is
    sent to the moment this process reads the `liquidation_triggered` it caused from the derived
-   topic (read_committed, so after the service's transaction commit). Reported: p50, p99, max.
+   topic (read_committed, so after the service's transaction commit). Reported: p50, p99, max,
+   and the machine's load average (1 min) before and after the timed phase.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import gc
 import importlib.util
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -205,6 +207,7 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
         gc.collect()
         gc.freeze()
         reader = asyncio.create_task(read())
+        load_before = os.getloadavg()
         started = time.perf_counter()
         published = 0
         for payload, count, tick_seq in schedule:
@@ -217,6 +220,7 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
                 sent[tick_seq] = time.perf_counter()
             await producer.send(topic, payload, partition=0)
         achieved = published / (time.perf_counter() - started)
+        load_after = os.getloadavg()
         deadline = time.perf_counter() + 30
         while len(seen) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
@@ -230,8 +234,8 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
     if not samples:
         raise SystemExit("no liquidation seen: check the service log")
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
-    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "service_histograms": histograms}
-    print(f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks", flush=True)
+    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "load_before": load_before, "load_after": load_after, "service_histograms": histograms}
+    print(f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores)", flush=True)
     return result
 
 

@@ -6,7 +6,7 @@ fraction: a trade reads two accounts and one position of each. So `lazy_state` l
 account, and within an account every position, as the raw msgpack bytes the snapshot stored
 (`msgspec.Raw`, a view into the snapshot, no copy), decoded the first time it is read.
 Written back, raw bytes are the value's canonical encoding, so the digest and the encoding of
-a lazy state equal those of a decoded one without decoding anything (`digest.canonical`).
+a lazy state equal those of a decoded one without decoding anything (`digest.encode_state`).
 """
 
 from __future__ import annotations

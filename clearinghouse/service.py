@@ -5,7 +5,9 @@ records in the loop's thread, so an HTTP request always sees the state between t
 never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
 transaction), and every `snapshot_every` events save a snapshot holding the state with the
-source offset after the batch. The output is always ahead of or at the snapshot, never behind,
+source offset after the batch: a forked child encodes and writes it while the loop applies on
+(`bgsave`), and it counts once the child is done; the snapshot at shutdown is saved in the loop.
+The output is always ahead of or at the snapshot, never behind (it is durable before the fork),
 so a restart from the snapshot regenerates a known number of derived events and skips them
 (`runner.Resume`): nothing is lost or written twice.
 
@@ -30,16 +32,17 @@ import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.api import build_app, serve_http
+from clearinghouse.bgsave import BackgroundSave, Saved
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
-from clearinghouse.runner import LogDir, Position, Resume, fix_settings, load, step
+from clearinghouse.runner import LogDir, Position, Resume, load, save_position, step
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
 from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
 from events.eventlog import EventLog
 from events.filelog import FileLog
 from events.kafkalog import KafkaConfig, KafkaSink, KafkaSource, Record, Topics
-from replay.snapshot import SnapshotStore, make_snapshot
+from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger("clearinghouse.service")
 
@@ -172,7 +175,6 @@ class Service:
         self.at = Position(self.engine.state)
         self.lag = 0
         self.snapshot_seq: int | None = None
-        self._writing: asyncio.Future[Any] | None = None
         self.source_description = ""
 
     @property
@@ -216,6 +218,7 @@ class Service:
         _settle_heap()
         self.at = at
         state = at.state
+        saver = BackgroundSave(self.home, self._store)
         source, sink = self._make_source(), self._make_sink()
         self.source_description = source.description
         try:
@@ -229,22 +232,33 @@ class Service:
                 records = await source.poll()
                 if records:
                     await self._apply(records, at, sink, resume, dead_until)
-                    if state.next_seq - last_snapshot >= self.settings.snapshot_every:
-                        await self._snapshot(at, sink)
-                        await source.commit(at.offset)
+                    if state.next_seq - last_snapshot >= self.settings.snapshot_every and not saver.busy:
+                        await sink.flush()  # the output the snapshot counts is durable first
+                        saver.start(at)
+                        gc.freeze()  # what the last stretch made and keeps (see _settle_heap)
                         last_snapshot = state.next_seq
+                await self._landed(saver.landed(), source)
                 self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
-            await self._snapshot(at, sink, wait=True)
-            await source.commit(at.offset)
+            await self._landed(await saver.wait(), source)
+            await sink.flush()
+            save_position(self.home, self._store, at, None)
+            await self._landed(Saved(state.next_seq - 1, at.offset), source)
             self.status = "stopped"
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
         finally:
-            writing, self._writing = self._writing, None
-            if writing is not None:
-                await writing  # a failed snapshot write surfaces here, not as a lost task
+            await saver.wait()  # no child outlives its session
             await source.stop()
             await sink.stop()
+
+    async def _landed(self, saved: Saved | None, source: Source) -> None:
+        """A snapshot is in place: it is the position a restart starts from, shown in /health
+        and the metrics, and committed to the consumer group for lag tools."""
+        if saved is None:
+            return
+        self.snapshot_seq = saved.seq
+        self.metrics.set_snapshot(saved.seq)
+        await source.commit(saved.offset)
 
     async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int) -> None:
         started = time.perf_counter()
@@ -268,29 +282,13 @@ class Service:
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
 
-    async def _snapshot(self, at: Position, sink: Sink, *, wait: bool = False) -> None:
-        """Output first (already durable for Kafka), then the snapshot that counts it. The
-        state is encoded here, between two batches; writing and fsyncing the file happens in a
-        thread while the loop goes on applying (one write at a time, in order: a crash before it
-        lands only means a restart from the previous snapshot)."""
-        await sink.flush()
-        if self._writing is not None:
-            await self._writing
-        snapshot = make_snapshot(at.state, at.derived_count, at.chain, at.offset)
-        fix_settings(self.home, at.state.liquidation)
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._store.write, snapshot))
-        gc.freeze()
-        self.snapshot_seq = at.state.next_seq - 1
-        self.metrics.set_snapshot(self.snapshot_seq)
-        if wait:
-            await self._writing
-
 
 def _settle_heap() -> None:
     """Moves the long-lived objects (the state, the trigger index) out of the cyclic garbage
     collector's reach. A full collection over a large book stalls the loop for a few hundred ms
     (a tick's latency); the state holds no reference cycles, and objects that die later are
-    still freed by reference counting. Done once the state is loaded and after each snapshot."""
+    still freed by reference counting. Done once the state is loaded, and (without the
+    collection) after each snapshot."""
     gc.collect()
     gc.freeze()
 

@@ -1,0 +1,128 @@
+"""Snapshots saved by a forked child (`clearinghouse.bgsave`): real forks, real files.
+
+The child's file is byte for byte the one the in-loop save (the file-log `run`'s) writes for the
+same state, even while the parent goes on applying; a failed child is reported and reaped and a
+later save succeeds; a child dies with a SIGKILLed parent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clearinghouse.bgsave import BackgroundSave, Saved
+from clearinghouse.engine import Engine
+from clearinghouse.runner import LogDir, Position, save_position
+from clearinghouse.state import LiquidationConfig, State
+from events.generator import GeneratorConfig, generate
+from replay.snapshot import SnapshotStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_the_forked_snapshot_is_the_in_loop_one_byte_for_byte(tmp_path: Path) -> None:
+    events = list(generate(GeneratorConfig(accounts=300, markets=4, events=12_000, seed=5, crash=True)))
+    engine = Engine(State(liquidation=LiquidationConfig(slippage_ppm=1_000)))
+    for event in events[:10_000]:
+        engine.apply(event)
+    at = Position(engine.state, derived_count=1_234, chain="ab" * 32, offset=77)
+    in_loop, forked = LogDir(tmp_path / "in-loop"), LogDir(tmp_path / "forked")
+    save_position(in_loop, SnapshotStore(in_loop.state), at, None)
+
+    async def save_while_applying() -> Saved | None:
+        saver = BackgroundSave(forked, SnapshotStore(forked.state))
+        saver.start(at)
+        assert saver.busy
+        for event in events[10_000:]:  # the parent's state moves on; the child's copy does not
+            engine.apply(event)
+        at.derived_count, at.offset = 9_999, 99
+        return await saver.wait()
+
+    assert asyncio.run(save_while_applying()) == Saved(9_999, 77)
+    assert engine.state.next_seq == 12_000
+    assert _files(forked.state) == _files(in_loop.state)  # the snapshot and settings.msgpack
+    assert _no_children_left()
+
+
+def test_a_failed_child_is_reported_and_reaped_and_the_next_save_succeeds(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    home = LogDir(tmp_path / "home")
+    home.root.mkdir()
+    home.state.write_text("not a folder")
+    at = Position(State(next_seq=10), offset=3)
+
+    async def save() -> Saved | None:
+        saver = BackgroundSave(home, SnapshotStore(home.state))
+        saver.start(at)
+        return await saver.wait()
+
+    assert asyncio.run(save()) is None
+    logged = "".join(capfd.readouterr())
+    assert "snapshot_child_failed" in logged and "FileExistsError" in logged and "snapshot_failed" in logged
+    assert _no_children_left()
+    home.state.unlink()
+    assert asyncio.run(save()) == Saved(9, 3)
+    assert [path.name for path in SnapshotStore(home.state).paths()] == [f"snap-{10:020d}.snap"]
+
+
+CHILD_OF_A_KILLED_PARENT = """
+import asyncio, os, sys, time
+from clearinghouse.bgsave import BackgroundSave
+from clearinghouse.runner import LogDir, Position
+from clearinghouse.state import Account, State
+from replay.snapshot import SnapshotStore
+
+home = LogDir(__import__("pathlib").Path(sys.argv[1]))
+state = State(next_seq=1, accounts={f"a{i:07d}": Account(raw_usd=i) for i in range(1_500_000)})
+
+async def main():
+    BackgroundSave(home, SnapshotStore(home.state)).start(Position(state))
+    print(open(f"/proc/self/task/{os.getpid()}/children").read().split()[0], flush=True)
+    time.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_the_child_dies_with_its_parent(tmp_path: Path) -> None:
+    """A SIGKILLed service leaves no snapshot writer behind (it would race the next instance)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", CHILD_OF_A_KILLED_PARENT, str(tmp_path / "home")], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child):
+        assert time.monotonic() < deadline, f"snapshot child {child} outlived its parent"
+        time.sleep(0.02)
+    assert not list((tmp_path / "home" / "state").glob("*.snap"))
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit status is its new parent's to collect)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
