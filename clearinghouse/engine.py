@@ -73,7 +73,7 @@ class Engine:
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
-        self._unbuilt = self._indexed  # built at the first check: a resume with nothing to apply skips it
+        self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -101,6 +101,8 @@ class Engine:
     # ---- the fold ---------------------------------------------------------------------------
 
     def apply(self, event: Any) -> list[Any]:
+        if self._unbuilt:  # keys are taken from the state before the first event, as after a load
+            self._build()
         state = self.state
         seq = state.next_seq
         state.next_seq = seq + 1
@@ -206,8 +208,6 @@ class Engine:
         """Checks the candidates exactly, in rounds: each round's accounts below maintenance
         (as found at its start) are liquidated in account-id order, at most once per event;
         the next round looks at what those liquidations moved (impact prices, ADL)."""
-        if self._unbuilt:
-            self._build()
         state, triggers, liq, guide = self.state, self.triggers, self.liquidations, self._guide
         accounts, markets = state.accounts, state.markets
         if guide is not None:
