@@ -150,8 +150,8 @@ def _buffer(state: State, account: Account, spot: SpotAccount, now: portfolio.Ch
     if spot.mode != PORTFOLIO:
         cross = margin.cross_figures(account, state.markets)
         return cross.account_value - cross.maintenance - 1 if cross.maintenance > 0 else None
-    if not portfolio.at_risk(account, spot):
+    f, partial, risky = now or portfolio.check(state, account, spot)
+    if not risky:
         return None
-    f, partial = now or portfolio.check(state, account, spot)
     buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
     return min(buffer, partial - f.borrowed) if spot.borrowed else buffer

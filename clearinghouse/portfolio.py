@@ -101,13 +101,16 @@ class Holdings(NamedTuple):
     collateral: int  # sum(amount * oracle) over LTV > 0
     liquidation: int  # the PM liquidation value of the collateral
     worth: int  # sum(amount * oracle) over every token
+    partial: int  # the partial borrow-liquidation threshold
+    full: int  # the full one
 
 
 def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
-    """`extra` adds (token, amount) to the holdings (a buy being checked)."""
+    """`extra` adds (token, amount) to the holdings (a buy being checked). One pass gives every
+    sum a margin check needs, the borrow thresholds included."""
     rules = state.pm_rules
     usdc_cap = rules.caps[USDC].user_borrow * lending.scale(USDC) if USDC in rules.caps else 0
-    limit = collateral = liq = worth_all = 0
+    limit = collateral = liq = worth_all = partial = full = 0
     tokens = set(spot.balances) | set(spot.supplied)
     if extra is not None:
         tokens.add(extra[0])
@@ -124,18 +127,23 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
         limit += worth * ltv // RATE
         if ltv:
             collateral += worth
+            partial += worth * _factor(ltv, 1, 2, rules.threshold_quantum) // RATE
+            full += worth * _factor(ltv, 2, 3, rules.threshold_quantum) // RATE
         caps = rules.caps.get(token)
         capped = min(amount, caps.user_supply * lending.scale(token)) if caps is not None else 0
         liq += min(usdc_cap, value(capped, px) * (RATE + ltv) // (2 * RATE))
-    return Holdings(limit, collateral, liq, worth_all)
+    return Holdings(limit, collateral, liq, worth_all, partial, full)
 
 
 def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
     """The PM figures; `extra` adds (token, amount) to the holdings (a buy being checked)."""
+    return _figures(state, account, spot, spot_sums(state, spot, extra))
+
+
+def _figures(state: State, account: Account, spot: SpotAccount, sums: Holdings) -> Figures:
     cross = margin.cross_figures(account, state.markets)
     usdc = cross.account_value + holdings(state, spot, USDC)
     borrowed = borrowed_value(state, spot)
-    sums = spot_sums(state, spot, extra)
     requirement = state.pm_rules.min_requirement + cross.maintenance + borrowed
     return Figures(usdc, borrowed, sums.borrow_limit, sums.collateral, cross.maintenance, requirement, usdc + sums.liquidation,
                    usdc + sums.worth - borrowed)
@@ -156,18 +164,24 @@ class Check(NamedTuple):
 
     figures: Figures
     partial: int  # the partial borrow-liquidation threshold
+    at_risk: bool  # see `at_risk`
 
 
 def check(state: State, account: Account, spot: SpotAccount) -> Check:
-    return Check(figures(state, account, spot), thresholds(state, spot)[1])
+    sums = spot_sums(state, spot)
+    return Check(_figures(state, account, spot, sums), sums.partial, at_risk(account, spot))
 
 
 def pm_liquidatable(state: State, account: Account, spot: SpotAccount, now: Check | None = None) -> bool:
     """Above the PM ratio or the partial borrow threshold (the full one is never below it),
     with something to liquidate."""
-    if not at_risk(account, spot):
+    if now is None:
+        if not at_risk(account, spot):
+            return False
+        now = check(state, account, spot)
+    f, partial, risky = now
+    if not risky:
         return False
-    f, partial = now or check(state, account, spot)
     return ratio_broken(f, state.pm_rules) or (bool(spot.borrowed) and f.borrowed > partial)
 
 
@@ -287,17 +301,8 @@ def _factor(ltv: int, num: int, den: int, quantum: int) -> int:
 
 def thresholds(state: State, spot: SpotAccount) -> tuple[int, int, int]:
     """(collateral value, partial threshold, full threshold) over the collateral with LTV > 0."""
-    rules = state.pm_rules
-    collateral = partial = full = 0
-    for token in sorted(set(spot.balances) | set(spot.supplied)):
-        ltv = rules.ltv.get(token, 0)
-        if token == USDC or not ltv:
-            continue
-        worth = value(holdings(state, spot, token), price(state, token))
-        collateral += worth
-        partial += worth * _factor(ltv, 1, 2, rules.threshold_quantum) // RATE
-        full += worth * _factor(ltv, 2, 3, rules.threshold_quantum) // RATE
-    return collateral, partial, full
+    sums = spot_sums(state, spot)
+    return sums.collateral, sums.partial, sums.full
 
 
 def borrow_stage(state: State, spot: SpotAccount) -> tuple[str | None, int, int, int]:
