@@ -12,8 +12,11 @@ funding band around its funding index, sized so that while both prices stay insi
 and the index inside the funding band the coin cannot use more than its share (7/8 for prices,
 1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
 exactly and re-banded. A buffer too thin to split gets bands any change leaves (checked on every
-tick of the coin). Interest (hourly) and rule changes send every affected account for a check
-anyway (the engine does that), and so do the account's own events.
+tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer back from the
+bands for the interest on its debt: the hourly accrual sends it for an exact check only once its
+debt has grown past what it kept back (`interest_due`); other borrowers, and those the hour's
+settlement with the pool moved, are checked at every hour (the engine does that). Rule changes
+send every affected account for an exact check, and so do the account's own events.
 
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
 account exposed to it on such a tick.
@@ -31,6 +34,7 @@ from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
+INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
 
 
 class PmBands:
@@ -40,8 +44,10 @@ class PmBands:
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, list[Entry]] = {}
+        self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
 
     def forget(self, name: str) -> None:
+        self.debts.pop(name, None)
         for entry in self.entries.pop(name, ()):
             self._drop(name, entry)
 
@@ -97,8 +103,14 @@ class PmBands:
                 mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
                 out.append(self._put(name, old, coin, 1, market, margin.iso_margin_used(pos, market) - mm, 2 * abs(pos.szi), pos.szi))
         exposure = _exposure(state, account, spot)
-        buffer = _buffer(state, account, spot, now) if exposure else None
-        if buffer is not None:
+        buffer = _buffer(state, account, spot, now) if exposure or spot.borrowed else None
+        self.debts.pop(name, None)
+        if buffer is not None and spot.borrowed.keys() == {USDC}:
+            kept = max(0, buffer // INTEREST_SHARE)
+            shares = spot.borrowed[USDC]
+            self.debts[name] = (shares, lending.owed(state.pools[USDC], shares) + kept)
+            buffer -= kept
+        if buffer is not None and exposure:
             # shares in proportion to value at risk (K times the price), so every coin gets the
             # same relative price band
             weight = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in exposure.items()}
@@ -111,6 +123,16 @@ class PmBands:
             self._drop(name, entry)
         if out:
             self.entries[name] = out
+
+    def interest_due(self, name: str, state: State) -> bool:
+        """Whether the interest accrued since the account was banded may have used up what its
+        buffer kept back (always, for a borrow other than USDC or one that changed since)."""
+        ref = self.debts.get(name)
+        if ref is None:
+            return True
+        shares, limit = ref
+        borrowed = state.spot[name].borrowed
+        return len(borrowed) != 1 or borrowed.get(USDC) != shares or lending.owed(state.pools[USDC], shares) > limit
 
     def crossed(self, coin: str, market: Market) -> set[str]:
         low = self.low.get(coin)
