@@ -135,16 +135,23 @@ class PmBands:
         return len(borrowed) != 1 or borrowed.get(USDC) != shares or lending.owed(state.pools[USDC], shares) > limit
 
     def crossed(self, coin: str, market: Market) -> set[str]:
+        """The accounts whose band of `coin` the current prices or funding index left. Each
+        list's extreme key is looked at first: most ticks leave no band, and then no range is
+        read."""
         low = self.low.get(coin)
         if low is None:
             return set()
         lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        hit = {a for _, a in low.irange(minimum=(lo + 1, ""))}
-        high = self.high[coin]
-        hit.update(a for _, a in high[: high.bisect_left((hi, ""))])
-        hit.update(a for _, a in self.fund_low[coin].irange(minimum=(index + 1, "")))
-        fund_high = self.fund_high[coin]
-        hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
+        high, fund_low, fund_high = self.high[coin], self.fund_low[coin], self.fund_high[coin]
+        hit: set[str] = set()
+        if low and low[-1][0] > lo:
+            hit.update(a for _, a in low.irange(minimum=(lo + 1, "")))
+        if high and high[0][0] < hi:
+            hit.update(a for _, a in high[: high.bisect_left((hi, ""))])
+        if fund_low and fund_low[-1][0] > index:
+            hit.update(a for _, a in fund_low.irange(minimum=(index + 1, "")))
+        if fund_high and fund_high[0][0] < index:
+            hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
         return hit
 
 
