@@ -55,12 +55,11 @@ def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]
     """Each open isolated position, with its figures (a PM account's only scopes of their own:
     its cross book answers to the PM ratio)."""
     out = []
-    for coin in sorted(account.positions):
-        pos = account.positions[coin]
-        if pos.szi and not pos.cross:
-            market = markets[coin]
-            mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-            out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
+    positions = account.positions
+    for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross):  # sorts the few open ones only
+        pos, market = positions[coin], markets[coin]
+        mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+        out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
     return out
 
 

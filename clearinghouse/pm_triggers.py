@@ -27,6 +27,7 @@ from __future__ import annotations
 from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
+from clearinghouse.liquidation import isolated_scopes
 from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
 from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
@@ -96,12 +97,9 @@ class PmBands:
         out: list[Entry] = []
         account, spot = state.accounts[name], state.spot[name]
         markets = state.markets
-        for coin in sorted(account.positions):
-            pos = account.positions[coin]
-            if pos.szi and not pos.cross:
-                market = markets[coin]
-                mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-                out.append(self._put(name, old, coin, 1, market, margin.iso_margin_used(pos, market) - mm, 2 * abs(pos.szi), pos.szi))
+        for scope in isolated_scopes(account, markets):
+            szi = account.positions[scope.name].szi
+            out.append(self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi))
         exposure = _exposure(state, account, spot)
         buffer = _buffer(state, account, spot, now) if exposure or spot.borrowed else None
         self.debts.pop(name, None)
