@@ -17,7 +17,6 @@ from collections import Counter
 from fractions import Fraction
 from itertools import count
 
-import msgspec
 from liquidation_helpers import Pair, stamped
 from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token
 
@@ -89,24 +88,3 @@ def test_band_index_and_full_scan_decide_alike_over_many_hours_of_pm_stream():
     assert fast.state.time - next(iter(generate(config))).ts > 4 * HOUR_MS
     assert any(s.borrowed for s in fast.state.spot.values())
 
-
-def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
-    """`PmBands.crossed` looks at each list's extreme key before reading a range; it must name
-    exactly the accounts one of whose bands of the coin the prices or funding index left."""
-    config = GeneratorConfig(accounts=150, markets=4, events=6_000, seed=9, pm_share=0.4)
-    engine = Engine(State(liquidation=LiquidationConfig()))
-    for event in generate(config):
-        engine.apply(event)
-    bands = engine.pm_bands
-    assert bands is not None and bands.entries
-    sizes = []
-    for coin, market in sorted(engine.state.markets.items()):
-        for mark in (market.mark * 8 // 10, market.mark, market.mark * 12 // 10):
-            for index in (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15):
-                moved = msgspec.structs.replace(market, mark=mark, funding_index=index)
-                lo, hi = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
-                scan = {name for name, entries in bands.entries.items() for c, _, low, high, flo, fhi in entries
-                        if c == coin and (low > lo or high < hi or flo > index or fhi < index)}
-                assert bands.crossed(coin, moved) == scan
-                sizes.append(len(scan))
-    assert 0 in sizes and max(sizes) > 10
