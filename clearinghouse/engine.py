@@ -73,6 +73,7 @@ class Engine:
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
+        self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
@@ -138,6 +139,8 @@ class Engine:
         if any(pool.hour < hour for pool in state.pools.values()):
             lending.accrue(state.pools, state.pm_rules, hour)
             self._accrued = True
+            if self._indexed:
+                self._settled.update(state.unswept)
             for name in sorted(state.unswept):  # then PM accounts' USDC is settled with the pool
                 spot = state.spot[name]
                 if spot.mode == PORTFOLIO:
@@ -220,7 +223,7 @@ class Engine:
             candidates = self._candidates(event)
             if self._accrued:  # interest raised every borrow
                 self._accrued = False
-                candidates |= {n for n in self._special if state.spot[n].borrowed}
+                candidates |= self._interest_due()
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -263,6 +266,15 @@ class Engine:
         self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
         for name in sorted(self._special):
             self._index(name)
+
+    def _interest_due(self) -> set[str]:
+        """Borrowers the hour's interest and settlement may have made liquidatable: every one in
+        the full scan; with the bands, those settled and those whose interest used up what their
+        buffer kept back."""
+        spot, settled, bands = self.state.spot, self._settled, self.pm_bands
+        due = {n for n in self._special if spot[n].borrowed and (bands is None or n in settled or bands.interest_due(n, self.state))}
+        settled.clear()
+        return due
 
     def _exposed_crossed(self, coin: str) -> set[str]:
         """Unified and PM accounts a move of `coin` (price or funding) may have made liquidatable."""

@@ -144,9 +144,15 @@ def supply(pool: Pool, spot: SpotAccount, rules: PmRules, token: str, amount: in
     room = supply_room(pool, spot, rules, token)
     if amount > room:
         raise Reject(f"supply of {show(amount, token)} {token} is above the cap room {show(room, token)}")
-    shares = amount * INDEX_ONE // pool.supply_index
-    if not shares:
+    if amount * INDEX_ONE < pool.supply_index:
         raise Reject(f"supply of {show(amount, token)} {token} is below one share")
+    mint_supply(pool, spot, token, amount)
+
+
+def mint_supply(pool: Pool, spot: SpotAccount, token: str, amount: int) -> None:
+    """`supply` once checked (at least one share, within the room): for a caller that has just
+    computed the room itself."""
+    shares = amount * INDEX_ONE // pool.supply_index
     before = supplied(pool)
     pool.supply_shares += shares
     spot.supplied[token] = spot.supplied.get(token, 0) + shares
@@ -180,6 +186,11 @@ def borrow(pool: Pool, spot: SpotAccount, rules: PmRules, token: str, amount: in
     room = borrow_room(pool, spot, rules, token)
     if amount > room:
         raise Reject(f"borrow of {show(amount, token)} {token} is above what may be borrowed ({show(room, token)})")
+    mint_borrow(pool, spot, token, amount)
+
+
+def mint_borrow(pool: Pool, spot: SpotAccount, token: str, amount: int) -> None:
+    """`borrow` once checked (within the room): for a caller that has just computed it."""
     shares = ceil_div(amount * INDEX_ONE, pool.borrow_index)
     before = lent(pool)
     pool.borrow_shares += shares

@@ -48,13 +48,18 @@ class Scope:
 def scopes(account: Account, markets: dict[str, Market], unified: bool = False) -> list[Scope]:
     """The account's cross book and each open isolated position, with their figures."""
     cross = margin.cross_figures(account, markets)
-    out = [Scope("cross", cross.account_value, cross.maintenance, unified)]
-    for coin in sorted(account.positions):
-        pos = account.positions[coin]
-        if pos.szi and not pos.cross:
-            market = markets[coin]
-            mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-            out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
+    return [Scope("cross", cross.account_value, cross.maintenance, unified), *isolated_scopes(account, markets)]
+
+
+def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
+    """Each open isolated position, with its figures (a PM account's only scopes of their own:
+    its cross book answers to the PM ratio)."""
+    out = []
+    positions = account.positions
+    for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross):  # sorts the few open ones only
+        pos, market = positions[coin], markets[coin]
+        mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+        out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
     return out
 
 
@@ -69,8 +74,8 @@ def account_below(state: State, name: str, account: Account, now: portfolio.Chec
     mode = mode_of(state, name)
     if mode == STANDARD:
         return below_maintenance(account, state.markets)
-    own = scopes(account, state.markets, mode == UNIFIED)
-    if any(s.below for s in (own[1:] if mode == PORTFOLIO else own)):
+    own = isolated_scopes(account, state.markets) if mode == PORTFOLIO else scopes(account, state.markets, True)
+    if any(s.below for s in own):
         return True
     return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name], now)
 

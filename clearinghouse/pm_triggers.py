@@ -12,8 +12,11 @@ funding band around its funding index, sized so that while both prices stay insi
 and the index inside the funding band the coin cannot use more than its share (7/8 for prices,
 1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
 exactly and re-banded. A buffer too thin to split gets bands any change leaves (checked on every
-tick of the coin). Interest (hourly) and rule changes send every affected account for a check
-anyway (the engine does that), and so do the account's own events.
+tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer back from the
+bands for the interest on its debt: the hourly accrual sends it for an exact check only once its
+debt has grown past what it kept back (`interest_due`); other borrowers, and those the hour's
+settlement with the pool moved, are checked at every hour (the engine does that). Rule changes
+send every affected account for an exact check, and so do the account's own events.
 
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
 account exposed to it on such a tick.
@@ -24,6 +27,7 @@ from __future__ import annotations
 from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
+from clearinghouse.liquidation import isolated_scopes
 from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
 from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
@@ -31,6 +35,7 @@ from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
+INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
 
 
 class PmBands:
@@ -40,8 +45,10 @@ class PmBands:
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, list[Entry]] = {}
+        self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
 
     def forget(self, name: str) -> None:
+        self.debts.pop(name, None)
         for entry in self.entries.pop(name, ()):
             self._drop(name, entry)
 
@@ -90,15 +97,18 @@ class PmBands:
         out: list[Entry] = []
         account, spot = state.accounts[name], state.spot[name]
         markets = state.markets
-        for coin in sorted(account.positions):
-            pos = account.positions[coin]
-            if pos.szi and not pos.cross:
-                market = markets[coin]
-                mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-                out.append(self._put(name, old, coin, 1, market, margin.iso_margin_used(pos, market) - mm, 2 * abs(pos.szi), pos.szi))
+        for scope in isolated_scopes(account, markets):
+            szi = account.positions[scope.name].szi
+            out.append(self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi))
         exposure = _exposure(state, account, spot)
-        buffer = _buffer(state, account, spot, now) if exposure else None
-        if buffer is not None:
+        buffer = _buffer(state, account, spot, now) if exposure or spot.borrowed else None
+        self.debts.pop(name, None)
+        if buffer is not None and spot.borrowed.keys() == {USDC}:
+            kept = max(0, buffer // INTEREST_SHARE)
+            shares = spot.borrowed[USDC]
+            self.debts[name] = (shares, lending.owed(state.pools[USDC], shares) + kept)
+            buffer -= kept
+        if buffer is not None and exposure:
             # shares in proportion to value at risk (K times the price), so every coin gets the
             # same relative price band
             weight = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in exposure.items()}
@@ -112,17 +122,34 @@ class PmBands:
         if out:
             self.entries[name] = out
 
+    def interest_due(self, name: str, state: State) -> bool:
+        """Whether the interest accrued since the account was banded may have used up what its
+        buffer kept back (always, for a borrow other than USDC or one that changed since)."""
+        ref = self.debts.get(name)
+        if ref is None:
+            return True
+        shares, limit = ref
+        borrowed = state.spot[name].borrowed
+        return len(borrowed) != 1 or borrowed.get(USDC) != shares or lending.owed(state.pools[USDC], shares) > limit
+
     def crossed(self, coin: str, market: Market) -> set[str]:
+        """The accounts whose band of `coin` the current prices or funding index left. Each
+        list's extreme key is looked at first: most ticks leave no band, and then no range is
+        read."""
         low = self.low.get(coin)
         if low is None:
             return set()
         lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        hit = {a for _, a in low.irange(minimum=(lo + 1, ""))}
-        high = self.high[coin]
-        hit.update(a for _, a in high[: high.bisect_left((hi, ""))])
-        hit.update(a for _, a in self.fund_low[coin].irange(minimum=(index + 1, "")))
-        fund_high = self.fund_high[coin]
-        hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
+        high, fund_low, fund_high = self.high[coin], self.fund_low[coin], self.fund_high[coin]
+        hit: set[str] = set()
+        if low and low[-1][0] > lo:
+            hit.update(a for _, a in low.irange(minimum=(lo + 1, "")))
+        if high and high[0][0] < hi:
+            hit.update(a for _, a in high[: high.bisect_left((hi, ""))])
+        if fund_low and fund_low[-1][0] > index:
+            hit.update(a for _, a in fund_low.irange(minimum=(index + 1, "")))
+        if fund_high and fund_high[0][0] < index:
+            hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
         return hit
 
 
@@ -150,8 +177,8 @@ def _buffer(state: State, account: Account, spot: SpotAccount, now: portfolio.Ch
     if spot.mode != PORTFOLIO:
         cross = margin.cross_figures(account, state.markets)
         return cross.account_value - cross.maintenance - 1 if cross.maintenance > 0 else None
-    if not portfolio.at_risk(account, spot):
+    f, partial, risky = now or portfolio.check(state, account, spot)
+    if not risky:
         return None
-    f, partial = now or portfolio.check(state, account, spot)
     buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
     return min(buffer, partial - f.borrowed) if spot.borrowed else buffer

@@ -101,41 +101,77 @@ class Holdings(NamedTuple):
     collateral: int  # sum(amount * oracle) over LTV > 0
     liquidation: int  # the PM liquidation value of the collateral
     worth: int  # sum(amount * oracle) over every token
+    partial: int  # the partial borrow-liquidation threshold
+    full: int  # the full one
+
+
+class _Terms(NamedTuple):
+    """What the rules apply to one PM-eligible token in `spot_sums`."""
+
+    ltv: int
+    partial: int  # the partial threshold's factor, rounded down to the quantum
+    full: int
+    supply_cap: int | None  # the user supply cap in the token's unit (None: no caps, no liquidation value)
+
+
+_cached_terms: tuple[PmRules | None, dict[str, _Terms]] = (None, {})
+
+
+def _terms(rules: PmRules) -> dict[str, _Terms]:
+    """The per-token terms of a rules object, worked out once for it (rules are immutable; a
+    `rules` event makes a new object). The cache holds the object, so its identity stays its own."""
+    global _cached_terms
+    if _cached_terms[0] is not rules:
+        q = rules.threshold_quantum
+        caps = rules.caps
+        _cached_terms = (rules, {
+            token: _Terms(ltv, _factor(ltv, 1, 2, q), _factor(ltv, 2, 3, q),
+                          caps[token].user_supply * lending.scale(token) if token in caps else None)
+            for token, ltv in rules.ltv.items()
+        })
+    return _cached_terms[1]
 
 
 def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
-    """`extra` adds (token, amount) to the holdings (a buy being checked)."""
+    """`extra` adds (token, amount) to the holdings (a buy being checked). One pass gives every
+    sum a margin check needs, the borrow thresholds included (integer sums: any token order)."""
     rules = state.pm_rules
+    terms = _terms(rules)
     usdc_cap = rules.caps[USDC].user_borrow * lending.scale(USDC) if USDC in rules.caps else 0
-    limit = collateral = liq = worth_all = 0
-    tokens = set(spot.balances) | set(spot.supplied)
+    limit = collateral = liq = worth_all = partial = full = 0
+    tokens = dict.fromkeys(spot.balances)
+    tokens.update(dict.fromkeys(spot.supplied))
     if extra is not None:
-        tokens.add(extra[0])
-    for token in sorted(tokens):
+        tokens[extra[0]] = None
+    for token in tokens:
         if token == USDC:
             continue
         amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
         px = price(state, token)
         worth = value(amount, px)
         worth_all += worth
-        ltv = rules.ltv.get(token)
-        if ltv is None:
+        t = terms.get(token)
+        if t is None:
             continue
-        limit += worth * ltv // RATE
-        if ltv:
+        limit += worth * t.ltv // RATE
+        if t.ltv:
             collateral += worth
-        caps = rules.caps.get(token)
-        capped = min(amount, caps.user_supply * lending.scale(token)) if caps is not None else 0
-        liq += min(usdc_cap, value(capped, px) * (RATE + ltv) // (2 * RATE))
-    return Holdings(limit, collateral, liq, worth_all)
+            partial += worth * t.partial // RATE
+            full += worth * t.full // RATE
+        capped = min(amount, t.supply_cap) if t.supply_cap is not None else 0
+        liq += min(usdc_cap, value(capped, px) * (RATE + t.ltv) // (2 * RATE))
+    return Holdings(limit, collateral, liq, worth_all, partial, full)
 
 
 def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
     """The PM figures; `extra` adds (token, amount) to the holdings (a buy being checked)."""
+    return _figures(state, account, spot, spot_sums(state, spot, extra))
+
+
+def _figures(state: State, account: Account, spot: SpotAccount, sums: Holdings) -> Figures:
     cross = margin.cross_figures(account, state.markets)
     usdc = cross.account_value + holdings(state, spot, USDC)
     borrowed = borrowed_value(state, spot)
-    sums = spot_sums(state, spot, extra)
     requirement = state.pm_rules.min_requirement + cross.maintenance + borrowed
     return Figures(usdc, borrowed, sums.borrow_limit, sums.collateral, cross.maintenance, requirement, usdc + sums.liquidation,
                    usdc + sums.worth - borrowed)
@@ -156,18 +192,24 @@ class Check(NamedTuple):
 
     figures: Figures
     partial: int  # the partial borrow-liquidation threshold
+    at_risk: bool  # see `at_risk`
 
 
 def check(state: State, account: Account, spot: SpotAccount) -> Check:
-    return Check(figures(state, account, spot), thresholds(state, spot)[1])
+    sums = spot_sums(state, spot)
+    return Check(_figures(state, account, spot, sums), sums.partial, at_risk(account, spot))
 
 
 def pm_liquidatable(state: State, account: Account, spot: SpotAccount, now: Check | None = None) -> bool:
     """Above the PM ratio or the partial borrow threshold (the full one is never below it),
     with something to liquidate."""
-    if not at_risk(account, spot):
+    if now is None:
+        if not at_risk(account, spot):
+            return False
+        now = check(state, account, spot)
+    f, partial, risky = now
+    if not risky:
         return False
-    f, partial = now or check(state, account, spot)
     return ratio_broken(f, state.pm_rules) or (bool(spot.borrowed) and f.borrowed > partial)
 
 
@@ -202,8 +244,8 @@ def settle(state: State, account: Account, spot: SpotAccount) -> None:
             account.raw_usd += lending.withdraw_supply(pool, spot, USDC, take)
             free += take
         loan = min(-free, headroom(state, spot)) if free < 0 else 0
-        if loan > 0:
-            lending.borrow(pool, spot, rules, USDC, loan)
+        if loan > 0:  # within the headroom, so within the pool's room
+            lending.mint_borrow(pool, spot, USDC, loan)
             account.raw_usd += loan
         return
     if free > 0 and spot.borrowed.get(USDC):
@@ -213,8 +255,8 @@ def settle(state: State, account: Account, spot: SpotAccount) -> None:
     if free > 0 and not spot.borrowed.get(USDC) and rules.caps.get(USDC):
         pool = pool_of(state, USDC)
         amount = min(free, lending.supply_room(pool, spot, rules, USDC))
-        if amount * INDEX_ONE >= pool.supply_index:  # at least one share
-            lending.supply(pool, spot, rules, USDC, amount)
+        if amount * INDEX_ONE >= pool.supply_index:  # at least one share, within the room
+            lending.mint_supply(pool, spot, USDC, amount)
             account.raw_usd -= amount
 
 
@@ -287,17 +329,8 @@ def _factor(ltv: int, num: int, den: int, quantum: int) -> int:
 
 def thresholds(state: State, spot: SpotAccount) -> tuple[int, int, int]:
     """(collateral value, partial threshold, full threshold) over the collateral with LTV > 0."""
-    rules = state.pm_rules
-    collateral = partial = full = 0
-    for token in sorted(set(spot.balances) | set(spot.supplied)):
-        ltv = rules.ltv.get(token, 0)
-        if token == USDC or not ltv:
-            continue
-        worth = value(holdings(state, spot, token), price(state, token))
-        collateral += worth
-        partial += worth * _factor(ltv, 1, 2, rules.threshold_quantum) // RATE
-        full += worth * _factor(ltv, 2, 3, rules.threshold_quantum) // RATE
-    return collateral, partial, full
+    sums = spot_sums(state, spot)
+    return sums.collateral, sums.partial, sums.full
 
 
 def borrow_stage(state: State, spot: SpotAccount) -> tuple[str | None, int, int, int]:

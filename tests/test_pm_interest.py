@@ -1,0 +1,90 @@
+"""Hourly interest and the band index: a USDC borrower keeps 1/16 of its buffer back for the
+interest on its debt and is sent for an exact check only once the interest has used that up;
+the index and the full scan (which checks every borrower at every hour) decide alike.
+
+Hand working: the rules set a flat 87.6% borrow APY (kink at 100% utilisation), so every hour
+multiplies the borrow index by exactly 1 + 0.876 / 8760 = 1.0001. The PM account holds
+1,000 HYPE at 10 (worth 10,000; LTV 0.65) and borrows 6,400 USDC, which stays in its ledger.
+Partial borrow threshold: 10,000 * (0.65 + 0.35 / 2) = 8,250, so its buffer is
+8,250 - 6,400 = 1,850 (the PM ratio's is wider: 0.95 * (6,400 + 8,250) - 20 - 6,400 = 7,497.50),
+and it keeps 1,850 / 16 = 115.625 back: checked once its debt is above 6,515.625, and liquidated
+once it is above 8,250.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+from itertools import count
+
+from liquidation_helpers import Pair, stamped
+from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token
+
+from clearinghouse.digest import state_digest
+from clearinghouse.engine import Engine
+from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.units import HOUR_MS, usd
+from events.generator import GeneratorConfig, generate
+from events.schema import BorrowLiquidation, event_type
+
+HOURLY = Fraction(10001, 10000)
+
+
+def _tick(hour: int) -> str:
+    """An event at the start of `hour` that touches no PM account (a HYPE price would: HYPE has
+    no perp market here, so each of its prices checks every account holding it)."""
+    return stamped(deposit("other", "1"), hour * HOUR_MS)
+
+
+def _hours_until_above(limit: Fraction) -> int:
+    """Boundaries after the borrow until 6,400 compounded hourly is above `limit`."""
+    return next(n for n in count() if 6400 * HOURLY**n > limit)
+
+
+def _borrower() -> Pair:
+    pair = Pair()
+    pair.ok(pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), prices(HYPE="10"))
+    pair.ok(deposit("lender", "10000"), class_transfer("lender", "10000", to_perp=False), lend("supply", "lender", "10000"))
+    pair.ok(deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"))
+    pair.ok(_tick(1))  # the switch's settlement: nothing to settle
+    pair.ok(lend("borrow", "pm", "6400"))
+    return pair
+
+
+def test_interest_sends_a_borrower_for_a_check_once_it_used_up_what_it_kept_back():
+    pair = _borrower()
+    bands = pair.fast.pm_bands
+    assert bands is not None and bands.debts["pm"] == (usd("6400"), usd("6515.625"))
+    first = _hours_until_above(Fraction(6515625, 1000))
+    assert first == 180  # 6,400 * 1.0001^179 = 6,515.59; ^180 = 6,516.24
+    for hour in range(2, 2 + first):
+        pair.ok(_tick(hour))
+        rebanded = bands.debts["pm"][1] != usd("6515.625")
+        assert rebanded == (hour == 1 + first), hour
+
+
+def test_interest_liquidates_the_borrower_at_the_same_hour_in_both_modes():
+    pair = _borrower()
+    due = _hours_until_above(Fraction(8250))
+    assert due == 2540  # 6,400 * 1.0001^2539 = 8,249.77; ^2540 = 8,250.59
+    for hour in range(2, 1 + due):
+        pair.ok(_tick(hour))
+    derived = pair.send(_tick(1 + due))
+    assert [(type(d), d.kind, d.threshold) for d in derived] == [(BorrowLiquidation, "partial", usd("8250"))]
+
+
+def test_band_index_and_full_scan_decide_alike_over_many_hours_of_pm_stream():
+    """About five hours of a PM stream (steps of up to 3 s), so the hourly interest and the
+    settlement with the pool run several times with borrowers on both sides of their reserve."""
+    config = GeneratorConfig(accounts=120, markets=4, events=12_000, seed=5, pm_share=0.3, max_step_ms=3_000)
+    fast = Engine(State(liquidation=LiquidationConfig()))
+    full = Engine(State(liquidation=LiquidationConfig()), full_scan=True)
+    kinds: Counter[str] = Counter()
+    for event in generate(config):
+        derived = fast.apply(event)
+        assert derived == full.apply(event)
+        kinds.update(event_type(d) for d in derived)
+    assert state_digest(fast.state) == state_digest(full.state)
+    assert fast.state.time - next(iter(generate(config))).ts > 4 * HOUR_MS
+    assert any(s.borrowed for s in fast.state.spot.values())
+
