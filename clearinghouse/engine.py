@@ -391,19 +391,25 @@ class Engine:
         account.raw_usd -= amount
         return account
 
-    def _from_supply(self, account: Account, spot: SpotAccount, amount: int) -> None:
-        """Brings what a PM account is about to pay out of its USDC supply into the ledger, as
-        far as its free ledger cash falls short."""
+    def _supply_take(self, account: Account, spot: SpotAccount, amount: int, taken: int = 0) -> int:
+        """What paying `amount` takes out of a PM account's USDC supply (as far as its free
+        ledger cash falls short), with `taken` already promised out of the pool; rejects when
+        the pool cannot pay it out. Changes nothing, so handlers check before they mutate."""
         pool = self.state.pools.get(USDC)
         shares = spot.supplied.get(USDC)
         if pool is None or not shares:
-            return
+            return 0
         need = amount - max(0, margin.cross_value(account, self.state.markets))
         take = min(need, lending.claim(pool, shares))
-        if take > pool.idle:
-            raise Reject(f"the USDC pool holds only {_usd(pool.idle)} (the rest is lent out)")
+        if take > pool.idle - taken:
+            raise Reject(f"the USDC pool holds only {_usd(pool.idle - taken)} (the rest is lent out)")
+        return max(0, take)
+
+    def _from_supply(self, account: Account, spot: SpotAccount, amount: int) -> None:
+        """Brings what a PM account is about to pay out of its USDC supply into the ledger."""
+        take = self._supply_take(account, spot, amount)
         if take > 0:
-            account.raw_usd += lending.withdraw_supply(pool, spot, USDC, take)
+            account.raw_usd += lending.withdraw_supply(self.state.pools[USDC], spot, USDC, take)
 
     def _withdraw(self, e: ev.Withdraw) -> None:
         state = self.state
@@ -732,6 +738,10 @@ class Engine:
             raise Reject(f"buyer can pay {_usd(room)} USDC, the buy needs {_usd(pay)}")
         if e.seller_fee > cost and e.seller_fee - cost > self._usdc_room(e.seller, seller, sspot):
             raise Reject("seller cannot pay its fee")
+        taken = 0  # what the payments below will take out of the USDC pool: checked before anything moves
+        for account, spot, amount in ((buyer, bspot, pay), (seller, sspot, e.seller_fee - cost)):
+            if spot is not None and spot.mode == PORTFOLIO and amount > 0:
+                taken += self._supply_take(account, spot, amount, taken)
         bspot = spot_of(state, e.buyer)
         assert sspot is not None
         add(bspot, e.base, e.sz)

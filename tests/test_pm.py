@@ -298,3 +298,18 @@ def test_lowering_leverage_in_portfolio_margin_needs_no_cross_margin():
     # account's cross book answers to the PM ratio ((20 + 100) / 3,300) only
     book.ok(set_leverage("pm", "ETH", 1))
     assert book.state.accounts["pm"].positions["ETH"].leverage == 1
+
+
+def test_a_spot_buy_the_pool_cannot_pay_out_is_rejected_whole():
+    """A PM buyer whose USDC sits in the pool, lent out but for 100: a buy of 200 would need 200
+    of it, so the trade is rejected, and nothing of it (balances, the pool) has moved."""
+    book = Book()
+    book.ok(pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"))
+    book.ok(deposit("pm", "1000"), set_mode("pm", "portfolio"),
+            deposit("b", "100", token="HYPE"), set_mode("b", "portfolio"), deposit("seller", "10", token="HYPE"))
+    _boundary(book, 1, HYPE="50")  # pm's idle 1,000 USDC is supplied to the pool
+    book.ok(lend("borrow", "b", "900"))  # against 100 HYPE * 50 * 0.5 = 2,500 of room: the pool keeps 100
+    assert book.state.pools["USDC"].idle == usd("100")
+    rejected = book.reject(spot_trade("HYPE", "50", "4", "pm", "seller"))
+    assert rejected.reason == "the USDC pool holds only 100.0 (the rest is lent out)"
+    assert book.state.spot["seller"].balances == {"HYPE": 1_000_000_000} and "HYPE" not in book.state.spot["pm"].balances
