@@ -54,7 +54,7 @@ class Engine:
     maintenance, each of those is named, and checking one found healthy changes nothing that
     the watch list does not already cover. The trigger index is never built. A guide that does
     not come from the log (tampered, other settings) can mislead it: readers compare the
-    decisions it makes with the recorded ones (`replay.history`)."""
+    decisions it makes with the recorded ones (`replay.decisions`)."""
 
     def __init__(self, state: State | None = None, *, full_scan: bool = False, guide: Mapping[int, Collection[str]] | None = None) -> None:
         self.state = state if state is not None else State()
