@@ -30,25 +30,21 @@ class Lazy(dict):  # type: ignore[type-arg]
         dict.__init__(self, raw)
         self._load = load
 
-    def __getitem__(self, key: str) -> Any:
-        value = dict.__getitem__(self, key)
+    def _decoded(self, key: str, value: Any) -> Any:
         if type(value) is msgspec.Raw:
             value = self._load(value)
             dict.__setitem__(self, key, value)
         return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded(key, dict.__getitem__(self, key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = dict.get(self, key, default)
-        if type(value) is msgspec.Raw:
-            value = self._load(value)
-            dict.__setitem__(self, key, value)
-        return value
+        return self._decoded(key, dict.get(self, key, default))
 
     def decode_all(self) -> None:
-        load = self._load
         for key, value in dict.items(self):
-            if type(value) is msgspec.Raw:
-                dict.__setitem__(self, key, load(value))
+            self._decoded(key, value)
 
     def values(self) -> ValuesView[Any]:
         self.decode_all()

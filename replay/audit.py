@@ -1,8 +1,8 @@
 """Why was this account liquidated: every liquidation of it, explained from the log.
 
-A replay from the first event records the account's equity and maintenance margin whenever something that moves
-them happens (its own events, ticks and funding of coins it holds, decisions about it) and
-groups the decisions by the input event that caused them: the trigger, the marks, equity
+A replay from the first event records the account's equity and maintenance margin whenever
+something that moves them happens (its own events, ticks and funding of coins it holds,
+decisions about it) and groups the decisions by the input event that caused them: the trigger, the marks, equity
 against maintenance before and after, what was closed at what price, what the account kept.
 """
 
