@@ -181,8 +181,10 @@ class Engine:
         state, triggers = self.state, self.triggers
         kind = type(event)
         if kind is ev.Trade:
-            accounts, markets = state.accounts, state.markets
-            return {n for n in (event.buyer, event.seller) if not triggers.filled(n, accounts[n], event.coin, markets)}
+            accounts, markets, coin, bands = state.accounts, state.markets, event.coin, self.pm_bands
+            special = self._special
+            return {n for n in (event.buyer, event.seller)
+                    if not (bands is not None and bands.filled(n, state, coin, True) if n in special else triggers.filled(n, accounts[n], coin, markets))}
         if kind is ev.Prices:
             found: set[str] = set()
             exposed = self._exposed
@@ -199,8 +201,9 @@ class Engine:
         if kind is ev.Transfer or kind is ev.Deposit or kind is ev.Withdraw:
             names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
             return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
-        if kind is ev.SpotTrade:
-            return {event.buyer, event.seller}
+        if kind is ev.SpotTrade:  # a standard account's spot side is not its perp margin
+            bands = self.pm_bands
+            return {n for n in (event.buyer, event.seller) if n in self._special and not (bands is not None and bands.filled(n, state, event.base, False))}
         if kind is ev.Rules:
             return set(self._special) if event.ltv or event.caps or event.pm else set()
         if kind is ev.SetLeverage or kind is ev.Token:
@@ -257,8 +260,8 @@ class Engine:
                 candidates = set(named)
                 continue
             candidates = set(liq.counterparties)
-            for coin in sorted(liq.moved):
-                candidates |= triggers.crossed(coin, state)
+            for coin in sorted(liq.moved):  # impact mode's fills moved these marks
+                candidates |= triggers.crossed(coin, state) | self._exposed_crossed(coin)
 
     def _build(self) -> None:
         """Indexes every account of the state (after a snapshot load: O(positions))."""

@@ -5,9 +5,10 @@ The same idea as `triggers.TriggerIndex`, for the other margin models: an accoun
 (PM: `liq_ratio * liqValue - req`, and `partial threshold - borrowed` when it borrows; unified:
 `AV_cross - crossMM - 1`, its trigger being inclusive; an isolated position: `marginUsed - MM`)
 is split among the coins it is exposed to in proportion to the value at risk `K * price`, `K`
-bounding how fast the buffer can fall per unit of that coin's price: per cross or isolated position `2 |szi|` (its value
-plus maintenance growth, `mmr <= 1`), per collateral holding or non-USDC borrow its amount (every
-factor applied to it is at most 1). A coin gets a price band around its mark and oracle and a
+bounding how fast the buffer can fall per unit of that coin's price: per cross or isolated
+position `2 |szi|` (its value plus maintenance growth, `mmr <= 1`), per collateral holding or
+non-USDC borrow its amount (every factor applied to it is at most 1). Of a book's buffer, half
+goes to the bands and half stays as slack for fills. A coin gets a price band around its mark and oracle and a
 funding band around its funding index, sized so that while both prices stay inside the price band
 and the index inside the funding band the coin cannot use more than its share (7/8 for prices,
 1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
@@ -16,7 +17,12 @@ tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer b
 bands for the interest on its debt: the hourly accrual sends it for an exact check only once its
 debt has grown past what it kept back (`interest_due`); other borrowers, and those the hour's
 settlement with the pool moved, are checked at every hour (the engine does that). Rule changes
-send every affected account for an exact check, and so do the account's own events.
+send every affected account for an exact check, and so do the account's own events, except its
+fills: each buffer is a sum of per-coin terms (`parts`) plus terms no price moves (`_cash`), so a
+perp fill or a spot fill of a banded coin moves only that coin's terms and the cash, and
+`filled` re-references that coin's band from its share and the slack in O(1), as
+`TriggerIndex.filled` does for standard accounts. An account with nothing to liquidate yet is
+banded too (while its ratio holds), so its first fill finds its sizing.
 
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
 account exposed to it on such a tick.
@@ -28,14 +34,31 @@ from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.liquidation import isolated_scopes
-from clearinghouse.spot import PORTFOLIO, USDC
+from clearinghouse.spot import PORTFOLIO, USDC, price
 from clearinghouse.state import Account, Market, SpotAccount, State
-from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
+from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE, ceil_div
 
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
+Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
 INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
+FILL_SLACK = 2  # of the rest, 1/2 is kept out of the book bands, for perp fills to draw on (`filled`)
+
+
+class _Sizing:
+    """What an account's book bands were sized from, so a fill can re-reference one coin's band
+    in O(1) (as `triggers.TriggerIndex.filled` does for standard accounts): the cash at the
+    reference (`_cash`), what is left of the buffer outside every share (`slack` against the ratio's
+    buffer, `slack2` against the partial borrow threshold's, None without a borrow), the ratio
+    the cash and `x` terms count at (`liq_ratio`, or `RATE` for a unified account's own buffer),
+    and per coin its `Part`."""
+
+    __slots__ = ("cash", "slack", "slack2", "ratio", "parts", "shares", "weights")
+
+    def __init__(self, cash: int, slack: int, slack2: int | None, ratio: int, parts: dict[str, Part], shares: int, weights: int) -> None:
+        self.cash, self.slack, self.slack2, self.ratio, self.parts = cash, slack, slack2, ratio, parts
+        self.shares, self.weights = shares, weights
 
 
 class PmBands:
@@ -44,12 +67,14 @@ class PmBands:
         self.high: dict[str, SortedList] = {}  # crossed when max(mark, oracle) > key
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
-        self.entries: dict[str, list[Entry]] = {}
+        self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
+        self.sizing: dict[str, _Sizing] = {}
         self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
 
     def forget(self, name: str) -> None:
         self.debts.pop(name, None)
-        for entry in self.entries.pop(name, ()):
+        self.sizing.pop(name, None)
+        for entry in self.entries.pop(name, {}).values():
             self._drop(name, entry)
 
     def _drop(self, name: str, entry: Entry) -> None:
@@ -71,18 +96,28 @@ class PmBands:
 
     def _put(self, name: str, old: dict[tuple[str, int], Entry], coin: str, kind: int, market: Market,
              share: int, k: int, szi: int) -> Entry:
-        """Keeps the old band when it lies inside the one `share` allows and still holds the
-        current prices (no sorted-list work: most re-bands after a fill move nothing); else
-        writes a band for half the share."""
-        _, _, lo, hi, flo, fhi = self._band(coin, kind, market, share, k, szi)
+        """Keeps each key of the old band that lies inside the band `share` allows and on the
+        far side of the current prices (no sorted-list work: most re-bands after a fill move
+        nothing, or only the price keys); the others are written for half the share. A band
+        whose every key lies inside the allowed one is as safe as that one."""
         kept = old.pop((coin, kind), None)
-        if (kept is not None and lo <= kept[2] <= min(market.mark, market.oracle) and max(market.mark, market.oracle) <= kept[3] <= hi
-                and flo <= kept[4] <= market.funding_index <= kept[5] <= fhi):
-            return kept
+        lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
+        books = (self.low, self.high, self.fund_low, self.fund_high)
         if kept is not None:
-            self._drop(name, kept)
+            allowed = self._band(coin, kind, market, share, k, szi)
+            fits = (allowed[2] <= kept[2] <= lo, hi <= kept[3] <= allowed[3], allowed[4] <= kept[4] <= index, index <= kept[5] <= allowed[5])
+            if all(fits):
+                return kept
+            strict = self._band(coin, kind, market, share // 2, k, szi)
+            entry = (coin, kind, *(was if fit else key for was, key, fit in zip(kept[2:], strict[2:], fits)))
+            for book, key, fit, was in zip(books, entry[2:], fits, kept[2:]):
+                if not fit:
+                    lst = book[coin]
+                    lst.remove((was, name))
+                    lst.add((key, name))
+            return entry  # type: ignore[return-value]
         entry = self._band(coin, kind, market, share // 2, k, szi)
-        for book, key in zip((self.low, self.high, self.fund_low, self.fund_high), entry[2:]):
+        for book, key in zip(books, entry[2:]):
             lst = book.get(coin)
             if lst is None:
                 lst = book[coin] = SortedList()
@@ -93,34 +128,88 @@ class PmBands:
         """(Re)writes the bands of a unified or PM account from its exact figures (`now`: a PM
         account's, if already at hand): one per isolated position (kind 1) and one per coin of
         its cross book and spot side (kind 0)."""
-        old = {(entry[0], entry[1]): entry for entry in self.entries.pop(name, ())}
-        out: list[Entry] = []
+        old = self.entries.pop(name, {})
+        self.sizing.pop(name, None)
+        out: dict[tuple[str, int], Entry] = {}
         account, spot = state.accounts[name], state.spot[name]
         markets = state.markets
         for scope in isolated_scopes(account, markets):
             szi = account.positions[scope.name].szi
-            out.append(self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi))
-        exposure = _exposure(state, account, spot)
-        buffer = _buffer(state, account, spot, now) if exposure or spot.borrowed else None
+            out[scope.name, 1] = self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi)
+        exposure = {coin: parts(state, account, spot, coin) for coin in _exposed(state, account, spot)}
+        buffers = _buffers(state, account, spot, now) if exposure or spot.borrowed else None
         self.debts.pop(name, None)
-        if buffer is not None and spot.borrowed.keys() == {USDC}:
-            kept = max(0, buffer // INTEREST_SHARE)
-            shares = spot.borrowed[USDC]
-            self.debts[name] = (shares, lending.owed(state.pools[USDC], shares) + kept)
-            buffer -= kept
-        if buffer is not None and exposure:
-            # shares in proportion to value at risk (K times the price), so every coin gets the
-            # same relative price band
-            weight = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in exposure.items()}
-            total = sum(weight.values()) or 1
-            for coin in sorted(exposure):
-                k, szi = exposure[coin]
-                share = buffer * weight[coin] // total if buffer > 0 else 0
-                out.append(self._put(name, old, coin, 0, markets[coin], share, k, szi))
+        if buffers is not None:
+            ratio_buffer, borrow_buffer = buffers
+            buffer = ratio_buffer if borrow_buffer is None else min(ratio_buffer, borrow_buffer)
+            kept = 0
+            if spot.borrowed.keys() == {USDC}:
+                kept = max(0, buffer // INTEREST_SHARE)
+                shares = spot.borrowed[USDC]
+                self.debts[name] = (shares, lending.owed(state.pools[USDC], shares) + kept)
+                buffer -= kept
+            if exposure:
+                # shares in proportion to value at risk (K times the price), so every coin gets
+                # the same relative price band
+                weight = {coin: _weight(markets[coin], k) for coin, (*_, k, _) in exposure.items()}
+                total = sum(weight.values()) or 1
+                given = 0
+                terms: dict[str, Part] = {}
+                banded = buffer - buffer // FILL_SLACK
+                for coin in sorted(exposure):
+                    x, r, p, k, szi = exposure[coin]
+                    share = banded * weight[coin] // total if buffer > 0 else 0
+                    out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
+                    terms[coin] = (x, r, p, share, weight[coin])
+                    given += share
+                self.sizing[name] = _Sizing(_cash(state, account, spot), ratio_buffer - kept - given,
+                                            None if borrow_buffer is None else borrow_buffer - kept - given,
+                                            state.pm_rules.liq_ratio if spot.mode == PORTFOLIO else RATE, terms, given, total)
         for entry in old.values():
             self._drop(name, entry)
         if out:
             self.entries[name] = out
+
+    def filled(self, name: str, state: State, coin: str, perp: bool) -> bool:
+        """After a fill of `coin` (a perp fill of its cross position, or a spot fill of the
+        token): re-references that coin's band in O(1). What the coin's terms and the cash moved
+        since its reference (the fill, and the prices inside its band) comes out of the coin's
+        share and the slack, the rest is the coin's new share (at most its weight's part of every
+        share). False when the account has no sizing, the fill was isolated, the token has no
+        perp market, or too little is left: the caller checks it exactly and re-indexes."""
+        sizing = self.sizing.get(name)
+        if sizing is None or (not state.accounts[name].positions[coin].cross if perp else coin not in state.markets):
+            return False
+        account, spot = state.accounts[name], state.spot[name]
+        x, r, p, k, szi = parts(state, account, spot, coin)
+        ox, o_r, op, share, weight = sizing.parts.pop(coin, (0, 0, 0, 0, 0))
+        sizing.shares -= share
+        sizing.weights -= weight
+        cash = _cash(state, account, spot)
+        available = sizing.slack + share + sizing.ratio * (cash - sizing.cash + x - ox) // RATE - (r - o_r)
+        available2 = None if sizing.slack2 is None else sizing.slack2 + share + p - op
+        least = available if available2 is None else min(available, available2)
+        sizing.cash = cash
+        entries = self.entries.setdefault(name, {})
+        if not k:  # nothing of the coin left to band
+            gone = entries.pop((coin, 0), None)
+            if gone is not None:
+                self._drop(name, gone)
+            share = 0
+        elif least >= 4 * ROUNDING:
+            weight = _weight(state.markets[coin], k)
+            share = max(2 * ROUNDING, min(least, (sizing.shares + least) * weight // (sizing.weights + weight or 1)))
+            entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi)
+            sizing.parts[coin] = (x, r, p, share, weight)
+            sizing.shares += share
+            sizing.weights += weight
+        else:
+            self.forget(name)
+            return False
+        sizing.slack = available - share
+        if available2 is not None:
+            sizing.slack2 = available2 - share
+        return least >= share
 
     def interest_due(self, name: str, state: State) -> bool:
         """Whether the interest accrued since the account was banded may have used up what its
@@ -153,32 +242,64 @@ class PmBands:
         return hit
 
 
-def _exposure(state: State, account: Account, spot: SpotAccount) -> dict[str, tuple[int, int]]:
-    """coin -> (K, cross szi) over the perp markets the account's cross book and spot side use."""
-    out: dict[str, tuple[int, int]] = {}
-    for coin, pos in account.positions.items():
-        if pos.szi and pos.cross:
-            out[coin] = (2 * abs(pos.szi), pos.szi)
+def _cash(state: State, account: Account, spot: SpotAccount) -> int:
+    """The terms of the buffers no price moves and a fill may: the cross ledger, and a PM
+    account's USDC balance and supply."""
+    return account.raw_usd + portfolio.holdings(state, spot, USDC) if spot.mode == PORTFOLIO else account.raw_usd
+
+
+def _weight(market: Market, k: int) -> int:
+    return k * max(market.mark, market.oracle)
+
+
+def _exposed(state: State, account: Account, spot: SpotAccount) -> list[str]:
+    """The perp markets the account's cross book and spot side use."""
+    coins = [coin for coin, pos in account.positions.items() if pos.szi and pos.cross]
     if spot.mode == PORTFOLIO:
-        for token in set(spot.balances) | set(spot.supplied) | set(spot.borrowed):
-            if token == USDC or token not in state.markets:
-                continue
-            amount = portfolio.holdings(state, spot, token)
-            shares = spot.borrowed.get(token)
-            if shares:
-                amount += lending.owed(state.pools[token], shares)
-            k, szi = out.get(token, (0, 0))
-            out[token] = (k + amount, szi)
-    return out
+        for token in (*spot.balances, *spot.supplied, *spot.borrowed):
+            if token != USDC and token in state.markets and token not in coins:
+                coins.append(token)
+    return coins
 
 
-def _buffer(state: State, account: Account, spot: SpotAccount, now: portfolio.Check | None) -> int | None:
-    """How far the account's margin figure is from its trigger (None: nothing can trigger)."""
+def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple[int, int, int, int, int]:
+    """A coin's terms in the account's buffers, each buffer being a sum of them plus terms no
+    price moves: `x` in the liquidation value (a PM account's) or the cross account value (a
+    unified one's): the cross position's value and unsettled funding, and the spot side's
+    liquidation value; `r` in the requirement: the position's maintenance and the value of a
+    borrow of the coin; `p` in the partial borrow threshold less the borrowed value. Then `K`,
+    bounding how fast the buffers fall per unit of the coin's price (per cross position
+    `2 |szi|`, its value plus maintenance growth with `mmr <= 1`; per collateral holding or
+    borrow its amount: every factor applied to it is at most 1), and the cross `szi`."""
+    x = r = p = k = szi = 0
+    pos = account.positions.get(coin)
+    market = state.markets[coin]
+    if pos is not None and pos.szi and pos.cross:
+        szi = pos.szi
+        x = margin.value(szi, market.mark) + margin.pending_funding(pos, market)
+        r = margin.table_of(pos, market).maintenance(margin.notional(szi, market.mark))
+        k = 2 * abs(szi)
+    if spot.mode == PORTFOLIO and coin != USDC:
+        held = portfolio.token_sums(state, spot, coin)
+        owed = portfolio.debt(state, spot, coin)
+        lent = ceil_div(owed * price(state, coin), NTL_DIV) if owed else 0
+        x += held.liquidation
+        r += lent
+        p += held.partial - lent
+        k += portfolio.holdings(state, spot, coin) + owed
+    return x, r, p, k, szi
+
+
+def _buffers(state: State, account: Account, spot: SpotAccount, now: portfolio.Check | None) -> tuple[int, int | None] | None:
+    """How far the account's margin figures are from their triggers: (the ratio's, the partial
+    borrow threshold's or None without a borrow); None: nothing can trigger. A PM account with
+    nothing to liquidate yet is banded all the same while its ratio holds, so that its first
+    fill finds a sizing to draw on."""
     if spot.mode != PORTFOLIO:
         cross = margin.cross_figures(account, state.markets)
-        return cross.account_value - cross.maintenance - 1 if cross.maintenance > 0 else None
+        return (cross.account_value - cross.maintenance - 1, None) if cross.maintenance > 0 else None
     f, partial, risky = now or portfolio.check(state, account, spot)
-    if not risky:
-        return None
     buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
-    return min(buffer, partial - f.borrowed) if spot.borrowed else buffer
+    if not risky and buffer <= 0:
+        return None
+    return buffer, partial - f.borrowed if spot.borrowed else None

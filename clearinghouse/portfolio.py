@@ -114,12 +114,13 @@ class _Terms(NamedTuple):
     supply_cap: int | None  # the user supply cap in the token's unit (None: no caps, no liquidation value)
 
 
-_cached_terms: tuple[PmRules | None, dict[str, _Terms]] = (None, {})
+_cached_terms: tuple[PmRules | None, dict[str, _Terms], int] = (None, {}, 0)
 
 
-def _terms(rules: PmRules) -> dict[str, _Terms]:
-    """The per-token terms of a rules object, worked out once for it (rules are immutable; a
-    `rules` event makes a new object). The cache holds the object, so its identity stays its own."""
+def _terms(rules: PmRules) -> tuple[dict[str, _Terms], int]:
+    """The per-token terms of a rules object and its user USDC borrow cap, worked out once for
+    it (rules are immutable; a `rules` event makes a new object). The cache holds the object, so
+    its identity stays its own."""
     global _cached_terms
     if _cached_terms[0] is not rules:
         q = rules.threshold_quantum
@@ -128,39 +129,41 @@ def _terms(rules: PmRules) -> dict[str, _Terms]:
             token: _Terms(ltv, _factor(ltv, 1, 2, q), _factor(ltv, 2, 3, q),
                           caps[token].user_supply * lending.scale(token) if token in caps else None)
             for token, ltv in rules.ltv.items()
-        })
-    return _cached_terms[1]
+        }, caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0)
+    return _cached_terms[1], _cached_terms[2]
+
+
+NO_HOLDINGS = Holdings(0, 0, 0, 0, 0, 0)
+
+
+def token_sums(state: State, spot: SpotAccount, token: str, extra: int = 0) -> Holdings:
+    """One token's terms of `spot_sums` (USDC has none), `extra` added to its holdings: each of
+    those sums is a sum of these, which the PM bands use to follow one coin."""
+    if token == USDC:
+        return NO_HOLDINGS
+    terms, usdc_cap = _terms(state.pm_rules)
+    amount = holdings(state, spot, token) + extra
+    px = price(state, token)
+    worth = value(amount, px)
+    t = terms.get(token)
+    if t is None:
+        return Holdings(0, 0, 0, worth, 0, 0)
+    capped = min(amount, t.supply_cap) if t.supply_cap is not None else 0
+    liq = min(usdc_cap, value(capped, px) * (RATE + t.ltv) // (2 * RATE))
+    if not t.ltv:
+        return Holdings(0, 0, liq, worth, 0, 0)
+    return Holdings(worth * t.ltv // RATE, worth, liq, worth, worth * t.partial // RATE, worth * t.full // RATE)
 
 
 def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
     """`extra` adds (token, amount) to the holdings (a buy being checked). One pass gives every
     sum a margin check needs, the borrow thresholds included (integer sums: any token order)."""
-    rules = state.pm_rules
-    terms = _terms(rules)
-    usdc_cap = rules.caps[USDC].user_borrow * lending.scale(USDC) if USDC in rules.caps else 0
-    limit = collateral = liq = worth_all = partial = full = 0
     tokens = dict.fromkeys(spot.balances)
     tokens.update(dict.fromkeys(spot.supplied))
     if extra is not None:
         tokens[extra[0]] = None
-    for token in tokens:
-        if token == USDC:
-            continue
-        amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
-        px = price(state, token)
-        worth = value(amount, px)
-        worth_all += worth
-        t = terms.get(token)
-        if t is None:
-            continue
-        limit += worth * t.ltv // RATE
-        if t.ltv:
-            collateral += worth
-            partial += worth * t.partial // RATE
-            full += worth * t.full // RATE
-        capped = min(amount, t.supply_cap) if t.supply_cap is not None else 0
-        liq += min(usdc_cap, value(capped, px) * (RATE + t.ltv) // (2 * RATE))
-    return Holdings(limit, collateral, liq, worth_all, partial, full)
+    parts = [token_sums(state, spot, token, extra[1] if extra is not None and extra[0] == token else 0) for token in tokens]
+    return Holdings(*(sum(column) for column in zip(*parts))) if parts else NO_HOLDINGS
 
 
 def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:

@@ -29,7 +29,7 @@ def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
             for index in (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15):
                 moved = msgspec.structs.replace(market, mark=mark, funding_index=index)
                 lo, hi = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
-                scan = {name for name, entries in bands.entries.items() for c, _, low, high, flo, fhi in entries
+                scan = {name for name, entries in bands.entries.items() for c, _, low, high, flo, fhi in entries.values()
                         if c == coin and (low > lo or high < hi or flo > index or fhi < index)}
                 assert bands.crossed(coin, moved) == scan
                 sizes.append(len(scan))

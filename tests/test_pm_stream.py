@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from clearinghouse.digest import decode_state, encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
@@ -45,10 +47,23 @@ def _crash_stream() -> list:
     return events
 
 
-def test_band_index_and_full_scan_decide_alike_on_pm_liquidations():
+@pytest.mark.parametrize("mode", ["mark", "impact"])
+def test_band_index_and_full_scan_decide_alike_on_pm_liquidations(mode: str):
+    """Impact mode too: its liquidation fills move marks, and the PM accounts whose bands those
+    moves leave are checked in the same event, as the full scan checks every holder."""
     events = _crash_stream()
-    fast = Engine(State(liquidation=LiquidationConfig()))
-    full = Engine(State(liquidation=LiquidationConfig()), full_scan=True)
+    fast = Engine(State(liquidation=LiquidationConfig(mode=mode)))
+    full = Engine(State(liquidation=LiquidationConfig(mode=mode)), full_scan=True)
+    bands = fast.pm_bands
+    assert bands is not None
+    absorbed = Counter[bool]()
+    exact_filled = bands.filled
+
+    def filled(name: str, state: State, coin: str, perp: bool) -> bool:  # counts the fills taken in O(1)
+        absorbed[ok := exact_filled(name, state, coin, perp)] += 1
+        return ok
+
+    bands.filled = filled  # type: ignore[method-assign]
     kinds: Counter[str] = Counter()
     for event in events:
         derived = fast.apply(event)
@@ -58,6 +73,7 @@ def test_band_index_and_full_scan_decide_alike_on_pm_liquidations():
     assert state_digest(fast.state) == state_digest(full.state)
     assert conservation_errors(fast.state) == []
     assert kinds["borrow_liquidation"] > 0 and kinds["liquidation_triggered:portfolio"] > 0
+    assert absorbed[True] > 1_000 and absorbed[True] > 4 * absorbed[False], absorbed
 
 
 def test_a_restart_from_an_encoded_state_ends_in_the_same_state():
