@@ -564,12 +564,10 @@ class Engine:
         their exposure is filed and a PM account's USDC is settled at the next hour boundary."""
         self._trade(e)
         special = self._special
-        if e.buyer in special:
-            self._file(e.coin, e.buyer)
-            self._settle(e.buyer)
-        if e.seller in special:
-            self._file(e.coin, e.seller)
-            self._settle(e.seller)
+        for name in (e.buyer, e.seller):
+            if name in special:
+                self._file(e.coin, name)
+                self._settle(name)
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""

@@ -42,6 +42,7 @@ Choices where the rulebook is silent (also in docs/portfolio-margin.md):
 
 from __future__ import annotations
 
+import operator
 from typing import Callable, NamedTuple
 
 from clearinghouse import lending, margin
@@ -162,8 +163,12 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
     tokens.update(dict.fromkeys(spot.supplied))
     if extra is not None:
         tokens[extra[0]] = None
-    parts = [token_sums(state, spot, token, extra[1] if extra is not None and extra[0] == token else 0) for token in tokens]
-    return Holdings(*(sum(column) for column in zip(*parts))) if parts else NO_HOLDINGS
+    total = NO_HOLDINGS
+    for token in tokens:
+        if token != USDC:
+            part = token_sums(state, spot, token, extra[1] if extra is not None and extra[0] == token else 0)
+            total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
+    return total
 
 
 def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
