@@ -1,12 +1,13 @@
 """`clearinghouse serve`: the live edge. Consume, apply, produce, snapshot, answer queries.
 
 One asyncio loop runs everything, LMAX style: the engine applies each polled batch of source
-records in the loop's thread, so an HTTP request always sees the state between two batches,
+records in the loop's thread, so an HTTP request always sees the state between two records,
 never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
-transaction), and every `snapshot_every` events save a snapshot holding the state with the
-source offset after the batch: a forked child encodes and writes it while the loop applies on
-(`bgsave`), and it counts once the child is done; the snapshot at shutdown is saved in the loop.
+transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and every
+`snapshot_every` events save a snapshot holding the state with the source offset after the
+batch: a forked child encodes and writes it while the loop applies on (`bgsave`), and it
+counts once the child is done; the snapshot at shutdown is saved in the loop.
 The output is always ahead of or at the snapshot, never behind (it is durable before the fork),
 so a restart from the snapshot regenerates a known number of derived events and skips them
 (`runner.Resume`): nothing is lost or written twice.
@@ -47,6 +48,8 @@ from replay.snapshot import SnapshotStore
 log = structlog.get_logger("clearinghouse.service")
 
 RETRY_SECONDS = 2.0
+# Seconds of applying after which a batch's output so far is written before the batch ends.
+FLUSH_AFTER = 0.005
 
 
 class Source(Protocol):
@@ -261,6 +264,10 @@ class Service:
         await source.commit(saved.offset)
 
     async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int) -> None:
+        """Applies a batch and writes its output: at the end, or before it as soon as the
+        records applied since the last write have taken `FLUSH_AFTER` and made output. A tick's
+        liquidation in a long batch (the backlog after a stall) then does not wait for the rest
+        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying."""
         started = time.perf_counter()
         first_seq = self.engine.state.next_seq
         out: list[Any] = []
@@ -274,8 +281,15 @@ class Service:
                     dead.append((record, str(exc)))
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
-                continue
-            out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every))
+            else:
+                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every))
+            if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
+                await self._write(sink, at, resume, first_seq, started, out, dead)
+                started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
+        await self._write(sink, at, resume, first_seq, started, out, dead)
+
+    async def _write(self, sink: Sink, at: Position, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
+        """Writes the output of the events applied from `first_seq` on (since `started`)."""
         self.metrics.observe_block(self.engine.state.next_seq - first_seq, out, time.perf_counter() - started, seq=self.engine.state.next_seq - 1)
         fresh = resume.fresh(out)
         written = time.perf_counter()

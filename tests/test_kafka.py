@@ -15,18 +15,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ConcurrentTransactions
+from aiokafka.producer.sender import AddPartitionsToTxnHandler
 
 from clearinghouse.runner import LogDir, run
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl
-from events.kafkalog import KafkaConfig, read_derived, read_records
+from events.kafkalog import RETRY_BACKOFF_MS, KafkaConfig, read_derived, read_records
 from events.schema import Block, LiquidationTriggered
 from replay.snapshot import SnapshotStore
 from served import Served
@@ -228,3 +230,12 @@ def test_serve_owns_one_partition(kafka: str, crash: Reference, tmp_path: Path) 
     assert asyncio.run(read_derived(config, "shards.derived", 1)) == crash.derived
     assert asyncio.run(read_records(config, "shards.derived", 0)) == []
     assert asyncio.run(read_records(config, "shards", 0)) == []
+
+
+def test_a_transaction_refused_right_after_a_commit_is_retried_after_5_ms() -> None:
+    """The broker refuses the first AddPartitionsToTxn while the previous commit's markers are
+    being written; the sink's producer retries after its own 5 ms, not aiokafka's fixed 20 ms."""
+    sender = SimpleNamespace(_retry_backoff=RETRY_BACKOFF_MS / 1000, _txn_manager=SimpleNamespace(txn_partitions=set()))
+    handler = AddPartitionsToTxnHandler(sender, [])
+    refused = SimpleNamespace(errors=[("t.derived", [(0, ConcurrentTransactions.errno)])])
+    assert handler.handle_response(refused) == 0.005

@@ -3,16 +3,23 @@ appends to, graceful and hard stops, and the command's clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from clearinghouse.runner import LogDir, run
+import clearinghouse.service as service_module
+from clearinghouse.runner import LogDir, Resume, run
+from clearinghouse.service import Settings, file_service
+from clearinghouse.state import State
+from events import schema as ev
+from events.codec import encode_block
 from events.generator import GeneratorConfig, generate, write_jsonl
-from events.kafkalog import KafkaConfig, KafkaConfigError
+from events.kafkalog import KafkaConfig, KafkaConfigError, Record
 from replay.snapshot import SnapshotStore
 from served import Served
 
@@ -107,3 +114,66 @@ def test_serve_says_when_its_port_is_taken(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"clearinghouse: error: cannot serve HTTP on 127.0.0.1:{port}: " in result.stderr
     assert "address already in use" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+# ---- a batch's output, written before the batch ends (in process) -------------------------------
+
+
+class _Sink:
+    """Records each write that carries anything (first derived seq, derived events, dead-letter
+    offsets, and the engine's next seq when it was asked), as the real sinks skip empty ones."""
+
+    description = "recording"
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.writes: list[tuple[int, list[Any], list[int], int]] = []
+
+    async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str]]) -> None:
+        if derived or dead:
+            self.writes.append((first_seq, derived, [record.offset for record, _ in dead], self.state.next_seq))
+
+
+def _batch() -> list[Record]:
+    """Seven records: a rejected withdrawal (seq 0), 50 deposits, a garbage record, a rejected
+    withdrawal (seq 51), 50 deposits, a rejected withdrawal (seq 102), 50 deposits."""
+    rejected = [ev.Withdraw(account="nobody", amount=1)]
+    deposits = [ev.Deposit(account=f"a{i}", amount=10**6) for i in range(50)]
+    blocks = [encode_block(rejected, 0), encode_block(deposits, 1), b"garbage", encode_block(rejected, 51), encode_block(deposits, 52), encode_block(rejected, 102), encode_block(deposits, 103)]
+    return [Record(offset, value) for offset, value in enumerate(blocks)]
+
+
+def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], list[int], int]], int]:
+    """Applies `_batch()` in a fresh file-log service: (writes with the seqs of the rejections,
+    the derived count after it)."""
+    service = file_service(LogDir(tmp_path / "home"), Settings())
+    sink = _Sink(service.engine.state)
+    asyncio.run(service._apply(_batch(), service.at, sink, resume, 0))
+    assert service.engine.state.next_seq == 153
+    writes = [(first, [event.seq for event in derived if isinstance(event, ev.Rejected)], dead, at) for first, derived, dead, at in sink.writes]
+    for _, derived, _, _ in sink.writes:
+        assert all(isinstance(event, ev.Rejected) for event in derived)
+    return writes, service.at.derived_count
+
+
+def test_a_long_batch_writes_its_output_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "FLUSH_AFTER", 0.0)  # every record that made output
+    writes, derived = _apply(tmp_path, Resume(0, 0, "test"))
+    assert writes == [(0, [0], [], 1), (1, [], [2], 51), (1, [51], [], 52), (2, [102], [], 103)]
+    assert derived == 3
+
+
+def test_a_short_batch_writes_its_output_once_at_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
+    writes, derived = _apply(tmp_path, Resume(0, 0, "test"))
+    assert writes == [(0, [0, 51, 102], [2], 153)]
+    assert derived == 3
+
+
+def test_a_restart_skips_what_is_out_across_early_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "FLUSH_AFTER", 0.0)
+    # The output holds two derived events the snapshot (at seq 0) does not count: both are skipped,
+    # the third goes out with its own derived seq.
+    writes, derived = _apply(tmp_path, Resume(2, 0, "test"))
+    assert writes == [(1, [], [2], 51), (2, [102], [], 103)]
+    assert derived == 3
