@@ -181,10 +181,9 @@ class Engine:
         state, triggers = self.state, self.triggers
         kind = type(event)
         if kind is ev.Trade:
-            accounts, markets, coin, bands = state.accounts, state.markets, event.coin, self.pm_bands
-            special = self._special
+            accounts, markets, coin, special = state.accounts, state.markets, event.coin, self._special
             return {n for n in (event.buyer, event.seller)
-                    if not (bands is not None and bands.filled(n, state, coin, True) if n in special else triggers.filled(n, accounts[n], coin, markets))}
+                    if not (self._pm_filled(n, coin, True) if n in special else triggers.filled(n, accounts[n], coin, markets))}
         if kind is ev.Prices:
             found: set[str] = set()
             exposed = self._exposed
@@ -202,13 +201,17 @@ class Engine:
             names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
             return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
         if kind is ev.SpotTrade:  # a standard account's spot side is not its perp margin
-            bands = self.pm_bands
-            return {n for n in (event.buyer, event.seller) if n in self._special and not (bands is not None and bands.filled(n, state, event.base, False))}
+            return {n for n in (event.buyer, event.seller) if n in self._special and not self._pm_filled(n, event.base, False)}
         if kind is ev.Rules:
             return set(self._special) if event.ltv or event.caps or event.pm else set()
         if kind is ev.SetLeverage or kind is ev.Token:
             return set()  # neither changes account value or maintenance
         return {event.account}
+
+    def _pm_filled(self, name: str, coin: str, perp: bool) -> bool:
+        """A unified or PM account's fill its bands absorbed (`PmBands.filled`; never in the full
+        scan, which checks the account)."""
+        return self.pm_bands is not None and self.pm_bands.filled(name, self.state, coin, perp)
 
     def _check_triggers(self, event: Any, seq: int) -> None:
         """Checks the candidates exactly, in rounds: each round's accounts below maintenance
