@@ -8,10 +8,10 @@ is split among the coins it is exposed to in proportion to the value at risk `K 
 bounding how fast the buffer can fall per unit of that coin's price: per cross or isolated
 position `2 |szi|` (its value plus maintenance growth, `mmr <= 1`), per collateral holding or
 non-USDC borrow its amount (every factor applied to it is at most 1). Of a book's buffer, half
-goes to the bands and half stays as slack for fills. A coin gets a price band around its mark and oracle and a
-funding band around its funding index, sized so that while both prices stay inside the price band
-and the index inside the funding band the coin cannot use more than its share (7/8 for prices,
-1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
+goes to the bands and half stays as slack for fills. A coin gets a price band around its mark
+and oracle and a funding band around its funding index, sized so that while both prices stay
+inside the price band and the index inside the funding band the coin cannot use more than its
+share (7/8 for prices, 1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
 exactly and re-banded. A buffer too thin to split gets bands any change leaves (checked on every
 tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer back from the
 bands for the interest on its debt: the hourly accrual sends it for an exact check only once its
@@ -34,16 +34,16 @@ from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.liquidation import isolated_scopes
-from clearinghouse.spot import PORTFOLIO, USDC, price
+from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
-from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE, ceil_div
+from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
 
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
 Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
 INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
-FILL_SLACK = 2  # of the rest, 1/2 is kept out of the book bands, for perp fills to draw on (`filled`)
+FILL_SLACK = 2  # of the rest, 1/2 is kept out of the book bands, for fills to draw on (`filled`)
 
 
 class _Sizing:
@@ -190,7 +190,7 @@ class PmBands:
         available2 = None if sizing.slack2 is None else sizing.slack2 + share + p - op
         least = available if available2 is None else min(available, available2)
         sizing.cash = cash
-        entries = self.entries.setdefault(name, {})
+        entries = self.entries[name]  # a sizing has book bands
         if not k:  # nothing of the coin left to band
             gone = entries.pop((coin, 0), None)
             if gone is not None:
@@ -280,13 +280,14 @@ def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple
         r = margin.table_of(pos, market).maintenance(margin.notional(szi, market.mark))
         k = 2 * abs(szi)
     if spot.mode == PORTFOLIO and coin != USDC:
-        held = portfolio.token_sums(state, spot, coin)
+        amount = portfolio.holdings(state, spot, coin)
+        held = portfolio.token_sums(state, coin, amount)
         owed = portfolio.debt(state, spot, coin)
-        lent = ceil_div(owed * price(state, coin), NTL_DIV) if owed else 0
+        lent = portfolio.owed_value(state, coin, owed)
         x += held.liquidation
         r += lent
         p += held.partial - lent
-        k += portfolio.holdings(state, spot, coin) + owed
+        k += amount + owed
     return x, r, p, k, szi
 
 

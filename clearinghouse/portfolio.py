@@ -87,12 +87,13 @@ def debt(state: State, spot: SpotAccount, token: str) -> int:
     return lending.owed(state.pools[token], shares) if shares else 0
 
 
+def owed_value(state: State, token: str, owed: int) -> int:
+    """What a debt of `owed` counts as in USDC: 1:1, other tokens at their oracle, rounded up."""
+    return owed if token == USDC else ceil_div(owed * price(state, token), NTL_DIV)
+
+
 def borrowed_value(state: State, spot: SpotAccount) -> int:
-    total = 0
-    for token, shares in spot.borrowed.items():
-        owed = lending.owed(state.pools[token], shares)
-        total += owed if token == USDC else ceil_div(owed * price(state, token), NTL_DIV)
-    return total
+    return sum(owed_value(state, token, lending.owed(state.pools[token], shares)) for token, shares in spot.borrowed.items())
 
 
 class Holdings(NamedTuple):
@@ -137,13 +138,12 @@ def _terms(rules: PmRules) -> tuple[dict[str, _Terms], int]:
 NO_HOLDINGS = Holdings(0, 0, 0, 0, 0, 0)
 
 
-def token_sums(state: State, spot: SpotAccount, token: str, extra: int = 0) -> Holdings:
-    """One token's terms of `spot_sums` (USDC has none), `extra` added to its holdings: each of
-    those sums is a sum of these, which the PM bands use to follow one coin."""
+def token_sums(state: State, token: str, amount: int) -> Holdings:
+    """One token's terms of `spot_sums` for `amount` held (USDC has none): each of those sums
+    is a sum of these, which the PM bands use to follow one coin."""
     if token == USDC:
         return NO_HOLDINGS
     terms, usdc_cap = _terms(state.pm_rules)
-    amount = holdings(state, spot, token) + extra
     px = price(state, token)
     worth = value(amount, px)
     t = terms.get(token)
@@ -166,7 +166,7 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
     total = NO_HOLDINGS
     for token in tokens:
         if token != USDC:
-            part = token_sums(state, spot, token, extra[1] if extra is not None and extra[0] == token else 0)
+            part = token_sums(state, token, holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0))
             total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
     return total
 
