@@ -67,6 +67,7 @@ class Engine:
         # standard maintenance): their own price and funding bands (`pm_triggers`) pick those a
         # tick may have made liquidatable; the full scan checks all those exposed to the coin.
         self._special: set[str] = {n for n, s in self.state.spot.items() if s.mode != STANDARD}
+        self._portfolio: set[str] = {n for n, s in self.state.spot.items() if s.mode == PORTFOLIO}  # spares a fill the account's spot side
         self._exposed: dict[str, set[str]] = {}
         for name in sorted(self._special):
             self._expose(name)
@@ -85,7 +86,7 @@ class Engine:
             ev.SetLeverage: self._set_leverage,
             ev.IsolatedMargin: self._isolated_margin,
             ev.Prices: self._prices,
-            ev.Trade: self._trade_with_special if self._special else self._trade,
+            ev.Trade: self._trade,
             ev.Funding: self._funding,
             ev.Rules: self._rules,
             ev.ImportAccount: self._import_account,
@@ -141,10 +142,11 @@ class Engine:
             self._accrued = True
             if self._indexed:
                 self._settled.update(state.unswept)
+            spots, accounts, settle = state.spot, state.accounts, portfolio.settle
             for name in sorted(state.unswept):  # then PM accounts' USDC is settled with the pool
-                spot = state.spot[name]
+                spot = spots[name]
                 if spot.mode == PORTFOLIO:
-                    portfolio.settle(state, state.accounts[name], spot)
+                    settle(state, accounts[name], spot)
             state.unswept.clear()
         self._accrue_at = (hour + 1) * HOUR_MS if state.pools else NEVER
 
@@ -160,6 +162,9 @@ class Engine:
             self._file(coin, name)
 
     def _file(self, coin: str, name: str) -> None:
+        """Files `name` under `coin` for the trigger checks (nothing to keep with liquidation off)."""
+        if not self._liquidating:
+            return
         names = self._exposed.get(coin)
         if names is None:
             names = self._exposed[coin] = set()
@@ -397,25 +402,28 @@ class Engine:
         account.raw_usd -= amount
         return account
 
-    def _supply_take(self, account: Account, spot: SpotAccount, amount: int, taken: int = 0) -> int:
+    def _supply_take(self, account: Account, spot: SpotAccount, amount: int, taken: int = 0, now: portfolio.Cash | None = None) -> int:
         """What paying `amount` takes out of a PM account's USDC supply (as far as its free
-        ledger cash falls short), with `taken` already promised out of the pool; rejects when
-        the pool cannot pay it out. Changes nothing, so handlers check before they mutate."""
-        pool = self.state.pools.get(USDC)
-        shares = spot.supplied.get(USDC)
-        if pool is None or not shares:
-            return 0
-        need = amount - max(0, margin.cross_value(account, self.state.markets))
-        take = min(need, lending.claim(pool, shares))
-        if take > pool.idle - taken:
-            raise Reject(f"the USDC pool holds only {_usd(pool.idle - taken)} (the rest is lent out)")
-        return max(0, take)
+        ledger cash falls short; `now` is its `portfolio.cash` if already read), with `taken`
+        already promised out of the pool; rejects when the pool cannot pay it out. Changes
+        nothing, so handlers check before they mutate."""
+        if now is None:
+            if not spot.supplied.get(USDC):
+                return 0
+            now = portfolio.cash(self.state, account, spot)
+        take = now.take(amount)
+        idle = self.state.pools[USDC].idle if take else 0
+        if take > idle - taken:
+            raise Reject(f"the USDC pool holds only {_usd(idle - taken)} (the rest is lent out)")
+        return take
 
-    def _from_supply(self, account: Account, spot: SpotAccount, amount: int) -> None:
-        """Brings what a PM account is about to pay out of its USDC supply into the ledger."""
-        take = self._supply_take(account, spot, amount)
-        if take > 0:
-            account.raw_usd += lending.withdraw_supply(self.state.pools[USDC], spot, USDC, take)
+    def _from_supply(self, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+        """Brings what a PM account is about to pay out of its USDC supply into the ledger
+        (`take`, if the caller has worked it out with `_supply_take`)."""
+        if take is None:
+            take = self._supply_take(account, spot, amount)
+        if take:
+            account.raw_usd += lending.burn_supply(self.state.pools[USDC], spot, USDC, take)
 
     def _withdraw(self, e: ev.Withdraw) -> None:
         state = self.state
@@ -561,16 +569,12 @@ class Engine:
         ntl = sz * px // NTL_DIV
         buyer.volume += ntl
         seller.volume += ntl
-
-    def _trade_with_special(self, e: ev.Trade) -> None:
-        """`_trade` once unified or portfolio accounts exist (the perp-only path stays as it was):
-        their exposure is filed and a PM account's USDC is settled at the next hour boundary."""
-        self._trade(e)
         special = self._special
-        for name in (e.buyer, e.seller):
-            if name in special:
-                self._file(e.coin, name)
-                self._settle(name)
+        if special:
+            if e.buyer in special:
+                self._touched(coin, e.buyer)
+            if e.seller in special:
+                self._touched(coin, e.seller)
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -679,13 +683,18 @@ class Engine:
             raise Reject(f"amount {format_decimal(amount, TOKEN_DECIMALS)} is finer than {name}'s {token.decimals} decimals")
         return token
 
+    def _touched(self, coin: str, name: str) -> None:
+        """A unified or PM account traded `coin`: filed under it, and settled if PM."""
+        self._file(coin, name)
+        self._settle(name)
+
     def _settle(self, name: str) -> None:
         """A portfolio account's USDC moved: it is settled with the pool (borrow, repay, supply)
         at the next hour boundary."""
-        if self.state.spot[name].mode == PORTFOLIO:
+        if name in self._portfolio:
             self.state.unswept[name] = 0
 
-    def _usdc_room(self, name: str, account: Account, spot: SpotAccount | None, extra: tuple[str, int] | None = None, need: int = 0) -> int:
+    def _usdc_room(self, account: Account, spot: SpotAccount | None, extra: tuple[str, int] | None = None, need: int = 0, now: portfolio.Cash | None = None) -> int:
         """USDC the account can pay for a spot buy or a supply: a standard account's spot USDC;
         a unified account's withdrawable; a PM account's balance, supply and borrow headroom."""
         if spot is None:
@@ -694,16 +703,17 @@ class Engine:
             return spot.balances.get(USDC, 0)
         if spot.mode == UNIFIED:
             return self._withdrawable(account)
-        return portfolio.spendable(self.state, account, spot, extra, need)
+        return portfolio.spendable(self.state, account, spot, extra, need, now)
 
-    def _pay_usdc(self, name: str, account: Account, spot: SpotAccount, amount: int) -> None:
+    def _pay_usdc(self, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
         """Moves `amount` USDC (negative: receives) out of the account's spot USDC: a standard
-        account's spot balance, else the one USDC ledger (a PM account's supply first)."""
+        account's spot balance, else the one USDC ledger (a PM account's supply first: `take`
+        of it, if the caller has worked that out)."""
         if spot.mode == STANDARD:
             add(spot, USDC, -amount)
             return
         if spot.mode == PORTFOLIO and amount > 0:
-            self._from_supply(account, spot, amount)
+            self._from_supply(account, spot, amount, take)
         account.raw_usd -= amount
 
     def _token(self, e: ev.Token) -> None:
@@ -719,6 +729,44 @@ class Engine:
         """A spot fill. Unlike a perp trade it is checked against balances (spot cannot go
         short, and a buyer must be able to pay, a PM buyer by borrowing against what it buys)."""
         state = self.state
+        token = state.tokens.get(e.base)
+        sz, px = e.sz, e.px
+        if token is None or e.quote != USDC or sz <= 0 or px <= 0 or sz % token.unit or sz * px % NTL_DIV or e.buyer == e.seller:
+            self._bad_spot_trade(e)
+        accounts = state.accounts
+        buyer = accounts.get(e.buyer) or self._account(e.buyer)
+        seller = accounts.get(e.seller) or self._account(e.seller)
+        bspot, sspot = state.spot.get(e.buyer), state.spot.get(e.seller)
+        cost = sz * px // NTL_DIV
+        held = sspot.balances.get(e.base, 0) if sspot is not None else 0
+        if sz > held:
+            raise Reject(f"seller holds {format_decimal(held, TOKEN_DECIMALS)} {e.base}, less than sz")
+        assert sspot is not None  # a seller with no spot side holds nothing: refused above
+        pay, fee_due = cost + e.buyer_fee, e.seller_fee - cost
+        now = portfolio.cash(state, buyer, bspot) if bspot is not None and bspot.mode == PORTFOLIO else None
+        room = self._usdc_room(buyer, bspot, (e.base, sz), pay, now)
+        if pay > room:
+            raise Reject(f"buyer can pay {_usd(room)} USDC, the buy needs {_usd(pay)}")
+        if fee_due > 0 and fee_due > self._usdc_room(seller, sspot):
+            raise Reject("seller cannot pay its fee")
+        # what the payments take out of the USDC pool, checked before anything moves
+        btake = self._supply_take(buyer, bspot, pay, 0, now) if now is not None and pay > 0 else 0
+        stake = self._supply_take(seller, sspot, fee_due, btake) if sspot.mode == PORTFOLIO and fee_due > 0 else 0
+        bspot = spot_of(state, e.buyer)
+        add(bspot, e.base, sz)
+        add(sspot, e.base, -sz)
+        self._pay_usdc(buyer, bspot, pay, btake)
+        self._pay_usdc(seller, sspot, fee_due, stake)
+        state.fees += e.buyer_fee + e.seller_fee
+        buyer.volume += 2 * cost
+        seller.volume += 2 * cost
+        token.last_px = px
+        for name in (e.buyer, e.seller):
+            if name in self._special:
+                self._touched(e.base, name)
+
+    def _bad_spot_trade(self, e: ev.SpotTrade) -> None:
+        """Says why a spot trade failed the hot path's combined check."""
         if e.quote != USDC:
             raise Reject("spot trades are quoted in USDC")
         token = self._token_of(e.base)
@@ -728,38 +776,7 @@ class Engine:
             raise Reject(f"sz {format_decimal(e.sz, TOKEN_DECIMALS)} is finer than {e.base}'s {token.decimals} decimals")
         if e.sz * e.px % NTL_DIV:
             raise Reject("sz * px must be a whole micro-USDC")
-        if e.buyer == e.seller:
-            raise Reject("buyer and seller are the same account")
-        buyer, seller = self._account(e.buyer), self._account(e.seller)
-        bspot, sspot = state.spot.get(e.buyer), state.spot.get(e.seller)
-        cost = e.sz * e.px // NTL_DIV
-        held = sspot.balances.get(e.base, 0) if sspot is not None else 0
-        if e.sz > held:
-            raise Reject(f"seller holds {format_decimal(held, TOKEN_DECIMALS)} {e.base}, less than sz")
-        pay = cost + e.buyer_fee
-        room = self._usdc_room(e.buyer, buyer, bspot, (e.base, e.sz), pay)
-        if pay > room:
-            raise Reject(f"buyer can pay {_usd(room)} USDC, the buy needs {_usd(pay)}")
-        if e.seller_fee > cost and e.seller_fee - cost > self._usdc_room(e.seller, seller, sspot):
-            raise Reject("seller cannot pay its fee")
-        taken = 0  # what the payments below will take out of the USDC pool: checked before anything moves
-        for account, spot, amount in ((buyer, bspot, pay), (seller, sspot, e.seller_fee - cost)):
-            if spot is not None and spot.mode == PORTFOLIO and amount > 0:
-                taken += self._supply_take(account, spot, amount, taken)
-        bspot = spot_of(state, e.buyer)
-        assert sspot is not None
-        add(bspot, e.base, e.sz)
-        add(sspot, e.base, -e.sz)
-        self._pay_usdc(e.buyer, buyer, bspot, pay)
-        self._pay_usdc(e.seller, seller, sspot, e.seller_fee - cost)
-        state.fees += e.buyer_fee + e.seller_fee
-        buyer.volume += 2 * cost
-        seller.volume += 2 * cost
-        token.last_px = e.px
-        for name in (e.buyer, e.seller):
-            if name in self._special:
-                self._file(e.base, name)
-                self._settle(name)
+        raise Reject("buyer and seller are the same account")
 
     def _class_transfer(self, e: ev.ClassTransfer) -> None:
         """A standard account's USDC between spot and perp; leaving perp is a removal of margin
@@ -789,6 +806,10 @@ class Engine:
         portfolio.check_mode_switch(self.state, e.account, account, e.mode)
         portfolio.switch_mode(self.state, e.account, account, e.mode)
         self.triggers.forget(e.account)
+        if e.mode == PORTFOLIO:
+            self._portfolio.add(e.account)
+        else:
+            self._portfolio.discard(e.account)
         if e.mode == STANDARD:
             self._special.discard(e.account)
             for names in self._exposed.values():
@@ -798,7 +819,6 @@ class Engine:
         else:
             self._special.add(e.account)
             self._expose(e.account)
-            self._handlers[ev.Trade] = self._trade_with_special
         self._pools_opened()
 
     def _lending_amount(self, e: ev.Supply | ev.Borrow, what: str) -> None:
@@ -816,7 +836,7 @@ class Engine:
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)
-        held = self._usdc_room(e.account, account, spot) if e.token == USDC else (spot.balances.get(e.token, 0) if spot else 0)
+        held = self._usdc_room(account, spot) if e.token == USDC else (spot.balances.get(e.token, 0) if spot else 0)
         if spot is not None and spot.mode == PORTFOLIO and e.token == USDC:
             held = max(0, margin.cross_value(account, state.markets))  # never borrowed money
         if e.amount > held:
@@ -827,7 +847,7 @@ class Engine:
         state.pools.setdefault(e.token, pool)
         self._pools_opened()
         if e.token == USDC:
-            self._pay_usdc(e.account, account, spot, e.amount)
+            self._pay_usdc(account, spot, e.amount)
         else:
             add(spot, e.token, -e.amount)
 
@@ -843,7 +863,7 @@ class Engine:
             self._token_of(e.token, e.amount)
         paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
         if e.token == USDC:
-            self._pay_usdc(e.account, account, spot, -paid)
+            self._pay_usdc(account, spot, -paid)
         else:
             add(spot, e.token, paid)
 

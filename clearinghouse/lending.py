@@ -120,8 +120,11 @@ def accrue(pools: dict[str, Pool], rules: PmRules, hour: int) -> None:
 # ---- operations --------------------------------------------------------------------------------
 
 
+NO_CAPS = Caps()  # a token without caps may not be supplied or borrowed at all
+
+
 def _caps(rules: PmRules, token: str) -> Caps:
-    return rules.caps.get(token, Caps())
+    return rules.caps.get(token, NO_CAPS)
 
 
 def supply_room(pool: Pool, spot: SpotAccount, rules: PmRules, token: str) -> int:
@@ -163,13 +166,18 @@ def mint_supply(pool: Pool, spot: SpotAccount, token: str, amount: int) -> None:
 def withdraw_supply(pool: Pool, spot: SpotAccount, token: str, amount: int) -> int:
     """Burns the shares worth `amount` (rounded up; all of them for at least the whole claim);
     returns what leaves the pool."""
-    held = spot.supplied.get(token, 0)
-    mine = claim(pool, held)
+    mine = claim(pool, spot.supplied.get(token, 0))
     if amount > mine:
         raise Reject(f"withdrawal of {show(amount, token)} {token} is above the supplied {show(mine, token)}")
     if amount > pool.idle:
         raise Reject(f"the {token} pool holds only {show(pool.idle, token)} (the rest is lent out)")
-    shares = held if amount == mine else min(held, ceil_div(amount * INDEX_ONE, pool.supply_index))
+    return burn_supply(pool, spot, token, amount)
+
+
+def burn_supply(pool: Pool, spot: SpotAccount, token: str, amount: int) -> int:
+    """`withdraw_supply` once checked (at most the claim and the idle balance)."""
+    held = spot.supplied[token]
+    shares = held if amount == claim(pool, held) else min(held, ceil_div(amount * INDEX_ONE, pool.supply_index))
     before = supplied(pool)
     pool.supply_shares -= shares
     if shares == held:

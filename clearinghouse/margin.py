@@ -80,13 +80,10 @@ def cross_value(account: Account, markets: dict[str, Market]) -> int:
     av = account.raw_usd
     for coin, pos in account.positions.items():
         szi = pos.szi
-        if not szi or not pos.cross:
-            continue
-        market = markets[coin]
-        accrued = market.funding_index - pos.funding_index
-        if accrued:
-            av += (-szi * accrued) // FUNDING_DIV
-        av += (szi * market.mark) // NTL_DIV
+        if szi and pos.cross:
+            market = markets[coin]
+            # `-szi * (market index - position index)` is the funding still to settle
+            av += (szi * market.mark) // NTL_DIV + (szi * (pos.funding_index - market.funding_index)) // FUNDING_DIV
     return av
 
 

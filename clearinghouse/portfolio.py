@@ -153,22 +153,46 @@ def token_sums(state: State, token: str, amount: int) -> Holdings:
     liq = min(usdc_cap, value(capped, px) * (RATE + t.ltv) // (2 * RATE))
     if not t.ltv:
         return Holdings(0, 0, liq, worth, 0, 0)
-    return Holdings(worth * t.ltv // RATE, worth, liq, worth, worth * t.partial // RATE, worth * t.full // RATE)
+    return Holdings(_times(worth, t.ltv), worth, liq, worth, _times(worth, t.partial), _times(worth, t.full))
+
+
+def _times(worth: int, factor: int) -> int:
+    """`worth` times a factor in the 1e-12 scale, rounded down."""
+    return worth * factor // RATE
+
+
+def _amounts(state: State, spot: SpotAccount, extra: tuple[str, int] | None) -> dict[str, int]:
+    """Every token the account holds (USDC aside) with its balance plus supply, `extra` (a buy
+    being checked) added."""
+    amounts: dict[str, int] = {}
+    for token in (*spot.balances, *spot.supplied):
+        if token != USDC and token not in amounts:
+            amounts[token] = holdings(state, spot, token)
+    if extra is not None and extra[0] != USDC:
+        amounts[extra[0]] = amounts.get(extra[0], 0) + extra[1]
+    return amounts
 
 
 def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
-    """`extra` adds (token, amount) to the holdings (a buy being checked). One pass gives every
-    sum a margin check needs, the borrow thresholds included (integer sums: any token order)."""
-    tokens = dict.fromkeys(spot.balances)
-    tokens.update(dict.fromkeys(spot.supplied))
-    if extra is not None:
-        tokens[extra[0]] = None
+    """One pass gives every sum a margin check needs, the borrow thresholds included (integer
+    sums: any token order)."""
     total = NO_HOLDINGS
-    for token in tokens:
-        if token != USDC:
-            part = token_sums(state, token, holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0))
-            total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
+    for token, amount in _amounts(state, spot, extra).items():
+        part = token_sums(state, token, amount)
+        total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
     return total
+
+
+def borrow_limit(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> int:
+    """`spot_sums(...).borrow_limit` alone: what every automatic borrow asks, without the other
+    five sums."""
+    terms, _ = _terms(state.pm_rules)
+    limit = 0
+    for token, amount in _amounts(state, spot, extra).items():
+        t = terms.get(token)
+        if t is not None and t.ltv:
+            limit += _times(value(amount, price(state, token)), t.ltv)
+    return limit
 
 
 def figures(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Figures:
@@ -228,13 +252,33 @@ def headroom(state: State, spot: SpotAccount, extra: tuple[str, int] | None = No
     """USDC the account may still borrow: LTV headroom, caps and pool liquidity."""
     pool = state.pools.get(USDC)
     room = lending.borrow_room(pool, spot, state.pm_rules, USDC) if pool is not None else 0
-    return max(0, min(spot_sums(state, spot, extra).borrow_limit - borrowed_value(state, spot), room))
+    if not room:
+        return 0
+    return max(0, min(borrow_limit(state, spot, extra) - borrowed_value(state, spot), room))
 
 
-def spendable(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None, need: int = 0) -> int:
+class Cash(NamedTuple):
+    """A PM account's USDC as a payment sees it, read once for the checks and the payment."""
+
+    free: int  # AV_cross: the ledger (negative: a shortfall not borrowed yet)
+    supply: int  # its USDC supply claim
+
+    def take(self, amount: int) -> int:
+        """What paying `amount` takes out of the supply first: what the free ledger cash does not cover."""
+        return max(0, min(amount - max(0, self.free), self.supply))
+
+
+def cash(state: State, account: Account, spot: SpotAccount) -> Cash:
+    shares = spot.supplied.get(USDC)
+    return Cash(margin.cross_value(account, state.markets), lending.claim(state.pools[USDC], shares) if shares else 0)
+
+
+def spendable(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
     """USDC a PM account can pay now: its balance (supply included) plus the borrow headroom
-    (left out when the balance alone covers `need`)."""
-    free = max(0, margin.cross_value(account, state.markets) + holdings(state, spot, USDC))
+    (left out when the balance alone covers `need`); `now` is its `cash` if already read."""
+    if now is None:
+        now = cash(state, account, spot)
+    free = max(0, now.free + now.supply)
     return free if free >= need > 0 else free + headroom(state, spot, extra)
 
 
@@ -244,23 +288,31 @@ def settle(state: State, account: Account, spot: SpotAccount) -> None:
     headroom; a surplus repays USDC borrows, and what is still idle is supplied, as far as the
     caps allow."""
     free = margin.cross_value(account, state.markets)
-    rules = state.pm_rules
     pool = state.pools.get(USDC)
-    if free < 0 and pool is not None:
-        take = min(-free, lending.claim(pool, spot.supplied.get(USDC, 0)), pool.idle)
-        if take > 0:
-            account.raw_usd += lending.withdraw_supply(pool, spot, USDC, take)
-            free += take
+    if free < 0:
+        if pool is None:
+            return
+        shares = spot.supplied.get(USDC)
+        if shares:
+            take = min(-free, lending.claim(pool, shares), pool.idle)
+            if take > 0:
+                account.raw_usd += lending.burn_supply(pool, spot, USDC, take)
+                free += take
         loan = min(-free, headroom(state, spot)) if free < 0 else 0
         if loan > 0:  # within the headroom, so within the pool's room
             lending.mint_borrow(pool, spot, USDC, loan)
             account.raw_usd += loan
         return
-    if free > 0 and spot.borrowed.get(USDC):
-        paid = lending.repay(state.pools[USDC], spot, USDC, free)
+    if not free:
+        return
+    if spot.borrowed.get(USDC):
+        paid = lending.repay(pool, spot, USDC, free)  # type: ignore[arg-type]
         account.raw_usd -= paid
         free -= paid
-    if free > 0 and not spot.borrowed.get(USDC) and rules.caps.get(USDC):
+        if not free or spot.borrowed.get(USDC):
+            return
+    rules = state.pm_rules
+    if rules.caps.get(USDC):
         pool = pool_of(state, USDC)
         amount = min(free, lending.supply_room(pool, spot, rules, USDC))
         if amount * INDEX_ONE >= pool.supply_index:  # at least one share, within the room

@@ -300,6 +300,26 @@ def test_lowering_leverage_in_portfolio_margin_needs_no_cross_margin():
     assert book.state.accounts["pm"].positions["ETH"].leverage == 1
 
 
+def test_a_pm_seller_pays_a_fee_above_its_proceeds_out_of_its_supply():
+    """`pm`'s 1,000 USDC sits in the pool (its ledger is 0). It sells 0.1 HYPE at 50 (5 USDC) with
+    a fee of 8: the 3 its proceeds do not cover come out of its supply, so its ledger stays 0 and
+    its supply claim falls to 997; the buyer pays 5 from its spot USDC."""
+    book = Book()
+    book.ok(pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"))
+    book.ok(deposit("pm", "1000"), deposit("pm", "1", token="HYPE"), set_mode("pm", "portfolio"),
+            deposit("buyer", "10"), class_transfer("buyer", "10", to_perp=False))
+    _boundary(book, 1, HYPE="50")
+    pool = book.state.pools["USDC"]
+    assert book.state.accounts["pm"].raw_usd == 0 and pool.idle == usd("1000")
+    book.ok(spot_trade("HYPE", "50", "0.1", "buyer", "pm", seller_fee="8"))
+    spot = book.state.spot["pm"]
+    assert book.state.accounts["pm"].raw_usd == 0
+    assert lending.claim(pool, spot.supplied["USDC"]) == usd("997") and pool.idle == usd("997")
+    assert spot.balances == {"HYPE": 90_000_000}
+    assert book.state.spot["buyer"].balances == {"USDC": usd("5"), "HYPE": 10_000_000}
+    assert book.state.fees == usd("8")
+
+
 def test_a_spot_buy_the_pool_cannot_pay_out_is_rejected_whole():
     """A PM buyer whose USDC sits in the pool, lent out but for 100: a buy of 200 would need 200
     of it, so the trade is rejected, and nothing of it (balances, the pool) has moved."""
