@@ -184,14 +184,15 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
 
 
 def borrow_limit(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> int:
-    """`spot_sums(...).borrow_limit` alone: what every automatic borrow asks, without the other
-    five sums."""
+    """`spot_sums(...).borrow_limit` alone, what every automatic borrow asks: each token with an
+    LTV (USDC aside), held or bought (`extra`), at its oracle times the LTV."""
     terms, _ = _terms(state.pm_rules)
     limit = 0
-    for token, amount in _amounts(state, spot, extra).items():
-        t = terms.get(token)
-        if t is not None and t.ltv:
-            limit += _times(value(amount, price(state, token)), t.ltv)
+    for token, t in terms.items():
+        if t.ltv and token != USDC:
+            amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
+            if amount:
+                limit += _times(value(amount, price(state, token)), t.ltv)
     return limit
 
 
