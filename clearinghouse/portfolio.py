@@ -161,25 +161,18 @@ def _times(worth: int, factor: int) -> int:
     return worth * factor // RATE
 
 
-def _amounts(state: State, spot: SpotAccount, extra: tuple[str, int] | None) -> dict[str, int]:
-    """Every token the account holds (USDC aside) with its balance plus supply, `extra` (a buy
-    being checked) added."""
-    amounts: dict[str, int] = {}
-    for token in (*spot.balances, *spot.supplied):
-        if token != USDC and token not in amounts:
-            amounts[token] = holdings(state, spot, token)
-    if extra is not None and extra[0] != USDC:
-        amounts[extra[0]] = amounts.get(extra[0], 0) + extra[1]
-    return amounts
-
-
 def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> Holdings:
-    """One pass gives every sum a margin check needs, the borrow thresholds included (integer
-    sums: any token order)."""
+    """`extra` adds (token, amount) to the holdings (a buy being checked). One pass gives every
+    sum a margin check needs, the borrow thresholds included (integer sums: any token order)."""
+    tokens = dict.fromkeys(spot.balances)
+    tokens.update(dict.fromkeys(spot.supplied))
+    if extra is not None:
+        tokens[extra[0]] = None
     total = NO_HOLDINGS
-    for token, amount in _amounts(state, spot, extra).items():
-        part = token_sums(state, token, amount)
-        total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
+    for token in tokens:
+        if token != USDC:
+            part = token_sums(state, token, holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0))
+            total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
     return total
 
 
