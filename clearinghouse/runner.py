@@ -224,15 +224,14 @@ def step(
         return out
     at.chain = chain_step(at.chain, first, events, payload)
     if checkpoint_every:
-        _checkpoints(at, first, checkpoint_every, digest, out)
+        _checkpoints(at, state, first, checkpoint_every, digest, out)
     at.derived_count += len(out)
     return out
 
 
-def _checkpoints(at: Position, first: int, every: int, digest: Callable[[State], Digest], out: list[Any]) -> None:
+def _checkpoints(at: Position, state: State, first: int, every: int, digest: Callable[[State], Digest], out: list[Any]) -> None:
     """Takes a checkpoint if the record just applied (from seq `first`) ended an interval, and
     lands the one held once the input is half an interval past it (see the module's doc)."""
-    state = at.state
     last = state.next_seq - 1
     if state.next_seq // every > first // every:
         if at.pending is not None:

@@ -94,6 +94,15 @@ class _Indexed(msgspec.Struct, gc=False):
     ntl_total: int = 0
 
 
+def _px_holds(long: bool, key: int, market: Market) -> bool:
+    """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
+    return key <= market.mark if long else key >= market.mark
+
+
+def _fund_holds(long: bool, key: int, market: Market) -> bool:
+    return key >= market.funding_index if long else key <= market.funding_index
+
+
 def contribution(pos: Position, market: Market) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance."""
     ntl = margin.notional(pos.szi, market.mark)
@@ -138,9 +147,8 @@ class TriggerIndex:
         px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
         same_side = old is not None and old.long == long
-        mark, index = market.mark, market.funding_index
-        keep_px = same_side and (px_need <= old.px_key <= mark if long else mark <= old.px_key <= px_need)  # type: ignore[union-attr]
-        keep_fund = same_side and (index <= old.fund_key <= fund_need if long else fund_need <= old.fund_key <= index)  # type: ignore[union-attr]
+        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(long, old.px_key, market)  # type: ignore[union-attr]
+        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(long, old.fund_key, market)  # type: ignore[union-attr]
         px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
@@ -286,6 +294,23 @@ class TriggerIndex:
         entry.iso[coin] = self._add(name, coin, pos, market, buffer, 0, old)
         return True
 
+    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+        """After a tick crossed some of an account's keys and an exact check found it healthy:
+        re-references just the crossed reservations, as a fill of their coins does (`filled`),
+        and re-indexes in full when that falls short or when a position has no reservation (a
+        scope left out below maintenance that is back above it). A price jump in one coin then
+        costs each account it crosses one position's keys, not all of them."""
+        entry = self.accounts.get(name)
+        if entry is not None and all(coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi):
+            crossed = [
+                coin
+                for coin, res in (*entry.cross.items(), *entry.iso.items())
+                if not (_px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin]))
+            ]
+            if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
+                return
+        self.reindex(name, account, markets)
+
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
         False when the slack would go negative (the caller checks and re-indexes)."""
@@ -350,6 +375,9 @@ class FullScan:
 
     def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
         return False
+
+    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+        pass
 
     def cash_moved(self, name: str, account: Account) -> bool:
         return False

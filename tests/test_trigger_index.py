@@ -152,3 +152,32 @@ def test_an_account_left_out_of_the_index_keeps_no_key() -> None:
     engine.triggers.reindex("a", account, engine.state.markets)
     assert sum(map(len, _keys_of(engine, "a").values())) == 0
     assert "a" not in engine.triggers.accounts  # type: ignore[union-attr]
+
+
+def test_a_refresh_indexes_a_scope_that_was_left_out_below_maintenance() -> None:
+    """a's isolated BTC scope falls below maintenance (left out of the index, as for the watch
+    list) and recovers; a tick then crosses its ETH key. Re-referencing ETH alone would leave
+    BTC unwatched: the refresh indexes the whole account."""
+    engine = Engine()
+    events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
+    for coin in ("BTC", "ETH"):
+        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+    events += [
+        ev.SetLeverage(account="a", coin="BTC", leverage=10, cross=False),
+        ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+        ev.Trade(coin="ETH", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+    ]
+    for e in events:
+        assert engine.apply(e) == []
+    index, state = engine.triggers, engine.state
+    assert isinstance(index, TriggerIndex)
+    account = state.accounts["a"]
+    btc = account.positions["BTC"]
+    kept, btc.iso_raw = btc.iso_raw, -1_000 * USD  # the isolated scope's ledger gone
+    index.reindex("a", account, state.markets)
+    assert [k for k in _keys_of(engine, "a")["BTC.long_px"]] == [] and len(_keys_of(engine, "a")["ETH.long_px"]) == 1
+    btc.iso_raw = kept
+    state.markets["ETH"].mark = 50 * PX  # crosses the ETH key (set for at most 1,000 USDC)
+    index.refresh("a", account, state.markets)
+    keys = _keys_of(engine, "a")
+    assert len(keys["BTC.long_px"]) == 1 and len(keys["ETH.long_px"]) == 1 and keys["ETH.long_px"][0][0] <= 50 * PX
