@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 MAGIC = b"CHSNAP01"
 VERSION = 5  # 4: spot tokens, lending pools and portfolio-margin rules in the state; 5: the checkpoint held
+READABLE = (4, VERSION)  # a 4 was written when checkpoints landed at once: it holds none, rightly
 
 
 class SnapshotError(Exception):
@@ -110,8 +111,8 @@ def read_snapshot(path: Path) -> Snapshot:
         snapshot = msgspec.msgpack.decode(body, type=Snapshot)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise SnapshotError(f"{path}: {exc}") from None
-    if snapshot.version != VERSION:
-        raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected {VERSION}")
+    if snapshot.version not in READABLE:
+        raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected one of {READABLE}")
     return snapshot
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from clearinghouse.digest import state_digest
@@ -12,7 +14,7 @@ from clearinghouse.runner import LogDir, Position, chain_step, run, step
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
-from replay.snapshot import SnapshotError, SnapshotStore, read_head, read_snapshot
+from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, read_head, read_snapshot
 
 USD = 10**6
 
@@ -213,3 +215,22 @@ def test_a_held_checkpoint_lands_in_its_place_after_a_restart(tmp_path: Path) ->
     run(parts, checkpoint_every=1000)
     with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(parts.derived, derived=True, readonly=True) as b:
         assert list(a.read()) == list(b.read())
+
+
+def test_a_version_4_snapshot_is_read_as_holding_no_checkpoint_and_older_ones_are_refused(tmp_path: Path) -> None:
+    """Version 4 came before checkpoints were held (each landed with its record): its file has
+    no `pending` field and reads as holding none; a version 3 is refused."""
+    log = _write(tmp_path / "log", _stream(500))
+    run(log)
+    path = SnapshotStore(log.state).paths()[-1]
+    fields = msgspec.structs.asdict(read_snapshot(path))
+    del fields["pending"]
+    for version in (4, 3):
+        body = msgspec.msgpack.encode({**fields, "version": version})
+        path.write_bytes(MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+        if version == 4:
+            old = read_snapshot(path)
+            assert old.pending is None and old.seq == 500 and old.version == 4
+        else:
+            with pytest.raises(SnapshotError, match="snapshot version 3, expected one of"):
+                read_snapshot(path)
