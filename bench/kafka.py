@@ -18,6 +18,13 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    sent to the moment this process reads the `liquidation_triggered` it caused from the derived
    topic (read_committed, so after the service's transaction commit). Reported: p50, p99, max,
    and the machine's load average (1 min) before and after the timed phase.
+
+    python bench/kafka.py --offline  # no broker: the latency phase's stream through runner.step
+
+`--offline` replays the latency phase's records (setup, background and ticks) through the step
+the service runs, in this process, and prints the slowest records with what they derived: what
+a tick can wait behind on the service's loop (a checkpoint's digest there is hashed in line, as
+`clearinghouse run` does; the service hashes it in a forked child).
 """
 
 from __future__ import annotations
@@ -42,8 +49,11 @@ sys.path.insert(0, str(ROOT))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
+from clearinghouse.engine import Engine  # noqa: E402
+from clearinghouse.runner import Position, step  # noqa: E402
+from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events import schema as ev  # noqa: E402
-from events.codec import decode_derived_block_at, encode_block  # noqa: E402
+from events.codec import decode_block_at, decode_derived_block_at, encode_block  # noqa: E402
 from events.eventlog import EventLog, blocks_of  # noqa: E402
 from events.generator import GeneratorConfig, generate  # noqa: E402
 
@@ -52,6 +62,7 @@ BLOCK = 1000
 VICTIMS = 1000
 PX = 10**8  # price and size scales of the schema (1e-8)
 USD = 10**6
+CHECKPOINT_EVERY = 100_000  # the service's default
 
 
 def _broker() -> Any:
@@ -173,6 +184,37 @@ def _schedule(seq: int, events: int, ticks: list[int]) -> list[tuple[bytes, int,
     return schedule
 
 
+def offline(seconds: int, rate: int, slowest: int = 12) -> dict[str, Any]:
+    """The latency phase's records applied one by one (checkpoints every 100,000 events, as the
+    service's default): the time of each, the slowest listed."""
+    setup, ticks = _victims()
+    engine = Engine(State(liquidation=LiquidationConfig()))
+    at = Position(engine.state)
+    for block in blocks_of(setup, BLOCK):
+        step(engine, at, 0, block, None, checkpoint_every=CHECKPOINT_EVERY)
+    timed = []
+    gc.collect()
+    gc.freeze()  # as the service does once its state is loaded
+    cpu = time.process_time()
+    for offset, (payload, _, _) in enumerate(_schedule(engine.state.next_seq, seconds * rate, ticks)):
+        events = decode_block_at(payload).events
+        first = engine.state.next_seq
+        started = time.perf_counter()
+        out = step(engine, at, offset, events, payload, checkpoint_every=CHECKPOINT_EVERY)
+        took = (time.perf_counter() - started) * 1000
+        kinds = sorted({type(e).__name__ for e in out})
+        if at.pending is not None and at.pending.seq == engine.state.next_seq - 1:
+            kinds.append("(checkpoint taken)")
+        timed.append((took, f"seq {first}-{engine.state.next_seq - 1}", kinds))
+    cpu = time.process_time() - cpu
+    ms = sorted(t for t, _, _ in timed)
+    result = {"records": len(timed), "cpu_s": round(cpu, 2), "p50_ms": round(ms[len(ms) // 2], 2), "p99_ms": round(ms[int(0.99 * len(ms))], 2), "slowest": [{"ms": round(t, 2), "record": what, "derived": kinds} for t, what, kinds in sorted(timed, reverse=True)[:slowest]]}
+    print(f"  {len(timed):,} records, {cpu:.1f} s of CPU; per record p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; slowest:", flush=True)
+    for row in result["slowest"]:
+        print(f"    {row['ms']:7.2f} ms  {row['record']}  {' '.join(row['derived']) or '-'}", flush=True)
+    return result
+
+
 async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[str, Any]:
     topic = "bench-latency"
     service = Service(bootstrap, topic, work / "state-latency")
@@ -247,9 +289,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
+    parser.add_argument("--offline", action="store_true", help="no broker: time each record of the latency stream through runner.step")
     args = parser.parse_args()
     events = args.events or (100_000 if args.quick else 400_000)
     seconds = args.seconds or (15 if args.quick else 60)
+    if args.offline:
+        print("offline replay of the latency stream", flush=True)
+        print(json.dumps(offline(seconds, args.rate), indent=2))
+        return
     work = OUT / "kafka-bench"
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)

@@ -1,4 +1,5 @@
-"""Snapshots saved by a forked child while the service's loop goes on (as Redis BGSAVE does).
+"""Snapshots saved, and checkpoint digests computed, by forked children while the service's
+loop goes on (as Redis BGSAVE does).
 
 Encoding the whole state takes tens of milliseconds per 10,000 accounts; on the loop thread
 that is a price tick's latency. `fork()` costs a copy of the page tables instead, and the child
@@ -9,6 +10,10 @@ of that state writes. The parent learns of the child's exit through a pidfd on t
 it there (no zombie), and only then counts the snapshot; a failed child is logged and the next
 due snapshot tries again. The child dies with its parent (a SIGKILLed service leaves no writer
 behind: at worst a `.tmp` file the next write replaces). Linux only (pidfd, PR_SET_PDEATHSIG).
+
+A checkpoint's digest (`ForkedDigest`) is hashed the same way: the child writes it to a pipe and
+the derived stream only needs it half a checkpoint interval later (`runner`), by which time the
+child is long done; the loop pays the fork, not the encoding.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import asyncio
 import ctypes
 import gc
 import os
+import select
 import signal
 from dataclasses import dataclass
+from typing import Callable
 
 import structlog
 
+from clearinghouse.digest import state_digest
 from clearinghouse.runner import LogDir, Position, save_position
+from clearinghouse.state import State
 from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -67,7 +76,7 @@ class BackgroundSave:
             future.set_exception(SaveFailed(f"cannot fork a snapshot child for seq {saved.seq}: {exc}"))
             return
         if pid == 0:
-            _child(self._home, self._store, at, parent)
+            _child(lambda: save_position(self._home, self._store, at, None), parent, "snapshot_child_failed", at.state.next_seq - 1)
         pidfd = os.pidfd_open(pid)
 
         def reap() -> None:
@@ -99,10 +108,73 @@ class BackgroundSave:
         return self.landed()
 
 
-def _child(home: LogDir, store: SnapshotStore, at: Position, parent: int) -> None:
-    """The forked side: save and leave at once, running none of the parent's cleanup (its
+class DigestLost(Exception):
+    """The child hashing a checkpoint's state did not deliver the digest: the state it saw is
+    gone, so the session starts again from the newest snapshot."""
+
+
+class ForkedDigest:
+    """The digest of `state` as it is now, hashed by a forked child that writes it to a pipe;
+    a `runner.Digest` the service hands to `runner.step`."""
+
+    def __init__(self, state: State) -> None:
+        self._seq = state.next_seq - 1
+        self._digest: str | None = None
+        self._read: int | None = None  # the pipe, until the child is reaped
+        parent = os.getpid()
+        read, write = os.pipe()
+        try:
+            self._pid = os.fork()
+        except OSError:  # no child to be had: hashed in line, as the file-log run does
+            os.close(write)
+            os.close(read)
+            self._digest = state_digest(state)
+            return
+        if self._pid == 0:
+            os.close(read)
+            _child(lambda: _write_all(write, state_digest(state).encode()), parent, "digest_child_failed", self._seq)
+        os.close(write)
+        self._read = read
+
+    def ready(self) -> bool:
+        """True once the digest is in (the child has exited and is reaped); never blocks."""
+        if self._digest is None and self._read is not None and select.select([self._read], [], [], 0)[0]:
+            self._collect()
+        return self._digest is not None
+
+    def result(self) -> str:
+        """The digest, waiting for the child if it is not done yet."""
+        if self._digest is None:
+            self._collect()
+        assert self._digest is not None
+        return self._digest
+
+    def _collect(self) -> None:
+        """Reads the pipe to its end (the child's exit) and reaps the child."""
+        if self._read is None:
+            raise DigestLost(f"the digest for seq {self._seq} was lost")
+        got = b""
+        try:
+            while chunk := os.read(self._read, 128):
+                got += chunk
+        finally:
+            os.close(self._read)
+            self._read = None
+            code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+        if code != 0 or len(got) != 64:
+            raise DigestLost(f"digest child {self._pid} for seq {self._seq} exited with {code}")
+        self._digest = got.decode()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _child(work: Callable[[], None], parent: int, failed: str, seq: int) -> None:
+    """The forked side: do `work` and leave at once, running none of the parent's cleanup (its
     atexit hooks, buffered files and sockets are the parent's). A failure is logged as a JSON
-    line like the service's own."""
+    line like the service's own (event `failed`)."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)  # the loop's signal pipe is the parent's
@@ -112,9 +184,9 @@ def _child(home: LogDir, store: SnapshotStore, at: Position, parent: int) -> Non
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before the line above
             return
-        save_position(home, store, at, None)
+        work()
         code = 0
     except Exception as exc:
-        log.error("snapshot_child_failed", pid=os.getpid(), seq=at.state.next_seq - 1, error=repr(exc))
+        log.error(failed, pid=os.getpid(), seq=seq, error=repr(exc))
     finally:
         os._exit(code)

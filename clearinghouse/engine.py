@@ -224,6 +224,7 @@ class Engine:
         the next round looks at what those liquidations moved (impact prices, ADL)."""
         state, triggers, liq, guide = self.state, self.triggers, self.liquidations, self._guide
         accounts, markets = state.accounts, state.markets
+        ticked: set[str] = set()
         if guide is not None:
             self._accrued = False
             named = [n for n in guide.get(seq, ()) if n in accounts]  # a guide may name anyone
@@ -232,6 +233,8 @@ class Engine:
             candidates = set(named)
         else:
             candidates = self._candidates(event)
+            if type(event) is ev.Prices or type(event) is ev.Funding:
+                ticked = candidates  # only marks or a funding index moved: their keys were crossed
             if self._accrued:  # interest raised every borrow
                 self._accrued = False
                 candidates |= self._interest_due()
@@ -255,9 +258,10 @@ class Engine:
                     below.append(name)
                 else:
                     healthy(state, name)
-                    self._index(name, now)
+                    self._index(name, now, name in ticked)
             if not below:
                 return
+            ticked = set()  # later rounds look at what liquidations moved
             liq.moved.clear()
             liq.counterparties.clear()
             for name in below:
@@ -297,8 +301,9 @@ class Engine:
             return set(exposed)
         return self.pm_bands.crossed(coin, market)
 
-    def _index(self, name: str, now: portfolio.Check | None = None) -> None:
-        """Re-indexes an account after an exact check (`now`: a PM account's figures from it)."""
+    def _index(self, name: str, now: portfolio.Check | None = None, ticked: bool = False) -> None:
+        """Re-indexes an account after an exact check (`now`: a PM account's figures from it;
+        `ticked`: found healthy after the event's tick crossed its keys, nothing else moved)."""
         if not self._indexed:
             return
         if name in self._special:
@@ -308,7 +313,7 @@ class Engine:
         else:
             if self.pm_bands is not None:
                 self.pm_bands.forget(name)
-            self.triggers.reindex(name, self.state.accounts[name], self.state.markets)
+            (self.triggers.refresh if ticked else self.triggers.reindex)(name, self.state.accounts[name], self.state.markets)
 
     # ---- lookups that reject ----------------------------------------------------------------
 

@@ -7,6 +7,14 @@ and `settings.msgpack`, the liquidation settings fixed by the first run). Derive
 a pure function of the input, so after a crash between writing derived events and the
 snapshot, the run regenerates them and skips the ones already on disk: none is lost or written
 twice.
+
+A checkpoint (state digest and input chain) is taken of the state after the record that ends a
+`checkpoint_every` interval, and lands in the derived stream half an interval later: after the
+derived events of the first record that ends `checkpoint_every // 2` events or more past it (or
+of the record that takes the next checkpoint, if that comes first). Both points depend on the
+input alone, so every reader puts it in the same place; the delay lets the live service hash
+the state in a forked child (`bgsave.ForkedDigest`) instead of stopping its loop for it. A
+checkpoint taken and not yet landed is held in the snapshot, so a restart lands it in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import msgspec
 
@@ -70,6 +78,43 @@ class ConfigMismatch(Exception):
     """A run asked for liquidation settings other than those the log's state was built with."""
 
 
+class Digest(Protocol):
+    """A state digest that may still be being computed (the service hashes in a child)."""
+
+    def ready(self) -> bool: ...
+    def result(self) -> str: ...
+
+
+class Known:
+    """A digest already computed: what `run`, `verify` and a loaded snapshot hold."""
+
+    def __init__(self, digest: str) -> None:
+        self._digest = digest
+
+    def ready(self) -> bool:
+        return True
+
+    def result(self) -> str:
+        return self._digest
+
+
+def digest_now(state: State) -> Digest:
+    return Known(state_digest(state))
+
+
+@dataclass
+class Pending:
+    """A checkpoint taken and not landed yet in the derived stream."""
+
+    seq: int
+    chain: str
+    ts: int
+    digest: Digest
+
+    def event(self) -> ev.Checkpoint:
+        return ev.Checkpoint(seq=self.seq, digest=self.digest.result(), chain=self.chain, ts=self.ts)
+
+
 @dataclass
 class Position:
     """Where a fold stands: the state plus what the snapshot records beside it."""
@@ -78,6 +123,7 @@ class Position:
     derived_count: int = 0
     chain: str = ""
     offset: int = 0
+    pending: Pending | None = None
 
 
 def settings(log: LogDir, liquidation: LiquidationConfig | None = None) -> LiquidationConfig:
@@ -108,7 +154,9 @@ def load(
     if found is None:
         return Position(State(liquidation=config))
     snap, state = found
-    return Position(state, snap.derived_count, snap.chain, snap.offset)
+    held = snap.pending
+    pending = Pending(held.seq, held.chain, held.ts or 0, Known(held.digest)) if held is not None else None
+    return Position(state, snap.derived_count, snap.chain, snap.offset, pending)
 
 
 def chain_step(chain: str, seq: int, events: list[Any], payload: bytes | None) -> str:
@@ -153,11 +201,14 @@ def step(
     payload: bytes | None,
     *,
     checkpoint_every: int = 0,
+    digest: Callable[[State], Digest] = digest_now,
     on_event: Callable[[int, Any, list[Any]], None] | None = None,
 ) -> list[Any]:
     """Applies one source record (a block of events at source `offset`) and returns its derived
     events: the one step every reader of history and the live service share, so they decide
-    and hash alike. Moves `at` past the record (offset, chain, derived count)."""
+    and hash alike. Moves `at` past the record (offset, chain, derived count, the checkpoint
+    held); `digest` starts the hash of a checkpoint's state (in line unless the caller has a
+    better way)."""
     state = engine.state
     apply = engine.apply
     first = state.next_seq
@@ -172,10 +223,23 @@ def step(
     if not events:
         return out
     at.chain = chain_step(at.chain, first, events, payload)
-    if checkpoint_every and state.next_seq // checkpoint_every > first // checkpoint_every:
-        out.append(ev.Checkpoint(seq=state.next_seq - 1, digest=state_digest(state), chain=at.chain, ts=state.time))
+    if checkpoint_every:
+        _checkpoints(at, state, first, checkpoint_every, digest, out)
     at.derived_count += len(out)
     return out
+
+
+def _checkpoints(at: Position, state: State, first: int, every: int, digest: Callable[[State], Digest], out: list[Any]) -> None:
+    """Takes a checkpoint if the record just applied (from seq `first`) ended an interval, and
+    lands the one held once the input is half an interval past it (see the module's doc)."""
+    last = state.next_seq - 1
+    if state.next_seq // every > first // every:
+        if at.pending is not None:
+            out.append(at.pending.event())
+        at.pending = Pending(last, at.chain, state.time, digest(state))
+    if at.pending is not None and last >= at.pending.seq + every // 2:
+        out.append(at.pending.event())
+        at.pending = None
 
 
 class Resume:
@@ -252,7 +316,7 @@ def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: Even
     """Derived events first, then the snapshot that counts them, then the settings (once)."""
     if derived is not None:
         derived.flush()
-    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset))
+    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, at.pending.event() if at.pending is not None else None))
     fix_settings(log, at.state.liquidation)
 
 

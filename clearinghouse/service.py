@@ -7,7 +7,10 @@ write the batch's derived events and dead letters to the output in one go (one K
 transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and every
 `snapshot_every` events save a snapshot holding the state with the source offset after the
 batch: a forked child encodes and writes it while the loop applies on (`bgsave`), and it
-counts once the child is done; the snapshot at shutdown is saved in the loop.
+counts once the child is done; the snapshot at shutdown is saved in the loop. A checkpoint's
+digest is hashed by a forked child too (`bgsave.ForkedDigest`): the checkpoint lands in the
+output half an interval after its state (`runner`), and a due snapshot waits until the digest
+it holds is in.
 The output is always ahead of or at the snapshot, never behind (it is durable before the fork),
 so a restart from the snapshot regenerates a known number of derived events and skips them
 (`runner.Resume`): nothing is lost or written twice.
@@ -20,6 +23,7 @@ A fenced producer (another instance took over the partition) is fatal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
@@ -33,7 +37,7 @@ import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.api import build_app, serve_http
-from clearinghouse.bgsave import BackgroundSave, Saved
+from clearinghouse.bgsave import BackgroundSave, DigestLost, ForkedDigest, Saved
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
 from clearinghouse.runner import LogDir, Position, Resume, load, save_position, step
@@ -206,7 +210,7 @@ class Service:
             except ProducerFenced as exc:
                 self.status = "fenced"
                 raise Fenced(f"another instance owns this partition's output: {exc}") from None
-            except KafkaError as exc:
+            except (KafkaError, DigestLost) as exc:
                 self.status = "recovering"
                 log.warning("session_failed", error=repr(exc), retry_in_s=RETRY_SECONDS)
                 try:
@@ -235,7 +239,7 @@ class Service:
                 records = await source.poll()
                 if records:
                     await self._apply(records, at, sink, resume, dead_until)
-                    if state.next_seq - last_snapshot >= self.settings.snapshot_every and not saver.busy:
+                    if state.next_seq - last_snapshot >= self.settings.snapshot_every and not saver.busy and _digested(at):
                         await sink.flush()  # the output the snapshot counts is durable first
                         saver.start(at)
                         gc.freeze()  # what the last stretch made and keeps (see _settle_heap)
@@ -251,6 +255,9 @@ class Service:
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
         finally:
             await saver.wait()  # no child outlives its session
+            if at.pending is not None:
+                with contextlib.suppress(DigestLost):
+                    at.pending.digest.result()
             await source.stop()
             await sink.stop()
 
@@ -282,7 +289,7 @@ class Service:
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
-                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every))
+                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every, digest=ForkedDigest))
             if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
@@ -295,6 +302,12 @@ class Service:
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
+
+
+def _digested(at: Position) -> bool:
+    """Whether the checkpoint `at` holds (if any) has its digest: a snapshot holds it, and a
+    snapshot child must not wait on a pipe that is the parent's."""
+    return at.pending is None or at.pending.digest.ready()
 
 
 def _settle_heap() -> None:

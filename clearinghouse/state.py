@@ -1,7 +1,9 @@
 """The clearinghouse state: plain msgspec Structs, so one encoder gives snapshots and digests.
 
 The per-account and per-market Structs encode as arrays (field order is part of the snapshot
-format, `replay.snapshot.VERSION`), which keeps snapshots about a third of the size.
+format, `replay.snapshot.VERSION`), which keeps snapshots about a third of the size. They are
+`gc=False`: no state object refers back up to its holder, so there is no cycle to collect, and
+the cyclic collector (whose pauses are a live service's latency) never walks the accounts.
 
 Units: cash in micro-USDC, sizes and prices in the 1e-8 scales of `units`, funding indices in
 1e-12 USDC per coin (`units.FUNDING_DECIMALS`). Dicts are insertion-ordered and only ever encoded with
@@ -48,7 +50,7 @@ class Position(msgspec.Struct, gc=False, array_like=True):
     funding_change: int = 0  # since its size last changed
 
 
-class Account(msgspec.Struct, array_like=True):
+class Account(msgspec.Struct, gc=False, array_like=True):
     raw_usd: int = 0  # the cross USDC ledger
     positions: dict[str, Position] = {}
     cooldown_until: int = 0  # ms: after a partial liquidation, orders are for whole positions until then
@@ -65,7 +67,7 @@ class Token(msgspec.Struct, gc=False, array_like=True):
     last_px: int = 0  # the last spot trade's price against USDC
 
 
-class SpotAccount(msgspec.Struct, array_like=True):
+class SpotAccount(msgspec.Struct, gc=False, array_like=True):
     """The spot side of an account, created by its first spot event. USDC of a standard account
     sits in `balances["USDC"]` (separate from the perp ledger); a unified or portfolio account
     keeps all its USDC in the perp ledger `Account.raw_usd` (one balance per asset)."""
@@ -76,7 +78,7 @@ class SpotAccount(msgspec.Struct, array_like=True):
     borrowed: dict[str, int] = {}  # token -> borrow shares in its pool
 
 
-class Pool(msgspec.Struct, array_like=True):
+class Pool(msgspec.Struct, gc=False, array_like=True):
     """A token's lending pool (clearinghouse/lending.py). What suppliers are owed and borrowers
     owe are the share totals times the indices; `idle` is the token the pool holds.
     Ledger: idle + lent = supplied + protocol + dust; interest_paid = interest_earned + protocol."""

@@ -21,6 +21,7 @@ on every tick and funding payment.
 
 from __future__ import annotations
 
+import msgspec
 from sortedcontainers import SortedList
 
 from clearinghouse import margin
@@ -68,26 +69,38 @@ class _Pending(list):
     add = list.append
 
 
-class _Reservation:
-    __slots__ = ("book", "long", "px_key", "fund_key", "b", "c_ref", "ntl")
+class _Reservation(msgspec.Struct, gc=False):
+    """gc=False, as `_Indexed`: nothing here refers back to it, so the cyclic collector need
+    never look at the hundreds of thousands a book makes (every fill re-references one)."""
 
-    def __init__(self, book: _Book, long: bool, px_key: int, fund_key: int, b: int, c_ref: int, ntl: int) -> None:
-        self.book, self.long, self.px_key, self.fund_key = book, long, px_key, fund_key
-        self.b, self.c_ref, self.ntl = b, c_ref, ntl
+    book: _Book
+    long: bool
+    px_key: int
+    fund_key: int
+    b: int
+    c_ref: int
+    ntl: int
 
 
-class _Indexed:
-    """An account's reservations: cross ones share the slack, each isolated one stands alone."""
+class _Indexed(msgspec.Struct, gc=False):
+    """An account's reservations: cross ones share the slack, each isolated one stands alone.
+    Its dicts hold untracked values only, so they stay untracked too."""
 
-    __slots__ = ("cross", "iso", "slack", "raw_ref", "b_total", "ntl_total")
+    raw_ref: int
+    cross: dict[str, _Reservation] = {}
+    iso: dict[str, _Reservation] = {}
+    slack: int = 0
+    b_total: int = 0  # over the cross reservations, to size a re-referenced one by its share
+    ntl_total: int = 0
 
-    def __init__(self, raw_ref: int) -> None:
-        self.cross: dict[str, _Reservation] = {}
-        self.iso: dict[str, _Reservation] = {}
-        self.slack = 0
-        self.raw_ref = raw_ref
-        self.b_total = 0  # over the cross reservations, to size a re-referenced one by its share
-        self.ntl_total = 0
+
+def _px_holds(long: bool, key: int, market: Market) -> bool:
+    """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
+    return key <= market.mark if long else key >= market.mark
+
+
+def _fund_holds(long: bool, key: int, market: Market) -> bool:
+    return key >= market.funding_index if long else key <= market.funding_index
 
 
 def contribution(pos: Position, market: Market) -> int:
@@ -123,9 +136,10 @@ class TriggerIndex:
         """A reservation of `b` on `pos`, referenced at the current mark and funding index.
 
         Keys are written for half the reservation (stricter than needed), and the keys of `old`
-        are kept whenever they are at least as strict as those the full reservation needs: most
-        fills then move no sorted-list entry, at the cost of an exact check when a price has
-        used up half a reservation."""
+        are kept whenever they are at least as strict as those the full reservation needs and
+        not crossed yet: most fills, and most positions of an account re-indexed after a tick
+        crossed one of them, then move no sorted-list entry, at the cost of an exact check when
+        a price has used up half a reservation."""
         book = self.books.get(coin)
         if book is None:
             book = self.books[coin] = _Book(self._book_kind)
@@ -133,8 +147,8 @@ class TriggerIndex:
         px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
         same_side = old is not None and old.long == long
-        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need)  # type: ignore[union-attr]
-        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need)  # type: ignore[union-attr]
+        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(long, old.px_key, market)  # type: ignore[union-attr]
+        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(long, old.fund_key, market)  # type: ignore[union-attr]
         px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
@@ -178,10 +192,13 @@ class TriggerIndex:
     # ---- (re)indexing -------------------------------------------------------------------------
 
     def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
-        """Indexes every position of an account from scratch. A scope below maintenance is left
-        out (the engine's watch list checks it after every event); one too thin to reserve
-        `ROUNDING` per position goes to `tight`."""
-        self.forget(name)
+        """Indexes every position of an account afresh, each new reservation keeping the keys of
+        the position's old one where they still hold (`_add`). A scope below maintenance is
+        left out (the engine's watch list checks it after every event); one too thin to reserve
+        `ROUNDING` per position goes to `tight`; an account not indexed keeps no key."""
+        old = self.accounts.pop(name, None)
+        self.tight.discard(name)
+        was_cross, was_iso = (old.cross, old.iso) if old is not None else ({}, {})
         entry = _Indexed(account.raw_usd)
         cross = []
         for coin, pos in account.positions.items():
@@ -194,7 +211,7 @@ class TriggerIndex:
                 continue
             buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
             if buffer >= ROUNDING:
-                entry.iso[coin] = self._add(name, coin, pos, market, buffer, 0)
+                entry.iso[coin] = self._add(name, coin, pos, market, buffer, 0, was_iso.pop(coin, None))
             elif buffer >= 0:
                 self.tight.add(name)
         if cross:
@@ -206,14 +223,19 @@ class TriggerIndex:
                 for coin, pos, market, ntl, c in cross:
                     b = ROUNDING + spare * ntl // total
                     given += b
-                    self._set_cross(name, entry, coin, self._add(name, coin, pos, market, b, c))
+                    self._set_cross(name, entry, coin, self._add(name, coin, pos, market, b, c, was_cross.pop(coin, None)))
                 entry.slack = buffer - given
             elif buffer >= 0:
                 self.tight.add(name)
+        for res in (*was_cross.values(), *was_iso.values()):  # positions closed or of the other kind
+            self._remove(name, res)
         if name not in self.tight and (not cross or entry.cross):
             if not cross:
                 entry.slack = account.raw_usd
             self.accounts[name] = entry
+        else:
+            for res in (*entry.cross.values(), *entry.iso.values()):
+                self._remove(name, res)
 
     def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
         """After a fill of `coin`: re-references that position's reservation in O(log n). It
@@ -271,6 +293,23 @@ class TriggerIndex:
             return False
         entry.iso[coin] = self._add(name, coin, pos, market, buffer, 0, old)
         return True
+
+    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+        """After a tick crossed some of an account's keys and an exact check found it healthy:
+        re-references just the crossed reservations, as a fill of their coins does (`filled`),
+        and re-indexes in full when that falls short or when a position has no reservation (a
+        scope left out below maintenance that is back above it). A price jump in one coin then
+        costs each account it crosses one position's keys, not all of them."""
+        entry = self.accounts.get(name)
+        if entry is not None and all(coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi):
+            crossed = [
+                coin
+                for coin, res in (*entry.cross.items(), *entry.iso.items())
+                if not (_px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin]))
+            ]
+            if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
+                return
+        self.reindex(name, account, markets)
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
@@ -336,6 +375,9 @@ class FullScan:
 
     def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
         return False
+
+    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+        pass
 
     def cash_moved(self, name: str, account: Account) -> bool:
         return False

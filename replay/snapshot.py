@@ -20,11 +20,13 @@ import structlog
 
 from clearinghouse.digest import decode_state, digest_of, encode_state, state_digest
 from clearinghouse.state import State
+from events import schema as ev
 
 log = structlog.get_logger(__name__)
 
 MAGIC = b"CHSNAP01"
-VERSION = 4  # 4: spot tokens, lending pools and portfolio-margin rules in the state
+VERSION = 5  # 4: spot tokens, lending pools and portfolio-margin rules in the state; 5: the checkpoint held
+READABLE = (4, VERSION)  # a 4 was written when checkpoints landed at once: it holds none, rightly
 
 
 class SnapshotError(Exception):
@@ -40,6 +42,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     offset: int  # the next input record to read (the source offset)
     time: int  # event time of the state (ms), to find the snapshot before a moment
     state: bytes
+    pending: ev.Checkpoint | None = None  # taken, not landed in the derived stream yet (`runner`)
 
     def load_state(self, check_digest: bool = True, lazy: bool = False) -> State:
         """The state; `check_digest` re-encodes it to prove it is the one that was digested
@@ -72,9 +75,9 @@ def read_head(path: Path) -> SnapshotHead | None:
 _head_decoder = msgspec.msgpack.Decoder(SnapshotHead)
 
 
-def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0) -> Snapshot:
+def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None) -> Snapshot:
     data = encode_state(state)
-    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, chain, offset, state.time, data)
+    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, chain, offset, state.time, data, pending)
 
 
 def write_snapshot(path: Path, snapshot: Snapshot) -> None:
@@ -108,8 +111,8 @@ def read_snapshot(path: Path) -> Snapshot:
         snapshot = msgspec.msgpack.decode(body, type=Snapshot)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise SnapshotError(f"{path}: {exc}") from None
-    if snapshot.version != VERSION:
-        raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected {VERSION}")
+    if snapshot.version not in READABLE:
+        raise SnapshotError(f"{path}: snapshot version {snapshot.version}, expected one of {READABLE}")
     return snapshot
 
 

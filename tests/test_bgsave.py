@@ -2,7 +2,8 @@
 
 The child's file is byte for byte the one the in-loop save (the file-log `run`'s) writes for the
 same state, even while the parent goes on applying; a failed child is reported and reaped and a
-later save succeeds; a child dies with a SIGKILLed parent."""
+later save succeeds; a child dies with a SIGKILLed parent. A checkpoint digest hashed by a child
+(`ForkedDigest`) is that of the state at the fork, and a child that fails loses it loudly."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from clearinghouse.bgsave import BackgroundSave, Saved
+from clearinghouse.bgsave import BackgroundSave, DigestLost, ForkedDigest, Saved
+from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.runner import LogDir, Position, save_position
-from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.state import Account, LiquidationConfig, State
 from events.generator import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
@@ -100,6 +102,35 @@ def test_a_failed_child_is_reported_and_reaped_and_the_next_save_succeeds(tmp_pa
     home.state.unlink()
     assert asyncio.run(save()) == Saved(9, 3)
     assert [path.name for path in SnapshotStore(home.state).paths()] == [f"snap-{10:020d}.snap"]
+
+
+def test_a_forked_digest_is_that_of_the_state_at_the_fork(forks: list[int]) -> None:
+    events = list(generate(GeneratorConfig(accounts=300, markets=4, events=6_000, seed=5)))
+    engine = Engine()
+    for event in events[:5_000]:
+        engine.apply(event)
+    expected = state_digest(engine.state)
+    digest = ForkedDigest(engine.state)
+    for event in events[5_000:]:  # the parent's state moves on; the child's copy does not
+        engine.apply(event)
+    assert state_digest(engine.state) != expected
+    deadline = time.monotonic() + 30
+    while not digest.ready():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert digest.result() == expected and _reaped(forks)
+    waited = ForkedDigest(engine.state)  # asked for at once: waits for the child
+    assert waited.result() == state_digest(engine.state) and waited.ready()
+
+
+def test_a_failed_digest_child_loses_the_digest_loudly(capfd: pytest.CaptureFixture[str], forks: list[int]) -> None:
+    broken = State(accounts={"x": Account(positions={"BTC": object()})})  # type: ignore[dict-item]
+    digest = ForkedDigest(broken)
+    with pytest.raises(DigestLost, match="exited with 1"):
+        digest.result()
+    with pytest.raises(DigestLost, match="was lost"):
+        digest.ready() or digest.result()
+    assert "digest_child_failed" in "".join(capfd.readouterr()) and _reaped(forks)
 
 
 CHILD_OF_A_KILLED_PARENT = """

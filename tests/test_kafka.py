@@ -29,7 +29,7 @@ from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import RETRY_BACKOFF_MS, KafkaConfig, read_derived, read_records
-from events.schema import Block, LiquidationTriggered
+from events.schema import Block, Checkpoint, LiquidationTriggered
 from replay.snapshot import SnapshotStore
 from served import Served
 
@@ -53,6 +53,7 @@ class Reference:
     events: int
     account: str  # a trader, and its clearinghouseState after the whole stream
     account_state: dict[str, Any]
+    held: Checkpoint | None  # the checkpoint the last snapshot holds (taken at 29,999, not landed)
 
 
 def _reference(root: Path, config: GeneratorConfig) -> Reference:
@@ -65,7 +66,7 @@ def _reference(root: Path, config: GeneratorConfig) -> Reference:
         events = [e for _, e in derived.read()]
     state = result.state
     trader = min(name for name, account in state.accounts.items() if account.positions and not name.startswith("@"))
-    return Reference(log, snap.digest, snap.chain, events, state.next_seq, trader, clearinghouse_state(state, trader))
+    return Reference(log, snap.digest, snap.chain, events, state.next_seq, trader, clearinghouse_state(state, trader), snap.pending)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +74,15 @@ def crash(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """30 blocks of a market crash: liquidations, ADL and checkpoints among the derived events."""
     ref = _reference(tmp_path_factory.mktemp("crash"), GeneratorConfig(accounts=300, markets=4, events=30_000, seed=5, crash=True))
     assert sum(isinstance(e, LiquidationTriggered) for e in ref.derived) > 10
+    assert ref.held is not None and ref.held.seq == 29_999  # lands at 32,499: beyond the stream
     return ref
 
 
-def _snapshot(state_dir: Path) -> tuple[str, str, int]:
+def _snapshot(state_dir: Path) -> tuple[str, str, int, Checkpoint | None]:
     found = SnapshotStore(state_dir / "state").latest()
     assert found is not None
     snap, _ = found
-    return snap.digest, snap.chain, snap.derived_count
+    return snap.digest, snap.chain, snap.derived_count, snap.pending
 
 
 def _serve(kafka: str, topic: str, state: Path, *extra: str) -> Served:
@@ -93,7 +95,7 @@ def _caught_up(ref: Reference) -> Any:
 
 
 def _check_output(kafka: str, topic: str, state: Path, ref: Reference) -> None:
-    assert _snapshot(state) == (ref.digest, ref.chain, len(ref.derived))
+    assert _snapshot(state) == (ref.digest, ref.chain, len(ref.derived), ref.held)
     assert asyncio.run(read_derived(KafkaConfig(kafka), f"{topic}.derived")) == ref.derived
 
 
@@ -225,7 +227,7 @@ def test_serve_owns_one_partition(kafka: str, crash: Reference, tmp_path: Path) 
     health = served.wait(_caught_up(crash))
     assert health["source"] == "kafka:shards[1]"
     assert served.stop() == 0
-    assert _snapshot(state) == (crash.digest, crash.chain, len(crash.derived))
+    assert _snapshot(state) == (crash.digest, crash.chain, len(crash.derived), crash.held)
     config = KafkaConfig(kafka)
     assert asyncio.run(read_derived(config, "shards.derived", 1)) == crash.derived
     assert asyncio.run(read_records(config, "shards.derived", 0)) == []

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, run
+from clearinghouse.runner import LogDir, Position, chain_step, run, step
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
-from replay.snapshot import SnapshotError, SnapshotStore, read_head, read_snapshot
+from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, read_head, read_snapshot
 
 USD = 10**6
 
@@ -104,12 +106,14 @@ def test_a_corrupt_or_torn_newest_snapshot_falls_back_to_an_older_one(tmp_path: 
     older.write_bytes(older.read_bytes()[:100])  # torn
     snap, _ = store.latest()
     assert snap.seq < 2000
-    again = run(log)
+    again = run(log, checkpoint_every=1000)
     assert again.applied == len(stream) - snap.seq
     assert state_digest(again.state) == state_digest(first.state)
     with EventLog(log.derived, derived=True, readonly=True) as derived:
         checkpoints = [e for _, e in derived.read() if isinstance(e, ev.Checkpoint)]
-    assert [c.seq for c in checkpoints] == [999, 1999, 2999]
+    assert [c.seq for c in checkpoints] == [999, 1999]  # 2999's lands 500 events later: held
+    held = store.latest()[0].pending
+    assert held is not None and held.seq == 2999 and held.digest == state_digest(first.state)
 
 
 def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -> None:
@@ -152,3 +156,81 @@ def test_a_moment_finds_its_snapshot_from_the_heads(tmp_path: Path) -> None:
     middle.write_bytes(middle.read_bytes()[:30])  # torn inside the checksum
     assert read_head(middle) is None
     assert store.latest(time=stream[2500].ts)[0].seq == 1000
+
+
+def _landings(stream: list, sizes: list[int], every: int) -> list[tuple[int, int]]:
+    """(record index, checkpoint seq) for each checkpoint `step` lands, records of `sizes`."""
+    engine = Engine()
+    at = Position(engine.state)
+    landed, start = [], 0
+    for index, size in enumerate(sizes):
+        out = step(engine, at, index, stream[start : start + size], None, checkpoint_every=every)
+        start += size
+        landed += [(index, e.seq) for e in out if isinstance(e, ev.Checkpoint)]
+    return landed
+
+
+def test_a_checkpoint_lands_half_an_interval_after_its_state() -> None:
+    """Taken after the record that ends an interval, landed after the first record that ends
+    `every // 2` events past it, or before the record that takes the next one lands its own."""
+    stream = _stream(3000)
+    # Records of 100: taken at records 9 and 19 (seqs 999, 1999), landed at records 14 (ends
+    # 1499) and 24 (ends 2499); 2999's is still held at the end.
+    assert _landings(stream, [100] * 30, 1000) == [(14, 999), (24, 1999)]
+    # Records of 700: record 1 ends 1399 (taken); record 2 ends 2099, past 1899, and ends the
+    # next interval: 1399's lands, 2099's is taken; record 3 ends 2799, past 2599.
+    assert _landings(stream, [700] * 4, 1000) == [(2, 1399), (3, 2099)]
+    # An interval of 1 lands every checkpoint with the record that takes it.
+    assert _landings(stream, [3, 4], 1) == [(0, 2), (1, 6)]
+
+
+def test_a_checkpoint_holds_the_digest_and_chain_of_its_state(tmp_path: Path) -> None:
+    stream = _stream(2000)
+    log = _write(tmp_path / "log", stream)
+    run(log, checkpoint_every=1000)
+    with EventLog(log.derived, derived=True, readonly=True) as derived:
+        (checkpoint,) = [e for _, e in derived.read() if isinstance(e, ev.Checkpoint)]
+    plain = Engine()  # the simple twin: the first 1000 events, nothing else
+    for event in stream[:1000]:
+        plain.apply(event)
+    chain = ""
+    for i in range(0, 1000, 100):
+        chain = chain_step(chain, i, stream[i : i + 100], None)
+    assert (checkpoint.seq, checkpoint.digest, checkpoint.chain) == (999, state_digest(plain.state), chain)
+
+
+def test_a_held_checkpoint_lands_in_its_place_after_a_restart(tmp_path: Path) -> None:
+    """A run that stops between a checkpoint's state and its landing keeps it in the snapshot;
+    the next run lands it where one run over the whole log does."""
+    stream = _stream(3000)
+    whole = _write(tmp_path / "whole", stream)
+    run(whole, checkpoint_every=1000)
+    parts = _write(tmp_path / "parts", stream[:1200])
+    run(parts, checkpoint_every=1000)
+    snap, _ = SnapshotStore(parts.state).latest()
+    assert snap.seq == 1200 and snap.pending is not None and snap.pending.seq == 999
+    with EventLog(parts.events) as out:
+        for i in range(1200, 3000, 100):
+            out.append(stream[i : i + 100])
+    run(parts, checkpoint_every=1000)
+    with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(parts.derived, derived=True, readonly=True) as b:
+        assert list(a.read()) == list(b.read())
+
+
+def test_a_version_4_snapshot_is_read_as_holding_no_checkpoint_and_older_ones_are_refused(tmp_path: Path) -> None:
+    """Version 4 came before checkpoints were held (each landed with its record): its file has
+    no `pending` field and reads as holding none; a version 3 is refused."""
+    log = _write(tmp_path / "log", _stream(500))
+    run(log)
+    path = SnapshotStore(log.state).paths()[-1]
+    fields = msgspec.structs.asdict(read_snapshot(path))
+    del fields["pending"]
+    for version in (4, 3):
+        body = msgspec.msgpack.encode({**fields, "version": version})
+        path.write_bytes(MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+        if version == 4:
+            old = read_snapshot(path)
+            assert old.pending is None and old.seq == 500 and old.version == 4
+        else:
+            with pytest.raises(SnapshotError, match="snapshot version 3, expected one of"):
+                read_snapshot(path)

@@ -10,6 +10,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.triggers import TriggerIndex
 from clearinghouse.units import PX, SZ, USD
 from events import schema as ev
 from events.generator import GeneratorConfig, generate, valid_price
@@ -96,3 +97,87 @@ def test_a_tick_checks_only_the_accounts_whose_trigger_it_crossed() -> None:
         assert {d.account for d in derived if isinstance(d, ev.LiquidationTriggered)} == {f"acct{i:04d}" for i in range(0, 1000, 10)}
     finally:
         engine_module.below_maintenance = exact
+
+
+def _two_coins() -> Engine:
+    """Account `a`: 1,000 USDC, long 10 BTC and 10 ETH at 100 (maintenance 1/80 of notional)."""
+    engine = Engine()
+    events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
+    for coin in ("BTC", "ETH"):
+        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+    events += [ev.Trade(coin=coin, px=100 * PX, sz=10 * SZ, buyer="a", seller="mm") for coin in ("BTC", "ETH")]
+    for e in events:
+        assert engine.apply(e) == []
+    return engine
+
+
+def _keys_of(engine: Engine, name: str) -> dict[str, list[tuple[int, str]]]:
+    """Every key `name` holds, per coin and list, from the books themselves."""
+    index = engine.triggers
+    assert isinstance(index, TriggerIndex)
+    return {f"{coin}.{side}": [k for k in getattr(book, side) if k[1] == name] for coin, book in index.books.items() for side in ("long_px", "short_px", "long_fund", "short_fund")}
+
+
+def test_a_crossed_account_found_healthy_moves_only_the_keys_that_no_longer_hold() -> None:
+    """A fall of BTC to 50 crosses a's BTC key (set for at most its 1,000 USDC of buffer, so
+    above 50) but leaves it healthy: AV 1000 - 500 = 500 > MM (500 + 1000) / 80 = 18.75. The
+    re-index moves the BTC key under the new mark and leaves the ETH keys where they were."""
+    engine = _two_coins()
+    before = _keys_of(engine, "a")
+    assert before["BTC.long_px"][0][0] > 50 * PX
+    assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=50 * PX)})) == []
+    after = _keys_of(engine, "a")
+    assert after["ETH.long_px"] == before["ETH.long_px"] and after["ETH.long_fund"] == before["ETH.long_fund"]
+    assert len(after["BTC.long_px"]) == 1 and after["BTC.long_px"][0][0] <= 50 * PX
+    assert sum(map(len, after.values())) == 4  # one price and one funding key per position
+
+
+def test_an_account_left_out_of_the_index_keeps_no_key() -> None:
+    """An isolated BTC long indexed, then a's cross side falls below maintenance (its ledger
+    loses 2,000 USDC): the re-index leaves the whole account to the watch list, no key behind."""
+    engine = Engine()
+    events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
+    for coin in ("BTC", "ETH"):
+        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+    events += [
+        ev.SetLeverage(account="a", coin="BTC", leverage=10, cross=False),
+        ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+        ev.Trade(coin="ETH", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+    ]
+    for e in events:
+        assert engine.apply(e) == []
+    assert sum(map(len, _keys_of(engine, "a").values())) == 4
+    account = engine.state.accounts["a"]
+    account.raw_usd -= 2_000 * USD
+    engine.triggers.reindex("a", account, engine.state.markets)
+    assert sum(map(len, _keys_of(engine, "a").values())) == 0
+    assert "a" not in engine.triggers.accounts  # type: ignore[union-attr]
+
+
+def test_a_refresh_indexes_a_scope_that_was_left_out_below_maintenance() -> None:
+    """a's isolated BTC scope falls below maintenance (left out of the index, as for the watch
+    list) and recovers; a tick then crosses its ETH key. Re-referencing ETH alone would leave
+    BTC unwatched: the refresh indexes the whole account."""
+    engine = Engine()
+    events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
+    for coin in ("BTC", "ETH"):
+        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+    events += [
+        ev.SetLeverage(account="a", coin="BTC", leverage=10, cross=False),
+        ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+        ev.Trade(coin="ETH", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
+    ]
+    for e in events:
+        assert engine.apply(e) == []
+    index, state = engine.triggers, engine.state
+    assert isinstance(index, TriggerIndex)
+    account = state.accounts["a"]
+    btc = account.positions["BTC"]
+    kept, btc.iso_raw = btc.iso_raw, -1_000 * USD  # the isolated scope's ledger gone
+    index.reindex("a", account, state.markets)
+    assert [k for k in _keys_of(engine, "a")["BTC.long_px"]] == [] and len(_keys_of(engine, "a")["ETH.long_px"]) == 1
+    btc.iso_raw = kept
+    state.markets["ETH"].mark = 50 * PX  # crosses the ETH key (set for at most 1,000 USDC)
+    index.refresh("a", account, state.markets)
+    keys = _keys_of(engine, "a")
+    assert len(keys["BTC.long_px"]) == 1 and len(keys["ETH.long_px"]) == 1 and keys["ETH.long_px"][0][0] <= 50 * PX
