@@ -132,9 +132,8 @@ def test_a_crossed_account_found_healthy_moves_only_the_keys_that_no_longer_hold
     assert sum(map(len, after.values())) == 4  # one price and one funding key per position
 
 
-def test_an_account_left_out_of_the_index_keeps_no_key() -> None:
-    """An isolated BTC long indexed, then a's cross side falls below maintenance (its ledger
-    loses 2,000 USDC): the re-index leaves the whole account to the watch list, no key behind."""
+def _iso_btc_cross_eth() -> Engine:
+    """a: 1,000 USDC, an isolated 10x BTC long and a cross ETH long, 10 each at 100."""
     engine = Engine()
     events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
     for coin in ("BTC", "ETH"):
@@ -146,6 +145,13 @@ def test_an_account_left_out_of_the_index_keeps_no_key() -> None:
     ]
     for e in events:
         assert engine.apply(e) == []
+    return engine
+
+
+def test_an_account_left_out_of_the_index_keeps_no_key() -> None:
+    """An isolated BTC long indexed, then a's cross side falls below maintenance (its ledger
+    loses 2,000 USDC): the re-index leaves the whole account to the watch list, no key behind."""
+    engine = _iso_btc_cross_eth()
     assert sum(map(len, _keys_of(engine, "a").values())) == 4
     account = engine.state.accounts["a"]
     account.raw_usd -= 2_000 * USD
@@ -158,17 +164,7 @@ def test_a_refresh_indexes_a_scope_that_was_left_out_below_maintenance() -> None
     """a's isolated BTC scope falls below maintenance (left out of the index, as for the watch
     list) and recovers; a tick then crosses its ETH key. Re-referencing ETH alone would leave
     BTC unwatched: the refresh indexes the whole account."""
-    engine = Engine()
-    events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
-    for coin in ("BTC", "ETH"):
-        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
-    events += [
-        ev.SetLeverage(account="a", coin="BTC", leverage=10, cross=False),
-        ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
-        ev.Trade(coin="ETH", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),
-    ]
-    for e in events:
-        assert engine.apply(e) == []
+    engine = _iso_btc_cross_eth()
     index, state = engine.triggers, engine.state
     assert isinstance(index, TriggerIndex)
     account = state.accounts["a"]
