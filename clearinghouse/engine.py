@@ -841,9 +841,12 @@ class Engine:
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)
-        held = self._usdc_room(account, spot) if e.token == USDC else (spot.balances.get(e.token, 0) if spot else 0)
-        if spot is not None and spot.mode == PORTFOLIO and e.token == USDC:
+        if e.token != USDC:
+            held = spot.balances.get(e.token, 0) if spot else 0
+        elif spot is not None and spot.mode == PORTFOLIO:
             held = max(0, margin.cross_value(account, state.markets))  # never borrowed money
+        else:
+            held = self._usdc_room(account, spot)
         if e.amount > held:
             raise Reject(f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}")
         assert spot is not None  # with no spot side nothing is held, and the amount was refused
