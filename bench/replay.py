@@ -24,21 +24,23 @@ USDC, a tenth of the trades spot) through the engine with liquidation off and on
 and `pm_liquidation_over_plain` compare them with the plain stream's rates of the same run.
 
 `--repeat N` runs each pass those ratios compare (decode, engine off and on, PM off and on) N
-times and keeps the fastest of each.
+times and keeps the fastest of each (all N must reach the same state digest). Every pass runs
+in a fresh interpreter, so none inherits the heap of the log's generation or of an earlier pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
+import multiprocessing
 import platform
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -68,18 +70,19 @@ def write_log(path: Path, config: GeneratorConfig) -> None:
         log.append(block)
 
 
-def decode_pass(path: Path) -> tuple[int, float]:
-    started = time.perf_counter()
-    count = 0
-    with EventLog(path, readonly=True) as log:
-        for _, events in log.blocks():
-            count += len(events)
-    return count, time.perf_counter() - started
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """What one engine pass reports: its seconds, derived events by type, the accounts it
+    liquidated, and facts about the final state (read in the pass's own process)."""
+
+    seconds: float
+    kinds: Counter[str]
+    liquidated: int
+    facts: dict[str, Any]
 
 
-def engine_pass(path: Path, liquidation: LiquidationConfig) -> tuple[Engine, float, Counter[str], int]:
-    """Reads, decodes and applies every event with the given liquidation settings; returns
-    (the engine, seconds, derived events by type, accounts liquidated)."""
+def engine_pass(path: Path, liquidation: LiquidationConfig) -> Pass:
+    """Reads, decodes and applies every event with the given liquidation settings."""
     engine = Engine(State(liquidation=liquidation))
     apply = engine.apply
     kinds: Counter[str] = Counter()
@@ -94,51 +97,88 @@ def engine_pass(path: Path, liquidation: LiquidationConfig) -> tuple[Engine, flo
                         kinds[event_type(d)] += 1
                         if type(d) is LiquidationTriggered:
                             liquidated.add(d.account)
-    return engine, time.perf_counter() - started, kinds, len(liquidated)
+    seconds = time.perf_counter() - started
+    return Pass(seconds, kinds, len(liquidated), facts(engine.state))
 
 
-def best(repeat: int, run: Callable[..., R], *args: Any) -> R:
-    """The fastest of `repeat` runs (`run` returns its seconds second): on a shared machine
-    the least disturbed run is the nearest to the code's own speed."""
-    return min((run(*args) for _ in range(repeat)), key=lambda result: result[1])  # type: ignore[index]
+def decode_pass(path: Path) -> Pass:
+    """Reads and decodes every block, applying nothing."""
+    started = time.perf_counter()
+    count = 0
+    with EventLog(path, readonly=True) as log:
+        for _, events in log.blocks():
+            count += len(events)
+    return Pass(time.perf_counter() - started, Counter(), 0, {"events": count})
+
+
+def facts(state: State) -> dict[str, Any]:
+    """The final state's figures the report shows (the pool's only when there is one)."""
+    from clearinghouse import lending
+
+    pool = state.pools.get("USDC")
+    util, borrow_apy, _ = lending.rates(pool, state.pm_rules) if pool else (0, 0, 0)
+    return {
+        "events": state.next_seq,
+        "accounts": len(state.accounts),
+        "markets": len(state.markets),
+        "pm_accounts": sum(1 for s in state.spot.values() if s.mode == "portfolio"),
+        "usdc_utilisation": util,
+        "usdc_borrow_apy": borrow_apy,
+        "digest": state_digest(state),
+    }
+
+
+def fresh(run: Callable[..., R], *args: Any) -> R:
+    """`run(*args)` in a new interpreter. Each timed pass starts from the same clean process:
+    run in this one, a pass would inherit the heap the log's generation and the earlier passes
+    left (gigabytes at full size), and the later passes (the PM stream's) would pay for it."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run, *args).result()
+
+
+def best(repeat: int, run: Callable[..., Pass], *args: Any) -> Pass:
+    """The fastest of `repeat` passes, each in its own process: on a shared machine the least
+    disturbed run is the nearest to the code's own speed. Every pass of a log must reach the
+    same state."""
+    passes = [fresh(run, *args) for _ in range(repeat)]
+    if len({p.facts.get("digest") for p in passes}) != 1:
+        raise SystemExit(f"passes over {args[0]} reached different states: {[p.facts['digest'] for p in passes]}")
+    return min(passes, key=lambda p: p.seconds)
 
 
 def memory_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, int]:
     """(bytes the final engine holds, peak bytes during the run), measured by tracemalloc."""
-    gc.collect()
     tracemalloc.start()
-    engine, *_ = engine_pass(path, liquidation)
+    engine = Engine(State(liquidation=liquidation))
+    with EventLog(path, readonly=True) as log:
+        for _, events in log.blocks():
+            for event in events:
+                engine.apply(event)
     held, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    del engine
     return held, peak
 
 
 def pm_run(path: Path, config: GeneratorConfig, plain_off: float, plain_on: float, repeat: int) -> dict[str, object]:
     """The PM stream: liquidation off and on, against the plain stream's rates."""
-    from clearinghouse import lending
-
     t0 = time.perf_counter()
     write_log(path, config)
     print(f"generated and wrote {config.events:,} PM events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    engine, off_s, kinds, _ = best(repeat, engine_pass, path, OFF)
-    _, on_s, on_kinds, _ = best(repeat, engine_pass, path, ON)
-    state = engine.state
-    pool = state.pools.get("USDC")
-    util, borrow_apy, supply_apy = lending.rates(pool, state.pm_rules) if pool else (0, 0, 0)
-    count = state.next_seq
+    off = best(repeat, engine_pass, path, OFF)
+    on = best(repeat, engine_pass, path, ON)
+    count = off.facts["events"]
     return {
         "pm_share": config.pm_share,
-        "pm_accounts": sum(1 for s in state.spot.values() if s.mode == "portfolio"),
-        "pm_engine_events_per_s": round(count / off_s),
-        "pm_over_plain": round(count / off_s / plain_off, 3),
-        "pm_engine_liquidation_events_per_s": round(count / on_s),
-        "pm_liquidation_over_plain": round(count / on_s / plain_on, 3),
-        "pm_rejected": kinds["rejected"],
-        "pm_usdc_utilisation": f"{util / 10**12:.4f}",
-        "pm_usdc_borrow_apy": f"{borrow_apy / 10**12:.4f}",
-        "pm_borrow_liquidations": on_kinds["borrow_liquidation"],
-        "pm_liquidations": on_kinds["liquidation_triggered"],
+        "pm_accounts": off.facts["pm_accounts"],
+        "pm_engine_events_per_s": round(count / off.seconds),
+        "pm_over_plain": round(count / off.seconds / plain_off, 3),
+        "pm_engine_liquidation_events_per_s": round(count / on.seconds),
+        "pm_liquidation_over_plain": round(count / on.seconds / plain_on, 3),
+        "pm_rejected": off.kinds["rejected"],
+        "pm_usdc_utilisation": f"{off.facts['usdc_utilisation'] / 10**12:.4f}",
+        "pm_usdc_borrow_apy": f"{off.facts['usdc_borrow_apy'] / 10**12:.4f}",
+        "pm_borrow_liquidations": on.kinds["borrow_liquidation"],
+        "pm_liquidations": on.kinds["liquidation_triggered"],
     }
 
 
@@ -162,48 +202,47 @@ def main() -> None:
         t0 = time.perf_counter()
         write_log(path, config)
         print(f"generated and wrote {config.events:,} events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        count, decode_s = best(args.repeat, decode_pass, path)
-        engine, off_s, kinds, _ = best(args.repeat, engine_pass, path, OFF)
-        _, on_s, on_kinds, _ = best(args.repeat, engine_pass, path, ON)
-        held, peak = memory_pass(path, OFF)
-        held_on, _ = memory_pass(path, ON)
-        n_accounts = len(engine.state.accounts)
+        decode = best(args.repeat, decode_pass, path)
+        off = best(args.repeat, engine_pass, path, OFF)
+        on = best(args.repeat, engine_pass, path, ON)
+        held, peak = fresh(memory_pass, path, OFF)
+        held_on, _ = fresh(memory_pass, path, ON)
+        count, n_accounts = off.facts["events"], off.facts["accounts"]
         result = {
             "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
             "events": count,
             "accounts": n_accounts,
-            "markets": len(engine.state.markets),
-            "rejected": kinds["rejected"],
-            "decode_events_per_s": round(count / decode_s),
-            "engine_events_per_s": round(count / off_s),
-            "engine_over_decode": round(decode_s / off_s, 3),
-            "apply_only_events_per_s": round(count / (off_s - decode_s)),
-            "engine_liquidation_events_per_s": round(count / on_s),
-            "liquidations": on_kinds["liquidation_triggered"],
+            "markets": off.facts["markets"],
+            "rejected": off.kinds["rejected"],
+            "decode_events_per_s": round(count / decode.seconds),
+            "engine_events_per_s": round(count / off.seconds),
+            "engine_over_decode": round(decode.seconds / off.seconds, 3),
+            "apply_only_events_per_s": round(count / (off.seconds - decode.seconds)),
+            "engine_liquidation_events_per_s": round(count / on.seconds),
+            "liquidations": on.kinds["liquidation_triggered"],
             "state_bytes_per_account": round(held / n_accounts),
             "peak_bytes_per_account": round(peak / n_accounts),
             "state_and_index_bytes_per_account": round(held_on / n_accounts),
-            "digest": state_digest(engine.state),
+            "digest": off.facts["digest"],
         }
-        del engine
         crash_path = Path(tmp) / "crash"
         t0 = time.perf_counter()
         write_log(crash_path, dataclasses.replace(config, crash=True))
         print(f"generated and wrote {config.events:,} crash events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        _, crash_s, kinds, liquidated = engine_pass(crash_path, ON)
-        _, crash_off_s, off_kinds, _ = engine_pass(crash_path, OFF)
+        crash = fresh(engine_pass, crash_path, ON)
+        crash_off = fresh(engine_pass, crash_path, OFF)
         result.update({
-            "crash_engine_events_per_s": round(count / crash_s),
-            "crash_liq_off_events_per_s": round(count / crash_off_s),
-            "crash_liquidations": kinds["liquidation_triggered"],
-            "crash_liquidated_accounts": liquidated,
-            "crash_liquidation_fills": kinds["liquidation_fill"],
-            "crash_backstops": kinds["backstop"],
-            "crash_rejected": kinds["rejected"],
-            "crash_liq_off_rejected": off_kinds["rejected"],
+            "crash_engine_events_per_s": round(count / crash.seconds),
+            "crash_liq_off_events_per_s": round(count / crash_off.seconds),
+            "crash_liquidations": crash.kinds["liquidation_triggered"],
+            "crash_liquidated_accounts": crash.liquidated,
+            "crash_liquidation_fills": crash.kinds["liquidation_fill"],
+            "crash_backstops": crash.kinds["backstop"],
+            "crash_rejected": crash.kinds["rejected"],
+            "crash_liq_off_rejected": crash_off.kinds["rejected"],
         })
         if args.pm_share:
-            result.update(pm_run(Path(tmp) / "pm", dataclasses.replace(config, pm_share=args.pm_share), count / off_s, count / on_s, args.repeat))
+            result.update(pm_run(Path(tmp) / "pm", dataclasses.replace(config, pm_share=args.pm_share), count / off.seconds, count / on.seconds, args.repeat))
     if args.json:
         print(json.dumps(result, indent=2))
         return

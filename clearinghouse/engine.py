@@ -235,9 +235,9 @@ class Engine:
             candidates = self._candidates(event)
             if type(event) is ev.Prices or type(event) is ev.Funding:
                 ticked = candidates  # only marks or a funding index moved: their keys were crossed
-            if self._accrued:  # interest raised every borrow
+            if self._accrued:  # interest raised every borrow (a new set: `ticked` is the tick's alone)
                 self._accrued = False
-                candidates |= self._interest_due()
+                candidates = candidates | self._interest_due()
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -285,9 +285,13 @@ class Engine:
     def _interest_due(self) -> set[str]:
         """Borrowers the hour's interest and settlement may have made liquidatable: every one in
         the full scan; with the bands, those settled and those whose interest used up what their
-        buffer kept back."""
-        spot, settled, bands = self.state.spot, self._settled, self.pm_bands
-        due = {n for n in self._special if spot[n].borrowed and (bands is None or n in settled or bands.interest_due(n, self.state))}
+        buffer kept back, unless their slack absorbs what moved (`PmBands.cash_moved`)."""
+        state, settled, bands = self.state, self._settled, self.pm_bands
+        spot = state.spot
+        if bands is None:
+            due = {n for n in self._special if spot[n].borrowed}
+        else:
+            due = {n for n in self._special if spot[n].borrowed and (n in settled or bands.interest_due(n, state)) and not bands.cash_moved(n, state)}
         settled.clear()
         return due
 
@@ -309,7 +313,7 @@ class Engine:
         if name in self._special:
             self.triggers.forget(name)
             if self.pm_bands is not None:
-                self.pm_bands.index(name, self.state, now)
+                (self.pm_bands.refresh if ticked else self.pm_bands.index)(name, self.state, now)
         else:
             if self.pm_bands is not None:
                 self.pm_bands.forget(name)

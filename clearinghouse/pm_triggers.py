@@ -11,16 +11,18 @@ non-USDC borrow its amount (every factor applied to it is at most 1). Of a book'
 goes to the bands and half stays as slack for fills. A coin gets a price band around its mark
 and oracle and a funding band around its funding index, sized so that while both prices stay
 inside the price band and the index inside the funding band the coin cannot use more than its
-share (7/8 for prices, 1/8 for funding). A tick visits only the entries whose band it left; those accounts are checked
-exactly and re-banded. A buffer too thin to split gets bands any change leaves (checked on every
-tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer back from the
-bands for the interest on its debt: the hourly accrual sends it for an exact check only once its
-debt has grown past what it kept back (`interest_due`); other borrowers, and those the hour's
-settlement with the pool moved, are checked at every hour (the engine does that). Rule changes
-send every affected account for an exact check, and so do the account's own events, except its
-fills: each buffer is a sum of per-coin terms (`parts`) plus terms no price moves (`_cash`), so a
-perp fill or a spot fill of a banded coin moves only that coin's terms and the cash, and
-`filled` re-references that coin's band from its share and the slack in O(1), as
+share (7/8 for prices, 1/8 for funding). A tick visits only the entries whose band it left;
+those accounts are checked exactly and, if healthy, only the book bands they left are re-
+referenced (`refresh`). A buffer too thin to split gets bands any change leaves (checked on
+every tick of the coin). A borrower of USDC keeps `1 / INTEREST_SHARE` of its buffer back from
+the bands for the interest on its debt: the hourly accrual sends it for an exact check only once
+its debt has grown past what it kept back (`interest_due`), and even then only if its slack
+cannot absorb what the debt and the cash moved (`cash_moved`, which also serves those the hour's
+settlement with the pool moved); other borrowers are checked at every hour (the engine does
+that). Rule changes send every affected account for an exact check, and so do the account's own
+events, except its fills: each buffer is a sum of per-coin terms (`parts`) plus terms no price
+moves (`_cash`), so a perp fill or a spot fill of a banded coin moves only that coin's terms and
+the cash, and `filled` re-references that coin's band from its share and the slack in O(1), as
 `TriggerIndex.filled` does for standard accounts. An account with nothing to liquidate yet is
 banded too (while its ratio holds), so its first fill finds its sizing.
 
@@ -52,13 +54,15 @@ class _Sizing:
     reference (`_cash`), what is left of the buffer outside every share (`slack` against the ratio's
     buffer, `slack2` against the partial borrow threshold's, None without a borrow), the ratio
     the cash and `x` terms count at (`liq_ratio`, or `RATE` for a unified account's own buffer),
-    and per coin its `Part`."""
+    per coin its `Part`, and the USDC debt at the reference with the part of the buffer kept
+    back for its interest (`cash_moved` re-references both)."""
 
-    __slots__ = ("cash", "slack", "slack2", "ratio", "parts", "shares", "weights")
+    __slots__ = ("cash", "slack", "slack2", "ratio", "parts", "shares", "weights", "debt", "kept")
 
-    def __init__(self, cash: int, slack: int, slack2: int | None, ratio: int, parts: dict[str, Part], shares: int, weights: int) -> None:
+    def __init__(self, cash: int, slack: int, slack2: int | None, ratio: int, parts: dict[str, Part], shares: int, weights: int,
+                 debt: int, kept: int) -> None:
         self.cash, self.slack, self.slack2, self.ratio, self.parts = cash, slack, slack2, ratio, parts
-        self.shares, self.weights = shares, weights
+        self.shares, self.weights, self.debt, self.kept = shares, weights, debt, kept
 
 
 class PmBands:
@@ -142,11 +146,12 @@ class PmBands:
         if buffers is not None:
             ratio_buffer, borrow_buffer = buffers
             buffer = ratio_buffer if borrow_buffer is None else min(ratio_buffer, borrow_buffer)
-            kept = 0
+            kept = debt = 0
             if spot.borrowed.keys() == {USDC}:
                 kept = max(0, buffer // INTEREST_SHARE)
                 shares = spot.borrowed[USDC]
-                self.debts[name] = (shares, lending.owed(state.pools[USDC], shares) + kept)
+                debt = lending.owed(state.pools[USDC], shares)
+                self.debts[name] = (shares, debt + kept)
                 buffer -= kept
             if exposure:
                 # shares in proportion to value at risk (K times the price), so every coin gets
@@ -164,7 +169,8 @@ class PmBands:
                     given += share
                 self.sizing[name] = _Sizing(_cash(state, account, spot), ratio_buffer - kept - given,
                                             None if borrow_buffer is None else borrow_buffer - kept - given,
-                                            state.pm_rules.liq_ratio if spot.mode == PORTFOLIO else RATE, terms, given, total)
+                                            state.pm_rules.liq_ratio if spot.mode == PORTFOLIO else RATE, terms, given, total,
+                                            debt, kept)
         for entry in old.values():
             self._drop(name, entry)
         if out:
@@ -180,6 +186,24 @@ class PmBands:
         sizing = self.sizing.get(name)
         if sizing is None or (not state.accounts[name].positions[coin].cross if perp else coin not in state.markets):
             return False
+        return self._rereference(name, state, sizing, coin)
+
+    def refresh(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
+        """After a tick or a funding payment left some of the account's bands and an exact check
+        (`now`) found it healthy: re-references just the book bands left, as a fill of their
+        coins does (`filled`: the coin's terms moved, and that comes out of its share and the
+        slack), and re-bands in full when that falls short or an isolated band was left. A
+        funding payment then costs each account it crosses one coin's band, not all of them."""
+        sizing, entries = self.sizing.get(name), self.entries.get(name)
+        if sizing is not None and entries is not None:
+            markets = state.markets
+            left = [key for key, entry in entries.items() if not _holds(entry, markets[key[0]])]
+            if left and all(kind == 0 for _, kind in left) and all(self._rereference(name, state, sizing, coin) for coin, _ in left):
+                return
+        self.index(name, state, now)
+
+    def _rereference(self, name: str, state: State, sizing: _Sizing, coin: str) -> bool:
+        """`filled`'s work once the coin is known to have (or be getting) a book band."""
         account, spot = state.accounts[name], state.spot[name]
         x, r, p, k, szi = parts(state, account, spot, coin)
         ox, o_r, op, share, weight = sizing.parts.pop(coin, (0, 0, 0, 0, 0))
@@ -211,6 +235,31 @@ class PmBands:
             sizing.slack2 = available2 - share
         return least >= share
 
+    def cash_moved(self, name: str, state: State) -> bool:
+        """After the hour's interest and the settlement with the pool moved a PM borrower's cash
+        and USDC debt (terms no price moves: each counts in full against both buffers, the cash
+        at the ratio in the first): the change comes out of the slack and what was kept back for
+        interest, and a new interest share is kept back, as `TriggerIndex.cash_moved` does for a
+        standard account's deposit. False, changing nothing, when the account has no sizing, did
+        not borrow at its reference, owes more than USDC, or the slack would go negative: the
+        caller checks it exactly and re-indexes."""
+        sizing, spot = self.sizing.get(name), state.spot[name]
+        if sizing is None or sizing.slack2 is None or spot.mode != PORTFOLIO or spot.borrowed.keys() != {USDC}:
+            return False
+        shares = spot.borrowed[USDC]
+        debt = lending.owed(state.pools[USDC], shares)
+        cash = _cash(state, state.accounts[name], spot)
+        freed = sizing.kept - (debt - sizing.debt)
+        slack = sizing.slack + freed + sizing.ratio * (cash - sizing.cash) // RATE
+        slack2 = sizing.slack2 + freed
+        kept = max(0, min(slack, slack2) // INTEREST_SHARE)
+        if min(slack, slack2) - kept < 0:
+            return False
+        sizing.cash, sizing.debt, sizing.kept = cash, debt, kept
+        sizing.slack, sizing.slack2 = slack - kept, slack2 - kept
+        self.debts[name] = (shares, debt + kept)
+        return True
+
     def interest_due(self, name: str, state: State) -> bool:
         """Whether the interest accrued since the account was banded may have used up what its
         buffer kept back (always, for a borrow other than USDC or one that changed since)."""
@@ -240,6 +289,13 @@ class PmBands:
         if fund_high and fund_high[0][0] < index:
             hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
         return hit
+
+
+def _holds(entry: Entry, market: Market) -> bool:
+    """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
+    _, _, lo, hi, flo, fhi = entry
+    index = market.funding_index
+    return lo <= min(market.mark, market.oracle) and max(market.mark, market.oracle) <= hi and flo <= index <= fhi
 
 
 def _cash(state: State, account: Account, spot: SpotAccount) -> int:
