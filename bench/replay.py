@@ -24,8 +24,10 @@ USDC, a tenth of the trades spot) through the engine with liquidation off and on
 and `pm_liquidation_over_plain` compare them with the plain stream's rates of the same run.
 
 `--repeat N` runs each pass those ratios compare (decode, engine off and on, PM off and on) N
-times and keeps the fastest of each (all N must reach the same state digest). Every pass runs
-in a fresh interpreter, so none inherits the heap of the log's generation or of an earlier pass.
+times and keeps the fastest of each (all N must reach the same state digest); the passes a ratio
+compares run in turns (decode, off, PM off, decode, ...; then on, PM on, on, ...), so that the
+machine's drift over minutes falls on both sides of it. Every pass runs in a fresh interpreter,
+so none inherits the heap of the logs' generation or of an earlier pass.
 """
 
 from __future__ import annotations
@@ -136,14 +138,22 @@ def fresh(run: Callable[..., R], *args: Any) -> R:
         return pool.submit(run, *args).result()
 
 
-def best(repeat: int, run: Callable[..., Pass], *args: Any) -> Pass:
-    """The fastest of `repeat` passes, each in its own process: on a shared machine the least
-    disturbed run is the nearest to the code's own speed. Every pass of a log must reach the
-    same state."""
-    passes = [fresh(run, *args) for _ in range(repeat)]
-    if len({p.facts.get("digest") for p in passes}) != 1:
-        raise SystemExit(f"passes over {args[0]} reached different states: {[p.facts['digest'] for p in passes]}")
-    return min(passes, key=lambda p: p.seconds)
+def rounds(repeat: int, passes: dict[str, tuple[Callable[..., Pass], tuple[Any, ...]]]) -> dict[str, Pass]:
+    """Each named pass `repeat` times, in turns (a, b, a, b, ...), each in its own process, and
+    the fastest run of each: on a shared machine the least disturbed run is the nearest to the
+    code's own speed, and passes that a ratio compares run side by side in time (this machine's
+    speed drifts by tens of percent over minutes, more than between neighbouring runs). Every
+    run of a pass must reach the same state."""
+    runs: dict[str, list[Pass]] = {label: [] for label in passes}
+    for turn in range(1, repeat + 1):
+        for label, (run, args) in passes.items():
+            done = fresh(run, *args)
+            runs[label].append(done)
+            print(f"turn {turn}/{repeat} {label}: {done.seconds:.2f}s", file=sys.stderr)
+    for label, done in runs.items():
+        if len({p.facts.get("digest") for p in done}) != 1:
+            raise SystemExit(f"the runs of {label} reached different states: {[p.facts['digest'] for p in done]}")
+    return {label: min(done, key=lambda p: p.seconds) for label, done in runs.items()}
 
 
 def memory_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, int]:
@@ -159,21 +169,16 @@ def memory_pass(path: Path, liquidation: LiquidationConfig) -> tuple[int, int]:
     return held, peak
 
 
-def pm_run(path: Path, config: GeneratorConfig, plain_off: float, plain_on: float, repeat: int) -> dict[str, object]:
-    """The PM stream: liquidation off and on, against the plain stream's rates."""
-    t0 = time.perf_counter()
-    write_log(path, config)
-    print(f"generated and wrote {config.events:,} PM events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    off = best(repeat, engine_pass, path, OFF)
-    on = best(repeat, engine_pass, path, ON)
+def pm_report(share: float, off: Pass, on: Pass, plain_off: Pass, plain_on: Pass) -> dict[str, object]:
+    """The PM stream's figures, against the plain stream's rates."""
     count = off.facts["events"]
     return {
-        "pm_share": config.pm_share,
+        "pm_share": share,
         "pm_accounts": off.facts["pm_accounts"],
         "pm_engine_events_per_s": round(count / off.seconds),
-        "pm_over_plain": round(count / off.seconds / plain_off, 3),
+        "pm_over_plain": round(plain_off.seconds / off.seconds, 3),
         "pm_engine_liquidation_events_per_s": round(count / on.seconds),
-        "pm_liquidation_over_plain": round(count / on.seconds / plain_on, 3),
+        "pm_liquidation_over_plain": round(plain_on.seconds / on.seconds, 3),
         "pm_rejected": off.kinds["rejected"],
         "pm_usdc_utilisation": f"{off.facts['usdc_utilisation'] / 10**12:.4f}",
         "pm_usdc_borrow_apy": f"{off.facts['usdc_borrow_apy'] / 10**12:.4f}",
@@ -198,13 +203,19 @@ def main() -> None:
         accounts=args.accounts or accounts, markets=args.markets or markets, events=args.events or events, seed=args.seed
     )
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        path = Path(tmp) / "events"
-        t0 = time.perf_counter()
-        write_log(path, config)
-        print(f"generated and wrote {config.events:,} events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        decode = best(args.repeat, decode_pass, path)
-        off = best(args.repeat, engine_pass, path, OFF)
-        on = best(args.repeat, engine_pass, path, ON)
+        path, pm_path = Path(tmp) / "events", Path(tmp) / "pm"
+        streams = [("", path, config)]
+        if args.pm_share:
+            streams.append(("PM ", pm_path, dataclasses.replace(config, pm_share=args.pm_share)))
+        for what, where, made in streams:
+            t0 = time.perf_counter()
+            write_log(where, made)
+            print(f"generated and wrote {made.events:,} {what}events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        pm = {"pm off": (engine_pass, (pm_path, OFF))} if args.pm_share else {}
+        timed = rounds(args.repeat, {"decode": (decode_pass, (path,)), "off": (engine_pass, (path, OFF)), **pm})
+        pm = {"pm on": (engine_pass, (pm_path, ON))} if args.pm_share else {}
+        timed |= rounds(args.repeat, {"on": (engine_pass, (path, ON)), **pm})
+        decode, off, on = timed["decode"], timed["off"], timed["on"]
         held, peak = fresh(memory_pass, path, OFF)
         held_on, _ = fresh(memory_pass, path, ON)
         count, n_accounts = off.facts["events"], off.facts["accounts"]
@@ -242,7 +253,7 @@ def main() -> None:
             "crash_liq_off_rejected": crash_off.kinds["rejected"],
         })
         if args.pm_share:
-            result.update(pm_run(Path(tmp) / "pm", dataclasses.replace(config, pm_share=args.pm_share), count / off.seconds, count / on.seconds, args.repeat))
+            result.update(pm_report(args.pm_share, timed["pm off"], timed["pm on"], off, on))
     if args.json:
         print(json.dumps(result, indent=2))
         return
