@@ -182,7 +182,8 @@ class PmBands:
         since its reference (the fill, and the prices inside its band) comes out of the coin's
         share and the slack, the rest is the coin's new share (at most its weight's part of every
         share). False when the account has no sizing, the fill was isolated, the token has no
-        perp market, or too little is left: the caller checks it exactly and re-indexes."""
+        perp market, or too little is left (the sizing is then dropped): the caller checks it
+        exactly and re-indexes, which keeps the keys that still hold."""
         sizing = self.sizing.get(name)
         if sizing is None or (not state.accounts[name].positions[coin].cross if perp else coin not in state.markets):
             return False
@@ -227,8 +228,8 @@ class PmBands:
             sizing.parts[coin] = (x, r, p, share, weight)
             sizing.shares += share
             sizing.weights += weight
-        else:
-            self.forget(name)
+        else:  # the sizing goes, the bands stay for the re-index the caller owes to keep what holds
+            del self.sizing[name]
             return False
         sizing.slack = available - share
         if available2 is not None:
