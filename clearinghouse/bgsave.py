@@ -15,8 +15,9 @@ A checkpoint's digest (`ForkedDigest`) is hashed the same way: the child writes 
 the derived stream only needs it half a checkpoint interval later (`runner`), by which time the
 child is long done; the loop pays the fork, not the encoding. When a snapshot is due at the
 checkpoint's state, one child does both (`BackgroundSave.start` with the digest): it encodes the
-state once, sends the digest of those bytes, then saves them. Two children back to back would
-encode the state twice on a machine whose cores the loop needs.
+state once, sends the digest of those bytes, then saves them. The loop pays copy-on-write faults
+on every page it touches for as long as a child lives; two children back to back (the digest's,
+then the snapshot's once the digest was in) doubled that, the fork and the encoding.
 """
 
 from __future__ import annotations
