@@ -224,3 +224,11 @@ def test_a_snapshot_due_at_a_checkpoint_is_saved_by_the_child_that_hashes_it(tmp
     in_loop = LogDir(tmp_path / "in-loop")
     save_position(in_loop, SnapshotStore(in_loop.state), at, None)
     assert [path.read_bytes() for path in SnapshotStore(home.state).paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
+
+
+def test_a_snapshot_is_due_once_the_input_crosses_a_multiple_of_the_interval(tmp_path: Path) -> None:
+    """As checkpoints are taken: after one at seq 150 (a late one), the next is due at 200, not
+    at 250, so it falls on the record that takes the checkpoint of the same interval."""
+    home = LogDir(tmp_path / "home")
+    snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), 100, 150)
+    assert [n for n in (151, 199, 200, 250, 301) if snapshots.due(State(next_seq=n))] == [200, 250, 301]
