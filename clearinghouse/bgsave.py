@@ -13,7 +13,11 @@ behind: at worst a `.tmp` file the next write replaces). Linux only (pidfd, PR_S
 
 A checkpoint's digest (`ForkedDigest`) is hashed the same way: the child writes it to a pipe and
 the derived stream only needs it half a checkpoint interval later (`runner`), by which time the
-child is long done; the loop pays the fork, not the encoding.
+child is long done; the loop pays the fork, not the encoding. When a snapshot is due at the
+checkpoint's state, one child does both (`BackgroundSave.start` with the digest): it encodes the
+state once, sends the digest of those bytes, then saves them. The loop pays copy-on-write faults
+on every page it touches for as long as a child lives; two children back to back (the digest's,
+then the snapshot's once the digest was in) doubled that, the fork and the encoding.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Callable
 
 import structlog
 
-from clearinghouse.digest import state_digest
+from clearinghouse.digest import digest_of, encode_state, state_digest
 from clearinghouse.runner import LogDir, Position, save_position
 from clearinghouse.state import State
 from replay.snapshot import SnapshotStore
@@ -61,22 +65,31 @@ class BackgroundSave:
     def busy(self) -> bool:
         return self._running is not None and not self._running.done()
 
-    def start(self, at: Position) -> None:
-        """Forks a child that saves `at` as it is now. The caller has made the output that `at`
-        counts durable first (the snapshot must never be ahead of it)."""
+    def start(self, at: Position, digest: ForkedDigest | None = None) -> None:
+        """Forks a child that saves `at` as it is now. Given `digest`, not started, of the
+        checkpoint `at` has just taken (so of the same state), the child hashes it too, from the
+        bytes the snapshot holds, and sends it before it writes the file. The caller has made
+        the output that `at` counts durable first (the snapshot must never be ahead of it)."""
         assert not self.busy, "one snapshot child at a time"
+        assert digest is None or (at.pending is not None and at.pending.digest is digest)
         loop = asyncio.get_running_loop()
         saved = Saved(at.state.next_seq - 1, at.offset)
         future: asyncio.Future[Saved] = loop.create_future()
         self._running = future
-        parent = os.getpid()
+
+        def save() -> None:
+            encoded = encode_state(at.state)
+            if digest is not None:
+                digest.send(encoded)  # the child's copy of `at.pending` then knows its digest
+            save_position(self._home, self._store, at, None, encoded=encoded)
+
         try:
-            pid = os.fork()
+            pid = digest.fork(save, "snapshot_child_failed") if digest is not None else _fork(save, "snapshot_child_failed", saved.seq)
         except OSError as exc:
             future.set_exception(SaveFailed(f"cannot fork a snapshot child for seq {saved.seq}: {exc}"))
+            if digest is not None:
+                digest.start()
             return
-        if pid == 0:
-            _child(lambda: save_position(self._home, self._store, at, None), parent, "snapshot_child_failed", at.state.next_seq - 1)
         pidfd = os.pidfd_open(pid)
 
         def reap() -> None:
@@ -114,30 +127,49 @@ class DigestLost(Exception):
 
 
 class ForkedDigest:
-    """The digest of `state` as it is now, hashed by a forked child that writes it to a pipe;
-    a `runner.Digest` the service hands to `runner.step`."""
+    """The digest of `state`, hashed by a forked child that writes it to a pipe; a
+    `runner.Digest` the service hands to `runner.step`. Made unstarted: the service then either
+    `start`s a child that only hashes, or hands it to the snapshot child (`BackgroundSave.start`),
+    before the state moves on."""
 
     def __init__(self, state: State) -> None:
+        self._state = state
         self._seq = state.next_seq - 1
         self._digest: str | None = None
-        self._read: int | None = None  # the pipe, until the child is reaped
-        parent = os.getpid()
-        read, write = os.pipe()
+        self._read: int | None = None  # the pipe, until the digest is in
+        self._write = -1  # the pipe's other end: the child's
+        self._pid: int | None = None  # the child to reap with the digest (a snapshot child is its saver's)
+
+    def start(self) -> None:
+        """Forks a child that only hashes the state; hashed in line if no child can be had."""
         try:
-            self._pid = os.fork()
-        except OSError:  # no child to be had: hashed in line, as the file-log run does
-            os.close(write)
+            self._pid = self.fork(lambda: self.send(encode_state(self._state)), "digest_child_failed")
+        except OSError:
+            self._digest = state_digest(self._state)
+
+    def fork(self, work: Callable[[], None], failed: str) -> int:
+        """Forks a child that does `work`, which `send`s the digest first; returns its pid.
+        Raises OSError when no child can be had."""
+        read, self._write = os.pipe()
+        try:
+            pid = _fork(work, failed, self._seq)
+        except OSError:
             os.close(read)
-            self._digest = state_digest(state)
-            return
-        if self._pid == 0:
-            os.close(read)
-            _child(lambda: _write_all(write, state_digest(state).encode()), parent, "digest_child_failed", self._seq)
-        os.close(write)
+            raise
+        finally:
+            os.close(self._write)
         self._read = read
+        return pid
+
+    def send(self, encoded: bytes) -> None:
+        """In the child: the digest of the state's encoding into the pipe, closed at once, so
+        the parent has it while the child's work goes on."""
+        self._digest = digest_of(encoded)
+        _write_all(self._write, self._digest.encode())
+        os.close(self._write)
 
     def ready(self) -> bool:
-        """True once the digest is in (the child has exited and is reaped); never blocks."""
+        """True once the digest is in (the pipe is closed); never blocks."""
         if self._digest is None and self._read is not None and select.select([self._read], [], [], 0)[0]:
             self._collect()
         return self._digest is not None
@@ -150,7 +182,8 @@ class ForkedDigest:
         return self._digest
 
     def _collect(self) -> None:
-        """Reads the pipe to its end (the child's exit) and reaps the child."""
+        """Reads the pipe to its end (the child closed it or exited) and reaps a hashing-only
+        child."""
         if self._read is None:
             raise DigestLost(f"the digest for seq {self._seq} was lost")
         got = b""
@@ -160,15 +193,28 @@ class ForkedDigest:
         finally:
             os.close(self._read)
             self._read = None
+        if self._pid is not None:
             code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
-        if code != 0 or len(got) != 64:
-            raise DigestLost(f"digest child {self._pid} for seq {self._seq} exited with {code}")
+            if code != 0:
+                raise DigestLost(f"digest child {self._pid} for seq {self._seq} exited with {code}")
+        if len(got) != 64:
+            raise DigestLost(f"the child hashing seq {self._seq} sent no digest")
         self._digest = got.decode()
 
 
 def _write_all(fd: int, data: bytes) -> None:
     while data:
         data = data[os.write(fd, data) :]
+
+
+def _fork(work: Callable[[], None], failed: str, seq: int) -> int:
+    """Forks a child that does `work` and exits (`_child`); returns its pid. Raises OSError
+    when no child can be had."""
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        _child(work, parent, failed, seq)
+    return pid
 
 
 def _child(work: Callable[[], None], parent: int, failed: str, seq: int) -> None:

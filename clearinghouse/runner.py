@@ -312,11 +312,13 @@ def run(
     return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
 
 
-def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None) -> None:
-    """Derived events first, then the snapshot that counts them, then the settings (once)."""
+def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None, *, encoded: bytes | None = None) -> None:
+    """Derived events first, then the snapshot that counts them, then the settings (once);
+    `encoded` is the state's encoding if the caller has made it already."""
     if derived is not None:
         derived.flush()
-    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, at.pending.event() if at.pending is not None else None))
+    pending = at.pending.event() if at.pending is not None else None
+    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded))
     fix_settings(log, at.state.liquidation)
 
 

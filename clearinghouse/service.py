@@ -4,13 +4,15 @@ One asyncio loop runs everything, LMAX style: the engine applies each polled bat
 records in the loop's thread, so an HTTP request always sees the state between two records,
 never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
-transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and every
-`snapshot_every` events save a snapshot holding the state with the source offset after the
-batch: a forked child encodes and writes it while the loop applies on (`bgsave`), and it
-counts once the child is done; the snapshot at shutdown is saved in the loop. A checkpoint's
-digest is hashed by a forked child too (`bgsave.ForkedDigest`): the checkpoint lands in the
-output half an interval after its state (`runner`), and a due snapshot waits until the digest
-it holds is in.
+transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and
+every `snapshot_every` events save a snapshot holding the state with the source offset: a forked
+child encodes and writes it while the loop applies on (`bgsave`), and it counts once the child
+is done; the snapshot at shutdown is saved in the loop. A checkpoint's digest is hashed by a
+forked child too (`bgsave.ForkedDigest`): the checkpoint lands in the output half an interval
+after its state (`runner`). A snapshot due at the record that takes a checkpoint is of that
+record's state, and its child hashes the checkpoint too (one fork, one encoding); one due
+elsewhere is of the state after a batch and waits until the digest of the checkpoint it holds is
+in.
 The output is always ahead of or at the snapshot, never behind (it is durable before the fork),
 so a restart from the snapshot regenerates a known number of derived events and skips them
 (`runner.Resume`): nothing is lost or written twice.
@@ -234,16 +236,14 @@ class Service:
             await source.start(at.offset)
             self.status = "ok"
             log.info("session_started", seq=state.next_seq, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
-            last_snapshot = state.next_seq
+            snapshots = Snapshots(saver, self.settings.snapshot_every, state.next_seq)
             while not stop.is_set():
                 records = await source.poll()
                 if records:
-                    await self._apply(records, at, sink, resume, dead_until)
-                    if state.next_seq - last_snapshot >= self.settings.snapshot_every and not saver.busy and _digested(at):
+                    await self._apply(records, at, sink, resume, dead_until, snapshots)
+                    if snapshots.due(state) and _digested(at):  # due away from a checkpoint
                         await sink.flush()  # the output the snapshot counts is durable first
-                        saver.start(at)
-                        gc.freeze()  # what the last stretch made and keeps (see _settle_heap)
-                        last_snapshot = state.next_seq
+                        snapshots.start(at)
                 await self._landed(saver.landed(), source)
                 self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
@@ -270,15 +270,23 @@ class Service:
         self.metrics.set_snapshot(saved.seq)
         await source.commit(saved.offset)
 
-    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int) -> None:
+    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, snapshots: Snapshots) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
         records applied since the last write have taken `FLUSH_AFTER` and made output. A tick's
         liquidation in a long batch (the backlog after a stall) then does not wait for the rest
-        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying."""
+        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying. After a
+        record that takes a checkpoint, the child hashing its state is forked before the next
+        record: the snapshot child, if one is due (the output so far written first)."""
         started = time.perf_counter()
         first_seq = self.engine.state.next_seq
         out: list[Any] = []
         dead: list[tuple[Record, str]] = []
+        taken: list[ForkedDigest] = []
+
+        def digest(state: State) -> ForkedDigest:
+            taken.append(ForkedDigest(state))
+            return taken[-1]
+
         for record in records:
             try:
                 block = decode_block_at(record.value)
@@ -289,10 +297,17 @@ class Service:
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
-                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every, digest=ForkedDigest))
-            if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
+                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every, digest=digest))
+            hashed = taken.pop() if taken else None
+            saving = hashed is not None and snapshots.due(self.engine.state)
+            if (out or dead) and (saving or time.perf_counter() - started >= FLUSH_AFTER):
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
+            if saving:
+                await sink.flush()  # the output the snapshot counts is durable first
+                snapshots.start(at, hashed)
+            elif hashed is not None:
+                hashed.start()
         await self._write(sink, at, resume, first_seq, started, out, dead)
 
     async def _write(self, sink: Sink, at: Position, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
@@ -302,6 +317,26 @@ class Service:
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
+
+
+class Snapshots:
+    """When the service saves a snapshot. One is due once the input has crossed a multiple of
+    `every` since the last one (the rule checkpoints follow, `runner`), so with the checkpoints'
+    interval or a multiple of it the snapshot falls on a record that takes a checkpoint, and one
+    child hashes and saves that state."""
+
+    def __init__(self, saver: BackgroundSave, every: int, last: int) -> None:
+        self._saver = saver
+        self._every = max(every, 1)
+        self._last = last  # the input seq the last snapshot stands at
+
+    def due(self, state: State) -> bool:
+        return not self._saver.busy and state.next_seq // self._every > self._last // self._every
+
+    def start(self, at: Position, digest: ForkedDigest | None = None) -> None:
+        self._saver.start(at, digest)
+        gc.freeze()  # what the last stretch made and keeps (see _settle_heap)
+        self._last = at.state.next_seq
 
 
 def _digested(at: Position) -> bool:

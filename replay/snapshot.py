@@ -75,8 +75,9 @@ def read_head(path: Path) -> SnapshotHead | None:
 _head_decoder = msgspec.msgpack.Decoder(SnapshotHead)
 
 
-def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None) -> Snapshot:
-    data = encode_state(state)
+def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None, *, encoded: bytes | None = None) -> Snapshot:
+    """`encoded`: the state's encoding, if the caller has it (it hashes the same bytes)."""
+    data = encoded if encoded is not None else encode_state(state)
     return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, chain, offset, state.time, data, pending)
 
 

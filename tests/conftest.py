@@ -4,6 +4,7 @@ project's own files (deploy/kafka): a missing Java or Maven fails the Kafka test
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
@@ -38,6 +39,23 @@ def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield bootstrap
     finally:
         broker.stop(data)
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the children the code under test forks, so a test can check that each was
+    reaped whatever other children this process has (the session's Kafka broker)."""
+    pids: list[int] = []
+    fork = os.fork
+
+    def recording() -> int:
+        pid = fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording)
+    return pids
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,8 @@
 The child's file is byte for byte the one the in-loop save (the file-log `run`'s) writes for the
 same state, even while the parent goes on applying; a failed child is reported and reaped and a
 later save succeeds; a child dies with a SIGKILLed parent. A checkpoint digest hashed by a child
-(`ForkedDigest`) is that of the state at the fork, and a child that fails loses it loudly."""
+(`ForkedDigest`) is that of the state at the fork, and a child that fails loses it loudly. One
+child that hashes a checkpoint and saves its state sends the digest and writes the in-loop file."""
 
 from __future__ import annotations
 
@@ -20,29 +21,12 @@ import pytest
 from clearinghouse.bgsave import BackgroundSave, DigestLost, ForkedDigest, Saved
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, save_position
+from clearinghouse.runner import Known, LogDir, Pending, Position, save_position
 from clearinghouse.state import Account, LiquidationConfig, State
 from events.generator import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The pids of the children the code under test forks, so a test can check that each was
-    reaped whatever other children this process has (the session's Kafka broker)."""
-    pids: list[int] = []
-    fork = os.fork
-
-    def recording() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recording)
-    return pids
 
 
 def _reaped(pids: list[int]) -> bool:
@@ -111,6 +95,7 @@ def test_a_forked_digest_is_that_of_the_state_at_the_fork(forks: list[int]) -> N
         engine.apply(event)
     expected = state_digest(engine.state)
     digest = ForkedDigest(engine.state)
+    digest.start()
     for event in events[5_000:]:  # the parent's state moves on; the child's copy does not
         engine.apply(event)
     assert state_digest(engine.state) != expected
@@ -120,17 +105,67 @@ def test_a_forked_digest_is_that_of_the_state_at_the_fork(forks: list[int]) -> N
         time.sleep(0.005)
     assert digest.result() == expected and _reaped(forks)
     waited = ForkedDigest(engine.state)  # asked for at once: waits for the child
+    waited.start()
     assert waited.result() == state_digest(engine.state) and waited.ready()
 
 
 def test_a_failed_digest_child_loses_the_digest_loudly(capfd: pytest.CaptureFixture[str], forks: list[int]) -> None:
     broken = State(accounts={"x": Account(positions={"BTC": object()})})  # type: ignore[dict-item]
     digest = ForkedDigest(broken)
+    digest.start()
     with pytest.raises(DigestLost, match="exited with 1"):
         digest.result()
     with pytest.raises(DigestLost, match="was lost"):
         digest.ready() or digest.result()
     assert "digest_child_failed" in "".join(capfd.readouterr()) and _reaped(forks)
+
+
+def test_one_child_hashes_a_checkpoint_and_saves_its_state(tmp_path: Path, forks: list[int]) -> None:
+    """The snapshot child given the checkpoint's digest: one fork, the digest is the state's,
+    and the file is the in-loop save of the same position with that digest known."""
+    events = list(generate(GeneratorConfig(accounts=300, markets=4, events=12_000, seed=5, crash=True)))
+    engine = Engine(State(liquidation=LiquidationConfig(slippage_ppm=1_000)))
+    for event in events[:10_000]:
+        engine.apply(event)
+    expected = state_digest(engine.state)
+    ts = engine.state.time
+    digest = ForkedDigest(engine.state)
+    at = Position(engine.state, derived_count=1_234, chain="ab" * 32, offset=77, pending=Pending(9_999, "cd" * 32, ts, digest))
+    in_loop, forked = LogDir(tmp_path / "in-loop"), LogDir(tmp_path / "forked")
+    save_position(in_loop, SnapshotStore(in_loop.state), Position(engine.state, 1_234, "ab" * 32, 77, Pending(9_999, "cd" * 32, ts, Known(expected))), None)
+
+    async def save_while_applying() -> Saved | None:
+        saver = BackgroundSave(forked, SnapshotStore(forked.state))
+        saver.start(at, digest)
+        for event in events[10_000:]:  # the parent's state moves on; the child's copy does not
+            engine.apply(event)
+        at.derived_count, at.offset, at.pending = 9_999, 99, None
+        while not digest.ready():
+            await asyncio.sleep(0.001)
+        return await saver.wait()
+
+    assert asyncio.run(save_while_applying()) == Saved(9_999, 77)
+    assert digest.result() == expected != state_digest(engine.state)
+    assert _files(forked.state) == _files(in_loop.state)
+    assert len(forks) == 1 and _reaped(forks)
+
+
+def test_a_saving_child_that_fails_before_hashing_loses_both(tmp_path: Path, capfd: pytest.CaptureFixture[str], forks: list[int]) -> None:
+    broken = State(next_seq=5, accounts={"x": Account(positions={"BTC": object()})})  # type: ignore[dict-item]
+    digest = ForkedDigest(broken)
+    home = LogDir(tmp_path / "home")
+
+    async def save() -> Saved | None:
+        saver = BackgroundSave(home, SnapshotStore(home.state))
+        saver.start(Position(broken, pending=Pending(4, "", 0, digest)), digest)
+        return await saver.wait()
+
+    assert asyncio.run(save()) is None
+    with pytest.raises(DigestLost, match="the child hashing seq 4 sent no digest"):
+        digest.result()
+    logged = "".join(capfd.readouterr())
+    assert "snapshot_child_failed" in logged and "snapshot_failed" in logged and _reaped(forks)
+    assert not list(home.state.glob("*.snap"))
 
 
 CHILD_OF_A_KILLED_PARENT = """

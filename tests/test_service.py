@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import clearinghouse.service as service_module
-from clearinghouse.runner import LogDir, Resume, run
-from clearinghouse.service import Settings, file_service
+from clearinghouse.bgsave import BackgroundSave, Saved
+from clearinghouse.digest import state_digest
+from clearinghouse.engine import Engine
+from clearinghouse.runner import LogDir, Position, Resume, run, save_position, step
+from clearinghouse.service import Settings, Snapshots, file_service
 from clearinghouse.state import State
 from events import schema as ev
-from events.codec import encode_block
+from events.codec import decode_block_at, encode_block
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Record
 from replay.snapshot import SnapshotStore
@@ -128,10 +131,14 @@ class _Sink:
     def __init__(self, state: State) -> None:
         self.state = state
         self.writes: list[tuple[int, list[Any], list[int], int]] = []
+        self.flushed: list[int] = []  # the engine's next seq at each flush
 
     async def write(self, derived: list[Any], first_seq: int, dead: list[tuple[Record, str]]) -> None:
         if derived or dead:
             self.writes.append((first_seq, derived, [record.offset for record, _ in dead], self.state.next_seq))
+
+    async def flush(self) -> None:
+        self.flushed.append(self.state.next_seq)
 
 
 def _batch() -> list[Record]:
@@ -146,9 +153,15 @@ def _batch() -> list[Record]:
 def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], list[int], int]], int]:
     """Applies `_batch()` in a fresh file-log service: (writes with the seqs of the rejections,
     the derived count after it)."""
-    service = file_service(LogDir(tmp_path / "home"), Settings())
+    home = LogDir(tmp_path / "home")
+    service = file_service(home, Settings())
     sink = _Sink(service.engine.state)
-    asyncio.run(service._apply(_batch(), service.at, sink, resume, 0))
+
+    async def apply() -> None:
+        snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), Settings().snapshot_every, 0)
+        await service._apply(_batch(), service.at, sink, resume, 0, snapshots)
+
+    asyncio.run(apply())
     assert service.engine.state.next_seq == 153
     writes = [(first, [event.seq for event in derived if isinstance(event, ev.Rejected)], dead, at) for first, derived, dead, at in sink.writes]
     for _, derived, _, _ in sink.writes:
@@ -177,3 +190,45 @@ def test_a_restart_skips_what_is_out_across_early_writes(tmp_path: Path, monkeyp
     writes, derived = _apply(tmp_path, Resume(2, 0, "test"))
     assert writes == [(1, [], [2], 51), (2, [102], [], 103)]
     assert derived == 3
+
+
+def test_a_snapshot_due_at_a_checkpoint_is_saved_by_the_child_that_hashes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
+    """Both every 100 events: the record of seqs 52-101 takes the checkpoint at 101 and makes a
+    snapshot due. Its output is written and flushed, then one child (one fork in all) hashes and
+    saves that state; the checkpoint lands after the record ending at 152 (>= 101 + 50) with the
+    child's digest, and the file is the in-loop save of the position after record 4."""
+    monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
+    home = LogDir(tmp_path / "home")
+    service = file_service(home, Settings(snapshot_every=100, checkpoint_every=100))
+    sink = _Sink(service.engine.state)
+
+    async def apply() -> Saved | None:
+        saver = BackgroundSave(home, SnapshotStore(home.state))
+        await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, Snapshots(saver, 100, 0))
+        return await saver.wait()
+
+    assert asyncio.run(apply()) == Saved(101, 5)
+    assert len(forks) == 1
+    assert sink.flushed == [102]
+    assert [(first, [type(event).__name__ for event in derived], dead, at) for first, derived, dead, at in sink.writes] == [
+        (0, ["Rejected", "Rejected"], [2], 102),
+        (2, ["Rejected", "Checkpoint"], [], 153),
+    ]
+    reference = Engine()
+    at = Position(reference.state)
+    for record in _batch()[:5]:  # the garbage record (offset 2) leaves the state as it is
+        if record.value != b"garbage":
+            step(reference, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=100)
+    checkpoint = sink.writes[1][1][1]
+    assert (checkpoint.seq, checkpoint.digest) == (101, state_digest(reference.state))
+    in_loop = LogDir(tmp_path / "in-loop")
+    save_position(in_loop, SnapshotStore(in_loop.state), at, None)
+    assert [path.read_bytes() for path in SnapshotStore(home.state).paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
+
+
+def test_a_snapshot_is_due_once_the_input_crosses_a_multiple_of_the_interval(tmp_path: Path) -> None:
+    """As checkpoints are taken: after one at seq 150 (a late one), the next is due at 200, not
+    at 250, so it falls on the record that takes the checkpoint of the same interval."""
+    home = LogDir(tmp_path / "home")
+    snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), 100, 150)
+    assert [n for n in (151, 199, 200, 250, 301) if snapshots.due(State(next_seq=n))] == [200, 250, 301]
