@@ -253,9 +253,9 @@ class PmBands:
         freed = sizing.kept - (debt - sizing.debt)
         slack = sizing.slack + freed + sizing.ratio * (cash - sizing.cash) // RATE
         slack2 = sizing.slack2 + freed
-        kept = max(0, min(slack, slack2) // INTEREST_SHARE)
-        if min(slack, slack2) - kept < 0:
+        if min(slack, slack2) < 0:
             return False
+        kept = min(slack, slack2) // INTEREST_SHARE
         sizing.cash, sizing.debt, sizing.kept = cash, debt, kept
         sizing.slack, sizing.slack2 = slack - kept, slack2 - kept
         self.debts[name] = (shares, debt + kept)
