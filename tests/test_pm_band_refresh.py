@@ -4,7 +4,7 @@ settlement re-references the cash and the USDC debt (`cash_moved`), both keeping
 sizing; when the slack falls short the account is checked and banded in full. `Pair` runs the
 full scan beside the index after every event (same derived events, same digest).
 
-Hand working (the borrower of tests/test_pm_interest.py, with a HYPE perp market so that HYPE is
+Hand working (the borrower of tests/pm_helpers.py, with a HYPE perp market so that HYPE is
 banded): 1,000 HYPE at 10 (LTV 0.65, liquidation value 10,000 * 1.65 / 2 = 8,250, partial
 threshold 10,000 * 0.825 = 8,250) and 6,400 USDC borrowed into the ledger. Ratio buffer
 0.95 * (6,400 + 8,250) - 20 - 6,400 = 7,497.5; borrow buffer 8,250 - 6,400 = 1,850. Kept back for
@@ -16,30 +16,13 @@ the slack is 7,497.5 - 115.625 - 867.1875 = 6,514.6875 against the ratio and
 from __future__ import annotations
 
 from fractions import Fraction
-from itertools import count
 
-from liquidation_helpers import TEN_X, Pair, px, stamped
-from rulebook import class_transfer, deposit, lend, market, pm_rules, prices, set_mode, spot_trade, token
+from liquidation_helpers import TEN_X, Pair, px
+from pm_helpers import at_hour, borrower, hours_until_above
+from rulebook import deposit, market, prices, spot_trade
 
 from clearinghouse import lending
-from clearinghouse.units import HOUR_MS, usd
-
-HOURLY = Fraction(10001, 10000)  # 87.6% APY flat: each hour multiplies the borrow index by 1.0001
-
-
-def _tick(hour: int) -> str:
-    """An event at the start of `hour` that touches no PM account."""
-    return stamped(deposit("other", "1"), hour * HOUR_MS)
-
-
-def _borrower() -> Pair:
-    pair = Pair()
-    pair.ok(pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), market("HYPE", 2, TEN_X), prices(HYPE="10"))
-    pair.ok(deposit("lender", "20000"), class_transfer("lender", "20000", to_perp=False), lend("supply", "lender", "20000"))
-    pair.ok(deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"))
-    pair.ok(_tick(1))
-    pair.ok(lend("borrow", "pm", "6400"))
-    return pair
+from clearinghouse.units import usd
 
 
 def _debt(pair: Pair) -> int:
@@ -48,7 +31,7 @@ def _debt(pair: Pair) -> int:
 
 
 def test_the_borrower_is_banded_as_worked_by_hand():
-    bands = _borrower().fast.pm_bands
+    bands = borrower(market("HYPE", 2, TEN_X), supply="20000").fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
     assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (usd("6514.6875"), usd("867.1875"), usd("867.1875"))
@@ -64,7 +47,7 @@ def test_a_tick_that_leaves_the_band_re_references_it_and_keeps_the_sizing():
     key (9.81, written for half of 867.1875) was crossed and the high one (10.19) lies beyond
     what the new share allows (10.08), so both are written for half the share (660.9375): 7/8
     of it less 8 micro-USDC over 1,000 HYPE, halved, is 0.28916015 either side of 9.5."""
-    pair = _borrower()
+    pair = borrower(market("HYPE", 2, TEN_X), supply="20000")
     bands = pair.fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
@@ -79,16 +62,16 @@ def test_interest_past_the_reserve_is_taken_from_the_slack_without_a_full_re_ban
     """The debt passes 6,515.625 after 180 hours (6,400 * 1.0001^180 = 6,516.24): what it grew
     beyond the 115.625 kept back comes out of the borrow slack, 867.1875 + 115.625 - (debt -
     6,400) = 7,382.8125 - debt, of which a sixteenth is kept back again."""
-    pair = _borrower()
+    pair = borrower(market("HYPE", 2, TEN_X), supply="20000")
     bands = pair.fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
-    first = next(n for n in count() if 6400 * HOURLY**n > Fraction(6515625, 1000))
+    first = hours_until_above(Fraction(6515625, 1000))
     assert first == 180
     for hour in range(2, 1 + first):
-        pair.ok(_tick(hour))
+        pair.ok(at_hour(hour))
     assert bands.debts["pm"][1] == usd("6515.625")
-    pair.ok(_tick(1 + first))
+    pair.ok(at_hour(1 + first))
     debt = _debt(pair)
     assert usd("6516.23") <= debt <= usd("6516.25")
     slack2 = usd("7382.8125") - debt
@@ -103,13 +86,13 @@ def test_a_settlement_borrow_the_slack_cannot_absorb_is_checked_and_banded_afres
     which counts at 0.95 - 1 = -0.05 against the ratio (-180, more than is left). The exact check
     finds it healthy (liquidation value 0 + 16,500, 0.95 * 16,500 = 15,675 against 20 + debt;
     partial threshold 16,500) and the full re-band keeps back (15,655 - debt) / 16."""
-    pair = _borrower()
+    pair = borrower(market("HYPE", 2, TEN_X), supply="20000")
     pair.ok(deposit("seller", "1000", token="HYPE"), spot_trade("HYPE", "10", "1000", "pm", "seller"))
     bands = pair.fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
     assert pair.raw("pm") == usd("-3600")
-    pair.ok(_tick(2))
+    pair.ok(at_hour(2))
     assert pair.raw("pm") == 0
     debt = _debt(pair)
     assert usd("10000.64") <= debt <= usd("10000.65")  # 6,400 * 1.0001 + 3,600

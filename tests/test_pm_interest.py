@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from collections import Counter
 from fractions import Fraction
-from itertools import count
 
-from liquidation_helpers import Pair, stamped
-from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token
+from pm_helpers import at_hour, borrower, hours_until_above
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
@@ -27,49 +25,26 @@ from clearinghouse.units import HOUR_MS, usd
 from events.generator import GeneratorConfig, generate
 from events.schema import BorrowLiquidation, event_type
 
-HOURLY = Fraction(10001, 10000)
-
-
-def _tick(hour: int) -> str:
-    """An event at the start of `hour` that touches no PM account (a HYPE price would: HYPE has
-    no perp market here, so each of its prices checks every account holding it)."""
-    return stamped(deposit("other", "1"), hour * HOUR_MS)
-
-
-def _hours_until_above(limit: Fraction) -> int:
-    """Boundaries after the borrow until 6,400 compounded hourly is above `limit`."""
-    return next(n for n in count() if 6400 * HOURLY**n > limit)
-
-
-def _borrower() -> Pair:
-    pair = Pair()
-    pair.ok(pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), prices(HYPE="10"))
-    pair.ok(deposit("lender", "10000"), class_transfer("lender", "10000", to_perp=False), lend("supply", "lender", "10000"))
-    pair.ok(deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"))
-    pair.ok(_tick(1))  # the switch's settlement: nothing to settle
-    pair.ok(lend("borrow", "pm", "6400"))
-    return pair
-
 
 def test_interest_sends_a_borrower_for_a_check_once_it_used_up_what_it_kept_back():
-    pair = _borrower()
+    pair = borrower()
     bands = pair.fast.pm_bands
     assert bands is not None and bands.debts["pm"] == (usd("6400"), usd("6515.625"))
-    first = _hours_until_above(Fraction(6515625, 1000))
+    first = hours_until_above(Fraction(6515625, 1000))
     assert first == 180  # 6,400 * 1.0001^179 = 6,515.59; ^180 = 6,516.24
     for hour in range(2, 2 + first):
-        pair.ok(_tick(hour))
+        pair.ok(at_hour(hour))
         rebanded = bands.debts["pm"][1] != usd("6515.625")
         assert rebanded == (hour == 1 + first), hour
 
 
 def test_interest_liquidates_the_borrower_at_the_same_hour_in_both_modes():
-    pair = _borrower()
-    due = _hours_until_above(Fraction(8250))
+    pair = borrower()
+    due = hours_until_above(Fraction(8250))
     assert due == 2540  # 6,400 * 1.0001^2539 = 8,249.77; ^2540 = 8,250.59
     for hour in range(2, 1 + due):
-        pair.ok(_tick(hour))
-    derived = pair.send(_tick(1 + due))
+        pair.ok(at_hour(hour))
+    derived = pair.send(at_hour(1 + due))
     assert [(type(d), d.kind, d.threshold) for d in derived] == [(BorrowLiquidation, "partial", usd("8250"))]
 
 
