@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
     p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
-    p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N", help="derived checkpoint every N events (default 100000)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
     p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
     p.add_argument("--snapshot-now", action="store_true", help="write a snapshot at the end even if nothing new was applied")
     _liquidation_args(p)
@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
     p.add_argument("--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})")
     p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
-    p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N", help="derived checkpoint every N events (default 100000)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
     p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10)")
     _liquidation_args(p)
 

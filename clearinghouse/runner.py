@@ -3,7 +3,8 @@
 A log directory holds `events/` (the input log), `derived/` (the engine's decisions, with their
 own sequence, and checkpoints) and `state/` (snapshots: the state reached, with the input seq,
 the source offset, the count of derived events written and the rolling hash over the input;
-and `settings.msgpack`, the liquidation settings fixed by the first run). Derived events are
+and `settings.msgpack`, what the derived stream depends on besides the input: the liquidation
+settings and the checkpoint interval, fixed by the first run that writes it). Derived events are
 a pure function of the input, so after a crash between writing derived events and the
 snapshot, the run regenerates them and skips the ones already on disk: none is lost or written
 twice.
@@ -20,6 +21,7 @@ checkpoint taken and not yet landed is held in the snapshot, so a restart lands 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +77,20 @@ class RunResult:
 
 
 class ConfigMismatch(Exception):
-    """A run asked for liquidation settings other than those the log's state was built with."""
+    """A run asked for settings other than those the log's derived stream was built with."""
+
+
+DEFAULT_CHECKPOINT_EVERY = 100_000
+
+
+class LogSettings(msgspec.Struct, frozen=True):
+    """What a log's derived stream depends on besides its input: the liquidation settings (its
+    decisions) and the checkpoint interval (where its checkpoints fall). A restart skips as
+    many regenerated derived events as its output already holds, so both must stay as the
+    run that wrote them had them."""
+
+    liquidation: LiquidationConfig = LiquidationConfig()
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
 
 
 class Digest(Protocol):
@@ -126,15 +141,43 @@ class Position:
     pending: Pending | None = None
 
 
-def settings(log: LogDir, liquidation: LiquidationConfig | None = None) -> LiquidationConfig:
-    """The log's liquidation settings: fixed by its first run (a replay must decide as the
-    original run did), so asking for others later is an error."""
-    if log.settings.exists():
-        fixed = msgspec.msgpack.decode(log.settings.read_bytes(), type=LiquidationConfig)
-        if liquidation is not None and liquidation != fixed:
-            raise ConfigMismatch(f"{log.root} was run with liquidation settings {fixed}; start a new log to use others")
-        return fixed
-    return liquidation or LiquidationConfig()
+def _stored(log: LogDir) -> tuple[LiquidationConfig, int | None] | None:
+    """The settings file's liquidation settings and checkpoint interval (None in a file of
+    before the interval was kept: a bare `LiquidationConfig`); None without a file."""
+    if not log.settings.exists():
+        return None
+    try:
+        raw = msgspec.msgpack.decode(log.settings.read_bytes())
+        if isinstance(raw, dict) and "liquidation" in raw:
+            fixed = msgspec.convert(raw, LogSettings)
+            return fixed.liquidation, fixed.checkpoint_every
+        return msgspec.convert(raw, LiquidationConfig), None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc})") from None
+
+
+def settings(log: LogDir, liquidation: LiquidationConfig | None = None, checkpoint_every: int | None = None) -> LogSettings:
+    """The log's settings: fixed by the first run that wrote its derived stream (a replay must
+    decide and checkpoint as that run did), so asking for others later is an error; None asks
+    for the log's own (a new log's defaults)."""
+    stored = _stored(log)
+    fixed_liquidation, fixed_every = stored if stored is not None else (None, None)
+    if fixed_liquidation is not None and liquidation is not None and liquidation != fixed_liquidation:
+        raise ConfigMismatch(f"{log.root} was run with liquidation settings {fixed_liquidation}; start a new log to use others")
+    if fixed_every is not None and checkpoint_every is not None and checkpoint_every != fixed_every:
+        raise ConfigMismatch(f"{log.root} was run with a checkpoint every {fixed_every} events; start a new log to use another interval")
+    every = fixed_every if fixed_every is not None else checkpoint_every
+    return LogSettings(fixed_liquidation or liquidation or LiquidationConfig(), DEFAULT_CHECKPOINT_EVERY if every is None else every)
+
+
+def fix_settings(log: LogDir, fixed: LogSettings) -> None:
+    """Records the settings before a run writes derived events (and completes a file of before
+    the checkpoint interval was kept); `settings` has checked them against any recorded."""
+    if _stored(log) != (fixed.liquidation, fixed.checkpoint_every):
+        log.settings.parent.mkdir(parents=True, exist_ok=True)
+        part = log.settings.with_suffix(".part")
+        part.write_bytes(msgspec.msgpack.encode(fixed))
+        os.replace(part, log.settings)
 
 
 def load(
@@ -149,7 +192,7 @@ def load(
     """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state.
     Readers that only look (state at a point) may skip re-checking the digest, which `run` and
     `verify` never do, and decode the accounts as they touch them (`lazy`)."""
-    config = settings(log, liquidation)
+    config = settings(log, liquidation).liquidation
     found = SnapshotStore(log.state).latest(at_most=at_most, time=time, check_digest=check_digest, lazy=lazy)
     if found is None:
         return Position(State(liquidation=config))
@@ -268,7 +311,7 @@ def run(
     persist: bool = True,
     progress: Progress | None = None,
     snapshot_every: int = 100_000,
-    checkpoint_every: int = 100_000,
+    checkpoint_every: int | None = None,
     keep: int = 10,
     liquidation: LiquidationConfig | None = None,
     full_scan: bool = False,
@@ -277,14 +320,17 @@ def run(
     """Applies every input event not yet applied, from the newest good snapshot. With
     `persist`, writes derived events (checkpoints among them), a snapshot every
     `snapshot_every` events and at the end (keeping `keep`; `snapshot_now` writes one even if
-    nothing was applied), and fixes the settings. `full_scan` picks the reference trigger mode
-    (same decisions, slower)."""
-    at = load(log, liquidation)
+    nothing was applied), and fixes the settings first (None: the log's own; `settings`).
+    `full_scan` picks the reference trigger mode (same decisions, slower)."""
+    fixed = settings(log, liquidation, checkpoint_every)
+    at = load(log, fixed.liquidation)
     state = at.state
     engine = Engine(state, full_scan=full_scan)
     start_seq, start_derived = state.next_seq, at.derived_count
     with EventLog(log.events, readonly=True) as inputs:
         total = inputs.next_seq - start_seq
+    if persist:
+        fix_settings(log, fixed)
     derived = EventLog(log.derived, derived=True) if persist else None
     store = SnapshotStore(log.state, keep)
     resume = Resume(derived.next_seq, at.derived_count, str(log.derived)) if derived is not None else None
@@ -303,7 +349,7 @@ def run(
 
     started = time.perf_counter()
     try:
-        fold(log, at, engine, checkpoint_every=checkpoint_every, on_block=on_block)
+        fold(log, at, engine, checkpoint_every=fixed.checkpoint_every, on_block=on_block)
         if derived is not None and (snapshot_now or state.next_seq != last_snapshot or not store.paths()):
             save_position(log, store, at, derived)
     finally:
@@ -313,17 +359,9 @@ def run(
 
 
 def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None, *, encoded: bytes | None = None) -> None:
-    """Derived events first, then the snapshot that counts them, then the settings (once);
-    `encoded` is the state's encoding if the caller has made it already."""
+    """Derived events first, then the snapshot that counts them; `encoded` is the state's
+    encoding if the caller has made it already."""
     if derived is not None:
         derived.flush()
     pending = at.pending.event() if at.pending is not None else None
     store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded))
-    fix_settings(log, at.state.liquidation)
-
-
-def fix_settings(log: LogDir, config: LiquidationConfig) -> None:
-    """Records the liquidation settings with the first snapshot; later runs must use them."""
-    if not log.settings.exists():
-        log.settings.parent.mkdir(parents=True, exist_ok=True)
-        log.settings.write_bytes(msgspec.msgpack.encode(config))

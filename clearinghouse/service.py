@@ -42,7 +42,8 @@ from clearinghouse.api import build_app, serve_http
 from clearinghouse.bgsave import BackgroundSave, DigestLost, ForkedDigest, Saved
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
-from clearinghouse.runner import LogDir, Position, Resume, load, save_position, step
+from clearinghouse.runner import LogDir, Position, Resume, fix_settings, load, save_position, step
+from clearinghouse.runner import settings as log_settings
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
 from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
@@ -151,7 +152,7 @@ class FileSink:
 @dataclass(frozen=True)
 class Settings:
     snapshot_every: int = 100_000
-    checkpoint_every: int = 100_000
+    checkpoint_every: int | None = None  # None: the log's own (`runner.settings`)
     keep: int = 10
     liquidation: LiquidationConfig | None = None
     full_scan: bool = False
@@ -180,7 +181,8 @@ class Service:
         self._make_sink = sink
         self._store = SnapshotStore(home.state, settings.keep)
         self.status = "starting"
-        self.engine = Engine(State(liquidation=settings.liquidation or LiquidationConfig()))
+        self.fixed = log_settings(home, settings.liquidation, settings.checkpoint_every)  # refused here if the log has others
+        self.engine = Engine(State(liquidation=self.fixed.liquidation))
         self.at = Position(self.engine.state)
         self.lag = 0
         self.snapshot_seq: int | None = None
@@ -222,7 +224,8 @@ class Service:
                     continue
 
     async def _session(self, stop: asyncio.Event) -> None:
-        at = load(self.home, self.settings.liquidation)
+        fix_settings(self.home, self.fixed)  # before any derived event is written
+        at = load(self.home, self.fixed.liquidation)
         self.engine = Engine(at.state, full_scan=self.settings.full_scan)
         _settle_heap()
         self.at = at
@@ -297,7 +300,7 @@ class Service:
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
-                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.settings.checkpoint_every, digest=digest))
+                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.fixed.checkpoint_every, digest=digest))
             hashed = taken.pop() if taken else None
             saving = hashed is not None and snapshots.due(self.engine.state)
             if (out or dead) and (saving or time.perf_counter() - started >= FLUSH_AFTER):

@@ -87,7 +87,7 @@ def _scopes_view(state: State, name: str) -> dict[str, str]:
 def audit(log: LogDir, name: str) -> Audit:
     """A replay from the first event, guided by the recorded decisions (`replay.decisions`)."""
     result = Audit(name)
-    replay(log, lambda: Position(State(liquidation=settings(log))), Point(), lambda state: _watcher(result, state))
+    replay(log, lambda: Position(State(liquidation=settings(log).liquidation)), Point(), lambda state: _watcher(result, state))
     return result
 
 

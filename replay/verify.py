@@ -50,7 +50,7 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
             verdict.notes.append(f"skipped {path.name}: {exc}")
             continue
         snapshots[snap.seq] = snap.digest
-    engine = Engine(State(liquidation=settings(log)))
+    engine = Engine(State(liquidation=settings(log).liquidation))
     state = engine.state
     with EventLog(log.events, readonly=True) as inputs:
         total = inputs.next_seq

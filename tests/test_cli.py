@@ -185,6 +185,8 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     assert state["crossMarginSummary"]["totalRawUsd"] == "95.4032" and state["assetPositions"] == []
     refused = cli("run", "--log", str(log), "--liquidation", "impact", check=False)
     assert refused.returncode == 1 and "was run with liquidation settings" in refused.stderr
+    refused = cli("run", "--log", str(log), "--checkpoint-every", "500", check=False)
+    assert refused.returncode == 1 and "was run with a checkpoint every 100000 events" in refused.stderr
     assert cli("run", "--log", str(log), "--slippage-bps", "50").returncode == 0
 
 

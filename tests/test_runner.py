@@ -10,7 +10,8 @@ import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, chain_step, run, step
+from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, chain_step, run, settings, step
+from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
@@ -234,3 +235,46 @@ def test_a_version_4_snapshot_is_read_as_holding_no_checkpoint_and_older_ones_ar
         else:
             with pytest.raises(SnapshotError, match="snapshot version 3, expected one of"):
                 read_snapshot(path)
+
+
+def _checkpoint_seqs(log: LogDir) -> list[int]:
+    with EventLog(log.derived, derived=True, readonly=True) as derived:
+        return [e.seq for _, e in derived.read() if isinstance(e, ev.Checkpoint)]
+
+
+def test_the_checkpoint_interval_is_fixed_by_the_first_run(tmp_path: Path) -> None:
+    """Where checkpoints fall is part of the derived stream a restart counts, so a later run may
+    not change the interval: without a flag it keeps the log's, and asking for another is
+    refused before anything is applied."""
+    stream = _stream(3000)
+    log = _write(tmp_path / "log", stream[:1500])
+    run(log, checkpoint_every=400)
+    # taken after the records ending at 399, 799, 1199; each lands 200 events later
+    assert _checkpoint_seqs(log) == [399, 799, 1199]
+    with EventLog(log.events) as out:
+        for start in range(1500, 3000, 100):
+            out.append(stream[start : start + 100])
+    written = read_snapshot(SnapshotStore(log.state).paths()[-1]).seq
+    with pytest.raises(ConfigMismatch, match="was run with a checkpoint every 400 events"):
+        run(log, checkpoint_every=1000)
+    assert read_snapshot(SnapshotStore(log.state).paths()[-1]).seq == written == 1500  # nothing applied
+    again = run(log)  # the log's own interval
+    assert again.applied == 1500
+    assert _checkpoint_seqs(log) == [399, 799, 1199, 1599, 1999, 2399, 2799]  # 2799's lands at 2999
+
+
+def test_a_settings_file_without_the_interval_is_read_and_completed(tmp_path: Path) -> None:
+    """A log whose settings file predates the interval (a bare `LiquidationConfig`) keeps its
+    liquidation settings, takes the interval of its next run, and holds both from then on."""
+    log = _write(tmp_path / "log", _stream(1000))
+    config = LiquidationConfig(mode="impact")
+    log.settings.parent.mkdir(parents=True)
+    log.settings.write_bytes(msgspec.msgpack.encode(config))
+    assert settings(log) == LogSettings(config, 100_000)
+    run(log, checkpoint_every=300)
+    assert msgspec.msgpack.decode(log.settings.read_bytes(), type=LogSettings) == LogSettings(config, 300)
+    with pytest.raises(ConfigMismatch, match="every 300 events"):
+        settings(log, checkpoint_every=100_000)
+    log.settings.write_bytes(b"\x01garbage")
+    with pytest.raises(ConfigMismatch, match="does not hold a log's settings"):
+        settings(log)

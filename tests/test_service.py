@@ -16,11 +16,12 @@ import clearinghouse.service as service_module
 from clearinghouse.bgsave import BackgroundSave, Saved
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, Resume, run, save_position, step
+from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, run, save_position, settings, step
 from clearinghouse.service import Settings, Snapshots, file_service
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
+from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Record
 from replay.snapshot import SnapshotStore
@@ -232,3 +233,15 @@ def test_a_snapshot_is_due_once_the_input_crosses_a_multiple_of_the_interval(tmp
     home = LogDir(tmp_path / "home")
     snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), 100, 150)
     assert [n for n in (151, 199, 200, 250, 301) if snapshots.due(State(next_seq=n))] == [200, 250, 301]
+
+
+def test_the_service_keeps_the_logs_checkpoint_interval(tmp_path: Path) -> None:
+    """A service over a log takes the interval its first run fixed (its restarts count the
+    derived events that interval placed) and refuses another at once, before it serves."""
+    home = LogDir(tmp_path / "home")
+    with EventLog(home.events) as events:
+        events.append([ev.Deposit(account="a", amount=10**6)])
+    run(home, checkpoint_every=700)
+    assert file_service(home, Settings()).fixed == settings(home) == LogSettings(checkpoint_every=700)
+    with pytest.raises(ConfigMismatch, match="was run with a checkpoint every 700 events"):
+        file_service(home, Settings(checkpoint_every=100_000))
