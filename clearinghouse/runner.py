@@ -33,7 +33,7 @@ from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import encode_block
 from events.eventlog import EventLog
-from replay.snapshot import SnapshotStore, make_snapshot
+from replay.snapshot import Snapshot, SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 
@@ -312,14 +312,19 @@ def run(
     return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
 
 
-def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None, *, encoded: bytes | None = None) -> None:
-    """Derived events first, then the snapshot that counts them, then the settings (once);
-    `encoded` is the state's encoding if the caller has made it already."""
+def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None) -> None:
+    """Derived events first, then the snapshot that counts them, then the settings (once)."""
     if derived is not None:
         derived.flush()
-    pending = at.pending.event() if at.pending is not None else None
-    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded))
+    store.write(position_snapshot(at))
     fix_settings(log, at.state.liquidation)
+
+
+def position_snapshot(at: Position, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
+    """The snapshot of `at`; `encoded` is the state's encoding and `digest` its digest, if the
+    caller has made them already."""
+    pending = at.pending.event() if at.pending is not None else None
+    return make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded, digest=digest)
 
 
 def fix_settings(log: LogDir, config: LiquidationConfig) -> None:
