@@ -4,12 +4,15 @@ loop goes on (as Redis BGSAVE does).
 Encoding the whole state takes tens of milliseconds per 10,000 accounts; on the loop thread
 that is a price tick's latency. `fork()` costs a copy of the page tables instead, and the child
 sees the state exactly as it was at the fork (copy-on-write), with the source offset, the input
-chain and the derived count of that moment: the same `save_position` as the file-log `run`
-(atomic write, checksum, pruning, settings), so its file is byte for byte the one an in-loop save
-of that state writes. The parent learns of the child's exit through a pidfd on the loop, reaps
-it there (no zombie), and only then counts the snapshot; a failed child is logged and the next
-due snapshot tries again. The child dies with its parent (a SIGKILLed service leaves no writer
-behind: at worst a `.tmp` file the next write replaces). Linux only (pidfd, PR_SET_PDEATHSIG).
+chain and the derived count of that moment, and writes the same snapshot file as the file-log
+`run`'s `save_position` (byte for byte) under its temp name, unsynced. The parent learns of the
+child's exit through a pidfd on the loop and reaps it there (no zombie); then a thread syncs the
+file, renames it into place and prunes (the second half of the atomic write,
+`SnapshotStore.publish`), and only then is the snapshot counted. So the child's life ends
+with its write, not with the disk's flush: while it lives, every page the loop writes is copied.
+A failed child is logged and the next due snapshot tries again. The child dies with its parent
+(a SIGKILLed service leaves no writer behind: at worst a `.tmp` file the next write replaces).
+Linux only (pidfd, PR_SET_PDEATHSIG).
 
 A checkpoint's digest (`ForkedDigest`) is hashed the same way: the child writes it to a pipe and
 the derived stream only needs it half a checkpoint interval later (`runner`), by which time the
@@ -34,7 +37,7 @@ from typing import Callable
 import structlog
 
 from clearinghouse.digest import digest_of, encode_state, state_digest
-from clearinghouse.runner import LogDir, Position, save_position
+from clearinghouse.runner import Position, position_snapshot
 from clearinghouse.state import State
 from replay.snapshot import SnapshotStore
 
@@ -56,8 +59,7 @@ class SaveFailed(Exception):
 class BackgroundSave:
     """One forked snapshot writer at a time for a state folder."""
 
-    def __init__(self, home: LogDir, store: SnapshotStore) -> None:
-        self._home = home
+    def __init__(self, store: SnapshotStore) -> None:
         self._store = store
         self._running: asyncio.Future[Saved] | None = None
 
@@ -74,34 +76,46 @@ class BackgroundSave:
         assert digest is None or (at.pending is not None and at.pending.digest is digest)
         loop = asyncio.get_running_loop()
         saved = Saved(at.state.next_seq - 1, at.offset)
-        future: asyncio.Future[Saved] = loop.create_future()
-        self._running = future
 
         def save() -> None:
             encoded = encode_state(at.state)
+            hashed = None
             if digest is not None:
                 digest.send(encoded)  # the child's copy of `at.pending` then knows its digest
-            save_position(self._home, self._store, at, None, encoded=encoded)
+                hashed = digest.result()
+            self._store.stage(position_snapshot(at, encoded=encoded, digest=hashed))
 
         try:
             pid = digest.fork(save, "snapshot_child_failed") if digest is not None else _fork(save, "snapshot_child_failed", saved.seq)
         except OSError as exc:
-            future.set_exception(SaveFailed(f"cannot fork a snapshot child for seq {saved.seq}: {exc}"))
+            self._running = loop.create_future()
+            self._running.set_exception(SaveFailed(f"cannot fork a snapshot child for seq {saved.seq}: {exc}"))
             if digest is not None:
                 digest.start()
             return
         pidfd = os.pidfd_open(pid)
+        exited: asyncio.Future[int] = loop.create_future()
 
         def reap() -> None:
             loop.remove_reader(pidfd)
             os.close(pidfd)
-            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-            if code == 0:
-                future.set_result(saved)
-            else:
-                future.set_exception(SaveFailed(f"snapshot child {pid} for seq {saved.seq} exited with {code}"))
+            exited.set_result(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
         loop.add_reader(pidfd, reap)
+        self._running = loop.create_task(self._publish(pid, exited, saved))
+
+    async def _publish(self, pid: int, exited: asyncio.Future[int], saved: Saved) -> Saved:
+        """Once the child has staged the file and exited: synced and renamed in a thread (the
+        loop goes on); the snapshot counts from here."""
+        code = await exited
+        if code != 0:
+            raise SaveFailed(f"snapshot child {pid} for seq {saved.seq} exited with {code}")
+
+        try:
+            await asyncio.to_thread(self._store.publish, saved.seq + 1)
+        except OSError as exc:
+            raise SaveFailed(f"cannot publish the snapshot for seq {saved.seq}: {exc}") from None
+        return saved
 
     def landed(self) -> Saved | None:
         """The snapshot written since the last call, if its child has finished; a failure is

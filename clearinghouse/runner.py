@@ -35,7 +35,7 @@ from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import encode_block
 from events.eventlog import EventLog
-from replay.snapshot import SnapshotStore, make_snapshot
+from replay.snapshot import Snapshot, SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 
@@ -342,7 +342,7 @@ def run(
             if out and (fresh := resume.fresh(out)):
                 derived.append(fresh)
             if state.next_seq - last_snapshot >= snapshot_every:
-                save_position(log, store, position, derived)
+                save_position(store, position, derived)
                 last_snapshot = state.next_seq
         if progress is not None:
             progress(state.next_seq - start_seq, total)
@@ -351,17 +351,23 @@ def run(
     try:
         fold(log, at, engine, checkpoint_every=fixed.checkpoint_every, on_block=on_block)
         if derived is not None and (snapshot_now or state.next_seq != last_snapshot or not store.paths()):
-            save_position(log, store, at, derived)
+            save_position(store, at, derived)
     finally:
         if derived is not None:
             derived.close()
     return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
 
 
-def save_position(log: LogDir, store: SnapshotStore, at: Position, derived: EventLog | None, *, encoded: bytes | None = None) -> None:
-    """Derived events first, then the snapshot that counts them; `encoded` is the state's
-    encoding if the caller has made it already."""
+def save_position(store: SnapshotStore, at: Position, derived: EventLog | None) -> None:
+    """Derived events first, then the snapshot that counts them (the settings were fixed before
+    the first derived event, by `run` or the service)."""
     if derived is not None:
         derived.flush()
+    store.write(position_snapshot(at))
+
+
+def position_snapshot(at: Position, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
+    """The snapshot of `at`; `encoded` is the state's encoding and `digest` its digest, if the
+    caller has made them already."""
     pending = at.pending.event() if at.pending is not None else None
-    store.write(make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded))
+    return make_snapshot(at.state, at.derived_count, at.chain, at.offset, pending, encoded=encoded, digest=digest)

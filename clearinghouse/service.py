@@ -230,7 +230,7 @@ class Service:
         _settle_heap()
         self.at = at
         state = at.state
-        saver = BackgroundSave(self.home, self._store)
+        saver = BackgroundSave(self._store)
         source, sink = self._make_source(), self._make_sink()
         self.source_description = source.description
         try:
@@ -252,7 +252,7 @@ class Service:
                 self.metrics.set_lag(self.lag)
             await self._landed(await saver.wait(), source)
             await sink.flush()
-            save_position(self.home, self._store, at, None)
+            save_position(self._store, at, None)
             await self._landed(Saved(state.next_seq - 1, at.offset), source)
             self.status = "stopped"
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)

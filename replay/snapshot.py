@@ -2,7 +2,10 @@
 
 A snapshot file is `MAGIC | blake2b-256(body) | body`, the body a msgpack `Snapshot`. It is
 written to a temp file, fsynced and renamed, so a crash leaves the old file or the new one,
-never half of one; loading checks the checksum and recomputes the state digest.
+never half of one; loading checks the checksum and recomputes the state digest. The two halves
+can be done apart (`stage_snapshot`, then `publish_snapshot`): a forked saver writes the temp
+file and exits, and its parent syncs and renames it, so the child (whose life costs the parent
+copy-on-write faults) does not wait for the disk.
 
 `SnapshotStore` keeps a folder of them, one per seq, prunes old ones and, when the newest is
 corrupt, falls back to an older one with a warning.
@@ -75,26 +78,47 @@ def read_head(path: Path) -> SnapshotHead | None:
 _head_decoder = msgspec.msgpack.Decoder(SnapshotHead)
 
 
-def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None, *, encoded: bytes | None = None) -> Snapshot:
-    """`encoded`: the state's encoding, if the caller has it (it hashes the same bytes)."""
+def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
+    """`encoded`: the state's encoding, if the caller has it (it hashes the same bytes);
+    `digest`: the digest of `encoded`, if the caller has hashed it already."""
     data = encoded if encoded is not None else encode_state(state)
-    return Snapshot(VERSION, state.next_seq, digest_of(data), derived_count, chain, offset, state.time, data, pending)
+    assert digest is None or encoded is not None, "a digest is only known of given bytes"
+    return Snapshot(VERSION, state.next_seq, digest if digest is not None else digest_of(data), derived_count, chain, offset, state.time, data, pending)
 
 
 def write_snapshot(path: Path, snapshot: Snapshot) -> None:
+    stage_snapshot(path, snapshot)
+    publish_snapshot(path)
+
+
+def stage_snapshot(path: Path, snapshot: Snapshot) -> None:
+    """Writes the file of `snapshot` under `path`'s temp name, not synced: no reader sees it
+    until `publish_snapshot`."""
     body = msgspec.msgpack.encode(snapshot)
-    tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as f:
+    with open(_temp(path), "wb") as f:
         f.write(MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
-        f.flush()
-        os.fsync(f.fileno())
+
+
+def publish_snapshot(path: Path) -> None:
+    """Makes the staged file durable, then renames it to `path` and syncs the folder: the
+    name only ever points at a whole, synced file."""
+    tmp = _temp(path)
+    _fsync(tmp)
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync(path.parent)
+
+
+def _temp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _fsync(target: Path) -> None:
+    fd = os.open(target, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def read_snapshot(path: Path) -> Snapshot:
@@ -135,9 +159,23 @@ class SnapshotStore:
         """The seq a snapshot file is named for (the events applied when it was taken)."""
         return int(path.stem.split("-")[1])
 
+    def path(self, seq: int) -> Path:
+        """Where the snapshot at `seq` (its next input seq) is kept."""
+        return self.directory / f"snap-{seq:020d}.snap"
+
     def write(self, snapshot: Snapshot) -> Path:
-        path = self.directory / f"snap-{snapshot.seq:020d}.snap"
-        write_snapshot(path, snapshot)
+        self.stage(snapshot)
+        return self.publish(snapshot.seq)
+
+    def stage(self, snapshot: Snapshot) -> None:
+        """The first half of `write` (`stage_snapshot`): what a forked saver does."""
+        stage_snapshot(self.path(snapshot.seq), snapshot)
+
+    def publish(self, seq: int) -> Path:
+        """The second half of `write`: the staged snapshot at `seq` synced and in place, and
+        the oldest beyond `keep` removed."""
+        path = self.path(seq)
+        publish_snapshot(path)
         if self.keep:
             for old in self.paths()[: -self.keep]:
                 old.unlink()

@@ -2,7 +2,8 @@
 
 The child's file is byte for byte the one the in-loop save (the file-log `run`'s) writes for the
 same state, even while the parent goes on applying; a failed child is reported and reaped and a
-later save succeeds; a child dies with a SIGKILLed parent. A checkpoint digest hashed by a child
+later save succeeds; a child dies with a SIGKILLed parent; the child only stages the file,
+the parent syncs and renames it once the child is gone. A checkpoint digest hashed by a child
 (`ForkedDigest`) is that of the state at the fork, and a child that fails loses it loudly. One
 child that hashes a checkpoint and saves its state sends the digest and writes the in-loop file."""
 
@@ -51,10 +52,10 @@ def test_the_forked_snapshot_is_the_in_loop_one_byte_for_byte(tmp_path: Path, fo
         engine.apply(event)
     at = Position(engine.state, derived_count=1_234, chain="ab" * 32, offset=77)
     in_loop, forked = LogDir(tmp_path / "in-loop"), LogDir(tmp_path / "forked")
-    save_position(in_loop, SnapshotStore(in_loop.state), at, None)
+    save_position(SnapshotStore(in_loop.state), at, None)
 
     async def save_while_applying() -> Saved | None:
-        saver = BackgroundSave(forked, SnapshotStore(forked.state))
+        saver = BackgroundSave(SnapshotStore(forked.state))
         saver.start(at)
         assert saver.busy
         for event in events[10_000:]:  # the parent's state moves on; the child's copy does not
@@ -64,8 +65,40 @@ def test_the_forked_snapshot_is_the_in_loop_one_byte_for_byte(tmp_path: Path, fo
 
     assert asyncio.run(save_while_applying()) == Saved(9_999, 77)
     assert engine.state.next_seq == 12_000
-    assert _files(forked.state) == _files(in_loop.state)  # the snapshot and settings.msgpack
+    assert _files(forked.state) == _files(in_loop.state)  # the snapshot (settings are fixed by whoever writes derived events)
     assert _reaped(forks)
+
+
+def test_the_child_stages_the_file_and_the_parent_syncs_and_renames_it(tmp_path: Path, forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's life ends with its write: the publish (fsync, rename) is the parent's, after
+    the child has exited, and until then no reader sees the snapshot."""
+    engine = Engine()
+    for event in generate(GeneratorConfig(accounts=300, markets=4, events=3_000, seed=5)):
+        engine.apply(event)
+    at = Position(engine.state, derived_count=12, offset=30)
+    home = LogDir(tmp_path / "home")
+    store = SnapshotStore(home.state)
+    final = store.path(3_000)
+    seen: list[tuple[int, bool, bool, bool]] = []
+    publish = SnapshotStore.publish
+
+    def watched(self: SnapshotStore, seq: int) -> Path:
+        staged = final.with_name(final.name + ".tmp")
+        seen.append((os.getpid(), _reaped(forks), staged.exists(), final.exists()))
+        return publish(self, seq)
+
+    monkeypatch.setattr(SnapshotStore, "publish", watched)
+
+    async def save() -> Saved | None:
+        saver = BackgroundSave(store)
+        saver.start(at)
+        return await saver.wait()
+
+    assert asyncio.run(save()) == Saved(2_999, 30)
+    assert seen == [(os.getpid(), True, True, False)]  # in this process, the child gone, staged only
+    assert [path.name for path in store.paths()] == [final.name] and not final.with_name(final.name + ".tmp").exists()
+    snapshot, state = store.latest()
+    assert (snapshot.seq, snapshot.derived_count, snapshot.offset) == (3_000, 12, 30) and state_digest(state) == state_digest(engine.state)
 
 
 def test_a_failed_child_is_reported_and_reaped_and_the_next_save_succeeds(tmp_path: Path, capfd: pytest.CaptureFixture[str], forks: list[int]) -> None:
@@ -75,7 +108,7 @@ def test_a_failed_child_is_reported_and_reaped_and_the_next_save_succeeds(tmp_pa
     at = Position(State(next_seq=10), offset=3)
 
     async def save() -> Saved | None:
-        saver = BackgroundSave(home, SnapshotStore(home.state))
+        saver = BackgroundSave(SnapshotStore(home.state))
         saver.start(at)
         return await saver.wait()
 
@@ -132,10 +165,10 @@ def test_one_child_hashes_a_checkpoint_and_saves_its_state(tmp_path: Path, forks
     digest = ForkedDigest(engine.state)
     at = Position(engine.state, derived_count=1_234, chain="ab" * 32, offset=77, pending=Pending(9_999, "cd" * 32, ts, digest))
     in_loop, forked = LogDir(tmp_path / "in-loop"), LogDir(tmp_path / "forked")
-    save_position(in_loop, SnapshotStore(in_loop.state), Position(engine.state, 1_234, "ab" * 32, 77, Pending(9_999, "cd" * 32, ts, Known(expected))), None)
+    save_position(SnapshotStore(in_loop.state), Position(engine.state, 1_234, "ab" * 32, 77, Pending(9_999, "cd" * 32, ts, Known(expected))), None)
 
     async def save_while_applying() -> Saved | None:
-        saver = BackgroundSave(forked, SnapshotStore(forked.state))
+        saver = BackgroundSave(SnapshotStore(forked.state))
         saver.start(at, digest)
         for event in events[10_000:]:  # the parent's state moves on; the child's copy does not
             engine.apply(event)
@@ -156,7 +189,7 @@ def test_a_saving_child_that_fails_before_hashing_loses_both(tmp_path: Path, cap
     home = LogDir(tmp_path / "home")
 
     async def save() -> Saved | None:
-        saver = BackgroundSave(home, SnapshotStore(home.state))
+        saver = BackgroundSave(SnapshotStore(home.state))
         saver.start(Position(broken, pending=Pending(4, "", 0, digest)), digest)
         return await saver.wait()
 
@@ -179,7 +212,7 @@ home = LogDir(__import__("pathlib").Path(sys.argv[1]))
 state = State(next_seq=1, accounts={f"a{i:07d}": Account(raw_usd=i) for i in range(1_500_000)})
 
 async def main():
-    BackgroundSave(home, SnapshotStore(home.state)).start(Position(state))
+    BackgroundSave(SnapshotStore(home.state)).start(Position(state))
     print(open(f"/proc/self/task/{os.getpid()}/children").read().split()[0], flush=True)
     time.sleep(60)
 

@@ -15,7 +15,7 @@ from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
-from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, read_head, read_snapshot
+from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, make_snapshot, read_head, read_snapshot
 
 USD = 10**6
 
@@ -115,6 +115,32 @@ def test_a_corrupt_or_torn_newest_snapshot_falls_back_to_an_older_one(tmp_path: 
     assert [c.seq for c in checkpoints] == [999, 1999]  # 2999's lands 500 events later: held
     held = store.latest()[0].pending
     assert held is not None and held.seq == 2999 and held.digest == state_digest(first.state)
+
+
+def test_a_staged_snapshot_is_seen_by_no_reader_until_it_is_published(tmp_path: Path) -> None:
+    """The two halves of the atomic write, as a forked saver (stage) and its parent (publish)
+    do them: until the publish the older snapshot is the newest, a crash's torn temp file is
+    replaced by the next stage, and the published file is the one `write` makes."""
+    stream = _stream(2000)
+    engine = Engine()
+    for event in stream[:1000]:
+        engine.apply(event)
+    store, reference = SnapshotStore(tmp_path / "state"), SnapshotStore(tmp_path / "reference")
+    store.write(make_snapshot(engine.state, 3))
+    for event in stream[1000:]:
+        engine.apply(event)
+    newer = make_snapshot(engine.state, 7)
+    staged = store.path(2000).with_name(f"snap-{2000:020d}.snap.tmp")
+    staged.write_bytes(MAGIC + b"torn")  # what a crash mid-stage leaves
+    store.stage(newer)
+    assert [path.name for path in store.paths()] == [f"snap-{1000:020d}.snap"]
+    snap, _ = store.latest()
+    assert (snap.seq, snap.derived_count) == (1000, 3)
+    assert store.publish(2000) == store.path(2000)
+    snap, state = store.latest()
+    assert (snap.seq, snap.derived_count) == (2000, 7) and state_digest(state) == state_digest(engine.state)
+    assert sorted(path.name for path in store.directory.iterdir()) == [f"snap-{1000:020d}.snap", f"snap-{2000:020d}.snap"]
+    assert store.path(2000).read_bytes() == reference.write(newer).read_bytes()
 
 
 def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], l
     sink = _Sink(service.engine.state)
 
     async def apply() -> None:
-        snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), Settings().snapshot_every, 0)
+        snapshots = Snapshots(BackgroundSave(SnapshotStore(home.state)), Settings().snapshot_every, 0)
         await service._apply(_batch(), service.at, sink, resume, 0, snapshots)
 
     asyncio.run(apply())
@@ -204,7 +204,7 @@ def test_a_snapshot_due_at_a_checkpoint_is_saved_by_the_child_that_hashes_it(tmp
     sink = _Sink(service.engine.state)
 
     async def apply() -> Saved | None:
-        saver = BackgroundSave(home, SnapshotStore(home.state))
+        saver = BackgroundSave(SnapshotStore(home.state))
         await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, Snapshots(saver, 100, 0))
         return await saver.wait()
 
@@ -223,7 +223,7 @@ def test_a_snapshot_due_at_a_checkpoint_is_saved_by_the_child_that_hashes_it(tmp
     checkpoint = sink.writes[1][1][1]
     assert (checkpoint.seq, checkpoint.digest) == (101, state_digest(reference.state))
     in_loop = LogDir(tmp_path / "in-loop")
-    save_position(in_loop, SnapshotStore(in_loop.state), at, None)
+    save_position(SnapshotStore(in_loop.state), at, None)
     assert [path.read_bytes() for path in SnapshotStore(home.state).paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
 
 
@@ -231,7 +231,7 @@ def test_a_snapshot_is_due_once_the_input_crosses_a_multiple_of_the_interval(tmp
     """As checkpoints are taken: after one at seq 150 (a late one), the next is due at 200, not
     at 250, so it falls on the record that takes the checkpoint of the same interval."""
     home = LogDir(tmp_path / "home")
-    snapshots = Snapshots(BackgroundSave(home, SnapshotStore(home.state)), 100, 150)
+    snapshots = Snapshots(BackgroundSave(SnapshotStore(home.state)), 100, 150)
     assert [n for n in (151, 199, 200, 250, 301) if snapshots.due(State(next_seq=n))] == [200, 250, 301]
 
 
