@@ -176,7 +176,10 @@ def fix_settings(log: LogDir, fixed: LogSettings) -> None:
     if _stored(log) != (fixed.liquidation, fixed.checkpoint_every):
         log.settings.parent.mkdir(parents=True, exist_ok=True)
         part = log.settings.with_suffix(".part")
-        part.write_bytes(msgspec.msgpack.encode(fixed))
+        with open(part, "wb") as out:  # whole and on disk before it is the log's
+            out.write(msgspec.msgpack.encode(fixed))
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(part, log.settings)
 
 
