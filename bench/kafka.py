@@ -19,14 +19,15 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    topic (read_committed, so after the service's transaction commit). Reported: p50, p99, max,
    the machine's load average (1 min) before and after the timed phase, and the ticks over 50 ms
    besides the first (which pays the service's first transaction with a partition in it), with
-   how many of them fall in the 5,000 events after a checkpoint (where the service forks).
+   how many of them fall in the 5,000 events after a checkpoint (where the service used to fork;
+   its shadow process takes the checkpoints now).
 
     python bench/kafka.py --offline  # no broker: the latency phase's stream through runner.step
 
 `--offline` replays the latency phase's records (setup, background and ticks) through the step
 the service runs, in this process, and prints the slowest records with what they derived: what
 a tick can wait behind on the service's loop (a checkpoint's digest there is hashed in line, as
-`clearinghouse run` does; the service hashes it in a forked child).
+`clearinghouse run` does; the service's shadow process hashes it).
 """
 
 from __future__ import annotations

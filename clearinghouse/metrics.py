@@ -34,6 +34,8 @@ class Metrics:
         self.lag = Gauge("clearinghouse_lag_records", "Records behind the end of the source.", registry=r)
         self.seq = Gauge("clearinghouse_seq", "Seq of the last applied input event.", registry=r)
         self.snapshot_seq = Gauge("clearinghouse_snapshot_seq", "Seq of the newest snapshot written.", registry=r)
+        self.shadow_backlog = Gauge("clearinghouse_shadow_backlog_bytes", "Bytes of records for the shadow still buffered in the service (its pipe is full: the shadow is behind).", registry=r)
+        self.shadow_waits = Counter("clearinghouse_shadow_waits_total", "Times the loop waited for a checkpoint digest from the shadow.", registry=r)
         self.apply_latency = Histogram(
             "clearinghouse_apply_latency_seconds", "Time to apply one block.", buckets=APPLY_BUCKETS, registry=r
         )
@@ -69,6 +71,12 @@ class Metrics:
 
     def set_snapshot(self, seq: int) -> None:
         self.snapshot_seq.set(seq)
+
+    def set_shadow_backlog(self, size: int) -> None:
+        self.shadow_backlog.set(size)
+
+    def shadow_waited(self) -> None:
+        self.shadow_waits.inc()
 
     def dead_letter(self) -> None:
         self.dead_letters.inc()

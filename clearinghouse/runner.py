@@ -14,7 +14,7 @@ A checkpoint (state digest and input chain) is taken of the state after the reco
 derived events of the first record that ends `checkpoint_every // 2` events or more past it (or
 of the record that takes the next checkpoint, if that comes first). Both points depend on the
 input alone, so every reader puts it in the same place; the delay lets the live service hash
-the state in a forked child (`bgsave.ForkedDigest`) instead of stopping its loop for it. A
+the state in its shadow process (`clearinghouse.shadow`) instead of stopping its loop for it. A
 checkpoint taken and not yet landed is held in the snapshot, so a restart lands it in its place.
 """
 
@@ -278,14 +278,36 @@ def step(
 def _checkpoints(at: Position, state: State, first: int, every: int, digest: Callable[[State], Digest], out: list[Any]) -> None:
     """Takes a checkpoint if the record just applied (from seq `first`) ended an interval, and
     lands the one held once the input is half an interval past it (see the module's doc)."""
-    last = state.next_seq - 1
-    if state.next_seq // every > first // every:
+    end = state.next_seq
+    if _ends_interval(first, end, every):
         if at.pending is not None:
             out.append(at.pending.event())
-        at.pending = Pending(last, at.chain, state.time, digest(state))
-    if at.pending is not None and last >= at.pending.seq + every // 2:
+        at.pending = Pending(end - 1, at.chain, state.time, digest(state))
+    if at.pending is not None and _half_past(at.pending, end, every):
         out.append(at.pending.event())
         at.pending = None
+
+
+def _ends_interval(first: int, end: int, every: int) -> bool:
+    """The record of seqs `first` to `end - 1` takes a checkpoint."""
+    return end // every > first // every
+
+
+def _half_past(pending: Pending, end: int, every: int) -> bool:
+    """The input up to `end - 1` is half an interval past the checkpoint held."""
+    return end - 1 >= pending.seq + every // 2
+
+
+def lands(at: Position, first: int, count: int, every: int) -> bool:
+    """Whether a record of `count` events from seq `first` lands the checkpoint `at` holds (its
+    digest must be in before the record is applied)."""
+    end = first + count
+    return bool(every and count and at.pending is not None and (_ends_interval(first, end, every) or _half_past(at.pending, end, every)))
+
+
+def skip(at: Position, offset: int) -> None:
+    """A record that does not decode (a dead letter) moves the position past it, and nothing else."""
+    at.offset = offset + 1
 
 
 class Resume:

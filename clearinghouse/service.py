@@ -4,28 +4,26 @@ One asyncio loop runs everything, LMAX style: the engine applies each polled bat
 records in the loop's thread, so an HTTP request always sees the state between two records,
 never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
-transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and
-every `snapshot_every` events save a snapshot holding the state with the source offset: a forked
-child encodes and writes it while the loop applies on (`bgsave`), and it counts once the child
-is done; the snapshot at shutdown is saved in the loop. A checkpoint's digest is hashed by a
-forked child too (`bgsave.ForkedDigest`): the checkpoint lands in the output half an interval
-after its state (`runner`). A snapshot due at the record that takes a checkpoint is of that
-record's state, and its child hashes the checkpoint too (one fork, one encoding); one due
-elsewhere is of the state after a batch and waits until the digest of the checkpoint it holds is
-in.
-The output is always ahead of or at the snapshot, never behind (it is durable before the fork),
-so a restart from the snapshot regenerates a known number of derived events and skips them
-(`runner.Resume`): nothing is lost or written twice.
+transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and hand
+the records to the shadow (`clearinghouse.shadow`): a second engine in its own process that
+applies them too, hashes each checkpoint's state and stages a snapshot every `snapshot_every`
+events, so no state-sized work ever runs on the loop while it serves. A checkpoint lands in the
+output half an interval after its state (`runner`), with the digest the shadow sent back long
+before. A staged snapshot is published (synced and renamed, in a thread) once the output it
+counts is durable, and it is the position a restart starts from; the snapshot at shutdown is
+saved in the loop.
+The output is always ahead of or at the snapshot, never behind, so a restart from the snapshot
+regenerates a known number of derived events and skips them (`runner.Resume`): nothing is lost
+or written twice.
 
-Any Kafka error ends the session: the service drops its in-memory state, waits, and starts again
-from the newest snapshot (a crash-only design; the restart path is the one SIGKILL tests prove).
-A fenced producer (another instance took over the partition) is fatal.
+Any Kafka error, or the shadow's end, ends the session: the service drops its in-memory state,
+waits, and starts again from the newest snapshot (a crash-only design; the restart path is the
+one SIGKILL tests prove). A fenced producer (another instance took over the partition) is fatal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import itertools
 import logging
@@ -39,11 +37,11 @@ import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.api import build_app, serve_http
-from clearinghouse.bgsave import BackgroundSave, DigestLost, ForkedDigest, Saved
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
-from clearinghouse.runner import LogDir, Position, Resume, fix_settings, load, save_position, step
+from clearinghouse.runner import LogDir, Position, Resume, fix_settings, lands, load, save_position, skip, step
 from clearinghouse.runner import settings as log_settings
+from clearinghouse.shadow import DigestLost, Saved, Shadow
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
 from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
@@ -230,88 +228,85 @@ class Service:
         _settle_heap()
         self.at = at
         state = at.state
-        saver = BackgroundSave(self._store)
+        shadow = Shadow(self._store)
         source, sink = self._make_source(), self._make_sink()
         self.source_description = source.description
+        stopped = False
         try:
+            await shadow.start(self.home, state.next_seq, self.settings.snapshot_every, self.settings.full_scan)
             written, dead_until = await sink.start()
             resume = Resume(written, at.derived_count, sink.description)
             await source.start(at.offset)
             self.status = "ok"
             log.info("session_started", seq=state.next_seq, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
-            snapshots = Snapshots(saver, self.settings.snapshot_every, state.next_seq)
             while not stop.is_set():
                 records = await source.poll()
                 if records:
-                    await self._apply(records, at, sink, resume, dead_until, snapshots)
-                    if snapshots.due(state) and _digested(at):  # due away from a checkpoint
-                        await sink.flush()  # the output the snapshot counts is durable first
-                        snapshots.start(at)
-                await self._landed(saver.landed(), source)
+                    await self._apply(records, at, sink, resume, dead_until, shadow)
+                if shadow.staged:  # every record it holds has its output written
+                    await sink.flush()
+                    shadow.publish()
+                await self._landed(shadow.landed(), source)
                 self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
-            await self._landed(await saver.wait(), source)
             await sink.flush()
+            await self._landed(await shadow.close(), source)
+            stopped = True
             save_position(self._store, at, None)
             await self._landed(Saved(state.next_seq - 1, at.offset), source)
             self.status = "stopped"
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
         finally:
-            await saver.wait()  # no child outlives its session
-            if at.pending is not None:
-                with contextlib.suppress(DigestLost):
-                    at.pending.digest.result()
+            if not stopped:
+                await shadow.kill()  # no shadow outlives its session
             await source.stop()
             await sink.stop()
 
     async def _landed(self, saved: Saved | None, source: Source) -> None:
         """A snapshot is in place: it is the position a restart starts from, shown in /health
-        and the metrics, and committed to the consumer group for lag tools."""
+        and the metrics, and committed to the consumer group for lag tools. The heap is frozen
+        again (see `_settle_heap`)."""
         if saved is None:
             return
         self.snapshot_seq = saved.seq
         self.metrics.set_snapshot(saved.seq)
+        gc.freeze()
         await source.commit(saved.offset)
 
-    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, snapshots: Snapshots) -> None:
+    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
         records applied since the last write have taken `FLUSH_AFTER` and made output. A tick's
         liquidation in a long batch (the backlog after a stall) then does not wait for the rest
-        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying. After a
-        record that takes a checkpoint, the child hashing its state is forked before the next
-        record: the snapshot child, if one is due (the output so far written first)."""
+        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying. Each record
+        goes to the shadow once applied; one that lands a checkpoint waits for its digest if the
+        shadow has not sent it yet."""
         started = time.perf_counter()
         first_seq = self.engine.state.next_seq
         out: list[Any] = []
         dead: list[tuple[Record, str]] = []
-        taken: list[ForkedDigest] = []
-
-        def digest(state: State) -> ForkedDigest:
-            taken.append(ForkedDigest(state))
-            return taken[-1]
-
+        every = self.fixed.checkpoint_every
         for record in records:
             try:
                 block = decode_block_at(record.value)
             except CodecError as exc:
-                at.offset = record.offset + 1
+                skip(at, record.offset)
                 if record.offset >= dead_until:
                     dead.append((record, str(exc)))
                     self.metrics.dead_letter()
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
-                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=self.fixed.checkpoint_every, digest=digest))
-            hashed = taken.pop() if taken else None
-            saving = hashed is not None and snapshots.due(self.engine.state)
-            if (out or dead) and (saving or time.perf_counter() - started >= FLUSH_AFTER):
+                held = at.pending
+                if held is not None and not held.digest.ready() and lands(at, self.engine.state.next_seq, len(block.events), every):
+                    self.metrics.shadow_waited()
+                    await shadow.digest_in(held.digest)  # type: ignore[arg-type]
+                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest))
+            shadow.forward(record)
+            if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
-            if saving:
-                await sink.flush()  # the output the snapshot counts is durable first
-                snapshots.start(at, hashed)
-            elif hashed is not None:
-                hashed.start()
         await self._write(sink, at, resume, first_seq, started, out, dead)
+        await shadow.send()
+        self.metrics.set_shadow_backlog(shadow.backlog)
 
     async def _write(self, sink: Sink, at: Position, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
         """Writes the output of the events applied from `first_seq` on (since `started`)."""
@@ -320,32 +315,6 @@ class Service:
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
-
-
-class Snapshots:
-    """When the service saves a snapshot. One is due once the input has crossed a multiple of
-    `every` since the last one (the rule checkpoints follow, `runner`), so with the checkpoints'
-    interval or a multiple of it the snapshot falls on a record that takes a checkpoint, and one
-    child hashes and saves that state."""
-
-    def __init__(self, saver: BackgroundSave, every: int, last: int) -> None:
-        self._saver = saver
-        self._every = max(every, 1)
-        self._last = last  # the input seq the last snapshot stands at
-
-    def due(self, state: State) -> bool:
-        return not self._saver.busy and state.next_seq // self._every > self._last // self._every
-
-    def start(self, at: Position, digest: ForkedDigest | None = None) -> None:
-        self._saver.start(at, digest)
-        gc.freeze()  # what the last stretch made and keeps (see _settle_heap)
-        self._last = at.state.next_seq
-
-
-def _digested(at: Position) -> bool:
-    """Whether the checkpoint `at` holds (if any) has its digest: a snapshot holds it, and a
-    snapshot child must not wait on a pipe that is the parent's."""
-    return at.pending is None or at.pending.digest.ready()
 
 
 def _settle_heap() -> None:

@@ -3,9 +3,9 @@
 A snapshot file is `MAGIC | blake2b-256(body) | body`, the body a msgpack `Snapshot`. It is
 written to a temp file, fsynced and renamed, so a crash leaves the old file or the new one,
 never half of one; loading checks the checksum and recomputes the state digest. The two halves
-can be done apart (`stage_snapshot`, then `publish_snapshot`): a forked saver writes the temp
-file and exits, and its parent syncs and renames it, so the child (whose life costs the parent
-copy-on-write faults) does not wait for the disk.
+can be done apart (`stage_snapshot`, then `publish_snapshot`): the service's shadow process
+writes the temp file, and the service syncs and renames it once the output the snapshot counts
+is durable.
 
 `SnapshotStore` keeps a folder of them, one per seq, prunes old ones and, when the newest is
 corrupt, falls back to an older one with a warning.
@@ -168,7 +168,7 @@ class SnapshotStore:
         return self.publish(snapshot.seq)
 
     def stage(self, snapshot: Snapshot) -> None:
-        """The first half of `write` (`stage_snapshot`): what a forked saver does."""
+        """The first half of `write` (`stage_snapshot`): what the service's shadow does."""
         stage_snapshot(self.path(snapshot.seq), snapshot)
 
     def publish(self, seq: int) -> Path:

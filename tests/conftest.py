@@ -4,7 +4,6 @@ project's own files (deploy/kafka): a missing Java or Maven fails the Kafka test
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from types import ModuleType
 from typing import Iterator
@@ -39,33 +38,3 @@ def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield bootstrap
     finally:
         broker.stop(data)
-
-
-@pytest.fixture
-def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The pids of the children the code under test forks, so a test can check that each was
-    reaped whatever other children this process has (the session's Kafka broker)."""
-    pids: list[int] = []
-    fork = os.fork
-
-    def recording() -> int:
-        pid = fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recording)
-    return pids
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_services() -> Iterator[None]:
-    """A failed test must not leave `clearinghouse serve` processes running."""
-    yield
-    from served import RUNNING
-
-    while RUNNING:
-        proc = RUNNING.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)

@@ -389,6 +389,8 @@ async def test_metrics_exposition() -> None:
         srv.metrics.set_lag(5)
         srv.metrics.set_snapshot(4)
         srv.metrics.dead_letter()
+        srv.metrics.set_shadow_backlog(1234)
+        srv.metrics.shadow_waited()
         status, text, resp = await srv.get("/metrics")
         assert status == 200
         assert resp.headers["Content-Type"] == CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
@@ -404,6 +406,8 @@ async def test_metrics_exposition() -> None:
         "clearinghouse_lag_records 5.0",
         "clearinghouse_seq 9.0",
         "clearinghouse_snapshot_seq 4.0",
+        "clearinghouse_shadow_backlog_bytes 1234.0",
+        "clearinghouse_shadow_waits_total 1.0",
         "clearinghouse_apply_latency_seconds_count 2.0",
         'clearinghouse_apply_latency_seconds_bucket{le="1e-05"} 0.0',
         'clearinghouse_apply_latency_seconds_bucket{le="5e-05"} 1.0',

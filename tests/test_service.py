@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import clearinghouse.service as service_module
-from clearinghouse.bgsave import BackgroundSave, Saved
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, run, save_position, settings, step
-from clearinghouse.service import Settings, Snapshots, file_service
+from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, fix_settings, run, save_position, settings, step
+from clearinghouse.service import Settings, file_service
+from clearinghouse.shadow import Saved, Shadow
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
@@ -159,8 +159,10 @@ def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], l
     sink = _Sink(service.engine.state)
 
     async def apply() -> None:
-        snapshots = Snapshots(BackgroundSave(SnapshotStore(home.state)), Settings().snapshot_every, 0)
-        await service._apply(_batch(), service.at, sink, resume, 0, snapshots)
+        shadow = Shadow(SnapshotStore(home.state))
+        await shadow.start(home, 0, Settings().snapshot_every, False)
+        await service._apply(_batch(), service.at, sink, resume, 0, shadow)
+        assert await shadow.close() is None
 
     asyncio.run(apply())
     assert service.engine.state.next_seq == 153
@@ -193,46 +195,38 @@ def test_a_restart_skips_what_is_out_across_early_writes(tmp_path: Path, monkeyp
     assert derived == 3
 
 
-def test_a_snapshot_due_at_a_checkpoint_is_saved_by_the_child_that_hashes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
-    """Both every 100 events: the record of seqs 52-101 takes the checkpoint at 101 and makes a
-    snapshot due. Its output is written and flushed, then one child (one fork in all) hashes and
-    saves that state; the checkpoint lands after the record ending at 152 (>= 101 + 50) with the
-    child's digest, and the file is the in-loop save of the position after record 4."""
+def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both every 100 events: the record of seqs 52-101 takes the checkpoint at 101, and the one
+    ending at 152 (>= 101 + 50) lands it in the same batch, so the service sends the shadow the
+    records so far and waits for the digest it hashes. The shadow staged the snapshot at 101 too
+    (one encoding), published once the output is written; the file is the in-loop save of the
+    position after record 4."""
     monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
     home = LogDir(tmp_path / "home")
     service = file_service(home, Settings(snapshot_every=100, checkpoint_every=100))
     sink = _Sink(service.engine.state)
 
     async def apply() -> Saved | None:
-        saver = BackgroundSave(SnapshotStore(home.state))
-        await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, Snapshots(saver, 100, 0))
-        return await saver.wait()
+        fix_settings(home, service.fixed)
+        shadow = Shadow(SnapshotStore(home.state))
+        await shadow.start(home, 0, 100, False)
+        await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, shadow)
+        return await shadow.close()
 
     assert asyncio.run(apply()) == Saved(101, 5)
-    assert len(forks) == 1
-    assert sink.flushed == [102]
     assert [(first, [type(event).__name__ for event in derived], dead, at) for first, derived, dead, at in sink.writes] == [
-        (0, ["Rejected", "Rejected"], [2], 102),
-        (2, ["Rejected", "Checkpoint"], [], 153),
+        (0, ["Rejected", "Rejected", "Rejected", "Checkpoint"], [2], 153),
     ]
     reference = Engine()
     at = Position(reference.state)
     for record in _batch()[:5]:  # the garbage record (offset 2) leaves the state as it is
         if record.value != b"garbage":
             step(reference, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=100)
-    checkpoint = sink.writes[1][1][1]
+    checkpoint = sink.writes[0][1][3]
     assert (checkpoint.seq, checkpoint.digest) == (101, state_digest(reference.state))
     in_loop = LogDir(tmp_path / "in-loop")
     save_position(SnapshotStore(in_loop.state), at, None)
     assert [path.read_bytes() for path in SnapshotStore(home.state).paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
-
-
-def test_a_snapshot_is_due_once_the_input_crosses_a_multiple_of_the_interval(tmp_path: Path) -> None:
-    """As checkpoints are taken: after one at seq 150 (a late one), the next is due at 200, not
-    at 250, so it falls on the record that takes the checkpoint of the same interval."""
-    home = LogDir(tmp_path / "home")
-    snapshots = Snapshots(BackgroundSave(SnapshotStore(home.state)), 100, 150)
-    assert [n for n in (151, 199, 200, 250, 301) if snapshots.due(State(next_seq=n))] == [200, 250, 301]
 
 
 def test_the_service_keeps_the_logs_checkpoint_interval(tmp_path: Path) -> None:
