@@ -185,6 +185,7 @@ class Service:
         self.lag = 0
         self.snapshot_seq: int | None = None
         self.source_description = ""
+        self._guided = True  # the shadow follows the service's decisions (`clearinghouse.shadow`)
 
     @property
     def state(self) -> State:
@@ -233,7 +234,7 @@ class Service:
         self.source_description = source.description
         stopped = False
         try:
-            await shadow.start(self.home, state.next_seq, self.settings.snapshot_every, self.settings.full_scan)
+            await shadow.start(self.home, state.next_seq, self.settings.snapshot_every, guided=self._guided, full_scan=self.settings.full_scan)
             written, dead_until = await sink.start()
             resume = Resume(written, at.derived_count, sink.description)
             await source.start(at.offset)
@@ -259,6 +260,9 @@ class Service:
         finally:
             if not stopped:
                 await shadow.kill()  # no shadow outlives its session
+            if shadow.diverged:  # a bug to report; the next sessions' shadows decide from the input alone
+                log.error("shadow_diverged", seq=state.next_seq - 1)
+                self._guided = False
             await source.stop()
             await sink.stop()
 
@@ -286,6 +290,7 @@ class Service:
         dead: list[tuple[Record, str]] = []
         every = self.fixed.checkpoint_every
         for record in records:
+            made: list[Any] = []
             try:
                 block = decode_block_at(record.value)
             except CodecError as exc:
@@ -299,8 +304,9 @@ class Service:
                 if held is not None and not held.digest.ready() and lands(at, self.engine.state.next_seq, len(block.events), every):
                     self.metrics.shadow_waited()
                     await shadow.digest_in(held.digest)  # type: ignore[arg-type]
-                out.extend(step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest))
-            shadow.forward(record)
+                made = step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest)
+                out.extend(made)
+            shadow.forward(record, made)
             if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []

@@ -5,8 +5,14 @@ its primary would otherwise stop for).
 
 The engine is a pure function of its input, so the shadow, started from the snapshot the
 service loaded and fed the same records (dead letters included), holds the very state the
-service held after each of them. It is niced: the service's loop, with the ticks waiting on it,
-wins the CPU whenever both want it, and the shadow catches up in the gaps.
+service held after each of them. Each record comes with the accounts the service's decisions
+for it named, and the shadow's engine is guided by them (`Engine(guide=...)`, as the history
+readers of `replay.decisions` are): it checks only those, so it never builds or re-keys the
+trigger index, the costly part of applying with liquidation on, and takes a fraction of the
+service's CPU. It checks that its decisions name the same accounts and number the same; if
+they ever differed it exits (`shadow_diverged`), and the service's next session runs its
+shadow unguided, which decides from the input alone. It is niced: the service's loop, with the
+ticks waiting on it, wins the CPU whenever both want it.
 
 Before, the service forked a child at every checkpoint (`fork()` and its copy-on-write): the
 fork's page-table copy and the faults of the first records after it were 20-40 ms on the loop,
@@ -16,13 +22,14 @@ half an interval later (`runner`); a snapshot is staged by the shadow (`Snapshot
 and published (synced, renamed, pruned) by the service in a thread once the output it counts
 is durable. The service only waits if the shadow has fallen half an interval behind.
 
-Frames both ways: a 4-byte big-endian length, then msgpack. To the shadow: a list of
-`[offset, value]` records. From it: `["digest", seq, hex]` for each checkpoint taken, and
+Frames both ways: a 4-byte big-endian length, then msgpack. To the shadow: a list of records
+`[offset, value, named, count]` (the accounts named by its decisions, input seq -> names, and
+the number of derived events it made). From it: `["digest", seq, hex]` for each checkpoint taken, and
 `["staged", seq, offset]` for each snapshot staged (the last input seq it holds, the source
 offset it resumes from). The shadow exits at the end of its input, and dies with the service
 (`PR_SET_PDEATHSIG`). Linux only.
 
-    python -m clearinghouse.shadow HOME --next-seq N --snapshot-every S [--full-scan]
+    python -m clearinghouse.shadow HOME --next-seq N --snapshot-every S [--unguided] [--full-scan]
 """
 
 from __future__ import annotations
@@ -46,13 +53,16 @@ from clearinghouse.digest import digest_of, encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.runner import LogDir, load, position_snapshot, settings, skip, step
 from clearinghouse.state import State
+from events import schema as ev
 from events.codec import CodecError, decode_block_at
 from events.kafkalog import Record
+from replay.decisions import guide_of
 from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger(__name__)
 
 PR_SET_PDEATHSIG = 1
+DIVERGED = 3  # the shadow's exit code when its decisions differ from the service's
 NICE = 10
 HEADER = struct.Struct(">I")
 # Bytes of records written to the shadow and not yet taken by it beyond which the service waits
@@ -74,6 +84,11 @@ class DigestLost(Exception):
 def frame(message: Any) -> bytes:
     body = msgspec.msgpack.encode(message)
     return HEADER.pack(len(body)) + body
+
+
+def named(derived: list[Any]) -> dict[int, tuple[str, ...]]:
+    """The guide of one record's derived events: input seq -> the accounts its decisions name."""
+    return guide_of([event for event in derived if not isinstance(event, ev.Checkpoint)])
 
 
 # ---- the service's side ------------------------------------------------------------------------
@@ -109,12 +124,13 @@ class Shadow:
         self._staged: list[Saved] = []
         self._publishing: asyncio.Task[Saved] | None = None
         self._ended: BaseException | None = None
+        self.diverged = False  # it exited saying its decisions differed from the service's
 
-    async def start(self, home: LogDir, next_seq: int, snapshot_every: int, full_scan: bool) -> None:
+    async def start(self, home: LogDir, next_seq: int, snapshot_every: int, *, guided: bool = True, full_scan: bool = False) -> None:
         """Starts the shadow on the snapshot the service loaded (the one ending before `next_seq`)."""
         args = [sys.executable, "-m", "clearinghouse.shadow", str(home.root), "--next-seq", str(next_seq), "--snapshot-every", str(snapshot_every)]
-        self._process = await asyncio.create_subprocess_exec(*(args + ["--full-scan"] if full_scan else args), stdin=asyncio.subprocess.PIPE,
-                                                             stdout=asyncio.subprocess.PIPE)
+        args += [flag for flag, on in (("--unguided", not guided), ("--full-scan", full_scan)) if on]
+        self._process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())
 
     def digest(self, state: State) -> ShadowDigest:
@@ -125,9 +141,10 @@ class Shadow:
             future.set_exception(DigestLost(f"the shadow ended before the checkpoint at seq {seq}: {self._ended}"))
         return ShadowDigest(seq, future)
 
-    def forward(self, record: Record) -> None:
-        """A record the service has applied (or dead-lettered): sent with the next `send`."""
-        self._outbox.append([record.offset, record.value])
+    def forward(self, record: Record, derived: list[Any]) -> None:
+        """A record the service has applied (or dead-lettered), with the derived events it made:
+        sent with the next `send`."""
+        self._outbox.append([record.offset, record.value, named(derived), len(derived)])
 
     @property
     def backlog(self) -> int:
@@ -172,7 +189,8 @@ class Shadow:
                 else:
                     self._staged.append(Saved(seq, value))
             code = await self._process.wait()
-            self._end(DigestLost(f"the shadow exited with {code}"))
+            self.diverged = code == DIVERGED
+            self._end(DigestLost(f"the shadow exited with {code}" + (" (its decisions differed from the service's)" if self.diverged else "")))
         except Exception as exc:  # noqa: BLE001 - whatever ended the pipe ends the session
             self._end(DigestLost(f"the shadow's pipe failed: {exc!r}"))
 
@@ -268,17 +286,19 @@ class _Later:
         return self.digest
 
 
-def follow(home: LogDir, next_seq: int, snapshot_every: int, full_scan: bool, source: BinaryIO, sink: BinaryIO) -> int:
-    """Applies the records from `source` as the service did, hashing each checkpoint and staging
-    a snapshot each time the input crosses a multiple of `snapshot_every` (the rule checkpoints
-    follow, so with their interval one encoding does both); returns the exit code."""
+def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, sink: BinaryIO, *, guided: bool = True, full_scan: bool = False) -> int:
+    """Applies the records from `source` as the service did, guided by the accounts its
+    decisions named (unless not `guided`), hashing each checkpoint and staging a snapshot each
+    time the input crosses a multiple of `snapshot_every` (the rule checkpoints follow, so with
+    their interval one encoding does both); returns the exit code."""
     fixed = settings(home)
     at = load(home, fixed.liquidation)
     if at.state.next_seq != next_seq:
         log.error("shadow_mismatch", expected=next_seq, loaded=at.state.next_seq)
         return 2
     state = at.state
-    engine = Engine(state, full_scan=full_scan)
+    guide: dict[int, tuple[str, ...]] = {}  # the record in hand's
+    engine = Engine(state, guide=guide, full_scan=full_scan) if guided else Engine(state, full_scan=full_scan)
     store = SnapshotStore(home.state)
     every = max(snapshot_every, 1)
     last = next_seq
@@ -295,13 +315,18 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, full_scan: bool, so
         sink.flush()
 
     while (records := _read_frame(source)) is not None:
-        for offset, value in records:
+        for offset, value, names, count in records:
             try:
                 block = decode_block_at(value)
             except CodecError:
                 skip(at, offset)
                 continue
-            step(engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=later)
+            guide.clear()
+            guide.update((seq, tuple(accounts)) for seq, accounts in names.items())
+            out = step(engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=later)
+            if len(out) != count or named(out) != guide:
+                log.error("shadow_diverged", seq=state.next_seq - 1, derived=len(out), service_derived=count)
+                return DIVERGED
             encoded: bytes | None = None
             digest: str | None = None
             if taken:
@@ -326,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("home")
     parser.add_argument("--next-seq", type=int, required=True)
     parser.add_argument("--snapshot-every", type=int, required=True)
+    parser.add_argument("--unguided", action="store_true", help="find the accounts to check from the input alone (the trigger index)")
     parser.add_argument("--full-scan", action="store_true")
     args = parser.parse_args(argv)
     parent = os.getppid()
@@ -339,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging()
     try:
-        return follow(LogDir(Path(args.home)), args.next_seq, args.snapshot_every, args.full_scan, sys.stdin.buffer, sys.stdout.buffer)
+        return follow(LogDir(Path(args.home)), args.next_seq, args.snapshot_every, sys.stdin.buffer, sys.stdout.buffer, guided=not args.unguided,
+                      full_scan=args.full_scan)
     except BrokenPipeError:
         return 1
 

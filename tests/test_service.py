@@ -160,7 +160,7 @@ def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], l
 
     async def apply() -> None:
         shadow = Shadow(SnapshotStore(home.state))
-        await shadow.start(home, 0, Settings().snapshot_every, False)
+        await shadow.start(home, 0, Settings().snapshot_every)
         await service._apply(_batch(), service.at, sink, resume, 0, shadow)
         assert await shadow.close() is None
 
@@ -209,7 +209,7 @@ def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp
     async def apply() -> Saved | None:
         fix_settings(home, service.fixed)
         shadow = Shadow(SnapshotStore(home.state))
-        await shadow.start(home, 0, 100, False)
+        await shadow.start(home, 0, 100)
         await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, shadow)
         return await shadow.close()
 
