@@ -20,7 +20,8 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    the machine's load average (1 min) before and after the timed phase, and the ticks over 50 ms
    besides the first (which pays the service's first transaction with a partition in it), with
    how many of them fall in the 5,000 events after a checkpoint (where the service used to fork;
-   its shadow process takes the checkpoints now).
+   its shadow process takes the checkpoints now); the JSON lists each (`slow_ticks`: seq, ms,
+   ms since the timed phase began).
 
     python bench/kafka.py --offline  # no broker: the latency phase's stream through runner.step
 
@@ -282,7 +283,7 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
     slow = [s for s, ms in latencies.items() if ms > 50 and s != min(sent)]
     near = [s for s in slow if s % CHECKPOINT_EVERY < 5_000]
-    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "over_50_ms": len(slow), "over_50_ms_after_checkpoint": len(near), "load_before": load_before, "load_after": load_after, "service_histograms": histograms}
+    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "over_50_ms": len(slow), "over_50_ms_after_checkpoint": len(near), "slow_ticks": [[seq, round(latencies[seq], 1), round((sent[seq] - started) * 1000)] for seq in sorted(slow)], "load_before": load_before, "load_after": load_after, "service_histograms": histograms}
     print(f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores)", flush=True)
     print(f"  over 50 ms besides the first tick: {len(slow)}, of them {len(near)} within 5,000 events after a checkpoint", flush=True)
     return result

@@ -45,6 +45,9 @@ class Metrics:
             buckets=APPLY_BUCKETS,
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "clearinghouse_gc_pause_seconds", "Pauses of the cyclic garbage collector, by generation.", ["generation"], buckets=APPLY_BUCKETS, registry=r
+        )
         # Every derived type shows from the start (at 0), so rate() works before its first event.
         for kind in get_args(DerivedEvent):
             self.derived.labels(type=kind.__struct_config__.tag)
@@ -65,6 +68,9 @@ class Metrics:
 
     def observe_output(self, seconds: float) -> None:
         self.output_latency.observe(seconds)
+
+    def observe_gc(self, generation: int, seconds: float) -> None:
+        self.gc_pause.labels(generation=str(generation)).observe(seconds)
 
     def set_lag(self, records: int) -> None:
         self.lag.set(records)

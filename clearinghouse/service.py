@@ -206,6 +206,14 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sessions until `stop` is set; a Kafka error restarts from the newest snapshot."""
+        watch = GcWatch(self.metrics)
+        gc.callbacks.append(watch)
+        try:
+            await self._sessions(stop)
+        finally:
+            gc.callbacks.remove(watch)
+
+    async def _sessions(self, stop: asyncio.Event) -> None:
         while True:
             try:
                 await self._session(stop)
@@ -231,6 +239,7 @@ class Service:
         state = at.state
         shadow = Shadow(self._store)
         source, sink = self._make_source(), self._make_sink()
+        commits = Commits(source)
         self.source_description = source.description
         stopped = False
         try:
@@ -247,26 +256,28 @@ class Service:
                 if shadow.staged:  # every record it holds has its output written
                     await sink.flush()
                     shadow.publish()
-                await self._landed(shadow.landed(), source)
+                self._landed(shadow.landed(), commits)
                 self.lag = source.lag(at.offset)
                 self.metrics.set_lag(self.lag)
             await sink.flush()
-            await self._landed(await shadow.close(), source)
+            self._landed(await shadow.close(), commits)
             stopped = True
             save_position(self._store, at, None)
-            await self._landed(Saved(state.next_seq - 1, at.offset), source)
+            self._landed(Saved(state.next_seq - 1, at.offset), commits)
+            await commits.wait()
             self.status = "stopped"
             log.info("stopped", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count)
         finally:
             if not stopped:
                 await shadow.kill()  # no shadow outlives its session
+                commits.cancel()
             if shadow.diverged:  # a bug to report; the next sessions' shadows decide from the input alone
                 log.error("shadow_diverged", seq=state.next_seq - 1)
                 self._guided = False
             await source.stop()
             await sink.stop()
 
-    async def _landed(self, saved: Saved | None, source: Source) -> None:
+    def _landed(self, saved: Saved | None, commits: Commits) -> None:
         """A snapshot is in place: it is the position a restart starts from, shown in /health
         and the metrics, and committed to the consumer group for lag tools. The heap is frozen
         again (see `_settle_heap`)."""
@@ -275,7 +286,7 @@ class Service:
         self.snapshot_seq = saved.seq
         self.metrics.set_snapshot(saved.seq)
         gc.freeze()
-        await source.commit(saved.offset)
+        commits.commit(saved.offset)
 
     async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
@@ -321,6 +332,62 @@ class Service:
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
         self.metrics.observe_output(time.perf_counter() - written)
+
+
+class Commits:
+    """Commits the snapshots' offsets to the consumer group beside the loop, not in its way:
+    the group's offset is for lag tools (the snapshot is the position), and a commit is a round
+    trip to the broker (the first, finding the group's coordinator, some 40 ms): a tick must not
+    wait behind it. One in flight at a time, then the newest offset landed meanwhile; a failed
+    commit ends the session at the next one (as any Kafka error does)."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._task: asyncio.Task[None] | None = None
+        self._next: int | None = None
+
+    def commit(self, offset: int) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # raises what ended the last one
+            self._task = None
+        self._next = offset
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            offset, self._next = self._next, None
+            await self._source.commit(offset)
+
+    async def wait(self) -> None:
+        """Until every offset landed is committed (at the end of a session)."""
+        if self._task is not None:
+            await self._task
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class GcWatch:
+    """Times the cyclic collector's pauses (a `gc.callbacks` hook): the loop stops for them, so
+    they are a tick's latency. Each goes into the histogram; one long enough to show in the
+    ticks is logged (`gc_pause`)."""
+
+    LOG_ABOVE = 0.02  # seconds
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        self._metrics.observe_gc(info["generation"], took)
+        if took >= self.LOG_ABOVE:
+            log.warning("gc_pause", generation=info["generation"], ms=round(took * 1000, 1), collected=info["collected"])
 
 
 def _settle_heap() -> None:

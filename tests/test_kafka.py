@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ConcurrentTransactions
 from aiokafka.producer.sender import AddPartitionsToTxnHandler
 
@@ -99,6 +99,16 @@ def _check_output(kafka: str, topic: str, state: Path, ref: Reference) -> None:
     assert asyncio.run(read_derived(KafkaConfig(kafka), f"{topic}.derived")) == ref.derived
 
 
+async def _committed(kafka: str, topic: str) -> int | None:
+    """The offset the service's consumer group holds for partition 0 (what lag tools read)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=f"clearinghouse.{topic}.0", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+
+
 def test_round_trip_file_log_to_topic_to_service(kafka: str, crash: Reference, tmp_path: Path) -> None:
     out = cli("produce", "--kafka", kafka, "--topic", "round-trip", "--log", str(crash.log.root), "--json").stdout
     assert '"events": 30000' in out and '"records": 30' in out
@@ -107,6 +117,7 @@ def test_round_trip_file_log_to_topic_to_service(kafka: str, crash: Reference, t
     assert health["status"] == "ok" and health["source"] == "kafka:round-trip[0]"
     assert served.stop() == 0
     _check_output(kafka, "round-trip", tmp_path / "state", crash)
+    assert asyncio.run(_committed(kafka, "round-trip")) == 30  # the stop's snapshot: past all 30 records
 
 
 def test_sigkill_at_random_points_loses_and_repeats_nothing(kafka: str, crash: Reference, tmp_path: Path) -> None:
