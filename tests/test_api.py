@@ -391,6 +391,7 @@ async def test_metrics_exposition() -> None:
         srv.metrics.dead_letter()
         srv.metrics.set_shadow_backlog(1234)
         srv.metrics.shadow_waited()
+        srv.metrics.observe_gc(2, 0.03)
         status, text, resp = await srv.get("/metrics")
         assert status == 200
         assert resp.headers["Content-Type"] == CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
@@ -408,6 +409,8 @@ async def test_metrics_exposition() -> None:
         "clearinghouse_snapshot_seq 4.0",
         "clearinghouse_shadow_backlog_bytes 1234.0",
         "clearinghouse_shadow_waits_total 1.0",
+        'clearinghouse_gc_pause_seconds_bucket{generation="2",le="0.025"} 0.0',
+        'clearinghouse_gc_pause_seconds_bucket{generation="2",le="0.05"} 1.0',
         "clearinghouse_apply_latency_seconds_count 2.0",
         'clearinghouse_apply_latency_seconds_bucket{le="1e-05"} 0.0',
         'clearinghouse_apply_latency_seconds_bucket{le="5e-05"} 1.0',
