@@ -253,6 +253,7 @@ class Service:
                 records = await source.poll()
                 if records:
                     await self._apply(records, at, sink, resume, dead_until, shadow)
+                shadow.check()
                 if shadow.staged:  # every record it holds has its output written
                     await sink.flush()
                     shadow.publish()

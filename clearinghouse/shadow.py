@@ -194,6 +194,12 @@ class Shadow:
         except Exception as exc:  # noqa: BLE001 - whatever ended the pipe ends the session
             self._end(DigestLost(f"the shadow's pipe failed: {exc!r}"))
 
+    def check(self) -> None:
+        """Raises `DigestLost` once the shadow has ended: the session ends with it, rather than
+        run on without snapshots until a checkpoint needs a digest."""
+        if self._ended is not None:
+            raise self._ended
+
     def _end(self, reason: DigestLost) -> None:
         self._ended = reason
         for future in self._digests.values():

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,8 +60,36 @@ def test_serve_tails_a_file_log_and_matches_a_plain_run(tmp_path: Path) -> None:
     again = Served(["--log", str(served_log)], tmp_path / "serve.log")
     again.wait(lambda h: h["seq"] == 11_999)
     assert again.stop() == 0
+    _matches_a_plain_run(tmp_path, served_log)
 
-    # The reference: the same events through `run` on a copy of the input log.
+
+def test_a_killed_shadow_ends_the_session_and_the_service_recovers(tmp_path: Path) -> None:
+    """The shadow is SIGKILLed: the session ends at once (`session_failed`), the next one starts
+    from the newest snapshot with a new shadow, and the result is a plain run's."""
+    first, second = _halves(tmp_path)
+    served_log = tmp_path / "served"
+    cli("ingest", str(first), "--log", str(served_log))
+    served = Served(["--log", str(served_log), "--snapshot-every", "2500"], tmp_path / "serve.log")
+    served.wait(lambda h: h["seq"] == 5_999)
+    shadow = _shadow_of(served.proc.pid)
+    os.kill(shadow, signal.SIGKILL)
+    served.wait(lambda h: h["status"] == "ok" and _shadow_of(served.proc.pid) != shadow)
+    assert '"session_failed"' in (tmp_path / "serve.log").read_text()
+    cli("ingest", str(second), "--log", str(served_log))
+    served.wait(lambda h: h["seq"] == 11_999)
+    assert served.stop() == 0
+    _matches_a_plain_run(tmp_path, served_log)
+
+
+def _shadow_of(pid: int) -> int | None:
+    """The service's shadow process (its one child), if running."""
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    return children[0] if len(children) == 1 else None
+
+
+def _matches_a_plain_run(tmp_path: Path, served_log: Path) -> None:
+    """The served log's newest snapshot, derived events and verdict are those of `run` over a
+    copy of its input."""
     plain = LogDir(tmp_path / "plain")
     shutil.copytree(served_log / "events", plain.events)
     result = run(plain)
