@@ -219,6 +219,13 @@ def _write_server_properties(paths: dict[str, Path], broker_port: int, controlle
     paths["props"].write_text("\n".join(lines))
 
 
+# The broker's heap and collector: Kafka's own start script's performance options (G1 with a
+# 20 ms pause goal, where the JVM's default goal is 200 ms: the broker's young collections sit
+# in every produce and fetch path, so in the service's tick latency), on a fixed 512 MB heap.
+BROKER_JVM = ("-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+              "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true")
+
+
 def _java_base(java: str, *jvm_opts: str) -> list[str]:
     return [java, *jvm_opts, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", _classpath()]
 
@@ -390,7 +397,7 @@ def start(data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR, timeout: float = 
             log.write(f"\n=== broker.py start {time.strftime('%Y-%m-%dT%H:%M:%S')} {bootstrap} ===\n".encode())
             log.flush()
             proc = subprocess.Popen(
-                [*_java_base(java, "-Xmx512m"), "kafka.Kafka", str(paths["props"])],
+                [*_java_base(java, *BROKER_JVM), "kafka.Kafka", str(paths["props"])],
                 cwd=data, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() kills the group
             )
