@@ -48,6 +48,7 @@ from events.deadletter import DeadLetter, decode as decode_dead, encode as encod
 from events.eventlog import EventLog
 from events.filelog import FileLog
 from events.kafkalog import KafkaConfig, KafkaSink, KafkaSource, Record, Topics
+from events.schema import LiquidationTriggered
 from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger("clearinghouse.service")
@@ -186,6 +187,7 @@ class Service:
         self.snapshot_seq: int | None = None
         self.source_description = ""
         self._guided = True  # the shadow follows the service's decisions (`clearinghouse.shadow`)
+        self._written = float("-inf")  # perf_counter at the end of the last write
 
     @property
     def state(self) -> State:
@@ -291,10 +293,12 @@ class Service:
 
     async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
-        records applied since the last write have taken `FLUSH_AFTER` and made output. A tick's
-        liquidation in a long batch (the backlog after a stall) then does not wait for the rest
-        of it, at the cost of at most one more write per `FLUSH_AFTER` of applying. Each record
-        goes to the shadow once applied; one that lands a checkpoint waits for its digest if the
+        records applied since the last write have taken `FLUSH_AFTER` and made output, or right
+        after a record that liquidates, unless the last write ended less than `FLUSH_AFTER` ago.
+        A tick's liquidation then waits neither for the rest of its batch nor for a long batch
+        (the backlog after a stall), at the cost of at most one more write per `FLUSH_AFTER`
+        (a crash liquidating on every record still writes at most that often). Each record goes
+        to the shadow once applied; one that lands a checkpoint waits for its digest if the
         shadow has not sent it yet."""
         started = time.perf_counter()
         first_seq = self.engine.state.next_seq
@@ -319,7 +323,8 @@ class Service:
                 made = step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest)
                 out.extend(made)
             shadow.forward(record, made)
-            if (out or dead) and time.perf_counter() - started >= FLUSH_AFTER:
+            now = time.perf_counter()
+            if (out or dead) and (now - started >= FLUSH_AFTER or (_liquidates(made) and now - self._written >= FLUSH_AFTER)):
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
         await self._write(sink, at, resume, first_seq, started, out, dead)
@@ -332,7 +337,8 @@ class Service:
         fresh = resume.fresh(out)
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
-        self.metrics.observe_output(time.perf_counter() - written)
+        self._written = time.perf_counter()
+        self.metrics.observe_output(self._written - written)
 
 
 class Commits:
@@ -389,6 +395,10 @@ class GcWatch:
         self._metrics.observe_gc(info["generation"], took)
         if took >= self.LOG_ABOVE:
             log.warning("gc_pause", generation=info["generation"], ms=round(took * 1000, 1), collected=info["collected"])
+
+
+def _liquidates(derived: list[Any]) -> bool:
+    return any(type(event) is LiquidationTriggered for event in derived)
 
 
 def _settle_heap() -> None:

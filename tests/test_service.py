@@ -225,6 +225,47 @@ def test_a_restart_skips_what_is_out_across_early_writes(tmp_path: Path, monkeyp
     assert derived == 3
 
 
+def test_a_liquidation_is_written_at_once_unless_a_write_just_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the time rule out of the way (`FLUSH_AFTER` an hour): the record whose tick
+    liquidates victim A (deposit 10, long 1 VICT at 100, maintenance 1%: liquidated below
+    90/0.99 = 90.91) is written right after it; the next tick's liquidation of B (deposit 20:
+    below 80/0.99 = 80.81) comes less than `FLUSH_AFTER` after that write, so it goes out with
+    the rest of the batch (a rejected withdrawal) at its end."""
+    monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
+    px, usd = 10**8, 10**6
+    setup = [
+        ev.Market(coin="VICT", sz_decimals=2, margin_tiers=[ev.MarginTier(lower_bound=0, max_leverage=50)]),
+        ev.Prices(prices={"VICT": ev.PricePoint(mark=100 * px)}),
+        ev.Deposit(account="mm", amount=10_000_000 * usd),
+        ev.Deposit(account="a", amount=10 * usd),
+        ev.Deposit(account="b", amount=20 * usd),
+        ev.Trade(coin="VICT", px=100 * px, sz=px, buyer="a", seller="mm"),
+        ev.Trade(coin="VICT", px=100 * px, sz=px, buyer="b", seller="mm"),
+    ]
+    blocks = [setup, [ev.Prices(prices={"VICT": ev.PricePoint(mark=90 * px)})], [ev.Prices(prices={"VICT": ev.PricePoint(mark=80 * px)})],
+              [ev.Withdraw(account="nobody", amount=1)]]
+    records, seq = [], 0
+    for block in blocks:
+        records.append(Record(len(records), encode_block(block, seq)))
+        seq += len(block)
+    home = LogDir(tmp_path / "home")
+    service = file_service(home, Settings())
+    sink = _Sink(service.engine.state)
+
+    async def apply() -> None:
+        shadow = Shadow(SnapshotStore(home.state))
+        await shadow.start(home, 0, Settings().snapshot_every)
+        await service._apply(records, service.at, sink, Resume(0, 0, "test"), 0, shadow)
+        await shadow.close()
+
+    asyncio.run(apply())
+    liquidated = [[(e.account, e.cause) for e in derived if isinstance(e, ev.LiquidationTriggered)] for _, derived, _, _ in sink.writes]
+    assert [at for *_, at in sink.writes] == [8, 10]  # after seq 7 (the first tick), then at the end
+    assert sink.writes[1][0] == len(sink.writes[0][1])
+    assert liquidated == [[("a", 7)], [("b", 8)]]
+    assert type(sink.writes[1][1][-1]) is ev.Rejected
+
+
 def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both every 100 events: the record of seqs 52-101 takes the checkpoint at 101, and the one
     ending at 152 (>= 101 + 50) lands it in the same batch, so the service sends the shadow the
