@@ -18,7 +18,7 @@ import clearinghouse.service as service_module
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, fix_settings, run, save_position, settings, step
-from clearinghouse.service import Settings, file_service
+from clearinghouse.service import Service, Settings, file_service
 from clearinghouse.shadow import Saved, Shadow
 from clearinghouse.state import State
 from events import schema as ev
@@ -181,20 +181,29 @@ def _batch() -> list[Record]:
     return [Record(offset, value) for offset, value in enumerate(blocks)]
 
 
+def _applied(tmp_path: Path, records: list[Record], resume: Resume, settings: Settings = Settings()) -> tuple[Service, _Sink, Saved | None]:
+    """`records` applied as one batch by a fresh file-log service with its shadow, then the
+    shadow closed: the service, what its output got, and the snapshot the shadow's close
+    published (if one was staged)."""
+    home = LogDir(tmp_path / "home")
+    service = file_service(home, settings)
+    sink = _Sink(service.engine.state)
+
+    async def apply() -> Saved | None:
+        fix_settings(home, service.fixed)
+        shadow = Shadow(SnapshotStore(home.state))
+        await shadow.start(home, 0, settings.snapshot_every)
+        await service._apply(records, service.at, sink, resume, 0, shadow)
+        return await shadow.close()
+
+    return service, sink, asyncio.run(apply())
+
+
 def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], list[int], int]], int]:
     """Applies `_batch()` in a fresh file-log service: (writes with the seqs of the rejections,
     the derived count after it)."""
-    home = LogDir(tmp_path / "home")
-    service = file_service(home, Settings())
-    sink = _Sink(service.engine.state)
-
-    async def apply() -> None:
-        shadow = Shadow(SnapshotStore(home.state))
-        await shadow.start(home, 0, Settings().snapshot_every)
-        await service._apply(_batch(), service.at, sink, resume, 0, shadow)
-        assert await shadow.close() is None
-
-    asyncio.run(apply())
+    service, sink, saved = _applied(tmp_path, _batch(), resume)
+    assert saved is None
     assert service.engine.state.next_seq == 153
     writes = [(first, [event.seq for event in derived if isinstance(event, ev.Rejected)], dead, at) for first, derived, dead, at in sink.writes]
     for _, derived, _, _ in sink.writes:
@@ -248,17 +257,7 @@ def test_a_liquidation_is_written_at_once_unless_a_write_just_ended(tmp_path: Pa
     for block in blocks:
         records.append(Record(len(records), encode_block(block, seq)))
         seq += len(block)
-    home = LogDir(tmp_path / "home")
-    service = file_service(home, Settings())
-    sink = _Sink(service.engine.state)
-
-    async def apply() -> None:
-        shadow = Shadow(SnapshotStore(home.state))
-        await shadow.start(home, 0, Settings().snapshot_every)
-        await service._apply(records, service.at, sink, Resume(0, 0, "test"), 0, shadow)
-        await shadow.close()
-
-    asyncio.run(apply())
+    _, sink, _ = _applied(tmp_path, records, Resume(0, 0, "test"))
     liquidated = [[(e.account, e.cause) for e in derived if isinstance(e, ev.LiquidationTriggered)] for _, derived, _, _ in sink.writes]
     assert [at for *_, at in sink.writes] == [8, 10]  # after seq 7 (the first tick), then at the end
     assert sink.writes[1][0] == len(sink.writes[0][1])
@@ -273,18 +272,8 @@ def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp
     (one encoding), published once the output is written; the file is the in-loop save of the
     position after record 4."""
     monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
-    home = LogDir(tmp_path / "home")
-    service = file_service(home, Settings(snapshot_every=100, checkpoint_every=100))
-    sink = _Sink(service.engine.state)
-
-    async def apply() -> Saved | None:
-        fix_settings(home, service.fixed)
-        shadow = Shadow(SnapshotStore(home.state))
-        await shadow.start(home, 0, 100)
-        await service._apply(_batch(), service.at, sink, Resume(0, 0, "test"), 0, shadow)
-        return await shadow.close()
-
-    assert asyncio.run(apply()) == Saved(101, 5)
+    _, sink, saved = _applied(tmp_path, _batch(), Resume(0, 0, "test"), Settings(snapshot_every=100, checkpoint_every=100))
+    assert saved == Saved(101, 5)
     assert [(first, [type(event).__name__ for event in derived], dead, at) for first, derived, dead, at in sink.writes] == [
         (0, ["Rejected", "Rejected", "Rejected", "Checkpoint"], [2], 153),
     ]
@@ -297,7 +286,7 @@ def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp
     assert (checkpoint.seq, checkpoint.digest) == (101, state_digest(reference.state))
     in_loop = LogDir(tmp_path / "in-loop")
     save_position(SnapshotStore(in_loop.state), at, None)
-    assert [path.read_bytes() for path in SnapshotStore(home.state).paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
+    assert [path.read_bytes() for path in SnapshotStore(tmp_path / "home" / "state").paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
 
 
 def test_the_service_keeps_the_logs_checkpoint_interval(tmp_path: Path) -> None:
