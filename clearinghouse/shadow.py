@@ -51,7 +51,7 @@ import structlog
 
 from clearinghouse.digest import digest_of, encode_state
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, load, position_snapshot, settings, skip, step
+from clearinghouse.runner import Known, LogDir, load, position_snapshot, settings, skip, step
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import CodecError, decode_block_at
@@ -279,19 +279,6 @@ def _read_frame(source: BinaryIO) -> Any | None:
     return msgspec.msgpack.decode(body)
 
 
-class _Later:
-    """A checkpoint's digest, set once the record that took it is done (`runner.Digest`)."""
-
-    digest: str | None = None
-
-    def ready(self) -> bool:
-        return self.digest is not None
-
-    def result(self) -> str:
-        assert self.digest is not None
-        return self.digest
-
-
 def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, sink: BinaryIO, *, guided: bool = True, full_scan: bool = False) -> int:
     """Applies the records from `source` as the service did, guided by the accounts its
     decisions named (unless not `guided`), hashing each checkpoint and staging a snapshot each
@@ -310,11 +297,14 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
     last = next_seq
     gc.collect()
     gc.freeze()
-    taken: list[_Later] = []
+    hashed: tuple[bytes, str] | None = None  # the state's encoding and digest, once the record in hand took a checkpoint
 
-    def later(_: State) -> _Later:
-        taken.append(_Later())
-        return taken[-1]
+    def checkpoint(taken: State) -> Known:
+        """The checkpoint's digest, of the encoding a snapshot due at the same record reuses."""
+        nonlocal hashed
+        encoded = encode_state(taken)
+        hashed = (encoded, digest_of(encoded))
+        return Known(hashed[1])
 
     def send(message: list[Any]) -> None:
         sink.write(frame(message))
@@ -329,23 +319,18 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
                 continue
             guide.clear()
             guide.update((seq, tuple(accounts)) for seq, accounts in names.items())
-            out = step(engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=later)
+            hashed = None
+            out = step(engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=checkpoint)
             if len(out) != count or named(out) != guide:
                 log.error("shadow_diverged", seq=state.next_seq - 1, derived=len(out), service_derived=count)
                 return DIVERGED
-            encoded: bytes | None = None
-            digest: str | None = None
-            if taken:
-                pending = taken.pop()
-                encoded = encode_state(state)
-                pending.digest = digest = digest_of(encoded)
-                assert at.pending is not None
-                send(["digest", at.pending.seq, digest])
+            if hashed is not None:
+                send(["digest", state.next_seq - 1, hashed[1]])
             if state.next_seq // every > last // every:
-                if encoded is None:
+                if hashed is None:
                     encoded = encode_state(state)
-                    digest = digest_of(encoded)
-                store.stage(position_snapshot(at, encoded=encoded, digest=digest))
+                    hashed = (encoded, digest_of(encoded))
+                store.stage(position_snapshot(at, encoded=hashed[0], digest=hashed[1]))
                 send(["staged", state.next_seq - 1, at.offset])
                 last = state.next_seq
                 gc.freeze()
