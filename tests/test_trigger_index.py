@@ -10,7 +10,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.triggers import TriggerIndex
+from clearinghouse.triggers import ID_BITS, TriggerIndex
 from clearinghouse.units import PX, SZ, USD
 from events import schema as ev
 from events.generator import GeneratorConfig, generate, valid_price
@@ -112,10 +112,16 @@ def _two_coins() -> Engine:
 
 
 def _keys_of(engine: Engine, name: str) -> dict[str, list[tuple[int, str]]]:
-    """Every key `name` holds, per coin and list, from the books themselves."""
+    """Every key `name` holds, per coin and list, from the books themselves (an entry is
+    `key << ID_BITS | id`, decoded here to (key, name))."""
     index = engine.triggers
     assert isinstance(index, TriggerIndex)
-    return {f"{coin}.{side}": [k for k in getattr(book, side) if k[1] == name] for coin, book in index.books.items() for side in ("long_px", "short_px", "long_fund", "short_fund")}
+    decoded = {
+        f"{coin}.{side}": [(e >> ID_BITS, index.names[e & ((1 << ID_BITS) - 1)]) for e in getattr(book, side)]
+        for coin, book in index.books.items()
+        for side in ("long_px", "short_px", "long_fund", "short_fund")
+    }
+    return {where: [k for k in keys if k[1] == name] for where, keys in decoded.items()}
 
 
 def test_a_crossed_account_found_healthy_moves_only_the_keys_that_no_longer_hold() -> None:
