@@ -38,6 +38,7 @@ from clearinghouse import lending, margin, portfolio
 from clearinghouse.liquidation import isolated_scopes
 from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
 
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
@@ -67,13 +68,15 @@ class _Sizing:
 
 class PmBands:
     def __init__(self) -> None:
-        self.low: dict[str, SortedList] = {}  # coin -> (key, name): crossed when min(mark, oracle) < key
+        # coin -> entries `key << ID_BITS | account id` (as `triggers._Book`'s): crossed when min(mark, oracle) < key
+        self.low: dict[str, SortedList] = {}
         self.high: dict[str, SortedList] = {}  # crossed when max(mark, oracle) > key
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
         self.sizing: dict[str, _Sizing] = {}
         self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
+        self.ids = AccountIds()
 
     def forget(self, name: str) -> None:
         self.debts.pop(name, None)
@@ -83,10 +86,11 @@ class PmBands:
 
     def _drop(self, name: str, entry: Entry) -> None:
         coin, _, lo, hi, flo, fhi = entry
-        self.low[coin].remove((lo, name))
-        self.high[coin].remove((hi, name))
-        self.fund_low[coin].remove((flo, name))
-        self.fund_high[coin].remove((fhi, name))
+        ident = self.ids.of(name)
+        self.low[coin].remove(lo << ID_BITS | ident)
+        self.high[coin].remove(hi << ID_BITS | ident)
+        self.fund_low[coin].remove(flo << ID_BITS | ident)
+        self.fund_high[coin].remove(fhi << ID_BITS | ident)
 
     @staticmethod
     def _band(coin: str, kind: int, market: Market, share: int, k: int, szi: int) -> Entry:
@@ -107,6 +111,7 @@ class PmBands:
         kept = old.pop((coin, kind), None)
         lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
         books = (self.low, self.high, self.fund_low, self.fund_high)
+        ident = self.ids.of(name)
         if kept is not None:
             allowed = self._band(coin, kind, market, share, k, szi)
             fits = (allowed[2] <= kept[2] <= lo, hi <= kept[3] <= allowed[3], allowed[4] <= kept[4] <= index, index <= kept[5] <= allowed[5])
@@ -117,15 +122,15 @@ class PmBands:
             for book, key, fit, was in zip(books, entry[2:], fits, kept[2:]):
                 if not fit:
                     lst = book[coin]
-                    lst.remove((was, name))
-                    lst.add((key, name))
+                    lst.remove(was << ID_BITS | ident)
+                    lst.add(key << ID_BITS | ident)
             return entry  # type: ignore[return-value]
         entry = self._band(coin, kind, market, share // 2, k, szi)
         for book, key in zip(books, entry[2:]):
             lst = book.get(coin)
             if lst is None:
                 lst = book[coin] = SortedList()
-            lst.add((key, name))
+            lst.add(key << ID_BITS | ident)
         return entry
 
     def index(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
@@ -280,15 +285,19 @@ class PmBands:
             return set()
         lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
         high, fund_low, fund_high = self.high[coin], self.fund_low[coin], self.fund_high[coin]
+        names = self.ids.names
         hit: set[str] = set()
-        if low and low[-1][0] > lo:
-            hit.update(a for _, a in low.irange(minimum=(lo + 1, "")))
-        if high and high[0][0] < hi:
-            hit.update(a for _, a in high[: high.bisect_left((hi, ""))])
-        if fund_low and fund_low[-1][0] > index:
-            hit.update(a for _, a in fund_low.irange(minimum=(index + 1, "")))
-        if fund_high and fund_high[0][0] < index:
-            hit.update(a for _, a in fund_high[: fund_high.bisect_left((index, ""))])
+        # the least entry of a key above lo (crossed in `low`) and of a key at hi (not crossed in `high`)
+        above_lo, below_hi = (lo + 1) << ID_BITS, hi << ID_BITS
+        above_index, below_index = (index + 1) << ID_BITS, index << ID_BITS
+        if low and low[-1] >= above_lo:
+            hit.update(names[e & ID_MASK] for e in low.irange(minimum=above_lo))
+        if high and high[0] < below_hi:
+            hit.update(names[e & ID_MASK] for e in high[: high.bisect_left(below_hi)])
+        if fund_low and fund_low[-1] >= above_index:
+            hit.update(names[e & ID_MASK] for e in fund_low.irange(minimum=above_index))
+        if fund_high and fund_high[0] < below_index:
+            hit.update(names[e & ID_MASK] for e in fund_high[: fund_high.bisect_left(below_index)])
         return hit
 
 

@@ -31,12 +31,12 @@ from clearinghouse.units import FUNDING_DIV, NTL_DIV
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
 ROUNDING = 3  # micro-USDC per position: value, funding and maintenance each round once
 ID_BITS = 32  # an entry is `key << ID_BITS | account id`: room for 4 billion accounts
-_ID_MASK = (1 << ID_BITS) - 1
+ID_MASK = (1 << ID_BITS) - 1
 
 
 class _Book:
     """One market's trigger keys. An entry is one int, `key << ID_BITS | id` with the account's
-    id in `TriggerIndex.names`: it sorts by key (ties by id, an order no result depends on) and
+    id in an `AccountIds`: it sorts by key (ties by id, an order no result depends on) and
     compares several times faster than a (key, name) tuple, which is most of a fill's cost
     with liquidation on."""
 
@@ -55,17 +55,35 @@ class _Book:
 
     def crossed(self, market: Market, names: list[str]) -> set[str]:
         mark, index = market.mark, market.funding_index
-        hit = {names[e & _ID_MASK] for e in self.long_px.irange(minimum=(mark + 1) << ID_BITS)}
-        hit.update(names[e & _ID_MASK] for e in self.short_px[: self.short_px.bisect_left(mark << ID_BITS)])
-        hit.update(names[e & _ID_MASK] for e in self.long_fund[: self.long_fund.bisect_left(index << ID_BITS)])
-        hit.update(names[e & _ID_MASK] for e in self.short_fund.irange(minimum=(index + 1) << ID_BITS))
+        hit = {names[e & ID_MASK] for e in self.long_px.irange(minimum=(mark + 1) << ID_BITS)}
+        hit.update(names[e & ID_MASK] for e in self.short_px[: self.short_px.bisect_left(mark << ID_BITS)])
+        hit.update(names[e & ID_MASK] for e in self.long_fund[: self.long_fund.bisect_left(index << ID_BITS)])
+        hit.update(names[e & ID_MASK] for e in self.short_fund.irange(minimum=(index + 1) << ID_BITS))
         return hit
 
     def everyone(self, names: list[str]) -> set[str]:
-        return {names[e & _ID_MASK] for e in self.long_px} | {names[e & _ID_MASK] for e in self.short_px}
+        return {names[e & ID_MASK] for e in self.long_px} | {names[e & ID_MASK] for e in self.short_px}
 
     def __len__(self) -> int:
         return len(self.long_px) + len(self.short_px)
+
+
+class AccountIds:
+    """Small ints for account names, for book entries (here and in `pm_triggers`). Ids are never
+    reused, so an entry's id always names one account."""
+
+    __slots__ = ("names", "_ids")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []  # id -> name
+        self._ids: dict[str, int] = {}
+
+    def of(self, name: str) -> int:
+        ident = self._ids.get(name)
+        if ident is None:
+            ident = self._ids[name] = len(self.names)
+            self.names.append(name)
+        return ident
 
 
 class _Pending(list):
@@ -134,16 +152,8 @@ class TriggerIndex:
         self.books: dict[str, _Book] = {}
         self.accounts: dict[str, _Indexed] = {}
         self.tight: set[str] = set()
-        self.names: list[str] = []  # account id -> name (ids are never reused)
-        self._ids: dict[str, int] = {}
+        self.ids = AccountIds()
         self._book_kind: type = SortedList
-
-    def _ident(self, name: str) -> int:
-        ident = self._ids.get(name)
-        if ident is None:
-            ident = self._ids[name] = len(self.names)
-            self.names.append(name)
-        return ident
 
     # ---- entries ------------------------------------------------------------------------------
 
@@ -216,7 +226,7 @@ class TriggerIndex:
         old = self.accounts.pop(name, None)
         self.tight.discard(name)
         was_cross, was_iso = (old.cross, old.iso) if old is not None else ({}, {})
-        ident = self._ident(name)
+        ident = self.ids.of(name)
         entry = _Indexed(ident, account.raw_usd)
         cross = []
         for coin, pos in account.positions.items():
@@ -374,13 +384,13 @@ class TriggerIndex:
     def crossed(self, coin: str, state: State) -> set[str]:
         """Accounts to check after `coin`'s mark or funding index moved."""
         book = self.books.get(coin)
-        hit = book.crossed(state.markets[coin], self.names) if book is not None else set()
+        hit = book.crossed(state.markets[coin], self.ids.names) if book is not None else set()
         return hit | self.tight
 
     def holders(self, coin: str, state: State) -> set[str]:
         """Accounts to check after `coin`'s margin table changed."""
         book = self.books.get(coin)
-        return (book.everyone(self.names) if book is not None else set()) | self.tight
+        return (book.everyone(self.ids.names) if book is not None else set()) | self.tight
 
 
 class FullScan:

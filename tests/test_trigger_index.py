@@ -10,7 +10,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.triggers import ID_BITS, TriggerIndex
+from clearinghouse.triggers import ID_BITS, ID_MASK, TriggerIndex
 from clearinghouse.units import PX, SZ, USD
 from events import schema as ev
 from events.generator import GeneratorConfig, generate, valid_price
@@ -117,7 +117,7 @@ def _keys_of(engine: Engine, name: str) -> dict[str, list[tuple[int, str]]]:
     index = engine.triggers
     assert isinstance(index, TriggerIndex)
     decoded = {
-        f"{coin}.{side}": [(e >> ID_BITS, index.names[e & ((1 << ID_BITS) - 1)]) for e in getattr(book, side)]
+        f"{coin}.{side}": [(e >> ID_BITS, index.ids.names[e & ID_MASK]) for e in getattr(book, side)]
         for coin, book in index.books.items()
         for side in ("long_px", "short_px", "long_fund", "short_fund")
     }
