@@ -43,7 +43,8 @@ def show(amount: int, token: str) -> str:
 
 
 def lent(pool: Pool) -> int:
-    return ceil_div(pool.borrow_shares * pool.borrow_index, INDEX_ONE)
+    """What borrowers owe in all (rounded up, as `owed`)."""
+    return -(-pool.borrow_shares * pool.borrow_index // INDEX_ONE)
 
 
 def supplied(pool: Pool) -> int:
@@ -51,8 +52,9 @@ def supplied(pool: Pool) -> int:
 
 
 def owed(pool: Pool, shares: int) -> int:
-    """What a borrower with `shares` owes (rounded up)."""
-    return ceil_div(shares * pool.borrow_index, INDEX_ONE)
+    """What a borrower with `shares` owes (rounded up; `ceil_div` written out: this is the
+    automatic borrow's hot path)."""
+    return -(-shares * pool.borrow_index // INDEX_ONE)
 
 
 def claim(pool: Pool, shares: int) -> int:

@@ -93,7 +93,10 @@ def owed_value(state: State, token: str, owed: int) -> int:
 
 
 def borrowed_value(state: State, spot: SpotAccount) -> int:
-    return sum(owed_value(state, token, lending.owed(state.pools[token], shares)) for token, shares in spot.borrowed.items())
+    total = 0
+    for token, shares in spot.borrowed.items():  # a loop, not a generator: every automatic borrow asks
+        total += owed_value(state, token, lending.owed(state.pools[token], shares))
+    return total
 
 
 class Holdings(NamedTuple):
@@ -116,23 +119,36 @@ class _Terms(NamedTuple):
     supply_cap: int | None  # the user supply cap in the token's unit (None: no caps, no liquidation value)
 
 
-_cached_terms: tuple[PmRules | None, dict[str, _Terms], int] = (None, {}, 0)
+class _RulesTerms(NamedTuple):
+    rules: PmRules | None
+    terms: dict[str, _Terms]  # per PM-eligible token
+    usdc_cap: int  # the user USDC borrow cap in micro-USDC
+    collateral: tuple[tuple[str, int], ...]  # (token, LTV) of the tokens a borrow limit counts: LTV > 0, USDC aside
 
 
-def _terms(rules: PmRules) -> tuple[dict[str, _Terms], int]:
-    """The per-token terms of a rules object and its user USDC borrow cap, worked out once for
-    it (rules are immutable; a `rules` event makes a new object). The cache holds the object, so
-    its identity stays its own."""
+_cached_terms = _RulesTerms(None, {}, 0, ())
+
+
+def _rules_terms(rules: PmRules) -> _RulesTerms:
+    """The per-token terms of a rules object, worked out once for it (rules are immutable; a
+    `rules` event makes a new object). The cache holds the object, so its identity stays its own."""
     global _cached_terms
-    if _cached_terms[0] is not rules:
+    if _cached_terms.rules is not rules:
         q = rules.threshold_quantum
         caps = rules.caps
-        _cached_terms = (rules, {
+        _cached_terms = _RulesTerms(rules, {
             token: _Terms(ltv, _factor(ltv, 1, 2, q), _factor(ltv, 2, 3, q),
                           caps[token].user_supply * lending.scale(token) if token in caps else None)
             for token, ltv in rules.ltv.items()
-        }, caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0)
-    return _cached_terms[1], _cached_terms[2]
+        }, caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0,
+            tuple((token, ltv) for token, ltv in rules.ltv.items() if ltv and token != USDC))
+    return _cached_terms
+
+
+def _terms(rules: PmRules) -> tuple[dict[str, _Terms], int]:
+    """The per-token terms of a rules object and its user USDC borrow cap."""
+    cached = _rules_terms(rules)
+    return cached.terms, cached.usdc_cap
 
 
 NO_HOLDINGS = Holdings(0, 0, 0, 0, 0, 0)
@@ -179,13 +195,11 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
 def borrow_limit(state: State, spot: SpotAccount, extra: tuple[str, int] | None = None) -> int:
     """`spot_sums(...).borrow_limit` alone, what every automatic borrow asks: each token with an
     LTV (USDC aside), held or bought (`extra`), at its oracle times the LTV."""
-    terms, _ = _terms(state.pm_rules)
     limit = 0
-    for token, t in terms.items():
-        if t.ltv and token != USDC:
-            amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
-            if amount:
-                limit += _times(value(amount, price(state, token)), t.ltv)
+    for token, ltv in _rules_terms(state.pm_rules).collateral:
+        amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
+        if amount:
+            limit += _times(value(amount, price(state, token)), ltv)
     return limit
 
 
