@@ -129,7 +129,7 @@ class _RulesTerms(NamedTuple):
 _cached_terms = _RulesTerms(None, {}, 0, ())
 
 
-def _rules_terms(rules: PmRules) -> _RulesTerms:
+def _terms(rules: PmRules) -> _RulesTerms:
     """The per-token terms of a rules object, worked out once for it (rules are immutable; a
     `rules` event makes a new object). The cache holds the object, so its identity stays its own."""
     global _cached_terms
@@ -145,12 +145,6 @@ def _rules_terms(rules: PmRules) -> _RulesTerms:
     return _cached_terms
 
 
-def _terms(rules: PmRules) -> tuple[dict[str, _Terms], int]:
-    """The per-token terms of a rules object and its user USDC borrow cap."""
-    cached = _rules_terms(rules)
-    return cached.terms, cached.usdc_cap
-
-
 NO_HOLDINGS = Holdings(0, 0, 0, 0, 0, 0)
 
 
@@ -159,7 +153,7 @@ def token_sums(state: State, token: str, amount: int) -> Holdings:
     is a sum of these, which the PM bands use to follow one coin."""
     if token == USDC:
         return NO_HOLDINGS
-    terms, usdc_cap = _terms(state.pm_rules)
+    _, terms, usdc_cap, _ = _terms(state.pm_rules)
     px = price(state, token)
     worth = value(amount, px)
     t = terms.get(token)
@@ -196,7 +190,7 @@ def borrow_limit(state: State, spot: SpotAccount, extra: tuple[str, int] | None 
     """`spot_sums(...).borrow_limit` alone, what every automatic borrow asks: each token with an
     LTV (USDC aside), held or bought (`extra`), at its oracle times the LTV."""
     limit = 0
-    for token, ltv in _rules_terms(state.pm_rules).collateral:
+    for token, ltv in _terms(state.pm_rules).collateral:
         amount = holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0)
         if amount:
             limit += _times(value(amount, price(state, token)), ltv)
