@@ -25,6 +25,8 @@ Hyperliquid's validators publish them, hyperliquid-rules.md 8). The tempo sets h
 share each hour's work (funding, the pools' interest, the PM accounts' settlement with the pool):
 `--max-step-ms 300` (the generator's default, a mean of 150 ms, 36 hours in 1,000,000 events)
 gives the sparse stream of the earlier sessions' figures, about five times the hours per event.
+`--quick`'s 100,000 events span under an hour at the venue's tempo: no hour boundary passes, so
+its PM stream never settles with the pool (add `--max-step-ms 300` for a few hours).
 
 Last, a stream of the same size with `--pm-share` (default 20%) of the accounts in portfolio
 margin (`GeneratorConfig(pm_share=...)`: spot collateral, carry trades, spot buys on borrowed
