@@ -120,6 +120,8 @@ class _Terms(NamedTuple):
 
 
 class _RulesTerms(NamedTuple):
+    """What `_terms` works out once per rules object."""
+
     rules: PmRules | None
     terms: dict[str, _Terms]  # per PM-eligible token
     usdc_cap: int  # the user USDC borrow cap in micro-USDC
