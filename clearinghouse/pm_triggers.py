@@ -185,14 +185,42 @@ class PmBands:
         """After a fill of `coin` (a perp fill of its cross position, or a spot fill of the
         token): re-references that coin's band in O(1). What the coin's terms and the cash moved
         since its reference (the fill, and the prices inside its band) comes out of the coin's
-        share and the slack, the rest is the coin's new share (at most its weight's part of every
-        share). False when the account has no sizing, the fill was isolated, the token has no
-        perp market, or too little is left (the sizing is then dropped): the caller checks it
-        exactly and re-indexes, which keeps the keys that still hold."""
+        share and the slack. Of what is then free (the other shares and what is left), the coin
+        gets its weight's part of the banded half, as `index` splits a buffer, and the rest stays
+        slack: a new coin does not take the whole slack and leave the next fill none. An isolated
+        fill re-bands its position (`_iso_filled`). False when the account has no sizing, the
+        token has no perp market, or too little is left (the sizing is then dropped): the caller
+        checks it exactly and re-indexes, which keeps the keys that still hold."""
         sizing = self.sizing.get(name)
-        if sizing is None or (not state.accounts[name].positions[coin].cross if perp else coin not in state.markets):
+        if sizing is None or not perp and coin not in state.markets:
             return False
+        if perp and not state.accounts[name].positions[coin].cross:
+            return self._iso_filled(name, state, sizing, coin)
         return self._rereference(name, state, sizing, coin)
+
+    def _iso_filled(self, name: str, state: State, sizing: _Sizing, coin: str) -> bool:
+        """An isolated fill moved margin between the cross ledger (a term no price moves: out of
+        the slack) and the position, whose band is simply its own buffer again (as `index`
+        writes it). False when the slack cannot take it or the position is too close to its
+        maintenance: the caller checks it exactly and re-indexes."""
+        account = state.accounts[name]
+        cash = _cash(state, account, state.spot[name])
+        slack = sizing.slack + sizing.ratio * (cash - sizing.cash) // RATE
+        if slack < 0:
+            return False
+        sizing.slack, sizing.cash = slack, cash
+        entries = self.entries[name]  # a sizing has book bands
+        pos, market = account.positions[coin], state.markets[coin]
+        if not pos.szi:
+            gone = entries.pop((coin, 1), None)
+            if gone is not None:
+                self._drop(name, gone)
+            return True
+        buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+        if buffer < 4 * ROUNDING:
+            return False
+        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi)
+        return True
 
     def refresh(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
         """After a tick or a funding payment left some of the account's bands and an exact check
@@ -228,7 +256,9 @@ class PmBands:
             share = 0
         elif least >= 4 * ROUNDING:
             weight = _weight(state.markets[coin], k)
-            share = max(2 * ROUNDING, min(least, (sizing.shares + least) * weight // (sizing.weights + weight or 1)))
+            free = sizing.shares + least  # what the other bands hold plus what is left
+            banded = (free - free // FILL_SLACK) * weight // (sizing.weights + weight or 1)
+            share = max(2 * ROUNDING, min(least, banded))
             entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi)
             sizing.parts[coin] = (x, r, p, share, weight)
             sizing.shares += share
