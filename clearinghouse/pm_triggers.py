@@ -377,8 +377,10 @@ def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple
         k = 2 * abs(szi)
     if spot.mode == PORTFOLIO and coin != USDC:
         amount = portfolio.holdings(state, spot, coin)
-        held = portfolio.token_sums(state, coin, amount)
         owed = portfolio.debt(state, spot, coin)
+        if not amount and not owed:  # most perp coins of a PM book: no spot side, all terms 0
+            return x, r, p, k, szi
+        held = portfolio.token_sums(state, coin, amount)
         lent = portfolio.owed_value(state, coin, owed)
         x += held.liquidation
         r += lent
