@@ -54,13 +54,15 @@ def scopes(account: Account, markets: dict[str, Market], unified: bool = False) 
 def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
     """Each open isolated position, with its figures (a PM account's only scopes of their own:
     its cross book answers to the PM ratio)."""
-    out = []
     positions = account.positions
-    for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross):  # sorts the few open ones only
-        pos, market = positions[coin], markets[coin]
-        mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-        out.append(Scope(coin, margin.iso_margin_used(pos, market), mm))
-    return out
+    return [isolated_scope(coin, positions[coin], markets[coin])
+            for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)]  # sorts the few open ones only
+
+
+def isolated_scope(coin: str, pos: Position, market: Market) -> Scope:
+    """One open isolated position's figures: its margin used against its maintenance."""
+    mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+    return Scope(coin, margin.iso_margin_used(pos, market), mm)
 
 
 def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:

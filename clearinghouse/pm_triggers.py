@@ -35,7 +35,7 @@ from __future__ import annotations
 from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
-from clearinghouse.liquidation import isolated_scopes
+from clearinghouse.liquidation import isolated_scope, isolated_scopes
 from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
@@ -212,15 +212,20 @@ class PmBands:
         entries = self.entries[name]  # a sizing has book bands
         pos, market = account.positions[coin], state.markets[coin]
         if not pos.szi:
-            gone = entries.pop((coin, 1), None)
-            if gone is not None:
-                self._drop(name, gone)
+            self._unband(name, entries, (coin, 1))
             return True
-        buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
+        scope = isolated_scope(coin, pos, market)
+        buffer = scope.equity - scope.maintenance
         if buffer < 4 * ROUNDING:
             return False
         entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi)
         return True
+
+    def _unband(self, name: str, entries: dict[tuple[str, int], Entry], key: tuple[str, int]) -> None:
+        """Drops the account's band `key` (coin, kind), if it has one."""
+        gone = entries.pop(key, None)
+        if gone is not None:
+            self._drop(name, gone)
 
     def refresh(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
         """After a tick or a funding payment left some of the account's bands and an exact check
@@ -250,9 +255,7 @@ class PmBands:
         sizing.cash = cash
         entries = self.entries[name]  # a sizing has book bands
         if not k:  # nothing of the coin left to band
-            gone = entries.pop((coin, 0), None)
-            if gone is not None:
-                self._drop(name, gone)
+            self._unband(name, entries, (coin, 0))
             share = 0
         elif least >= 4 * ROUNDING:
             weight = _weight(state.markets[coin], k)
