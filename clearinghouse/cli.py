@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 from collections import Counter
 import sys
@@ -13,10 +14,11 @@ import time
 from pathlib import Path
 
 import msgspec
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
+from clearinghouse.httpserver import Limits
 from clearinghouse.overview import overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
@@ -41,6 +43,7 @@ BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows ADL and bad debt.
 DEMO_LIQUIDATION = LiquidationConfig(loss_limit=100_000_000)
 TOKEN_ENV = "CLEARINGHOUSE_API_TOKEN"
+Number = TypeVar("Number", int, float)
 
 
 class UserError(Exception):
@@ -99,6 +102,21 @@ def _usd_arg(text: str) -> int:
         return parse_decimal(text, USD_DECIMALS)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(kind: Callable[[str], Number]) -> Callable[[str], Number]:
+    """An argparse type: a finite number of `kind` (int or float) above zero."""
+
+    def parse(text: str) -> Number:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} above 0, got {text!r}")
+        return value
+
+    return parse
 
 
 def _bps_to_ppm(text: str) -> int:
@@ -399,6 +417,7 @@ def _token(args: argparse.Namespace) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
     token = _token(args)
+    limits = Limits(timeout=args.http_timeout, max_connections=args.http_max_connections)
     if args.kafka:
         if not args.topic or not args.state:
             raise UserError("serve --kafka needs --topic and --state DIR (where snapshots go)")
@@ -413,7 +432,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         service = file_service(_log_dir(args.log), settings)
     configure_logging()
     try:
-        asyncio.run(serve(service, host=args.host, port=args.port, token=token))
+        asyncio.run(serve(service, host=args.host, port=args.port, token=token, limits=limits))
     except ServiceError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -549,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="HTTP API address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
     p.add_argument("--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})")
+    p.add_argument("--http-timeout", type=_positive(float), default=Limits.timeout, metavar="SECONDS",
+                   help=f"HTTP: seconds a client has to begin a request, again to send its head, again its body, "
+                        f"and to take an answer (default {Limits.timeout:g})")
+    p.add_argument("--http-max-connections", type=_positive(int), default=Limits.max_connections, metavar="N",
+                   help=f"HTTP: open connections at most; past it the one idle longest is dropped (default {Limits.max_connections})")
     p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
     p.add_argument("--checkpoint-every", type=int, metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
     p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10)")
