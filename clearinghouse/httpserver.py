@@ -270,7 +270,9 @@ class HttpServer:
                 raise HttpError(431, f"more than {MAX_HEADERS} trailer lines")
         return body
 
-    async def _send(self, writer: asyncio.StreamWriter, response: Response, keep_alive: bool, head: bool = False) -> None:
+    async def _send(
+        self, writer: asyncio.StreamWriter, response: Response, keep_alive: bool, head: bool = False
+    ) -> None:
         """Writes `response` (without its body for a HEAD request) within the deadline."""
         lines = [
             f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}",
