@@ -13,7 +13,8 @@ Limits (`Limits`, documented in the README's `serve` section):
   connection is closed quietly), its head must be complete within `timeout` more and its body
   within `timeout` more (else 408), and the client must take an answer within `timeout`;
 - at most `max_connections` open at once: past the cap, the connection that has waited longest
-  for a request is dropped to make room (it is idle or slow; the newcomer is served).
+  for a request is dropped to make room (it is idle or slow; the newcomer is served); only if
+  every open connection is in the middle of taking an answer is the newcomer refused.
 """
 
 from __future__ import annotations
@@ -119,13 +120,17 @@ class HttpServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    def _admit(self, conn: _Connection) -> None:
+    def _admit(self, conn: _Connection) -> bool:
+        """Makes room for `conn` by dropping the connection idle longest; False if every open one
+        is busy answering (then `conn` is refused)."""
         if len(self._open) >= self.limits.max_connections:
             idle = next((c for c in self._open if not c.busy), None)
-            if idle is not None:
-                self._open.pop(idle)
-                idle.writer.transport.abort()
+            if idle is None:
+                return False
+            self._open.pop(idle)
+            idle.writer.transport.abort()
         self._open[conn] = None
+        return True
 
     def _waiting(self, conn: _Connection) -> None:
         """Moves `conn` to the back of the queue of connections to drop first."""
@@ -134,7 +139,9 @@ class HttpServer:
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Connection(writer)
-        self._admit(conn)
+        if not self._admit(conn):
+            writer.transport.abort()
+            return
         try:
             while await self._exchange(conn, reader, writer):
                 self._waiting(conn)
@@ -160,6 +167,7 @@ class HttpServer:
         except HttpError as exc:
             conn.busy = True
             await self._send(writer, self.app.error(exc.status, exc.message), keep_alive=False)
+            conn.busy = False  # answered: while it lingers it may be dropped for a newcomer
             await self._linger(reader, writer)
             return False
         conn.busy = True

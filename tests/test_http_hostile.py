@@ -2,8 +2,8 @@
 
 Every refusal must come in the API's JSON shape with the status that names it, no client may
 hold a connection past the documented deadlines, the connection cap must hold, and /health must
-answer throughout. The service runs with `--http-timeout 1 --http-max-connections 20` so the
-deadlines show within a test.
+answer throughout. The service mostly runs with `--http-timeout 1 --http-max-connections 20` so
+the deadlines show within a test.
 """
 
 from __future__ import annotations
@@ -24,18 +24,21 @@ TIMEOUT = 1.0  # --http-timeout
 CAP = 20  # --http-max-connections
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("hostile")
+def _serve(root: Path, *flags: str) -> Served:
+    """`serve --log` over a log of one deposit (account a, 10 USDC), answering /health."""
     source = root / "events.jsonl"
     source.write_text('{"type":"deposit","account":"a","amount":"10"}\n')
     cli = [sys.executable, "-m", "clearinghouse.cli"]
     subprocess.run([*cli, "ingest", str(source), "--log", str(root / "log")], check=True, capture_output=True)
-    service = Served(
-        ["--log", str(root / "log"), "--http-timeout", str(TIMEOUT), "--http-max-connections", str(CAP)],
-        root / "serve.log",
-    )
+    service = Served(["--log", str(root / "log"), *flags], root / "serve.log")
     service.wait(lambda health: health["status"] == "ok")
+    return service
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    flags = ("--http-timeout", str(TIMEOUT), "--http-max-connections", str(CAP))
+    service = _serve(tmp_path_factory.mktemp("hostile"), *flags)
     yield service
     assert service.stop() == 0
 
@@ -162,9 +165,11 @@ def test_half_requests_are_cut_off_at_the_deadline(served: Served) -> None:
     _healthy(served)
 
 
-def test_connections_past_the_cap_drop_the_longest_idle(served: Served) -> None:
+def test_connections_past_the_cap_drop_the_longest_idle(tmp_path: Path) -> None:
     """With CAP open connections each holding half a request, every new one drops the oldest:
-    60 opened leave the last CAP open, and /health (a newcomer) is still answered at once."""
+    60 opened leave the last CAP open, and /health (a newcomer) is still answered at once. (A
+    10 s timeout here, so that no deadline passes during the test.)"""
+    served = _serve(tmp_path, "--http-max-connections", str(CAP))
     port = served.port
     held = []
     for _ in range(60):
@@ -180,6 +185,7 @@ def test_connections_past_the_cap_drop_the_longest_idle(served: Served) -> None:
     for sock in held:
         sock.close()
     _healthy(served)
+    assert served.stop() == 0
 
 
 def test_keep_alive_and_pipelining_on_one_connection(served: Served) -> None:
@@ -197,12 +203,7 @@ def test_keep_alive_and_pipelining_on_one_connection(served: Served) -> None:
 
 
 def test_sigterm_stops_promptly_with_connections_held(tmp_path: Path) -> None:
-    source = tmp_path / "events.jsonl"
-    source.write_text('{"type":"deposit","account":"a","amount":"10"}\n')
-    cli = [sys.executable, "-m", "clearinghouse.cli"]
-    subprocess.run([*cli, "ingest", str(source), "--log", str(tmp_path / "log")], check=True, capture_output=True)
-    service = Served(["--log", str(tmp_path / "log")], tmp_path / "serve.log")  # the default 10 s timeout
-    service.wait(lambda health: health["status"] == "ok")
+    service = _serve(tmp_path)  # the default 10 s timeout
     held = [_connect(service.port) for _ in range(20)]
     for sock in held:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
