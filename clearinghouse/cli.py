@@ -466,7 +466,7 @@ def _token(args: argparse.Namespace) -> str | None:
         try:
             token = Path(args.token_file).read_text().strip()
         except OSError as exc:
-            raise UserError(f"cannot read the token file: {exc}") from None
+            raise UserError(f"cannot read the token file {args.token_file}: {exc.strerror or exc}") from None
         if not token:
             raise UserError(f"{args.token_file} is empty")
         return token
