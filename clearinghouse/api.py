@@ -1,4 +1,4 @@
-"""The service's read-only HTTP query API (aiohttp), run in the service's event loop.
+"""The service's read-only HTTP query API, run in the service's event loop (`httpserver`).
 
 Handlers read `view.state` at request time; the service applies whole blocks without yielding
 to the loop, so a request always sees the state between two blocks. Nothing here mutates it.
@@ -11,12 +11,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol, TypeVar, cast
+from urllib.parse import unquote
 
 import msgspec
 import structlog
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
+from clearinghouse.httpserver import HttpServer, Limits, Request, Response, serve
 from clearinghouse.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import Leveraged, most_leveraged, overview
 from clearinghouse.state import State
@@ -25,12 +25,12 @@ from clearinghouse.units import USD_DECIMALS, format_decimal
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY = 64 * 1024  # bytes; an info request is a few dozen
 MAX_RANK = 1000  # the most accounts /margin and /liquidation/nearest list
 DEFAULT_RANK = 10
 INFO_TYPES = ("clearinghouseState",)
 
 T = TypeVar("T")
+Handler = Callable[[Request], Response]
 
 
 class ServiceView(Protocol):
@@ -71,8 +71,8 @@ class SeqCache:
         return cast(T, self._values[key])
 
 
-def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), status=status, headers=headers, content_type="application/json")
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, msgspec.json.encode(body), headers=headers or {})
 
 
 def _account(state: State, name: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def _account(state: State, name: str) -> dict[str, Any]:
     return clearinghouse_state(state, name)
 
 
-def _rank_param(request: web.Request, name: str) -> int:
+def _rank_param(request: Request, name: str) -> int:
     raw = request.query.get(name)
     if raw is None:
         return DEFAULT_RANK
@@ -112,61 +112,70 @@ def nearest_liquidation(state: State, ranking: list[Leveraged]) -> dict[str, Any
     return {"seq": state.next_seq - 1, "accounts": accounts}
 
 
-def _errors_middleware() -> Middleware:
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+class Api:
+    """The routes over a view: each answer JSON, errors included."""
+
+    def __init__(self, routes: dict[str, dict[str, Handler]], account: Handler, token: str | None) -> None:
+        self._routes, self._account = routes, account
+        self._token = token.encode() if token is not None else None
+
+    def handle(self, request: Request) -> Response:
         try:
-            return await handler(request)
+            self._authorize(request)
+            return self._route(request)(request)
         except ApiError as exc:
             return _json({"error": exc.message}, exc.status, exc.headers)
-        except web.HTTPMethodNotAllowed as exc:
-            allowed = ", ".join(sorted(exc.allowed_methods))
-            return _json({"error": f"method {request.method} not allowed on {request.path}; allowed: {allowed}"}, 405, {"Allow": allowed})
-        except web.HTTPNotFound:
-            return _json({"error": f"no such endpoint: {request.path}"}, 404)
-        except web.HTTPRequestEntityTooLarge:
-            return _json({"error": f"request body above {MAX_BODY} bytes"}, 413)
-        except web.HTTPException as exc:
-            return _json({"error": exc.reason}, exc.status)
         except Exception:
-            log.exception("http request failed", method=request.method, path=request.path)
+            log.exception("http request failed", method=request.method, path=unquote(request.path))
             return _json({"error": "internal error"}, 500)
 
-    return errors
+    def error(self, status: int, message: str) -> Response:
+        return _json({"error": message}, status)
 
-
-def _auth_middleware(token: str) -> Middleware:
-    expected = token.encode()
-
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        given = credentials.strip().encode("utf-8", "surrogateescape")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        given = credentials.strip().encode("latin-1")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self._token):
             raise ApiError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-        return await handler(request)
 
-    return auth
+    def _route(self, request: Request) -> Handler:
+        path = unquote(request.path)
+        methods = self._routes.get(path)
+        name = request.path.removeprefix("/accounts/")
+        if methods is None and name != request.path and name and "/" not in name:
+            methods = {"GET": self._account}
+        if methods is None:
+            raise ApiError(404, f"no such endpoint: {path}")
+        handler = methods.get(request.method)
+        if handler is None:
+            allowed = ", ".join(sorted(methods))
+            message = f"method {request.method} not allowed on {path}; allowed: {allowed}"
+            raise ApiError(405, message, {"Allow": allowed})
+        return handler
 
 
-def build_app(view: ServiceView, *, token: str | None, metrics: Metrics) -> web.Application:
+def build_app(view: ServiceView, *, token: str | None, metrics: Metrics) -> Api:
     """The query API over `view`; with a `token`, every endpoint asks for `Authorization: Bearer`."""
     if token == "":
         raise ValueError("an empty API token would guard nothing: pass None for an open API")
     cache = SeqCache()
 
-    async def health(request: web.Request) -> web.Response:
+    def health(request: Request) -> Response:
         body = view.health()
         return _json(body, 200 if body.get("status") == "ok" else 503)
 
-    async def account(request: web.Request) -> web.Response:
-        return _json(_account(view.state, request.match_info["account"]))
+    def account(request: Request) -> Response:
+        return _json(_account(view.state, unquote(request.path.removeprefix("/accounts/"))))
 
-    async def info(request: web.Request) -> web.Response:
+    def info(request: Request) -> Response:
         try:
-            body = msgspec.json.decode(await request.read())
+            body = msgspec.json.decode(request.body)
         except msgspec.DecodeError as exc:
             raise ApiError(400, f"malformed JSON: {exc}") from None
+        except RecursionError:
+            raise ApiError(400, "malformed JSON: nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         kind = body.get("type")
@@ -177,41 +186,32 @@ def build_app(view: ServiceView, *, token: str | None, metrics: Metrics) -> web.
             raise ApiError(400, f"'user' must be a string (the account), got {user!r}")
         return _json(_account(view.state, user))
 
-    async def margin_summary(request: web.Request) -> web.Response:
+    def margin_summary(request: Request) -> Response:
         top = _rank_param(request, "top")
         state = view.state
         return _json(cache.get(state, ("margin", top), lambda: overview(state, top)))
 
-    async def nearest(request: web.Request) -> web.Response:
+    def nearest(request: Request) -> Response:
         limit = _rank_param(request, "limit")
         state = view.state
         # One scan per seq serves every limit; each limit's answer is rendered once.
         ranking = cache.get(state, "ranking", lambda: most_leveraged(state, MAX_RANK))
         return _json(cache.get(state, ("nearest", limit), lambda: nearest_liquidation(state, ranking[:limit])))
 
-    async def prometheus(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+    def prometheus(request: Request) -> Response:
+        return Response(200, metrics.render(), CONTENT_TYPE)
 
-    middlewares = [_errors_middleware()] + ([_auth_middleware(token)] if token is not None else [])
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
-    app.add_routes(
-        [
-            web.get("/health", health, allow_head=False),
-            web.get("/accounts/{account}", account, allow_head=False),
-            web.post("/info", info),
-            web.get("/margin", margin_summary, allow_head=False),
-            web.get("/liquidation/nearest", nearest, allow_head=False),
-            web.get("/metrics", prometheus, allow_head=False),
-        ]
-    )
-    return app
+    routes: dict[str, dict[str, Handler]] = {
+        "/health": {"GET": health},
+        "/info": {"POST": info},
+        "/margin": {"GET": margin_summary},
+        "/liquidation/nearest": {"GET": nearest},
+        "/metrics": {"GET": prometheus},
+    }
+    return Api(routes, account, token)
 
 
-async def serve_http(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
-    """Starts `app` on host:port (0: any free port) and returns the runner (`await
-    runner.cleanup()` stops it) and the port it bound. aiohttp's access log is off."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    return runner, runner.addresses[0][1]
+async def serve_http(app: Api, host: str = "127.0.0.1", port: int = 0, limits: Limits = Limits()) -> tuple[HttpServer, int]:
+    """Starts `app` on host:port (0: any free port) and returns the server (`await
+    server.cleanup()` stops it) and the port it bound."""
+    return await serve(app, host, port, limits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 from collections import Counter
 import sys
@@ -13,10 +14,13 @@ import time
 from pathlib import Path
 
 import msgspec
+import structlog
 from typing import Any, Callable, Iterable, Iterator
 
+from clearinghouse.bounds import MAX_USD
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
+from clearinghouse.httpserver import Limits
 from clearinghouse.overview import overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
@@ -41,6 +45,7 @@ BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows ADL and bad debt.
 DEMO_LIQUIDATION = LiquidationConfig(loss_limit=100_000_000)
 TOKEN_ENV = "CLEARINGHOUSE_API_TOKEN"
+TRACEBACK_ENV = "CLEARINGHOUSE_TRACEBACK"  # set (to anything) for the traceback of an unexpected error
 
 
 class UserError(Exception):
@@ -94,19 +99,57 @@ def _catch_up(args: argparse.Namespace) -> RunResult:
     return run(_log_dir(args.log), persist=False, progress=_progress(args, "replaying"))
 
 
-def _usd_arg(text: str) -> int:
-    try:
-        return parse_decimal(text, USD_DECIMALS)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from `low` (to `high`), refused with the range otherwise."""
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _bps_to_ppm(text: str) -> int:
-    """Basis points (decimals allowed, e.g. 2.5) -> parts per million."""
+def _fixed(decimals: int, low: int, high: int, unit: str) -> Callable[[str], int]:
+    """An argparse type: a decimal (at most `decimals` places) as an int of 10**-decimals units,
+    from `low` to `high` units."""
+    span = f"from {format_decimal(low, decimals, 0)} to {format_decimal(high, decimals, 0)} {unit}"
+
+    def parse(text: str) -> int:
+        try:
+            value = parse_decimal(text, decimals)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}; expected {span}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
     try:
-        return parse_decimal(text, 2)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
+    return value
 
 
 def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = None) -> LiquidationConfig | None:
@@ -214,8 +257,15 @@ def _config(args: argparse.Namespace) -> GeneratorConfig:
     return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, crash=args.crash, pm_share=args.pm_share)
 
 
+def _cannot_write(path: str, exc: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {exc.strerror or exc}; give a file in an existing folder you can write to")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    count = write_jsonl(generate(_config(args)), Path(args.out))
+    try:
+        count = write_jsonl(generate(_config(args)), Path(args.out))
+    except OSError as exc:
+        raise _cannot_write(args.out, exc) from None
     print(f"wrote {count} events to {args.out}")
     return 0
 
@@ -280,7 +330,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _state_output(args: argparse.Namespace, state: State) -> None:
     if args.account:
         if args.account not in state.accounts:
-            raise UserError(f"unknown account {args.account!r}")
+            seq = state.next_seq - 1
+            raise UserError(f"unknown account {args.account!r} at seq {seq}: check the name (names are case-sensitive)")
         _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
         return
     view = overview(state)
@@ -298,7 +349,11 @@ def cmd_replay_state(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_verify(args: argparse.Namespace) -> int:
-    verdict = verify(_log_dir(args.log), progress=_progress(args, "verifying"))
+    log = _log_dir(args.log)
+    if not log.derived.is_dir():
+        raise UserError(f"{args.log} has never been run (no derived/ inside), so there is nothing to verify; "
+                        f"apply its events first with `clearinghouse run --log {args.log}`")
+    verdict = verify(log, progress=_progress(args, "verifying"))
     summary = {
         "ok": verdict.ok,
         "first_bad_seq": verdict.first_bad_seq,
@@ -328,7 +383,10 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.as_json())
     if args.out:
-        Path(args.out).write_text(render_html(result, str(log.root)), encoding="utf-8")
+        try:
+            Path(args.out).write_text(render_html(result, str(log.root)), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(args.out, exc) from None
     if not args.json:
         print(f"{args.account}: {len(result.episodes)} liquidation event(s)")
         for episode in result.episodes:
@@ -344,18 +402,37 @@ def cmd_replay_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_json(path: str) -> Any:
+JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+STATE_SHAPE = 'the body of Hyperliquid\'s info request {"type": "clearinghouseState", "user": ...}'
+META_SHAPE = 'the body of Hyperliquid\'s info request {"type": "meta"}'
+
+
+def _read_json_object(path: str, shape: str) -> dict[str, Any]:
+    """The JSON object in the file at `path`; `shape` names what it should hold, for the messages."""
     try:
-        return json.loads(Path(path).read_text())
+        body = json.loads(Path(path).read_bytes())
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not JSON: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}; give the path of a JSON file") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, too deep
+        raise UserError(f"{path} is not JSON: {exc}; expected {shape}") from None
+    if not isinstance(body, dict):
+        kind = JSON_KINDS.get(type(body), "value")
+        raise UserError(f"{path} holds a JSON {kind}, not an object; expected {shape}")
+    return body
 
 
 def _hl_events(args: argparse.Namespace, account: str) -> list[Any]:
-    meta = _read_json(args.meta) if args.meta else None
-    return import_events(_read_json(args.file), account, meta=meta, rules=args.rules)
+    meta = _read_json_object(args.meta, META_SHAPE) if args.meta else None
+    body = _read_json_object(args.file, STATE_SHAPE)
+    try:
+        return import_events(body, account, meta=meta, rules=args.rules)
+    except AdapterError as exc:
+        if args.meta:
+            raise UserError(f"cannot import {args.file} with --meta {args.meta}: {exc}; "
+                            f"expected {STATE_SHAPE} (and for --meta, {META_SHAPE})") from None
+        raise UserError(f"cannot import {args.file}: {exc}; expected {STATE_SHAPE}") from None
 
 
 def cmd_hl_recompute(args: argparse.Namespace) -> int:
@@ -389,7 +466,7 @@ def _token(args: argparse.Namespace) -> str | None:
         try:
             token = Path(args.token_file).read_text().strip()
         except OSError as exc:
-            raise UserError(f"cannot read the token file: {exc}") from None
+            raise UserError(f"cannot read the token file {args.token_file}: {exc.strerror or exc}") from None
         if not token:
             raise UserError(f"{args.token_file} is empty")
         return token
@@ -399,6 +476,7 @@ def _token(args: argparse.Namespace) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
     token = _token(args)
+    limits = Limits(timeout=args.http_timeout, max_connections=args.http_max_connections)
     if args.kafka:
         if not args.topic or not args.state:
             raise UserError("serve --kafka needs --topic and --state DIR (where snapshots go)")
@@ -413,7 +491,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         service = file_service(_log_dir(args.log), settings)
     configure_logging()
     try:
-        asyncio.run(serve(service, host=args.host, port=args.port, token=token))
+        asyncio.run(serve(service, host=args.host, port=args.port, token=token, limits=limits))
     except ServiceError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -463,39 +541,45 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kafka", metavar="BOOTSTRAP", help="bootstrap servers, e.g. 127.0.0.1:9092")
     g.add_argument("--kafka-config", metavar="FILE", help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL (security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts")
     g.add_argument("--topic", metavar="TOPIC", help="the input topic")
-    g.add_argument("--partition", type=int, default=0, metavar="N", help="the partition (account shard) this process owns (default 0)")
-    g.add_argument("--partitions", type=int, default=1, metavar="N", help="partitions of topics created here (default 1)")
+    g.add_argument("--partition", type=_integer(0), default=0, metavar="N", help="the partition (account shard) this process owns (default 0)")
+    g.add_argument("--partitions", type=_integer(1), default=1, metavar="N", help="partitions of topics created here (default 1)")
 
 
 # ---- parser -------------------------------------------------------------------------------------
 
 
 def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int, crash: bool) -> None:
-    p.add_argument("--accounts", type=int, default=accounts, help=f"accounts (default {accounts})")
+    p.add_argument("--accounts", type=_integer(2), default=accounts, help=f"accounts, at least 2 (default {accounts})")
     if crash:
         p.add_argument("--no-crash", dest="crash", action="store_false", help="no crash: a calm market")
     else:
         p.add_argument("--crash", action="store_true", help="a sharp multi-market drop and rebound, 60%% into the stream")
-    p.add_argument("--markets", type=int, default=markets, help=f"perp markets (default {markets})")
-    p.add_argument("--events", type=int, default=events, help=f"events in all (default {events})")
+    p.add_argument("--markets", type=_integer(1), default=markets, help=f"perp markets (default {markets})")
+    p.add_argument("--events", type=_integer(1), default=events, help=f"events in all (default {events})")
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
     pm = 0.2 if crash else 0.0  # the demo (crash by default) shows portfolio margin too
-    p.add_argument("--pm-share", type=float, default=pm, metavar="SHARE",
+    p.add_argument("--pm-share", type=_share, default=pm, metavar="SHARE",
                    help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})")
 
 
 def _liquidation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("liquidation (fixed when a log's state is created)")
     g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
-    g.add_argument("--slippage-bps", type=_bps_to_ppm, metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
-    g.add_argument("--impact-bps", type=_bps_to_ppm, metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
-    g.add_argument("--depth", type=_usd_arg, metavar="USDC", help="impact mode: market depth (default 1000000)")
-    g.add_argument("--liquidator-loss-limit", type=_usd_arg, metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
+    bps = 2  # basis points with two decimals are parts per million
+    g.add_argument("--slippage-bps", type=_fixed(bps, 0, 999_999, "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
+    g.add_argument("--impact-bps", type=_fixed(bps, 0, 1_000_000, "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
+    g.add_argument("--depth", type=_fixed(USD_DECIMALS, 1, MAX_USD, "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
+    g.add_argument("--liquidator-loss-limit", type=_fixed(USD_DECIMALS, 0, MAX_USD, "USDC"), metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
     g.add_argument("--full-scan", action="store_true", help="reference trigger mode: check every account on every tick")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clearinghouse", description="Event-sourced clearinghouse with Hyperliquid's margin rules.")
+    parser = argparse.ArgumentParser(
+        prog="clearinghouse",
+        description="Event-sourced clearinghouse with Hyperliquid's margin rules.",
+        epilog=f"Exit status: 0 done, 1 an error the message explains, 2 bad arguments, 3 replay verify found a "
+        f"mismatch, 70 an unexpected error (a bug: set {TRACEBACK_ENV}=1 to print its traceback).",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -513,9 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
-    p.add_argument("--checkpoint-every", type=int, metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
-    p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
+    p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
+    p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
+    p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
     p.add_argument("--snapshot-now", action="store_true", help="write a snapshot at the end even if nothing new was applied")
     _liquidation_args(p)
 
@@ -527,8 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--derived", action="store_true", help="the engine's derived events (rejections, ...)")
-    p.add_argument("--from", dest="start", type=int, default=0, metavar="SEQ")
-    p.add_argument("--limit", type=int, metavar="N")
+    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ")
+    p.add_argument("--limit", type=_integer(0), metavar="N")
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
     _generator_args(p, 1000, 5, 100_000, crash=False)
@@ -547,11 +631,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-letter-topic", metavar="TOPIC", help="default TOPIC.dead-letter")
     p.add_argument("--state", metavar="DIR", help="Kafka: where snapshots and settings go")
     p.add_argument("--host", default="127.0.0.1", help="HTTP API address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
+    p.add_argument("--port", type=_integer(0, 65535), default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
     p.add_argument("--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})")
-    p.add_argument("--snapshot-every", type=int, default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
-    p.add_argument("--checkpoint-every", type=int, metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
-    p.add_argument("--keep", type=int, default=10, metavar="K", help="snapshots kept (default 10)")
+    p.add_argument("--http-timeout", type=_seconds, default=Limits.timeout, metavar="SECONDS",
+                   help=f"HTTP: seconds a client has to begin a request, again to send its head, again its body, "
+                        f"and to take an answer (default {Limits.timeout:g})")
+    p.add_argument("--http-max-connections", type=_integer(1), default=Limits.max_connections, metavar="N",
+                   help=f"HTTP: open connections at most; past it the one idle longest is dropped (default {Limits.max_connections})")
+    p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
+    p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
+    p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10)")
     _liquidation_args(p)
 
     p = command("produce", cmd_produce, "publish a stream into a Kafka topic at a target rate (load tests, moving a file log into Kafka)")
@@ -560,11 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--log", metavar="DIR", help="the blocks of a file log, as stored")
     source.add_argument("--events", metavar="FILE", help="a JSON-lines file of events")
     source.add_argument("--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)")
-    p.add_argument("--rate", type=int, default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
-    p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
-    p.add_argument("--accounts", type=int, default=1000)
-    p.add_argument("--markets", type=int, default=5)
-    p.add_argument("--count", dest="events_count", type=int, default=100_000, metavar="N", help="--generate: events in all (default 100000)")
+    p.add_argument("--rate", type=_integer(0), default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
+    p.add_argument("--block", type=_integer(1), default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
+    p.add_argument("--accounts", type=_integer(2), default=1000)
+    p.add_argument("--markets", type=_integer(1), default=5)
+    p.add_argument("--count", dest="events_count", type=_integer(1), default=100_000, metavar="N", help="--generate: events in all (default 100000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--crash", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -610,8 +699,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr() -> None:
+    """The library modules' structlog warnings (a snapshot skipped, a torn tail cut) as one line
+    each on stderr: never on stdout, which holds the command's output (JSON with --json)."""
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_to_stderr()  # serve then logs JSON lines (service.configure_logging)
     try:
         return args.func(args)
     except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch, HistoryError) as exc:
@@ -621,6 +720,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = "check the path, its permissions and free space"
+        print(f"clearinghouse: error: {exc.strerror or exc}{where}; {hint}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(f"clearinghouse: unexpected error: {type(exc).__name__}: {exc}; this is a bug: "
+              f"run again with {TRACEBACK_ENV}=1 for the traceback and report it", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.api import build_app, serve_http
+from clearinghouse.httpserver import Limits
 from clearinghouse.engine import Engine
 from clearinghouse.metrics import Metrics
 from clearinghouse.runner import LogDir, Position, Resume, fix_settings, lands, load, save_position, skip, step
@@ -442,7 +443,9 @@ def configure_logging() -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-async def serve(service: Service, *, host: str = "127.0.0.1", port: int = 8080, token: str | None = None) -> None:
+async def serve(
+    service: Service, *, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, limits: Limits = Limits()
+) -> None:
     """Runs the service and its HTTP API until SIGTERM or SIGINT, then stops gracefully: the
     batch in hand is finished, a snapshot saved and the position committed."""
     stop = asyncio.Event()
@@ -450,7 +453,7 @@ async def serve(service: Service, *, host: str = "127.0.0.1", port: int = 8080, 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runner, bound = await serve_http(build_app(service, token=token, metrics=service.metrics), host, port)
+        runner, bound = await serve_http(build_app(service, token=token, metrics=service.metrics), host, port, limits)
     except OSError as exc:
         raise ListenError(f"cannot serve HTTP on {host}:{port}: {exc.strerror or exc}") from None
     log.info("http_listening", host=host, port=bound, auth=token is not None)

@@ -76,6 +76,10 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     if end < start:
         raise HistoryError("--to must not be before --from")
     before, after = state_at(log, seq=start), state_at(log, seq=end)
+    if account is not None and account not in before.accounts and account not in after.accounts:
+        raise HistoryError(
+            f"account {account!r} does not exist at seq {start} or at seq {end}: check the name (names are case-sensitive)"
+        )
     names = [account] if account else sorted(n for n in set(before.accounts) | set(after.accounts) if not same(before.accounts, after.accounts, n))
     accounts: dict[str, Any] = {}
     for name in names:

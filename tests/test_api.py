@@ -31,7 +31,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from clearinghouse import api
-from clearinghouse.api import MAX_BODY, SeqCache, build_app, serve_http
+from clearinghouse.api import SeqCache, build_app, serve_http
+from clearinghouse.httpserver import MAX_BODY
 from clearinghouse.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import overview
 from clearinghouse.state import State
@@ -207,6 +208,32 @@ async def test_body_limit_is_64_kib() -> None:
 
 
 @pytest.mark.asyncio
+async def test_deeply_nested_json_is_a_400() -> None:
+    async with serving() as srv:
+        status, body, _ = await srv.post("/info", "[" * 10_000)
+        assert (status, body) == (400, {"error": "malformed JSON: nested too deeply"})
+        status, body, _ = await srv.post("/info", '{"user":' * 5_000)
+        assert (status, body) == (400, {"error": "malformed JSON: nested too deeply"})
+
+
+@pytest.mark.asyncio
+async def test_chunked_body_and_encoded_path() -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        yield b'{"type": "clearinghouseState", '
+        yield b'"user": "a"}'
+
+    async with serving() as srv:
+        status, body, _ = await srv.post("/info", parts())  # aiohttp sends an async iterable chunked
+        assert (status, body) == (200, EXPECTED_A)
+        status, body, _ = await srv.get("/accounts/%61")
+        assert (status, body) == (200, EXPECTED_A)
+        status, body, _ = await srv.get("/accounts/a%2Fb")
+        assert (status, body) == (404, {"error": "unknown account 'a/b'"})
+        status, body, _ = await srv.get("/margin?top=1&top=5")  # the first value counts
+        assert status == 200 and len(body["most_leveraged"]) == 1
+
+
+@pytest.mark.asyncio
 async def test_unknown_path_and_wrong_method() -> None:
     async with serving() as srv:
         status, body, _ = await srv.get("/nope")
@@ -218,6 +245,9 @@ async def test_unknown_path_and_wrong_method() -> None:
         for method in ("HEAD", "PUT", "DELETE"):
             async with srv.session.request(method, srv.url + "/margin") as resp:
                 assert resp.status == 405
+        # A HEAD answer has no body: the connection stays usable for the next request.
+        status, body, _ = await srv.get("/accounts/a")
+        assert (status, body) == (200, EXPECTED_A)
 
 
 @pytest.mark.asyncio

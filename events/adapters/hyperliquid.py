@@ -58,7 +58,7 @@ def import_events(body: dict[str, Any], account: str, *, meta: dict[str, Any] | 
     """The events that rebuild `body` (a clearinghouseState response) as account `account`."""
     try:
         return _import_events(body, account, meta, rules)
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         if isinstance(exc, AdapterError):
             raise
         raise AdapterError(f"malformed clearinghouseState: {exc}") from None
