@@ -429,7 +429,7 @@ def kafka_service(state_dir: LogDir, config: KafkaConfig, topics: Topics, partit
 
 def configure_logging() -> None:
     """JSON lines on stderr, one object per event, for log shippers; the libraries' stdlib
-    logging (aiokafka, aiohttp) goes through the same renderer."""
+    logging (aiokafka's) goes through the same renderer."""
     shared: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
