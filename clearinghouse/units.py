@@ -73,11 +73,11 @@ _WHY_NOT = (  # the first that applies says why a string is not a decimal
 
 
 def quoted(text: str, limit: int = 32) -> str:
-    """`text` quoted for a message, cut to `limit` characters: an error never echoes a huge or
-    hostile input whole, and control characters show escaped."""
+    """`text` quoted for a message in ASCII, cut to `limit` characters: an error never echoes a
+    huge or hostile input whole, and control characters and look-alikes show escaped."""
     if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
+        return ascii(text)
+    return f"{ascii(text[:limit])}... ({len(text)} characters)"
 
 
 def _malformed(text: str) -> str:

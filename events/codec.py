@@ -49,9 +49,9 @@ def _scaled(scale: int, lo: int | None, hi: int | None, to_int: bool) -> Convert
         except DecimalError as exc:
             raise CodecError(f"{path}: {exc}") from None
         if hi is not None and number > hi:
-            raise CodecError(f"{path}: above the maximum {format_decimal(hi, scale)}")
+            raise CodecError(f"{path}: {quoted(str(value))} is above the maximum {format_decimal(hi, scale)}")
         if lo is not None and number < lo:
-            raise CodecError(f"{path}: below the minimum {format_decimal(lo, scale)}")
+            raise CodecError(f"{path}: {quoted(str(value))} is below the minimum {format_decimal(lo, scale)}")
         return number
 
     return convert
@@ -246,10 +246,8 @@ def _parse_line(line: str | bytes) -> Any:
         raise CodecError(f"not an event: objects and arrays nest more than {MAX_JSON_DEPTH} levels deep")
     try:
         return msgspec.json.decode(line)
-    except msgspec.DecodeError as exc:
+    except msgspec.DecodeError as exc:  # also a JSON integer too long to read (a ValidationError)
         raise CodecError(f"not JSON: {exc}") from None
-    except msgspec.ValidationError as exc:  # a JSON integer too long to read
-        raise CodecError(f"not an event: {exc}") from None
 
 
 def _from_json(line: str | bytes, tags: dict[str, Convert | None], union: Any) -> Any:
