@@ -96,7 +96,8 @@ def _converter(t: mi.Type, to_int: bool) -> Convert | None:
         val = _converter(t.value_type, to_int)
         if val is None:
             return None
-        key = re.compile(t.key_type.pattern) if to_int and isinstance(t.key_type, mi.StrType) and t.key_type.pattern else None
+        pattern = t.key_type.pattern if to_int and isinstance(t.key_type, mi.StrType) else None
+        key = re.compile(pattern) if pattern else None
 
         def mapping(value: Any, path: str) -> Any:
             if not isinstance(value, dict):

@@ -67,6 +67,8 @@ RuleRate = Annotated[int, msgspec.Meta(ge=-STORED_LIMIT, le=STORED_LIMIT, extra=
 Leverage = Annotated[int, msgspec.Meta(ge=-MAX_LEVERAGE, le=MAX_LEVERAGE)]
 EventTime = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)]  # ms since the epoch
 TradeId = Annotated[int, msgspec.Meta(ge=0, le=STORED_LIMIT)]
+# A count of decimal places: at most 18 when read (10**18 fits 64 bits); the engine lists at most 8.
+Places = Annotated[int, msgspec.Meta(ge=0, le=18)]
 # An account, coin or token name (also rule set, mode and method words).
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 ID_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_ID}}}\Z"  # printable ASCII
@@ -99,7 +101,7 @@ class Market(_Base, tag="market"):
     """Lists a perp market, or replaces its parameters (tiers, isolated-only)."""
 
     coin: Name
-    sz_decimals: Annotated[int, msgspec.Meta(ge=0, le=SZ_DECIMALS)]
+    sz_decimals: Places
     margin_tiers: Annotated[list[MarginTier], msgspec.Meta(max_length=MAX_TIERS)]
     only_isolated: bool = False
 
@@ -208,7 +210,7 @@ class Token(_Base, tag="token"):
     """Lists a spot token; balances step by 10^-decimals (at most 8)."""
 
     token: Name
-    decimals: Annotated[int, msgspec.Meta(ge=0, le=TOKEN_DECIMALS)]
+    decimals: Places
 
 
 class SpotTrade(_Base, tag="spot_trade"):

@@ -141,9 +141,9 @@ def test_margin_tiers_are_counted_and_bounded() -> None:
         (_deposit("1", ts=9_223_372_036_854_775_807), ("$.ts",)),
         (_line(type="set_leverage", account="a", coin="B", leverage=201), ("<= 200", "$.leverage")),
         (_line(type="set_leverage", account="a", coin="B", leverage=-201), (">= -200", "$.leverage")),
-        (_market([("0", 10)], sz_decimals=9), ("<= 8", "$.sz_decimals")),
+        (_market([("0", 10)], sz_decimals=19), ("<= 18", "$.sz_decimals")),
         (_market([("0", 10)], sz_decimals=-1), (">= 0", "$.sz_decimals")),
-        (_line(type="token", token="T", decimals=9), ("<= 8", "$.decimals")),
+        (_line(type="token", token="T", decimals=10**30), ("<= 18", "$.decimals")),
         (_line(type="trade", coin="B", px="1", sz="1", buyer="a", seller="b", tid=-1), (">= 0", "$.tid")),
         (_line(type="trade", coin="B", px="1", sz="10000000000.00000001", buyer="a", seller="b"), ("$.sz", "maximum")),
         (_line(type="trade", coin="B", px="1", sz="1", buyer="a", seller="b", buyer_fee="-10000000001"),
@@ -185,6 +185,8 @@ def test_the_engine_keeps_its_own_rejections_inside_the_bounds() -> None:
     assert decode_json(_deposit("-1")).amount == -1_000_000
     assert decode_json(_line(type="set_leverage", account="a", coin="B", leverage=0)).leverage == 0
     assert decode_json(_line(type="prices", prices={"B": {"mark": "0"}})).prices["B"].mark == 0
+    assert decode_json(_line(type="token", token="BIG", decimals=9)).decimals == 9  # the engine says why not
+    assert decode_json(_market([("0", 10)], sz_decimals=9)).sz_decimals == 9
 
 
 def test_stored_blocks_are_held_to_the_same_bounds() -> None:
@@ -263,7 +265,8 @@ def _with_name(where: str, name: str) -> str:
         "trade.liquidation": {**trade, "liquidation": {"account": name}},
         "spot_trade.base": {**spot, "base": name},
         "spot_trade.quote": {**spot, "quote": name},
-        "market.coin": dict(type="market", coin=name, sz_decimals=1, margin_tiers=[{"lower_bound": "0", "max_leverage": 3}]),
+        "market.coin": dict(type="market", coin=name, sz_decimals=1,
+                            margin_tiers=[{"lower_bound": "0", "max_leverage": 3}]),
         "prices.key": dict(type="prices", prices={name: {"mark": "1"}}),
         "rules.ltv": dict(type="rules", ltv={name: "0.5"}),
         "rules.caps": dict(type="rules", caps={name: {"supply": 1}}),
