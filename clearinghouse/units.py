@@ -63,7 +63,7 @@ MAX_DECIMAL_CHARS = 40  # characters in one decimal string: any in-bound value n
 # The wire grammar: one optional sign, ASCII digits with at most one point, digits on at least one
 # side of it (checked after the match). `[0-9]`, not `\d`, which matches every script's digits.
 _DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
-_NOT_FINITE = {"nan", "snan", "inf", "infinity"}
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
 _WHY_NOT = (  # the first that applies says why a string is not a decimal
     (re.compile(r"[^\x00-\x7f]"), "only the ASCII digits 0-9 are allowed"),
     (re.compile(r"\s"), "whitespace is not allowed"),
