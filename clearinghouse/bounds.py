@@ -29,6 +29,8 @@ MAX_PRICES = 1_000  # coins in one `prices` event
 MAX_POSITIONS = 1_000  # positions in one `import_account` event
 
 MAX_NAME = 64  # characters in an account, coin or token name
-NAME_PATTERN = r"^[A-Za-z0-9_.:/@+\-]{1,64}$"  # ASCII letters, digits and _ . : / @ + - only
+# ASCII letters, digits and _ . : / @ + - only; `\Z`, not `$`, which would let one trailing "\n" through
+NAME_PATTERN = r"^[A-Za-z0-9_.:/@+\-]{1,64}\Z"
 MAX_ID = 128  # characters in a source id (`id`): printable ASCII
 MAX_LINE_BYTES = 1 << 20  # one JSON line of the wire format
+MAX_JSON_DEPTH = 8  # nesting of objects and arrays in one JSON line (input events need 3)

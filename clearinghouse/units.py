@@ -10,7 +10,7 @@ Rounding helpers are named for their direction; the core never uses float or Dec
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
 
 USD_DECIMALS = 6  # micro-USDC
 SZ_DECIMALS = 8  # sizes, in 1e-8 coin
@@ -58,26 +58,57 @@ class DecimalError(ValueError):
     """A wire decimal that is malformed or finer than its field's scale."""
 
 
-def parse_decimal(text: str | int, decimals: int) -> int:
-    """Parse a decimal string (or int) into an int of 10**-decimals units, exactly.
+MAX_DECIMAL_CHARS = 40  # characters in one decimal string: any in-bound value needs far fewer
 
-    Rejects floats, exponents that do not resolve exactly, NaN/inf, and digits beyond the scale:
-    silently rounding an input would change the facts.
+# The wire grammar: one optional sign, ASCII digits with at most one point, digits on at least one
+# side of it (checked after the match). `[0-9]`, not `\d`, which matches every script's digits.
+_DECIMAL = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
+_WHY_NOT = (  # the first that applies says why a string is not a decimal
+    (re.compile(r"[^\x00-\x7f]"), "only the ASCII digits 0-9 are allowed"),
+    (re.compile(r"\s"), "whitespace is not allowed"),
+    (re.compile(r"_"), "underscores are not allowed"),
+    (re.compile(r"[0-9.][eE][+-]?[0-9]"), "exponents are not allowed"),
+)
+
+
+def quoted(text: str, limit: int = 32) -> str:
+    """`text` quoted for a message in ASCII, cut to `limit` characters: an error never echoes a
+    huge or hostile input whole, and control characters and look-alikes show escaped."""
+    if len(text) <= limit:
+        return ascii(text)
+    return f"{ascii(text[:limit])}... ({len(text)} characters)"
+
+
+def _malformed(text: str) -> str:
+    if text.lstrip("+-").lower() in _NOT_FINITE:
+        return f"not a finite decimal: {quoted(text)}"
+    why = next((reason for pattern, reason in _WHY_NOT if pattern.search(text)), None)
+    return f"not a decimal: {quoted(text)} ({why or 'expected an optional sign, then digits with at most one point'})"
+
+
+def parse_decimal(text: str | int, decimals: int) -> int:
+    """Parse a wire decimal (a string in the grammar above, or an int) into an int of
+    10**-decimals units, exactly, without Decimal (whose parser takes exponents, whitespace,
+    underscores and non-ASCII digits).
+
+    Refuses floats, and digits beyond the scale even when they are zeros: silently rounding an
+    input would change the facts. Range checks are the caller's (the codec reads each field's).
     """
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         raise DecimalError(f"expected a decimal string, got {type(text).__name__}")
     if isinstance(text, int):
         return text * 10**decimals
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise DecimalError(f"not a decimal: {text!r}") from None
-    if not value.is_finite():
-        raise DecimalError(f"not a finite decimal: {text!r}")
-    scaled = value.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise DecimalError(f"not a decimal: {quoted(text)} is longer than {MAX_DECIMAL_CHARS} characters")
+    match = _DECIMAL.fullmatch(text)
+    if match is None or not (match[2] or match[3]):
+        raise DecimalError(_malformed(text))
+    sign, whole, frac = match[1], match[2], match[3] or ""
+    if len(frac) > decimals:
         raise DecimalError(f"{text!r} has more than {decimals} decimals")
-    return int(scaled)
+    value = int(whole + frac.ljust(decimals, "0"))
+    return -value if sign == "-" else value
 
 
 def format_decimal(value: int, decimals: int, min_decimals: int = 1) -> str:

@@ -1,19 +1,26 @@
 """Codecs: msgpack blocks for storage and Kafka, JSON lines for people.
 
 JSON carries amounts as decimal strings (the public wire format, see docs/wire-format.md); the
-scale of each field comes from its annotation in `events.schema`, and the conversion to and from
-fixed-point ints is derived from the schema once, at import, so the two never drift apart.
+scale and bound of each field come from its annotation in `events.schema`, and the conversion to
+and from fixed-point ints is derived from the schema once, at import, so the two never drift apart.
+
+Decoding never raises anything but `CodecError`, whatever the input: a line is checked for its
+length, its UTF-8 and its nesting before it is parsed, each field for its grammar and bound, and
+the message names the field and the reason without echoing a long or hostile value whole.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable
 
 import msgspec
 from msgspec import inspect as mi
 
-from clearinghouse.units import DecimalError, format_decimal, parse_decimal
+from clearinghouse.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, NAME_PATTERN
+from clearinghouse.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
 from events.schema import (
+    ID_PATTERN,
     SCHEMA_VERSION,
     Block,
     DerivedBlock,
@@ -23,32 +30,48 @@ from events.schema import (
 
 Convert = Callable[[Any, str], Any]
 
+NAME_RULE = "1 to 64 ASCII letters, digits or _ . : / @ + -"
+ID_RULE = "1 to 128 printable ASCII characters"
+
 
 class CodecError(ValueError):
     """A record or line that does not decode into a valid event; the message says where."""
 
 
-def _scaled(scale: int, to_int: bool) -> Convert:
+def _scaled(scale: int, lo: int | None, hi: int | None, to_int: bool) -> Convert:
+    """Wire decimal <-> int of 10**-scale units; reading checks the grammar and [lo, hi]."""
+
     def convert(value: Any, path: str) -> Any:
-        if to_int:
-            try:
-                return parse_decimal(value, scale)
-            except DecimalError as exc:
-                raise CodecError(f"{path}: {exc}") from None
-        return format_decimal(value, scale)
+        if not to_int:
+            return format_decimal(value, scale)
+        try:
+            number = parse_decimal(value, scale)
+        except DecimalError as exc:
+            raise CodecError(f"{path}: {exc}") from None
+        if hi is not None and number > hi:
+            raise CodecError(f"{path}: {quoted(str(value))} is above the maximum {format_decimal(hi, scale)}")
+        if lo is not None and number < lo:
+            raise CodecError(f"{path}: {quoted(str(value))} is below the minimum {format_decimal(lo, scale)}")
+        return number
 
     return convert
+
+
+def _int_bounds(t: mi.Type) -> tuple[int | None, int | None]:
+    return (t.ge, t.le) if isinstance(t, mi.IntType) else (None, None)
 
 
 def _converter(t: mi.Type, to_int: bool) -> Convert | None:
     """A function rewriting the scaled fields of a builtin value of type `t`, or None if none."""
     if isinstance(t, mi.Metadata):
         scale = (t.extra or {}).get("scale")
-        return _scaled(scale, to_int) if scale is not None else _converter(t.type, to_int)
+        return _scaled(scale, *_int_bounds(t.type), to_int) if scale is not None else _converter(t.type, to_int)
     if isinstance(t, mi.StructType):
         # A field whose scale follows the struct's `token` (USDC or another token) gets a pair.
-        by_token = {f.encode_name: (_converter(f.type, to_int), _scaled(scale, to_int)) for f in t.fields if (scale := _token_scale(f.type))}
-        fields = {f.encode_name: c for f in t.fields if f.encode_name not in by_token and (c := _converter(f.type, to_int))}
+        by_token = {f.encode_name: _token_pair(f.type, to_int) for f in t.fields if _token_scale(f.type)}
+        fields = {
+            f.encode_name: c for f in t.fields if f.encode_name not in by_token and (c := _converter(f.type, to_int))
+        }
         if not fields and not by_token:
             return None
 
@@ -59,7 +82,7 @@ def _converter(t: mi.Type, to_int: bool) -> Convert | None:
                         value[name] = conv(value[name], f"{path}.{name}")
                 for name, (usdc, other) in by_token.items():
                     if value.get(name) is not None:
-                        conv = usdc if value.get("token", "USDC") == "USDC" else other  # type: ignore[assignment]
+                        conv = usdc if value.get("token", "USDC") == "USDC" else other
                         value[name] = conv(value[name], f"{path}.{name}")
             return value
 
@@ -73,7 +96,19 @@ def _converter(t: mi.Type, to_int: bool) -> Convert | None:
         val = _converter(t.value_type, to_int)
         if val is None:
             return None
-        return lambda v, p: {k: val(x, f"{p}.{k}") for k, x in v.items()} if isinstance(v, dict) else v
+        pattern = t.key_type.pattern if to_int and isinstance(t.key_type, mi.StrType) else None
+        key = re.compile(pattern) if pattern else None
+
+        def mapping(value: Any, path: str) -> Any:
+            if not isinstance(value, dict):
+                return value
+            if key is not None:  # before a key becomes part of a path in a message
+                for k in value:
+                    if not key.search(k):
+                        raise CodecError(f"{path}: key {quoted(k)} is not a name ({NAME_RULE})")
+            return {k: val(x, f"{path}.{k}") for k, x in value.items()}
+
+        return mapping
     if isinstance(t, mi.UnionType):
         members = [m for m in t.types if not isinstance(m, mi.NoneType)]
         if len(members) == 1:
@@ -86,6 +121,27 @@ def _token_scale(t: mi.Type) -> int | None:
     return (t.extra or {}).get("token_scale") if isinstance(t, mi.Metadata) else None
 
 
+def _token_pair(t: mi.Metadata, to_int: bool) -> tuple[Convert, Convert]:
+    """A `TokenAmount`'s converters: (USDC, in micro-USDC within its bound; any other token)."""
+    extra = t.extra or {}
+    lo, hi = _int_bounds(t.type)
+    usdc = extra["usdc_bound"]
+    return _scaled(extra["scale"], -usdc, usdc, to_int), _scaled(extra["token_scale"], lo, hi, to_int)
+
+
+def _usdc_bounds(union: Any) -> dict[type, tuple[tuple[str, int], ...]]:
+    """Event class -> its `TokenAmount` fields and their bound when the token is USDC: msgspec
+    checks the wider bound of other tokens, the codec this one (see `_check_usdc`)."""
+    out = {}
+    for member in mi.type_info(union).types:
+        bounded = tuple(
+            (f.name, f.type.extra["usdc_bound"]) for f in member.fields if _token_scale(f.type) is not None
+        )
+        if bounded:
+            out[member.cls] = bounded
+    return out
+
+
 def _tag_converters(union: Any, to_int: bool) -> dict[str, Convert | None]:
     info = mi.type_info(union)
     members = info.types if isinstance(info, mi.UnionType) else (info,)
@@ -95,11 +151,28 @@ def _tag_converters(union: Any, to_int: bool) -> dict[str, Convert | None]:
 _INPUT_TAGS_IN = _tag_converters(InputEvent, True)
 _DERIVED_TAGS_IN = _tag_converters(DerivedEvent, True)
 _ALL_TAGS_OUT = {**_tag_converters(InputEvent, False), **_tag_converters(DerivedEvent, False)}
+_USDC_BOUNDS = _usdc_bounds(InputEvent)
 
 _block_encoder = msgspec.msgpack.Encoder()
 _block_decoder = msgspec.msgpack.Decoder(Block)
 _derived_decoder = msgspec.msgpack.Decoder(DerivedBlock)
 _json_encoder = msgspec.json.Encoder()
+
+
+def _readable(message: str) -> str:
+    """A msgspec validation message with the name and id patterns said in words."""
+    return message.replace(f"`str` matching regex {NAME_PATTERN!r}", f"a name ({NAME_RULE})").replace(
+        f"`str` matching regex {ID_PATTERN!r}", f"an id ({ID_RULE})"
+    )
+
+
+def _check_usdc(events: list[Any], where: str) -> None:
+    for i, event in enumerate(events):
+        fields = _USDC_BOUNDS.get(type(event))
+        if fields and event.token == "USDC":
+            for name, bound in fields:
+                if abs(getattr(event, name)) > bound:
+                    raise CodecError(f"{where}[{i}].{name}: beyond +-{format_decimal(bound, USD_DECIMALS)} USDC")
 
 
 # ---- msgpack blocks ---------------------------------------------------------------------------
@@ -118,7 +191,9 @@ def _decode(decoder: msgspec.msgpack.Decoder, data: bytes, what: str) -> Any:
     try:
         block = decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise CodecError(f"bad {what}: {exc}") from None
+        raise CodecError(f"bad {what}: {_readable(str(exc))}") from None
+    except RecursionError:  # an unknown field nested deep enough to exhaust the stack
+        raise CodecError(f"bad {what}: nested too deeply") from None
     if block.v > SCHEMA_VERSION:
         raise CodecError(f"{what} schema version {block.v} is newer than this reader ({SCHEMA_VERSION})")
     return block
@@ -126,7 +201,9 @@ def _decode(decoder: msgspec.msgpack.Decoder, data: bytes, what: str) -> Any:
 
 def decode_block_at(data: bytes) -> Block:
     """A stored record -> its Block (first seq and events)."""
-    return _decode(_block_decoder, data, "block")
+    block = _decode(_block_decoder, data, "block")
+    _check_usdc(block.events, "bad block: $.events")
+    return block
 
 
 def decode_block(data: bytes) -> list[InputEvent]:
@@ -139,25 +216,62 @@ def decode_derived_block_at(data: bytes) -> DerivedBlock:
 
 # ---- JSON lines -------------------------------------------------------------------------------
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether objects and arrays nest more than MAX_JSON_DEPTH levels (brackets in strings aside)."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in _OPENING else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def _parse_line(line: str | bytes) -> Any:
+    """One line -> its JSON value, checked for length, UTF-8 and nesting before it is parsed."""
+    if isinstance(line, str):
+        try:
+            line = line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise CodecError("not UTF-8: the line holds a lone surrogate") from None
+    size = len(line.rstrip(b"\r\n"))
+    if size > MAX_LINE_BYTES:
+        raise CodecError(f"line of {size} bytes is longer than the limit of {MAX_LINE_BYTES}")
+    if _too_deep(line):
+        raise CodecError(f"not an event: objects and arrays nest more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return msgspec.json.decode(line)
+    except msgspec.DecodeError as exc:  # also a JSON integer too long to read (a ValidationError)
+        raise CodecError(f"not JSON: {exc}") from None
+
 
 def _from_json(line: str | bytes, tags: dict[str, Convert | None], union: Any) -> Any:
-    try:
-        obj = msgspec.json.decode(line)
-    except msgspec.DecodeError as exc:
-        raise CodecError(f"not JSON: {exc}") from None
+    obj = _parse_line(line)
     if not isinstance(obj, dict):
         raise CodecError("an event must be a JSON object")
     kind = obj.get("type")
-    if kind not in tags:
+    if not isinstance(kind, str) or kind not in tags:
         known = ", ".join(sorted(tags))
-        raise CodecError(f"unknown event type {kind!r} (known: {known})")
+        shown = quoted(kind) if isinstance(kind, str) else repr(kind)[:40]
+        raise CodecError(f"unknown event type {shown} (known: {known})")
     conv = tags[kind]
     if conv is not None:
         obj = conv(obj, "$")
     try:
-        return msgspec.convert(obj, union)
+        event = msgspec.convert(obj, union)
     except msgspec.ValidationError as exc:
-        raise CodecError(str(exc)) from None
+        raise CodecError(_readable(str(exc))) from None
+    try:  # every accepted event must be storable: a 64-bit guard behind the bounds
+        _block_encoder.encode(event)
+    except OverflowError:
+        raise CodecError("a number does not fit the 64-bit encoding") from None
+    return event
 
 
 def decode_json(line: str | bytes) -> InputEvent:

@@ -4,6 +4,12 @@ Amount fields are ints in the fixed-point scales of `clearinghouse.units`; the s
 field is declared once here (the `Usd`, `Size`, `Price`, `Rate` aliases) and read by the codec,
 which turns JSON decimal strings into these ints once, at the edge. msgpack storage holds the
 ints directly. `SCHEMA_VERSION` is stamped on every stored block; a reader refuses newer blocks.
+
+Every field of an input event carries its bound (`clearinghouse.bounds`, docs/wire-format.md) as
+msgspec constraints, so JSON lines and stored blocks alike are refused at decoding when a value,
+a name or a count is out of bounds. Amounts are bounded in magnitude only: their sign, like every
+relation to the state, is the engine's to check (with a `rejected` event naming the reason).
+Derived events are the engine's output and carry scales only.
 """
 
 from __future__ import annotations
@@ -12,6 +18,21 @@ from typing import Annotated, Union
 
 import msgspec
 
+from clearinghouse.bounds import (
+    MAX_ID,
+    MAX_LEVERAGE,
+    MAX_POSITIONS,
+    MAX_PRICES,
+    MAX_PX,
+    MAX_RATE,
+    MAX_SZ,
+    MAX_TIERS,
+    MAX_TOKENS,
+    MAX_TS,
+    MAX_USD,
+    NAME_PATTERN,
+    STORED_LIMIT,
+)
 from clearinghouse.rules import Caps
 from clearinghouse.units import (
     PX_DECIMALS,
@@ -23,20 +44,49 @@ from clearinghouse.units import (
 
 SCHEMA_VERSION = 1
 
-Usd = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS})]
-Size = Annotated[int, msgspec.Meta(extra={"scale": SZ_DECIMALS})]
-Price = Annotated[int, msgspec.Meta(extra={"scale": PX_DECIMALS})]
-Rate = Annotated[int, msgspec.Meta(extra={"scale": RATE_DECIMALS})]
-# An amount of the event's `token`: micro-USDC for USDC (the default), 1e-8 for any other token.
-TokenAmount = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS, "token_scale": TOKEN_DECIMALS})]
-Tokens = Annotated[int, msgspec.Meta(extra={"scale": TOKEN_DECIMALS})]
+# ---- input field types: scale and bound ------------------------------------------------------
+
+Usd = Annotated[int, msgspec.Meta(ge=-MAX_USD, le=MAX_USD, extra={"scale": USD_DECIMALS})]
+Size = Annotated[int, msgspec.Meta(ge=-MAX_SZ, le=MAX_SZ, extra={"scale": SZ_DECIMALS})]
+Price = Annotated[int, msgspec.Meta(ge=-MAX_PX, le=MAX_PX, extra={"scale": PX_DECIMALS})]
+Rate = Annotated[int, msgspec.Meta(ge=-MAX_RATE, le=MAX_RATE, extra={"scale": RATE_DECIMALS})]
+Tokens = Annotated[int, msgspec.Meta(ge=-MAX_TOKENS, le=MAX_TOKENS, extra={"scale": TOKEN_DECIMALS})]
+# An amount of the event's `token`: micro-USDC within +-MAX_USD for USDC (the default), 1e-8 within
+# +-MAX_TOKENS for any other token. The constraint holds the wider bound; the codec checks the other.
+TokenAmount = Annotated[
+    int,
+    msgspec.Meta(
+        ge=-MAX_TOKENS,
+        le=MAX_TOKENS,
+        extra={"scale": USD_DECIMALS, "usdc_bound": MAX_USD, "token_scale": TOKEN_DECIMALS},
+    ),
+]
+# Rule parameters: the engine checks their ranges; decoding only keeps them within the stored limit.
+RuleUsd = Annotated[int, msgspec.Meta(ge=-STORED_LIMIT, le=STORED_LIMIT, extra={"scale": USD_DECIMALS})]
+RuleRate = Annotated[int, msgspec.Meta(ge=-STORED_LIMIT, le=STORED_LIMIT, extra={"scale": RATE_DECIMALS})]
+Leverage = Annotated[int, msgspec.Meta(ge=-MAX_LEVERAGE, le=MAX_LEVERAGE)]
+EventTime = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)]  # ms since the epoch
+TradeId = Annotated[int, msgspec.Meta(ge=0, le=STORED_LIMIT)]
+# A count of decimal places: at most 18 when read (10**18 fits 64 bits); the engine lists at most 8.
+Places = Annotated[int, msgspec.Meta(ge=0, le=18)]
+# An account, coin or token name (also rule set, mode and method words).
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+ID_PATTERN = rf"^[\x20-\x7e]{{1,{MAX_ID}}}\Z"  # printable ASCII
+SourceId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+
+# ---- derived field types: scale only (figures the engine keeps within its stored limit) ------
+
+UsdFigure = Annotated[int, msgspec.Meta(extra={"scale": USD_DECIMALS})]
+SizeFigure = Annotated[int, msgspec.Meta(extra={"scale": SZ_DECIMALS})]
+PriceFigure = Annotated[int, msgspec.Meta(extra={"scale": PX_DECIMALS})]
+TokensFigure = Annotated[int, msgspec.Meta(extra={"scale": TOKEN_DECIMALS})]
 
 
 class _Base(msgspec.Struct, kw_only=True, tag_field="type", omit_defaults=True, frozen=True):
     """Fields every event may carry: event time in ms, and a source key for de-duplication."""
 
-    ts: int | None = None
-    id: str | None = None
+    ts: EventTime | None = None
+    id: SourceId | None = None
 
 
 # ---- input events (facts) -------------------------------------------------------------------
@@ -44,15 +94,15 @@ class _Base(msgspec.Struct, kw_only=True, tag_field="type", omit_defaults=True, 
 
 class MarginTier(msgspec.Struct, frozen=True):
     lower_bound: Usd
-    max_leverage: int
+    max_leverage: Leverage
 
 
 class Market(_Base, tag="market"):
     """Lists a perp market, or replaces its parameters (tiers, isolated-only)."""
 
-    coin: str
-    sz_decimals: int
-    margin_tiers: list[MarginTier]
+    coin: Name
+    sz_decimals: Places
+    margin_tiers: Annotated[list[MarginTier], msgspec.Meta(max_length=MAX_TIERS)]
     only_isolated: bool = False
 
 
@@ -60,9 +110,9 @@ class _TokenMove(_Base):
     """An account moving an amount of one token (USDC unless named): deposits, withdrawals and
     the lending actions share this shape."""
 
-    account: str
+    account: Name
     amount: TokenAmount
-    token: str = "USDC"
+    token: Name = "USDC"
 
 
 class Deposit(_TokenMove, tag="deposit"):
@@ -75,21 +125,21 @@ class Withdraw(_TokenMove, tag="withdraw"):
 
 
 class Transfer(_Base, tag="transfer"):
-    from_: str = msgspec.field(name="from")
-    to: str
+    from_: Name = msgspec.field(name="from")
+    to: Name
     amount: Usd
 
 
 class SetLeverage(_Base, tag="set_leverage"):
-    account: str
-    coin: str
-    leverage: int
+    account: Name
+    coin: Name
+    leverage: Leverage
     cross: bool = True
 
 
 class IsolatedMargin(_Base, tag="isolated_margin"):
-    account: str
-    coin: str
+    account: Name
+    coin: Name
     delta: Usd
 
 
@@ -99,25 +149,25 @@ class PricePoint(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class Prices(_Base, tag="prices"):
-    prices: dict[str, PricePoint]
+    prices: Annotated[dict[Name, PricePoint], msgspec.Meta(max_length=MAX_PRICES)]
 
 
 class LiquidationMark(msgspec.Struct, frozen=True, omit_defaults=True):
     """On a trade: this fill executes a liquidation order of `account` (external mode)."""
 
-    account: str
-    method: str = "market"
+    account: Name
+    method: Name = "market"
 
 
 class Trade(_Base, tag="trade"):
-    coin: str
+    coin: Name
     px: Price
     sz: Size
-    buyer: str
-    seller: str
+    buyer: Name
+    seller: Name
     buyer_fee: Usd = 0
     seller_fee: Usd = 0
-    tid: int | None = None
+    tid: TradeId | None = None
     liquidation: LiquidationMark | None = None
 
 
@@ -125,7 +175,7 @@ class Funding(_Base, tag="funding"):
     """One hour of funding: either the hourly `rate`, or the hour's mean `premium` from which the
     era's formula (rule set) derives the rate."""
 
-    coin: str
+    coin: Name
     rate: Rate | None = None
     premium: Rate | None = None
 
@@ -133,61 +183,61 @@ class Funding(_Base, tag="funding"):
 class PmParams(msgspec.Struct, frozen=True, omit_defaults=True):
     """Scalar portfolio-margin and lending parameters a `rules` event sets (clearinghouse.rules.PmRules)."""
 
-    base_apy: Rate | None = None
-    kink: Rate | None = None
-    slope: Rate | None = None
-    supply_share: Rate | None = None
-    liq_ratio: Rate | None = None
-    min_requirement: Usd | None = None
-    partial_step: Rate | None = None
-    threshold_quantum: Rate | None = None
-    min_volume: Usd | None = None
-    min_value: Usd | None = None
-    max_value: Usd | None = None
+    base_apy: RuleRate | None = None
+    kink: RuleRate | None = None
+    slope: RuleRate | None = None
+    supply_share: RuleRate | None = None
+    liq_ratio: RuleRate | None = None
+    min_requirement: RuleUsd | None = None
+    partial_step: RuleRate | None = None
+    threshold_quantum: RuleRate | None = None
+    min_volume: RuleUsd | None = None
+    min_value: RuleUsd | None = None
+    max_value: RuleUsd | None = None
 
 
 class Rules(_Base, tag="rules"):
     """Selects a named perp rule set (`name`) and/or changes spot and PM parameters: LTVs and
     caps token by token (caps in whole tokens), scalars through `pm`."""
 
-    name: str | None = None
-    ltv: dict[str, Rate] | None = None
-    caps: dict[str, Caps] | None = None
+    name: Name | None = None
+    ltv: Annotated[dict[Name, RuleRate], msgspec.Meta(max_length=MAX_PRICES)] | None = None
+    caps: Annotated[dict[Name, Caps], msgspec.Meta(max_length=MAX_PRICES)] | None = None
     pm: PmParams | None = None
 
 
 class Token(_Base, tag="token"):
     """Lists a spot token; balances step by 10^-decimals (at most 8)."""
 
-    token: str
-    decimals: int
+    token: Name
+    decimals: Places
 
 
 class SpotTrade(_Base, tag="spot_trade"):
     """A spot fill: `buyer` pays `sz * px` of `quote` (USDC) for `sz` of `base`; fees in USDC."""
 
-    base: str
-    quote: str
+    base: Name
+    quote: Name
     px: Price
     sz: Tokens
-    buyer: str
-    seller: str
+    buyer: Name
+    seller: Name
     buyer_fee: Usd = 0
     seller_fee: Usd = 0
-    tid: int | None = None
+    tid: TradeId | None = None
 
 
 class ClassTransfer(_Base, tag="class_transfer"):
     """USDC between a standard account's spot balance and its perp ledger."""
 
-    account: str
+    account: Name
     amount: Usd
     to_perp: bool
 
 
 class SetMode(_Base, tag="set_mode"):
-    account: str
-    mode: str  # "standard" | "unified" | "portfolio"
+    account: Name
+    mode: Name  # "standard" | "unified" | "portfolio"
 
 
 class Supply(_TokenMove, tag="supply"):
@@ -207,13 +257,13 @@ class Repay(_TokenMove, tag="repay"):
 
 
 class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
-    coin: str
+    coin: Name
     szi: Size
     entry_px: Price
-    leverage: int
+    leverage: Leverage
     cross: bool = True
     raw_usd: Usd = 0  # the isolated ledger (isolated positions only)
-    max_leverage: int | None = None  # the position's own cap, as vault positions carry
+    max_leverage: Leverage | None = None  # the position's own cap, as vault positions carry
     funding_all: Usd = 0  # cumFunding as the snapshot shows it (positive = paid)
     funding_since_open: Usd = 0
     funding_since_change: Usd = 0
@@ -226,9 +276,9 @@ class ImportAccount(_Base, tag="import_account"):
     entry price, so sizes still net to zero; the cash that makes the ledgers match the snapshot
     counts as deposited."""
 
-    account: str
+    account: Name
     raw_usd: Usd
-    positions: list[ImportedPosition] = []
+    positions: Annotated[list[ImportedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
 
 
 InputEvent = Union[
@@ -266,8 +316,8 @@ class Rejected(_Base, tag="rejected"):
 
 class PositionView(msgspec.Struct, frozen=True):
     coin: str
-    szi: Size
-    mark: Price
+    szi: SizeFigure
+    mark: PriceFigure
 
 
 class LiquidationTriggered(_Base, tag="liquidation_triggered"):
@@ -277,8 +327,8 @@ class LiquidationTriggered(_Base, tag="liquidation_triggered"):
     account: str
     scope: str
     cause: int
-    equity: Usd
-    maintenance: Usd
+    equity: UsdFigure
+    maintenance: UsdFigure
     positions: list[PositionView]
     phase: str  # "market" or "backstop" (equity below 2/3 of maintenance)
 
@@ -289,8 +339,8 @@ class LiquidationOrder(_Base, tag="liquidation_order"):
     account: str
     coin: str
     is_buy: bool
-    sz: Size
-    mark: Price
+    sz: SizeFigure
+    mark: PriceFigure
     cause: int
 
 
@@ -300,9 +350,9 @@ class LiquidationFill(_Base, tag="liquidation_fill"):
 
     account: str
     coin: str
-    sz: Size
-    px: Price
-    fee: Usd
+    sz: SizeFigure
+    px: PriceFigure
+    fee: UsdFigure
     cause: int
 
 
@@ -312,7 +362,7 @@ class Backstop(_Base, tag="backstop"):
     account: str
     scope: str
     positions: list[PositionView]
-    margin: Usd  # the account's cash that moved with them (negative = a loss absorbed)
+    margin: UsdFigure  # the account's cash that moved with them (negative = a loss absorbed)
     cause: int
 
 
@@ -323,15 +373,15 @@ class Adl(_Base, tag="adl"):
     account: str
     counterparty: str
     coin: str
-    sz: Size  # closed from the bankrupt account's side (signed)
-    px: Price
+    sz: SizeFigure  # closed from the bankrupt account's side (signed)
+    px: PriceFigure
     cause: int
 
 
 class BadDebt(_Base, tag="bad_debt"):
     account: str
     scope: str
-    amount: Usd
+    amount: UsdFigure
     cause: int
 
 
@@ -341,12 +391,12 @@ class BorrowLiquidation(_Base, tag="borrow_liquidation"):
 
     account: str
     kind: str
-    borrowed: Usd  # the borrowed value that crossed the threshold
-    collateral_value: Usd  # sum of balance * oracle over the collateral, before
-    threshold: Usd
-    taken: dict[str, Tokens]  # collateral moved to the liquidator
-    usdc: Usd  # USDC balance moved with it (full takeovers)
-    repaid: Usd  # debt the liquidator repaid to the pool
+    borrowed: UsdFigure  # the borrowed value that crossed the threshold
+    collateral_value: UsdFigure  # sum of balance * oracle over the collateral, before
+    threshold: UsdFigure
+    taken: dict[str, TokensFigure]  # collateral moved to the liquidator
+    usdc: UsdFigure  # USDC balance moved with it (full takeovers)
+    repaid: UsdFigure  # debt the liquidator repaid to the pool
     cause: int
 
 

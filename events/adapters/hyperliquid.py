@@ -87,7 +87,7 @@ def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | No
         # mark = positionValue / |szi|, to the price scale (half to even).
         value = Decimal(str(_get(p, "positionValue")))
         mark = (value / abs(Decimal(szi_text))).quantize(Decimal(1).scaleb(-PX_DECIMALS))
-        prices[coin] = PricePoint(mark=parse_decimal(str(mark), PX_DECIMALS))
+        prices[coin] = PricePoint(mark=parse_decimal(format(mark, "f"), PX_DECIMALS))  # str() may give 1E-7
         cum = p.get("cumFunding") or {}
         positions.append(
             ImportedPosition(
