@@ -285,7 +285,7 @@ def _survived(found: dict[str, Any]) -> str:
         if rescue["mark"] is None:
             return f"No positive {rescue['coin']} mark would have kept it at maintenance."
         up = not rescue["move_pct"].startswith("-")
-        return (f"It would have stayed at maintenance at a {rescue['coin']} mark of {grouped(rescue['mark'])} or "
+        return (f"It would have stayed at maintenance with {rescue['coin']} at {grouped(rescue['mark'])} or "
                 f"{'above' if up else 'below'} ({signed(rescue['move_pct'])}% from the trigger's mark), the position's "
                 "liquidation price under the log's rules.")
     if rescue["move_pct"] is None:

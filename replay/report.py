@@ -36,15 +36,40 @@ COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17
 
 
 class Frame:
-    """The x axis of every panel: event time when the events carry times that differ,
-    otherwise input seq (hand-written logs often carry no time)."""
+    """The x axis of every panel: event time when the events carry times, otherwise input seq
+    (hand-written logs often carry none). On a time axis the points from before the first
+    event time (time 0) are left out: they have no place on it."""
 
     def __init__(self, result: Audit) -> None:
         self.result = result
-        self.by_time = len({t for _, t, _, _ in result.series}) > 1
+        self.by_time = any(t for _, t, _, _ in result.series)
 
     def x(self, seq: int, ts: int) -> Any:
         return datetime.fromtimestamp(ts / 1000, tz=timezone.utc) if self.by_time else seq
+
+    def placed(self, points: list[Any]) -> list[Any]:
+        """The points (seq, ts, ...) that have a place on the axis."""
+        return [p for p in points if p[1]] if self.by_time else points
+
+    def clip(self, points: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Points (seq, ts, ...) over the window on a time axis: those inside it, the last one
+        before it moved to its start and the last one of all carried to its end, so the step
+        lines span it (on a seq axis, all of them)."""
+        window = self.result.window()
+        points = self.placed(points)
+        if not self.by_time or window is None or not points:
+            return points
+        start, end = window
+        inside = [p for p in points if start <= p[1] <= end]
+        before = [(p[0], start, *p[2:]) for p in points if p[1] < start][-1:]
+        last = (inside or before)[-1:]
+        return before + inside + [(p[0], end, *p[2:]) for p in last]
+
+    def frame(self, ax: Axes) -> None:
+        """On a time axis, the window's bounds."""
+        window = self.result.window()
+        if self.by_time and window is not None:
+            ax.set_xlim(self.x(0, window[0]), self.x(0, window[1]))
 
 
 def plot_png(result: Audit) -> bytes:
@@ -65,6 +90,7 @@ def plot_png(result: Audit) -> bytes:
 
 
 def _steps(ax: Axes, frame: Frame, series: list[tuple[int, int, int, int]]) -> None:
+    series = frame.placed(series)
     xs = [frame.x(s, t) for s, t, _, _ in series]
     ax.plot(xs, [e / USD for _, _, e, _ in series], label="equity (account value)", color=EQUITY, drawstyle="steps-post")
     ax.plot(xs, [m / USD for _, _, _, m in series], label="maintenance margin", color=MAINTENANCE, drawstyle="steps-post")
@@ -83,42 +109,53 @@ def _history(ax: Axes, frame: Frame) -> None:
     ax.legend(loc="best", fontsize=8)
 
 
-def _in_window(frame: Frame) -> list[tuple[int, int, int, int]]:
-    """The series over the window, with the last point before it (the line's value at its start)."""
-    series, window = frame.result.series, frame.result.window()
-    if window is None or not frame.by_time:
-        return series
-    before = [p for p in series if p[1] < window[0]][-1:]
-    return before + [p for p in series if window[0] <= p[1] <= window[1]]
+def _offsets(frame: Frame) -> list[float]:
+    """Horizontal offsets (points) of the numbered markers: liquidations closer together than
+    a fiftieth of the window sit side by side instead of on top of each other."""
+    episodes = frame.result.episodes
+    where = [e.time if frame.by_time else e.cause for e in episodes]
+    window = frame.result.window()
+    start, end = window if frame.by_time and window is not None else (where[0], where[-1])
+    gap = (end - start) / 50
+    clusters: list[list[int]] = []
+    for i, x in enumerate(where):
+        if clusters and x - where[clusters[-1][-1]] <= gap:
+            clusters[-1].append(i)
+        else:
+            clusters.append([i])
+    return [14 * (k - (len(c) - 1) / 2) for c in clusters for k in range(len(c))]
 
 
 def _numbers(ax: Axes, frame: Frame) -> None:
     """The numbered vertical markers, one per liquidation."""
-    for episode in frame.result.episodes:
+    for episode, offset in zip(frame.result.episodes, _offsets(frame)):
         x = frame.x(episode.cause, episode.time)
         ax.axvline(x, color=MARKER, linestyle="--", linewidth=1)
-        ax.annotate(str(episode.number), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2), textcoords="offset points",
+        ax.annotate(str(episode.number), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(offset, 2), textcoords="offset points",
                     ha="center", va="bottom", fontsize=8, color="white", bbox={"boxstyle": "circle,pad=0.2", "fc": MARKER, "ec": "none"})
 
 
 def _zoom(ax: Axes, frame: Frame) -> None:
-    _steps(ax, frame, _in_window(frame))
+    _steps(ax, frame, frame.clip(frame.result.series))
+    frame.frame(ax)
     _numbers(ax, frame)
+    labels = 0
     for episode in frame.result.episodes:
         x = frame.x(episode.cause, episode.time)
-        for row, found in enumerate(f for f in episode.before if "phase" in f):
+        for found in (f for f in episode.before if "phase" in f):
             equity, maintenance = float(found["equity"]), float(found["maintenance"])
             ax.plot([x], [equity], "o", color=EQUITY, markersize=5)
             ax.plot([x], [maintenance], "x", color=MAINTENANCE, markersize=6)
-            text = f"{episode.number} {found['scope']}: {cents(found['equity'])} < {cents(found['maintenance'])}"
-            ax.annotate(text, (x, equity), xytext=(6, -12 - 11 * ((episode.number + row) % 4)), textcoords="offset points", fontsize=7,
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.85})
+            text = f"{episode.number} {found['scope']}: equity {cents(found['equity'])} < maintenance {cents(found['maintenance'])}"
+            ax.annotate(text, (x, 0.93 - 0.08 * (labels % 6)), xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points",
+                        fontsize=7, va="center", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9})
+            labels += 1
     ax.set_title("the liquidation window: numbered as the sections below; dots: equity (o) and maintenance (x) found", pad=14)
     ax.legend(loc="best", fontsize=8)
 
 
 def _marks(ax: Axes, frame: Frame) -> None:
-    ticks = frame.result.window_marks() if frame.by_time else frame.result.marks
+    ticks = frame.clip(frame.result.marks)
     coins = sorted({c for _, _, m in ticks for c in m})
     for n, coin in enumerate(coins):
         points = [(frame.x(s, t), m[coin]) for s, t, m in ticks if m.get(coin)]
@@ -127,9 +164,10 @@ def _marks(ax: Axes, frame: Frame) -> None:
         first = points[0][1]
         ax.plot([x for x, _ in points], [(p - first) * 100 / first for _, p in points], color=COLORS[n % len(COLORS)],
                 drawstyle="steps-post", label=f"{coin} (from {grouped(format_decimal(first, PX_DECIMALS))})")
+    frame.frame(ax)
     _numbers(ax, frame)
     ax.axhline(0, color="#999999", linewidth=0.8)
-    ax.set_ylabel("% from the window's first tick")
+    ax.set_ylabel("% from the window's start")
     ax.set_xlabel("event time (UTC)" if frame.by_time else "input seq")
     ax.set_title("marks of the account's coins over the window", pad=14)
     ax.grid(alpha=0.3)
