@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 from collections import Counter
 import sys
 import tempfile
@@ -233,11 +234,12 @@ def _reason_group(rejected: Rejected) -> str:
 
 class DemoDecisions(NamedTuple):
     """What the demo's derived log holds: decisions by type, the PM-ratio liquidations, the
-    rejections by reason, and the largest liquidation (by maintenance margin at its trigger)."""
+    rejections by reason (most first, then by text), and the largest liquidation (by maintenance
+    margin at its trigger)."""
 
     kinds: Counter[str]
     pm_perps: int
-    reasons: Counter[str]
+    reasons: list[tuple[str, int]]
     largest: LiquidationTriggered | None
 
 
@@ -255,7 +257,7 @@ def _demo_decisions(log: LogDir) -> DemoDecisions:
                 pm_perps += event.scope == "portfolio"
                 if largest is None or event.maintenance > largest.maintenance:
                     largest = event
-    return DemoDecisions(kinds, pm_perps, reasons, largest)
+    return DemoDecisions(kinds, pm_perps, sorted(reasons.items(), key=lambda r: (-r[1], r[0])), largest)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -287,8 +289,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rejections = kinds.pop("rejected", 0)
     kinds.pop("checkpoint", None)
     largest = found.largest
-    audit_command = (f"clearinghouse replay audit --log {root} --account {largest.account} --out {root / 'audit.html'}"
-                     if largest is not None else None)
+    audit_command = None if largest is None else shlex.join([
+        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account,
+        "--out", str(root / "audit.html"),
+    ])
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
         "log": str(root),
@@ -296,11 +300,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "trades": trades,
         "volume_usd": {coin: format_decimal(v, USD_DECIMALS) for coin, v in sorted(volume.items())},
         "rejections": rejections,
-        "rejection_reasons": dict(found.reasons.most_common()),
+        "rejection_reasons": dict(found.reasons),
         "decisions": dict(sorted(kinds.items())),
         "largest_liquidation": None if largest is None else {
-            "account": largest.account, "cause": largest.cause, "scope": largest.scope,
-            "equity": format_decimal(largest.equity, USD_DECIMALS), "maintenance": format_decimal(largest.maintenance, USD_DECIMALS),
+            "account": largest.account,
+            "cause": largest.cause,
+            "scope": largest.scope,
+            "equity": format_decimal(largest.equity, USD_DECIMALS),
+            "maintenance": format_decimal(largest.maintenance, USD_DECIMALS),
         },
         "audit_command": audit_command,
         "events_per_second": round(rate),
@@ -311,9 +318,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     total_volume = cents(format_decimal(sum(volume.values()), USD_DECIMALS))
     print(f"demo log: {root}")
-    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; {rejections:,} rejected")
+    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; "
+          f"{rejections:,} rejected")
     if found.reasons:
-        top = "; ".join(f"{reason} ({n:,})" for reason, n in found.reasons.most_common(TOP_REASONS))
+        top = "; ".join(f"{reason} ({n:,})" for reason, n in found.reasons[:TOP_REASONS])
         print(f"top rejection reasons: {top}")
     bad_debt = (f"{kinds['bad_debt']:,} bad debts ({cents(view['bad_debt'])} USDC)" if kinds["bad_debt"]
                 else "no bad debt (the liquidator and auto-deleveraging covered every loss)")
@@ -322,14 +330,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes; {bad_debt}"
     )
     if "lending" in view:
-        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), {found.pm_perps:,} PM-ratio liquidations of perps")
+        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
+              f"{found.pm_perps:,} PM-ratio liquidations of perps")
     print(render(view))
     if largest is not None:
         print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({largest.scope}: equity "
               f"{cents(format_decimal(largest.equity, USD_DECIMALS))} against maintenance "
               f"{cents(format_decimal(largest.maintenance, USD_DECIMALS))} USDC); see why:\n  {audit_command}")
     if view["most_leveraged"]:
-        print(f"most leveraged account now:\n  clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}")
+        leveraged = view["most_leveraged"][0]["account"]
+        state_command = shlex.join(["clearinghouse", "state", "--log", str(root), "--account", leveraged])
+        print(f"most leveraged account now:\n  {state_command}")
     return 0
 
 
@@ -391,7 +402,8 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
         for episode in result.episodes:
             kinds = Counter(a["type"] for a in episode.actions)
             done = ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())) or "orders pending"
-            print(f"{episode.number:>3}. seq {episode.cause} ({episode.trigger['type']}): {done}; kept {grouped(episode.kept)} USDC")
+            kept = grouped(episode.kept)
+            print(f"{episode.number:>3}. seq {episode.cause} ({episode.trigger['type']}): {done}; kept {kept} USDC")
             print(textwrap.fill(episode.why, width=100, initial_indent="     ", subsequent_indent="     "))
         if args.out:
             print(f"report: {args.out}")

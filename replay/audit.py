@@ -27,7 +27,10 @@ from events.codec import to_wire
 from replay.decisions import OnEvent, Point, replay
 from replay.survival import percent, survival
 
-DECISIONS = (ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt, ev.BorrowLiquidation)
+DECISIONS = (
+    ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt,
+    ev.BorrowLiquidation,
+)
 WINDOW_MARGIN_MS = 60_000  # the liquidation window reaches at least a minute past its first and last liquidation
 
 
@@ -42,6 +45,10 @@ def _usd(value: int) -> str:
 
 def _px(value: int) -> str:
     return format_decimal(value, PX_DECIMALS)
+
+
+def _prices(marks: dict[str, int]) -> dict[str, str]:
+    return {coin: _px(mark) for coin, mark in marks.items()}
 
 
 class Healthy(NamedTuple):
@@ -97,7 +104,7 @@ class Audit:
             "account": self.account,
             "liquidations": [asdict(episode) for episode in self.episodes],
             "window": None if window is None else {"start": window[0], "end": window[1]},
-            "marks": [{"seq": s, "ts": t, "marks": {c: _px(p) for c, p in m.items()}} for s, t, m in self.window_marks()],
+            "marks": [{"seq": s, "ts": t, "marks": _prices(m)} for s, t, m in self.window_marks()],
             "series": [{"seq": s, "ts": t, "equity": _usd(e), "maintenance": _usd(m)} for s, t, e, m in self.series],
         }
 
@@ -117,7 +124,9 @@ def _concerns(event: Any, name: str, coins: set[str]) -> bool:
 
 
 def _about(decision: Any, name: str) -> bool:
-    return isinstance(decision, DECISIONS) and (decision.account == name or getattr(decision, "counterparty", None) == name)
+    if not isinstance(decision, DECISIONS):
+        return False
+    return decision.account == name or getattr(decision, "counterparty", None) == name
 
 
 def _coins(decision: Any) -> list[str]:
@@ -145,7 +154,8 @@ def _scopes_view(state: State, name: str) -> list[dict[str, str]]:
 def audit(log: LogDir, name: str) -> Audit:
     """A replay from the first event, guided by the recorded decisions (`replay.decisions`)."""
     result = Audit(name)
-    replay(log, lambda: Position(State(liquidation=settings(log).liquidation)), Point(), lambda state: _watcher(result, state))
+    config = settings(log).liquidation
+    replay(log, lambda: Position(State(liquidation=config)), Point(), lambda state: _watcher(result, state))
     return result
 
 
@@ -215,8 +225,9 @@ def _episode(
                 "kind": decision.kind,
             })
         actions.append(to_wire(decision))
-    previous = None if healthy is None else {"seq": healthy.seq, "time": healthy.time, "marks": {c: _px(p) for c, p in healthy.marks.items()}}
-    episode = Episode(number, seq, to_wire(event), state.time, marks, previous, before, _scopes_view(state, name), actions, _usd(equity))
+    previous = None if healthy is None else {"seq": healthy.seq, "time": healthy.time, "marks": _prices(healthy.marks)}
+    after = _scopes_view(state, name)
+    episode = Episode(number, seq, to_wire(event), state.time, marks, previous, before, after, actions, _usd(equity))
     episode.why = why(episode, mine, healthy, name)
     return episode
 
@@ -232,7 +243,9 @@ def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str) -
         parts.append(_move(episode, triggered, healthy))
     parts += [_survived(found) for found in episode.before if "phase" in found]
     parts += [_deleveraged(d) for d in mine if isinstance(d, ev.Adl) and d.counterparty == name]
-    parts += [f"It had a bad debt of {grouped(_usd(d.amount))} USDC ({d.scope}), recorded, not dropped." for d in mine if isinstance(d, ev.BadDebt)]
+    debts = [d for d in mine if isinstance(d, ev.BadDebt)]
+    parts += [f"It had a bad debt of {grouped(_usd(d.amount))} USDC ({d.scope}), recorded, not dropped."
+              for d in debts]
     parts.append(f"After the event its account value was {grouped(episode.kept)} USDC.")
     return " ".join(parts)
 
@@ -247,13 +260,16 @@ def _scope_name(scope: str) -> str:
 
 def _found(found: dict[str, Any]) -> str:
     if found["scope"] == "borrow":
-        return (f"Its borrowed value, {grouped(found['borrowed'])} USDC, was above the {found['kind']} borrow-liquidation threshold "
-                f"of {grouped(found['threshold'])} USDC (collateral worth {grouped(found['collateral_value'])} USDC).")
-    action = ("under two thirds of maintenance, so the liquidator took it over (backstop)" if found["phase"] == "backstop"
-              else "so the market phase closed positions")
+        return (f"Its borrowed value, {grouped(found['borrowed'])} USDC, was above the {found['kind']} "
+                f"borrow-liquidation threshold of {grouped(found['threshold'])} USDC "
+                f"(collateral worth {grouped(found['collateral_value'])} USDC).")
+    if found["phase"] == "backstop":
+        action = "under two thirds of maintenance, so the liquidator took it over (backstop)"
+    else:
+        action = "so the market phase closed positions"
     share = f" ({found['shortfall_pct']}% of maintenance)" if found["shortfall_pct"] is not None else ""
-    return (f"{_scope_name(found['scope'])} was {grouped(found['shortfall'])} USDC below maintenance{share}: equity {grouped(found['equity'])} "
-            f"against maintenance {grouped(found['maintenance'])} USDC, {action}.")
+    return (f"{_scope_name(found['scope'])} was {grouped(found['shortfall'])} USDC below maintenance{share}: "
+            f"equity {grouped(found['equity'])} against maintenance {grouped(found['maintenance'])} USDC, {action}.")
 
 
 def _move(episode: Episode, triggered: list[ev.LiquidationTriggered], healthy: Healthy | None) -> str:
@@ -267,7 +283,8 @@ def _move(episode: Episode, triggered: list[ev.LiquidationTriggered], healthy: H
         then = healthy.marks.get(coin)
         if then is not None and then != now[coin]:
             change = percent(now[coin] - then, then)
-            moves.append(f"{coin} from {grouped(_px(then))} to {grouped(_px(now[coin]))}" + (f" ({signed(change)}%)" if change is not None else ""))
+            share = f" ({signed(change)}%)" if change is not None else ""
+            moves.append(f"{coin} from {grouped(_px(then))} to {grouped(_px(now[coin]))}{share}")
     moment = f" ({when(healthy.time)})" if healthy.time else ""
     since = f"since seq {healthy.seq}{moment}, the last time the account was above maintenance"
     if not moves:
@@ -286,18 +303,20 @@ def _survived(found: dict[str, Any]) -> str:
             return f"No positive {rescue['coin']} mark would have kept it at maintenance."
         up = not rescue["move_pct"].startswith("-")
         return (f"It would have stayed at maintenance with {rescue['coin']} at {grouped(rescue['mark'])} or "
-                f"{'above' if up else 'below'} ({signed(rescue['move_pct'])}% from the trigger's mark), the position's "
-                "liquidation price under the log's rules.")
+                f"{'above' if up else 'below'} ({signed(rescue['move_pct'])}% from the trigger's mark), "
+                "the position's liquidation price under the log's rules.")
     if rescue["move_pct"] is None:
         return "No uniform move of all its marks (up to +1000% or down to zero) would have kept it at maintenance."
     marks = ", ".join(f"{c} {grouped(p)}" for c, p in rescue["marks"].items())
-    return f"Moving all its marks together, it would have stayed at maintenance with a move of {signed(rescue['move_pct'])}% ({marks})."
+    return (f"Moving all its marks together, it would have stayed at maintenance with a move of "
+            f"{signed(rescue['move_pct'])}% ({marks}).")
 
 
 def _deleveraged(adl: ev.Adl) -> str:
     """ADL's size is signed from the bankrupt side; this account's side is the opposite."""
-    return (f"Auto-deleveraging closed {grouped(format_decimal(-adl.sz, SZ_DECIMALS))} {adl.coin} of this account's position at "
-            f"{grouped(_px(adl.px))} against the bankrupt account {adl.account}.")
+    size = grouped(format_decimal(-adl.sz, SZ_DECIMALS))
+    return (f"Auto-deleveraging closed {size} {adl.coin} of this account's position at {grouped(_px(adl.px))} "
+            f"against the bankrupt account {adl.account}.")
 
 
 def signed(pct: str) -> str:

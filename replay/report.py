@@ -92,8 +92,10 @@ def plot_png(result: Audit) -> bytes:
 def _steps(ax: Axes, frame: Frame, series: list[tuple[int, int, int, int]]) -> None:
     series = frame.placed(series)
     xs = [frame.x(s, t) for s, t, _, _ in series]
-    ax.plot(xs, [e / USD for _, _, e, _ in series], label="equity (account value)", color=EQUITY, drawstyle="steps-post")
-    ax.plot(xs, [m / USD for _, _, _, m in series], label="maintenance margin", color=MAINTENANCE, drawstyle="steps-post")
+    ax.plot(xs, [e / USD for _, _, e, _ in series], label="equity (account value)", color=EQUITY,
+            drawstyle="steps-post")
+    ax.plot(xs, [m / USD for _, _, _, m in series], label="maintenance margin", color=MAINTENANCE,
+            drawstyle="steps-post")
     ax.set_ylabel("USDC")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.grid(alpha=0.3)
@@ -104,7 +106,8 @@ def _history(ax: Axes, frame: Frame) -> None:
     _steps(ax, frame, result.series)
     window = result.window()
     if window is not None and frame.by_time:
-        ax.axvspan(frame.x(0, window[0]), frame.x(0, window[1]), color=MARKER, alpha=0.25, label="liquidation window (below)")
+        ax.axvspan(frame.x(0, window[0]), frame.x(0, window[1]), color=MARKER, alpha=0.25,
+                   label="liquidation window (below)")
     ax.set_title(f"{result.account}: equity and maintenance margin over the whole log")
     ax.legend(loc="best", fontsize=8)
 
@@ -131,8 +134,9 @@ def _numbers(ax: Axes, frame: Frame) -> None:
     for episode, offset in zip(frame.result.episodes, _offsets(frame)):
         x = frame.x(episode.cause, episode.time)
         ax.axvline(x, color=MARKER, linestyle="--", linewidth=1)
-        ax.annotate(str(episode.number), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(offset, 2), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8, color="white", bbox={"boxstyle": "circle,pad=0.2", "fc": MARKER, "ec": "none"})
+        ax.annotate(str(episode.number), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(offset, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8, color="white",
+                    bbox={"boxstyle": "circle,pad=0.2", "fc": MARKER, "ec": "none"})
 
 
 def _zoom(ax: Axes, frame: Frame) -> None:
@@ -146,11 +150,14 @@ def _zoom(ax: Axes, frame: Frame) -> None:
             equity, maintenance = float(found["equity"]), float(found["maintenance"])
             ax.plot([x], [equity], "o", color=EQUITY, markersize=5)
             ax.plot([x], [maintenance], "x", color=MAINTENANCE, markersize=6)
-            text = f"{episode.number} {found['scope']}: equity {cents(found['equity'])} < maintenance {cents(found['maintenance'])}"
-            ax.annotate(text, (x, 0.93 - 0.08 * (labels % 6)), xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points",
-                        fontsize=7, va="center", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9})
+            text = (f"{episode.number} {found['scope']}: equity {cents(found['equity'])} "
+                    f"< maintenance {cents(found['maintenance'])}")
+            ax.annotate(text, (x, 0.93 - 0.08 * (labels % 6)), xycoords=("data", "axes fraction"), xytext=(4, 0),
+                        textcoords="offset points", fontsize=7, va="center",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9})
             labels += 1
-    ax.set_title("the liquidation window: numbered as the sections below; dots: equity (o) and maintenance (x) found", pad=14)
+    ax.set_title("the liquidation window: numbered as the sections below; dots: equity (o) and maintenance (x) found",
+                 pad=14)
     ax.legend(loc="best", fontsize=8)
 
 
@@ -181,7 +188,8 @@ STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
     "table{border-collapse:collapse;margin:0.5em 0 1.2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;"
     "vertical-align:top;font-size:13px}th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    "code{font-size:12px;white-space:pre-wrap}h1 code{font-size:inherit}.why{max-width:60em;line-height:1.45}img{max-width:100%}"
+    "code{font-size:12px;white-space:pre-wrap}h1 code{font-size:inherit}.why{max-width:60em;line-height:1.45}"
+    "img{max-width:100%}"
     "h2{border-top:1px solid #ddd;padding-top:0.8em}.num{display:inline-block;background:#ff7f0e;color:#fff;"
     "border-radius:50%;width:1.6em;text-align:center;margin-right:0.3em}"
 )
@@ -191,7 +199,8 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     """A table of already-escaped cells; columns in `numeric` align right."""
     out = ["<table><tr>", *(f"<th>{h}</th>" for h in head), "</tr>"]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td class='n'>{c}</td>" if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>")
+        cells = (f"<td class='n'>{c}</td>" if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
+        out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -208,7 +217,8 @@ def _found_table(episode: Episode) -> str:
                          _num(f["threshold"]) + " threshold", "-", "-", "-"])
             continue
         rows.append([html.escape(f["scope"]), html.escape(f["phase"]), _num(f["equity"]), _num(f["maintenance"]),
-                     _num(f["shortfall"]), "-" if f["shortfall_pct"] is None else f"{f['shortfall_pct']}%", _survival(f["survival"])])
+                     _num(f["shortfall"]), "-" if f["shortfall_pct"] is None else f"{f['shortfall_pct']}%",
+                     _survival(f["survival"])])
     head = ["scope", "phase", "equity", "maintenance", "short by", "% of maintenance", "would have survived at"]
     return _table(head, rows, {2, 3, 4, 5})
 
@@ -246,13 +256,15 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
         size = action["sz"] if action["is_buy"] else f"-{action['sz']}"
         return [["order to the book (external)", action["coin"], size, f"mark {action['mark']}", "", ""]]
     if kind == "backstop":
-        rows = [[f"backstop takeover ({action['scope']})", p["coin"], p["szi"], p["mark"], LIQUIDATOR, ""] for p in action["positions"]]
-        margin = f"margin moved {action['margin']}"
-        return [row[:5] + [margin if i == 0 else ""] for i, row in enumerate(rows)] or [["backstop takeover", "", "", "", LIQUIDATOR, margin]]
+        label, margin = f"backstop takeover ({action['scope']})", f"margin moved {action['margin']}"
+        rows = [[label, p["coin"], p["szi"], p["mark"], LIQUIDATOR, margin if i == 0 else ""]
+                for i, p in enumerate(action["positions"])]
+        return rows or [[label, "", "", "", LIQUIDATOR, margin]]
     if kind == "adl":
         if action["counterparty"] == name:
             size = action["sz"][1:] if action["sz"].startswith("-") else f"-{action['sz']}"
-            return [["auto-deleveraged (as counterparty)", action["coin"], size, action["px"], f"{action['account']} (bankrupt)", ""]]
+            bankrupt = f"{action['account']} (bankrupt)"
+            return [["auto-deleveraged (as counterparty)", action["coin"], size, action["px"], bankrupt, ""]]
         return [["auto-deleverage", action["coin"], action["sz"], action["px"], action["counterparty"], ""]]
     if kind == "bad_debt":
         return [[f"bad debt ({action['scope']})", "", "", "", "", f"{action['amount']} USDC"]]
@@ -285,12 +297,15 @@ def _after_table(episode: Episode) -> str:
 def render_html(result: Audit, log_name: str) -> str:
     e = html.escape
     window = result.window()
-    span = f" The liquidation window runs from {when(window[0])} to {when(window[1])}." if window and Frame(result).by_time else ""
+    span = ""
+    if window is not None and Frame(result).by_time:
+        span = f" The liquidation window runs from {when(window[0])} to {when(window[1])}."
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Liquidation audit: {e(result.account)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Liquidation audit of <code>{e(result.account)}</code></h1>",
-        f"<p>Log <code>{e(log_name)}</code>: {len(result.episodes)} liquidation event(s) found by a full replay.{e(span)}"
+        f"<p>Log <code>{e(log_name)}</code>: {len(result.episodes)} liquidation event(s) found by a full replay."
+        f"{e(span)}"
         " Amounts are in USDC, exact.</p>",
         f"<img id='plot' alt='equity and maintenance margin over time, the liquidation window and the marks' "
         f"src='data:image/png;base64,{base64.b64encode(plot_png(result)).decode()}'>",
@@ -305,6 +320,7 @@ def render_html(result: Audit, log_name: str) -> str:
         parts.append(_marks_table(episode))
         parts.append(_actions_table(episode, result.account))
         parts.append(_after_table(episode))
-        parts.append(f"<details><summary>triggering event</summary><code>{e(json.dumps(episode.trigger))}</code></details>")
+        trigger = e(json.dumps(episode.trigger))
+        parts.append(f"<details><summary>triggering event</summary><code>{trigger}</code></details>")
     parts.append("</body></html>")
     return "".join(parts)

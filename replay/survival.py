@@ -50,7 +50,8 @@ def survival(decision: ev.LiquidationTriggered, state: State) -> dict[str, Any] 
     return {
         "method": "uniform move",
         "move_pct": None if move is None else percent(move, PPM),
-        "marks": None if move is None else {v.coin: format_decimal(_moved(v.mark, move), PX_DECIMALS) for v in decision.positions},
+        "marks": None if move is None else {v.coin: format_decimal(_moved(v.mark, move), PX_DECIMALS)
+                                             for v in decision.positions},
     }
 
 
@@ -81,7 +82,8 @@ def gap_at(decision: ev.LiquidationTriggered, tables: list[TierTable]) -> Callab
         for view, table in zip(decision.positions, tables):
             mark = _moved(view.mark, move)
             total += margin.value(view.szi, mark) - margin.value(view.szi, view.mark)
-            total -= table.maintenance(margin.notional(view.szi, mark)) - table.maintenance(margin.notional(view.szi, view.mark))
+            total -= table.maintenance(margin.notional(view.szi, mark))
+            total += table.maintenance(margin.notional(view.szi, view.mark))
         return total
 
     return gap
