@@ -334,7 +334,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
               f"{found.pm_perps:,} PM-ratio liquidations of perps")
     print(render(view))
     if largest is not None:
-        print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({largest.scope}: equity "
+        scope = largest.scope if largest.scope in ("cross", "portfolio") else f"isolated {largest.scope}"
+        print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
               f"{cents(format_decimal(largest.equity, USD_DECIMALS))} against maintenance "
               f"{cents(format_decimal(largest.maintenance, USD_DECIMALS))} USDC); see why:\n  {audit_command}")
     if view["most_leveraged"]:

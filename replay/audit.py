@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from clearinghouse.liquidation import account_below, scopes
 from clearinghouse.overview import grouped
 from clearinghouse.runner import LogDir, Position, settings
+from clearinghouse.spot import PORTFOLIO, mode_of
 from clearinghouse.state import State
 from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events import schema as ev
@@ -228,15 +229,16 @@ def _episode(
     previous = None if healthy is None else {"seq": healthy.seq, "time": healthy.time, "marks": _prices(healthy.marks)}
     after = _scopes_view(state, name)
     episode = Episode(number, seq, to_wire(event), state.time, marks, previous, before, after, actions, _usd(equity))
-    episode.why = why(episode, mine, healthy, name)
+    episode.why = why(episode, mine, healthy, name, mode_of(state, name) == PORTFOLIO)
     return episode
 
 
 # ---- the paragraph ---------------------------------------------------------------------------
 
 
-def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str) -> str:
-    """One paragraph: how far below maintenance, which price move, where it would have survived."""
+def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str, portfolio: bool) -> str:
+    """One paragraph: how far below maintenance, which price move, where it would have survived
+    (`portfolio`: the account is in portfolio margin, its spot balances are not in `kept`)."""
     triggered = [d for d in mine if isinstance(d, ev.LiquidationTriggered)]
     parts = [_found(found) for found in episode.before]
     if triggered:
@@ -246,7 +248,8 @@ def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str) -
     debts = [d for d in mine if isinstance(d, ev.BadDebt)]
     parts += [f"It had a bad debt of {grouped(_usd(d.amount))} USDC ({d.scope}), recorded, not dropped."
               for d in debts]
-    parts.append(f"After the event its account value was {grouped(episode.kept)} USDC.")
+    value = "perp account value (spot balances aside)" if portfolio else "account value"
+    parts.append(f"After the event its {value} was {grouped(episode.kept)} USDC.")
     return " ".join(parts)
 
 

@@ -210,17 +210,21 @@ def _num(text: str | None) -> str:
 
 
 def _found_table(episode: Episode) -> str:
-    rows = []
+    """The scopes found below maintenance; a borrow check in a table of its own."""
+    rows, borrows = [], []
     for f in episode.before:
         if f["scope"] == "borrow":
-            rows.append([f"borrow ({html.escape(f['kind'])})", "backstop", _num(f["borrowed"]) + " borrowed",
-                         _num(f["threshold"]) + " threshold", "-", "-", "-"])
+            borrows.append([html.escape(f["kind"]), _num(f["borrowed"]), _num(f["threshold"]),
+                            _num(f["collateral_value"])])
             continue
         rows.append([html.escape(f["scope"]), html.escape(f["phase"]), _num(f["equity"]), _num(f["maintenance"]),
                      _num(f["shortfall"]), "-" if f["shortfall_pct"] is None else f"{f['shortfall_pct']}%",
                      _survival(f["survival"])])
     head = ["scope", "phase", "equity", "maintenance", "short by", "% of maintenance", "would have survived at"]
-    return _table(head, rows, {2, 3, 4, 5})
+    found = _table(head, rows, {2, 3, 4, 5}) if rows else ""
+    if borrows:
+        found += _table(["borrow liquidation", "borrowed", "threshold", "collateral value"], borrows, {1, 2, 3})
+    return found
 
 
 def _survival(rescue: dict[str, Any] | None) -> str:

@@ -50,7 +50,8 @@ def test_demo_names_the_largest_liquidation_and_its_audit_command_works(small: t
     root, out, derived = small
     triggered = [d for d in derived if d["type"] == "liquidation_triggered"]
     largest = max(triggered, key=lambda d: Decimal(d["maintenance"]))  # the first of equals
-    assert f"largest liquidation: {largest['account']} at seq {largest['cause']} ({largest['scope']}: " in out
+    scope = largest["scope"] if largest["scope"] in ("cross", "portfolio") else f"isolated {largest['scope']}"
+    assert f"largest liquidation: {largest['account']} at seq {largest['cause']} ({scope}: " in out
     (command,) = [line.strip() for line in out.splitlines() if line.strip().startswith("clearinghouse replay audit")]
     args = shlex.split(command)
     report = root / "audit.html"
