@@ -223,7 +223,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")  # a number standing alone (not part of a name)
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")  # a number standing alone (not part of a name)
 TOP_REASONS = 3
 
 

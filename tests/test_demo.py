@@ -28,7 +28,7 @@ def _group(rejected: dict) -> str:
     decimal, trailing punctuation kept)."""
     words = []
     for word in rejected["reason"].split():
-        bare = word.rstrip(",:;")
+        bare = word.rstrip(",:;.")
         words.append("N" + word[len(bare):] if _is_number(bare) else word)
     return f"{rejected['event']}: {' '.join(words)}"
 
