@@ -7,21 +7,24 @@ import asyncio
 import json
 import math
 import os
+import re
+import shlex
 from collections import Counter
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 import msgspec
 import structlog
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from clearinghouse.bounds import MAX_USD
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.httpserver import Limits
-from clearinghouse.overview import overview, render
+from clearinghouse.overview import cents, grouped, overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
 from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
@@ -34,7 +37,7 @@ from events.eventlog import EventLog, blocks_of
 from events.filelog import LogCorruption
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
-from events.schema import Trade, event_type
+from events.schema import LiquidationTriggered, Rejected, Trade, event_type
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.report import render_html
@@ -42,7 +45,7 @@ from replay.snapshot import SnapshotError
 from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
-# The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows ADL and bad debt.
+# The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows auto-deleveraging.
 DEMO_LIQUIDATION = LiquidationConfig(loss_limit=100_000_000)
 TOKEN_ENV = "CLEARINGHOUSE_API_TOKEN"
 TRACEBACK_ENV = "CLEARINGHOUSE_TRACEBACK"  # set (to anything) for the traceback of an unexpected error
@@ -270,6 +273,43 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")  # a number standing alone (not part of a name)
+TOP_REASONS = 3
+
+
+def _reason_group(rejected: Rejected) -> str:
+    """A rejection's event type and reason with its numbers stripped, so alike ones add up."""
+    return f"{rejected.event}: {NUMBER.sub('N', rejected.reason)}"
+
+
+class DemoDecisions(NamedTuple):
+    """What the demo's derived log holds: decisions by type, the PM-ratio liquidations, the
+    rejections by reason (most first, then by text), and the largest liquidation (by maintenance
+    margin at its trigger)."""
+
+    kinds: Counter[str]
+    pm_perps: int
+    reasons: list[tuple[str, int]]
+    largest: LiquidationTriggered | None
+
+
+def _demo_decisions(log: LogDir) -> DemoDecisions:
+    kinds: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    pm_perps = 0
+    largest = None
+    with EventLog(log.derived, derived=True, readonly=True) as derived:
+        for _, event in derived.read():
+            kinds[event_type(event)] += 1
+            if isinstance(event, Rejected):
+                reasons[_reason_group(event)] += 1
+            elif isinstance(event, LiquidationTriggered):
+                pm_perps += event.scope == "portfolio"
+                if largest is None or event.maintenance > largest.maintenance:
+                    largest = event
+    return DemoDecisions(kinds, pm_perps, sorted(reasons.items(), key=lambda r: (-r[1], r[0])), largest)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="clearinghouse-demo-"))
     if (root / "events").exists():
@@ -294,10 +334,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             bar(out.next_seq, config.events)
     result = run(log, progress=_progress(args, "applying"), liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
     view = overview(result.state)
-    with EventLog(log.derived, derived=True, readonly=True) as derived:
-        kinds = Counter(event_type(e) for _, e in derived.read())
-        pm_perps = sum(1 for _, e in derived.read() if event_type(e) == "liquidation_triggered" and e.scope == "portfolio")
+    found = _demo_decisions(log)
+    kinds = found.kinds
     rejections = kinds.pop("rejected", 0)
+    kinds.pop("checkpoint", None)
+    largest = found.largest
+    audit_command = None if largest is None else shlex.join([
+        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account,
+        "--out", str(root / "audit.html"),
+    ])
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
         "log": str(root),
@@ -305,25 +350,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "trades": trades,
         "volume_usd": {coin: format_decimal(v, USD_DECIMALS) for coin, v in sorted(volume.items())},
         "rejections": rejections,
+        "rejection_reasons": dict(found.reasons),
         "decisions": dict(sorted(kinds.items())),
+        "largest_liquidation": None if largest is None else {
+            "account": largest.account,
+            "cause": largest.cause,
+            "scope": largest.scope,
+            "equity": format_decimal(largest.equity, USD_DECIMALS),
+            "maintenance": format_decimal(largest.maintenance, USD_DECIMALS),
+        },
+        "audit_command": audit_command,
         "events_per_second": round(rate),
         **view,
     }
     if args.json:
         _print_json(demo)
         return 0
-    total_volume = format_decimal(sum(volume.values()), USD_DECIMALS)
+    total_volume = cents(format_decimal(sum(volume.values()), USD_DECIMALS))
     print(f"demo log: {root}")
-    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; {rejections} rejected")
+    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; "
+          f"{rejections:,} rejected")
+    if found.reasons:
+        top = "; ".join(f"{reason} ({n:,})" for reason, n in found.reasons[:TOP_REASONS])
+        print(f"top rejection reasons: {top}")
+    bad_debt = (f"{kinds['bad_debt']:,} bad debts ({cents(view['bad_debt'])} USDC)" if kinds["bad_debt"]
+                else "no bad debt (the liquidator and auto-deleveraging covered every loss)")
     print(
         f"liquidations: {kinds['liquidation_triggered']:,} triggered, {kinds['liquidation_fill']:,} market fills, "
-        f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes, "
-        f"{kinds['bad_debt']:,} bad debts ({view['bad_debt']} USDC)"
+        f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes; {bad_debt}"
     )
     if "lending" in view:
-        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), {pm_perps:,} PM-ratio liquidations of perps")
+        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
+              f"{found.pm_perps:,} PM-ratio liquidations of perps")
     print(render(view))
-    print(f"inspect: clearinghouse state --log {root} --account {view['most_leveraged'][0]['account']}" if view["most_leveraged"] else "")
+    if largest is not None:
+        scope = largest.scope if largest.scope in ("cross", "portfolio") else f"isolated {largest.scope}"
+        print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
+              f"{cents(format_decimal(largest.equity, USD_DECIMALS))} against maintenance "
+              f"{cents(format_decimal(largest.maintenance, USD_DECIMALS))} USDC); see why:\n  {audit_command}")
+    if view["most_leveraged"]:
+        leveraged = view["most_leveraged"][0]["account"]
+        state_command = shlex.join(["clearinghouse", "state", "--log", str(root), "--account", leveraged])
+        print(f"most leveraged account now:\n  {state_command}")
     return 0
 
 
@@ -376,6 +444,7 @@ def cmd_replay_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_replay_audit(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`) is documented in docs/operations.md, "The audit report"."""
     log = _log_dir(args.log)
     result = audit(log, args.account)
     if not result.series:
@@ -391,7 +460,10 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
         print(f"{args.account}: {len(result.episodes)} liquidation event(s)")
         for episode in result.episodes:
             kinds = Counter(a["type"] for a in episode.actions)
-            print(f"  seq {episode.cause} ({episode.trigger['type']}): {', '.join(f'{k} x{v}' for k, v in sorted(kinds.items())) or 'orders pending'}; kept {episode.kept} USDC")
+            done = ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())) or "orders pending"
+            kept = grouped(episode.kept)
+            print(f"{episode.number:>3}. seq {episode.cause} ({episode.trigger['type']}): {done}; kept {kept} USDC")
+            print(textwrap.fill(episode.why, width=100, initial_indent="     ", subsequent_indent="     "))
         if args.out:
             print(f"report: {args.out}")
     return 0

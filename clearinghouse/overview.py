@@ -19,6 +19,7 @@ from clearinghouse.units import (
     SZ_DECIMALS,
     USD_DECIMALS,
     format_decimal,
+    parse_decimal,
     round_half_even,
 )
 
@@ -158,20 +159,39 @@ def _ratio(num: int, den: int) -> int:
     return round_half_even(num * RATIO_BP, den) if den > 0 else 10**12
 
 
+def grouped(text: str) -> str:
+    """A decimal string with thousands separators in its whole part: '1234567.5' -> '1,234,567.5'."""
+    sign = "-" if text.startswith("-") else ""
+    whole, dot, frac = text.lstrip("-").partition(".")
+    return f"{sign}{int(whole):,}{dot}{frac}"
+
+
+def cents(text: str) -> str:
+    """A USDC decimal string for people: to the cent (half to even), thousands separated."""
+    return grouped(format_decimal(round_half_even(parse_decimal(text, USD_DECIMALS), 10 ** (USD_DECIMALS - 2)), 2, 2))
+
+
 def render(view: dict[str, Any]) -> str:
+    """The text table: counts and sizes with thousands separators, USDC to the cent (the JSON view
+    has every figure exact), prices as they are, seqs plain (they are typed back as arguments)."""
     lines = [
-        f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']} ({view['accounts_with_positions']} with positions)",
-        f"deposited {view['deposited']}  withdrawn {view['withdrawn']}  fees {view['fees']}",
-        f"liquidator value {view['liquidator']['account_value']} ({view['liquidator']['positions']} positions)  bad debt {view['bad_debt']}  accounts below maintenance {view['below_maintenance']}",
+        f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
+        f"({view['accounts_with_positions']:,} with positions)  (USDC to the cent; --json is exact)",
+        f"deposited {cents(view['deposited'])}  withdrawn {cents(view['withdrawn'])}  fees {cents(view['fees'])}",
+        f"liquidator value {cents(view['liquidator']['account_value'])} ({view['liquidator']['positions']:,} positions)"
+        f"  bad debt {cents(view['bad_debt'])}  accounts below maintenance {view['below_maintenance']:,}",
         "",
         f"{'market':<8}{'mark':>16}{'open interest':>20}{'OI (USDC)':>20}",
     ]
     for m in view["markets"]:
-        lines.append(f"{m['coin']:<8}{m['mark']:>16}{m['open_interest']:>20}{m['open_interest_usd']:>20}")
+        lines.append(f"{m['coin']:<8}{grouped(m['mark']):>16}{grouped(m['open_interest']):>20}"
+                     f"{cents(m['open_interest_usd']):>20}")
     width = max([len(a["account"]) for a in view["most_leveraged"]] + [8]) + 2
-    lines += ["", "most leveraged (margin ratio = maintenance / account value):", f"{'account':<{width}}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
+    lines += ["", "most leveraged (margin ratio = maintenance / account value):",
+              f"{'account':<{width}}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
     for a in view["most_leveraged"]:
-        lines.append(f"{a['account']:<{width}}{a['margin_ratio']:>14}{a['leverage']:>12}{a['account_value']:>18}{a['maintenance']:>16}")
+        lines.append(f"{a['account']:<{width}}{a['margin_ratio']:>14}{a['leverage']:>12}"
+                     f"{cents(a['account_value']):>18}{cents(a['maintenance']):>16}")
     if "lending" in view:
         lines += _render_lending(view["lending"])
     lines += ["", f"state digest {view['digest']}"]
@@ -179,13 +199,17 @@ def render(view: dict[str, Any]) -> str:
 
 
 def _render_lending(view: dict[str, Any]) -> list[str]:
-    lines = ["", f"lending pools ({view['pm_accounts']} portfolio-margin accounts, {view['pm_borrowed']} USDC borrowed):",
+    lines = ["", f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, "
+                 f"{cents(view['pm_borrowed'])} USDC borrowed):",
              f"{'token':<8}{'supplied':>20}{'lent':>20}{'utilisation':>13}{'borrow APY':>12}{'supply APY':>12}"]
     for p in view["pools"]:
-        lines.append(f"{p['token']:<8}{p['supplied']:>20}{p['lent']:>20}{p['utilisation']:>13}{p['borrow_apy']:>12}{p['supply_apy']:>12}")
+        amount = cents if p["token"] == lending.USDC else grouped
+        lines.append(f"{p['token']:<8}{amount(p['supplied']):>20}{amount(p['lent']):>20}{p['utilisation']:>13}"
+                     f"{p['borrow_apy']:>12}{p['supply_apy']:>12}")
     if view["highest_pm_ratio"]:
         width = max(len(a["account"]) for a in view["highest_pm_ratio"]) + 2
         lines += ["", "highest PM ratios (liquidated above 0.95):", f"{'account':<{width}}{'PM ratio':>10}{'borrowed':>18}{'liq. value':>18}"]
         for a in view["highest_pm_ratio"]:
-            lines.append(f"{a['account']:<{width}}{a['pm_ratio']:>10}{a['borrowed']:>18}{a['liquidation_value']:>18}")
+            lines.append(f"{a['account']:<{width}}{a['pm_ratio']:>10}{cents(a['borrowed']):>18}"
+                         f"{cents(a['liquidation_value']):>18}")
     return lines

@@ -139,7 +139,10 @@ def test_audit_explains_a_liquidation(tmp_path: Path) -> None:
     # bull: 200 BTC long at 100 on 1,000; at 96 AV 200 < MM 240 -> market phase at 96 (no
     # slippage): sells 200 at 96, pays 0.045% of 19,200 = 8.64, keeps 1000 - 800 - 8.64 = 191.36.
     assert episode["cause"] == 5 and episode["trigger"] == {"type": "prices", "prices": {"BTC": {"mark": "96.0"}}}
-    assert episode["before"] == {"cross": "equity 200.0 / maintenance 240.0 (market)"}
+    (found,) = episode["before"]
+    assert {k: found[k] for k in ("scope", "equity", "maintenance", "phase")} == {
+        "scope": "cross", "equity": "200.0", "maintenance": "240.0", "phase": "market"
+    }
     assert episode["marks"] == {"BTC": "96.0"}
     assert [(a["type"], a["sz"], a["px"], a["fee"]) for a in episode["actions"]] == [("liquidation_fill", "-200.0", "96.0", "8.64")]
     assert episode["kept"] == "191.36"
@@ -160,7 +163,8 @@ def test_audit_explains_a_borrow_liquidation(tmp_path: Path) -> None:
     (episode,) = json.loads(cli("replay", "audit", "--log", str(log), "--account", "pm", "--json").stdout)["liquidations"]
     # at 33 the collateral is worth 330 and the partial threshold 330 * (0.5 + 0.5 / 2) = 247.50 < 250:
     # a partial liquidation, two 20% steps of the 10 HYPE (4 HYPE, 132 of the debt repaid)
-    assert episode["before"] == {"borrow": "borrowed 250.0 / threshold 247.5 (partial)"}
+    # (the collateral, 10 HYPE at 33, is worth 330)
+    assert episode["before"] == [{"scope": "borrow", "borrowed": "250.0", "threshold": "247.5", "collateral_value": "330.0", "kind": "partial"}]
     (action,) = episode["actions"]
     assert (action["type"], action["kind"], action["taken"], action["repaid"]) == ("borrow_liquidation", "partial", {"HYPE": "4.0"}, "132.0")
 
