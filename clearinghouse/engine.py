@@ -10,9 +10,20 @@ from __future__ import annotations
 from typing import Any, Callable, Collection, Mapping
 
 from clearinghouse import lending, margin, portfolio
+from clearinghouse.bounds import (
+    FIGURE_LIMIT,
+    FUNDING_EXPOSURE_LIMIT,
+    FUNDING_INDEX_LIMIT,
+    MAX_LEVERAGE,
+    MAX_NOTIONAL,
+    MAX_PX,
+    MAX_TIME_JUMP_MS,
+    MAX_TS,
+    OPEN_NOTIONAL_LIMIT,
+)
 from clearinghouse.errors import Reject
-from clearinghouse.fills import apply_fill
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, account_below, below_maintenance, healthy
+from clearinghouse.fills import apply_fill, saturated, settle_funding
+from clearinghouse.liquidation import LIQUIDATOR, Liquidations, account_below, below_maintenance, healthy, settings_error
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium, patched, pm_rules_error
 from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
 from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
@@ -37,6 +48,7 @@ IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
 NEVER = 1 << 62  # an event time no stream reaches: no pool, no accrual check
+OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # size (1e-8) * price (1e-8) at most
 
 
 def _usd(amount: int) -> str:
@@ -58,6 +70,9 @@ class Engine:
 
     def __init__(self, state: State | None = None, *, full_scan: bool = False, guide: Mapping[int, Collection[str]] | None = None) -> None:
         self.state = state if state is not None else State()
+        problem = settings_error(self.state.liquidation)
+        if problem:
+            raise ValueError(problem)
         self.rules: RuleSet = RULE_SETS[self.state.rules]
         self._liquidating = self.state.liquidation.mode != "off"
         self._guide = guide
@@ -75,6 +90,7 @@ class Engine:
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
+        self._recheck: set[str] = set()  # accounts whose funding index or pool shares a rebase moved: checked, keys rebuilt
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
@@ -110,6 +126,8 @@ class Engine:
         state.next_seq = seq + 1
         ts = event.ts
         if ts is not None and ts > state.time:
+            if ts > MAX_TS or (ts - state.time > MAX_TIME_JUMP_MS and (state.time or state.pools)):
+                return [ev.Rejected(seq=seq, reason=self._time_error(ts), event=ev.event_type(event))]
             state.time = ts
         if state.time >= self._accrue_at:
             self._accrue()
@@ -131,6 +149,14 @@ class Engine:
         self._derived.clear()
         return derived
 
+    def _time_error(self, ts: int) -> str:
+        """Why an event time is refused: past `bounds.MAX_TS`, or (once the state has a time,
+        or a pool accrues from hour 0) more than `MAX_TIME_JUMP_MS` past it, which bounds the
+        hours of interest one event can make the pools accrue."""
+        if ts > MAX_TS:
+            return f"ts {ts} is past the latest event time {MAX_TS}"
+        return f"ts {ts} is more than {MAX_TIME_JUMP_MS // HOUR_MS} hours past the event time {self.state.time}"
+
     def _accrue(self) -> None:
         """Interest for every hour boundary event time has passed, then the settlement of the PM
         accounts whose USDC moved (before the event applies; it happens whatever the event's
@@ -138,8 +164,10 @@ class Engine:
         state = self.state
         hour = state.time // HOUR_MS
         if any(pool.hour < hour for pool in state.pools.values()):
-            lending.accrue(state.pools, state.pm_rules, hour)
+            rebased = lending.accrue(state.pools, state.pm_rules, hour, state.spot)
             self._accrued = True
+            if rebased and self._liquidating:
+                self._recheck.update(n for n, s in state.spot.items() if any(t in s.supplied or t in s.borrowed for t in rebased))
             if self._indexed:
                 self._settled.update(state.unswept)
             spots, accounts, settle = state.spot, state.accounts, portfolio.settle
@@ -227,6 +255,7 @@ class Engine:
         ticked: set[str] = set()
         if guide is not None:
             self._accrued = False
+            self._recheck.clear()
             named = [n for n in guide.get(seq, ()) if n in accounts]  # a guide may name anyone
             if not named and not state.watch:
                 return
@@ -238,6 +267,9 @@ class Engine:
             if self._accrued:  # interest raised every borrow (a new set: `ticked` is the tick's alone)
                 self._accrued = False
                 candidates = candidates | self._interest_due()
+            if self._recheck:  # a rebase moved these accounts' keys: checked, and indexed afresh
+                candidates, ticked = candidates | self._recheck, ticked - self._recheck
+                self._recheck = set()
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -338,6 +370,21 @@ class Engine:
         if amount <= 0:
             raise Reject(f"{what} must be positive")
 
+    def _token_worth(self, token: str, more: int, px: int | None = None) -> None:
+        """Refuses an event after which a spot token's deposits (plus `more`) would be worth more
+        than `OPEN_NOTIONAL_LIMIT` at `px` (default: its price), which bounds every value of it."""
+        if token in self.state.token_net:
+            held = self.state.token_net[token] + more
+            if held * (price(self.state, token) if px is None else px) > OPEN_LIMIT:
+                raise Reject(f"{token} deposits would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC")
+
+    @staticmethod
+    def _room(figure: int, amount: int, what: str) -> None:
+        """Refuses an event that would move a stored figure by up to `amount` (>= 0) when that
+        could take it past `FIGURE_LIMIT` (docs/wire-format.md)."""
+        if abs(figure) + amount > FIGURE_LIMIT:
+            raise Reject(f"{what} would pass its stored bound")
+
     def _withdrawable(self, account: Account) -> int:
         return margin.withdrawable(margin.cross_figures(account, self.state.markets), self.rules)
 
@@ -381,6 +428,8 @@ class Engine:
         state = self.state
         if e.token != USDC:
             self._token_of(e.token, e.amount)
+            self._room(state.token_net.get(e.token, 0), e.amount, f"the {e.token} total")
+            self._token_worth(e.token, e.amount)
             if e.account not in state.accounts:
                 state.accounts[e.account] = Account()
             add(spot_of(state, e.account), e.token, e.amount)
@@ -389,6 +438,8 @@ class Engine:
                 self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
+        self._room(state.deposited, e.amount, "the deposited total")
+        self._room(account.raw_usd if account is not None else 0, e.amount, f"the ledger of {e.account!r}")
         if account is None:
             account = state.accounts[e.account] = Account()
         account.raw_usd += e.amount
@@ -437,6 +488,7 @@ class Engine:
     def _withdraw(self, e: ev.Withdraw) -> None:
         state = self.state
         if e.token == USDC:
+            self._room(state.withdrawn, max(0, e.amount), "the withdrawn total")
             self._take(e.account, e.amount)
             state.withdrawn += e.amount
             return
@@ -463,8 +515,9 @@ class Engine:
     def _transfer(self, e: ev.Transfer) -> None:
         if e.from_ == e.to:
             raise Reject("transfer to the same account")
-        self._take(e.from_, e.amount)
         target = self.state.accounts.get(e.to)
+        self._room(target.raw_usd if target is not None else 0, max(0, e.amount), f"the ledger of {e.to!r}")
+        self._take(e.from_, e.amount)
         if target is None:
             target = self.state.accounts[e.to] = Account()
         target.raw_usd += e.amount
@@ -519,6 +572,7 @@ class Engine:
             removable = margin.iso_removable(pos, market, self.rules)
             if -e.delta > removable:
                 raise Reject(f"removing {_usd(-e.delta)} exceeds removable {_usd(removable)}")
+        self._room(pos.iso_raw if e.delta > 0 else account.raw_usd, abs(e.delta), f"the ledger of {e.account!r}")
         account.raw_usd -= e.delta
         pos.iso_raw += e.delta
 
@@ -529,8 +583,11 @@ class Engine:
             self._token_prices(e)
             return
         for coin, point in prices.items():
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
-                raise Reject(f"prices of {coin} must be positive")
+            if not 0 < point.mark <= MAX_PX or (point.oracle is not None and not 0 < point.oracle <= MAX_PX):
+                raise Reject(f"prices of {coin} must be positive and at most {format_decimal(MAX_PX, PX_DECIMALS)}")
+            if markets[coin].long_size * max(point.mark, point.oracle or 0) > OPEN_LIMIT:
+                raise Reject(f"open interest of {coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC")
+            self._token_worth(coin, 0, max(point.mark, point.oracle or 0))
         for coin, point in prices.items():
             market = markets[coin]
             market.prev_mark = market.mark
@@ -546,8 +603,9 @@ class Engine:
         if unknown:
             raise Reject(f"unknown market {unknown[0]!r}")
         for coin, point in e.prices.items():
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
-                raise Reject(f"prices of {coin} must be positive")
+            if not 0 < point.mark <= MAX_PX or (point.oracle is not None and not 0 < point.oracle <= MAX_PX):
+                raise Reject(f"prices of {coin} must be positive and at most {format_decimal(MAX_PX, PX_DECIMALS)}")
+            self._token_worth(coin, 0, max(point.mark, point.oracle or 0))
         self._prices(ev.Prices(prices={c: p for c, p in e.prices.items() if c in state.markets}))
         for token in tokens:
             point = e.prices[token]
@@ -563,27 +621,60 @@ class Engine:
         buyer = accounts.get(e.buyer) or self._account(e.buyer)
         seller = accounts.get(e.seller) or self._account(e.seller)
         coin = e.coin
-        bpos = buyer.positions.get(coin)
-        if bpos is None:
-            bpos = buyer.positions[coin] = self._new_position(market)
-        spos = seller.positions.get(coin)
-        if spos is None:
-            spos = seller.positions[coin] = self._new_position(market)
+        bpos, spos = buyer.positions.get(coin), seller.positions.get(coin)
+        ntl = sz * px // NTL_DIV
+        limit, mark = FIGURE_LIMIT, market.mark
+        if not (ntl <= MAX_NOTIONAL and (market.long_size + sz) * (px if px > mark else mark) <= OPEN_LIMIT
+                and -limit <= buyer.raw_usd <= limit and -limit <= seller.raw_usd <= limit
+                and -limit <= state.fees <= limit and state.bad_debt <= limit
+                and (bpos is None or -limit <= bpos.iso_raw <= limit) and (spos is None or -limit <= spos.iso_raw <= limit)):
+            raise Reject(self._too_large(ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
         if e.liquidation is not None:
             self._liquidation_fill(e)
+        if (market.long_size + sz) * abs(market.funding_index) > FUNDING_EXPOSURE_LIMIT:
+            self._rebase_funding(market)
+        if bpos is None:
+            bpos = buyer.positions[coin] = self._new_position(market)
+        if spos is None:
+            spos = seller.positions[coin] = self._new_position(market)
         funding = apply_fill(buyer, bpos, market, sz, px, e.buyer_fee)
         funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
         state.funding_pool -= funding
         state.fees += e.buyer_fee + e.seller_fee
-        ntl = sz * px // NTL_DIV
-        buyer.volume += ntl
-        seller.volume += ntl
+        buyer.volume = saturated(buyer.volume + ntl)
+        seller.volume = saturated(seller.volume + ntl)
         special = self._special
         if special:
             if e.buyer in special:
                 self._touched(coin, e.buyer)
             if e.seller in special:
                 self._touched(coin, e.seller)
+
+    def _too_large(self, ntl: int, market: Market, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
+        """Says which bound a trade would break (`Engine._trade`'s combined check)."""
+        if ntl > MAX_NOTIONAL:
+            return f"trade notional {_usd(ntl)} is above {_usd(MAX_NOTIONAL)} USDC"
+        if abs(self.state.fees) > FIGURE_LIMIT or self.state.bad_debt > FIGURE_LIMIT:
+            return "the fee account or the bad debt total is at its stored bound"
+        for name, account, pos in sides:
+            if abs(account.raw_usd) > FIGURE_LIMIT or (pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT):
+                return f"the ledger of {name!r} is at its stored bound"
+        return f"open interest of {market.coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC"
+
+    def _rebase_funding(self, market: Market) -> None:
+        """Settles every position of the market at its funding index (as a fill would), then
+        moves the index and every position's to 0: payments depend only on differences, so
+        nothing owed changes, and the index and what any position can owe stay bounded."""
+        state, coin = self.state, market.coin
+        for account in state.accounts.values():
+            pos = account.positions.get(coin)
+            if pos is not None:
+                if pos.szi:
+                    state.funding_pool -= settle_funding(account, pos, market)
+                pos.funding_index = 0
+        market.funding_index = 0
+        if self._liquidating:
+            self._recheck |= self.triggers.holders(coin, state) | self._exposed.get(coin, set())
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -620,7 +711,14 @@ class Engine:
             hourly = hourly_rate_from_premium(self.rules, e.premium)  # type: ignore[arg-type]
         # One hour's funding per coin, quantised once per market (half to even) so that every
         # position pays exactly `szi * per_coin`, whenever it settles.
-        market.funding_index += round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
+        step = round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
+        index = market.funding_index + step
+        if abs(index) > FUNDING_INDEX_LIMIT or market.long_size * abs(index) > FUNDING_EXPOSURE_LIMIT:
+            if market.long_size * abs(step) > FUNDING_EXPOSURE_LIMIT:
+                raise Reject(f"an hour's funding of {e.coin} on its open interest is above what a position may owe")
+            self._rebase_funding(market)
+            index = step
+        market.funding_index = index
 
     def _rules(self, e: ev.Rules) -> None:
         """Selects a named perp rule set and/or changes spot, lending and PM parameters."""
@@ -652,25 +750,36 @@ class Engine:
             if not p.szi or p.szi % market.lot:
                 raise Reject(f"szi of {p.coin} must be a non-zero multiple of the lot")
             self._positive(p.entry_px, "entry_px")
-            if p.max_leverage is not None and p.max_leverage < 1:
-                raise Reject("max_leverage must be at least 1")
+            if p.max_leverage is not None and not 1 <= p.max_leverage <= MAX_LEVERAGE:
+                raise Reject(f"max_leverage must be between 1 and {MAX_LEVERAGE}")
             self._check_leverage(market, p.leverage, p.cross, p.max_leverage or market.table.max_leverage)
             if p.cross and p.raw_usd:
                 raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
+            if abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or (market.long_size + abs(p.szi)) * max(p.entry_px, market.mark) > OPEN_LIMIT:
+                raise Reject(f"the {p.coin} position's notional or the market's open interest would pass its bound")
+        moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
+        other = self.state.accounts.get(IMPORT_ACCOUNT)
+        self._room(self.state.deposited, moved, "the deposited total")
+        self._room(other.raw_usd if other is not None else 0, moved, f"the ledger of {IMPORT_ACCOUNT}")
         accounts = self.state.accounts
         account = accounts[e.account] = Account()
-        other = accounts.get(IMPORT_ACCOUNT)
         if other is None:
             other = accounts[IMPORT_ACCOUNT] = Account()
         for p in e.positions:
             market = self.state.markets[p.coin]
+            if (market.long_size + abs(p.szi)) * abs(market.funding_index) > FUNDING_EXPOSURE_LIMIT:
+                self._rebase_funding(market)
             pos = account.positions[p.coin] = Position(p.leverage, p.cross, max_leverage=p.max_leverage or 0)
-            # The opening fill at entry is a trade with the import account, so it is zero-sum.
+            # The opening fill at entry is a trade with the import account, so it is zero-sum: at
+            # an entry off the tick both cash legs round down, and the import account gives back
+            # the unit that makes.
             apply_fill(account, pos, market, p.szi, p.entry_px, 0)
             opposite = other.positions.get(p.coin)
             if opposite is None:
                 opposite = other.positions[p.coin] = Position(1, True)
             self.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
+            if p.szi * p.entry_px % NTL_DIV:
+                other.raw_usd -= 1
             pos.funding_all, pos.funding_open, pos.funding_change = p.funding_all, p.funding_since_open, p.funding_since_change
         # The snapshot's ledgers are facts: whatever makes them match counts as deposited.
         before = account.raw_usd + sum(pos.iso_raw for pos in account.positions.values())
@@ -751,6 +860,12 @@ class Engine:
         if sz > held:
             raise Reject(f"seller holds {format_decimal(held, TOKEN_DECIMALS)} {e.base}, less than sz")
         assert sspot is not None  # a seller with no spot side holds nothing: refused above
+        if cost > MAX_NOTIONAL:
+            raise Reject(f"trade notional {_usd(cost)} is above {_usd(MAX_NOTIONAL)} USDC")
+        self._token_worth(e.base, 0, px)
+        received = sspot.balances.get(USDC, 0) if sspot.mode == STANDARD else seller.raw_usd
+        self._room(received, cost + abs(e.seller_fee), f"the USDC of {e.seller!r}")
+        self._room(state.fees, abs(e.buyer_fee) + abs(e.seller_fee), "the fee account")
         pay, fee_due = cost + e.buyer_fee, e.seller_fee - cost
         now = portfolio.cash(state, buyer, bspot) if bspot is not None and bspot.mode == PORTFOLIO else None
         room = self._usdc_room(buyer, bspot, (e.base, sz), pay, now)
@@ -767,8 +882,8 @@ class Engine:
         self._pay_usdc(buyer, bspot, pay, btake)
         self._pay_usdc(seller, sspot, fee_due, stake)
         state.fees += e.buyer_fee + e.seller_fee
-        buyer.volume += 2 * cost
-        seller.volume += 2 * cost
+        buyer.volume = saturated(buyer.volume + 2 * cost)
+        seller.volume = saturated(seller.volume + 2 * cost)
         token.last_px = px
         for name in (e.buyer, e.seller):
             if name in self._special:
@@ -799,12 +914,14 @@ class Engine:
             held = spot.balances.get(USDC, 0) if spot is not None else 0
             if e.amount > held:
                 raise Reject(f"amount {_usd(e.amount)} is above the spot USDC {_usd(held)}")
+            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
             add(spot, USDC, -e.amount)  # type: ignore[arg-type]
             account.raw_usd += e.amount
             return
         available = self._withdrawable(account)
         if e.amount > available:
             raise Reject(f"amount {_usd(e.amount)} is above withdrawable {_usd(available)}")
+        self._room(spot.balances.get(USDC, 0) if spot is not None else 0, e.amount, f"the spot USDC of {e.account!r}")
         account.raw_usd -= e.amount
         add(spot_of(self.state, e.account), USDC, e.amount)
 
@@ -873,6 +990,10 @@ class Engine:
             raise Reject(f"nothing supplied in {e.token}")
         if e.token != USDC:
             self._token_of(e.token, e.amount)
+        elif spot.mode != STANDARD:
+            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
+        else:
+            self._room(spot.balances.get(USDC, 0), e.amount, f"the spot USDC of {e.account!r}")
         paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
         if e.token == USDC:
             self._pay_usdc(account, spot, -paid)
@@ -891,6 +1012,10 @@ class Engine:
         pool = state.pools.get(e.token)
         if pool is None:
             raise Reject(f"nothing supplied in {e.token} to borrow")
+        if e.token != USDC and not price(state, e.token):
+            raise Reject(f"no price for {e.token} yet: a borrow of it has no value to check")
+        if e.token == USDC:
+            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
         f = portfolio.figures(state, account, spot)
         worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
         if f.borrowed + worth > f.borrow_limit:
