@@ -126,7 +126,7 @@ class Engine:
         state.next_seq = seq + 1
         ts = event.ts
         if ts is not None and ts > state.time:
-            if ts > MAX_TS or (ts - state.time > MAX_TIME_JUMP_MS and (state.time or state.pools)):
+            if ts - state.time > MAX_TIME_JUMP_MS and (state.time or state.pools or ts > MAX_TS):
                 return [ev.Rejected(seq=seq, reason=self._time_error(ts), event=ev.event_type(event))]
             state.time = ts
         if state.time >= self._accrue_at:
@@ -150,10 +150,10 @@ class Engine:
         return derived
 
     def _time_error(self, ts: int) -> str:
-        """Why an event time is refused: past `bounds.MAX_TS`, or (once the state has a time,
-        or a pool accrues from hour 0) more than `MAX_TIME_JUMP_MS` past it, which bounds the
-        hours of interest one event can make the pools accrue."""
-        if ts > MAX_TS:
+        """Why an event time is refused: more than `MAX_TIME_JUMP_MS` past the state's time once
+        it has one (or a pool accrues from hour 0), which bounds the hours of interest one event
+        can make the pools accrue; a first time past `MAX_TS`."""
+        if not (self.state.time or self.state.pools):
             return f"ts {ts} is past the latest event time {MAX_TS}"
         return f"ts {ts} is more than {MAX_TIME_JUMP_MS // HOUR_MS} hours past the event time {self.state.time}"
 
@@ -379,11 +379,11 @@ class Engine:
                 raise Reject(f"{token} deposits would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC")
 
     @staticmethod
-    def _room(figure: int, amount: int, what: str) -> None:
-        """Refuses an event that would move a stored figure by up to `amount` (>= 0) when that
-        could take it past `FIGURE_LIMIT` (docs/wire-format.md)."""
+    def _room(figure: int, amount: int, what: str, name: str = "") -> None:
+        """Refuses an event that would move a stored figure (`what`, of account `name` if given)
+        by up to `amount` (>= 0) when that could take it past `FIGURE_LIMIT` (docs/wire-format.md)."""
         if abs(figure) + amount > FIGURE_LIMIT:
-            raise Reject(f"{what} would pass its stored bound")
+            raise Reject(f"{what}{f' of {name!r}' if name else ''} would pass its stored bound")
 
     def _withdrawable(self, account: Account) -> int:
         return margin.withdrawable(margin.cross_figures(account, self.state.markets), self.rules)
@@ -428,7 +428,7 @@ class Engine:
         state = self.state
         if e.token != USDC:
             self._token_of(e.token, e.amount)
-            self._room(state.token_net.get(e.token, 0), e.amount, f"the {e.token} total")
+            self._room(state.token_net.get(e.token, 0), e.amount, "the deposits", e.token)
             self._token_worth(e.token, e.amount)
             if e.account not in state.accounts:
                 state.accounts[e.account] = Account()
@@ -438,8 +438,8 @@ class Engine:
                 self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
-        self._room(state.deposited, e.amount, "the deposited total")
-        self._room(account.raw_usd if account is not None else 0, e.amount, f"the ledger of {e.account!r}")
+        if abs(state.deposited) + e.amount > FIGURE_LIMIT or (account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT):
+            raise Reject(f"the deposited total or the ledger of {e.account!r} would pass its stored bound")
         if account is None:
             account = state.accounts[e.account] = Account()
         account.raw_usd += e.amount
@@ -516,7 +516,7 @@ class Engine:
         if e.from_ == e.to:
             raise Reject("transfer to the same account")
         target = self.state.accounts.get(e.to)
-        self._room(target.raw_usd if target is not None else 0, max(0, e.amount), f"the ledger of {e.to!r}")
+        self._room(target.raw_usd if target is not None else 0, max(0, e.amount), "the ledger", e.to)
         self._take(e.from_, e.amount)
         if target is None:
             target = self.state.accounts[e.to] = Account()
@@ -572,7 +572,7 @@ class Engine:
             removable = margin.iso_removable(pos, market, self.rules)
             if -e.delta > removable:
                 raise Reject(f"removing {_usd(-e.delta)} exceeds removable {_usd(removable)}")
-        self._room(pos.iso_raw if e.delta > 0 else account.raw_usd, abs(e.delta), f"the ledger of {e.account!r}")
+        self._room(pos.iso_raw if e.delta > 0 else account.raw_usd, abs(e.delta), "the ledger", e.account)
         account.raw_usd -= e.delta
         pos.iso_raw += e.delta
 
@@ -582,17 +582,26 @@ class Engine:
         if not prices.keys() <= markets.keys():
             self._token_prices(e)
             return
-        for coin, point in prices.items():
-            if not 0 < point.mark <= MAX_PX or (point.oracle is not None and not 0 < point.oracle <= MAX_PX):
-                raise Reject(f"prices of {coin} must be positive and at most {format_decimal(MAX_PX, PX_DECIMALS)}")
-            if markets[coin].long_size * max(point.mark, point.oracle or 0) > OPEN_LIMIT:
-                raise Reject(f"open interest of {coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC")
-            self._token_worth(coin, 0, max(point.mark, point.oracle or 0))
+        token_net = self.state.token_net
+        for coin, point in prices.items():  # MAX_PX is the codec's: here what the state decides
+            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0) or markets[coin].long_size * point.mark > OPEN_LIMIT:
+                raise Reject(self._price_error(coin, point) or "")
+            if token_net and coin in token_net:  # a token of the same name is priced at this oracle
+                self._token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)
         for coin, point in prices.items():
             market = markets[coin]
             market.prev_mark = market.mark
             market.mark = mark = point.mark
             market.oracle = mark if point.oracle is None else point.oracle
+
+    def _price_error(self, coin: str, point: ev.PricePoint) -> str | None:
+        """Why a price point is refused (`_prices` checks the same inline), or None."""
+        if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
+            return f"prices of {coin} must be positive"
+        market = self.state.markets.get(coin)
+        if market is not None and market.long_size * point.mark > OPEN_LIMIT:
+            return f"open interest of {coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC at this mark"
+        return None
 
     def _token_prices(self, e: ev.Prices) -> None:
         """Prices with entries for listed spot tokens that have no perp market of their name:
@@ -603,9 +612,10 @@ class Engine:
         if unknown:
             raise Reject(f"unknown market {unknown[0]!r}")
         for coin, point in e.prices.items():
-            if not 0 < point.mark <= MAX_PX or (point.oracle is not None and not 0 < point.oracle <= MAX_PX):
-                raise Reject(f"prices of {coin} must be positive and at most {format_decimal(MAX_PX, PX_DECIMALS)}")
-            self._token_worth(coin, 0, max(point.mark, point.oracle or 0))
+            problem = self._price_error(coin, point)
+            if problem:
+                raise Reject(problem)
+            self._token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)
         self._prices(ev.Prices(prices={c: p for c, p in e.prices.items() if c in state.markets}))
         for token in tokens:
             point = e.prices[token]
@@ -623,15 +633,16 @@ class Engine:
         coin = e.coin
         bpos, spos = buyer.positions.get(coin), seller.positions.get(coin)
         ntl = sz * px // NTL_DIV
-        limit, mark = FIGURE_LIMIT, market.mark
-        if not (ntl <= MAX_NOTIONAL and (market.long_size + sz) * (px if px > mark else mark) <= OPEN_LIMIT
-                and -limit <= buyer.raw_usd <= limit and -limit <= seller.raw_usd <= limit
-                and -limit <= state.fees <= limit and state.bad_debt <= limit
-                and (bpos is None or -limit <= bpos.iso_raw <= limit) and (spos is None or -limit <= spos.iso_raw <= limit)):
+        open_size = market.long_size + sz
+        if (ntl > MAX_NOTIONAL or open_size > FIGURE_LIMIT or open_size * market.mark > OPEN_LIMIT
+                or abs(buyer.raw_usd) + abs(seller.raw_usd) + abs(state.fees) > FIGURE_LIMIT
+                or (bpos is not None and bpos.iso_raw and abs(bpos.iso_raw) > FIGURE_LIMIT)
+                or (spos is not None and spos.iso_raw and abs(spos.iso_raw) > FIGURE_LIMIT)):
             raise Reject(self._too_large(ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
         if e.liquidation is not None:
             self._liquidation_fill(e)
-        if (market.long_size + sz) * abs(market.funding_index) > FUNDING_EXPOSURE_LIMIT:
+        index = market.funding_index
+        if index and open_size * (index if index > 0 else -index) > FUNDING_EXPOSURE_LIMIT:
             self._rebase_funding(market)
         if bpos is None:
             bpos = buyer.positions[coin] = self._new_position(market)
@@ -641,8 +652,10 @@ class Engine:
         funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
         state.funding_pool -= funding
         state.fees += e.buyer_fee + e.seller_fee
-        buyer.volume = saturated(buyer.volume + ntl)
-        seller.volume = saturated(seller.volume + ntl)
+        buyer.volume += ntl
+        seller.volume += ntl
+        if buyer.volume > FIGURE_LIMIT or seller.volume > FIGURE_LIMIT:  # volume only informs: it saturates
+            buyer.volume, seller.volume = saturated(buyer.volume), saturated(seller.volume)
         special = self._special
         if special:
             if e.buyer in special:
@@ -654,12 +667,13 @@ class Engine:
         """Says which bound a trade would break (`Engine._trade`'s combined check)."""
         if ntl > MAX_NOTIONAL:
             return f"trade notional {_usd(ntl)} is above {_usd(MAX_NOTIONAL)} USDC"
-        if abs(self.state.fees) > FIGURE_LIMIT or self.state.bad_debt > FIGURE_LIMIT:
-            return "the fee account or the bad debt total is at its stored bound"
-        for name, account, pos in sides:
-            if abs(account.raw_usd) > FIGURE_LIMIT or (pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT):
-                return f"the ledger of {name!r} is at its stored bound"
-        return f"open interest of {market.coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC"
+        (buyer, account, pos), (seller, other, opos) = sides
+        if abs(account.raw_usd) + abs(other.raw_usd) + abs(self.state.fees) > FIGURE_LIMIT:
+            return f"the ledgers of {buyer!r} and {seller!r} and the fee account together are at their stored bound"
+        for name, pos in ((buyer, pos), (seller, opos)):
+            if pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT:
+                return f"the isolated ledger of {name!r} is at its stored bound"
+        return f"open interest of {market.coin} would pass {_usd(OPEN_NOTIONAL_LIMIT)} USDC at the mark, or its stored bound"
 
     def _rebase_funding(self, market: Market) -> None:
         """Settles every position of the market at its funding index (as a fill would), then
@@ -755,12 +769,13 @@ class Engine:
             self._check_leverage(market, p.leverage, p.cross, p.max_leverage or market.table.max_leverage)
             if p.cross and p.raw_usd:
                 raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
-            if abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or (market.long_size + abs(p.szi)) * max(p.entry_px, market.mark) > OPEN_LIMIT:
-                raise Reject(f"the {p.coin} position's notional or the market's open interest would pass its bound")
+            size = market.long_size + abs(p.szi)
+            if p.entry_px > MAX_PX or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or size > FIGURE_LIMIT or size * market.mark > OPEN_LIMIT:
+                raise Reject(f"the {p.coin} position's entry, notional or the market's open interest would pass its bound")
         moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
         other = self.state.accounts.get(IMPORT_ACCOUNT)
         self._room(self.state.deposited, moved, "the deposited total")
-        self._room(other.raw_usd if other is not None else 0, moved, f"the ledger of {IMPORT_ACCOUNT}")
+        self._room(other.raw_usd if other is not None else 0, moved, "the ledger", IMPORT_ACCOUNT)
         accounts = self.state.accounts
         account = accounts[e.account] = Account()
         if other is None:
@@ -864,7 +879,7 @@ class Engine:
             raise Reject(f"trade notional {_usd(cost)} is above {_usd(MAX_NOTIONAL)} USDC")
         self._token_worth(e.base, 0, px)
         received = sspot.balances.get(USDC, 0) if sspot.mode == STANDARD else seller.raw_usd
-        self._room(received, cost + abs(e.seller_fee), f"the USDC of {e.seller!r}")
+        self._room(received, cost + abs(e.seller_fee), "the USDC", e.seller)
         self._room(state.fees, abs(e.buyer_fee) + abs(e.seller_fee), "the fee account")
         pay, fee_due = cost + e.buyer_fee, e.seller_fee - cost
         now = portfolio.cash(state, buyer, bspot) if bspot is not None and bspot.mode == PORTFOLIO else None
@@ -914,14 +929,14 @@ class Engine:
             held = spot.balances.get(USDC, 0) if spot is not None else 0
             if e.amount > held:
                 raise Reject(f"amount {_usd(e.amount)} is above the spot USDC {_usd(held)}")
-            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
             add(spot, USDC, -e.amount)  # type: ignore[arg-type]
             account.raw_usd += e.amount
             return
         available = self._withdrawable(account)
         if e.amount > available:
             raise Reject(f"amount {_usd(e.amount)} is above withdrawable {_usd(available)}")
-        self._room(spot.balances.get(USDC, 0) if spot is not None else 0, e.amount, f"the spot USDC of {e.account!r}")
+        self._room(spot.balances.get(USDC, 0) if spot is not None else 0, e.amount, "the spot USDC", e.account)
         account.raw_usd -= e.amount
         add(spot_of(self.state, e.account), USDC, e.amount)
 
@@ -991,9 +1006,9 @@ class Engine:
         if e.token != USDC:
             self._token_of(e.token, e.amount)
         elif spot.mode != STANDARD:
-            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
         else:
-            self._room(spot.balances.get(USDC, 0), e.amount, f"the spot USDC of {e.account!r}")
+            self._room(spot.balances.get(USDC, 0), e.amount, "the spot USDC", e.account)
         paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
         if e.token == USDC:
             self._pay_usdc(account, spot, -paid)
@@ -1015,7 +1030,7 @@ class Engine:
         if e.token != USDC and not price(state, e.token):
             raise Reject(f"no price for {e.token} yet: a borrow of it has no value to check")
         if e.token == USDC:
-            self._room(account.raw_usd, e.amount, f"the ledger of {e.account!r}")
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
         f = portfolio.figures(state, account, spot)
         worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
         if f.borrowed + worth > f.borrow_limit:

@@ -55,8 +55,9 @@ def _xyz(engine: Engine) -> None:
 def test_prices_stop_where_open_interest_would_outgrow_its_bound():
     engine = Engine()
     _xyz(engine)
-    # a mark of 92233720368.54775807 (2^63 - 1 in 1e-8) is above MAX_PX
-    assert "at most" in rejected(engine, Prices(prices={"XYZ": PricePoint(mark=2**63 - 1)})).reason
+    # a mark of 92233720368.54775807 (2^63 - 1 in 1e-8; above MAX_PX, which the codec refuses):
+    # the open interest alone refuses it here
+    assert "worth more than" in rejected(engine, Prices(prices={"XYZ": PricePoint(mark=2**63 - 1)})).reason
     # 10^9 coins at 2,000 is worth 2e12 USDC, above 2^58 micro-USDC (2.88e11 USDC); at 200, 2e11: fine
     assert "worth more than" in rejected(engine, Prices(prices={"XYZ": PricePoint(mark=2_000 * 10**8)})).reason
     derived = engine.apply(Prices(prices={"XYZ": PricePoint(mark=200 * 10**8)}))
