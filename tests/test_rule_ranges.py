@@ -117,3 +117,15 @@ def test_a_trade_in_a_market_that_never_had_a_price_with_a_loss_limit():
     assert (debt.amount, pair.raw("buyer")) == (usd("98.9999"), 0)
     # seller: 1 + 100 - 0.0001 = 100.9999, flat
     assert (pair.raw("seller"), pair.szi("seller", "XYZ")) == (usd("100.9999"), 0)
+
+
+def test_the_cli_refuses_liquidation_settings_out_of_range(tmp_path, capsys):
+    from clearinghouse.cli import main
+
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"type":"deposit","account":"a","amount":"1"}\n')
+    assert main(["-q", "ingest", str(source), "--log", str(tmp_path / "log")]) == 0
+    assert main(["-q", "run", "--log", str(tmp_path / "log"), "--liquidator-loss-limit", "-5"]) == 1
+    assert "loss limit must be between 0 and" in capsys.readouterr().err
+    assert main(["-q", "run", "--log", str(tmp_path / "log"), "--depth", "0"]) == 1
+    assert "depth must be between" in capsys.readouterr().err
