@@ -23,7 +23,14 @@ from clearinghouse.bounds import (
 )
 from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill, saturated, settle_funding
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, account_below, below_maintenance, healthy, settings_error
+from clearinghouse.liquidation import (
+    LIQUIDATOR,
+    Liquidations,
+    account_below,
+    below_maintenance,
+    healthy,
+    settings_error,
+)
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium, patched, pm_rules_error
 from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
 from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
@@ -90,7 +97,7 @@ class Engine:
         self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
-        self._recheck: set[str] = set()  # accounts whose funding index or pool shares a rebase moved: checked, keys rebuilt
+        self._recheck: set[str] = set()  # a rebase moved their funding index or pool shares: checked, keys rebuilt
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
@@ -167,7 +174,8 @@ class Engine:
             rebased = lending.accrue(state.pools, state.pm_rules, hour, state.spot)
             self._accrued = True
             if rebased and self._liquidating:
-                self._recheck.update(n for n, s in state.spot.items() if any(t in s.supplied or t in s.borrowed for t in rebased))
+                self._recheck.update(name for name, spot in state.spot.items()
+                                     if any(t in spot.supplied or t in spot.borrowed for t in rebased))
             if self._indexed:
                 self._settled.update(state.unswept)
             spots, accounts, settle = state.spot, state.accounts, portfolio.settle
@@ -438,7 +446,8 @@ class Engine:
                 self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
-        if abs(state.deposited) + e.amount > FIGURE_LIMIT or (account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT):
+        if abs(state.deposited) + e.amount > FIGURE_LIMIT or (
+                account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT):
             raise Reject(f"the deposited total or the ledger of {e.account!r} would pass its stored bound")
         if account is None:
             account = state.accounts[e.account] = Account()
@@ -584,7 +593,8 @@ class Engine:
             return
         token_net = self.state.token_net
         for coin, point in prices.items():  # MAX_PX is the codec's: here what the state decides
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0) or markets[coin].long_size * point.mark > OPEN_LIMIT:
+            if (point.mark <= 0 or (point.oracle is not None and point.oracle <= 0)
+                    or markets[coin].long_size * point.mark > OPEN_LIMIT):
                 raise Reject(self._price_error(coin, point) or "")
             if token_net and coin in token_net:  # a token of the same name is priced at this oracle
                 self._token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)
@@ -673,7 +683,8 @@ class Engine:
         for name, pos in ((buyer, pos), (seller, opos)):
             if pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT:
                 return f"the isolated ledger of {name!r} is at its stored bound"
-        return f"open interest of {market.coin} would pass {_usd(OPEN_NOTIONAL_LIMIT)} USDC at the mark, or its stored bound"
+        worth = _usd(OPEN_NOTIONAL_LIMIT)
+        return f"open interest of {market.coin} would pass {worth} USDC at the mark, or its size bound"
 
     def _rebase_funding(self, market: Market) -> None:
         """Settles every position of the market at its funding index (as a fill would), then
@@ -770,8 +781,9 @@ class Engine:
             if p.cross and p.raw_usd:
                 raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
             size = market.long_size + abs(p.szi)
-            if p.entry_px > MAX_PX or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or size > FIGURE_LIMIT or size * market.mark > OPEN_LIMIT:
-                raise Reject(f"the {p.coin} position's entry, notional or the market's open interest would pass its bound")
+            if (p.entry_px > MAX_PX or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or size > FIGURE_LIMIT
+                    or size * market.mark > OPEN_LIMIT):
+                raise Reject(f"the {p.coin} position's entry or notional, or the open interest, would pass its bound")
         moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
         other = self.state.accounts.get(IMPORT_ACCOUNT)
         self._room(self.state.deposited, moved, "the deposited total")

@@ -32,12 +32,13 @@ def settings_error(config: LiquidationConfig) -> str | None:
     `Engine` will not start with them."""
     if config.mode not in MODES:
         return f"liquidation mode {config.mode!r} is not one of {', '.join(MODES)}"
+    usdc = format_decimal(MAX_USD, USD_DECIMALS)
     ranges = (
         ("slippage", config.slippage_ppm, 0, 500_000, "between 0 and 5000 bps"),
         ("impact", config.impact_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
-        ("depth", config.depth, 1, MAX_USD, f"between 0.000001 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"),
+        ("depth", config.depth, 1, MAX_USD, f"between 0.000001 and {usdc} USDC"),
         ("fee", config.fee_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
-        ("partial_above", config.partial_above, 0, MAX_USD, f"between 0 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"),
+        ("partial_above", config.partial_above, 0, MAX_USD, f"between 0 and {usdc} USDC"),
         ("partial slice", config.partial_ppm, 1, 1_000_000, "between 0.0001% and 100%"),
         ("cooldown", config.cooldown_ms, 0, MAX_COOLDOWN_MS, f"between 0 and {MAX_COOLDOWN_MS} ms"),
     )
@@ -45,7 +46,7 @@ def settings_error(config: LiquidationConfig) -> str | None:
         if not low <= value <= high:
             return f"liquidation {name} must be {text}"
     if config.loss_limit is not None and not 0 <= config.loss_limit <= MAX_USD:
-        return f"the liquidator loss limit must be between 0 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"
+        return f"the liquidator loss limit must be between 0 and {usdc} USDC"
     return None
 
 

@@ -154,7 +154,8 @@ def pm_rules_error(rules: PmRules) -> str | None:
     if not MIN_LIQ_RATIO <= rules.liq_ratio <= RATE:
         return f"liq_ratio must be between {format_decimal(MIN_LIQ_RATIO, RATE_DECIMALS)} and 1"
     if not (MIN_PARTIAL_STEP <= rules.partial_step <= RATE and 0 < rules.threshold_quantum <= RATE):
-        return f"partial_step must be in [{format_decimal(MIN_PARTIAL_STEP, RATE_DECIMALS)}, 1] and threshold_quantum in (0, 1]"
+        step = format_decimal(MIN_PARTIAL_STEP, RATE_DECIMALS)
+        return f"partial_step must be in [{step}, 1] and threshold_quantum in (0, 1]"
     usd = {"min_requirement": rules.min_requirement, "min_volume": rules.min_volume, "min_value": rules.min_value,
            "max_value": rules.max_value}
     for name, amount in usd.items():

@@ -81,7 +81,7 @@ def tier_table_error(bounds: list[tuple[int, int]]) -> str | None:
         return f"max_leverage must be between 1 and {MAX_LEVERAGE}"
     table = build_table(bounds)
     if max(table.den, table.tiers[-1].ded) > STORED_LIMIT:
-        return "margin tiers' leverages and bounds make a table too large to store (fewer distinct leverages or lower bounds)"
+        return "margin tiers make a table too large to store (use fewer distinct leverages or lower bounds)"
     return None
 
 

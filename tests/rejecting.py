@@ -21,7 +21,8 @@ def rejected(engine: Engine, event: Any) -> Rejected:
     derived = engine.apply(event)
     assert len(derived) == 1 and isinstance(derived[0], Rejected), f"{event}: expected one Rejected, got {derived}"
     assert derived[0].seq == seq and derived[0].reason
-    assert encode_state(msgspec.structs.replace(engine.state, next_seq=seq)) == before, f"{event}: rejected but the state changed"
+    after = encode_state(msgspec.structs.replace(engine.state, next_seq=seq))
+    assert after == before, f"{event}: rejected but the state changed"
     assert conservation_errors(engine.state) == []
     return derived[0]
 

@@ -50,7 +50,8 @@ def test_a_far_future_ts_is_rejected_at_once_and_time_stays():
     pool = book.state.pools["USDC"]
     assert (book.state.time, pool.hour) == (T0, 472_222)
     with within(5):
-        for ts in (9_223_372_036_854_775_807, T0 * 1_000_000, T0 + YEAR_AND_A_DAY + 1):  # int64 max, nanoseconds, a ms too far
+        # int64's largest, T0 in nanoseconds, one ms too far
+        for ts in (9_223_372_036_854_775_807, T0 * 1_000_000, T0 + YEAR_AND_A_DAY + 1):
             assert "ts" in rejected(book.engine, Deposit(ts=ts, account="a", amount=1_000_000)).reason
             assert (book.state.time, pool.hour) == (T0, 472_222)  # time did not move, nothing accrued
     assert "a" not in book.state.accounts
@@ -71,9 +72,11 @@ def test_the_first_ts_may_jump_unless_a_pool_accrues_from_hour_zero():
     book.ok(stamped(deposit("a", "1"), T0))  # no time yet, no pool: any first ts
     assert book.state.time == T0
     untimed = Book()
-    untimed.ok(deposit("lender", "1000"), class_transfer("lender", "1000", to_perp=False), lend("supply", "lender", "1000"))
+    untimed.ok(deposit("lender", "1000"), class_transfer("lender", "1000", to_perp=False),
+               lend("supply", "lender", "1000"))
     assert untimed.state.pools["USDC"].hour == 0
     with within(5):
-        assert "ts" in rejected(untimed.engine, Deposit(ts=T0, account="a", amount=1)).reason  # would accrue 472,222 hours
+        # it would accrue 472,222 hours
+        assert "ts" in rejected(untimed.engine, Deposit(ts=T0, account="a", amount=1)).reason
     untimed.ok(stamped(deposit("a", "1"), YEAR_AND_A_DAY))
     assert untimed.state.pools["USDC"].hour == 8_784

@@ -52,7 +52,8 @@ def test_pm_parameters_at_their_limits_are_accepted():
                                        min_requirement=usd("10000000000"))))
     accepted(engine, Rules(pm=PmParams(liq_ratio=RATE, partial_step=RATE)))
     rules = engine.state.pm_rules
-    assert (rules.liq_ratio, rules.partial_step, rules.base_apy, rules.min_requirement) == (RATE, RATE, 100 * RATE, usd("10000000000"))
+    assert (rules.liq_ratio, rules.partial_step) == (RATE, RATE)
+    assert (rules.base_apy, rules.min_requirement) == (100 * RATE, usd("10000000000"))
 
 
 def test_caps_are_bounded_in_whole_tokens():
@@ -74,7 +75,7 @@ def _tiers(*tiers: tuple[int, int]) -> Market:
         ([(0, 201)], "between 1 and 200"),
         ([(0, 20), (usd("1000000000000"), 10)], "at most 10000000000"),  # a bound of 1e12 USDC
         # 16 distinct primes: their product (above 127^16 = 4.6e33) is the table's denominator
-        ([(i, lev) for i, lev in enumerate([199, 197, 193, 191, 181, 179, 173, 167, 163, 157, 151, 149, 139, 137, 131, 127])],
+        (list(enumerate([199, 197, 193, 191, 181, 179, 173, 167, 163, 157, 151, 149, 139, 137, 131, 127])),
          "too large"),
         # den = 2 * lcm(200, 199, 1) = 79,600; the last tier's deduction numerator is at least
         # 10^16 * (79,600 - 200) = 7.9e20 (the 200x to 1x step of multipliers over 10^10 USDC)
