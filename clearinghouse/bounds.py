@@ -16,6 +16,7 @@ STORED_LIMIT = 2**62  # every int the state or a derived event holds stays withi
 
 MAX_TS = 4_102_444_800_000  # event time in ms: at most 2100-01-01T00:00:00Z
 MAX_TIME_JUMP_MS = 366 * 24 * HOUR_MS  # an event may move event time forward by at most this
+MAX_JUMP_HOURS = MAX_TIME_JUMP_MS // HOUR_MS  # the engine's form of it: hour boundaries one event may pass
 
 MAX_USD = 10**16  # one USDC amount: 10^10 USDC (ten billion), in micro-USDC
 MAX_TOKENS = 10**18  # one amount of another token: 10^10 tokens, in 1e-8 token

@@ -17,7 +17,7 @@ from clearinghouse.bounds import (
     MAX_LEVERAGE,
     MAX_NOTIONAL,
     MAX_PX,
-    MAX_TIME_JUMP_MS,
+    MAX_JUMP_HOURS,
     MAX_TS,
     OPEN_NOTIONAL_LIMIT,
 )
@@ -54,8 +54,8 @@ from events import schema as ev
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
-NEVER = 1 << 62  # an event time no stream reaches: no pool, no accrual check
 OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # size (1e-8) * price (1e-8) at most
+LOW = -FIGURE_LIMIT
 
 
 def _usd(amount: int) -> str:
@@ -94,7 +94,8 @@ class Engine:
         for name in sorted(self._special):
             self._expose(name)
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
-        self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
+        self._accrue_at = 0  # event time of the next hour boundary (the pools accrue, the time limit moves)
+        self._latest = self._time_limit()  # the latest event time the next event may carry
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
         self._recheck: set[str] = set()  # a rebase moved their funding index or pool shares: checked, keys rebuilt
@@ -133,7 +134,7 @@ class Engine:
         state.next_seq = seq + 1
         ts = event.ts
         if ts is not None and ts > state.time:
-            if ts - state.time > MAX_TIME_JUMP_MS and (state.time or state.pools or ts > MAX_TS):
+            if ts > self._latest:
                 return [ev.Rejected(seq=seq, reason=self._time_error(ts), event=ev.event_type(event))]
             state.time = ts
         if state.time >= self._accrue_at:
@@ -156,13 +157,19 @@ class Engine:
         self._derived.clear()
         return derived
 
+    def _time_limit(self) -> int:
+        """The latest event time the next event may carry: once the state has a time (or a pool
+        accrues from hour 0), one that passes at most `MAX_JUMP_HOURS` hour boundaries, which
+        bounds the hours of interest one event makes the pools accrue; else `MAX_TS`."""
+        state = self.state
+        if not (state.time or state.pools):
+            return MAX_TS
+        return (state.time // HOUR_MS + 1 + MAX_JUMP_HOURS) * HOUR_MS - 1
+
     def _time_error(self, ts: int) -> str:
-        """Why an event time is refused: more than `MAX_TIME_JUMP_MS` past the state's time once
-        it has one (or a pool accrues from hour 0), which bounds the hours of interest one event
-        can make the pools accrue; a first time past `MAX_TS`."""
         if not (self.state.time or self.state.pools):
             return f"ts {ts} is past the latest event time {MAX_TS}"
-        return f"ts {ts} is more than {MAX_TIME_JUMP_MS // HOUR_MS} hours past the event time {self.state.time}"
+        return f"ts {ts} is more than {MAX_JUMP_HOURS} hours past the event time {self.state.time}"
 
     def _accrue(self) -> None:
         """Interest for every hour boundary event time has passed, then the settlement of the PM
@@ -184,12 +191,15 @@ class Engine:
                 if spot.mode == PORTFOLIO:
                     settle(state, accounts[name], spot)
             state.unswept.clear()
-        self._accrue_at = (hour + 1) * HOUR_MS if state.pools else NEVER
+        self._accrue_at = (hour + 1) * HOUR_MS
+        self._latest = self._time_limit()
 
     def _pools_opened(self) -> None:
-        """A handler may have opened a pool: the next hour boundary accrues it."""
+        """A handler may have opened a pool: the next hour boundary accrues it, and event time
+        is bounded from now on (a pool opened at time 0 accrues from hour 0)."""
         if self.state.pools:
             self._accrue_at = min(self._accrue_at, (self.state.time // HOUR_MS + 1) * HOUR_MS)
+            self._latest = self._time_limit()
 
     def _expose(self, name: str) -> None:
         """Files a unified or portfolio account under every coin whose price moves its figures."""
@@ -645,9 +655,10 @@ class Engine:
         ntl = sz * px // NTL_DIV
         open_size = market.long_size + sz
         if (ntl > MAX_NOTIONAL or open_size > FIGURE_LIMIT or open_size * market.mark > OPEN_LIMIT
-                or abs(buyer.raw_usd) + abs(seller.raw_usd) + abs(state.fees) > FIGURE_LIMIT
-                or (bpos is not None and bpos.iso_raw and abs(bpos.iso_raw) > FIGURE_LIMIT)
-                or (spos is not None and spos.iso_raw and abs(spos.iso_raw) > FIGURE_LIMIT)):
+                or not LOW <= buyer.raw_usd <= FIGURE_LIMIT or not LOW <= seller.raw_usd <= FIGURE_LIMIT
+                or not LOW <= state.fees <= FIGURE_LIMIT
+                or (bpos and bpos.iso_raw and not LOW <= bpos.iso_raw <= FIGURE_LIMIT)
+                or (spos and spos.iso_raw and not LOW <= spos.iso_raw <= FIGURE_LIMIT)):
             raise Reject(self._too_large(ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
         if e.liquidation is not None:
             self._liquidation_fill(e)
@@ -678,11 +689,11 @@ class Engine:
         if ntl > MAX_NOTIONAL:
             return f"trade notional {_usd(ntl)} is above {_usd(MAX_NOTIONAL)} USDC"
         (buyer, account, pos), (seller, other, opos) = sides
-        if abs(account.raw_usd) + abs(other.raw_usd) + abs(self.state.fees) > FIGURE_LIMIT:
-            return f"the ledgers of {buyer!r} and {seller!r} and the fee account together are at their stored bound"
-        for name, pos in ((buyer, pos), (seller, opos)):
-            if pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT:
-                return f"the isolated ledger of {name!r} is at its stored bound"
+        if abs(self.state.fees) > FIGURE_LIMIT:
+            return "the fee account is at its stored bound"
+        for name, ledger, pos in ((buyer, account, pos), (seller, other, opos)):
+            if abs(ledger.raw_usd) > FIGURE_LIMIT or (pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT):
+                return f"the ledger of {name!r} is at its stored bound"
         worth = _usd(OPEN_NOTIONAL_LIMIT)
         return f"open interest of {market.coin} would pass {worth} USDC at the mark, or its size bound"
 

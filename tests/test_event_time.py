@@ -1,8 +1,8 @@
 """Event time is bounded (docs/wire-format.md, "Rule parameters and event time"): one event can
-move it forward by at most 366 days (`MAX_TIME_JUMP_MS`) once the state has a time or a pool is
-open, never past `MAX_TS`, and never back. A refused time is a `rejected` event that leaves the
-state as it was, event time included, so the pools never accrue more than a year of hours for
-one event."""
+move it past at most 8,784 hour boundaries (366 days) once the state has a time or a pool is
+open, never past `MAX_TS` before that, and never back. A refused time is a `rejected` event that
+leaves the state as it was, event time included, so the pools never accrue more than 8,784 hours
+for one event."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from events.schema import Deposit
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z: hour 472,222
 YEAR_AND_A_DAY = 366 * 24 * HOUR_MS  # 8,784 hours
+LATEST = 481_007 * HOUR_MS - 1  # from T0: the last ms before the 8,785th boundary (472,222 + 8,785)
 
 
 @contextmanager
@@ -51,10 +52,12 @@ def test_a_far_future_ts_is_rejected_at_once_and_time_stays():
     assert (book.state.time, pool.hour) == (T0, 472_222)
     with within(5):
         # int64's largest, T0 in nanoseconds, one ms too far
-        for ts in (9_223_372_036_854_775_807, T0 * 1_000_000, T0 + YEAR_AND_A_DAY + 1):
+        for ts in (9_223_372_036_854_775_807, T0 * 1_000_000, LATEST + 1):
             assert "ts" in rejected(book.engine, Deposit(ts=ts, account="a", amount=1_000_000)).reason
             assert (book.state.time, pool.hour) == (T0, 472_222)  # time did not move, nothing accrued
     assert "a" not in book.state.accounts
+    book.ok(stamped(deposit("a", "1"), LATEST))
+    assert (book.state.time, pool.hour) == (LATEST, 481_006)
 
 
 def test_a_year_and_a_day_is_accepted_and_an_earlier_ts_keeps_time():
