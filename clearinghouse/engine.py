@@ -158,16 +158,17 @@ class Engine:
         return derived
 
     def _time_limit(self) -> int:
-        """The latest event time the next event may carry: once the state has a time (or a pool
-        accrues from hour 0), one that passes at most `MAX_JUMP_HOURS` hour boundaries, which
-        bounds the hours of interest one event makes the pools accrue; else `MAX_TS`."""
+        """The latest event time the next event may carry: once the state has a time past the
+        first hour (or a pool accrues from hour 0), one that passes at most `MAX_JUMP_HOURS` hour
+        boundaries, which bounds the hours of interest one event makes the pools accrue; else
+        `MAX_TS`. A function of the state alone, kept up to date at each hour boundary."""
         state = self.state
-        if not (state.time or state.pools):
+        if state.time < HOUR_MS and not state.pools:
             return MAX_TS
         return (state.time // HOUR_MS + 1 + MAX_JUMP_HOURS) * HOUR_MS - 1
 
     def _time_error(self, ts: int) -> str:
-        if not (self.state.time or self.state.pools):
+        if self._latest == MAX_TS:
             return f"ts {ts} is past the latest event time {MAX_TS}"
         return f"ts {ts} is more than {MAX_JUMP_HOURS} hours past the event time {self.state.time}"
 

@@ -10,10 +10,14 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import msgspec
 from liquidation_helpers import stamped
 from rejecting import rejected
 from rulebook import Book, class_transfer, deposit, lend
 
+from clearinghouse.digest import encode_state
+from clearinghouse.engine import Engine
+from clearinghouse.state import State
 from clearinghouse.units import HOUR_MS
 from events.schema import Deposit
 
@@ -83,3 +87,17 @@ def test_the_first_ts_may_jump_unless_a_pool_accrues_from_hour_zero():
         assert "ts" in rejected(untimed.engine, Deposit(ts=T0, account="a", amount=1)).reason
     untimed.ok(stamped(deposit("a", "1"), YEAR_AND_A_DAY))
     assert untimed.state.pools["USDC"].hour == 8_784
+
+
+def test_an_engine_rebuilt_from_the_state_bounds_time_as_the_running_one():
+    """The time limit is a function of the encoded state: after every event an engine rebuilt
+    from it refuses or accepts the next `ts` exactly as the running engine does."""
+    events = [Deposit(ts=5, account="a", amount=1), Deposit(ts=T0, account="a", amount=1),
+              Deposit(ts=LATEST + 1, account="a", amount=1), Deposit(ts=LATEST, account="a", amount=1),
+              Deposit(ts=LATEST + YEAR_AND_A_DAY + HOUR_MS, account="a", amount=1)]
+    running = Engine()
+    for event in events:
+        rebuilt = Engine(msgspec.msgpack.decode(encode_state(running.state), type=State))
+        assert rebuilt.apply(event) == running.apply(event)
+        assert encode_state(rebuilt.state) == encode_state(running.state)
+    assert running.state.time == LATEST  # the third and the fifth were refused
