@@ -14,10 +14,10 @@ from clearinghouse.bounds import (
     FIGURE_LIMIT,
     FUNDING_EXPOSURE_LIMIT,
     FUNDING_INDEX_LIMIT,
+    MAX_JUMP_HOURS,
     MAX_LEVERAGE,
     MAX_NOTIONAL,
     MAX_PX,
-    MAX_JUMP_HOURS,
     MAX_TS,
     OPEN_NOTIONAL_LIMIT,
 )
@@ -168,6 +168,7 @@ class Engine:
         return (state.time // HOUR_MS + 1 + MAX_JUMP_HOURS) * HOUR_MS - 1
 
     def _time_error(self, ts: int) -> str:
+        """The reason for refusing `ts` (it is past `_latest`)."""
         if self._latest == MAX_TS:
             return f"ts {ts} is past the latest event time {MAX_TS}"
         return f"ts {ts} is more than {MAX_JUMP_HOURS} hours past the event time {self.state.time}"
