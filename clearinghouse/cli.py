@@ -24,6 +24,7 @@ from clearinghouse.bounds import MAX_USD
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.httpserver import Limits
+from clearinghouse.liquidation import settings_error
 from clearinghouse.overview import cents, grouped, overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
@@ -168,7 +169,11 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes and defaults is None:
         return None
-    return msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
+    config = msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
+    problem = settings_error(config)
+    if problem:
+        raise UserError(f"{problem} (docs/wire-format.md, liquidation settings)")
+    return config
 
 
 # ---- commands -----------------------------------------------------------------------------------

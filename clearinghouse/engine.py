@@ -10,9 +10,27 @@ from __future__ import annotations
 from typing import Any, Callable, Collection, Mapping
 
 from clearinghouse import lending, margin, portfolio
+from clearinghouse.bounds import (
+    FIGURE_LIMIT,
+    FUNDING_EXPOSURE_LIMIT,
+    FUNDING_INDEX_LIMIT,
+    MAX_JUMP_HOURS,
+    MAX_LEVERAGE,
+    MAX_NOTIONAL,
+    MAX_PX,
+    MAX_TS,
+    OPEN_NOTIONAL_LIMIT,
+)
 from clearinghouse.errors import Reject
-from clearinghouse.fills import apply_fill
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, account_below, below_maintenance, healthy
+from clearinghouse.fills import apply_fill, saturated, settle_funding
+from clearinghouse.liquidation import (
+    LIQUIDATOR,
+    Liquidations,
+    account_below,
+    below_maintenance,
+    healthy,
+    settings_error,
+)
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium, patched, pm_rules_error
 from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
 from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
@@ -36,7 +54,8 @@ from events import schema as ev
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
-NEVER = 1 << 62  # an event time no stream reaches: no pool, no accrual check
+OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # size (1e-8) * price (1e-8) at most
+LOW = -FIGURE_LIMIT
 
 
 def _usd(amount: int) -> str:
@@ -58,6 +77,9 @@ class Engine:
 
     def __init__(self, state: State | None = None, *, full_scan: bool = False, guide: Mapping[int, Collection[str]] | None = None) -> None:
         self.state = state if state is not None else State()
+        problem = settings_error(self.state.liquidation)
+        if problem:
+            raise ValueError(problem)
         self.rules: RuleSet = RULE_SETS[self.state.rules]
         self._liquidating = self.state.liquidation.mode != "off"
         self._guide = guide
@@ -72,9 +94,11 @@ class Engine:
         for name in sorted(self._special):
             self._expose(name)
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
-        self._accrue_at = 0 if self.state.pools else NEVER  # event time of the next hour boundary the pools accrue at
+        self._accrue_at = 0  # event time of the next hour boundary (the pools accrue, the time limit moves)
+        self._latest = self._time_limit()  # the latest event time the next event may carry
         self._accrued = False  # interest accrued during this event: accounts with borrows are checked
         self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
+        self._recheck: set[str] = set()  # a rebase moved their funding index or pool shares: checked, keys rebuilt
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[Any] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
@@ -110,6 +134,8 @@ class Engine:
         state.next_seq = seq + 1
         ts = event.ts
         if ts is not None and ts > state.time:
+            if ts > self._latest:
+                return [ev.Rejected(seq=seq, reason=self._time_error(ts), event=ev.event_type(event))]
             state.time = ts
         if state.time >= self._accrue_at:
             self._accrue()
@@ -131,6 +157,22 @@ class Engine:
         self._derived.clear()
         return derived
 
+    def _time_limit(self) -> int:
+        """The latest event time the next event may carry: once the state has a time past the
+        first hour (or a pool accrues from hour 0), one that passes at most `MAX_JUMP_HOURS` hour
+        boundaries, which bounds the hours of interest one event makes the pools accrue; else
+        `MAX_TS`. A function of the state alone, kept up to date at each hour boundary."""
+        state = self.state
+        if state.time < HOUR_MS and not state.pools:
+            return MAX_TS
+        return (state.time // HOUR_MS + 1 + MAX_JUMP_HOURS) * HOUR_MS - 1
+
+    def _time_error(self, ts: int) -> str:
+        """The reason for refusing `ts` (it is past `_latest`)."""
+        if self._latest == MAX_TS:
+            return f"ts {ts} is past the latest event time {MAX_TS}"
+        return f"ts {ts} is more than {MAX_JUMP_HOURS} hours past the event time {self.state.time}"
+
     def _accrue(self) -> None:
         """Interest for every hour boundary event time has passed, then the settlement of the PM
         accounts whose USDC moved (before the event applies; it happens whatever the event's
@@ -138,8 +180,11 @@ class Engine:
         state = self.state
         hour = state.time // HOUR_MS
         if any(pool.hour < hour for pool in state.pools.values()):
-            lending.accrue(state.pools, state.pm_rules, hour)
+            rebased = lending.accrue(state.pools, state.pm_rules, hour, state.spot)
             self._accrued = True
+            if rebased and self._liquidating:
+                self._recheck.update(name for name, spot in state.spot.items()
+                                     if any(t in spot.supplied or t in spot.borrowed for t in rebased))
             if self._indexed:
                 self._settled.update(state.unswept)
             spots, accounts, settle = state.spot, state.accounts, portfolio.settle
@@ -148,12 +193,15 @@ class Engine:
                 if spot.mode == PORTFOLIO:
                     settle(state, accounts[name], spot)
             state.unswept.clear()
-        self._accrue_at = (hour + 1) * HOUR_MS if state.pools else NEVER
+        self._accrue_at = (hour + 1) * HOUR_MS
+        self._latest = self._time_limit()
 
     def _pools_opened(self) -> None:
-        """A handler may have opened a pool: the next hour boundary accrues it."""
+        """A handler may have opened a pool: the next hour boundary accrues it, and event time
+        is bounded from now on (a pool opened at time 0 accrues from hour 0)."""
         if self.state.pools:
             self._accrue_at = min(self._accrue_at, (self.state.time // HOUR_MS + 1) * HOUR_MS)
+            self._latest = self._time_limit()
 
     def _expose(self, name: str) -> None:
         """Files a unified or portfolio account under every coin whose price moves its figures."""
@@ -227,6 +275,7 @@ class Engine:
         ticked: set[str] = set()
         if guide is not None:
             self._accrued = False
+            self._recheck.clear()
             named = [n for n in guide.get(seq, ()) if n in accounts]  # a guide may name anyone
             if not named and not state.watch:
                 return
@@ -238,6 +287,9 @@ class Engine:
             if self._accrued:  # interest raised every borrow (a new set: `ticked` is the tick's alone)
                 self._accrued = False
                 candidates = candidates | self._interest_due()
+            if self._recheck:  # a rebase moved these accounts' keys: checked, and indexed afresh
+                candidates, ticked = candidates | self._recheck, ticked - self._recheck
+                self._recheck = set()
         liq.begin_event()
         done: set[str] = set()
         while True:
@@ -338,6 +390,21 @@ class Engine:
         if amount <= 0:
             raise Reject(f"{what} must be positive")
 
+    def _token_worth(self, token: str, more: int, px: int | None = None) -> None:
+        """Refuses an event after which a spot token's deposits (plus `more`) would be worth more
+        than `OPEN_NOTIONAL_LIMIT` at `px` (default: its price), which bounds every value of it."""
+        if token in self.state.token_net:
+            held = self.state.token_net[token] + more
+            if held * (price(self.state, token) if px is None else px) > OPEN_LIMIT:
+                raise Reject(f"{token} deposits would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC")
+
+    @staticmethod
+    def _room(figure: int, amount: int, what: str, name: str = "") -> None:
+        """Refuses an event that would move a stored figure (`what`, of account `name` if given)
+        by up to `amount` (>= 0) when that could take it past `FIGURE_LIMIT` (docs/wire-format.md)."""
+        if abs(figure) + amount > FIGURE_LIMIT:
+            raise Reject(f"{what}{f' of {name!r}' if name else ''} would pass its stored bound")
+
     def _withdrawable(self, account: Account) -> int:
         return margin.withdrawable(margin.cross_figures(account, self.state.markets), self.rules)
 
@@ -381,6 +448,8 @@ class Engine:
         state = self.state
         if e.token != USDC:
             self._token_of(e.token, e.amount)
+            self._room(state.token_net.get(e.token, 0), e.amount, "the deposits", e.token)
+            self._token_worth(e.token, e.amount)
             if e.account not in state.accounts:
                 state.accounts[e.account] = Account()
             add(spot_of(state, e.account), e.token, e.amount)
@@ -389,6 +458,9 @@ class Engine:
                 self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
+        if abs(state.deposited) + e.amount > FIGURE_LIMIT or (
+                account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT):
+            raise Reject(f"the deposited total or the ledger of {e.account!r} would pass its stored bound")
         if account is None:
             account = state.accounts[e.account] = Account()
         account.raw_usd += e.amount
@@ -437,6 +509,7 @@ class Engine:
     def _withdraw(self, e: ev.Withdraw) -> None:
         state = self.state
         if e.token == USDC:
+            self._room(state.withdrawn, max(0, e.amount), "the withdrawn total")
             self._take(e.account, e.amount)
             state.withdrawn += e.amount
             return
@@ -463,8 +536,9 @@ class Engine:
     def _transfer(self, e: ev.Transfer) -> None:
         if e.from_ == e.to:
             raise Reject("transfer to the same account")
-        self._take(e.from_, e.amount)
         target = self.state.accounts.get(e.to)
+        self._room(target.raw_usd if target is not None else 0, max(0, e.amount), "the ledger", e.to)
+        self._take(e.from_, e.amount)
         if target is None:
             target = self.state.accounts[e.to] = Account()
         target.raw_usd += e.amount
@@ -519,6 +593,7 @@ class Engine:
             removable = margin.iso_removable(pos, market, self.rules)
             if -e.delta > removable:
                 raise Reject(f"removing {_usd(-e.delta)} exceeds removable {_usd(removable)}")
+        self._room(pos.iso_raw if e.delta > 0 else account.raw_usd, abs(e.delta), "the ledger", e.account)
         account.raw_usd -= e.delta
         pos.iso_raw += e.delta
 
@@ -528,14 +603,27 @@ class Engine:
         if not prices.keys() <= markets.keys():
             self._token_prices(e)
             return
-        for coin, point in prices.items():
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
-                raise Reject(f"prices of {coin} must be positive")
+        token_net = self.state.token_net
+        for coin, point in prices.items():  # MAX_PX is the codec's: here what the state decides
+            if (point.mark <= 0 or (point.oracle is not None and point.oracle <= 0)
+                    or markets[coin].long_size * point.mark > OPEN_LIMIT):
+                raise Reject(self._price_error(coin, point) or "")
+            if token_net and coin in token_net:  # a token of the same name is priced at this oracle
+                self._token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)
         for coin, point in prices.items():
             market = markets[coin]
             market.prev_mark = market.mark
             market.mark = mark = point.mark
             market.oracle = mark if point.oracle is None else point.oracle
+
+    def _price_error(self, coin: str, point: ev.PricePoint) -> str | None:
+        """Why a price point is refused (`_prices` checks the same inline), or None."""
+        if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
+            return f"prices of {coin} must be positive"
+        market = self.state.markets.get(coin)
+        if market is not None and market.long_size * point.mark > OPEN_LIMIT:
+            return f"open interest of {coin} would be worth more than {_usd(OPEN_NOTIONAL_LIMIT)} USDC at this mark"
+        return None
 
     def _token_prices(self, e: ev.Prices) -> None:
         """Prices with entries for listed spot tokens that have no perp market of their name:
@@ -546,8 +634,10 @@ class Engine:
         if unknown:
             raise Reject(f"unknown market {unknown[0]!r}")
         for coin, point in e.prices.items():
-            if point.mark <= 0 or (point.oracle is not None and point.oracle <= 0):
-                raise Reject(f"prices of {coin} must be positive")
+            problem = self._price_error(coin, point)
+            if problem:
+                raise Reject(problem)
+            self._token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)
         self._prices(ev.Prices(prices={c: p for c, p in e.prices.items() if c in state.markets}))
         for token in tokens:
             point = e.prices[token]
@@ -563,27 +653,66 @@ class Engine:
         buyer = accounts.get(e.buyer) or self._account(e.buyer)
         seller = accounts.get(e.seller) or self._account(e.seller)
         coin = e.coin
-        bpos = buyer.positions.get(coin)
-        if bpos is None:
-            bpos = buyer.positions[coin] = self._new_position(market)
-        spos = seller.positions.get(coin)
-        if spos is None:
-            spos = seller.positions[coin] = self._new_position(market)
+        bpos, spos = buyer.positions.get(coin), seller.positions.get(coin)
+        ntl = sz * px // NTL_DIV
+        open_size = market.long_size + sz
+        if (ntl > MAX_NOTIONAL or open_size > FIGURE_LIMIT or open_size * market.mark > OPEN_LIMIT
+                or not LOW <= buyer.raw_usd <= FIGURE_LIMIT or not LOW <= seller.raw_usd <= FIGURE_LIMIT
+                or not LOW <= state.fees <= FIGURE_LIMIT
+                or (bpos and bpos.iso_raw and not LOW <= bpos.iso_raw <= FIGURE_LIMIT)
+                or (spos and spos.iso_raw and not LOW <= spos.iso_raw <= FIGURE_LIMIT)):
+            raise Reject(self._too_large(ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
         if e.liquidation is not None:
             self._liquidation_fill(e)
+        index = market.funding_index
+        if index and open_size * (index if index > 0 else -index) > FUNDING_EXPOSURE_LIMIT:
+            self._rebase_funding(market)
+        if bpos is None:
+            bpos = buyer.positions[coin] = self._new_position(market)
+        if spos is None:
+            spos = seller.positions[coin] = self._new_position(market)
         funding = apply_fill(buyer, bpos, market, sz, px, e.buyer_fee)
         funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
         state.funding_pool -= funding
         state.fees += e.buyer_fee + e.seller_fee
-        ntl = sz * px // NTL_DIV
         buyer.volume += ntl
         seller.volume += ntl
+        if buyer.volume > FIGURE_LIMIT or seller.volume > FIGURE_LIMIT:  # volume only informs: it saturates
+            buyer.volume, seller.volume = saturated(buyer.volume), saturated(seller.volume)
         special = self._special
         if special:
             if e.buyer in special:
                 self._touched(coin, e.buyer)
             if e.seller in special:
                 self._touched(coin, e.seller)
+
+    def _too_large(self, ntl: int, market: Market, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
+        """Says which bound a trade would break (`Engine._trade`'s combined check)."""
+        if ntl > MAX_NOTIONAL:
+            return f"trade notional {_usd(ntl)} is above {_usd(MAX_NOTIONAL)} USDC"
+        (buyer, account, pos), (seller, other, opos) = sides
+        if abs(self.state.fees) > FIGURE_LIMIT:
+            return "the fee account is at its stored bound"
+        for name, ledger, pos in ((buyer, account, pos), (seller, other, opos)):
+            if abs(ledger.raw_usd) > FIGURE_LIMIT or (pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT):
+                return f"the ledger of {name!r} is at its stored bound"
+        worth = _usd(OPEN_NOTIONAL_LIMIT)
+        return f"open interest of {market.coin} would pass {worth} USDC at the mark, or its size bound"
+
+    def _rebase_funding(self, market: Market) -> None:
+        """Settles every position of the market at its funding index (as a fill would), then
+        moves the index and every position's to 0: payments depend only on differences, so
+        nothing owed changes, and the index and what any position can owe stay bounded."""
+        state, coin = self.state, market.coin
+        for account in state.accounts.values():
+            pos = account.positions.get(coin)
+            if pos is not None:
+                if pos.szi:
+                    state.funding_pool -= settle_funding(account, pos, market)
+                pos.funding_index = 0
+        market.funding_index = 0
+        if self._liquidating:
+            self._recheck |= self.triggers.holders(coin, state) | self._exposed.get(coin, set())
 
     def _liquidation_fill(self, e: ev.Trade) -> None:
         """A fill of an external liquidation order: what it fills is no longer on order."""
@@ -620,7 +749,14 @@ class Engine:
             hourly = hourly_rate_from_premium(self.rules, e.premium)  # type: ignore[arg-type]
         # One hour's funding per coin, quantised once per market (half to even) so that every
         # position pays exactly `szi * per_coin`, whenever it settles.
-        market.funding_index += round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
+        # Past its bounds the index is rebased to 0 first; one step alone is within both (at most
+        # MAX_PX * 4% = 4e18, and open interest * step <= 400 * OPEN_NOTIONAL_LIMIT * NTL_DIV).
+        step = round_half_even(market.oracle * hourly, FUNDING_QUANTUM)
+        index = market.funding_index + step
+        if abs(index) > FUNDING_INDEX_LIMIT or market.long_size * abs(index) > FUNDING_EXPOSURE_LIMIT:
+            self._rebase_funding(market)
+            index = step
+        market.funding_index = index
 
     def _rules(self, e: ev.Rules) -> None:
         """Selects a named perp rule set and/or changes spot, lending and PM parameters."""
@@ -652,25 +788,38 @@ class Engine:
             if not p.szi or p.szi % market.lot:
                 raise Reject(f"szi of {p.coin} must be a non-zero multiple of the lot")
             self._positive(p.entry_px, "entry_px")
-            if p.max_leverage is not None and p.max_leverage < 1:
-                raise Reject("max_leverage must be at least 1")
+            if p.max_leverage is not None and not 1 <= p.max_leverage <= MAX_LEVERAGE:
+                raise Reject(f"max_leverage must be between 1 and {MAX_LEVERAGE}")
             self._check_leverage(market, p.leverage, p.cross, p.max_leverage or market.table.max_leverage)
             if p.cross and p.raw_usd:
                 raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
+            size = market.long_size + abs(p.szi)
+            if (p.entry_px > MAX_PX or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or size > FIGURE_LIMIT
+                    or size * market.mark > OPEN_LIMIT):
+                raise Reject(f"the {p.coin} position's entry or notional, or the open interest, would pass its bound")
+        moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
+        other = self.state.accounts.get(IMPORT_ACCOUNT)
+        self._room(self.state.deposited, moved, "the deposited total")
+        self._room(other.raw_usd if other is not None else 0, moved, "the ledger", IMPORT_ACCOUNT)
         accounts = self.state.accounts
         account = accounts[e.account] = Account()
-        other = accounts.get(IMPORT_ACCOUNT)
         if other is None:
             other = accounts[IMPORT_ACCOUNT] = Account()
         for p in e.positions:
             market = self.state.markets[p.coin]
+            if (market.long_size + abs(p.szi)) * abs(market.funding_index) > FUNDING_EXPOSURE_LIMIT:
+                self._rebase_funding(market)
             pos = account.positions[p.coin] = Position(p.leverage, p.cross, max_leverage=p.max_leverage or 0)
-            # The opening fill at entry is a trade with the import account, so it is zero-sum.
+            # The opening fill at entry is a trade with the import account, so it is zero-sum: at
+            # an entry off the tick both cash legs round down, and the import account gives back
+            # the unit that makes.
             apply_fill(account, pos, market, p.szi, p.entry_px, 0)
             opposite = other.positions.get(p.coin)
             if opposite is None:
                 opposite = other.positions[p.coin] = Position(1, True)
             self.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
+            if p.szi * p.entry_px % NTL_DIV:
+                other.raw_usd -= 1
             pos.funding_all, pos.funding_open, pos.funding_change = p.funding_all, p.funding_since_open, p.funding_since_change
         # The snapshot's ledgers are facts: whatever makes them match counts as deposited.
         before = account.raw_usd + sum(pos.iso_raw for pos in account.positions.values())
@@ -751,6 +900,12 @@ class Engine:
         if sz > held:
             raise Reject(f"seller holds {format_decimal(held, TOKEN_DECIMALS)} {e.base}, less than sz")
         assert sspot is not None  # a seller with no spot side holds nothing: refused above
+        if cost > MAX_NOTIONAL:
+            raise Reject(f"trade notional {_usd(cost)} is above {_usd(MAX_NOTIONAL)} USDC")
+        self._token_worth(e.base, 0, px)
+        received = sspot.balances.get(USDC, 0) if sspot.mode == STANDARD else seller.raw_usd
+        self._room(received, cost + abs(e.seller_fee), "the USDC", e.seller)
+        self._room(state.fees, abs(e.buyer_fee) + abs(e.seller_fee), "the fee account")
         pay, fee_due = cost + e.buyer_fee, e.seller_fee - cost
         now = portfolio.cash(state, buyer, bspot) if bspot is not None and bspot.mode == PORTFOLIO else None
         room = self._usdc_room(buyer, bspot, (e.base, sz), pay, now)
@@ -767,8 +922,8 @@ class Engine:
         self._pay_usdc(buyer, bspot, pay, btake)
         self._pay_usdc(seller, sspot, fee_due, stake)
         state.fees += e.buyer_fee + e.seller_fee
-        buyer.volume += 2 * cost
-        seller.volume += 2 * cost
+        buyer.volume = saturated(buyer.volume + 2 * cost)
+        seller.volume = saturated(seller.volume + 2 * cost)
         token.last_px = px
         for name in (e.buyer, e.seller):
             if name in self._special:
@@ -799,12 +954,14 @@ class Engine:
             held = spot.balances.get(USDC, 0) if spot is not None else 0
             if e.amount > held:
                 raise Reject(f"amount {_usd(e.amount)} is above the spot USDC {_usd(held)}")
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
             add(spot, USDC, -e.amount)  # type: ignore[arg-type]
             account.raw_usd += e.amount
             return
         available = self._withdrawable(account)
         if e.amount > available:
             raise Reject(f"amount {_usd(e.amount)} is above withdrawable {_usd(available)}")
+        self._room(spot.balances.get(USDC, 0) if spot is not None else 0, e.amount, "the spot USDC", e.account)
         account.raw_usd -= e.amount
         add(spot_of(self.state, e.account), USDC, e.amount)
 
@@ -873,6 +1030,10 @@ class Engine:
             raise Reject(f"nothing supplied in {e.token}")
         if e.token != USDC:
             self._token_of(e.token, e.amount)
+        elif spot.mode != STANDARD:
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
+        else:
+            self._room(spot.balances.get(USDC, 0), e.amount, "the spot USDC", e.account)
         paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
         if e.token == USDC:
             self._pay_usdc(account, spot, -paid)
@@ -891,6 +1052,10 @@ class Engine:
         pool = state.pools.get(e.token)
         if pool is None:
             raise Reject(f"nothing supplied in {e.token} to borrow")
+        if e.token != USDC and not price(state, e.token):
+            raise Reject(f"no price for {e.token} yet: a borrow of it has no value to check")
+        if e.token == USDC:
+            self._room(account.raw_usd, e.amount, "the ledger", e.account)
         f = portfolio.figures(state, account, spot)
         worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
         if f.borrowed + worth > f.borrow_limit:

@@ -8,6 +8,7 @@ when the position closes; a strict-isolated position also releases margin as it 
 
 from __future__ import annotations
 
+from clearinghouse.bounds import FIGURE_LIMIT
 from clearinghouse.margin import pending_funding
 from clearinghouse.state import Account, Market, Position
 from clearinghouse.units import NTL_DIV, ceil_div, round_half_even
@@ -20,6 +21,12 @@ def _book(account: Account, pos: Position, cash: int) -> None:
         pos.iso_raw += cash
 
 
+def saturated(total: int) -> int:
+    """A counter that only informs (volume, a position's funding totals), held within
+    +-`FIGURE_LIMIT` so it always fits the encoding (docs/wire-format.md)."""
+    return total if -FIGURE_LIMIT <= total <= FIGURE_LIMIT else FIGURE_LIMIT if total > 0 else -FIGURE_LIMIT
+
+
 def settle_funding(account: Account, pos: Position, market: Market) -> int:
     """Books accrued funding into the position's ledger; returns the amount booked (signed),
     which the caller takes from the funding pool."""
@@ -27,9 +34,9 @@ def settle_funding(account: Account, pos: Position, market: Market) -> int:
     pos.funding_index = market.funding_index
     if amount:
         _book(account, pos, amount)
-        pos.funding_all -= amount
-        pos.funding_open -= amount
-        pos.funding_change -= amount
+        pos.funding_all = saturated(pos.funding_all - amount)
+        pos.funding_open = saturated(pos.funding_open - amount)
+        pos.funding_change = saturated(pos.funding_change - amount)
     return amount
 
 

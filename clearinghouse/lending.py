@@ -16,12 +16,20 @@ step capped so suppliers never earn more than borrowers paid that hour (rounding
 tip a tiny pool's hour over). The protocol keeps the rest: its 10% and the rounding. Interest accrues on a whole hour whenever a boundary passes, so a
 borrow taken during an hour pays that hour's interest in full (as an hourly index does).
 
+Bounds (docs/wire-format.md, "Rule parameters and event time"): an index that reaches
+`INDEX_REBASE_AT` (2^61, about 2.3 times its start) is halved and every share of its side doubled
+(`rebase`), so indices stay in [2^60, 2^61) and shares never exceed the amounts they are worth.
+An hour that would take the pool's debt or its all-time interest past `POOL_LIMIT` (2^61 units)
+accrues no interest: such a pool has stopped accruing (decades of unpaid debt at the highest
+rates), which keeps every stored figure within the encoding.
+
 Every function validates before it mutates and raises `Reject` with the reason; moving the
 token between the account's balance and the pool is the caller's side of the operation.
 """
 
 from __future__ import annotations
 
+from clearinghouse.bounds import INDEX_REBASE_AT, POOL_LIMIT
 from clearinghouse.errors import Reject
 from clearinghouse.rules import Caps, PmRules
 from clearinghouse.state import Pool, SpotAccount
@@ -90,14 +98,18 @@ def rates(pool: Pool, rules: PmRules) -> tuple[int, int, int]:
 
 
 def accrue_hour(pool: Pool, rules: PmRules) -> None:
-    """One hour of interest at the pool's current rates."""
+    """One hour of interest at the pool's current rates; none if it would take the debt or the
+    all-time interest past `POOL_LIMIT` (the pool stops accruing: see the module docstring)."""
     lent_before, supplied_before = lent(pool), supplied(pool)
     borrow = borrow_apy(rules, lent_before, supplied_before)
     supply = supply_apy(rules, borrow, lent_before, supplied_before)
     year = RATE * HOURS_PER_YEAR
-    if pool.borrow_shares:
-        pool.borrow_index += ceil_div(pool.borrow_index * borrow, year)
-    paid = lent(pool) - lent_before
+    index = pool.borrow_index + ceil_div(pool.borrow_index * borrow, year) if pool.borrow_shares else pool.borrow_index
+    paid = -(-pool.borrow_shares * index // INDEX_ONE) - lent_before
+    if lent_before + paid > POOL_LIMIT or pool.interest_paid + paid > POOL_LIMIT:
+        pool.hour += 1
+        return
+    pool.borrow_index = index
     if pool.supply_shares:
         step = pool.supply_index * supply // year
         # the highest index at which suppliers are owed at most what borrowers paid
@@ -111,12 +123,42 @@ def accrue_hour(pool: Pool, rules: PmRules) -> None:
     pool.hour += 1
 
 
-def accrue(pools: dict[str, Pool], rules: PmRules, hour: int) -> None:
-    """Brings every pool up to `hour` (pools in token order, each hour by hour)."""
+def rebase(pool: Pool, spots: dict[str, SpotAccount], token: str) -> bool:
+    """Halves an index that reached `INDEX_REBASE_AT` and doubles every share of its side (the
+    pool's total and each account's), so indices stay below the stored bound while what each
+    share is worth stays the same: the borrow index rounds up and the supply index down (a debt
+    may grow and a claim shrink by one unit, never the other way), the difference going to
+    `dust`. Returns whether anything was rebased."""
+    borrow, supply = pool.borrow_index >= INDEX_REBASE_AT, pool.supply_index >= INDEX_REBASE_AT
+    if not (borrow or supply):
+        return False
+    lent_before, supplied_before = lent(pool), supplied(pool)
+    if borrow:
+        pool.borrow_index = ceil_div(pool.borrow_index, 2)
+        pool.borrow_shares *= 2
+    if supply:
+        pool.supply_index //= 2
+        pool.supply_shares *= 2
+    for spot in spots.values():
+        if borrow and token in spot.borrowed:
+            spot.borrowed[token] *= 2
+        if supply and token in spot.supplied:
+            spot.supplied[token] *= 2
+    pool.dust += (lent(pool) - lent_before) + (supplied_before - supplied(pool))
+    return True
+
+
+def accrue(pools: dict[str, Pool], rules: PmRules, hour: int, spots: dict[str, SpotAccount]) -> list[str]:
+    """Brings every pool up to `hour` (pools in token order, each hour by hour); returns the
+    tokens whose pool was rebased on the way (their holders' shares changed)."""
+    rebased = []
     for token in sorted(pools):
         pool = pools[token]
         while pool.hour < hour:
             accrue_hour(pool, rules)
+            if rebase(pool, spots, token) and token not in rebased:
+                rebased.append(token)
+    return rebased
 
 
 # ---- operations --------------------------------------------------------------------------------

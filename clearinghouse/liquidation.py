@@ -16,10 +16,38 @@ from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
 from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of, spot_of
 from clearinghouse.state import Account, LiquidationConfig, Market, Position, State
-from clearinghouse.units import NTL_DIV, RATE, ceil_div
+from clearinghouse.bounds import MAX_COOLDOWN_MS, MAX_USD
+from clearinghouse.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
 
 LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
+
+
+MODES = ("external", "mark", "impact", "off")
+
+
+def settings_error(config: LiquidationConfig) -> str | None:
+    """What is wrong with liquidation settings, or None (the ranges of docs/wire-format.md,
+    "Rule parameters and event time"): the CLI and the runner refuse such settings, and an
+    `Engine` will not start with them."""
+    if config.mode not in MODES:
+        return f"liquidation mode {config.mode!r} is not one of {', '.join(MODES)}"
+    usdc = format_decimal(MAX_USD, USD_DECIMALS)
+    ranges = (
+        ("slippage", config.slippage_ppm, 0, 500_000, "between 0 and 5000 bps"),
+        ("impact", config.impact_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
+        ("depth", config.depth, 1, MAX_USD, f"between 0.000001 and {usdc} USDC"),
+        ("fee", config.fee_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
+        ("partial_above", config.partial_above, 0, MAX_USD, f"between 0 and {usdc} USDC"),
+        ("partial slice", config.partial_ppm, 1, 1_000_000, "between 0.0001% and 100%"),
+        ("cooldown", config.cooldown_ms, 0, MAX_COOLDOWN_MS, f"between 0 and {MAX_COOLDOWN_MS} ms"),
+    )
+    for name, value, low, high, text in ranges:
+        if not low <= value <= high:
+            return f"liquidation {name} must be {text}"
+    if config.loss_limit is not None and not 0 <= config.loss_limit <= MAX_USD:
+        return f"the liquidator loss limit must be between 0 and {usdc} USDC"
+    return None
 
 
 class Scope:
@@ -379,8 +407,9 @@ class Liquidations:
                 continue
             value = margin.cross_figures(other, markets).account_value if opos.cross else margin.iso_margin_used(opos, market)
             if value > 0 and opos.entry_px > 0:
-                ratio = Fraction(market.mark, opos.entry_px) if opos.szi > 0 else Fraction(opos.entry_px, market.mark)
-                score = ratio * Fraction(margin.notional(opos.szi, market.mark), value)
+                ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
+                score = Fraction(market.mark * ntl, opos.entry_px * value) if opos.szi > 0 else \
+                    Fraction(opos.entry_px * ntl, market.mark * value) if ntl else Fraction(0)
                 ranked.append((0, -score, other_name, other, opos))
             else:
                 ranked.append((1, Fraction(0), other_name, other, opos))

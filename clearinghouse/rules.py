@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
-from clearinghouse.units import RATE
+from clearinghouse.bounds import MAX_APY, MAX_CAP, MAX_USD, MIN_LIQ_RATIO, MIN_PARTIAL_STEP
+from clearinghouse.units import RATE, RATE_DECIMALS, USD_DECIMALS, format_decimal
 
 
 class RuleSet(msgspec.Struct, frozen=True):
@@ -134,7 +135,9 @@ def patched(rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | 
 
 
 def pm_rules_error(rules: PmRules) -> str | None:
-    """Why a parameter set cannot be used, or None."""
+    """Why a parameter set cannot be used, or None. The ranges (docs/wire-format.md, "Rule
+    parameters and event time") keep every division's divisor positive, the borrow liquidation's
+    steps at most 100, and every figure the rules multiply within the stored bounds."""
     for token in sorted(rules.ltv):
         if not 0 <= rules.ltv[token] < RATE:
             return f"LTV of {token} must be at least 0 and below 1"
@@ -142,10 +145,20 @@ def pm_rules_error(rules: PmRules) -> str | None:
         c = rules.caps[token]
         if min(c.supply, c.borrow, c.user_supply, c.user_borrow) < 0:
             return f"caps of {token} must not be negative"
+        if max(c.supply, c.borrow, c.user_supply, c.user_borrow) > MAX_CAP:
+            return f"caps of {token} must be at most {MAX_CAP} tokens"
     if not 0 < rules.kink <= RATE or not 0 <= rules.supply_share <= RATE:
         return "kink must be in (0, 1] and supply_share in [0, 1]"
-    if min(rules.base_apy, rules.slope, rules.liq_ratio, rules.min_requirement) < 0:
-        return "rates, liq_ratio and min_requirement must not be negative"
-    if not 0 < rules.partial_step <= RATE or not 0 < rules.threshold_quantum <= RATE:
-        return "partial_step and threshold_quantum must be in (0, 1]"
+    if not (0 <= rules.base_apy <= MAX_APY and 0 <= rules.slope <= MAX_APY):
+        return f"base_apy and slope must be between 0 and {MAX_APY // RATE}"
+    if not MIN_LIQ_RATIO <= rules.liq_ratio <= RATE:
+        return f"liq_ratio must be between {format_decimal(MIN_LIQ_RATIO, RATE_DECIMALS)} and 1"
+    if not (MIN_PARTIAL_STEP <= rules.partial_step <= RATE and 0 < rules.threshold_quantum <= RATE):
+        step = format_decimal(MIN_PARTIAL_STEP, RATE_DECIMALS)
+        return f"partial_step must be in [{step}, 1] and threshold_quantum in (0, 1]"
+    usd = {"min_requirement": rules.min_requirement, "min_volume": rules.min_volume, "min_value": rules.min_value,
+           "max_value": rules.max_value}
+    for name, amount in usd.items():
+        if not 0 <= amount <= MAX_USD:
+            return f"{name} must be between 0 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"
     return None

@@ -11,7 +11,8 @@ from math import lcm
 
 import msgspec
 
-from clearinghouse.units import ceil_div
+from clearinghouse.bounds import MAX_LEVERAGE, MAX_TIERS, MAX_USD, STORED_LIMIT
+from clearinghouse.units import USD_DECIMALS, ceil_div, format_decimal
 
 
 class Tier(msgspec.Struct, frozen=True, array_like=True):
@@ -60,9 +61,13 @@ def build_table(bounds: list[tuple[int, int]]) -> TierTable:
 
 
 def tier_table_error(bounds: list[tuple[int, int]]) -> str | None:
-    """Why a tier list is not usable, or None: first bound 0, bounds rising, leverage not rising."""
+    """Why a tier list is not usable, or None: 1 to `MAX_TIERS` tiers, first bound 0, bounds
+    rising up to `MAX_USD`, leverage in 1..`MAX_LEVERAGE` and not rising, and a table whose
+    numerators (over the leverages' common multiple) stay within `STORED_LIMIT`."""
     if not bounds:
         return "margin_tiers is empty"
+    if len(bounds) > MAX_TIERS:
+        return f"margin_tiers holds {len(bounds)} tiers, at most {MAX_TIERS} are allowed"
     if bounds[0][0] != 0:
         return "the first margin tier must start at lower_bound 0"
     for (lo_a, lev_a), (lo_b, lev_b) in zip(bounds, bounds[1:]):
@@ -70,8 +75,13 @@ def tier_table_error(bounds: list[tuple[int, int]]) -> str | None:
             return "margin tier lower bounds must increase"
         if lev_b > lev_a:
             return "margin tier max_leverage must not increase with notional"
-    if any(lev < 1 for _, lev in bounds):
-        return "max_leverage must be at least 1"
+    if bounds[-1][0] > MAX_USD:
+        return f"margin tier lower bounds must be at most {format_decimal(MAX_USD, USD_DECIMALS)} USDC"
+    if any(not 1 <= lev <= MAX_LEVERAGE for _, lev in bounds):
+        return f"max_leverage must be between 1 and {MAX_LEVERAGE}"
+    table = build_table(bounds)
+    if max(table.den, table.tiers[-1].ded) > STORED_LIMIT:
+        return "margin tiers make a table too large to store (use fewer distinct leverages or lower bounds)"
     return None
 
 
