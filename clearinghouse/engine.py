@@ -114,17 +114,25 @@ class Engine:
         if state.time >= self._accrue_at:
             self._accrue()
         source_id = event.id
+        checked: Any = event
         try:
             if source_id is not None and source_id in state.recent_ids:
                 first = state.recent_ids[source_id]
                 raise Reject(f"duplicate id {source_id!r} (first applied at seq {first})")
             self._handlers[type(event)](event)
         except Reject as exc:
-            return [ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)]
-        if source_id is not None:
-            self._remember(source_id, seq)
+            rejected = ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)
+            if not (self._accrued and self._liquidating):
+                return [rejected]
+            # The hour's interest accrued before the event was refused: its checks are due now,
+            # not at the next event (an engine rebuilt from this state would never make them).
+            self._derived.append(rejected)
+            checked = None
+        else:
+            if source_id is not None:
+                self._remember(source_id, seq)
         if self._liquidating:
-            self._check_triggers(event, seq)
+            self._check_triggers(checked, seq)
         if not self._derived:
             return []
         derived = self._derived[:]
@@ -181,10 +189,12 @@ class Engine:
     # ---- liquidation triggers ----------------------------------------------------------------
 
     def _candidates(self, event: Any) -> set[str]:
-        """Accounts whose margin the event may have lowered; a fill the index can absorb in
-        O(log n) adds nothing."""
+        """Accounts whose margin the event may have lowered (None: a refused event, none); a
+        fill the index can absorb in O(log n) adds nothing."""
         state, triggers = self.state, self.triggers
         kind = type(event)
+        if event is None:
+            return set()
         if kind is ev.Trade:
             accounts, markets, coin, special = state.accounts, state.markets, event.coin, self._special
             return {n for n in (event.buyer, event.seller)
@@ -858,6 +868,8 @@ class Engine:
         lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
         state.pools.setdefault(e.token, pool)
         self._pools_opened()
+        if e.account in self._special:  # its supply is valued at the token's price
+            self._file(e.token, e.account)
         if e.token == USDC:
             self._pay_usdc(account, spot, e.amount)
         else:
