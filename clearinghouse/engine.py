@@ -278,12 +278,22 @@ class Engine:
                 liq.check(name, seq)
                 self._index(name)
             done.update(below)
+            for name in sorted(liq.counterparties & done):
+                self._deleveraged(name, seq)
             if guide is not None:
                 candidates = set(named)
                 continue
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):  # impact mode's fills moved these marks
                 candidates |= triggers.crossed(coin, state) | self._exposed_crossed(coin)
+
+    def _deleveraged(self, name: str, seq: int) -> None:
+        """An account liquidated earlier in this event whose positions a later ADL closed at the
+        previous mark: not liquidated twice in one event, but watched if that left it below
+        maintenance (the next event liquidates it), and re-indexed on what it holds now."""
+        if account_below(self.state, name, self.state.accounts[name]):
+            self.state.watch.setdefault(name, seq)
+        self._index(name)
 
     def _build(self) -> None:
         """Indexes every account of the state (after a snapshot load: O(positions))."""

@@ -133,7 +133,9 @@ class StreamGenerator:
         if t is not None:
             obj["ts"] = t
         if self.chance(0.3):
-            if self.m.ids and self.chance(0.1):
+            # a repeated id refuses the line: not on the lines the model counts on (unless hostile)
+            repeat_ok = self.hostile or obj["type"] not in ("prices", "market", "token")
+            if self.m.ids and repeat_ok and self.chance(0.1):
                 obj["id"] = self.pick(self.m.ids[-50:])
             else:
                 ident = f"s{self.n}"
