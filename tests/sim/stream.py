@@ -275,8 +275,8 @@ class StreamGenerator:
             r = rnd.random()
             move = rnd.randint(-20, 20) if r < 0.85 else rnd.choice((-900, -500, -300, -150, 150, 400, 2_000))
             mark = self.on_tick(coin, m.marks[coin] * (1000 + move) // 1000)
-            if self.chance(0.01):
-                mark = self.pick((bounds.MAX_PX, bounds.MAX_PX + self.tick(coin), 0, -self.tick(coin)))
+            if self.chance(0.01):  # refused; at the bound only when hostile (notionals then outgrow the encoding)
+                mark = self.pick((0, -self.tick(coin)) + ((bounds.MAX_PX, bounds.MAX_PX + self.tick(coin)) if self.hostile else ()))
             refused = refused or not 0 < mark <= bounds.MAX_PX
             if not refused:
                 m.marks[coin] = mark
