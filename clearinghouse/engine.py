@@ -250,6 +250,7 @@ class Engine:
                 candidates = candidates | self._interest_due()
         liq.begin_event()
         done: set[str] = set()
+        idle: set[str] = set()  # found below, but an earlier liquidation of the event moved them back above
         while True:
             candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS
             if not candidates:
@@ -275,11 +276,19 @@ class Engine:
             liq.moved.clear()
             liq.counterparties.clear()
             for name in below:
+                made = len(self._derived)
                 liq.check(name, seq)
                 self._index(name)
+                if len(self._derived) == made:
+                    idle.add(name)
+                else:
+                    idle.discard(name)
             done.update(below)
             for name in sorted(liq.counterparties & done):
-                self._deleveraged(name, seq)
+                if name in idle:  # no decision yet: ADL moved it, the next round checks it
+                    done.discard(name)
+                else:
+                    self._deleveraged(name, seq)
             if guide is not None:
                 candidates = set(named)
                 continue

@@ -119,8 +119,9 @@ class StreamGenerator:
             return None
         if r < 0.07:
             return max(0, m.ts - self.rnd.randint(1, 10 * HOUR_MS))
-        if r < 0.085:
-            m.ts += self.pick((HOUR_MS, 25 * HOUR_MS, bounds.MAX_TIME_JUMP_MS, bounds.MAX_TIME_JUMP_MS + 1))
+        if r < 0.085:  # a year at full utilisation outgrows the index encoding: hostile only
+            jumps = (HOUR_MS, 25 * HOUR_MS, 30 * 24 * HOUR_MS)
+            m.ts += self.pick(jumps + ((bounds.MAX_TIME_JUMP_MS, bounds.MAX_TIME_JUMP_MS + 1) if self.hostile else ()))
         elif self.hostile and r < 0.09:
             return self.pick((bounds.MAX_TS, bounds.MAX_TS + 1, 2**63 - 1))
         else:
@@ -399,7 +400,8 @@ class StreamGenerator:
             ratio = self.pick((1, 5 * 10**11, 9 * 10**11, 95 * 10**10, 10**12, 10**12 + 1, -1) + ((0,) if self.hostile else ()))
             return self.finish({"type": "rules", "pm": {"liq_ratio": rate(ratio)}})
         if r == 2:
-            return self.finish({"type": "rules", "pm": {"base_apy": rate(self.pick((0, 10**10, 10**12, 10 * 10**12))),
+            apys = (0, 10**10, 10**12) + ((10 * 10**12,) if self.hostile else ())
+            return self.finish({"type": "rules", "pm": {"base_apy": rate(self.pick(apys)),
                                                         "kink": rate(self.pick((10**12, 8 * 10**11, 1, 0)))}})
         if r == 3 and self.m.tokens:
             t = self.pick(self.m.tokens)
