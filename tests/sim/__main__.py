@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=300, help="lines per stream case (default 300)")
     p.add_argument("--rebuild-every", type=int, default=1, help="rebuild the rebuilt twin from the encoded state every N events")
     p.add_argument("--hostile", action="store_true", help="add the values only the codec and engine bounds make safe")
+    p.add_argument("--case-seconds", type=int, default=120, help="a case running longer is a failure (a hang; default 120)")
     p.add_argument("--mode", choices=sorted(CONFIGS), help="liquidation mode of --replay (default: mark)")
     p.add_argument("--workers", type=int, default=2, help="worker processes for many cases (default 2)")
     p.add_argument("--no-shrink", action="store_true", help="report failures without shrinking them")
@@ -134,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind not in kinds():
         print(f"unknown case kind {args.kind!r} (known: {', '.join(kinds())})", file=sys.stderr)
         return 2
-    if args.events < 1 or args.rebuild_every < 1 or args.workers < 1:
-        print("--events, --rebuild-every and --workers must be at least 1", file=sys.stderr)
+    if min(args.events, args.rebuild_every, args.workers, args.case_seconds) < 1:
+        print("--events, --rebuild-every, --workers and --case-seconds must be at least 1", file=sys.stderr)
         return 2
-    settings = Settings(args.kind, args.events, args.rebuild_every, args.hostile)
+    settings = Settings(args.kind, args.events, args.rebuild_every, args.hostile, args.case_seconds)
     if args.replay is not None:
         lines = [line for line in args.replay.read_text(encoding="utf-8").splitlines() if line.strip()]
         totals, failure = run_case(lines, args.mode or "mark", args.rebuild_every)

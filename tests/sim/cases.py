@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from tests.sim.stream import liquidation_mode, stream
 from tests.sim.twins import Totals, run_case
@@ -25,6 +26,7 @@ class Settings:
     events: int = 300
     rebuild_every: int = 1
     hostile: bool = False
+    seconds: int = 120  # a case running longer is reported as a hang
 
 
 @dataclass
@@ -35,9 +37,25 @@ class Outcome:
     signature: tuple[str, ...] | None = None  # a stream failure's, for the shrinker
 
 
+class Hang(BaseException):
+    """A case past its time limit (a BaseException: the twins' `except Exception` lets it by)."""
+
+
+def _hang(*_: Any) -> None:
+    raise Hang
+
+
 def stream_case(seed: int, settings: Settings) -> Outcome:
     lines = stream(seed, settings.events, settings.hostile)
-    totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every)
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(settings.seconds)
+    try:
+        totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every)
+    except Hang:
+        return Outcome(seed, Totals(cases=1, lines=len(lines), failures=1), f"hang: more than {settings.seconds} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     if failure is None:
         return Outcome(seed, totals, None)
     totals.failures = 1
