@@ -250,7 +250,7 @@ class Engine:
                 candidates = candidates | self._interest_due()
         liq.begin_event()
         done: set[str] = set()
-        idle: set[str] = set()  # found below, but an earlier liquidation of the event moved them back above
+        idle: set[str] = set()  # found below, but an earlier liquidation of the round moved them back above
         while True:
             candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS
             if not candidates:
@@ -284,11 +284,11 @@ class Engine:
                 else:
                     idle.discard(name)
             done.update(below)
-            for name in sorted(liq.counterparties & done):
-                if name in idle:  # no decision yet: ADL moved it, the next round checks it
-                    done.discard(name)
-                else:
-                    self._deleveraged(name, seq)
+            if liq.moved or liq.counterparties:  # fills moved marks (impact) or positions (ADL)
+                done -= idle  # never liquidated: a later round may find them again
+                idle.clear()
+                for name in sorted(done):
+                    self._moved_after(name, seq)
             if guide is not None:
                 candidates = set(named)
                 continue
@@ -296,10 +296,11 @@ class Engine:
             for coin in sorted(liq.moved):  # impact mode's fills moved these marks
                 candidates |= triggers.crossed(coin, state) | self._exposed_crossed(coin)
 
-    def _deleveraged(self, name: str, seq: int) -> None:
-        """An account liquidated earlier in this event whose positions a later ADL closed at the
-        previous mark: not liquidated twice in one event, but watched if that left it below
-        maintenance (the next event liquidates it), and re-indexed on what it holds now."""
+    def _moved_after(self, name: str, seq: int) -> None:
+        """An account liquidated earlier in this event that a later fill may have moved (an
+        impact fill's price, an ADL closing its position at the previous mark): not liquidated
+        twice in one event, but watched if left below maintenance (the next event liquidates
+        it), and re-indexed on what it holds now at the current marks."""
         if account_below(self.state, name, self.state.accounts[name]):
             self.state.watch.setdefault(name, seq)
         self._index(name)
