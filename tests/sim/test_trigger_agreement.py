@@ -65,3 +65,32 @@ def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
         "a", "cross", usd("-300"), usd("70"), "backstop")
     assert (adl.account, adl.counterparty, adl.coin, adl.sz, adl.px) == ("a", "m", "W", sz("10"), px("100"))
     assert pair.szi("a", "W") == 0 and pair.raw("a") == usd("100") and not pair.state.watch
+
+
+def test_an_account_an_impact_fill_moved_after_its_own_liquidation_is_watched() -> None:
+    """Impact mode, no fees: a fill of notional n moves the price by 10% x n / 9,500 USDC.
+    `a` holds long 10 X in cross (cash 200 - 100 of isolated margin = 100) and long 10 Y
+    isolated (margin 100); `b` holds long 10 X on 85. One tick: X 95, Y 92. `a` first: its Y
+    (equity 100 - 80 = 20 against MM 46, below 2/3 of it) goes to the backstop; its cross book
+    is healthy (100 - 50 = 50 against 47.5). Then `b` (85 - 50 = 35 against 47.5, above 2/3 of
+    it: the market phase) sells its 10 X: notional 950 moves the price 1%, to 94.05. That leaves
+    `a` at 100 - 59.5 = 40.5 against MM 47.025, below, after its turn: it used to stay so, out
+    of the watch list and with its crossed keys left to the next tick of X. It is watched now,
+    and the next event liquidates it: notional 940.5 moves the price 0.99%, to
+    94.05 x 0.9901 = 93.118905, 93.1189 on the tick."""
+    pair = Pair(mode="impact", impact_ppm=100_000, depth=usd("9500"), fee_ppm=0)
+    pair.ok(market("X", 2, TEN_X), market("Y", 2, TEN_X), prices(X="100", Y="100"))
+    pair.ok(deposit("a", "200"), deposit("b", "85"), deposit("m", "100000"), set_leverage("a", "Y", 10, cross=False))
+    pair.ok(trade("Y", "100", "10", "a", "m"), trade("X", "100", "10", "a", "m"), trade("X", "100", "10", "b", "m"))
+    tick, derived = pair.at(prices(X="95", Y="92"))
+    assert [(type(d).__name__, d.account) for d in derived] == [
+        ("LiquidationTriggered", "a"), ("Backstop", "a"), ("LiquidationTriggered", "b"), ("LiquidationFill", "b")]
+    assert (derived[3].sz, derived[3].px) == (-sz("10"), px("94.05"))
+    assert pair.state.watch == {"a": tick}
+    later = pair.send(deposit("m", "1"))
+    assert [type(d) for d in later] == [ev.LiquidationTriggered, ev.LiquidationFill]
+    triggered, fill = later
+    assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
+        "a", "cross", usd("40.5"), usd("47.025"), "market")
+    assert (fill.account, fill.coin, fill.sz, fill.px, fill.fee) == ("a", "X", -sz("10"), px("93.1189"), 0)
+    assert pair.raw("a") == usd("100") - usd("68.811") and not pair.state.watch
