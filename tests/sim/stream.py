@@ -22,7 +22,15 @@ import random
 from typing import Any
 
 from clearinghouse import bounds
-from clearinghouse.units import HOUR_MS, PX_DECIMALS, RATE_DECIMALS, SZ_DECIMALS, TOKEN_DECIMALS, USD_DECIMALS, format_decimal
+from clearinghouse.units import (
+    HOUR_MS,
+    PX_DECIMALS,
+    RATE_DECIMALS,
+    SZ_DECIMALS,
+    TOKEN_DECIMALS,
+    USD_DECIMALS,
+    format_decimal,
+)
 
 COINS = ("BTC", "ETH", "HYPE", "SOL")
 SPOT = ("HYPE", "BTC", "PURR")  # HYPE and BTC are PM collateral by default; PURR is not
@@ -186,8 +194,9 @@ class StreamGenerator:
     def header(self) -> list[str]:
         """Rules, markets, tokens and funded accounts: what the body needs to land events."""
         rnd, m = self.rnd, self.m
-        out = [self.finish({"type": "rules", "pm": {"min_value": "0", "liq_ratio": rate(rnd.choice((95, 90, 99, 100)) * 10**10),
-                                                    "base_apy": rate(rnd.choice((5, 50, 200)) * 10**10)}})]
+        pm = {"min_value": "0", "liq_ratio": rate(rnd.choice((95, 90, 99, 100)) * 10**10),
+              "base_apy": rate(rnd.choice((5, 50, 200)) * 10**10)}
+        out = [self.finish({"type": "rules", "pm": pm})]
         if self.chance(0.3):
             out.append(self.finish({"type": "rules", "name": self.pick(("hl-2023", "hl-current"))}))
         for coin in rnd.sample(COINS, rnd.randint(1, 3)):
@@ -198,19 +207,21 @@ class StreamGenerator:
             m.token_px[token] = 10 * 10**PX_DECIMALS
             out.append(self.finish({"type": "token", "token": token, "decimals": decimals}))
         if m.tokens and self.chance(0.5):
-            out.append(self.finish({"type": "rules", "ltv": {t: rate(rnd.choice((0, 50, 65, 90)) * 10**10) for t in m.tokens},
-                                    "caps": {t: {"supply": 10**9, "borrow": 10**8, "user_supply": 10**8, "user_borrow": 10**7}
-                                             for t in m.tokens}}))
+            ltv = {t: rate(rnd.choice((0, 50, 65, 90)) * 10**10) for t in m.tokens}
+            caps = {t: {"supply": 10**9, "borrow": 10**8, "user_supply": 10**8, "user_borrow": 10**7} for t in m.tokens}
+            out.append(self.finish({"type": "rules", "ltv": ltv, "caps": caps}))
         out.append(self.prices_line())
         for i in range(rnd.randint(3, 7)):
             name = f"u{i}"
             m.accounts.append(name)
-            out.append(self.finish({"type": "deposit", "account": name, "amount": usd(rnd.randint(100, 200_000) * 10**6)}))
+            amount = usd(rnd.randint(100, 200_000) * 10**6)
+            out.append(self.finish({"type": "deposit", "account": name, "amount": amount}))
         lender = "lender"
         m.accounts.append(lender)
         out.append(self.finish({"type": "deposit", "account": lender, "amount": usd(10**6 * 10**6)}))
-        out.append(self.finish({"type": "class_transfer", "account": lender, "amount": usd(5 * 10**5 * 10**6), "to_perp": False}))
-        out.append(self.finish({"type": "supply", "account": lender, "amount": usd(4 * 10**5 * 10**6), "token": "USDC"}))
+        half, most = usd(5 * 10**5 * 10**6), usd(4 * 10**5 * 10**6)
+        out.append(self.finish({"type": "class_transfer", "account": lender, "amount": half, "to_perp": False}))
+        out.append(self.finish({"type": "supply", "account": lender, "amount": most, "token": "USDC"}))
         return out
 
     def market_line(self, coin: str) -> str:
@@ -277,7 +288,8 @@ class StreamGenerator:
             move = rnd.randint(-20, 20) if r < 0.85 else rnd.choice((-900, -500, -300, -150, 150, 400, 2_000))
             mark = self.on_tick(coin, m.marks[coin] * (1000 + move) // 1000)
             if self.chance(0.01):  # refused; at the bound only when hostile (notionals then outgrow the encoding)
-                mark = self.pick((0, -self.tick(coin)) + ((bounds.MAX_PX, bounds.MAX_PX + self.tick(coin)) if self.hostile else ()))
+                at_bound = (bounds.MAX_PX, bounds.MAX_PX + self.tick(coin)) if self.hostile else ()
+                mark = self.pick((0, -self.tick(coin)) + at_bound)
             refused = refused or not 0 < mark <= bounds.MAX_PX
             if not refused:
                 m.marks[coin] = mark
@@ -305,7 +317,8 @@ class StreamGenerator:
         price = self.on_tick(coin, mark * rnd.randint(985, 1015) // 1000)
         # sized so the buyer takes leverage between 1 and ~40 on a typical deposit
         notional = rnd.choice((10**2, 10**3, 10**4, 10**5, 10**6)) * 10**6
-        size = max(self.lot(coin), notional * 10**(SZ_DECIMALS + PX_DECIMALS - USD_DECIMALS) // max(price, 1) // self.lot(coin) * self.lot(coin))
+        lots = notional * 10 ** (SZ_DECIMALS + PX_DECIMALS - USD_DECIMALS) // max(price, 1) // self.lot(coin)
+        size = max(self.lot(coin), lots * self.lot(coin))
         if self.chance(0.02):
             size = self.pick((0, -self.lot(coin), self.lot(coin) + 1, self.lot(coin)))
         if self.chance(0.02):
@@ -315,7 +328,8 @@ class StreamGenerator:
             price = self.pick((price, bounds.MAX_PX, bounds.MAX_PX + self.tick(coin)))
         buyer = self.account()
         seller = self.account() if self.chance(0.97) else buyer
-        obj: dict[str, Any] = {"type": "trade", "coin": coin, "px": px(price), "sz": sz(size), "buyer": buyer, "seller": seller}
+        obj: dict[str, Any] = {"type": "trade", "coin": coin, "px": px(price), "sz": sz(size), "buyer": buyer,
+                               "seller": seller}
         if self.chance(0.5):
             obj["buyer_fee"] = usd(rnd.randint(-10, 1_000) * 1_000)
             obj["seller_fee"] = usd(rnd.randint(0, 1_000) * 1_000)
@@ -329,13 +343,17 @@ class StreamGenerator:
         if token == "USDC":
             amount = usd(self.amount(50_000 * 10**6, bounds.MAX_USD))
         else:
-            amount = tok(self.amount(1_000 * 10**8, bounds.MAX_TOKENS) // 10 ** (8 - m.tokens[token]) * 10 ** (8 - m.tokens[token]))
+            unit = 10 ** (TOKEN_DECIMALS - m.tokens[token])
+            amount = tok(self.amount(1_000 * 10**8, bounds.MAX_TOKENS) // unit * unit)
         return self.finish({"type": "deposit", "account": self.account(), "amount": amount, "token": token})
 
     def withdraw(self) -> str:
         m = self.m
         token = "USDC" if not m.tokens or self.chance(0.8) else self.pick(m.tokens)
-        amount = usd(self.amount(20_000 * 10**6, bounds.MAX_USD)) if token == "USDC" else tok(self.amount(100 * 10**8, bounds.MAX_TOKENS))
+        if token == "USDC":
+            amount = usd(self.amount(20_000 * 10**6, bounds.MAX_USD))
+        else:
+            amount = tok(self.amount(100 * 10**8, bounds.MAX_TOKENS))
         return self.finish({"type": "withdraw", "account": self.account(), "amount": amount, "token": token})
 
     def transfer(self) -> str:
@@ -345,20 +363,23 @@ class StreamGenerator:
     def funding(self) -> str:
         rnd = self.rnd
         obj: dict[str, Any] = {"type": "funding", "coin": self.coin()}
-        value = rnd.randint(-10**8, 10**8) if self.chance(0.95) else self.pick((bounds.MAX_RATE, -bounds.MAX_RATE, bounds.MAX_RATE + 1))
+        edges = (bounds.MAX_RATE, -bounds.MAX_RATE, bounds.MAX_RATE + 1)
+        value = rnd.randint(-10**8, 10**8) if self.chance(0.95) else self.pick(edges)
         obj["rate" if self.chance(0.5) else "premium"] = rate(value)
         if self.chance(0.02):
             obj["premium"] = obj["rate"] = rate(value)
         return self.finish(obj)
 
     def set_leverage(self) -> str:
-        lev = self.rnd.randint(1, 50) if self.chance(0.9) else self.pick((0, bounds.MAX_LEVERAGE, bounds.MAX_LEVERAGE + 1, -1))
+        edges = (0, bounds.MAX_LEVERAGE, bounds.MAX_LEVERAGE + 1, -1)
+        lev = self.rnd.randint(1, 50) if self.chance(0.9) else self.pick(edges)
         return self.finish({"type": "set_leverage", "account": self.account(), "coin": self.coin(), "leverage": lev,
                             "cross": self.chance(0.6)})
 
     def isolated_margin(self) -> str:
         delta = self.rnd.randint(-5_000, 5_000) * 10**6 or 1
-        return self.finish({"type": "isolated_margin", "account": self.account(), "coin": self.coin(), "delta": usd(delta)})
+        return self.finish({"type": "isolated_margin", "account": self.account(), "coin": self.coin(),
+                            "delta": usd(delta)})
 
     def spot_trade(self) -> str:
         m, rnd = self.m, self.rnd
@@ -397,7 +418,8 @@ class StreamGenerator:
         if r == 0:
             return self.finish({"type": "rules", "name": self.pick(("hl-2023", "hl-current", "hl-1999"))})
         if r == 1:
-            ratio = self.pick((1, 5 * 10**11, 9 * 10**11, 95 * 10**10, 10**12, 10**12 + 1, -1) + ((0,) if self.hostile else ()))
+            ratios = (1, 5 * 10**11, 9 * 10**11, 95 * 10**10, 10**12, 10**12 + 1, -1) + ((0,) if self.hostile else ())
+            ratio = self.pick(ratios)
             return self.finish({"type": "rules", "pm": {"liq_ratio": rate(ratio)}})
         if r == 2:
             apys = (0, 10**10, 10**12) + ((10 * 10**12,) if self.hostile else ())

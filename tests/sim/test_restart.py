@@ -61,7 +61,8 @@ def test_the_interest_check_of_a_refused_event_is_made_at_that_event() -> None:
     derived = [engine.apply(decode_json(line)) for line in _lines()]
     refused = derived[-2]
     assert isinstance(refused[0], ev.Rejected) and refused[0].seq == 10
-    assert [(type(d), d.kind, d.threshold, d.cause) for d in refused[1:]] == [(ev.BorrowLiquidation, "partial", usd("8250"), 10)]
+    liquidated = [(type(d), d.kind, d.threshold, d.cause) for d in refused[1:]]
+    assert liquidated == [(ev.BorrowLiquidation, "partial", usd("8250"), 10)]
     assert derived[-1] == []
 
 

@@ -27,7 +27,8 @@ def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
     pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
     pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
     bands = pair.fast.pm_bands
-    assert bands is not None and bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
     derived = pair.send(prices(X="115"))
     triggered = derived[0]
     assert isinstance(triggered, ev.LiquidationTriggered)
@@ -39,9 +40,9 @@ def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
     """`a` holds long 10 X (from `b`) and short 10 W (to `m`) in cross, and long 10 Y isolated
     (margin 1,000 / 10 = 100, so its cross cash is 200 - 100 = 100). One tick: X 150, W 140,
     Y 92. `a` is checked first (by id): its isolated Y (equity 100 - 80 = 20 against MM 46, below
-    2/3 of it) goes to the backstop with its margin, its cross book is healthy (100 + 1,500 - 1,400 = 200 against MM 75 + 70 = 145). Then `b`,
-    short X, is bankrupt (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL
-    closes `a`'s X long at the previous mark, 100, which takes its profit away: cash 1,100,
+    2/3 of it) goes to the backstop with its margin, its cross book is healthy
+    (100 + 1,500 - 1,400 = 200 against MM 75 + 70 = 145). Then `b`, short X, is bankrupt
+    (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL closes `a`'s X long at the previous mark, 100, which takes its profit away: cash 1,100,
     short W worth -1,400, AV = -300 against MM 70. An account is liquidated once per event,
     so `a` used to be left there unwatched and unindexed for what it holds now: the next event
     that did not name it checked nobody. It is watched now, and the next event liquidates it:

@@ -135,7 +135,8 @@ def run_case(lines: list[str], mode: str, rebuild_every: int = 1) -> tuple[Total
             try:
                 rebuilt.engine = Engine(decode_state(encode_state(rebuilt.engine.state)))
             except Exception as exc:  # noqa: BLE001 - any exception is the finding
-                return totals, Failure("exception", "rebuilt", f"{type(exc).__name__} rebuilding", index, str(exc)[:300])
+                what = f"{type(exc).__name__} rebuilding"
+                return totals, Failure("exception", "rebuilt", what, index, str(exc)[:300])
         try:
             derived = indexed.apply(event)
         except Exception as exc:  # noqa: BLE001
@@ -163,7 +164,8 @@ def run_case(lines: list[str], mode: str, rebuild_every: int = 1) -> tuple[Total
                 return totals, Failure("exception", twin.name, type(exc).__name__, index, str(exc)[:300])
             totals.comparisons += 1
             if theirs != derived:
-                return totals, Failure("divergence", twin.name, "derived events", index, _first_difference(derived, theirs))
+                detail = _first_difference(derived, theirs)
+                return totals, Failure("divergence", twin.name, "derived events", index, detail)
             if their_digest != digest:
                 return totals, Failure("divergence", twin.name, "digest", index, "same derived events, other state")
     return totals, None
