@@ -109,6 +109,8 @@ def _run_many(first: int, last: int | None, settings: Settings, args: argparse.N
                 failed.append(outcome)
                 print(f"seed {outcome.seed}: {outcome.failure}", flush=True)
             now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break  # the pool feeds ahead of the deadline: cases not finished by now are dropped
             if now - shown >= PROGRESS_EVERY:
                 shown = now
                 print(f"... {totals.cases} cases, {totals.events} events, {totals.failures} failures "
