@@ -140,17 +140,25 @@ class Engine:
         if state.time >= self._accrue_at:
             self._accrue()
         source_id = event.id
+        checked: Any = event
         try:
             if source_id is not None and source_id in state.recent_ids:
                 first = state.recent_ids[source_id]
                 raise Reject(f"duplicate id {source_id!r} (first applied at seq {first})")
             self._handlers[type(event)](event)
         except Reject as exc:
-            return [ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)]
-        if source_id is not None:
-            self._remember(source_id, seq)
+            rejected = ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)
+            if not (self._accrued and self._liquidating):
+                return [rejected]
+            # The hour's interest accrued before the event was refused: its checks are due now,
+            # not at the next event (an engine rebuilt from this state would never make them).
+            self._derived.append(rejected)
+            checked = None
+        else:
+            if source_id is not None:
+                self._remember(source_id, seq)
         if self._liquidating:
-            self._check_triggers(event, seq)
+            self._check_triggers(checked, seq)
         if not self._derived:
             return []
         derived = self._derived[:]
@@ -229,10 +237,12 @@ class Engine:
     # ---- liquidation triggers ----------------------------------------------------------------
 
     def _candidates(self, event: Any) -> set[str]:
-        """Accounts whose margin the event may have lowered; a fill the index can absorb in
-        O(log n) adds nothing."""
+        """Accounts whose margin the event may have lowered (None: a refused event, none); a
+        fill the index can absorb in O(log n) adds nothing."""
         state, triggers = self.state, self.triggers
         kind = type(event)
+        if event is None:
+            return set()
         if kind is ev.Trade:
             accounts, markets, coin, special = state.accounts, state.markets, event.coin, self._special
             return {n for n in (event.buyer, event.seller)
@@ -292,6 +302,7 @@ class Engine:
                 self._recheck = set()
         liq.begin_event()
         done: set[str] = set()
+        idle: set[str] = set()  # found below, but an earlier liquidation of the round moved them back above
         while True:
             candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS
             if not candidates:
@@ -317,15 +328,34 @@ class Engine:
             liq.moved.clear()
             liq.counterparties.clear()
             for name in below:
+                made = len(self._derived)
                 liq.check(name, seq)
                 self._index(name)
+                if len(self._derived) == made:
+                    idle.add(name)
+                else:
+                    idle.discard(name)
             done.update(below)
+            if liq.moved or liq.counterparties:  # fills moved marks (impact) or positions (ADL)
+                done -= idle  # never liquidated: a later round may find them again
+                idle.clear()
+                for name in sorted(done):
+                    self._moved_after(name, seq)
             if guide is not None:
                 candidates = set(named)
                 continue
             candidates = set(liq.counterparties)
             for coin in sorted(liq.moved):  # impact mode's fills moved these marks
                 candidates |= triggers.crossed(coin, state) | self._exposed_crossed(coin)
+
+    def _moved_after(self, name: str, seq: int) -> None:
+        """An account liquidated earlier in this event that a later fill may have moved (an
+        impact fill's price, an ADL closing its position at the previous mark): not liquidated
+        twice in one event, but watched if left below maintenance (the next event liquidates
+        it), and re-indexed on what it holds now at the current marks."""
+        if account_below(self.state, name, self.state.accounts[name]):
+            self.state.watch.setdefault(name, seq)
+        self._index(name)
 
     def _build(self) -> None:
         """Indexes every account of the state (after a snapshot load: O(positions))."""
@@ -1015,6 +1045,8 @@ class Engine:
         lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
         state.pools.setdefault(e.token, pool)
         self._pools_opened()
+        if e.account in self._special:  # its supply is valued at the token's price
+            self._file(e.token, e.account)
         if e.token == USDC:
             self._pay_usdc(account, spot, e.amount)
         else:

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
-from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of, spot_of
-from clearinghouse.state import Account, LiquidationConfig, Market, Position, State
+from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of
+from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
 from clearinghouse.bounds import MAX_COOLDOWN_MS, MAX_USD
 from clearinghouse.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
@@ -245,20 +245,26 @@ class Liquidations:
         """A PM account: the borrow liquidation first (backstop, no order book); then, above the
         PM ratio, its cross positions through the market phase (in every execution mode, against
         the liquidator), then borrow liquidation steps again; if the ratio is still broken, the
-        backstop takes over the rest."""
+        backstop takes over the rest. A check that decides nothing changes nothing (a replay
+        guided by the recorded decisions never makes it)."""
         state = self.state
         spot = state.spot[name]
-        liquidator = self._liquidator()
-        backstop = spot_of(state, LIQUIDATOR)
+        backstop = state.spot.get(LIQUIDATOR) or SpotAccount()  # the liquidator's spot side, stored once it acts
+        acted = False
+
+        def emit(event: Any) -> None:
+            nonlocal acted
+            acted = True
+            self.emit(event)
 
         def broken() -> bool:
             return portfolio.at_risk(account, spot) and portfolio.ratio_broken(portfolio.figures(state, account, spot), state.pm_rules)
 
-        portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, self.emit, broken)
+        portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         held = self._positions(account, Scope("cross", 0, 0))
         if held and broken():
             f = portfolio.figures(state, account, spot)
-            self.emit(
+            emit(
                 ev.LiquidationTriggered(
                     account=name,
                     scope="portfolio",
@@ -271,10 +277,13 @@ class Liquidations:
                 )
             )
             self._close(name, account, held, broken, cause)
-            portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, self.emit, broken)
+            portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         if broken() and not any(p.szi and p.cross for p in account.positions.values()):
-            portfolio.take_over(state, name, account, spot, (liquidator, backstop), cause, self.emit)
-        state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
+            portfolio.take_over(state, name, account, spot, (self._liquidator(), backstop), cause, emit)
+        if acted:
+            self._liquidator()
+            state.spot.setdefault(LIQUIDATOR, backstop)
+            state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
     def _fill(self, name: str, account: Account, coin: str, pos: Position, market: Market, size: int, cause: int) -> None:
         """Closes `size` of the position against the liquidator at the mode's price."""

@@ -97,7 +97,10 @@ class PmBands:
         if share <= ROUNDING or k <= 0:
             return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
         spread = abs(market.mark - market.oracle)
-        width = max(0, ((share - share // 8 - ROUNDING) * NTL_DIV // k - spread) // 2)
+        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - spread  # a band spans the spread and twice its width
+        if room < 0:  # even a price inside the spread may use up the share: every tick leaves it
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
+        width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
         return (coin, kind, min(market.mark, market.oracle) - width, max(market.mark, market.oracle) + width,
                 market.funding_index - fund, market.funding_index + fund)
