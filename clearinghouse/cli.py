@@ -20,11 +20,10 @@ import msgspec
 import structlog
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from clearinghouse.bounds import MAX_USD
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.httpserver import Limits
-from clearinghouse.liquidation import settings_error
+from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
@@ -643,10 +642,10 @@ def _liquidation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("liquidation (fixed when a log's state is created)")
     g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
     bps = 2  # basis points with two decimals are parts per million
-    g.add_argument("--slippage-bps", type=_fixed(bps, 0, 999_999, "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
-    g.add_argument("--impact-bps", type=_fixed(bps, 0, 1_000_000, "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
-    g.add_argument("--depth", type=_fixed(USD_DECIMALS, 1, MAX_USD, "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
-    g.add_argument("--liquidator-loss-limit", type=_fixed(USD_DECIMALS, 0, MAX_USD, "USDC"), metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
+    g.add_argument("--slippage-bps", type=_fixed(bps, *SETTING_RANGES["slippage_ppm"], "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
+    g.add_argument("--impact-bps", type=_fixed(bps, *SETTING_RANGES["impact_ppm"], "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
+    g.add_argument("--depth", type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
+    g.add_argument("--liquidator-loss-limit", type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"), metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
     g.add_argument("--full-scan", action="store_true", help="reference trigger mode: check every account on every tick")
 
 

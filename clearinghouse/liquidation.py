@@ -26,27 +26,40 @@ LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
 MODES = ("external", "mark", "impact", "off")
 
 
+SETTING_RANGES: dict[str, tuple[int, int]] = {  # a setting's lowest and highest value, in its own unit
+    "slippage_ppm": (0, 500_000),
+    "impact_ppm": (0, 1_000_000),
+    "depth": (1, MAX_USD),
+    "fee_ppm": (0, 1_000_000),
+    "partial_above": (0, MAX_USD),
+    "partial_ppm": (1, 1_000_000),
+    "cooldown_ms": (0, MAX_COOLDOWN_MS),
+    "loss_limit": (0, MAX_USD),
+}
+_SETTING_NAMES = {"slippage_ppm": "slippage", "impact_ppm": "impact", "fee_ppm": "fee", "partial_ppm": "partial slice",
+                  "cooldown_ms": "cooldown", "loss_limit": "liquidator loss limit"}
+
+
+def _shown(field: str, value: int) -> str:
+    """A setting in the unit people give it in (the CLI's flags)."""
+    if field.endswith("_ppm"):
+        return f"{format_decimal(value, 2, 0)} bps"
+    if field.endswith("_ms"):
+        return f"{value} ms"
+    return f"{format_decimal(value, USD_DECIMALS, 0)} USDC"
+
+
 def settings_error(config: LiquidationConfig) -> str | None:
     """What is wrong with liquidation settings, or None (the ranges of docs/wire-format.md,
     "Rule parameters and event time"): the CLI and the runner refuse such settings, and an
     `Engine` will not start with them."""
     if config.mode not in MODES:
         return f"liquidation mode {config.mode!r} is not one of {', '.join(MODES)}"
-    usdc = format_decimal(MAX_USD, USD_DECIMALS)
-    ranges = (
-        ("slippage", config.slippage_ppm, 0, 500_000, "between 0 and 5000 bps"),
-        ("impact", config.impact_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
-        ("depth", config.depth, 1, MAX_USD, f"between 0.000001 and {usdc} USDC"),
-        ("fee", config.fee_ppm, 0, 1_000_000, "between 0 and 10000 bps"),
-        ("partial_above", config.partial_above, 0, MAX_USD, f"between 0 and {usdc} USDC"),
-        ("partial slice", config.partial_ppm, 1, 1_000_000, "between 0.0001% and 100%"),
-        ("cooldown", config.cooldown_ms, 0, MAX_COOLDOWN_MS, f"between 0 and {MAX_COOLDOWN_MS} ms"),
-    )
-    for name, value, low, high, text in ranges:
-        if not low <= value <= high:
-            return f"liquidation {name} must be {text}"
-    if config.loss_limit is not None and not 0 <= config.loss_limit <= MAX_USD:
-        return f"the liquidator loss limit must be between 0 and {usdc} USDC"
+    for field, (low, high) in SETTING_RANGES.items():
+        value = getattr(config, field)
+        if value is not None and not low <= value <= high:
+            name = _SETTING_NAMES.get(field, field.replace("_", " "))
+            return f"liquidation {name} must be between {_shown(field, low)} and {_shown(field, high)}"
     return None
 
 

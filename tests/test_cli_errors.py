@@ -144,7 +144,7 @@ def test_generate_counts_out_of_range(tmp_path: Path, args: tuple[str, ...], mes
         (("run", "--log", "L", "--depth", "0"),
          "argument --depth: expected from 0.000001 to 10000000000 USDC, got '0'"),
         (("run", "--log", "L", "--slippage-bps", "-5"),
-         "argument --slippage-bps: expected from 0 to 9999.99 bps, got '-5'"),
+         "argument --slippage-bps: expected from 0 to 5000 bps, got '-5'"),
         (("run", "--log", "L", "--liquidator-loss-limit", "-1"),
          "argument --liquidator-loss-limit: expected from 0 to 10000000000 USDC, got '-1'"),
         (("events", "--log", "L", "--from", "-3"), "argument --from: expected an integer of at least 0, got '-3'"),

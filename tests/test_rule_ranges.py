@@ -126,7 +126,17 @@ def test_the_cli_refuses_liquidation_settings_out_of_range(tmp_path, capsys):
     source = tmp_path / "one.jsonl"
     source.write_text('{"type":"deposit","account":"a","amount":"1"}\n')
     assert main(["-q", "ingest", str(source), "--log", str(tmp_path / "log")]) == 0
-    assert main(["-q", "run", "--log", str(tmp_path / "log"), "--liquidator-loss-limit", "-5"]) == 1
-    assert "loss limit must be between 0 and" in capsys.readouterr().err
-    assert main(["-q", "run", "--log", str(tmp_path / "log"), "--depth", "0"]) == 1
-    assert "depth must be between" in capsys.readouterr().err
+    # The flags take their ranges from the core's table (liquidation.SETTING_RANGES): argparse refuses.
+    for flag, value, message in (
+        ("--liquidator-loss-limit", "-5", "expected from 0 to 10000000000 USDC, got '-5'"),
+        ("--depth", "0", "expected from 0.000001 to 10000000000 USDC, got '0'"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["-q", "run", "--log", str(tmp_path / "log"), flag, value])
+        assert exit_.value.code == 2
+        assert f"argument {flag}: {message}" in capsys.readouterr().err
+    # settings that reach the core by another road (a settings file) get the same ranges, in the same units
+    assert settings_error(LiquidationConfig(loss_limit=-5)) == (
+        "liquidation liquidator loss limit must be between 0 USDC and 10000000000 USDC"
+    )
+    assert settings_error(LiquidationConfig(slippage_ppm=500_001)) == "liquidation slippage must be between 0 bps and 5000 bps"
