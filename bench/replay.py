@@ -21,7 +21,7 @@ with liquidation off, and counts what it derived: `crash_liquidations` is the nu
 Every stream runs at the venue's tempo: event time advances by a uniform step of 1 to
 `--max-step-ms` (default 59, a mean of 30 ms: about 33 events a second, so with a quarter of the
 events ticking about two markets each, each of the 50 markets' oracles ticks about every 3 s, as
-Hyperliquid's validators publish them, hyperliquid-rules.md 8). The tempo sets how many events
+Hyperliquid's validators publish them). The tempo sets how many events
 share each hour's work (funding, the pools' interest, the PM accounts' settlement with the pool):
 `--max-step-ms 300` (the generator's default, a mean of 150 ms, 36 hours in 1,000,000 events)
 gives the sparse stream of the earlier sessions' figures, about five times the hours per event.

@@ -860,7 +860,7 @@ class Engine:
         after = e.raw_usd + sum(p.raw_usd for p in e.positions if not p.cross)
         self.state.deposited += after - before
 
-    # ---- spot, modes and lending (hyperliquid-rules.md 6-7) ------------------------------------
+    # ---- spot, modes and lending (docs/portfolio-margin.md) ------------------------------------
 
     def _token_of(self, name: str, amount: int | None = None) -> Token:
         """A listed token; `amount` (if given) must be on its unit."""

@@ -1,6 +1,6 @@
 """One side of a fill: position size, entry price, cash legs, isolated margin and funding.
 
-Cash convention (hyperliquid-rules.md 2-3): the ledger takes `-signed_size * px - fee`, which
+Cash convention (docs/rules.md 2-3): the ledger takes `-signed_size * px - fee`, which
 already holds the realised pnl. An isolated position's ledger receives the margin of what it
 opens (`opened * px / leverage`, rounded up) from the cross ledger and returns everything to it
 when the position closes; a strict-isolated position also releases margin as it shrinks.

@@ -1,4 +1,4 @@
-"""Conservation checks, on demand on any state (hyperliquid-rules.md 3; ARCHITECTURE rule 5).
+"""Conservation checks, on demand on any state (docs/rules.md 3; docs/architecture.md rule 5).
 
 USDC: every account ledger (cross and isolated, the liquidator's included), every spot USDC
 balance, the USDC pool's idle cash, the fee account and the funding pool, less the recorded bad

@@ -1,4 +1,4 @@
-"""The lending pool of one token (hyperliquid-rules.md 7): shares, indices, the kinked rate
+"""The lending pool of one token (docs/portfolio-margin.md): shares, indices, the kinked rate
 curve, hourly accrual in event time, caps.
 
 Suppliers and borrowers hold shares; what a supplier is owed is `shares * supply_index`

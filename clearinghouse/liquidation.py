@@ -1,5 +1,5 @@
 """Liquidation: the market phase, the backstop, auto-deleveraging and bad debt
-(hyperliquid-rules.md 5), as decisions on an account found below maintenance margin.
+(docs/rules.md 5), as decisions on an account found below maintenance margin.
 
 Everything here is exact and deterministic: positions are visited by notional (largest first,
 then coin), ADL counterparties by score (then account id), and every fill happens at a price on
@@ -66,7 +66,7 @@ def settings_error(config: LiquidationConfig) -> str | None:
 class Scope:
     """Equity and maintenance of what is being liquidated: the cross book or one isolated
     position. `inclusive`: a unified account's cross book, liquidatable at equity = maintenance
-    (its ratio `MM / AV` at 1 or above, hyperliquid-rules.md 6)."""
+    (its ratio `MM / AV` at 1 or above, docs/portfolio-margin.md)."""
 
     __slots__ = ("name", "equity", "maintenance", "inclusive")
 

@@ -1,4 +1,4 @@
-"""Perp margin figures of standard accounts (hyperliquid-rules.md 2), pure and exact.
+"""Perp margin figures of standard accounts (docs/rules.md 2), pure and exact.
 
 Rounding, always against the account: notional and requirements round up, position value and
 pending funding round down (toward -infinity), liquidation prices round toward the mark.
@@ -115,7 +115,7 @@ def liquidation_price(pos: Position, market: Market, available: int, rules: Rule
     `available` is the equity backing the position net of every other position's maintenance
     (cross: AV_cross - MM of the other cross positions; isolated: marginUsed_iso). Solves
     `available + szi*(P - mark) = MM_t(|szi|*P)` per tier t and keeps the solution that lands in
-    its own tier (hyperliquid-rules.md 2); None when no positive price solves it.
+    its own tier (docs/rules.md 2); None when no positive price solves it.
     """
     szi, mark = pos.szi, market.mark
     if not szi or mark <= 0:

@@ -1,4 +1,4 @@
-"""Portfolio margin and unified accounts (hyperliquid-rules.md 6-7): figures, the automatic
+"""Portfolio margin and unified accounts (docs/portfolio-margin.md): figures, the automatic
 borrow / repay / supply of USDC, eligibility, and the PM and borrow liquidations.
 
 A portfolio (PM) account's USDC is its cross ledger; its *USDC balance* is the cross account

@@ -1,7 +1,7 @@
 """Named rule sets: the formulas that changed over Hyperliquid's history, as data.
 
 A `rules` event selects one by name, so a replay of 2023 uses 2023's formulas
-(hyperliquid-rules.md 2 and 4). Rates are in the 1e-12 scale of `units.RATE`.
+(docs/rules.md 2 and 4). Rates are in the 1e-12 scale of `units.RATE`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def cap_hourly(rules: RuleSet, hourly: int) -> int:
     return max(-cap, min(cap, hourly))
 
 
-# ---- spot, lending and portfolio margin (hyperliquid-rules.md 6-7) ------------------------------
+# ---- spot, lending and portfolio margin (docs/portfolio-margin.md) ------------------------------
 
 
 class Caps(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -78,7 +78,7 @@ class PmRules(msgspec.Struct, frozen=True):
     state holds the current values (so a snapshot replays with them) and a `rules` event
     changes any of them. Ratios are in the 1e-12 scale of `units.RATE`, USDC amounts in micro-USDC.
 
-    Defaults are the current era (hyperliquid-rules.md 7, since 2026-08-19): HYPE LTV 0.65, BTC
+    Defaults are the current era (docs/portfolio-margin.md; since 2026-08-19): HYPE LTV 0.65, BTC
     0.5, stablecoins 0. A token listed in `ltv` is PM-eligible collateral; one with a borrow cap is
     borrowable; one with a supply cap has a pool."""
 

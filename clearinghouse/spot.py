@@ -1,4 +1,4 @@
-"""Spot tokens, balances and account modes (hyperliquid-rules.md 1 and 6).
+"""Spot tokens, balances and account modes (docs/rules.md 1, docs/portfolio-margin.md).
 
 Every token but USDC is held in 1e-8 token (`units.TOKEN_DECIMALS`) whatever its decimals; the
 token's `unit` (10^-decimals) is the step every balance change must keep. USDC stays in

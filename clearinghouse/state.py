@@ -42,7 +42,7 @@ class Position(msgspec.Struct, gc=False, array_like=True):
     cross: bool
     szi: int = 0
     entry_px: int = 0
-    iso_raw: int = 0  # the isolated ledger (cash convention, hyperliquid-rules.md 2)
+    iso_raw: int = 0  # the isolated ledger (cash convention, docs/rules.md 2)
     max_leverage: int = 0  # the position's own cap; 0 = the market's tiers
     funding_index: int = 0  # the market index at the last settlement
     funding_all: int = 0  # funding paid (positive = paid), all time
@@ -96,7 +96,7 @@ class Pool(msgspec.Struct, gc=False, array_like=True):
 
 
 class LiquidationConfig(msgspec.Struct, frozen=True):
-    """How liquidations execute in this run (hyperliquid-rules.md 5); fixed when the state is
+    """How liquidations execute in this run (docs/rules.md 5); fixed when the state is
     created, so a replay decides exactly as the original run did."""
 
     mode: str = "mark"  # "external" | "mark" | "impact" | "off" (margin figures only)

@@ -1,4 +1,4 @@
-"""An account in the shape of Hyperliquid's info `clearinghouseState` (hyperliquid-rules.md 9).
+"""An account in the shape of Hyperliquid's info `clearinghouseState`.
 
 Every figure comes from the engine's exact integers; decimals are rendered as strings as the API
 does. Signs follow the API: `cumFunding` is funding paid (positive = the account paid).

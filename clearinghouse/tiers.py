@@ -1,7 +1,7 @@
 """Margin tiers: maintenance margin with deductions, in exact integer arithmetic.
 
 `MM = ntl / (2 * L_n) - deduction(n)` with `deduction(n) = deduction(n-1) + lb_n * (mmr_n - mmr_{n-1})`
-(hyperliquid-rules.md 2). All rates share the denominator `den = 2 * lcm(L_0..L_k)`, so a tier is
+(docs/rules.md 2). All rates share the denominator `den = 2 * lcm(L_0..L_k)`, so a tier is
 kept as integer numerators: `MM = ceil((ntl * mult_n - ded_n) / den)`, rounded against the account.
 """
 

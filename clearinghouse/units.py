@@ -3,7 +3,7 @@
 Scales are global (not per market) so that the codec can turn wire decimals into ints once,
 without knowing the market. With sizes and prices at 8 decimals, `size * price` is a multiple
 of NTL_DIV (and so exact in micro-USDC) whenever the market's `sz_decimals + price decimals <= 6`,
-which Hyperliquid guarantees for every trade price (hyperliquid-rules.md 1).
+which Hyperliquid guarantees for every trade price (docs/rules.md 1).
 
 Rounding helpers are named for their direction; the core never uses float or Decimal.
 """

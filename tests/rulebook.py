@@ -6,7 +6,7 @@ event the USDC and open-interest conservation invariants are checked. `Book.reje
 that a rejected event produced exactly one `Rejected` with the right seq and left the state
 unchanged apart from `next_seq` and `time`.
 
-Expected values in the tests are worked out by hand from /work/shared/spec/hyperliquid-rules.md
+Expected values in the tests are worked out by hand from docs/rules.md
 (sections 1-4), never copied from engine output.
 """
 

@@ -3,7 +3,7 @@ clearinghouse/metrics.py).
 
 The book: BTC (40x, so maintenance is 1/80 of notional; new positions are cross at 20x),
 deposits a 1000, b 1000, c 5000, d 5000; at 100,000 a buys 0.1 from b and c buys 0.1 from d;
-then the mark moves to 101,000. Worked out by hand (hyperliquid-rules.md 2):
+then the mark moves to 101,000. Worked out by hand (docs/rules.md 2):
 
   every position: notional 0.1 * 101,000 = 10,100; MM = 10,100 / 80 = 126.25; IM = 10,100 / 20 = 505
   a: raw 1000 - 10,000 = -9,000, AV = -9,000 + 10,100 = 1,100, upnl 100,

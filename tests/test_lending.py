@@ -1,4 +1,4 @@
-"""The lending pool (hyperliquid-rules.md 7): the kinked rate curve, share-based balances,
+"""The lending pool (docs/portfolio-margin.md): the kinked rate curve, share-based balances,
 hourly accrual in event time, caps, explicit supply / withdraw_supply / borrow / repay, and
 interest by index against hourly compounding over a year.
 

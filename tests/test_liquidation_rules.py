@@ -1,4 +1,4 @@
-"""Liquidation (hyperliquid-rules.md 2 and 5, and the engine's documented choices): triggers,
+"""Liquidation (docs/rules.md 2 and 5, and the engine's documented choices): triggers,
 the market phase (20% slices above 100k, the 30 s cooldown, stop when maintenance is restored),
 the backstop, auto-deleveraging, bad debt, and the three execution modes (mark, impact, external).
 

@@ -1,4 +1,4 @@
-"""Portfolio margin (hyperliquid-rules.md 7): LTV headroom, the automatic borrow, repay and
+"""Portfolio margin (docs/portfolio-margin.md): LTV headroom, the automatic borrow, repay and
 supply of USDC, withdrawal limits, the fallback when a cap is hit, the PM ratio and its
 liquidation through the liquidation engine, the borrow liquidation (partial 20% steps and full,
 by the backstop) with the rulebook's worked numbers, and the carry trade.

@@ -1,4 +1,4 @@
-"""Spot, lending and PM parameters are data (hyperliquid-rules.md 7; ARCHITECTURE rule 6):
+"""Spot, lending and PM parameters are data (docs/portfolio-margin.md; docs/architecture.md rule 6):
 defaults of the current era, changed by `rules` events, kept in the state (and its digest)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A rejected event changes nothing but the log position (ARCHITECTURE rule 4), and an accepted
+"""A rejected event changes nothing but the log position (docs/architecture.md rule 4), and an accepted
 import conserves exactly: handlers validate fully before they mutate."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The cash convention (hyperliquid-rules.md 2-3): rawUsd takes every cash leg, fees and funding;
+"""The cash convention (docs/rules.md 2-3): rawUsd takes every cash leg, fees and funding;
 AV = rawUsd + sum(szi * mark); marginSummary vs crossMarginSummary with an isolated position.
 Expected values are worked out by hand next to each assertion."""
 

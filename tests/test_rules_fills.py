@@ -1,4 +1,4 @@
-"""Fills (hyperliquid-rules.md 3): open, add (size-weighted entry), reduce (entry unchanged), flip
+"""Fills (docs/rules.md 3): open, add (size-weighted entry), reduce (entry unchanged), flip
 ("Long > Short": remainder opened at the fill price), close; unrealised pnl; fees to the fee
 account; zero-sum. Expected values are worked out by hand next to each assertion."""
 

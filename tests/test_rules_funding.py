@@ -1,4 +1,4 @@
-"""Funding (hyperliquid-rules.md 4): payment = -szi * oracle * rate_hourly (longs pay when the rate
+"""Funding (docs/rules.md 4): payment = -szi * oracle * rate_hourly (longs pay when the rate
 is positive), oracle not mark; F_8h = P + clamp(0.0001 - P, -c, c), hourly F/8, capped at 4%/h,
 c = 0.0005 (hl-current) / 0.0003 (hl-2023); the lazy index equals paying every hour.
 cumFunding is funding PAID (positive = the account paid). Worked by hand next to each assertion."""

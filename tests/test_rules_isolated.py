@@ -1,4 +1,4 @@
-"""Isolated margin (hyperliquid-rules.md 2): opening moves opened_size * px / leverage from cross to
+"""Isolated margin (docs/rules.md 2): opening moves opened_size * px / leverage from cross to
 the isolated ledger; trades, fees and funding are booked in it; adding is limited by the cross
 withdrawable; removal must leave marginUsed_iso >= max(IM, 0.1 * ntl) (hl-current) or IM (hl-2023);
 closing returns the ledger to cross; strict isolated: no removal, margin released in proportion.

@@ -1,4 +1,4 @@
-"""Leverage (hyperliquid-rules.md 2): integer 1..maxLeverage of the tier holding the position,
+"""Leverage (docs/rules.md 2): integer 1..maxLeverage of the tier holding the position,
 cross/isolated fixed while a position is open, isolated-only markets, lowering needs margin;
 default for a new position: cross (isolated on isolated-only markets) at min(20, market max)."""
 

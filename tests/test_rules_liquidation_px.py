@@ -1,4 +1,4 @@
-"""Liquidation price and return on equity (hyperliquid-rules.md 2).
+"""Liquidation price and return on equity (docs/rules.md 2).
 
 liqPx = mark - side * margin_available / |szi| / (1 - l * side), l = 1 / (2 * maxLeverage);
 cross margin_available = AV_cross - crossMM, isolated marginUsed_iso - MM_position; the 2023

@@ -1,5 +1,5 @@
 """Margin tiers, maintenance margin with deductions, initial margin, rounding against the account
-(hyperliquid-rules.md 2). Every expected value is worked out by hand in the comment next to it.
+(docs/rules.md 2). Every expected value is worked out by hand in the comment next to it.
 
 Tier arithmetic used below:
   BTC (40x to 150M, then 20x): mmr0 = 1/80 = 0.0125, mmr1 = 1/40 = 0.025,

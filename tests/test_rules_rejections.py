@@ -1,4 +1,4 @@
-"""Rejections (ARCHITECTURE rule 4; hyperliquid-rules.md 1-2): each bad event yields exactly one
+"""Rejections (docs/architecture.md rule 4; docs/rules.md 1-2): each bad event yields exactly one
 `Rejected` with a reason and the event's seq, and leaves the state (digest) unchanged apart from
 `next_seq` and `time` (checked by `Book.reject` on the canonical state encoding)."""
 
@@ -108,7 +108,7 @@ def test_rejected_event_leaves_state_unchanged(label, text, word):
     ],
 )
 def test_px_with_more_decimals_than_the_market_allows_is_rejected(coin, px, size):
-    """hyperliquid-rules.md 1: prices have at most 6 - szDecimals decimals, whatever the size."""
+    """docs/rules.md 1: prices have at most 6 - szDecimals decimals, whatever the size."""
     book = _base()
     book.reject(trade(coin, px, size, "alice", "bob"))
 

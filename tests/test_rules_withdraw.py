@@ -1,4 +1,4 @@
-"""Withdrawable (hyperliquid-rules.md 2): hl-current max(0, AV_cross - max(IM, 0.1 * ntl)),
+"""Withdrawable (docs/rules.md 2): hl-current max(0, AV_cross - max(IM, 0.1 * ntl)),
 hl-2023 max(0, AV - totalMarginUsed) with no floor; the same limit for transfers.
 Expected values are worked out by hand next to each assertion."""
 

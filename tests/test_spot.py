@@ -1,5 +1,5 @@
 """Spot tokens, balances, spot trades, token deposits and withdrawals, the spot/perp USDC transfer
-and account modes (hyperliquid-rules.md 1 and 6; choices in docs/portfolio-margin.md).
+and account modes (docs/rules.md 1 and docs/portfolio-margin.md).
 
 Every expected value is worked out by hand next to its assertion. `Book` checks conservation
 (USDC and every token, pools included) after every event, and that a rejected event leaves the

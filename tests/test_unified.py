@@ -1,4 +1,4 @@
-"""Unified accounts (hyperliquid-rules.md 6): one USDC balance backs spot and cross perps; the
+"""Unified accounts (docs/portfolio-margin.md): one USDC balance backs spot and cross perps; the
 unified ratio `crossMM / (spotTotal(USDC) - isolated marginUsed)` = `crossMM / AV_cross` (every
 perp is USDC-margined) is liquidatable at 1 or above, where a standard account needs AV below MM.
 
