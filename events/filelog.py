@@ -209,6 +209,19 @@ def _valid_after(path: Path, position: int) -> int | None:
     return None
 
 
+def _record_end(f: BinaryIO, position: int, limit: int) -> int | None:
+    """Where the record at `position` ends, if a whole, valid one starts there."""
+    f.seek(position)
+    header = f.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    length, crc = _HEADER.unpack(header)
+    end = position + _HEADER.size + length
+    if not 0 < length or end > limit:
+        return None
+    return end if zlib.crc32(f.read(length)) == crc else None
+
+
 def _entries(positions: list[int], first: int = 0) -> bytes:
     return b"".join(map(_ENTRY.pack, range(first, first + len(positions)), positions))
 
@@ -470,16 +483,9 @@ class FileLog:
         else by walking the segment."""
         if rel == 0:
             return 0
-        try:
-            with open(self._segment_path(i).with_suffix(".idx"), "rb", buffering=0) as idx:
-                idx.seek(rel * _ENTRY.size)
-                entry = idx.read(_ENTRY.size)
-        except FileNotFoundError:
-            entry = b""
-        if len(entry) == _ENTRY.size:
-            entry_rel, position = _ENTRY.unpack(entry)
-            if entry_rel == rel and position + _HEADER.size <= limit:
-                return position
+        indexed = self._indexed(f, i, rel, limit)
+        if indexed is not None:
+            return indexed
         for k, (position, _) in enumerate(_records(f, 0, limit)):
             if k == rel:
                 return position
@@ -514,17 +520,32 @@ class FileLog:
         """(relative offset, position) of the last index entry of segment `i` if it is sane,
         so a reader need not walk a whole segment to find its end; else (0, 0)."""
         path = self._segment_path(i)
-        idx_path = path.with_suffix(".idx")
-        count = _file_size(idx_path) // _ENTRY.size
-        if count:
-            with open(idx_path, "rb", buffering=0) as idx:
-                idx.seek((count - 1) * _ENTRY.size)
-                entry = idx.read(_ENTRY.size)
-            if len(entry) == _ENTRY.size:
-                rel, position = _ENTRY.unpack(entry)
-                if rel == count - 1 and position + _HEADER.size <= _file_size(path):
-                    return rel, position
+        count = _file_size(path.with_suffix(".idx")) // _ENTRY.size
+        if count > 1:
+            with open(path, "rb", buffering=0) as f:
+                position = self._indexed(f, i, count - 1, os.fstat(f.fileno()).st_size)
+            if position is not None:
+                return count - 1, position
         return 0, 0
+
+    def _indexed(self, f: BinaryIO, i: int, rel: int, limit: int) -> int | None:
+        """The position the index gives for record `rel` (>= 1) of segment `i`, if it holds up:
+        entries `rel - 1` and `rel` name themselves, both records there are whole and valid,
+        and the first ends where the second starts (a damaged entry never misplaces a read)."""
+        try:
+            with open(self._segment_path(i).with_suffix(".idx"), "rb", buffering=0) as idx:
+                idx.seek((rel - 1) * _ENTRY.size)
+                entries = idx.read(2 * _ENTRY.size)
+        except FileNotFoundError:
+            return None
+        if len(entries) != 2 * _ENTRY.size:
+            return None
+        (before_rel, before), (entry_rel, position) = _ENTRY.unpack_from(entries), _ENTRY.unpack_from(entries, _ENTRY.size)
+        if (before_rel, entry_rel) != (rel - 1, rel) or not before < position < limit:
+            return None
+        if _record_end(f, before, limit) != position or _record_end(f, position, limit) is None:
+            return None
+        return position
 
     def _list_bases(self) -> list[int]:
         names = os.listdir(self._dir)
