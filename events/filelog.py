@@ -363,7 +363,7 @@ class FileLog:
             raise ValueError("no batch is open")
         self._failed = OSError("the batch is being cut")
         self._close_files()
-        self._rollback(batch)
+        self._rollback(batch, found=False)
         self._batch = None
         self._open_last()
         self._recover_last()
@@ -712,13 +712,14 @@ class FileLog:
 
     # ---- cutting: a batch rolled back, a repair -----------------------------------------------
 
-    def _rollback(self, batch: _Batch) -> None:
+    def _rollback(self, batch: _Batch, *, found: bool = True) -> None:
         """Cuts the log back to the start of an unfinished batch (its records were never
-        acknowledged), then ends the batch."""
+        acknowledged), then ends the batch; one `found` on open (a writer died in it) is logged."""
         if batch.base not in self._bases:
             raise LogCorruption(f"{self._dir}: the unfinished batch starts in segment {batch.base:020d}.seg, which is missing")
         dropped = self._truncate_files(self._bases.index(batch.base), batch.position)
-        log.warning("filelog.rolled_back_batch", log=str(self._dir), start=batch.start, dropped_bytes=dropped)
+        if found:
+            log.warning("filelog.rolled_back_batch", log=str(self._dir), start=batch.start, dropped_bytes=dropped)
         self._io.unlink(self._dir / _BATCH)
         fsync_path(self._io, self._dir)
 
