@@ -143,9 +143,9 @@ STORAGE_ADVICE = {
 
 
 @contextmanager
-def _storage_errors(log: LogDir, outcome: str) -> Iterator[None]:
+def _storage_errors(log: LogDir, outcome: str | Callable[[], str]) -> Iterator[None]:
     """A storage problem as one line naming it and what to do (`outcome`: what became of the
-    work in hand), never a traceback."""
+    work in hand, or a function saying it when asked), never a traceback."""
     try:
         yield
     except LogLocked as exc:
@@ -157,7 +157,8 @@ def _storage_errors(log: LogDir, outcome: str) -> Iterator[None]:
         if advice is None:
             raise
         where = f" ({exc.filename})" if exc.filename else ""
-        raise UserError(f"{os.strerror(exc.errno or 0)}{where} writing under {log.root}; {outcome}: {advice}") from None
+        said = outcome if isinstance(outcome, str) else outcome()
+        raise UserError(f"{os.strerror(exc.errno or 0)}{where} writing under {log.root}; {said}: {advice}") from None
 
 
 def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fingerprint, dict[int, str], int]:
@@ -219,9 +220,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise UserError(f"--block must be at least 1, got {args.block}")
     log = _log_dir(args.log, must_exist=False)
     rejects_path = Path(args.rejects) if args.rejects else log.root / "rejects.jsonl"
-    with _storage_errors(log, "nothing was ingested"), EventLog(log.events) as out:
+    landed: list[str] = []  # said once the batch has landed: a later error (closing) does not undo it
+
+    def outcome() -> str:
+        return landed[0] if landed else "nothing was ingested"
+
+    with _storage_errors(log, outcome), EventLog(log.events) as out:
         check_snapshots(log, out.next_seq)
-        digest, prefixes, bad = _check_lines(source, rejects_path, {note.count for note in out.notes()})
+        digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
         good, first = digest.count, out.next_seq
         earlier = out.already_in(prefixes) if good else None
         if earlier is not None and not args.allow_duplicate:
@@ -233,6 +239,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if good:
             blocks = blocks_of(_good_events(source, digest.hexdigest()), args.block)
             out.append_whole(blocks, Ingested(first, good, digest.hexdigest(), str(source)))
+            landed.append(f"the {good} events were ingested, as seqs {first}..{first + good - 1}, but the log did not close cleanly")
     summary = {"ingested": good, "first_seq": first, "rejected_lines": bad, "rejects_file": str(rejects_path) if bad else None, "next_seq": out.next_seq}
     if args.json:
         _print_json(summary)

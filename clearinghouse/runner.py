@@ -175,14 +175,14 @@ def _stored(log: LogDir) -> tuple[LiquidationConfig, int | None] | None:
         if isinstance(raw, dict) and "liquidation" in raw:
             fixed = msgspec.convert(raw, LogSettings)
             if "check" in raw and raw["check"] != _check(fixed):
-                raise ConfigMismatch(
-                    f"{log.settings} is damaged (its checksum does not match): restore it, or remove it and "
-                    "run again with the liquidation flags and --checkpoint-every the log was first run with"
-                )
+                raise ConfigMismatch(f"{log.settings} is damaged (its checksum does not match){_RESTORE}")
             return fixed.liquidation, fixed.checkpoint_every
         return msgspec.convert(raw, LiquidationConfig), None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc})") from None
+        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc}){_RESTORE}") from None
+
+
+_RESTORE = ": restore it, or remove it and run again with the liquidation flags and --checkpoint-every the log was first run with"
 
 
 def _check(fixed: LogSettings) -> int:

@@ -134,21 +134,28 @@ class EventLog:
         with FileLog(self.path / INGESTED, readonly=True) as notes:
             return [msgspec.msgpack.decode(payload, type=Ingested) for _, payload in notes.read()]
 
+    def counts(self) -> set[int]:
+        """The counts of events after which `already_in` needs an input's digest: each note's,
+        and the part of a note's events still in the log where a repair cut the rest."""
+        return {min(note.count, self.next_seq - note.first) for note in self.notes() if note.first < self.next_seq}
+
     def already_in(self, prefixes: dict[int, str]) -> Ingested | None:
-        """The longest earlier whole append whose events are the first ones of an input, given
-        the input's digest after each count of events (`prefixes`, for the counts the notes
-        name), verified against the events in the log; None if there is none."""
+        """The longest run of events an earlier whole append put in the log (all of its events,
+        or those a repair left) that are the first ones of an input, given the input's digest
+        after each of `counts()` events (`prefixes`), verified against the events in the log;
+        None if there is none."""
         found = None
         for note in self.notes():
-            if prefixes.get(note.count) != note.digest or note.first + note.count > self.next_seq:
+            count = min(note.count, self.next_seq - note.first)
+            if count <= 0 or count not in prefixes or (found is not None and found.count >= count):
                 continue
-            if found is not None and found.count >= note.count:
+            if count == note.count and prefixes[count] != note.digest:
                 continue
             check = Fingerprint()
-            for _, event in self.read(note.first, note.first + note.count):
+            for _, event in self.read(note.first, note.first + count):
                 check.add(event)
-            if check.hexdigest() == note.digest:
-                found = note
+            if check.hexdigest() == prefixes[count]:
+                found = msgspec.structs.replace(note, count=count)
         return found
 
     def cut(self, seq: int, keep: Path, reason: str) -> Cut | None:

@@ -12,8 +12,8 @@ One writer per directory (held with flock on the directory) and any number of re
 which see a record once it is completely written. Every write goes through `events.storage`.
 
 What was synced is recorded: after each fsync the writer notes the segment and byte up to
-which the log is durable in ``synced`` (two checksummed slots, written in turn, so a torn
-update leaves the other). A damaged record is a torn tail, cut away when a writer opens the
+which the log is durable in ``synced`` (two checksummed slots, written in turn and synced, so a
+torn update leaves the other). A damaged record is a torn tail, cut away when a writer opens the
 log, only if it is consistent with an append cut short: it lies past the synced point and no
 valid record follows it. Any other damage (a record the log was synced past, a record with a
 valid one after it, a sealed segment's record, a synced segment that got shorter) raises
@@ -23,7 +23,7 @@ everything it cuts into `keep` first (the `clearinghouse repair` command). Empty
 refused so that a zero-filled tail, which a crash can leave, never parses as records.
 
 A batch (`begin_batch`, appends, `commit_batch`) lands whole or not at all: its start is
-written to ``batch`` (atomically) before its first record, and the file is removed once the
+written to ``batch`` (atomically, twice over) before its first record, and the file is removed once the
 batch is synced. Readers never read past the start of an open batch, and a writer that finds
 one on open (a crash or kill mid-batch) cuts the log back to its start.
 """
@@ -130,16 +130,17 @@ class _Batch:
 
 
 def _read_batch(directory: Path) -> _Batch | None:
-    """The open batch, if any (its file is written whole, by rename, so a bad one is corruption)."""
+    """The open batch, if any. Its file is written whole, by rename, and holds its mark twice:
+    one damaged copy leaves the other; both damaged is corruption."""
     path = directory / _BATCH
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    mark = _unmark(data, _BATCH_MAGIC)
-    if mark is None:
-        raise LogCorruption(f"{path} is damaged: cannot tell where the unfinished batch starts")
-    return _Batch(*mark)
+    for mark in (_unmark(data[i : i + _SLOT], _BATCH_MAGIC) for i in (0, _SLOT)):
+        if mark is not None:
+            return _Batch(*mark)
+    raise LogCorruption(f"{path} is damaged: cannot tell where the unfinished batch starts")
 
 
 def _records(f: BinaryIO, position: int, limit: int) -> Iterator[tuple[int, bytes]]:
@@ -334,7 +335,7 @@ class FileLog:
             raise ValueError("a batch is open already")
         batch = _Batch(self._next, self._bases[-1], self._end)
         try:
-            write_file(self._io, self._dir / _BATCH, _mark(_BATCH_MAGIC, batch.start, batch.base, batch.position))
+            write_file(self._io, self._dir / _BATCH, 2 * _mark(_BATCH_MAGIC, batch.start, batch.base, batch.position))
         except OSError as exc:
             self._failed = exc
             raise
@@ -698,17 +699,16 @@ class FileLog:
         self._io.fsync(self._idx_fd)
         self._note_synced(self._bases[-1], self._end)
 
-    def _note_synced(self, base: int, position: int, *, sync: bool = False) -> None:
-        """Writes the next slot of the synced file. Not synced itself unless asked (after a cut):
-        a note lost in a crash leaves an older one, which only claims less."""
+    def _note_synced(self, base: int, position: int) -> None:
+        """Writes the next slot of the synced file and syncs it: a note lost in a crash would
+        leave an older one, and a damaged record it no longer covers would pass for torn."""
         if self._synced_fd < 0:
             self._synced_fd = self._io.open(self._dir / _SYNCED, os.O_RDWR | os.O_CREAT, 0o644)
             mark = _read_synced(self._dir)
             self._counter = mark[0] if mark is not None else 0
         self._counter += 1
         self._io.pwrite(self._synced_fd, _mark(_SYNCED_MAGIC, self._counter, base, position), (self._counter % 2) * _SLOT)
-        if sync:
-            self._io.fsync(self._synced_fd)
+        self._io.fsync(self._synced_fd)
 
     # ---- cutting: a batch rolled back, a repair -----------------------------------------------
 
@@ -798,7 +798,7 @@ class FileLog:
         finally:
             self._io.close(fd)
         fsync_path(self._io, self._dir)
-        self._note_synced(self._bases[i], position, sync=True)
+        self._note_synced(self._bases[i], position)
         return dropped
 
     def _close_files(self) -> None:

@@ -289,9 +289,9 @@ class Case:
                 return None if crashed_in_ingest or self._retried else f"first ingest refused: {result.err.strip()}"
             if "clearinghouse repair" in result.err:
                 problem = self.repair()
-                if problem is not None:
+                if problem is not None or (ingest and self.cut_input):  # accepted input was cut: the case ends
                     return problem
-            elif "settings.msgpack is damaged" in result.err:
+            elif "remove it and run again with the liquidation flags" in result.err:
                 self.log.settings.unlink()  # what the message says to do: the flags are given again
             self._retried = ingest
         return f"{' '.join(args[:2])} did not succeed in {ATTEMPTS} attempts"
@@ -370,7 +370,7 @@ def _check(case: Case, parts: list[list[object]]) -> str | None:
     except Exception as exc:
         return f"the input log does not read after the case: {type(exc).__name__}: {exc}"
     if logged != expected[: len(logged)]:
-        first = next(i for i, (a, b) in enumerate(zip(logged, expected)) if a != b) if logged[: len(expected)] != expected[: len(logged)] else len(expected)
+        first = next((i for i, (a, b) in enumerate(zip(logged, expected)) if a != b), len(expected))
         return f"the input log differs from the accepted events at seq {first} ({len(logged)} logged, {len(expected)} accepted)"
     if len(logged) < len(expected) and not case.cut_input:
         return f"silent loss: {len(expected) - len(logged)} accepted events missing from the input log, no repair cut them"
@@ -394,6 +394,18 @@ def run_fault_case(seed: int) -> str | None:
     return _run(seed, Counts())
 
 
+def run_seeds(seeds: range, *, report: bool = False) -> tuple[Counts, dict[int, str]]:
+    """Many cases: their totals and failures by seed (printed as they come with `report`)."""
+    totals, failures = Counts(), {}
+    for seed in seeds:
+        failure = _run(seed, totals)
+        if failure is not None:
+            failures[seed] = failure
+            if report:
+                print(f"seed {seed}: {failure}\n  reproduce: python -m tests.sim.faults --seed {seed}", flush=True)
+    return totals, failures
+
+
 def _run(seed: int, totals: Counts) -> str | None:
     root = Path(tempfile.mkdtemp(prefix=f"faults-{seed}-"))
     case = Case(seed, root)
@@ -405,7 +417,9 @@ def _run(seed: int, totals: Counts) -> str | None:
             failure = failure or case.command(["run", "--log", str(case.log.root), *RUN])
             if failure is not None or case.cut_input:  # accepted input was cut (loudly): stop here
                 break
-        storage.install(FaultyIO(case.rng, Counts(), 0))  # a sound disk, without real syncs
+        case.disk.budget = 0  # from here on a sound disk (without real syncs)
+        failure = failure or case.command(["run", "--log", str(case.log.root), *RUN])
+        storage.install(case.disk)
         failure = failure or _check(case, parts)
     except Exception as exc:
         failure = f"the harness failed: {type(exc).__name__}: {exc}"
@@ -429,12 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--seeds", type=_seeds, metavar="A..B", help="cases A to B, both included")
     args = parser.parse_args(argv)
     seeds = range(args.seed, args.seed + 1) if args.seed is not None else args.seeds
-    totals, failed, started = Counts(), [], time.perf_counter()
-    for seed in seeds:
-        failure = _run(seed, totals)
-        if failure is not None:
-            failed.append(seed)
-            print(f"seed {seed}: {failure}\n  reproduce: python -m tests.sim.faults --seed {seed}", flush=True)
+    started = time.perf_counter()
+    totals, failed = run_seeds(seeds, report=True)
     faults = ", ".join(f"{kind} {totals.faults[kind]}" for kind in KINDS)
     print(
         f"cases {totals.cases}  faults injected {sum(totals.faults.values())} ({faults})  restarts {totals.restarts}  "
