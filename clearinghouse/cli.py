@@ -229,7 +229,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_snapshots(log, out.next_seq)
         digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
         good, first = digest.count, out.next_seq
-        earlier = out.already_in(prefixes) if good else None
+        earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
         if earlier is not None and not args.allow_duplicate:
             which = f"its {good} events were" if earlier.count == good else f"the first {earlier.count} of its {good} events were"
             raise UserError(

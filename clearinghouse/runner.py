@@ -467,15 +467,21 @@ def repair(log: LogDir) -> list[str]:
     input cut; `run` writes it again). Returns what was done, one line each."""
     done: list[str] = []
     input_cut = False
+    notes_cut = False
     for path in (log.events, log.events / INGESTED, log.derived, log.dead_letter):
         if path.is_dir():
             with FileLog(path, repair=log.cut) as cut_log:
                 if cut_log.cut is not None:
                     cut = cut_log.cut
                     input_cut |= path == log.events
+                    notes_cut |= path == log.events / INGESTED
                     done.append(f"{cut.reason}: cut {cut.dropped_bytes} bytes, record {cut.offset} on; copy in {cut.copy}")
     with EventLog(log.events, readonly=True) as inputs:
         input_end = inputs.next_seq
+    if notes_cut:
+        with EventLog(log.events) as inputs:
+            inputs.notes_lost()
+        done.append(f"ingest notes were cut: a file ingested again is searched for among the {input_end} events logged")
     store = SnapshotStore(log.state)
     ahead = [path for path in store.paths() if SnapshotStore.seq_of(path) > input_end]
     if ahead:

@@ -8,7 +8,9 @@ or not at all, and notes it in the log's `ingested/` folder (a file log of `Inge
 first seq, count and a digest of the events) before the batch ends, so that the same events
 can be recognised when they come again (`already_in`). A note is only a hint: it is believed
 only once the events it names are read back from the log and hash to its digest, so the note
-of a batch that was rolled back never counts.
+of a batch that was rolled back never counts. When a repair had to cut damaged notes, it leaves
+a note without a digest over the seqs whose notes may be lost (`notes_lost`), and an input is
+then also searched for among those events.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Ingested(msgspec.Struct, frozen=True):
 
     first: int
     count: int
-    digest: str
+    digest: str  # "" in a note that notes for these seqs may be lost: they are searched
     source: str = ""  # where they came from (a file name), for messages
 
 
@@ -134,22 +136,33 @@ class EventLog:
         with FileLog(self.path / INGESTED, readonly=True) as notes:
             return [msgspec.msgpack.decode(payload, type=Ingested) for _, payload in notes.read()]
 
+    def notes_lost(self) -> None:
+        """Notes that the events so far may have lost notes (a repair cut damaged ones): every
+        later `already_in` searches them for the input."""
+        with FileLog(self.path / INGESTED) as notes:
+            notes.append(msgspec.msgpack.encode(Ingested(0, self.next_seq, "", "an ingest whose note was lost")))
+
     def counts(self) -> set[int]:
-        """The counts of events after which `already_in` needs an input's digest: each note's,
-        and the part of a note's events still in the log where a repair cut the rest."""
-        return {min(note.count, self.next_seq - note.first) for note in self.notes() if note.first < self.next_seq}
+        """The counts of events after which `already_in` needs an input's digest (besides the
+        whole input's): each note's, the part of a note's events still in the log where a repair
+        cut the rest, and one event where notes were lost (where a search starts)."""
+        notes = self.notes()
+        counts = {min(note.count, self.next_seq - note.first) for note in notes if note.first < self.next_seq}
+        return counts | ({1} if any(not note.digest for note in notes) else set())
 
     def already_in(self, prefixes: dict[int, str]) -> Ingested | None:
         """The longest run of events an earlier whole append put in the log (all of its events,
         or those a repair left) that are the first ones of an input, given the input's digest
-        after each of `counts()` events (`prefixes`), verified against the events in the log;
-        None if there is none."""
+        after each of `counts()` events and after all of them (`prefixes`), verified against
+        the events in the log; None if there is none."""
         found = None
         for note in self.notes():
             count = min(note.count, self.next_seq - note.first)
+            if not note.digest:
+                note, count = self._search(note, prefixes) or (note, 0)
             if count <= 0 or count not in prefixes or (found is not None and found.count >= count):
                 continue
-            if count == note.count and prefixes[count] != note.digest:
+            if count == note.count and note.digest and prefixes[count] != note.digest:
                 continue
             check = Fingerprint()
             for _, event in self.read(note.first, note.first + count):
@@ -157,6 +170,23 @@ class EventLog:
             if check.hexdigest() == prefixes[count]:
                 found = msgspec.structs.replace(note, count=count)
         return found
+
+    def _search(self, lost: Ingested, prefixes: dict[int, str]) -> tuple[Ingested, int] | None:
+        """Where in the seqs of `lost` the whole input (the largest count of `prefixes`) is,
+        if it is: each event there whose digest is the input's first one's starts a check."""
+        total = max(prefixes)
+        events = [event for _, event in self.read(lost.first, min(lost.first + lost.count, self.next_seq))]
+        for i in range(len(events) - total + 1):
+            first = Fingerprint()
+            first.add(events[i])
+            if first.hexdigest() != prefixes.get(1):
+                continue
+            check = Fingerprint()
+            for event in events[i : i + total]:
+                check.add(event)
+            if check.hexdigest() == prefixes[total]:
+                return Ingested(lost.first + i, total, prefixes[total], lost.source), total
+        return None
 
     def cut(self, seq: int, keep: Path, reason: str) -> Cut | None:
         """Cuts the log before event `seq` (keeping a copy of the files cut in `keep`); a block

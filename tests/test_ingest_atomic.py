@@ -117,3 +117,26 @@ def test_a_killed_ingest_leaves_the_whole_file_or_nothing(tmp_path: Path) -> Non
     assert finished.returncode in (0, 1), finished.stderr
     assert finished.returncode == 0 or "already ingested" in finished.stderr
     assert logged(log) == events
+
+
+def test_a_file_is_still_recognised_after_a_repair_cut_its_note(tmp_path: Path) -> None:
+    """The ingest notes are damaged: ingest stops and names repair; repair cuts the notes and
+    notes that they were lost; the same file is then found among the logged events."""
+    source, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    stream(source, 800)
+    stream(other, 300, seed=5)
+    log = tmp_path / "log"
+    assert cli("ingest", str(other), "--log", str(log)).returncode == 0
+    assert cli("ingest", str(source), "--log", str(log)).returncode == 0
+    notes = log / "events" / "ingested" / "00000000000000000000.seg"
+    raw = bytearray(notes.read_bytes())
+    raw[-3] ^= 0x04  # inside the second note, which was synced
+    notes.write_bytes(bytes(raw))
+    stopped = cli("ingest", str(source), "--log", str(log))
+    assert stopped.returncode == 1 and f"clearinghouse repair --log {log}" in stopped.stderr
+    repaired = cli("repair", "--log", str(log))
+    assert "ingest notes were cut: a file ingested again is searched for among the 1100 events logged" in repaired.stdout
+    again = cli("ingest", str(source), "--log", str(log))
+    assert again.returncode == 1
+    assert f"{source}: its 800 events were already ingested, as seqs 300..1099" in again.stderr
+    assert len(logged(log)) == 1100
