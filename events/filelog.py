@@ -44,7 +44,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 import structlog
 
 from events import storage
-from events.storage import Storage, fsync_path, write_all, write_file
+from events.storage import Storage, fsync_path, pwrite_all, write_all, write_file
 
 __all__ = ["Cut", "FileLog", "LogCorruption", "LogLocked"]
 
@@ -707,7 +707,7 @@ class FileLog:
             mark = _read_synced(self._dir)
             self._counter = mark[0] if mark is not None else 0
         self._counter += 1
-        self._io.pwrite(self._synced_fd, _mark(_SYNCED_MAGIC, self._counter, base, position), (self._counter % 2) * _SLOT)
+        pwrite_all(self._io, self._synced_fd, _mark(_SYNCED_MAGIC, self._counter, base, position), (self._counter % 2) * _SLOT)
         self._io.fsync(self._synced_fd)
 
     # ---- cutting: a batch rolled back, a repair -----------------------------------------------

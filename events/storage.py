@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["OsStorage", "Storage", "current", "fsync_path", "install", "write_all", "write_file"]
+__all__ = ["OsStorage", "Storage", "current", "fsync_path", "install", "pwrite_all", "write_all", "write_file"]
 
 
 class Storage(Protocol):
@@ -85,6 +85,13 @@ def write_all(io: Storage, fd: int, data: bytes | bytearray | memoryview) -> Non
     view = memoryview(data)
     while view:
         view = view[io.write(fd, view) :]
+
+
+def pwrite_all(io: Storage, fd: int, data: bytes, offset: int) -> None:
+    """Writes all of `data` at `offset` (a write may take less than it is given)."""
+    while data:
+        done = io.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
 
 
 def fsync_path(io: Storage, path: Path) -> None:

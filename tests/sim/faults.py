@@ -51,9 +51,9 @@ FILES = 3  # input files per case
 EVENTS = 150  # events per case
 BLOCK = 8  # events per stored block: several records per ingest
 RUN = ["--snapshot-every", "20", "--checkpoint-every", "30", "--keep", "3"]
-RATE = 0.03  # chance that a write is faulty, while a case's budget lasts
-OTHER_RATE = 0.006  # chance that another operation (open, fsync, rename, ...) is
-BUDGET = 8  # faults per case at most
+RATE = 0.05  # chance that a write is faulty, while a case's budget lasts
+OTHER_RATE = 0.01  # chance that another operation (open, fsync, rename, ...) is
+BUDGET = 10  # faults per case at most
 ATTEMPTS = 40  # tries of one command before the case counts as stuck
 
 
