@@ -148,10 +148,11 @@ def _storage_errors(log: LogDir, outcome: str | Callable[[], str]) -> Iterator[N
     work in hand, or a function saying it when asked), never a traceback."""
     try:
         yield
-    except LogLocked as exc:
+    except (LogLocked, LogBehind) as exc:
         raise UserError(str(exc)) from None
     except LogCorruption as exc:
-        raise UserError(f"{exc}. Nothing was changed: `clearinghouse repair --log {log.root}` cuts the damaged part (keeping a copy)") from None
+        repair = f"`clearinghouse repair --log {log.root}` cuts the damaged part (keeping a copy)"
+        raise UserError(f"{exc}. Nothing was changed: {repair}") from None
     except OSError as exc:
         advice = STORAGE_ADVICE.get(exc.errno or 0)
         if advice is None:
@@ -185,7 +186,8 @@ def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fi
                     rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc)}) + "\n")
                     continue
                 except Exception as exc:  # a decoder bug: the file must not land in part
-                    raise UserError(f"{source}:{number}: the decoder failed on this line ({type(exc).__name__}: {exc}); nothing was ingested") from None
+                    failed = f"the decoder failed on this line ({type(exc).__name__}: {exc})"
+                    raise UserError(f"{source}:{number}: {failed}; nothing was ingested") from None
                 digest.add(event)
                 if digest.count in counts:
                     prefixes[digest.count] = digest.hexdigest()
@@ -231,7 +233,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         good, first = digest.count, out.next_seq
         earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
         if earlier is not None and not args.allow_duplicate:
-            which = f"its {good} events were" if earlier.count == good else f"the first {earlier.count} of its {good} events were"
+            which = f"its {good} events were"
+            if earlier.count != good:
+                which = f"the first {earlier.count} of its {good} events were"
             raise UserError(
                 f"{source}: {which} already ingested, as seqs {earlier.first}..{earlier.first + earlier.count - 1} "
                 f"(from {earlier.source}); nothing was ingested. To append them again, pass --allow-duplicate"
@@ -239,13 +243,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if good:
             blocks = blocks_of(_good_events(source, digest.hexdigest()), args.block)
             out.append_whole(blocks, Ingested(first, good, digest.hexdigest(), str(source)))
-            landed.append(f"the {good} events were ingested, as seqs {first}..{first + good - 1}, but the log did not close cleanly")
-    summary = {"ingested": good, "first_seq": first, "rejected_lines": bad, "rejects_file": str(rejects_path) if bad else None, "next_seq": out.next_seq}
+            seqs = f"{first}..{first + good - 1}"
+            landed.append(f"the {good} events were ingested, as seqs {seqs}, but the log did not close cleanly")
+    rejects = str(rejects_path) if bad else None
+    summary = {"ingested": good, "first_seq": first, "rejected_lines": bad, "rejects_file": rejects}
+    summary["next_seq"] = out.next_seq
     if args.json:
         _print_json(summary)
     else:
         seqs = f" as seqs {first}..{out.next_seq - 1}" if good else ""
-        print(f"ingested {good} events into {log.events}{seqs} (next seq {out.next_seq}); {bad} bad lines" + (f" -> {rejects_path}" if bad else ""))
+        where = f" -> {rejects_path}" if bad else ""
+        print(f"ingested {good} events into {log.events}{seqs} (next seq {out.next_seq}); {bad} bad lines{where}")
     return 0
 
 
@@ -601,15 +609,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log, all of them or none")
+    p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log, all or none")
     p.add_argument("file", metavar="EVENTS.jsonl")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
-    p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended (refused by default)")
+    p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended")
     p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per stored block (default {BLOCK})")
     p.add_argument("--json", action="store_true")
 
-    p = command("repair", cmd_repair, "cut a damaged log at its first bad record and set aside what depended on it, keeping a copy of all it cuts in DIR/cut/")
+    repair_text = "cut damaged logs at their first bad record, set aside what depended on it; copies go to DIR/cut/"
+    p = command("repair", cmd_repair, repair_text)
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
 
@@ -718,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # warnings never in --json stdout
     try:
         return args.func(args)
-    except (UserError, CodecError, AdapterError, LogCorruption, LogBehind, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
+    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

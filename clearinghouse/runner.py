@@ -182,7 +182,10 @@ def _stored(log: LogDir) -> tuple[LiquidationConfig, int | None] | None:
         raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc}){_RESTORE}") from None
 
 
-_RESTORE = ": restore it, or remove it and run again with the liquidation flags and --checkpoint-every the log was first run with"
+_RESTORE = (
+    ": restore it, or remove it and run again with the liquidation flags and --checkpoint-every"
+    " the log was first run with"
+)
 
 
 def _check(fixed: LogSettings) -> int:
@@ -228,7 +231,9 @@ def load(
     accounts as they touch them (`lazy`)."""
     config = settings(log, liquidation).liquidation
     store = SnapshotStore(log.state)
-    found = store.latest(at_most=at_most, time=time, check_digest=check_digest, lazy=lazy, derived_at_most=derived_at_most)
+    found = store.latest(
+        at_most=at_most, time=time, check_digest=check_digest, lazy=lazy, derived_at_most=derived_at_most
+    )
     if found is None:
         return Position(State(liquidation=config))
     snap, state = found
@@ -475,13 +480,15 @@ def repair(log: LogDir) -> list[str]:
                     cut = cut_log.cut
                     input_cut |= path == log.events
                     notes_cut |= path == log.events / INGESTED
-                    done.append(f"{cut.reason}: cut {cut.dropped_bytes} bytes, record {cut.offset} on; copy in {cut.copy}")
+                    what = f"cut {cut.dropped_bytes} bytes, record {cut.offset} on"
+                    done.append(f"{cut.reason}: {what}; copy in {cut.copy}")
     with EventLog(log.events, readonly=True) as inputs:
         input_end = inputs.next_seq
     if notes_cut:
         with EventLog(log.events) as inputs:
             inputs.notes_lost()
-        done.append(f"ingest notes were cut: a file ingested again is searched for among the {input_end} events logged")
+        searched = f"a file ingested again is searched for among the {input_end} events logged"
+        done.append(f"ingest notes were cut: {searched}")
     store = SnapshotStore(log.state)
     ahead = [path for path in store.paths() if SnapshotStore.seq_of(path) > input_end]
     if ahead:
@@ -495,7 +502,8 @@ def repair(log: LogDir) -> list[str]:
         found = store.latest()
         counted = found[0].derived_count if found is not None else 0
         with EventLog(log.derived, derived=True) as derived:
-            cut = derived.cut(counted, log.cut, f"derived events past the {counted} the newest remaining snapshot counts")
+            why = f"derived events past the {counted} the newest remaining snapshot counts"
+            cut = derived.cut(counted, log.cut, why)
         if cut is not None:
             done.append(f"{log.derived}: {cut.reason}: cut from record {cut.offset} on; copy in {cut.copy}")
     return done

@@ -53,6 +53,7 @@ class Fingerprint:
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
 
+
 def blocks_of(events: Iterable[Any], size: int) -> Iterator[list[Any]]:
     """Consecutive blocks of `size` events (the last one shorter): how streams become records."""
     block: list[Any] = []
@@ -137,8 +138,8 @@ class EventLog:
             return [msgspec.msgpack.decode(payload, type=Ingested) for _, payload in notes.read()]
 
     def notes_lost(self) -> None:
-        """Notes that the events so far may have lost notes (a repair cut damaged ones): every
-        later `already_in` searches them for the input."""
+        """Records that the notes of the events so far may be incomplete (a repair cut damaged
+        ones): every later `already_in` searches those events for the input."""
         with FileLog(self.path / INGESTED) as notes:
             notes.append(msgspec.msgpack.encode(Ingested(0, self.next_seq, "", "an ingest whose note was lost")))
 
@@ -157,9 +158,9 @@ class EventLog:
         the events in the log; None if there is none."""
         found = None
         for note in self.notes():
-            count = min(note.count, self.next_seq - note.first)
             if not note.digest:
-                note, count = self._search(note, prefixes) or (note, 0)
+                note = self._search(note, prefixes) or msgspec.structs.replace(note, count=0)
+            count = min(note.count, self.next_seq - note.first)
             if count <= 0 or count not in prefixes or (found is not None and found.count >= count):
                 continue
             if count == note.count and note.digest and prefixes[count] != note.digest:
@@ -171,7 +172,7 @@ class EventLog:
                 found = msgspec.structs.replace(note, count=count)
         return found
 
-    def _search(self, lost: Ingested, prefixes: dict[int, str]) -> tuple[Ingested, int] | None:
+    def _search(self, lost: Ingested, prefixes: dict[int, str]) -> Ingested | None:
         """Where in the seqs of `lost` the whole input (the largest count of `prefixes`) is,
         if it is: each event there whose digest is the input's first one's starts a check."""
         total = max(prefixes)
@@ -185,7 +186,7 @@ class EventLog:
             for event in events[i : i + total]:
                 check.add(event)
             if check.hexdigest() == prefixes[total]:
-                return Ingested(lost.first + i, total, prefixes[total], lost.source), total
+                return Ingested(lost.first + i, total, prefixes[total], lost.source)
         return None
 
     def cut(self, seq: int, keep: Path, reason: str) -> Cut | None:

@@ -541,7 +541,8 @@ class FileLog:
             return None
         if len(entries) != 2 * _ENTRY.size:
             return None
-        (before_rel, before), (entry_rel, position) = _ENTRY.unpack_from(entries), _ENTRY.unpack_from(entries, _ENTRY.size)
+        before_rel, before = _ENTRY.unpack_from(entries)
+        entry_rel, position = _ENTRY.unpack_from(entries, _ENTRY.size)
         if (before_rel, entry_rel) != (rel - 1, rel) or not before < position < limit:
             return None
         if _record_end(f, before, limit) != position or _record_end(f, position, limit) is None:
@@ -707,7 +708,8 @@ class FileLog:
             mark = _read_synced(self._dir)
             self._counter = mark[0] if mark is not None else 0
         self._counter += 1
-        pwrite_all(self._io, self._synced_fd, _mark(_SYNCED_MAGIC, self._counter, base, position), (self._counter % 2) * _SLOT)
+        note = _mark(_SYNCED_MAGIC, self._counter, base, position)
+        pwrite_all(self._io, self._synced_fd, note, (self._counter % 2) * _SLOT)
         self._io.fsync(self._synced_fd)
 
     # ---- cutting: a batch rolled back, a repair -----------------------------------------------
@@ -716,7 +718,8 @@ class FileLog:
         """Cuts the log back to the start of an unfinished batch (its records were never
         acknowledged), then ends the batch; one `found` on open (a writer died in it) is logged."""
         if batch.base not in self._bases:
-            raise LogCorruption(f"{self._dir}: the unfinished batch starts in segment {batch.base:020d}.seg, which is missing")
+            missing = f"{batch.base:020d}.seg"
+            raise LogCorruption(f"{self._dir}: the unfinished batch starts in segment {missing}, which is missing")
         dropped = self._truncate_files(self._bases.index(batch.base), batch.position)
         if found:
             log.warning("filelog.rolled_back_batch", log=str(self._dir), start=batch.start, dropped_bytes=dropped)
@@ -774,7 +777,7 @@ class FileLog:
                 if source.exists():
                     write_file(self._io, copy / source.name, source.read_bytes())
         dropped = self._truncate_files(i, position)
-        log.warning("filelog.cut", log=str(self._dir), offset=offset, dropped_bytes=dropped, copy=str(copy), reason=reason)
+        log.warning("filelog.cut", log=str(self._dir), offset=offset, dropped_bytes=dropped, copy=str(copy))
         return Cut(offset, reason, dropped, copy)
 
     def _truncate_files(self, i: int, position: int) -> int:

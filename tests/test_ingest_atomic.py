@@ -57,7 +57,8 @@ def test_a_line_the_decoder_fails_on_leaves_nothing_behind(tmp_path: Path) -> No
     result = cli("ingest", str(source), "--log", str(log), code=BROKEN_DECODER)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.strip() == (
-        f"clearinghouse: error: {source}:3000: the decoder failed on this line (ArithmeticError: the decoder broke); nothing was ingested"
+        f"clearinghouse: error: {source}:3000: the decoder failed on this line (ArithmeticError: the decoder broke); "
+        "nothing was ingested"
     )
     assert logged(log) == []
     fixed = cli("ingest", str(source), "--log", str(log), "--json")  # the same file, decoder fixed
@@ -69,7 +70,8 @@ def test_the_same_file_twice_is_refused_unless_asked_for(tmp_path: Path) -> None
     source, longer = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     events = stream(source, 1500)
     lines = source.read_bytes()
-    longer.write_bytes(lines + b"not json\n" + b"".join(encode_json(e) + b"\n" for e in stream(tmp_path / "c.jsonl", 700, seed=8)))
+    more = b"".join(encode_json(e) + b"\n" for e in stream(tmp_path / "c.jsonl", 700, seed=8))
+    longer.write_bytes(lines + b"not json\n" + more)
     log = tmp_path / "log"
     first = cli("ingest", str(source), "--log", str(log))
     assert first.returncode == 0 and "ingested 1500 events" in first.stdout and "as seqs 0..1499" in first.stdout
@@ -98,7 +100,8 @@ def test_a_killed_ingest_leaves_the_whole_file_or_nothing(tmp_path: Path) -> Non
     events = stream(source, 100_000, seed=11)
     log = tmp_path / "log"
     rng = random.Random(7)
-    command = [sys.executable, "-m", "clearinghouse.cli", "-q", "ingest", str(source), "--log", str(log), "--block", "50"]
+    command = [sys.executable, "-m", "clearinghouse.cli", "-q", "ingest", str(source), "--log", str(log)]
+    command += ["--block", "50"]
     kills = 0
     for _ in range(4):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -135,7 +138,8 @@ def test_a_file_is_still_recognised_after_a_repair_cut_its_note(tmp_path: Path) 
     stopped = cli("ingest", str(source), "--log", str(log))
     assert stopped.returncode == 1 and f"clearinghouse repair --log {log}" in stopped.stderr
     repaired = cli("repair", "--log", str(log))
-    assert "ingest notes were cut: a file ingested again is searched for among the 1100 events logged" in repaired.stdout
+    said = "ingest notes were cut: a file ingested again is searched for among the 1100 events logged"
+    assert said in repaired.stdout
     again = cli("ingest", str(source), "--log", str(log))
     assert again.returncode == 1
     assert f"{source}: its 800 events were already ingested, as seqs 300..1099" in again.stderr

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    command = [sys.executable, "-m", "clearinghouse.cli", "-q", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -51,7 +52,8 @@ def test_a_corrupt_length_mid_segment_is_loud_not_a_torn_tail(tmp_path: Path) ->
     before = files(tmp_path)
     with pytest.raises(LogCorruption) as err:
         FileLog(tmp_path)
-    assert f"corrupt record in {SEG0} at byte {position}: length {0xFFFFFF00} runs past the segment end" in str(err.value)
+    said = f"corrupt record in {SEG0} at byte {position}: length {0xFFFFFF00} runs past the segment end"
+    assert said in str(err.value)
     assert files(tmp_path) == before  # nothing cut
     with FileLog(tmp_path, readonly=True) as reader:
         assert list(reader.read(0, 1000)) == list(enumerate(data[:1000]))
@@ -82,7 +84,8 @@ def test_a_damaged_synced_last_record_is_loud_and_an_unsynced_one_is_cut(tmp_pat
     raw = bytearray(seg.read_bytes())
     raw[-1] ^= 0x01
     seg.write_bytes(bytes(raw))
-    with pytest.raises(LogCorruption, match=rf"{SEG0} at byte {start_of(data, 9)}: crc mismatch; the log was synced past it"):
+    loud = rf"{SEG0} at byte {start_of(data, 9)}: crc mismatch; the log was synced past it"
+    with pytest.raises(LogCorruption, match=loud):
         FileLog(tmp_path)
     raw[-1] ^= 0x01
     seg.write_bytes(bytes(raw))

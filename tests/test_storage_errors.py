@@ -109,7 +109,9 @@ def test_a_full_disk_during_ingest_leaves_nothing(tmp_path: Path, source: Path) 
 
 
 @pytest.mark.parametrize("code, words", [("EROFS", "Read-only file system"), ("EACCES", "Permission denied")])
-def test_a_read_only_state_folder_during_run(tmp_path: Path, source: Path, reference: dict[str, object], code: str, words: str) -> None:
+def test_a_read_only_state_folder_during_run(
+    tmp_path: Path, source: Path, reference: dict[str, object], code: str, words: str
+) -> None:
     log = ingested(tmp_path, source)
     line = one_error_line(cli("run", "--log", str(log), *RUN, disk=(log / "state", code)))
     assert f"{words} ({log / 'state'}/" in line

@@ -371,9 +371,11 @@ def _check(case: Case, parts: list[list[object]]) -> str | None:
         return f"the input log does not read after the case: {type(exc).__name__}: {exc}"
     if logged != expected[: len(logged)]:
         first = next((i for i, (a, b) in enumerate(zip(logged, expected)) if a != b), len(expected))
-        return f"the input log differs from the accepted events at seq {first} ({len(logged)} logged, {len(expected)} accepted)"
+        counts = f"{len(logged)} logged, {len(expected)} accepted"
+        return f"the input log differs from the accepted events at seq {first} ({counts})"
     if len(logged) < len(expected) and not case.cut_input:
-        return f"silent loss: {len(expected) - len(logged)} accepted events missing from the input log, no repair cut them"
+        missing = len(expected) - len(logged)
+        return f"silent loss: {missing} accepted events missing from the input log, no repair cut them"
     final = _final(case.log)
     if final.code != 0:
         return f"the final run failed: {final.err.strip()}"
@@ -413,7 +415,8 @@ def _run(seed: int, totals: Counts) -> str | None:
         paths, parts = _files(seed, root)
         failure = None
         for path in paths:
-            failure = case.command(["ingest", str(path), "--log", str(case.log.root), "--block", str(BLOCK)], ingest=True)
+            ingest = ["ingest", str(path), "--log", str(case.log.root), "--block", str(BLOCK)]
+            failure = case.command(ingest, ingest=True)
             failure = failure or case.command(["run", "--log", str(case.log.root), *RUN])
             if failure is not None or case.cut_input:  # accepted input was cut (loudly): stop here
                 break
