@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # warnings never in --json stdout
     try:
         return args.func(args)
-    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch, HistoryError) as exc:
+    except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

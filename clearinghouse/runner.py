@@ -45,7 +45,7 @@ from events import storage
 from events.codec import encode_block
 from events.eventlog import INGESTED, EventLog
 from events.filelog import FileLog
-from replay.snapshot import Snapshot, SnapshotStore, make_snapshot
+from replay.snapshot import Snapshot, SnapshotError, SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 log_event = structlog.get_logger(__name__)
@@ -100,7 +100,7 @@ class ConfigMismatch(Exception):
     """A run asked for settings other than those the log's derived stream was built with."""
 
 
-class LogBehind(Exception):
+class LogBehind(SnapshotError):
     """A snapshot counts input events the input log no longer holds."""
 
 
