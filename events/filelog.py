@@ -60,6 +60,7 @@ _MAX_PAYLOAD = 0xFFFFFFFF
 _FIRST_CHUNK = 1 << 16  # small first read: point reads (read(k, k + 1)) stay cheap
 _CHUNK = 1 << 20
 _FSYNC_POLICIES = ("always", "batch", "never")
+_SCAN_BYTES = 1 << 18  # how far past a damaged record a valid one is looked for byte by byte
 _SEGMENT_NAME = re.compile(r"[0-9]{20}\.seg")
 
 
@@ -178,14 +179,15 @@ def _records(f: BinaryIO, position: int, limit: int) -> Iterator[tuple[int, byte
         data, i = rest + chunk, 0
 
 
-def _scan(path: Path, position: int) -> tuple[list[int], int, _Damage | None]:
-    """Positions of the records from `position` to the end of the file, where the last one ends,
-    and the damage that stopped the walk early, if any."""
+def _scan(path: Path, position: int, limit: int | None = None) -> tuple[list[int], int, _Damage | None]:
+    """Positions of the records from `position` to the end of the file (or `limit`), where the
+    last one ends, and the damage that stopped the walk early, if any."""
     positions: list[int] = []
     end = position
     with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
         try:
-            for pos, payload in _records(f, position, os.fstat(f.fileno()).st_size):
+            for pos, payload in _records(f, position, size if limit is None else min(limit, size)):
                 positions.append(pos)
                 end = pos + _HEADER.size + len(payload)
         except _Damage as damage:
@@ -195,11 +197,21 @@ def _scan(path: Path, position: int) -> tuple[list[int], int, _Damage | None]:
 
 def _valid_after(path: Path, position: int) -> int | None:
     """The byte of a whole, CRC-valid record starting after `position`, if there is one: then
-    the damage at `position` is not the end of an append cut short. A zero-filled rest (what a
-    crash can leave) has none; otherwise every byte is tried as a record start."""
+    the damage at `position` is not the end of an append cut short. The index entries past it
+    are tried first, then every byte of the next `_SCAN_BYTES` (a zero-filled rest, what a
+    crash can leave, has none)."""
+    try:
+        index = path.with_suffix(".idx").read_bytes()
+    except FileNotFoundError:
+        index = b""
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for k in range(len(index) // _ENTRY.size):
+            start = _ENTRY.unpack_from(index, k * _ENTRY.size)[1]
+            if start > position and _record_end(f, start, size) is not None:
+                return start
         f.seek(position + 1)
-        data = f.read()
+        data = f.read(_SCAN_BYTES)
     if not data.strip(b"\0"):
         return None
     for i in range(len(data) - _HEADER.size):
@@ -494,8 +506,11 @@ class FileLog:
 
     def _refresh(self) -> None:
         """Catch up with the writer (readonly): adopt new segments and newly completed records,
-        up to the start of an open batch."""
+        up to the start of an open batch (whose records may be half written: not scanned)."""
+        open_batch = _read_batch(self._dir)
         bases = self._list_bases()
+        if open_batch is not None:
+            bases = [base for base in bases if base <= open_batch.base]
         if len(bases) > len(self._bases):
             self._bases = bases
             rel, self._end = self._last_indexed(len(bases) - 1)
@@ -504,15 +519,16 @@ class FileLog:
             return
         i = len(self._bases) - 1
         path = self._segment_path(i)
+        limit = open_batch.position if open_batch is not None and open_batch.base == self._bases[i] else None
         while True:  # a record the writer was writing may be whole (and synced) by the next look
-            positions, self._end, damage = _scan(path, self._end)
+            positions, self._end, damage = _scan(path, self._end, limit)
             self._next += len(positions)
             problem = None if damage is None else self._not_torn(i, damage, self._synced_end(i))
             if problem is None:
                 break
             if not positions:
                 raise _corrupt(path, damage.position, problem)  # type: ignore[union-attr]
-        batch = _read_batch(self._dir)
+        batch = _read_batch(self._dir)  # one begun since the first look: no read past its start
         if batch is not None and batch.start < self._next:
             self._bases = [base for base in self._bases if base <= batch.base]
             self._next, self._end = batch.start, batch.position
