@@ -12,8 +12,8 @@ One writer per directory (held with flock on the directory) and any number of re
 which see a record once it is completely written. Every write goes through `events.storage`.
 
 What was synced is recorded: after each fsync the writer notes the segment and byte up to
-which the log is durable in ``synced`` (two checksummed slots, written in turn and synced, so a
-torn update leaves the other). A damaged record is a torn tail, cut away when a writer opens the
+which the log is durable in ``synced`` (two checksummed copies, written one after the other
+and synced, so a torn or damaged copy leaves the other). A damaged record is a torn tail, cut away when a writer opens the
 log, only if it is consistent with an append cut short: it lies past the synced point and no
 valid record follows it. Any other damage (a record the log was synced past, a record with a
 valid one after it, a sealed segment's record, a synced segment that got shorter) raises
@@ -113,7 +113,7 @@ _SLOT = _MARK.size + _CRC.size
 
 
 def _read_synced(directory: Path) -> tuple[int, int, int] | None:
-    """(counter, segment base, byte) of the newest valid slot of the synced file, if any."""
+    """(counter, segment base, byte) of the newest valid copy in the synced file, if any."""
     try:
         data = (directory / _SYNCED).read_bytes()
     except FileNotFoundError:
@@ -717,15 +717,17 @@ class FileLog:
         self._note_synced(self._bases[-1], self._end)
 
     def _note_synced(self, base: int, position: int) -> None:
-        """Writes the next slot of the synced file and syncs it: a note lost in a crash would
-        leave an older one, and a damaged record it no longer covers would pass for torn."""
+        """Writes the note into both slots of the synced file and syncs it: a note lost or
+        damaged would leave an older one, and a damaged record it no longer covers would pass
+        for torn. A crash in the first write leaves the old note in the second."""
         if self._synced_fd < 0:
             self._synced_fd = self._io.open(self._dir / _SYNCED, os.O_RDWR | os.O_CREAT, 0o644)
             mark = _read_synced(self._dir)
             self._counter = mark[0] if mark is not None else 0
         self._counter += 1
         note = _mark(_SYNCED_MAGIC, self._counter, base, position)
-        pwrite_all(self._io, self._synced_fd, note, (self._counter % 2) * _SLOT)
+        for slot in (0, _SLOT):  # two copies: one damaged, the other still says it
+            pwrite_all(self._io, self._synced_fd, note, slot)
         self._io.fsync(self._synced_fd)
 
     # ---- cutting: a batch rolled back, a repair -----------------------------------------------
