@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import msgspec
 import structlog
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from clearinghouse.digest import state_digest
@@ -26,15 +28,15 @@ from clearinghouse.httpserver import Limits
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
-from clearinghouse.runner import ConfigMismatch, LogDir, RunResult, run
+from clearinghouse.runner import ConfigMismatch, LogBehind, LogDir, RunResult, check_snapshots, repair, run
 from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
-from events.codec import CodecError, encode_json, iter_json_lines
-from events.eventlog import EventLog, blocks_of
-from events.filelog import LogCorruption
+from events.codec import CodecError, decode_json, encode_json, iter_json_lines
+from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
+from events.filelog import LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import LiquidationTriggered, Rejected, Trade, event_type
@@ -178,43 +180,143 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
 # ---- commands -----------------------------------------------------------------------------------
 
 
+# What to do about a storage error, by errno: `run` and `ingest` say it in one line.
+STORAGE_ADVICE = {
+    errno.ENOSPC: "free some space, then run the command again",
+    errno.EDQUOT: "the disk quota is used up: free some space, then run the command again",
+    errno.EROFS: "the folder is read-only: make it writable (or copy the log to a writable place), then run again",
+    errno.EACCES: "no permission to write there: fix the folder's owner or permissions, then run again",
+    errno.EPERM: "no permission to write there: fix the folder's owner or permissions, then run again",
+    errno.EIO: "the disk reported an I/O error: check the disk, then run again",
+}
+
+
+@contextmanager
+def _storage_errors(log: LogDir, outcome: str | Callable[[], str]) -> Iterator[None]:
+    """A storage problem as one line naming it and what to do (`outcome`: what became of the
+    work in hand, or a function saying it when asked), never a traceback."""
+    try:
+        yield
+    except (LogLocked, LogBehind) as exc:
+        raise UserError(str(exc)) from None
+    except LogCorruption as exc:
+        repair = f"`clearinghouse repair --log {log.root}` cuts the damaged part (keeping a copy)"
+        raise UserError(f"{exc}. Nothing was changed: {repair}") from None
+    except OSError as exc:
+        advice = STORAGE_ADVICE.get(exc.errno or 0)
+        if advice is None:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        said = outcome if isinstance(outcome, str) else outcome()
+        raise UserError(f"{os.strerror(exc.errno or 0)}{where} writing under {log.root}; {said}: {advice}") from None
+
+
+def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fingerprint, dict[int, str], int]:
+    """Reads the whole file once before anything is written: reports bad lines (stderr and the
+    rejects file) and digests the good events, noting the digest after each of `counts`
+    events. Returns the digest, the noted ones and the count of bad lines. A line the decoder
+    fails on other than with a clean rejection stops the ingest, naming the line."""
+    digest, prefixes, bad = Fingerprint(), {}, 0
+    rejects = None
+    try:
+        with open(source, "rb") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    event = decode_json(line)
+                except CodecError as exc:
+                    if bad < 20:
+                        print(f"{source}:{number}: {exc}", file=sys.stderr)
+                    bad += 1
+                    if rejects is None:
+                        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+                        rejects = open(rejects_path, "a", encoding="utf-8")
+                    rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc)}) + "\n")
+                    continue
+                except Exception as exc:  # a decoder bug: the file must not land in part
+                    failed = f"the decoder failed on this line ({type(exc).__name__}: {exc})"
+                    raise UserError(f"{source}:{number}: {failed}; nothing was ingested") from None
+                digest.add(event)
+                if digest.count in counts:
+                    prefixes[digest.count] = digest.hexdigest()
+    finally:
+        if rejects is not None:
+            rejects.close()
+    if bad > 20:
+        print(f"... and {bad - 20} more bad lines", file=sys.stderr)
+    return digest, prefixes, bad
+
+
+def _good_events(source: Path, expected: str) -> Iterator[Any]:
+    """The good events of the file, read again to be appended; the file must not have changed
+    since it was checked (else the ingest is cut back)."""
+    digest = Fingerprint()
+    with open(source, "rb") as lines:
+        for _, item in iter_json_lines(lines):
+            if not isinstance(item, CodecError):
+                digest.add(item)
+                yield item
+    if digest.hexdigest() != expected:
+        raise UserError(f"{source} changed while it was being ingested; nothing was ingested")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Checks the whole file, then appends its good events as one batch that lands whole or not
+    at all; refuses events an earlier ingest appended unless --allow-duplicate."""
     source = Path(args.file)
     if not source.is_file():
         raise UserError(f"no such file: {source}")
+    if args.block < 1:
+        raise UserError(f"--block must be at least 1, got {args.block}")
     log = _log_dir(args.log, must_exist=False)
     rejects_path = Path(args.rejects) if args.rejects else log.root / "rejects.jsonl"
-    good = bad = 0
-    shown = 0
-    with open(source, "rb") as lines, EventLog(log.events) as out:
-        rejects = None
-        block: list[Any] = []
-        for number, item in iter_json_lines(lines):
-            if isinstance(item, CodecError):
-                bad += 1
-                if shown < 20:
-                    print(f"{source}:{number}: {item}", file=sys.stderr)
-                    shown += 1
-                if rejects is None:
-                    rejects_path.parent.mkdir(parents=True, exist_ok=True)
-                    rejects = open(rejects_path, "a", encoding="utf-8")
-                rejects.write(json.dumps({"file": str(source), "line": number, "error": str(item)}) + "\n")
-                continue
-            good += 1
-            block.append(item)
-            if len(block) == BLOCK:
-                out.append(block)
-                block = []
-        out.append(block)
-        if rejects is not None:
-            rejects.close()
-    if bad > shown:
-        print(f"... and {bad - shown} more bad lines", file=sys.stderr)
-    summary = {"ingested": good, "rejected_lines": bad, "rejects_file": str(rejects_path) if bad else None, "next_seq": out.next_seq}
+    landed: list[str] = []  # said once the batch has landed: a later error (closing) does not undo it
+
+    def outcome() -> str:
+        return landed[0] if landed else "nothing was ingested"
+
+    with _storage_errors(log, outcome), EventLog(log.events) as out:
+        check_snapshots(log, out.next_seq)
+        digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
+        good, first = digest.count, out.next_seq
+        earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
+        if earlier is not None and not args.allow_duplicate:
+            which = f"its {good} events were"
+            if earlier.count != good:
+                which = f"the first {earlier.count} of its {good} events were"
+            raise UserError(
+                f"{source}: {which} already ingested, as seqs {earlier.first}..{earlier.first + earlier.count - 1} "
+                f"(from {earlier.source}); nothing was ingested. To append them again, pass --allow-duplicate"
+            )
+        if good:
+            blocks = blocks_of(_good_events(source, digest.hexdigest()), args.block)
+            out.append_whole(blocks, Ingested(first, good, digest.hexdigest(), str(source)))
+            seqs = f"{first}..{first + good - 1}"
+            landed.append(f"the {good} events were ingested, as seqs {seqs}, but the log did not close cleanly")
+    rejects = str(rejects_path) if bad else None
+    summary = {"ingested": good, "first_seq": first, "rejected_lines": bad, "rejects_file": rejects}
+    summary["next_seq"] = out.next_seq
     if args.json:
         _print_json(summary)
     else:
-        print(f"ingested {good} events into {log.events} (next seq {out.next_seq}); {bad} bad lines" + (f" -> {rejects_path}" if bad else ""))
+        seqs = f" as seqs {first}..{out.next_seq - 1}" if good else ""
+        where = f" -> {rejects_path}" if bad else ""
+        print(f"ingested {good} events into {log.events}{seqs} (next seq {out.next_seq}); {bad} bad lines{where}")
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    log = _log_dir(args.log)
+    with _storage_errors(log, "the repair stopped part way; run it again"):
+        done = repair(log)
+    if args.json:
+        _print_json({"repaired": done})
+    elif done:
+        print("\n".join(done))
+        print(f"then: clearinghouse run --log {log.root}")
+    else:
+        print(f"nothing to repair in {log.root}: every log reads whole and no snapshot is ahead of the input")
     return 0
 
 
@@ -223,14 +325,16 @@ def _persistence(args: argparse.Namespace) -> dict[str, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    result = run(
-        _log_dir(args.log),
-        progress=_progress(args, "applying"),
-        liquidation=_liquidation(args),
-        full_scan=args.full_scan,
-        snapshot_now=args.snapshot_now,
-        **_persistence(args),
-    )
+    log = _log_dir(args.log)
+    with _storage_errors(log, "what was applied up to the last snapshot is kept, and a new run goes on from there"):
+        result = run(
+            log,
+            progress=_progress(args, "applying"),
+            liquidation=_liquidation(args),
+            full_scan=args.full_scan,
+            snapshot_now=args.snapshot_now,
+            **_persistence(args),
+        )
     digest = state_digest(result.state)
     rate = result.applied / result.seconds if result.seconds else 0.0
     summary = {"applied": result.applied, "derived": result.derived, "seq": result.state.next_seq - 1, "digest": digest, "events_per_second": round(rate)}
@@ -664,10 +768,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log")
+    p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log, all or none")
     p.add_argument("file", metavar="EVENTS.jsonl")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
+    p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended")
+    p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per stored block (default {BLOCK})")
+    p.add_argument("--json", action="store_true")
+
+    repair_text = "cut damaged logs at their first bad record, set aside what depended on it; copies go to DIR/cut/"
+    p = command("repair", cmd_repair, repair_text)
+    p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
 
     p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
@@ -789,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()  # serve then logs JSON lines (service.configure_logging)
     try:
         return args.func(args)
-    except (UserError, CodecError, AdapterError, LogCorruption, SnapshotError, ConfigMismatch, HistoryError) as exc:
+    except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

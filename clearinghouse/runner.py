@@ -16,28 +16,39 @@ of the record that takes the next checkpoint, if that comes first). Both points 
 input alone, so every reader puts it in the same place; the delay lets the live service hash
 the state in its shadow process (`clearinghouse.shadow`) instead of stopping its loop for it. A
 checkpoint taken and not yet landed is held in the snapshot, so a restart lands it in its place.
+
+Storage faults are loud, never silent. A snapshot that counts more input events than the input
+log holds (input lost) stops `run` (`LogBehind`); a derived log shorter than the newest snapshot
+counts (derived events lost) makes `run` start from an older snapshot that counts no more than
+it holds, or from the start, which regenerates exactly what is missing. `repair` cuts damaged
+logs at their first bad record and sets aside what depended on what it cut, keeping a copy of
+everything in `cut/`. Every write goes through `events.storage`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import msgspec
+import structlog
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
+from events import storage
 from events.codec import encode_block
-from events.eventlog import EventLog
-from replay.snapshot import Snapshot, SnapshotStore, make_snapshot
+from events.eventlog import INGESTED, EventLog
+from events.filelog import FileLog
+from replay.snapshot import Snapshot, SnapshotError, SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
+log_event = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ class LogDir:
     def settings(self) -> Path:
         return self.state / "settings.msgpack"
 
+    @property
+    def dead_letter(self) -> Path:
+        return self.root / "dead-letter"
+
+    @property
+    def cut(self) -> Path:
+        """Where `repair` keeps a copy of everything it cuts."""
+        return self.root / "cut"
+
     def exists(self) -> bool:
         return self.events.is_dir()
 
@@ -78,6 +98,10 @@ class RunResult:
 
 class ConfigMismatch(Exception):
     """A run asked for settings other than those the log's derived stream was built with."""
+
+
+class LogBehind(SnapshotError):
+    """A snapshot counts input events the input log no longer holds."""
 
 
 DEFAULT_CHECKPOINT_EVERY = 100_000
@@ -150,10 +174,23 @@ def _stored(log: LogDir) -> tuple[LiquidationConfig, int | None] | None:
         raw = msgspec.msgpack.decode(log.settings.read_bytes())
         if isinstance(raw, dict) and "liquidation" in raw:
             fixed = msgspec.convert(raw, LogSettings)
+            if "check" in raw and raw["check"] != _check(fixed):
+                raise ConfigMismatch(f"{log.settings} is damaged (its checksum does not match){_RESTORE}")
             return fixed.liquidation, fixed.checkpoint_every
         return msgspec.convert(raw, LiquidationConfig), None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc})") from None
+        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc}){_RESTORE}") from None
+
+
+_RESTORE = (
+    ": restore it, or remove it and run again with the liquidation flags and --checkpoint-every"
+    " the log was first run with"
+)
+
+
+def _check(fixed: LogSettings) -> int:
+    """The checksum kept beside the settings (a damaged file must not read as other settings)."""
+    return zlib.crc32(msgspec.msgpack.encode(fixed))
 
 
 def settings(log: LogDir, liquidation: LiquidationConfig | None = None, checkpoint_every: int | None = None) -> LogSettings:
@@ -173,14 +210,9 @@ def settings(log: LogDir, liquidation: LiquidationConfig | None = None, checkpoi
 def fix_settings(log: LogDir, fixed: LogSettings) -> None:
     """Records the settings before a run writes derived events (and completes a file of before
     the checkpoint interval was kept); `settings` has checked them against any recorded."""
-    if _stored(log) != (fixed.liquidation, fixed.checkpoint_every):
-        log.settings.parent.mkdir(parents=True, exist_ok=True)
-        part = log.settings.with_suffix(".part")
-        with open(part, "wb") as out:  # whole and on disk before it is the log's
-            out.write(msgspec.msgpack.encode(fixed))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(part, log.settings)
+    if _stored(log) != (fixed.liquidation, fixed.checkpoint_every):  # whole and on disk before it is the log's
+        data = msgspec.msgpack.encode({**msgspec.structs.asdict(fixed), "check": _check(fixed)})
+        storage.write_file(storage.current(), log.settings, data, temp=log.settings.with_suffix(".part"))
 
 
 def load(
@@ -191,12 +223,17 @@ def load(
     time: int | None = None,
     check_digest: bool = True,
     lazy: bool = False,
+    derived_at_most: int | None = None,
 ) -> Position:
-    """The newest good snapshot (at or before `at_most` / `time` if given), or a fresh state.
-    Readers that only look (state at a point) may skip re-checking the digest, which `run` and
-    `verify` never do, and decode the accounts as they touch them (`lazy`)."""
+    """The newest good snapshot (at or before `at_most` / `time` if given, counting at most
+    `derived_at_most` derived events), or a fresh state. Readers that only look (state at a
+    point) may skip re-checking the digest, which `run` and `verify` never do, and decode the
+    accounts as they touch them (`lazy`)."""
     config = settings(log, liquidation).liquidation
-    found = SnapshotStore(log.state).latest(at_most=at_most, time=time, check_digest=check_digest, lazy=lazy)
+    store = SnapshotStore(log.state)
+    found = store.latest(
+        at_most=at_most, time=time, check_digest=check_digest, lazy=lazy, derived_at_most=derived_at_most
+    )
     if found is None:
         return Position(State(liquidation=config))
     snap, state = found
@@ -348,15 +385,22 @@ def run(
     nothing was applied), and fixes the settings first (None: the log's own; `settings`).
     `full_scan` picks the reference trigger mode (same decisions, slower)."""
     fixed = settings(log, liquidation, checkpoint_every)
-    at = load(log, fixed.liquidation)
-    state = at.state
-    engine = Engine(state, full_scan=full_scan)
-    start_seq, start_derived = state.next_seq, at.derived_count
     with EventLog(log.events, readonly=True) as inputs:
-        total = inputs.next_seq - start_seq
+        input_end = inputs.next_seq
+    check_snapshots(log, input_end)
     if persist:
         fix_settings(log, fixed)
     derived = EventLog(log.derived, derived=True) if persist else None
+    try:
+        at = _start(log, fixed.liquidation, derived)
+    except BaseException:
+        if derived is not None:
+            derived.close()
+        raise
+    state = at.state
+    engine = Engine(state, full_scan=full_scan)
+    start_seq, start_derived = state.next_seq, at.derived_count
+    total = input_end - start_seq
     store = SnapshotStore(log.state, keep)
     resume = Resume(derived.next_seq, at.derived_count, str(log.derived)) if derived is not None else None
     last_snapshot = start_seq
@@ -381,6 +425,88 @@ def run(
         if derived is not None:
             derived.close()
     return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
+
+
+def check_snapshots(log: LogDir, input_end: int) -> None:
+    """Refuses a log whose newest snapshot counts more input events than its input log holds:
+    events appended now would get seqs that snapshot already counts, and never be applied."""
+    paths = SnapshotStore(log.state).paths()
+    if paths and SnapshotStore.seq_of(paths[-1]) > input_end:
+        raise LogBehind(
+            f"{paths[-1]} counts {SnapshotStore.seq_of(paths[-1])} input events but {log.events} holds {input_end}: "
+            f"input events were lost; restore them, or run `clearinghouse repair --log {log.root}` to set the "
+            f"snapshots and derived events past seq {input_end} aside"
+        )
+
+
+def _start(log: LogDir, liquidation: LiquidationConfig, derived: EventLog | None) -> Position:
+    """Where a run starts: the newest good snapshot, or, when the derived log holds fewer
+    events than it counts (they were lost), the newest that counts no more than the log holds
+    (or the start): the replay from there writes exactly the missing ones. Temp files of
+    snapshots never published are removed (the run holds the derived log, so no one stages)."""
+    at = load(log, liquidation)
+    if derived is None:
+        return at
+    for path in SnapshotStore(log.state).clean_staged():
+        log_event.warning("runner.removed_unpublished_snapshot", path=str(path))
+    written = derived.next_seq
+    if at.derived_count <= written:
+        return at
+    older = load(log, liquidation, derived_at_most=written)
+    log_event.warning(
+        "runner.derived_log_behind_snapshot",
+        derived=str(log.derived),
+        holds=written,
+        snapshot_counts=at.derived_count,
+        restarting_from_seq=older.state.next_seq,
+    )
+    return older
+
+
+def repair(log: LogDir) -> list[str]:
+    """Makes a damaged log directory consistent again, keeping a copy of all it cuts in `cut/`:
+    each file log (input, ingest notes, derived, dead letters) is cut at its first damaged
+    record (an unfinished batch is rolled back); snapshots that count input events no longer
+    there are moved to `cut/snapshots/`; and if input was cut or set aside, the derived log is
+    cut back to what the newest remaining snapshot counts (what came after may stem from the
+    input cut; `run` writes it again). Returns what was done, one line each."""
+    done: list[str] = []
+    input_cut = False
+    notes_cut = False
+    for path in (log.events, log.events / INGESTED, log.derived, log.dead_letter):
+        if path.is_dir():
+            with FileLog(path, repair=log.cut) as cut_log:
+                if cut_log.cut is not None:
+                    cut = cut_log.cut
+                    input_cut |= path == log.events
+                    notes_cut |= path == log.events / INGESTED
+                    what = f"cut {cut.dropped_bytes} bytes, record {cut.offset} on"
+                    done.append(f"{cut.reason}: {what}; copy in {cut.copy}")
+    with EventLog(log.events, readonly=True) as inputs:
+        input_end = inputs.next_seq
+    if notes_cut:
+        with EventLog(log.events) as inputs:
+            inputs.notes_lost()
+        searched = f"a file ingested again is searched for among the {input_end} events logged"
+        done.append(f"ingest notes were cut: {searched}")
+    store = SnapshotStore(log.state)
+    ahead = [path for path in store.paths() if SnapshotStore.seq_of(path) > input_end]
+    if ahead:
+        aside = log.cut / "snapshots"
+        storage.current().mkdir(aside)
+        for path in ahead:
+            storage.current().replace(path, aside / path.name)
+        storage.fsync_path(storage.current(), log.state)
+        done.append(f"{len(ahead)} snapshot(s) counting more than the {input_end} input events moved to {aside}")
+    if (input_cut or ahead) and log.derived.is_dir():
+        found = store.latest()
+        counted = found[0].derived_count if found is not None else 0
+        with EventLog(log.derived, derived=True) as derived:
+            why = f"derived events past the {counted} the newest remaining snapshot counts"
+            cut = derived.cut(counted, log.cut, why)
+        if cut is not None:
+            done.append(f"{log.derived}: {cut.reason}: cut from record {cut.offset} on; copy in {cut.copy}")
+    return done
 
 
 def save_position(store: SnapshotStore, at: Position, derived: EventLog | None) -> None:

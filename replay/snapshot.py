@@ -5,7 +5,8 @@ written to a temp file, fsynced and renamed, so a crash leaves the old file or t
 never half of one; loading checks the checksum and recomputes the state digest. The two halves
 can be done apart (`stage_snapshot`, then `publish_snapshot`): the service's shadow process
 writes the temp file, and the service syncs and renames it once the output the snapshot counts
-is durable.
+is durable. Every write goes through `events.storage`; a write that fails removes its temp file,
+and `SnapshotStore.clean_staged` removes those a crash left.
 
 `SnapshotStore` keeps a folder of them, one per seq, prunes old ones and, when the newest is
 corrupt, falls back to an older one with a warning.
@@ -16,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import msgspec
 import structlog
@@ -24,6 +27,8 @@ import structlog
 from clearinghouse.digest import decode_state, digest_of, encode_state, state_digest
 from clearinghouse.state import State
 from events import schema as ev
+from events import storage
+from events.storage import Storage, fsync_path, write_all
 
 log = structlog.get_logger(__name__)
 
@@ -86,39 +91,51 @@ def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int
     return Snapshot(VERSION, state.next_seq, digest if digest is not None else digest_of(data), derived_count, chain, offset, state.time, data, pending)
 
 
-def write_snapshot(path: Path, snapshot: Snapshot) -> None:
-    stage_snapshot(path, snapshot)
-    publish_snapshot(path)
+def write_snapshot(path: Path, snapshot: Snapshot, io: Storage | None = None) -> None:
+    stage_snapshot(path, snapshot, io)
+    publish_snapshot(path, io)
 
 
-def stage_snapshot(path: Path, snapshot: Snapshot) -> None:
+def stage_snapshot(path: Path, snapshot: Snapshot, io: Storage | None = None) -> None:
     """Writes the file of `snapshot` under `path`'s temp name, not synced: no reader sees it
     until `publish_snapshot`."""
+    io = io or storage.current()
     body = msgspec.msgpack.encode(snapshot)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(_temp(path), "wb") as f:
-        f.write(MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+    io.mkdir(path.parent)
+    with _removed_on_error(io, _temp(path)):
+        fd = io.open(_temp(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            write_all(io, fd, MAGIC + hashlib.blake2b(body, digest_size=32).digest() + body)
+        finally:
+            io.close(fd)
 
 
-def publish_snapshot(path: Path) -> None:
+def publish_snapshot(path: Path, io: Storage | None = None) -> None:
     """Makes the staged file durable, then renames it to `path` and syncs the folder: the
     name only ever points at a whole, synced file."""
+    io = io or storage.current()
     tmp = _temp(path)
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent)
+    with _removed_on_error(io, tmp):
+        fsync_path(io, tmp)
+        io.replace(tmp, path)
+    fsync_path(io, path.parent)
 
 
 def _temp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
-def _fsync(target: Path) -> None:
-    fd = os.open(target, os.O_RDONLY)
+@contextmanager
+def _removed_on_error(io: Storage, tmp: Path) -> Iterator[None]:
+    """Removes the temp file if the write fails (a full disk must not keep a half snapshot)."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        yield
+    except Exception:
+        try:
+            io.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read_snapshot(path: Path) -> Snapshot:
@@ -144,9 +161,10 @@ def read_snapshot(path: Path) -> Snapshot:
 class SnapshotStore:
     """A folder of snapshots named by seq; `keep` newest are kept (0 keeps all)."""
 
-    def __init__(self, directory: Path, keep: int = 10) -> None:
+    def __init__(self, directory: Path, keep: int = 10, io: Storage | None = None) -> None:
         self.directory = directory
         self.keep = keep
+        self._io = io or storage.current()
 
     def paths(self) -> list[Path]:
         """Snapshot files, oldest first."""
@@ -169,21 +187,38 @@ class SnapshotStore:
 
     def stage(self, snapshot: Snapshot) -> None:
         """The first half of `write` (`stage_snapshot`): what the service's shadow does."""
-        stage_snapshot(self.path(snapshot.seq), snapshot)
+        stage_snapshot(self.path(snapshot.seq), snapshot, self._io)
 
     def publish(self, seq: int) -> Path:
         """The second half of `write`: the staged snapshot at `seq` synced and in place, and
         the oldest beyond `keep` removed."""
         path = self.path(seq)
-        publish_snapshot(path)
+        publish_snapshot(path, self._io)
         if self.keep:
             for old in self.paths()[: -self.keep]:
-                old.unlink()
+                self._io.unlink(old)
         return path
 
-    def latest(self, *, at_most: int | None = None, time: int | None = None, check_digest: bool = True, lazy: bool = False) -> tuple[Snapshot, State] | None:
-        """The newest readable snapshot (and its state) with seq <= at_most and state time <=
-        time (each if given); corrupt or torn files on the way are skipped with a warning."""
+    def clean_staged(self) -> list[Path]:
+        """Removes the temp files of snapshots never published (a write that a crash or a full
+        disk stopped); only for a caller that knows no one is staging now. Returns them."""
+        staged = sorted(self.directory.glob("snap-*.snap.tmp")) if self.directory.is_dir() else []
+        for path in staged:
+            self._io.unlink(path)
+        return staged
+
+    def latest(
+        self,
+        *,
+        at_most: int | None = None,
+        time: int | None = None,
+        check_digest: bool = True,
+        lazy: bool = False,
+        derived_at_most: int | None = None,
+    ) -> tuple[Snapshot, State] | None:
+        """The newest readable snapshot (and its state) with seq <= at_most, state time <=
+        time and a derived count <= derived_at_most (each if given); corrupt or torn files on
+        the way are skipped with a warning."""
         for path in reversed(self.paths()):
             if at_most is not None and self.seq_of(path) > at_most:
                 continue
@@ -192,6 +227,8 @@ class SnapshotStore:
             try:
                 snapshot = read_snapshot(path)
                 if time is not None and snapshot.time > time:
+                    continue
+                if derived_at_most is not None and snapshot.derived_count > derived_at_most:
                     continue
                 state = snapshot.load_state(check_digest, lazy)
             except SnapshotError as exc:

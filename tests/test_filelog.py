@@ -145,8 +145,12 @@ def test_short_index_rebuilt_and_bad_entries_never_trusted(tmp_path: Path) -> No
 
 
 def _torn_log(directory: Path, data: list[bytes], damage: str) -> None:
+    """A crash mid-append: every record but the last synced, the last written and not synced
+    (the damage then lies past the synced point, as a torn write's does)."""
     with FileLog(directory) as log:
-        log.append_many(data)
+        log.append_many(data[:-1])
+    with FileLog(directory, fsync="never") as log:
+        log.append(data[-1])
     seg = directory / SEG0
     raw = bytearray(seg.read_bytes())
     if damage == "short_payload":
@@ -195,7 +199,9 @@ def test_torn_tail_truncated_on_open(tmp_path: Path, damage: str) -> None:
 def test_torn_tail_in_last_of_several_segments(tmp_path: Path) -> None:
     data = payloads(40)
     with FileLog(tmp_path, segment_bytes=300) as log:
-        log.append_many(data)
+        log.append_many(data[:-1])
+    with FileLog(tmp_path, segment_bytes=300, fsync="never") as log:  # written, never synced
+        log.append(data[-1])
         last = log.segments()[-1]
     last.write_bytes(last.read_bytes()[:-2])
     with FileLog(tmp_path, segment_bytes=300) as log:
