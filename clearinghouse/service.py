@@ -166,6 +166,12 @@ class Fenced(ServiceError):
     """Another service instance took over this partition's output."""
 
 
+class DerivedBehind(Exception):
+    """The output holds fewer derived events than the loaded snapshot counts (they were lost):
+    the next session starts from a snapshot that counts no more (or from the start), and its
+    replay writes exactly the missing ones, as `run` does."""
+
+
 class ListenError(ServiceError):
     """The HTTP API cannot bind its address."""
 
@@ -189,6 +195,7 @@ class Service:
         self.source_description = ""
         self._guided = True  # the shadow follows the service's decisions (`clearinghouse.shadow`)
         self._written = float("-inf")  # perf_counter at the end of the last write
+        self._derived_at_most: int | None = None  # after lost derived events: the most a snapshot to load may count
 
     @property
     def state(self) -> State:
@@ -221,6 +228,9 @@ class Service:
             try:
                 await self._session(stop)
                 return
+            except DerivedBehind as exc:
+                log.warning("derived_behind_snapshot", error=str(exc), restarting_from_derived=self._derived_at_most)
+                continue
             except ProducerFenced as exc:
                 self.status = "fenced"
                 raise Fenced(f"another instance owns this partition's output: {exc}") from None
@@ -235,7 +245,7 @@ class Service:
 
     async def _session(self, stop: asyncio.Event) -> None:
         fix_settings(self.home, self.fixed)  # before any derived event is written
-        at = load(self.home, self.fixed.liquidation)
+        at = load(self.home, self.fixed.liquidation, derived_at_most=self._derived_at_most)
         self.engine = Engine(at.state, full_scan=self.settings.full_scan)
         _settle_heap()
         self.at = at
@@ -248,6 +258,10 @@ class Service:
         try:
             await shadow.start(self.home, state.next_seq, self.settings.snapshot_every, guided=self._guided, full_scan=self.settings.full_scan)
             written, dead_until = await sink.start()
+            if written < at.derived_count:
+                self._derived_at_most = written
+                raise DerivedBehind(f"{sink.description} holds {written} derived events, the snapshot counts {at.derived_count}")
+            self._derived_at_most = None
             resume = Resume(written, at.derived_count, sink.description)
             await source.start(at.offset)
             self.status = "ok"

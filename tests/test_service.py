@@ -24,6 +24,7 @@ from clearinghouse.state import State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
 from events.eventlog import EventLog
+from events.filelog import FileLog
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Record
 from replay.snapshot import SnapshotStore
@@ -60,6 +61,30 @@ def test_serve_tails_a_file_log_and_matches_a_plain_run(tmp_path: Path) -> None:
     again = Served(["--log", str(served_log)], tmp_path / "serve.log")
     again.wait(lambda h: h["seq"] == 11_999)
     assert again.stop() == 0
+    _matches_a_plain_run(tmp_path, served_log)
+
+
+def test_serve_recovers_when_the_derived_log_is_shorter_than_its_snapshot_counts(tmp_path: Path) -> None:
+    """The derived log lost its records after the first: `serve` starts again from a snapshot
+    that counts no more derived events than remain (here the start), writes exactly the missing
+    ones, and ends where a plain run does."""
+    first, second = _halves(tmp_path)
+    served_log = tmp_path / "served"
+    cli("ingest", str(first), "--log", str(served_log))
+    cli("ingest", str(second), "--log", str(served_log))
+    cli("run", "--log", str(served_log), "--snapshot-every", "2500")
+    with EventLog(served_log / "derived", derived=True, readonly=True) as derived:
+        assert derived.next_seq > 1
+    with FileLog(served_log / "derived", readonly=True) as derived_log:
+        records = [payload for _, payload in derived_log.read()]
+    for path in (served_log / "derived").iterdir():
+        path.unlink()
+    with FileLog(served_log / "derived") as out:
+        out.append_many(records[:1])
+    served = Served(["--log", str(served_log)], tmp_path / "serve.log")
+    served.wait(lambda h: h["seq"] == 11_999 and h["status"] == "ok")
+    assert served.stop() == 0
+    assert "derived_behind_snapshot" in (tmp_path / "serve.log").read_text()
     _matches_a_plain_run(tmp_path, served_log)
 
 
