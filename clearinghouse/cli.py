@@ -891,7 +891,8 @@ def _log_to_stderr() -> None:
     each on stderr: never on stdout, which holds the command's output (JSON with --json)."""
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # sys.stderr as it is when a line is logged (a caller may have replaced it since)
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
     )
 
 
