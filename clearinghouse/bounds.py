@@ -10,7 +10,7 @@ outgrow `STORED_LIMIT` is refused by the engine.
 
 from __future__ import annotations
 
-from clearinghouse.units import HOUR_MS
+from clearinghouse.units import HOUR_MS, NTL_DIV
 
 STORED_LIMIT = 2**62  # every int the state or a derived event holds stays within +-this
 
@@ -50,3 +50,4 @@ MIN_PARTIAL_STEP = 10**10  # partial_step: 0.01 .. 1 (at most 100 steps), in 1e-
 MAX_CAP = 10**10  # a lending cap, in whole tokens
 MAX_COOLDOWN_MS = MAX_TIME_JUMP_MS  # liquidation settings: the partial-liquidation cooldown
 OPEN_NOTIONAL_LIMIT = 2**58  # micro-USDC: a market's open interest, or a token's deposits, at its price
+OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # the same as size (1e-8) * price (1e-8)

@@ -19,6 +19,7 @@ from clearinghouse.bounds import (
     MAX_NOTIONAL,
     MAX_PX,
     MAX_TS,
+    OPEN_LIMIT,
     OPEN_NOTIONAL_LIMIT,
 )
 from clearinghouse.errors import Reject
@@ -54,7 +55,6 @@ from events import schema as ev
 IMPORT_ACCOUNT = "@import"  # holds the other side of imported positions
 SYSTEM_ACCOUNTS = frozenset({IMPORT_ACCOUNT, LIQUIDATOR})  # never liquidated
 DEDUP_WINDOW = 100_000  # how many recent source ids are remembered for de-duplication
-OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # size (1e-8) * price (1e-8) at most
 LOW = -FIGURE_LIMIT
 
 

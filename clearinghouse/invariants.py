@@ -11,11 +11,16 @@ Lending pools: `idle + lent = supplied + protocol + dust` and `interest paid = i
 protocol share`, with protocol share and rounding dust never negative; the pool never owes
 suppliers more than the sum of their claims, nor is owed less than the sum of the debts
 (rounding always in the pool's favour).
+
+Bounds (`bound_errors`): every mark within the price bound, and every market's open interest
+worth at most `OPEN_NOTIONAL_LIMIT` at it, whatever moved the mark (a `prices` event or an
+impact fill): what keeps the figures valued at the marks within the encoding.
 """
 
 from __future__ import annotations
 
 from clearinghouse import lending
+from clearinghouse.bounds import MAX_PX, OPEN_LIMIT
 from clearinghouse.state import State
 
 
@@ -44,6 +49,16 @@ def conservation_errors(state: State) -> list[str]:
             errors.append(f"{coin}: long and short sizes net to {net_size[coin]}, not 0")
         if longs[coin] != market.long_size or market.long_size != market.short_size:
             errors.append(f"{coin}: open interest {market.long_size}/{market.short_size}, positions hold {longs[coin]}")
+    return errors
+
+
+def bound_errors(state: State) -> list[str]:
+    """Every mark outside its bounds, described; empty when all hold."""
+    errors: list[str] = []
+    for coin in sorted(state.markets):
+        market = state.markets[coin]
+        if not 0 <= market.mark <= MAX_PX or market.long_size * market.mark > OPEN_LIMIT:
+            errors.append(f"{coin}: mark {market.mark} with open interest {market.long_size} is past its bounds")
     return errors
 
 

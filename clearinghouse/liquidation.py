@@ -16,7 +16,7 @@ from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
 from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of
 from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
-from clearinghouse.bounds import MAX_COOLDOWN_MS, MAX_USD
+from clearinghouse.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
 from clearinghouse.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
 
@@ -134,6 +134,16 @@ def to_tick(px: int, market: Market, up: bool) -> int:
     """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
     tick = market.tick
     return max(tick, ceil_div(px, tick) * tick if up else px // tick * tick)
+
+
+def highest_mark(market: Market) -> int:
+    """The highest mark a `prices` event may give the market (the price bound, and its open
+    interest worth at most `OPEN_NOTIONAL_LIMIT`), down to its tick: an impact fill moves the
+    mark no further, so that repeated liquidations cannot take it, and every figure valued at
+    it, past what the encoding holds."""
+    longs = market.long_size
+    limit = min(MAX_PX, OPEN_LIMIT // longs) if longs else MAX_PX
+    return limit // market.tick * market.tick
 
 
 class Liquidations:
@@ -310,6 +320,8 @@ class Liquidations:
             move = cfg.slippage_ppm
         raw_px = mark * (1_000_000 - move) // 1_000_000 if selling else ceil_div(mark * (1_000_000 + move), 1_000_000)
         px = to_tick(raw_px, market, up=not selling)
+        if cfg.mode == "impact" and not selling:
+            px = min(px, max(mark, highest_mark(market)))
         signed = -size if selling else size
         fee = ceil_div(size * px // NTL_DIV * cfg.fee_ppm, 1_000_000)
         self._trade(name, account, pos, market, signed, px, fee)

@@ -400,9 +400,11 @@ def _buffers(state: State, account: Account, spot: SpotAccount, now: portfolio.C
     borrow threshold's or None without a borrow); None: nothing can trigger. A PM account with
     nothing to liquidate yet is banded all the same while its ratio holds, so that its first
     fill finds a sizing to draw on."""
-    if spot.mode != PORTFOLIO:
+    if spot.mode != PORTFOLIO:  # an open cross position can trigger, even one with no maintenance yet (mark 0)
+        if not any(pos.szi and pos.cross for pos in account.positions.values()):
+            return None
         cross = margin.cross_figures(account, state.markets)
-        return (cross.account_value - cross.maintenance - 1, None) if cross.maintenance > 0 else None
+        return cross.account_value - cross.maintenance - 1, None
     f, partial, risky = now or portfolio.check(state, account, spot)
     buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
     if not risky and buffer <= 0:

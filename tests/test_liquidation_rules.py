@@ -766,6 +766,31 @@ def test_impact_is_capped_at_half_the_price():
     assert (book.state.markets["ETH"].mark, book.state.markets["ETH"].prev_mark) == (px("972.5"), px("1945"))
 
 
+def test_impact_never_moves_the_mark_past_the_price_bound():
+    # The price bound is 100,000,000 USDC (MAX_PX). alice sells 0.001 ETH at 90,000,000 with
+    # 13,000 USDC; at a mark of 99,000,000: AV = 13,000 + 90,000 - 99,000 = 4,000 against
+    # MM = 99,000 / 20 = 4,950, above 2/3 of it (3,300): market phase, the whole position
+    # (notional 99,000 <= 100,000). move = 10,000 * 99,000 / 100 ppm -> capped at 500,000:
+    # 99,000,000 * 1.5 = 148,500,000, which repeated liquidations would compound past the
+    # 64-bit encoding; the fill and the new mark stop at the bound, 100,000,000.
+    book = Pair(mode="impact", impact_ppm=10_000, depth=usd("100"))
+    book.ok(
+        market("ETH", 4, TEN_X),
+        deposit("alice", "13000"),
+        deposit("mm", "1000000"),
+        prices(ETH="90000000"),
+        trade("ETH", "90000000", "0.001", "mm", "alice"),
+    )
+    seq, derived = book.at(prices(ETH="99000000"))
+    assert derived == [
+        triggered("alice", "4000", "4950", [("ETH", "-0.001", "99000000")], "market", cause=seq),
+        fill("alice", "ETH", "0.001", "100000000", "45", cause=seq),  # 100,000 * 0.00045
+    ]
+    # raw = 13,000 + 90,000 - 100,000 - 45 = 2,955, flat
+    assert book.raw("alice") == usd("2955")
+    assert (book.state.markets["ETH"].mark, book.state.markets["ETH"].prev_mark) == (px("100000000"), px("99000000"))
+
+
 # ---- external mode -----------------------------------------------------------------------------------
 
 

@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replay is not None:
         lines = [line for line in args.replay.read_text(encoding="utf-8").splitlines() if line.strip()]
         totals, failure = run_case(lines, args.mode or "mark", args.rebuild_every)
+        totals.failures = int(failure is not None)
         _report(totals, 0)
         print(failure.describe() if failure else "passed")
         return 1 if failure else 0

@@ -20,26 +20,42 @@ from tests.sim.twins import Totals, family, run_case
 ROOT = Path(__file__).resolve().parents[2]
 REPRODUCERS = sorted((Path(__file__).parent / "reproducers").glob("*.jsonl"))
 SEEDS = range(2_000)
+HOSTILE_SEEDS = range(400)
 EVENTS = 120  # lines per case: 2,000 cases in about two minutes on two cores
+
+
+def _run_seeds(seeds: range, settings: Settings) -> Totals:
+    """Runs the seeds on two worker processes; fails with the first few failures and the command."""
+    totals, failed = Totals(), []
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        for outcome in pool.imap_unordered(run_one, [(seed, settings) for seed in seeds], chunksize=20):
+            totals.add(outcome.totals)
+            if outcome.failure is not None:
+                failed.append(f"seed {outcome.seed}: {outcome.failure}")
+    hostile = " --hostile" if settings.hostile else ""
+    assert failed == [], "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}{hostile}"
+    assert totals.cases == len(seeds)
+    return totals
 
 
 @pytest.mark.slow
 def test_two_thousand_seeds_run_through_the_twins_without_a_failure() -> None:
-    settings = Settings(events=EVENTS)
-    totals, failed = Totals(), []
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        for outcome in pool.imap_unordered(run_one, [(seed, settings) for seed in SEEDS], chunksize=20):
-            totals.add(outcome.totals)
-            if outcome.failure is not None:
-                failed.append(f"seed {outcome.seed}: {outcome.failure}")
-    assert failed == [], "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}"
-    assert totals.cases == len(SEEDS)
+    totals = _run_seeds(SEEDS, Settings(events=EVENTS))
     # the streams reach what they exist for: liquidations of every kind, and every refusal counted
     for kind in ("liquidation_triggered", "liquidation_fill", "liquidation_order", "backstop", "adl", "bad_debt",
                  "borrow_liquidation"):
         assert totals.derived[kind] > 0, kind
     assert totals.codec_rejected > 0 and totals.rejected["duplicate id"] > 0 and totals.rejected["unknown account"] > 0
     assert totals.comparisons == 3 * totals.events
+
+
+@pytest.mark.slow
+def test_hostile_seeds_run_through_the_twins_without_a_failure() -> None:
+    """The values only the codec and engine bounds make safe (`--hostile`: marks at the price
+    bound, notionals past the encoding, times past 2100, `liq_ratio` 0, year-long jumps at 1000%
+    APY, trades on markets with no price yet) on a smaller set of seeds."""
+    totals = _run_seeds(HOSTILE_SEEDS, Settings(events=EVENTS, hostile=True))
+    assert totals.derived["liquidation_triggered"] > 0 and totals.comparisons == 3 * totals.events
 
 
 @pytest.mark.parametrize("path", REPRODUCERS, ids=[p.stem for p in REPRODUCERS])

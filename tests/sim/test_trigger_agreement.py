@@ -1,4 +1,4 @@
-"""The trigger index and the PM bands never skip an account the full scan would liquidate: the two
+"""The trigger index and the PM bands never skip an account the full scan would liquidate: the
 causes the simulation found, each worked out by hand. Every line runs through both twins
 (`Pair` asserts equal derived events and digests after each one).
 
@@ -26,6 +26,26 @@ def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
     pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+    derived = pair.send(prices(X="115"))
+    triggered = derived[0]
+    assert isinstance(triggered, ev.LiquidationTriggered)
+    assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
+        "u", "cross", usd("-50"), usd("57.5"), "backstop")
+
+
+def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
+    """A unified account sells 10 X at 100 on a market listed without a price yet (mark 0):
+    the position is worth 0 and has no maintenance, so AV = 100 + 1,000 = 1,100 against MM 0,
+    healthy. Its bands used to be skipped as if nothing could trigger (no maintenance), so the
+    first price, 115, left it unchecked by the index: AV = 1,100 - 1,150 = -50 against
+    MM = 1,150 / 20 = 57.5, below 2/3 of it, a backstop the full scan made. With no mark to
+    weigh the coin by, its share of the buffer is 0: every tick leaves the band."""
+    pair = Pair()
+    pair.ok(market("X", 2, TEN_X), deposit("u", "100"), deposit("c", "100000"), set_mode("u", "unified"))
+    pair.ok(trade("X", "100", "10", "c", "u"))
     bands = pair.fast.pm_bands
     assert bands is not None
     assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it

@@ -23,7 +23,7 @@ from typing import Any
 
 from clearinghouse.digest import decode_state, digest_of, encode_state
 from clearinghouse.engine import Engine
-from clearinghouse.invariants import conservation_errors
+from clearinghouse.invariants import bound_errors, conservation_errors
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.units import USD
 from events import schema as ev
@@ -153,7 +153,7 @@ def run_case(lines: list[str], mode: str, rebuild_every: int = 1) -> tuple[Total
         except Exception as exc:  # noqa: BLE001
             return totals, Failure("exception", "indexed", f"{type(exc).__name__} encoding", index, str(exc)[:300])
         digest = digest_of(encoded)
-        errors = conservation_errors(indexed.state)
+        errors = conservation_errors(indexed.state) + bound_errors(indexed.state)
         if errors:
             return totals, Failure("invariant", "indexed", errors[0].split(":")[0], index, "; ".join(errors)[:300])
         for twin in twins:
