@@ -208,7 +208,7 @@ def _valid_after(path: Path, position: int) -> int | None:
         size = os.fstat(f.fileno()).st_size
         for k in range(len(index) // _ENTRY.size):
             start = _ENTRY.unpack_from(index, k * _ENTRY.size)[1]
-            if start > position and _record_end(f, start, size) is not None:
+            if position < start < size and _record_end(f, start, size) is not None:  # a damaged entry points anywhere
                 return start
         f.seek(position + 1)
         data = f.read(_SCAN_BYTES)
