@@ -26,14 +26,7 @@ def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
     pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
-    bands = pair.fast.pm_bands
-    assert bands is not None
-    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
-    derived = pair.send(prices(X="115"))
-    triggered = derived[0]
-    assert isinstance(triggered, ev.LiquidationTriggered)
-    assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
-        "u", "cross", usd("-50"), usd("57.5"), "backstop")
+    _left_by_every_tick_and_backstopped_at_115(pair)
 
 
 def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
@@ -46,14 +39,7 @@ def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), deposit("u", "100"), deposit("c", "100000"), set_mode("u", "unified"))
     pair.ok(trade("X", "100", "10", "c", "u"))
-    bands = pair.fast.pm_bands
-    assert bands is not None
-    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
-    derived = pair.send(prices(X="115"))
-    triggered = derived[0]
-    assert isinstance(triggered, ev.LiquidationTriggered)
-    assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
-        "u", "cross", usd("-50"), usd("57.5"), "backstop")
+    _left_by_every_tick_and_backstopped_at_115(pair)
 
 
 def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
@@ -115,3 +101,16 @@ def test_an_account_an_impact_fill_moved_after_its_own_liquidation_is_watched() 
         "a", "cross", usd("40.5"), usd("47.025"), "market")
     assert (fill.account, fill.coin, fill.sz, fill.px, fill.fee) == ("a", "X", -sz("10"), px("93.1189"), 0)
     assert pair.raw("a") == usd("100") - usd("68.811") and not pair.state.watch
+
+
+def _left_by_every_tick_and_backstopped_at_115(pair: Pair) -> None:
+    """`u`, short 10 X with 1,100 of cash, has a band every tick leaves; X at 115 makes its
+    AV 1,100 - 1,150 = -50 against MM 1,150 / 20 = 57.5, below 2/3 of it: a backstop."""
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+    derived = pair.send(prices(X="115"))
+    triggered = derived[0]
+    assert isinstance(triggered, ev.LiquidationTriggered)
+    assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
+        "u", "cross", usd("-50"), usd("57.5"), "backstop")
