@@ -31,7 +31,7 @@ from clearinghouse.digest import state_digest  # noqa: E402
 from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.runner import LogDir, Position, fold, run  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
-from clearinghouse.units import PX, SZ, USD  # noqa: E402
+from events.units import PX, SZ, USD  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
 from events.generator import GeneratorConfig, generate  # noqa: E402

@@ -21,7 +21,7 @@ from clearinghouse.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import Leveraged, most_leveraged, overview
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
-from clearinghouse.units import USD_DECIMALS, format_decimal
+from events.units import USD_DECIMALS, format_decimal
 
 log = structlog.get_logger(__name__)
 

@@ -32,7 +32,7 @@ from clearinghouse.runner import ConfigMismatch, LogBehind, LogDir, RunResult, c
 from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
-from clearinghouse.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
+from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of

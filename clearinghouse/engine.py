@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Collection, Mapping
 
 from clearinghouse import lending, margin, portfolio
-from clearinghouse.bounds import (
+from events.bounds import (
     FIGURE_LIMIT,
     FUNDING_EXPOSURE_LIMIT,
     FUNDING_INDEX_LIMIT,
@@ -38,7 +38,7 @@ from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, St
 from clearinghouse.tiers import build_table, tier_table_error
 from clearinghouse.pm_triggers import PmBands
 from clearinghouse.triggers import FullScan, TriggerIndex
-from clearinghouse.units import (
+from events.units import (
     FUNDING_QUANTUM,
     HOUR_MS,
     NTL_DIV,

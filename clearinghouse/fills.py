@@ -8,10 +8,10 @@ when the position closes; a strict-isolated position also releases margin as it 
 
 from __future__ import annotations
 
-from clearinghouse.bounds import FIGURE_LIMIT
+from events.bounds import FIGURE_LIMIT
 from clearinghouse.margin import pending_funding
 from clearinghouse.state import Account, Market, Position
-from clearinghouse.units import NTL_DIV, ceil_div, round_half_even
+from events.units import NTL_DIV, ceil_div, round_half_even
 
 
 def _book(account: Account, pos: Position, cash: int) -> None:

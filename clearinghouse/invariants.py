@@ -20,7 +20,7 @@ impact fill): what keeps the figures valued at the marks within the encoding.
 from __future__ import annotations
 
 from clearinghouse import lending
-from clearinghouse.bounds import MAX_PX, OPEN_LIMIT
+from events.bounds import MAX_PX, OPEN_LIMIT
 from clearinghouse.state import State
 
 

@@ -16,8 +16,8 @@ from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
 from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of
 from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
-from clearinghouse.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
-from clearinghouse.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
+from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
+from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
 
 LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from clearinghouse.rules import RuleSet
 from clearinghouse.state import Account, Market, Position
 from clearinghouse.tiers import TierTable, single_tier
-from clearinghouse.units import FUNDING_DIV, NTL_DIV, ceil_div
+from events.units import FUNDING_DIV, NTL_DIV, ceil_div
 
 
 def notional(szi: int, mark: int) -> int:

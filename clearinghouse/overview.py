@@ -13,7 +13,7 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import SYSTEM_ACCOUNTS
 from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import Account, State
-from clearinghouse.units import (
+from events.units import (
     PX_DECIMALS,
     RATE_DECIMALS,
     SZ_DECIMALS,

@@ -39,7 +39,7 @@ from clearinghouse.liquidation import isolated_scope, isolated_scopes
 from clearinghouse.spot import PORTFOLIO, USDC
 from clearinghouse.state import Account, Market, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
-from clearinghouse.units import FUNDING_DIV, NTL_DIV, RATE
+from events.units import FUNDING_DIV, NTL_DIV, RATE
 
 Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
 Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight

@@ -50,7 +50,7 @@ from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
 from clearinghouse.spot import PORTFOLIO, USDC, add, price, spot_of, value
 from clearinghouse.state import Account, Pool, SpotAccount, State
-from clearinghouse.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, ceil_div
+from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, ceil_div
 from events import schema as ev
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import msgspec
 
-from clearinghouse.bounds import MAX_APY, MAX_CAP, MAX_USD, MIN_LIQ_RATIO, MIN_PARTIAL_STEP
-from clearinghouse.units import RATE, RATE_DECIMALS, USD_DECIMALS, format_decimal
+from events.bounds import MAX_APY, MAX_CAP, MAX_USD, MIN_LIQ_RATIO, MIN_PARTIAL_STEP
+from events.schema import Caps
+from events.units import RATE, RATE_DECIMALS, USD_DECIMALS, format_decimal
 
 
 class RuleSet(msgspec.Struct, frozen=True):
@@ -61,16 +62,6 @@ def cap_hourly(rules: RuleSet, hourly: int) -> int:
 
 
 # ---- spot, lending and portfolio margin (docs/portfolio-margin.md) ------------------------------
-
-
-class Caps(msgspec.Struct, frozen=True, omit_defaults=True):
-    """A token's lending caps in whole tokens (0 = none allowed): global supply and borrow,
-    and per account."""
-
-    supply: int = 0
-    borrow: int = 0
-    user_supply: int = 0
-    user_borrow: int = 0
 
 
 class PmRules(msgspec.Struct, frozen=True):

@@ -15,7 +15,7 @@ collateral, which errs against the borrower). USDC is worth exactly 1.
 from __future__ import annotations
 
 from clearinghouse.state import SpotAccount, State
-from clearinghouse.units import NTL_DIV, PX
+from events.units import NTL_DIV, PX
 
 USDC = "USDC"
 MODES = ("standard", "unified", "portfolio")

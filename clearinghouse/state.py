@@ -16,7 +16,7 @@ import msgspec
 
 from clearinghouse.rules import DEFAULT_RULES, PmRules
 from clearinghouse.tiers import TierTable
-from clearinghouse.units import INDEX_ONE
+from events.units import INDEX_ONE
 
 
 class Market(msgspec.Struct, gc=False, array_like=True):

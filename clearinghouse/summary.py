@@ -12,7 +12,7 @@ from clearinghouse import lending, margin, portfolio
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import PORTFOLIO, UNIFIED, USDC
 from clearinghouse.state import Account, Market, Position, SpotAccount, State
-from clearinghouse.units import (
+from events.units import (
     NTL_DIV,
     PX_DECIMALS,
     SZ_DECIMALS,

@@ -11,8 +11,8 @@ from math import lcm
 
 import msgspec
 
-from clearinghouse.bounds import MAX_LEVERAGE, MAX_TIERS, MAX_USD, STORED_LIMIT
-from clearinghouse.units import USD_DECIMALS, ceil_div, format_decimal
+from events.bounds import MAX_LEVERAGE, MAX_TIERS, MAX_USD, STORED_LIMIT
+from events.units import USD_DECIMALS, ceil_div, format_decimal
 
 
 class Tier(msgspec.Struct, frozen=True, array_like=True):

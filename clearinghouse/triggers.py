@@ -26,7 +26,7 @@ from sortedcontainers import SortedList
 
 from clearinghouse import margin
 from clearinghouse.state import Account, Market, Position, State
-from clearinghouse.units import FUNDING_DIV, NTL_DIV
+from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
 ROUNDING = 3  # micro-USDC per position: value, funding and maintenance each round once

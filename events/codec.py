@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable
 import msgspec
 from msgspec import inspect as mi
 
-from clearinghouse.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, NAME_PATTERN
-from clearinghouse.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
+from events.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, NAME_PATTERN
+from events.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
 from events.schema import (
     ID_PATTERN,
     SCHEMA_VERSION,

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Iterable, Iterator
 
-from clearinghouse.units import NTL_DIV, PX, USD, ceil_div
+from events.units import NTL_DIV, PX, USD, ceil_div
 from events.codec import encode_json
 from events.schema import (
     Deposit,

@@ -1,11 +1,11 @@
 """The events: a tagged union of msgspec Structs, the language of the whole system.
 
-Amount fields are ints in the fixed-point scales of `clearinghouse.units`; the scale of each
+Amount fields are ints in the fixed-point scales of `events.units`; the scale of each
 field is declared once here (the `Usd`, `Size`, `Price`, `Rate` aliases) and read by the codec,
 which turns JSON decimal strings into these ints once, at the edge. msgpack storage holds the
 ints directly. `SCHEMA_VERSION` is stamped on every stored block; a reader refuses newer blocks.
 
-Every field of an input event carries its bound (`clearinghouse.bounds`, docs/wire-format.md) as
+Every field of an input event carries its bound (`events.bounds`, docs/wire-format.md) as
 msgspec constraints, so JSON lines and stored blocks alike are refused at decoding when a value,
 a name or a count is out of bounds. Amounts are bounded in magnitude only: their sign, like every
 relation to the state, is the engine's to check (with a `rejected` event naming the reason).
@@ -18,7 +18,7 @@ from typing import Annotated, Union
 
 import msgspec
 
-from clearinghouse.bounds import (
+from events.bounds import (
     MAX_ID,
     MAX_LEVERAGE,
     MAX_POSITIONS,
@@ -33,8 +33,7 @@ from clearinghouse.bounds import (
     NAME_PATTERN,
     STORED_LIMIT,
 )
-from clearinghouse.rules import Caps
-from clearinghouse.units import (
+from events.units import (
     PX_DECIMALS,
     RATE_DECIMALS,
     SZ_DECIMALS,
@@ -90,6 +89,16 @@ class _Base(msgspec.Struct, kw_only=True, tag_field="type", omit_defaults=True, 
 
 
 # ---- input events (facts) -------------------------------------------------------------------
+
+
+class Caps(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A token's lending caps in whole tokens (0 = none allowed): global supply and borrow,
+    and per account."""
+
+    supply: int = 0
+    borrow: int = 0
+    user_supply: int = 0
+    user_borrow: int = 0
 
 
 class MarginTier(msgspec.Struct, frozen=True):

@@ -22,7 +22,7 @@ from clearinghouse.overview import grouped
 from clearinghouse.runner import LogDir, Position, settings
 from clearinghouse.spot import PORTFOLIO, mode_of
 from clearinghouse.state import State
-from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
+from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events import schema as ev
 from events.codec import to_wire
 from replay.decisions import OnEvent, Point, replay

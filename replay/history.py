@@ -13,8 +13,7 @@ from clearinghouse.lazy import same
 from clearinghouse.runner import LogDir, load
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
-from clearinghouse.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
-from events import schema as ev
+from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events.eventlog import EventLog
 from replay.decisions import Point, replay
 

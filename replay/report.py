@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from clearinghouse.liquidation import LIQUIDATOR  # noqa: E402
 from clearinghouse.overview import cents, grouped  # noqa: E402
-from clearinghouse.units import PX_DECIMALS, USD, format_decimal  # noqa: E402
+from events.units import PX_DECIMALS, USD, format_decimal  # noqa: E402
 from replay.audit import Audit, Episode, signed, when  # noqa: E402
 
 EQUITY, MAINTENANCE, MARKER = "#1f77b4", "#d62728", "#ff7f0e"

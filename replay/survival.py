@@ -24,7 +24,7 @@ from clearinghouse import margin
 from clearinghouse.rules import RULE_SETS
 from clearinghouse.state import State
 from clearinghouse.tiers import TierTable
-from clearinghouse.units import PX_DECIMALS, format_decimal, round_half_even
+from events.units import PX_DECIMALS, format_decimal, round_half_even
 from events import schema as ev
 
 PPM = 1_000_000

@@ -11,7 +11,7 @@ from itertools import count
 from liquidation_helpers import Pair, stamped
 from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token
 
-from clearinghouse.units import HOUR_MS
+from events.units import HOUR_MS
 
 HOURLY = Fraction(10001, 10000)
 

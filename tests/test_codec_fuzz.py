@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec import inspect as mi
 
-from clearinghouse.bounds import MAX_USD
+from events.bounds import MAX_USD
 from events import schema as ev
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, iter_json_lines
 

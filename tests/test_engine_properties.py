@@ -13,7 +13,7 @@ from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.margin import cross_figures
-from clearinghouse.units import FUNDING_DIV, FUNDING_QUANTUM, NTL_DIV, PX, RATE, SZ, USD, round_half_even
+from events.units import FUNDING_DIV, FUNDING_QUANTUM, NTL_DIV, PX, RATE, SZ, USD, round_half_even
 from events import schema as ev
 from events.generator import GeneratorConfig, generate
 

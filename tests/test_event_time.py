@@ -18,7 +18,7 @@ from rulebook import Book, class_transfer, deposit, lend
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.state import State
-from clearinghouse.units import HOUR_MS
+from events.units import HOUR_MS
 from events.schema import Deposit
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z: hour 472,222

@@ -9,7 +9,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import usd
+from events.units import usd
 from events import schema as ev
 from events.codec import decode_json
 

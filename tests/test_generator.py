@@ -13,7 +13,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.margin import cross_figures
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import NTL_DIV, ceil_div
+from events.units import NTL_DIV, ceil_div
 from events.codec import decode_block, decode_json, encode_block, encode_json
 from events.generator import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
 from events.schema import (

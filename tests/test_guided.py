@@ -11,7 +11,7 @@ from test_trigger_index import _crash_stream
 from clearinghouse.digest import decode_state, encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import USD
+from events.units import USD
 from events import schema as ev
 from replay.decisions import guide_of
 

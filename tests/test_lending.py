@@ -24,7 +24,7 @@ from rulebook import (
 
 from clearinghouse import lending
 from clearinghouse.rules import PmRules
-from clearinghouse.units import HOUR_MS, RATE, usd
+from events.units import HOUR_MS, RATE, usd
 
 RULES = PmRules()
 

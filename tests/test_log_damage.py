@@ -13,7 +13,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from events.codec import encode_json
-from events.eventlog import EventLog
 from events.filelog import FileLog, LogCorruption
 from events.generator import GeneratorConfig, generate
 

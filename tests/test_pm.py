@@ -28,7 +28,7 @@ from rulebook import (
 )
 
 from clearinghouse import lending, portfolio
-from clearinghouse.units import HOUR_MS, usd
+from events.units import HOUR_MS, usd
 from events import schema as ev
 
 TEN_X = [("0", 10)]  # MM = 5% of notional

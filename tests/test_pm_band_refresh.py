@@ -22,7 +22,7 @@ from pm_helpers import at_hour, borrower, hours_until_above
 from rulebook import class_transfer, deposit, lend, market, pm_rules, prices, set_mode, spot_trade, token
 
 from clearinghouse import lending
-from clearinghouse.units import usd
+from events.units import usd
 
 
 def _debt(pair: Pair) -> int:

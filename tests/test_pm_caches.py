@@ -10,7 +10,7 @@ from rulebook import Book, deposit, pm_rules, prices, set_mode, token
 from clearinghouse import portfolio
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import usd
+from events.units import usd
 from events.generator import GeneratorConfig, generate
 
 

@@ -14,7 +14,7 @@ from liquidation_helpers import Pair
 from rulebook import deposit, market, pm_rules, prices, set_leverage, set_mode, spot_trade, token, trade
 
 from clearinghouse import portfolio
-from clearinghouse.units import RATE, usd
+from events.units import RATE, usd
 from events import schema as ev
 
 TEN_X = [("0", 10)]

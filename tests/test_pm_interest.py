@@ -21,7 +21,7 @@ from pm_helpers import at_hour, borrower, hours_until_above
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import HOUR_MS, usd
+from events.units import HOUR_MS, usd
 from events.generator import GeneratorConfig, generate
 from events.schema import BorrowLiquidation, event_type
 

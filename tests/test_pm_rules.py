@@ -8,7 +8,7 @@ from rulebook import Book, deposit, lend, pm_rules, prices, rules, set_mode, tok
 from clearinghouse import lending, portfolio
 from clearinghouse.digest import state_digest
 from clearinghouse.rules import PmRules
-from clearinghouse.units import RATE, usd
+from events.units import RATE, usd
 
 
 def _pm(book: Book) -> None:

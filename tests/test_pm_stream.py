@@ -12,7 +12,7 @@ from clearinghouse.digest import decode_state, encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import HOUR_MS
+from events.units import HOUR_MS
 from events.codec import encode_json
 from events.generator import GeneratorConfig, generate
 from events.schema import PricePoint, Prices, event_type

@@ -10,13 +10,13 @@ from liquidation_helpers import stamped
 from rejecting import rejected
 from rulebook import BTC_TIERS, Book, class_transfer, deposit, lend, market, prices, set_mode, token, trade
 
-from clearinghouse.bounds import MAX_USD
+from events.bounds import MAX_USD
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
-from clearinghouse.rules import Caps
+from events.schema import Caps
 from clearinghouse.state import State
-from clearinghouse.units import HOUR_MS, RATE, usd
+from events.units import HOUR_MS, RATE, usd
 from events import schema as ev
 from events.codec import encode_json
 

@@ -17,7 +17,7 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import HOUR_MS
+from events.units import HOUR_MS
 from events import schema as ev
 from events.eventlog import EventLog
 from replay.audit import audit

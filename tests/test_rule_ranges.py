@@ -13,9 +13,9 @@ from rulebook import BTC_TIERS, Book, deposit, market, pm_rules, trade
 
 from clearinghouse.engine import Engine
 from clearinghouse.liquidation import settings_error
-from clearinghouse.rules import Caps
+from events.schema import Caps
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import RATE, usd
+from events.units import RATE, usd
 from events.schema import Adl, BadDebt, LiquidationTriggered, MarginTier, Market, PmParams, Rules
 
 

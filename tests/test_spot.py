@@ -22,7 +22,7 @@ from rulebook import (
 )
 
 from clearinghouse.spot import price
-from clearinghouse.units import px, sz, usd
+from events.units import px, sz, usd
 
 
 def _listed(book: Book) -> None:

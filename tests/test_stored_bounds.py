@@ -14,12 +14,12 @@ from rejecting import accepted, rejected
 from rulebook import BTC_TIERS, Book, class_transfer, deposit, funding, lend, market, prices, set_mode, token, trade
 
 from clearinghouse import lending, margin
-from clearinghouse.bounds import FIGURE_LIMIT, MAX_USD
+from events.bounds import FIGURE_LIMIT, MAX_USD
 from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import State
-from clearinghouse.units import HOUR_MS, usd
+from events.units import HOUR_MS, usd
 from events.schema import Deposit, MarginTier, Market, PricePoint, Prices, Rejected, Trade
 from replay.snapshot import make_snapshot, read_snapshot, write_snapshot
 

@@ -11,7 +11,7 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, TriggerIndex
-from clearinghouse.units import PX, SZ, USD
+from events.units import PX, SZ, USD
 from events import schema as ev
 from events.generator import GeneratorConfig, generate, valid_price
 

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 from msgspec import inspect as mi
 
-from clearinghouse.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_POSITIONS, MAX_PRICES, MAX_TIERS
+from events.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_POSITIONS, MAX_PRICES, MAX_TIERS
 from events import schema as ev
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, iter_json_lines
 
@@ -233,7 +233,7 @@ def test_every_input_field_has_a_bound() -> None:
     """The class, not the examples: every int of every input event has both bounds, every string
     a pattern, every list and dict a maximum length (Caps, the engine's rule type, aside: its
     ranges are the engine's and the codec keeps it within the 64-bit encoding)."""
-    seen: set[type] = {__import__("clearinghouse.rules", fromlist=["Caps"]).Caps}
+    seen: set[type] = {__import__("events.schema", fromlist=["Caps"]).Caps}
     for t in _int_types(mi.type_info(ev.InputEvent), seen):
         if isinstance(t, mi.IntType):
             assert t.ge is not None and t.le is not None, t

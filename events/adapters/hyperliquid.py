@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from clearinghouse.units import PX_DECIMALS, USD_DECIMALS, parse_decimal
-from clearinghouse.units import SZ_DECIMALS as SIZE_SCALE
+from events.units import PX_DECIMALS, USD_DECIMALS, parse_decimal
+from events.units import SZ_DECIMALS as SIZE_SCALE
 from events.schema import ImportAccount, ImportedPosition, Market, MarginTier, PricePoint, Prices, Rules
 
 

@@ -5,7 +5,7 @@ its seed alone.
 A stream mixes valid events (most of them: a market, tokens and rules first, then deposits,
 trades near the mark, price walks with crashes and spikes, funding, lending, mode switches) with
 boundary and invalid ones: amounts, prices, sizes, rates and leverages at and one unit past
-their documented bounds (`clearinghouse.bounds`), names at the length limit and outside the
+their documented bounds (`events.bounds`), names at the length limit and outside the
 charset, time jumps forward and back, duplicate ids, unknown accounts and markets, lines the
 codec must refuse, and liquidation markers naming anyone. The generator keeps a rough model
 (marks, who holds what) only to make enough events land; it never needs to be right.
@@ -21,8 +21,8 @@ import json
 import random
 from typing import Any
 
-from clearinghouse import bounds
-from clearinghouse.units import (
+from events import bounds
+from events.units import (
     HOUR_MS,
     PX_DECIMALS,
     RATE_DECIMALS,

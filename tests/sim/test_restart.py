@@ -24,7 +24,7 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.runner import LogDir, run
 from clearinghouse.state import State
-from clearinghouse.units import HOUR_MS, usd
+from events.units import HOUR_MS, usd
 from events import schema as ev
 from events.codec import decode_json
 from events.eventlog import EventLog

@@ -11,7 +11,7 @@ from __future__ import annotations
 from liquidation_helpers import TEN_X, Pair
 from rulebook import deposit, market, prices, set_leverage, set_mode, trade
 
-from clearinghouse.units import px, sz, usd
+from events.units import px, sz, usd
 from events import schema as ev
 
 

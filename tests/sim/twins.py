@@ -25,7 +25,7 @@ from clearinghouse.digest import decode_state, digest_of, encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import bound_errors, conservation_errors
 from clearinghouse.state import LiquidationConfig, State
-from clearinghouse.units import USD
+from events.units import USD
 from events import schema as ev
 from events.codec import CodecError, decode_json
 from replay.decisions import guide_of

@@ -10,7 +10,7 @@ outgrow `STORED_LIMIT` is refused by the engine.
 
 from __future__ import annotations
 
-from clearinghouse.units import HOUR_MS, NTL_DIV
+from events.units import HOUR_MS, NTL_DIV
 
 STORED_LIMIT = 2**62  # every int the state or a derived event holds stays within +-this
 
