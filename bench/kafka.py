@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from clearinghouse.engine import Engine  # noqa: E402
-from clearinghouse.runner import Position, step  # noqa: E402
+from clearinghouse.edges.runner import Position, step  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.codec import decode_block_at, decode_derived_block_at, encode_block  # noqa: E402
@@ -78,7 +78,7 @@ def _broker() -> Any:
 
 
 def cli(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"clearinghouse {args[0]} failed: {result.stderr}")
     return result.stdout
@@ -90,7 +90,7 @@ class Service:
     def __init__(self, bootstrap: str, topic: str, state: Path) -> None:
         self.logs = state.parent / f"{state.name}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "clearinghouse.cli", "-q", "serve", "--kafka", bootstrap, "--topic", topic, "--state", str(state), "--port", "0"],
+            [sys.executable, "-m", "clearinghouse", "-q", "serve", "--kafka", bootstrap, "--topic", topic, "--state", str(state), "--port", "0"],
             stderr=open(self.logs, "wb"),
             stdout=subprocess.DEVNULL,
             cwd=ROOT,

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.digest import state_digest  # noqa: E402
 from clearinghouse.engine import Engine  # noqa: E402
-from clearinghouse.runner import LogDir, Position, fold, run  # noqa: E402
+from clearinghouse.edges.runner import LogDir, Position, fold, run  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.units import PX, SZ, USD  # noqa: E402
 from events import schema as ev  # noqa: E402

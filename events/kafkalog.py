@@ -13,7 +13,7 @@ Both outputs are written by one transactional producer whose id is fixed per (de
 partition). Starting it fences any earlier instance (a zombie's open transaction is aborted), so
 the committed tail read right after is final: it says how many derived events and up to which
 source offset dead letters are already out, and a restart skips exactly those (see
-`clearinghouse.runner.Resume`). The transaction also makes a batch's derived events and dead
+`clearinghouse.edges.runner.Resume`). The transaction also makes a batch's derived events and dead
 letters visible together.
 """
 

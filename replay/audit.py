@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from clearinghouse.liquidation import account_below, scopes
 from clearinghouse.overview import grouped
-from clearinghouse.runner import LogDir, Position, settings
+from clearinghouse.edges.runner import LogDir, Position, settings
 from clearinghouse.spot import PORTFOLIO, mode_of
 from clearinghouse.state import State
 from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal

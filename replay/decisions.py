@@ -17,7 +17,7 @@ from typing import Any, Callable
 import structlog
 
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, fold
+from clearinghouse.edges.runner import LogDir, Position, fold
 from clearinghouse.state import State
 from events import schema as ev
 from events.eventlog import EventLog

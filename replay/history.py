@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from clearinghouse.lazy import same
-from clearinghouse.runner import LogDir, load
+from clearinghouse.edges.runner import LogDir, load
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
 from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal

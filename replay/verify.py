@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, Position, fold, settings
+from clearinghouse.edges.runner import LogDir, Position, fold, settings
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import encode_json

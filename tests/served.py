@@ -23,7 +23,7 @@ class Served:
         self._err = open(logs, "ab")
         self._from = self._err.tell()  # earlier runs may have logged to the same file
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "clearinghouse.cli", "-q", "serve", *args, "--port", "0"],
+            [sys.executable, "-m", "clearinghouse", "-q", "serve", *args, "--port", "0"],
             stdout=subprocess.DEVNULL,
             stderr=self._err,
             env={**os.environ, **(env or {})},

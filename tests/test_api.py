@@ -1,5 +1,5 @@
-"""The service's HTTP query API and metrics, over real HTTP on 127.0.0.1 (clearinghouse/api.py,
-clearinghouse/metrics.py).
+"""The service's HTTP query API and metrics, over real HTTP on 127.0.0.1 (clearinghouse/edges/api.py,
+clearinghouse/edges/metrics.py).
 
 The book: BTC (40x, so maintenance is 1/80 of notional; new positions are cross at 20x),
 deposits a 1000, b 1000, c 5000, d 5000; at 100,000 a buys 0.1 from b and c buys 0.1 from d;
@@ -31,9 +31,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from clearinghouse import api
-from clearinghouse.api import SeqCache, build_app, serve_http
-from clearinghouse.httpserver import MAX_BODY
-from clearinghouse.metrics import CONTENT_TYPE, Metrics
+from clearinghouse.edges.api import SeqCache, build_app, serve_http
+from clearinghouse.edges.httpserver import MAX_BODY
+from clearinghouse.edges.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import overview
 from clearinghouse.state import State
 from events.schema import Checkpoint, LiquidationTriggered, PositionView, Rejected

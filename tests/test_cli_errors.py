@@ -18,7 +18,7 @@ STATE_SHAPE = 'the body of Hyperliquid\'s info request {"type": "clearinghouseSt
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "clearinghouse.cli", *args],
+        [sys.executable, "-m", "clearinghouse", *args],
         capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})},
     )
 
@@ -208,7 +208,7 @@ def test_warnings_go_to_stderr_not_into_json(tmp_path: Path) -> None:
 
 BOOM = """\
 import sys
-import clearinghouse.cli as cli
+import clearinghouse.edges.cli as cli
 def boom(*args):
     raise RuntimeError("boom")
 cli.write_jsonl = boom

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clearinghouse.runner import LogDir, run
+from clearinghouse.edges.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
@@ -31,7 +31,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path) -> N
     with EventLog(reference.derived, derived=True, readonly=True) as derived:
         expected_derived = [e for _, e in derived.read()]
     victim = _write(tmp_path / "victim", stream)
-    command = [sys.executable, "-m", "clearinghouse.cli", "-q", "run", "--log", str(victim.root), "--snapshot-every", "2000", "--liquidator-loss-limit", "0"]
+    command = [sys.executable, "-m", "clearinghouse", "-q", "run", "--log", str(victim.root), "--snapshot-every", "2000", "--liquidator-loss-limit", "0"]
     rng = random.Random(5)
     kills = 0
     for attempt in range(41):

@@ -28,7 +28,7 @@ def _serve(root: Path, *flags: str) -> Served:
     """`serve --log` over a log of one deposit (account a, 10 USDC), answering /health."""
     source = root / "events.jsonl"
     source.write_text('{"type":"deposit","account":"a","amount":"10"}\n')
-    cli = [sys.executable, "-m", "clearinghouse.cli"]
+    cli = [sys.executable, "-m", "clearinghouse"]
     subprocess.run([*cli, "ingest", str(source), "--log", str(root / "log")], check=True, capture_output=True)
     service = Served(["--log", str(root / "log"), *flags], root / "serve.log")
     service.wait(lambda health: health["status"] == "ok")

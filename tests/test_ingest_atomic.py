@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BROKEN_DECODER = """
 import sys
 import events.codec as codec
-import clearinghouse.cli as cli
+import clearinghouse.edges.cli as cli
 real, seen = codec.decode_json, [0]
 def decode(line):
     seen[0] += 1
@@ -33,7 +33,7 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 def cli(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
-    head = ["-c", code] if code else ["-m", "clearinghouse.cli"]
+    head = ["-c", code] if code else ["-m", "clearinghouse"]
     return subprocess.run([sys.executable, *head, "-q", *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
@@ -100,7 +100,7 @@ def test_a_killed_ingest_leaves_the_whole_file_or_nothing(tmp_path: Path) -> Non
     events = stream(source, 100_000, seed=11)
     log = tmp_path / "log"
     rng = random.Random(7)
-    command = [sys.executable, "-m", "clearinghouse.cli", "-q", "ingest", str(source), "--log", str(log)]
+    command = [sys.executable, "-m", "clearinghouse", "-q", "ingest", str(source), "--log", str(log)]
     command += ["--block", "50"]
     kills = 0
     for _ in range(4):

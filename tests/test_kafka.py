@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ConcurrentTransactions
 from aiokafka.producer.sender import AddPartitionsToTxnHandler
 
-from clearinghouse.runner import LogDir, run
+from clearinghouse.edges.runner import LogDir, run
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl
@@ -37,7 +37,7 @@ CHECKPOINT_EVERY = 5_000  # checkpoints (digest and chain) in the derived stream
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result
 
@@ -124,7 +124,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(kafka: str, crash: R
     """The stream arrives at 6,000 events/s while the service is killed four times at seeded
     random moments; each restart resumes from its newest snapshot (one every 2,000 events)."""
     producer = subprocess.Popen(
-        [sys.executable, "-m", "clearinghouse.cli", "-q", "produce", "--kafka", kafka, "--topic", "kills", "--log", str(crash.log.root), "--rate", "6000"],
+        [sys.executable, "-m", "clearinghouse", "-q", "produce", "--kafka", kafka, "--topic", "kills", "--log", str(crash.log.root), "--rate", "6000"],
         stdout=subprocess.DEVNULL,
     )
     rng = random.Random(20261125)

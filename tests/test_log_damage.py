@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "clearinghouse.cli", "-q", *args]
+    command = [sys.executable, "-m", "clearinghouse", "-q", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 

@@ -121,7 +121,7 @@ def test_a_trade_in_a_market_that_never_had_a_price_with_a_loss_limit():
 
 
 def test_the_cli_refuses_liquidation_settings_out_of_range(tmp_path, capsys):
-    from clearinghouse.cli import main
+    from clearinghouse.edges.cli import main
 
     source = tmp_path / "one.jsonl"
     source.write_text('{"type":"deposit","account":"a","amount":"1"}\n')

@@ -10,7 +10,7 @@ import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, chain_step, run, settings, step
+from clearinghouse.edges.runner import ConfigMismatch, LogDir, LogSettings, Position, chain_step, run, settings, step
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog

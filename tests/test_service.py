@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import clearinghouse.service as service_module
+import clearinghouse.edges.service as service_module
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, fix_settings, run, save_position, settings, step
-from clearinghouse.service import Service, Settings, file_service
-from clearinghouse.shadow import Saved, Shadow
+from clearinghouse.edges.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, fix_settings, run, save_position, settings, step
+from clearinghouse.edges.service import Service, Settings, file_service
+from clearinghouse.edges.shadow import Saved, Shadow
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
@@ -34,7 +34,7 @@ import pytest
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300)
     if check:
         assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result

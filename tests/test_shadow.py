@@ -1,4 +1,4 @@
-"""The shadow (`clearinghouse.shadow`): a second engine fed the service's records, hashing the
+"""The shadow (`clearinghouse.edges.shadow`): a second engine fed the service's records, hashing the
 checkpoints and staging the snapshots. Real processes, real pipes, real files.
 
 What the shadow sends and stages is what the file-log `run` computes and writes for the same
@@ -22,8 +22,8 @@ import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, LogSettings, Position, fix_settings, position_snapshot, step
-from clearinghouse.shadow import HEADER, DigestLost, Saved, Shadow, follow, frame, named
+from clearinghouse.edges.runner import LogDir, LogSettings, Position, fix_settings, position_snapshot, step
+from clearinghouse.edges.shadow import HEADER, DigestLost, Saved, Shadow, follow, frame, named
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
@@ -214,8 +214,8 @@ def test_a_staged_snapshot_is_published_by_the_service(tmp_path: Path) -> None:
 SHADOW_OF_A_KILLED_SERVICE = """
 import asyncio, sys
 from pathlib import Path
-from clearinghouse.runner import LogDir
-from clearinghouse.shadow import Shadow
+from clearinghouse.edges.runner import LogDir
+from clearinghouse.edges.shadow import Shadow
 from replay.snapshot import SnapshotStore
 
 async def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clearinghouse.runner import LogDir
+from clearinghouse.edges.runner import LogDir
 from events.codec import encode_json
 from events.eventlog import EventLog
 from events.filelog import FileLog
@@ -44,13 +44,13 @@ class Failing(storage.OsStorage):
 
 under, code = sys.argv[1], getattr(errno, sys.argv[2])
 storage.install(Failing(under, code))
-from clearinghouse.cli import main
+from clearinghouse.edges.cli import main
 sys.exit(main(sys.argv[3:]))
 """
 
 
 def cli(*args: str, disk: tuple[Path, str] | None = None) -> subprocess.CompletedProcess[str]:
-    head = ["-c", FAILING_DISK, str(disk[0]), disk[1]] if disk else ["-m", "clearinghouse.cli"]
+    head = ["-c", FAILING_DISK, str(disk[0]), disk[1]] if disk else ["-m", "clearinghouse"]
     return subprocess.run([sys.executable, *head, "-q", *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 

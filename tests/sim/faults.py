@@ -10,7 +10,7 @@ of what was written since (what a real disk may show after a power cut), closes 
 The machine then "reboots": a new `FaultyIO` with everything on disk taken as synced.
 
 `run_fault_case(seed)` splits a small seeded stream into files and, with faults on, ingests
-each and runs the log after each, through the real command line (`clearinghouse.cli.main`,
+each and runs the log after each, through the real command line (`clearinghouse.edges.cli.main`,
 in process), restarting after every crash and retrying after every error, as an operator
 would (`repair` when told to). Then, with faults off, it checks that no command ever failed
 other than with one clean line, that the input log holds every accepted event once and in
@@ -38,8 +38,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clearinghouse.cli import main as cli
-from clearinghouse.runner import LogDir
+from clearinghouse.edges.cli import main as cli
+from clearinghouse.edges.runner import LogDir
 from events import storage
 from events.codec import encode_json
 from events.eventlog import EventLog

@@ -19,10 +19,10 @@ from liquidation_helpers import stamped
 from pm_helpers import at_hour
 from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token, withdraw
 
-from clearinghouse.cli import main as cli
+from clearinghouse.edges.cli import main as cli
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.runner import LogDir, run
+from clearinghouse.edges.runner import LogDir, run
 from clearinghouse.state import State
 from events.units import HOUR_MS, usd
 from events import schema as ev

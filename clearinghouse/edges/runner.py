@@ -14,7 +14,7 @@ A checkpoint (state digest and input chain) is taken of the state after the reco
 derived events of the first record that ends `checkpoint_every // 2` events or more past it (or
 of the record that takes the next checkpoint, if that comes first). Both points depend on the
 input alone, so every reader puts it in the same place; the delay lets the live service hash
-the state in its shadow process (`clearinghouse.shadow`) instead of stopping its loop for it. A
+the state in its shadow process (`clearinghouse.edges.shadow`) instead of stopping its loop for it. A
 checkpoint taken and not yet landed is held in the snapshot, so a restart lands it in its place.
 
 Storage faults are loud, never silent. A snapshot that counts more input events than the input

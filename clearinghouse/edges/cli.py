@@ -24,12 +24,13 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.httpserver import Limits
+from clearinghouse.edges.httpserver import Limits
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview, render
-from clearinghouse.produce import event_blocks, log_blocks, produce
-from clearinghouse.runner import ConfigMismatch, LogBehind, LogDir, RunResult, check_snapshots, repair, run
-from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
+from clearinghouse.edges.produce import event_blocks, log_blocks, produce
+from clearinghouse.edges.runner import ConfigMismatch, LogBehind, LogDir, RunResult, check_snapshots, repair, run
+from clearinghouse.edges.jsonlog import configure_logging
+from clearinghouse.edges.service import ServiceError, Settings, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
@@ -898,7 +899,7 @@ def _log_to_stderr() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _log_to_stderr()  # serve then logs JSON lines (service.configure_logging)
+    _log_to_stderr()  # serve then logs JSON lines (jsonlog.configure_logging)
     try:
         return args.func(args)
     except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:

@@ -5,7 +5,7 @@ records in the loop's thread, so an HTTP request always sees the state between t
 never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
 transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and hand
-the records to the shadow (`clearinghouse.shadow`): a second engine in its own process that
+the records to the shadow (`clearinghouse.edges.shadow`): a second engine in its own process that
 applies them too, hashes each checkpoint's state and stages a snapshot every `snapshot_every`
 events, so no state-sized work ever runs on the loop while it serves. A checkpoint lands in the
 output half an interval after its state (`runner`), with the digest the shadow sent back long
@@ -26,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-import logging
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -36,13 +34,13 @@ from typing import Any, Callable, Protocol
 import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
-from clearinghouse.api import build_app, serve_http
-from clearinghouse.httpserver import Limits
+from clearinghouse.edges.api import build_app, serve_http
+from clearinghouse.edges.httpserver import Limits
 from clearinghouse.engine import Engine
-from clearinghouse.metrics import Metrics
-from clearinghouse.runner import LogDir, Position, Resume, fix_settings, lands, load, save_position, skip, step
-from clearinghouse.runner import settings as log_settings
-from clearinghouse.shadow import DigestLost, Saved, Shadow
+from clearinghouse.edges.metrics import Metrics
+from clearinghouse.edges.runner import LogDir, Position, Resume, fix_settings, lands, load, save_position, skip, step
+from clearinghouse.edges.runner import settings as log_settings
+from clearinghouse.edges.shadow import DigestLost, Saved, Shadow
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
 from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
@@ -193,7 +191,7 @@ class Service:
         self.lag = 0
         self.snapshot_seq: int | None = None
         self.source_description = ""
-        self._guided = True  # the shadow follows the service's decisions (`clearinghouse.shadow`)
+        self._guided = True  # the shadow follows the service's decisions (`clearinghouse.edges.shadow`)
         self._written = float("-inf")  # perf_counter at the end of the last write
         self._derived_at_most: int | None = None  # after lost derived events: the most a snapshot to load may count
 
@@ -439,22 +437,6 @@ def kafka_service(state_dir: LogDir, config: KafkaConfig, topics: Topics, partit
         settings,
         metrics,
     )
-
-
-def configure_logging() -> None:
-    """JSON lines on stderr, one object per event, for log shippers; the libraries' stdlib
-    logging (aiokafka's) goes through the same renderer."""
-    shared: list[Any] = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
 async def serve(

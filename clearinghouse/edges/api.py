@@ -16,8 +16,8 @@ from urllib.parse import unquote
 import msgspec
 import structlog
 
-from clearinghouse.httpserver import HttpServer, Limits, Request, Response, serve
-from clearinghouse.metrics import CONTENT_TYPE, Metrics
+from clearinghouse.edges.httpserver import HttpServer, Limits, Request, Response, serve
+from clearinghouse.edges.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import Leveraged, most_leveraged, overview
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state

@@ -29,7 +29,7 @@ the number of derived events it made). From it: `["digest", seq, hex]` for each 
 offset it resumes from). The shadow exits at the end of its input, and dies with the service
 (`PR_SET_PDEATHSIG`). Linux only.
 
-    python -m clearinghouse.shadow HOME --next-seq N --snapshot-every S [--unguided] [--full-scan]
+    python -m clearinghouse.edges.shadow HOME --next-seq N --snapshot-every S [--unguided] [--full-scan]
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ import msgspec
 import structlog
 
 from clearinghouse.digest import digest_of, encode_state
+from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.engine import Engine
-from clearinghouse.runner import Known, LogDir, load, position_snapshot, settings, skip, step
+from clearinghouse.edges.runner import Known, LogDir, load, position_snapshot, settings, skip, step
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import CodecError, decode_block_at
@@ -128,7 +129,7 @@ class Shadow:
 
     async def start(self, home: LogDir, next_seq: int, snapshot_every: int, *, guided: bool = True, full_scan: bool = False) -> None:
         """Starts the shadow on the snapshot the service loaded (the one ending before `next_seq`)."""
-        args = [sys.executable, "-m", "clearinghouse.shadow", str(home.root), "--next-seq", str(next_seq), "--snapshot-every", str(snapshot_every)]
+        args = [sys.executable, "-m", "clearinghouse.edges.shadow", str(home.root), "--next-seq", str(next_seq), "--snapshot-every", str(snapshot_every)]
         args += [flag for flag, on in (("--unguided", not guided), ("--full-scan", full_scan)) if on]
         self._process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())
@@ -338,7 +339,7 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="clearinghouse.shadow")
+    parser = argparse.ArgumentParser(prog="clearinghouse.edges.shadow")
     parser.add_argument("home")
     parser.add_argument("--next-seq", type=int, required=True)
     parser.add_argument("--snapshot-every", type=int, required=True)
@@ -352,8 +353,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # sent to the group, they stop the service, which closes the input
         signal.signal(sig, signal.SIG_IGN)
     os.nice(NICE)
-    from clearinghouse.service import configure_logging
-
     configure_logging()
     try:
         return follow(LogDir(Path(args.home)), args.next_seq, args.snapshot_every, sys.stdin.buffer, sys.stdout.buffer, guided=not args.unguided,
