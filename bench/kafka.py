@@ -23,7 +23,7 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    its shadow process takes the checkpoints now); the JSON lists each (`slow_ticks`: seq, ms,
    ms since the timed phase began).
 
-    python bench/kafka.py --offline  # no broker: the latency phase's stream through runner.step
+    python bench/kafka.py --offline  # no broker: the latency phase's stream through replay.fold.step
 
 `--offline` replays the latency phase's records (setup, background and ticks) through the step
 the service runs, in this process, and prints the slowest records with what they derived: what
@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from clearinghouse.engine import Engine  # noqa: E402
-from clearinghouse.edges.runner import Position, step  # noqa: E402
+from replay.fold import LogPosition, step  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.codec import decode_block_at, decode_derived_block_at, encode_block  # noqa: E402
@@ -193,7 +193,7 @@ def offline(seconds: int, rate: int, slowest: int = 12) -> dict[str, Any]:
     service's default): the time of each, the slowest listed."""
     setup, ticks = _victims()
     engine = Engine(State(liquidation=LiquidationConfig()))
-    at = Position(engine.state)
+    at = LogPosition(engine.state)
     for block in blocks_of(setup, BLOCK):
         step(engine, at, 0, block, None, checkpoint_every=CHECKPOINT_EVERY)
     timed = []
@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
-    parser.add_argument("--offline", action="store_true", help="no broker: time each record of the latency stream through runner.step")
+    parser.add_argument("--offline", action="store_true", help="no broker: time each record of the latency stream through replay.fold.step")
     args = parser.parse_args()
     events = args.events or (100_000 if args.quick else 400_000)
     seconds = args.seconds or (15 if args.quick else 60)

@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.digest import state_digest  # noqa: E402
 from clearinghouse.engine import Engine  # noqa: E402
-from clearinghouse.edges.runner import LogDir, Position, fold, run  # noqa: E402
+from clearinghouse.edges.runner import run  # noqa: E402
+from replay.fold import LogPosition, fold  # noqa: E402
+from replay.logdir import LogDir  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.units import PX, SZ, USD  # noqa: E402
 from events import schema as ev  # noqa: E402
@@ -45,7 +47,7 @@ def say(text: str) -> None:
 
 def plain_replay(log: LogDir, seq: int, config: LiquidationConfig) -> str:
     engine = Engine(State(liquidation=config))
-    fold(log, Position(engine.state), engine, end_seq=seq + 1)
+    fold(log, LogPosition(engine.state), engine, end_seq=seq + 1)
     return state_digest(engine.state)
 
 

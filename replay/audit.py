@@ -19,13 +19,14 @@ from typing import Any, NamedTuple
 
 from clearinghouse.liquidation import account_below, scopes
 from clearinghouse.overview import grouped
-from clearinghouse.edges.runner import LogDir, Position, settings
 from clearinghouse.spot import PORTFOLIO, mode_of
 from clearinghouse.state import State
-from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events import schema as ev
 from events.codec import to_wire
-from replay.decisions import OnEvent, Point, replay
+from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
+from replay.decisions import Point, replay
+from replay.fold import LogPosition, OnEvent
+from replay.logdir import LogDir, settings
 from replay.survival import percent, survival
 
 DECISIONS = (
@@ -156,7 +157,7 @@ def audit(log: LogDir, name: str) -> Audit:
     """A replay from the first event, guided by the recorded decisions (`replay.decisions`)."""
     result = Audit(name)
     config = settings(log).liquidation
-    replay(log, lambda: Position(State(liquidation=config)), Point(), lambda state: _watcher(result, state))
+    replay(log, lambda: LogPosition(State(liquidation=config)), Point(), lambda state: _watcher(result, state))
     return result
 
 

@@ -17,16 +17,14 @@ from typing import Any, Callable
 import structlog
 
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import LogDir, Position, fold
 from clearinghouse.state import State
 from events import schema as ev
 from events.eventlog import EventLog
+from replay.fold import LogPosition, OnEvent, fold
+from replay.logdir import LogDir
 from replay.snapshot import SnapshotStore
 
 _log = structlog.get_logger(__name__)
-
-OnEvent = Callable[[int, Any, list[Any]], None]  # (seq, input event, its derived events)
-
 
 class Point:
     """Where a replay stops: right after input `seq`, after the last event at or before `time`
@@ -35,7 +33,7 @@ class Point:
     def __init__(self, seq: int | None = None, time: int | None = None) -> None:
         self.seq, self.time = seq, time
 
-    def covered(self, at: Position, ran: int, length: int) -> bool:
+    def covered(self, at: LogPosition, ran: int, length: int) -> bool:
         """Whether the decisions from `at` to here are all recorded, a run having gone to seq
         `ran` of a log of `length` events."""
         if self.seq is not None:
@@ -44,7 +42,7 @@ class Point:
             return at.state.next_seq < ran  # a later snapshot exists, so the moment falls before it
         return length <= ran
 
-    def fold(self, log: LogDir, at: Position, engine: Engine, on_event: OnEvent | None) -> None:
+    def fold(self, log: LogDir, at: LogPosition, engine: Engine, on_event: OnEvent | None) -> None:
         if self.seq is not None:
             fold(log, at, engine, end_seq=self.seq + 1, on_event=on_event)
         elif self.time is not None:
@@ -59,7 +57,7 @@ def cause(event: Any) -> int:
     return event.seq if isinstance(event, ev.Rejected) else event.cause
 
 
-def recorded(log: LogDir, at: Position, point: Point) -> list[Any]:
+def recorded(log: LogDir, at: LogPosition, point: Point) -> list[Any]:
     """The derived events the log records after `at`, checkpoints left out, up to the decisions
     of the point (a decision's time is the state's, which only grows)."""
     found: list[Any] = []
@@ -91,7 +89,7 @@ def _ran(log: LogDir) -> int:
     return SnapshotStore.seq_of(paths[-1]) if paths else 0
 
 
-def replay(log: LogDir, start: Callable[[], Position], point: Point, watch: Callable[[State], OnEvent] | None = None) -> Position:
+def replay(log: LogDir, start: Callable[[], LogPosition], point: Point, watch: Callable[[State], OnEvent] | None = None) -> LogPosition:
     """Folds from the position `start()` gives to `point`, guided where the decisions are
     recorded and checked against them; `watch(state)` gives each attempt's per-event callback
     (a fallback starts again from a fresh `start()`)."""

@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from clearinghouse.lazy import same
-from clearinghouse.edges.runner import LogDir, load
 from clearinghouse.state import State
 from clearinghouse.summary import clearinghouse_state
-from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from events.eventlog import EventLog
+from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 from replay.decisions import Point, replay
+from replay.fold import load
+from replay.logdir import LogDir
 
 
 class HistoryError(ValueError):

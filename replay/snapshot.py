@@ -50,7 +50,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     offset: int  # the next input record to read (the source offset)
     time: int  # event time of the state (ms), to find the snapshot before a moment
     state: bytes
-    pending: ev.Checkpoint | None = None  # taken, not landed in the derived stream yet (`runner`)
+    pending: ev.Checkpoint | None = None  # taken, not landed in the derived stream yet (`replay.fold`)
 
     def load_state(self, check_digest: bool = True, lazy: bool = False) -> State:
         """The state; `check_digest` re-encodes it to prove it is the one that was digested

@@ -24,8 +24,8 @@ from clearinghouse import margin
 from clearinghouse.rules import RULE_SETS
 from clearinghouse.state import State
 from clearinghouse.tiers import TierTable
-from events.units import PX_DECIMALS, format_decimal, round_half_even
 from events import schema as ev
+from events.units import PX_DECIMALS, format_decimal, round_half_even
 
 PPM = 1_000_000
 UP_LIMIT = 10 * PPM  # the largest upward move tried: +1000%

@@ -8,11 +8,12 @@ from typing import Any, Callable
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import LogDir, Position, fold, settings
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import encode_json
 from events.eventlog import EventLog
+from replay.fold import LogPosition, fold
+from replay.logdir import LogDir, settings
 from replay.snapshot import SnapshotError, SnapshotStore, read_snapshot
 
 
@@ -56,7 +57,7 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
         total = inputs.next_seq
     cursor = 0
 
-    def on_block(at: Position, out: list[Any]) -> None:
+    def on_block(at: LogPosition, out: list[Any]) -> None:
         nonlocal cursor
         for event in out:
             expected = decisions[cursor] if cursor < len(decisions) else None
@@ -80,7 +81,7 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
         if progress is not None:
             progress(state.next_seq, total)
 
-    fold(log, Position(state), engine, on_block=on_block)
+    fold(log, LogPosition(state), engine, on_block=on_block)
     verdict.events = state.next_seq
     if cursor < len(decisions):
         extra = decisions[cursor]

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clearinghouse.edges.runner import LogDir, run
+from clearinghouse.edges.runner import run
+
+from replay.logdir import LogDir
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate

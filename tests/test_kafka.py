@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ConcurrentTransactions
 from aiokafka.producer.sender import AddPartitionsToTxnHandler
 
-from clearinghouse.edges.runner import LogDir, run
+from clearinghouse.edges.runner import run
+
+from replay.logdir import LogDir
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate, write_jsonl

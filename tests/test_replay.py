@@ -15,7 +15,8 @@ from test_trigger_index import _crash_stream
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import LogDir, run
+from clearinghouse.edges.runner import run
+from replay.logdir import LogDir
 from clearinghouse.state import LiquidationConfig, State
 from events.units import HOUR_MS
 from events import schema as ev

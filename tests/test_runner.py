@@ -10,7 +10,9 @@ import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import ConfigMismatch, LogDir, LogSettings, Position, chain_step, run, settings, step
+from clearinghouse.edges.runner import run
+from replay.fold import LogPosition, chain_step, step
+from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
@@ -188,7 +190,7 @@ def test_a_moment_finds_its_snapshot_from_the_heads(tmp_path: Path) -> None:
 def _landings(stream: list, sizes: list[int], every: int) -> list[tuple[int, int]]:
     """(record index, checkpoint seq) for each checkpoint `step` lands, records of `sizes`."""
     engine = Engine()
-    at = Position(engine.state)
+    at = LogPosition(engine.state)
     landed, start = [], 0
     for index, size in enumerate(sizes):
         out = step(engine, at, index, stream[start : start + size], None, checkpoint_every=every)

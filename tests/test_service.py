@@ -17,7 +17,9 @@ from typing import Any
 import clearinghouse.edges.service as service_module
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import ConfigMismatch, LogDir, LogSettings, Position, Resume, fix_settings, run, save_position, settings, step
+from clearinghouse.edges.runner import Resume, fix_settings, run, save_position
+from replay.fold import LogPosition, step
+from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
 from clearinghouse.edges.service import Service, Settings, file_service
 from clearinghouse.edges.shadow import Saved, Shadow
 from clearinghouse.state import State
@@ -304,7 +306,7 @@ def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp
         (0, ["Rejected", "Rejected", "Rejected", "Checkpoint"], [2], 153),
     ]
     reference = Engine()
-    at = Position(reference.state)
+    at = LogPosition(reference.state)
     for record in _batch()[:5]:  # the garbage record (offset 2) leaves the state as it is
         if record.value != b"garbage":
             step(reference, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=100)

@@ -22,7 +22,9 @@ import pytest
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import LogDir, LogSettings, Position, fix_settings, position_snapshot, step
+from clearinghouse.edges.runner import fix_settings, position_snapshot
+from replay.fold import LogPosition, step
+from replay.logdir import LogDir, LogSettings
 from clearinghouse.edges.shadow import HEADER, DigestLost, Saved, Shadow, follow, frame, named
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
@@ -66,7 +68,7 @@ class _Service:
 
     def __init__(self, tmp_path: Path, records: list[Record], every: int) -> None:
         engine = Engine(State(liquidation=LiquidationConfig()))
-        at = Position(engine.state)
+        at = LogPosition(engine.state)
         self.frames: list[list[Any]] = []
         self.expected: list[Any] = []
         self.files: dict[int, bytes] = {}
@@ -195,7 +197,7 @@ def test_a_staged_snapshot_is_published_by_the_service(tmp_path: Path) -> None:
     async def publish() -> tuple[Saved | None, str]:
         shadow = Shadow(SnapshotStore(home.state))
         await shadow.start(home, 0, 100)
-        digest = shadow.digest(State(next_seq=100))  # as `runner.step` asks, before the record goes
+        digest = shadow.digest(State(next_seq=100))  # as `replay.fold.step` asks, before the record goes
         shadow.forward(records[0], [])
         await shadow.send()
         await asyncio.wait_for(shadow.digest_in(digest), 60)
@@ -214,7 +216,7 @@ def test_a_staged_snapshot_is_published_by_the_service(tmp_path: Path) -> None:
 SHADOW_OF_A_KILLED_SERVICE = """
 import asyncio, sys
 from pathlib import Path
-from clearinghouse.edges.runner import LogDir
+from replay.logdir import LogDir
 from clearinghouse.edges.shadow import Shadow
 from replay.snapshot import SnapshotStore
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from clearinghouse.edges.runner import LogDir
+from replay.logdir import LogDir
 from events.codec import encode_json
 from events.eventlog import EventLog
 from events.filelog import FileLog

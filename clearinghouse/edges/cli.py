@@ -10,30 +10,29 @@ import math
 import os
 import re
 import shlex
-from collections import Counter
 import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import msgspec
 import structlog
-from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
 from clearinghouse.edges.httpserver import Limits
+from clearinghouse.edges.jsonlog import configure_logging
+from clearinghouse.edges.produce import event_blocks, log_blocks, produce
+from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
+from clearinghouse.edges.service import ServiceError, Settings, file_service, kafka_service, serve
+from clearinghouse.engine import Engine
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview, render
-from clearinghouse.edges.produce import event_blocks, log_blocks, produce
-from clearinghouse.edges.runner import ConfigMismatch, LogBehind, LogDir, RunResult, check_snapshots, repair, run
-from clearinghouse.edges.jsonlog import configure_logging
-from clearinghouse.edges.service import ServiceError, Settings, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
-from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
@@ -41,8 +40,10 @@ from events.filelog import LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import LiquidationTriggered, Rejected, Trade, event_type
+from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
+from replay.logdir import ConfigMismatch, LogDir
 from replay.report import render_html
 from replay.snapshot import SnapshotError
 from replay.verify import verify

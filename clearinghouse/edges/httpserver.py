@@ -23,8 +23,8 @@ import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 import structlog

@@ -1,21 +1,10 @@
-"""Runs the engine over a log directory: the I/O edge around the pure core.
+"""Runs the engine over a log directory and persists what it makes: the edge that writes.
 
-A log directory holds `events/` (the input log), `derived/` (the engine's decisions, with their
-own sequence, and checkpoints) and `state/` (snapshots: the state reached, with the input seq,
-the source offset, the count of derived events written and the rolling hash over the input;
-and `settings.msgpack`, what the derived stream depends on besides the input: the liquidation
-settings and the checkpoint interval, fixed by the first run that writes it). Derived events are
-a pure function of the input, so after a crash between writing derived events and the
-snapshot, the run regenerates them and skips the ones already on disk: none is lost or written
-twice.
-
-A checkpoint (state digest and input chain) is taken of the state after the record that ends a
-`checkpoint_every` interval, and lands in the derived stream half an interval later: after the
-derived events of the first record that ends `checkpoint_every // 2` events or more past it (or
-of the record that takes the next checkpoint, if that comes first). Both points depend on the
-input alone, so every reader puts it in the same place; the delay lets the live service hash
-the state in its shadow process (`clearinghouse.edges.shadow`) instead of stopping its loop for it. A
-checkpoint taken and not yet landed is held in the snapshot, so a restart lands it in its place.
+`run` applies the input not yet applied (the fold of `replay.fold`, from the newest good
+snapshot) and writes the derived events, the checkpoints among them, and snapshots; the first
+run fixes the log's settings (`replay.logdir`). Derived events are a pure function of the
+input, so after a crash between writing derived events and the snapshot, the run regenerates
+them and skips the ones already on disk (`Resume`): none is lost or written twice.
 
 Storage faults are loud, never silent. A snapshot that counts more input events than the input
 log holds (input lost) stops `run` (`LogBehind`); a derived log shorter than the newest snapshot
@@ -27,61 +16,24 @@ everything in `cut/`. Every write goes through `events.storage`.
 
 from __future__ import annotations
 
-import hashlib
 import time
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Callable
 
-import msgspec
 import structlog
 
-from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events import storage
-from events.codec import encode_block
 from events.eventlog import INGESTED, EventLog
 from events.filelog import FileLog
+from replay.fold import LogPosition, fold, load
+from replay.logdir import LogDir, LogSettings, recorded_settings, settings, settings_file
 from replay.snapshot import Snapshot, SnapshotError, SnapshotStore, make_snapshot
 
 Progress = Callable[[int, int], None]  # (events done, events total)
 log_event = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class LogDir:
-    root: Path
-
-    @property
-    def events(self) -> Path:
-        return self.root / "events"
-
-    @property
-    def derived(self) -> Path:
-        return self.root / "derived"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def settings(self) -> Path:
-        return self.state / "settings.msgpack"
-
-    @property
-    def dead_letter(self) -> Path:
-        return self.root / "dead-letter"
-
-    @property
-    def cut(self) -> Path:
-        """Where `repair` keeps a copy of everything it cuts."""
-        return self.root / "cut"
-
-    def exists(self) -> bool:
-        return self.events.is_dir()
 
 
 @dataclass
@@ -96,255 +48,16 @@ class RunResult:
         return self.engine.state
 
 
-class ConfigMismatch(Exception):
-    """A run asked for settings other than those the log's derived stream was built with."""
-
-
 class LogBehind(SnapshotError):
     """A snapshot counts input events the input log no longer holds."""
-
-
-DEFAULT_CHECKPOINT_EVERY = 100_000
-
-
-class LogSettings(msgspec.Struct, frozen=True):
-    """What a log's derived stream depends on besides its input: the liquidation settings (its
-    decisions) and the checkpoint interval (where its checkpoints fall). A restart skips as
-    many regenerated derived events as its output already holds, so both must stay as the
-    run that wrote them had them."""
-
-    liquidation: LiquidationConfig = LiquidationConfig()
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
-
-
-class Digest(Protocol):
-    """A state digest that may still be being computed (the service hashes in a child)."""
-
-    def ready(self) -> bool: ...
-    def result(self) -> str: ...
-
-
-class Known:
-    """A digest already computed: what `run`, `verify` and a loaded snapshot hold."""
-
-    def __init__(self, digest: str) -> None:
-        self._digest = digest
-
-    def ready(self) -> bool:
-        return True
-
-    def result(self) -> str:
-        return self._digest
-
-
-def digest_now(state: State) -> Digest:
-    return Known(state_digest(state))
-
-
-@dataclass
-class Pending:
-    """A checkpoint taken and not landed yet in the derived stream."""
-
-    seq: int
-    chain: str
-    ts: int
-    digest: Digest
-
-    def event(self) -> ev.Checkpoint:
-        return ev.Checkpoint(seq=self.seq, digest=self.digest.result(), chain=self.chain, ts=self.ts)
-
-
-@dataclass
-class Position:
-    """Where a fold stands: the state plus what the snapshot records beside it."""
-
-    state: State
-    derived_count: int = 0
-    chain: str = ""
-    offset: int = 0
-    pending: Pending | None = None
-
-
-def _stored(log: LogDir) -> tuple[LiquidationConfig, int | None] | None:
-    """The settings file's liquidation settings and checkpoint interval (None in a file of
-    before the interval was kept: a bare `LiquidationConfig`); None without a file."""
-    if not log.settings.exists():
-        return None
-    try:
-        raw = msgspec.msgpack.decode(log.settings.read_bytes())
-        if isinstance(raw, dict) and "liquidation" in raw:
-            fixed = msgspec.convert(raw, LogSettings)
-            if "check" in raw and raw["check"] != _check(fixed):
-                raise ConfigMismatch(f"{log.settings} is damaged (its checksum does not match){_RESTORE}")
-            return fixed.liquidation, fixed.checkpoint_every
-        return msgspec.convert(raw, LiquidationConfig), None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigMismatch(f"{log.settings} does not hold a log's settings ({exc}){_RESTORE}") from None
-
-
-_RESTORE = (
-    ": restore it, or remove it and run again with the liquidation flags and --checkpoint-every"
-    " the log was first run with"
-)
-
-
-def _check(fixed: LogSettings) -> int:
-    """The checksum kept beside the settings (a damaged file must not read as other settings)."""
-    return zlib.crc32(msgspec.msgpack.encode(fixed))
-
-
-def settings(log: LogDir, liquidation: LiquidationConfig | None = None, checkpoint_every: int | None = None) -> LogSettings:
-    """The log's settings: fixed by the first run that wrote its derived stream (a replay must
-    decide and checkpoint as that run did), so asking for others later is an error; None asks
-    for the log's own (a new log's defaults)."""
-    stored = _stored(log)
-    fixed_liquidation, fixed_every = stored if stored is not None else (None, None)
-    if fixed_liquidation is not None and liquidation is not None and liquidation != fixed_liquidation:
-        raise ConfigMismatch(f"{log.root} was run with liquidation settings {fixed_liquidation}; start a new log to use others")
-    if fixed_every is not None and checkpoint_every is not None and checkpoint_every != fixed_every:
-        raise ConfigMismatch(f"{log.root} was run with a checkpoint every {fixed_every} events; start a new log to use another interval")
-    every = fixed_every if fixed_every is not None else checkpoint_every
-    return LogSettings(fixed_liquidation or liquidation or LiquidationConfig(), DEFAULT_CHECKPOINT_EVERY if every is None else every)
 
 
 def fix_settings(log: LogDir, fixed: LogSettings) -> None:
     """Records the settings before a run writes derived events (and completes a file of before
     the checkpoint interval was kept); `settings` has checked them against any recorded."""
-    if _stored(log) != (fixed.liquidation, fixed.checkpoint_every):  # whole and on disk before it is the log's
-        data = msgspec.msgpack.encode({**msgspec.structs.asdict(fixed), "check": _check(fixed)})
+    if recorded_settings(log) != (fixed.liquidation, fixed.checkpoint_every):
+        data = settings_file(fixed)  # whole and on disk before it is the log's
         storage.write_file(storage.current(), log.settings, data, temp=log.settings.with_suffix(".part"))
-
-
-def load(
-    log: LogDir,
-    liquidation: LiquidationConfig | None = None,
-    *,
-    at_most: int | None = None,
-    time: int | None = None,
-    check_digest: bool = True,
-    lazy: bool = False,
-    derived_at_most: int | None = None,
-) -> Position:
-    """The newest good snapshot (at or before `at_most` / `time` if given, counting at most
-    `derived_at_most` derived events), or a fresh state. Readers that only look (state at a
-    point) may skip re-checking the digest, which `run` and `verify` never do, and decode the
-    accounts as they touch them (`lazy`)."""
-    config = settings(log, liquidation).liquidation
-    store = SnapshotStore(log.state)
-    found = store.latest(
-        at_most=at_most, time=time, check_digest=check_digest, lazy=lazy, derived_at_most=derived_at_most
-    )
-    if found is None:
-        return Position(State(liquidation=config))
-    snap, state = found
-    held = snap.pending
-    pending = Pending(held.seq, held.chain, held.ts or 0, Known(held.digest)) if held is not None else None
-    return Position(state, snap.derived_count, snap.chain, snap.offset, pending)
-
-
-def chain_step(chain: str, seq: int, events: list[Any], payload: bytes | None) -> str:
-    """The rolling hash over input blocks: blake2b(previous || the block's stored bytes)."""
-    data = payload if payload is not None else encode_block(events, seq)
-    return hashlib.blake2b(bytes.fromhex(chain) + data, digest_size=32).hexdigest()
-
-
-def fold(
-    log: LogDir,
-    at: Position,
-    engine: Engine,
-    *,
-    end_seq: int | None = None,
-    checkpoint_every: int = 0,
-    on_block: Callable[[Position, list[Any]], None] | None = None,
-    on_event: Callable[[int, Any, list[Any]], None] | None = None,
-    until: Callable[[Any], bool] | None = None,
-) -> Position:
-    """Applies the input events after `at` (up to `end_seq`, or until `until(event)` is true)
-    with `engine`, hashing each block into the chain and adding a `checkpoint` every
-    `checkpoint_every` events; `on_block` sees each block's derived events, `on_event` each
-    event (seq, event, its derived events) after it is applied."""
-    with EventLog(log.events, readonly=True) as inputs:
-        for offset, seq, events, payload in inputs.records(engine.state.next_seq, end_seq):
-            if until is not None:
-                cut = next((i for i, event in enumerate(events) if until(event)), None)
-                if cut is not None:
-                    step(engine, at, offset, events[:cut], None, checkpoint_every=0, on_event=on_event)
-                    return at
-            out = step(engine, at, offset, events, payload, checkpoint_every=checkpoint_every, on_event=on_event)
-            if on_block is not None:
-                on_block(at, out)
-    return at
-
-
-def step(
-    engine: Engine,
-    at: Position,
-    offset: int,
-    events: list[Any],
-    payload: bytes | None,
-    *,
-    checkpoint_every: int = 0,
-    digest: Callable[[State], Digest] = digest_now,
-    on_event: Callable[[int, Any, list[Any]], None] | None = None,
-) -> list[Any]:
-    """Applies one source record (a block of events at source `offset`) and returns its derived
-    events: the one step every reader of history and the live service share, so they decide
-    and hash alike. Moves `at` past the record (offset, chain, derived count, the checkpoint
-    held); `digest` starts the hash of a checkpoint's state (in line unless the caller has a
-    better way)."""
-    state = engine.state
-    apply = engine.apply
-    first = state.next_seq
-    out: list[Any] = []
-    for event in events:
-        result = apply(event)
-        if result:
-            out.extend(result)
-        if on_event is not None:
-            on_event(state.next_seq - 1, event, result)
-    at.offset = offset + 1
-    if not events:
-        return out
-    at.chain = chain_step(at.chain, first, events, payload)
-    if checkpoint_every:
-        _checkpoints(at, state, first, checkpoint_every, digest, out)
-    at.derived_count += len(out)
-    return out
-
-
-def _checkpoints(at: Position, state: State, first: int, every: int, digest: Callable[[State], Digest], out: list[Any]) -> None:
-    """Takes a checkpoint if the record just applied (from seq `first`) ended an interval, and
-    lands the one held once the input is half an interval past it (see the module's doc)."""
-    end = state.next_seq
-    if _ends_interval(first, end, every):
-        if at.pending is not None:
-            out.append(at.pending.event())
-        at.pending = Pending(end - 1, at.chain, state.time, digest(state))
-    if at.pending is not None and _half_past(at.pending, end, every):
-        out.append(at.pending.event())
-        at.pending = None
-
-
-def _ends_interval(first: int, end: int, every: int) -> bool:
-    """The record of seqs `first` to `end - 1` takes a checkpoint."""
-    return end // every > first // every
-
-
-def _half_past(pending: Pending, end: int, every: int) -> bool:
-    """The input up to `end - 1` is half an interval past the checkpoint held."""
-    return end - 1 >= pending.seq + every // 2
-
-
-def lands(at: Position, first: int, count: int, every: int) -> bool:
-    """Whether a record of `count` events from seq `first` lands the checkpoint `at` holds (its
-    digest must be in before the record is applied)."""
-    end = first + count
-    return bool(every and count and at.pending is not None and (_ends_interval(first, end, every) or _half_past(at.pending, end, every)))
-
-
-def skip(at: Position, offset: int) -> None:
-    """A record that does not decode (a dead letter) moves the position past it, and nothing else."""
-    at.offset = offset + 1
 
 
 class Resume:
@@ -359,7 +72,7 @@ class Resume:
             raise RuntimeError(f"{where} holds {written} derived events, the snapshot counts {counted}")
         self.skip = written - counted
 
-    def fresh(self, out: list[Any]) -> list[Any]:
+    def fresh(self, out: list[ev.DerivedEvent]) -> list[ev.DerivedEvent]:
         if self.skip >= len(out):
             self.skip -= len(out)
             return []
@@ -405,7 +118,7 @@ def run(
     resume = Resume(derived.next_seq, at.derived_count, str(log.derived)) if derived is not None else None
     last_snapshot = start_seq
 
-    def on_block(position: Position, out: list[Any]) -> None:
+    def on_block(position: LogPosition, out: list[ev.DerivedEvent]) -> None:
         nonlocal last_snapshot
         if derived is not None and resume is not None:
             if out and (fresh := resume.fresh(out)):
@@ -424,7 +137,8 @@ def run(
     finally:
         if derived is not None:
             derived.close()
-    return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return RunResult(engine, state.next_seq - start_seq, at.derived_count - start_derived, seconds)
 
 
 def check_snapshots(log: LogDir, input_end: int) -> None:
@@ -439,7 +153,7 @@ def check_snapshots(log: LogDir, input_end: int) -> None:
         )
 
 
-def _start(log: LogDir, liquidation: LiquidationConfig, derived: EventLog | None) -> Position:
+def _start(log: LogDir, liquidation: LiquidationConfig, derived: EventLog | None) -> LogPosition:
     """Where a run starts: the newest good snapshot, or, when the derived log holds fewer
     events than it counts (they were lost), the newest that counts no more than the log holds
     (or the start): the replay from there writes exactly the missing ones. Temp files of
@@ -509,7 +223,7 @@ def repair(log: LogDir) -> list[str]:
     return done
 
 
-def save_position(store: SnapshotStore, at: Position, derived: EventLog | None) -> None:
+def save_position(store: SnapshotStore, at: LogPosition, derived: EventLog | None) -> None:
     """Derived events first, then the snapshot that counts them (the settings were fixed before
     the first derived event, by `run` or the service)."""
     if derived is not None:
@@ -517,7 +231,7 @@ def save_position(store: SnapshotStore, at: Position, derived: EventLog | None) 
     store.write(position_snapshot(at))
 
 
-def position_snapshot(at: Position, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
+def position_snapshot(at: LogPosition, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
     """The snapshot of `at`; `encoded` is the state's encoding and `digest` its digest, if the
     caller has made them already."""
     pending = at.pending.event() if at.pending is not None else None

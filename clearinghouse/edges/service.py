@@ -2,13 +2,13 @@
 
 One asyncio loop runs everything, LMAX style: the engine applies each polled batch of source
 records in the loop's thread, so an HTTP request always sees the state between two records,
-never half of one. Per batch: apply every record (`runner.step`, the same step replays use),
+never half of one. Per batch: apply every record (`replay.fold.step`, the same step replays use),
 write the batch's derived events and dead letters to the output in one go (one Kafka
 transaction; a long batch writes what it has made every `FLUSH_AFTER` of applying), and hand
 the records to the shadow (`clearinghouse.edges.shadow`): a second engine in its own process that
 applies them too, hashes each checkpoint's state and stages a snapshot every `snapshot_every`
 events, so no state-sized work ever runs on the loop while it serves. A checkpoint lands in the
-output half an interval after its state (`runner`), with the digest the shadow sent back long
+output half an interval after its state (`replay.fold`), with the digest the shadow sent back long
 before. A staged snapshot is published (synced and renamed, in a thread) once the output it
 counts is durable, and it is the position a restart starts from; the snapshot at shutdown is
 saved in the loop.
@@ -36,18 +36,22 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.edges.api import build_app, serve_http
 from clearinghouse.edges.httpserver import Limits
-from clearinghouse.engine import Engine
 from clearinghouse.edges.metrics import Metrics
-from clearinghouse.edges.runner import LogDir, Position, Resume, fix_settings, lands, load, save_position, skip, step
-from clearinghouse.edges.runner import settings as log_settings
+from clearinghouse.edges.runner import Resume, fix_settings, save_position
 from clearinghouse.edges.shadow import DigestLost, Saved, Shadow
+from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import CodecError, decode_block_at
-from events.deadletter import DeadLetter, decode as decode_dead, encode as encode_dead
+from events.deadletter import DeadLetter
+from events.deadletter import decode as decode_dead
+from events.deadletter import encode as encode_dead
 from events.eventlog import EventLog
 from events.filelog import FileLog
 from events.kafkalog import KafkaConfig, KafkaSink, KafkaSource, Record, Topics
 from events.schema import LiquidationTriggered
+from replay.fold import LogPosition, load, skip, step, writes_held_checkpoint
+from replay.logdir import LogDir
+from replay.logdir import settings as log_settings
 from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger("clearinghouse.service")
@@ -150,7 +154,7 @@ class FileSink:
 @dataclass(frozen=True)
 class Settings:
     snapshot_every: int = 100_000
-    checkpoint_every: int | None = None  # None: the log's own (`runner.settings`)
+    checkpoint_every: int | None = None  # None: the log's own (`replay.logdir.settings`)
     keep: int = 10
     liquidation: LiquidationConfig | None = None
     full_scan: bool = False
@@ -187,7 +191,7 @@ class Service:
         self.status = "starting"
         self.fixed = log_settings(home, settings.liquidation, settings.checkpoint_every)  # refused here if the log has others
         self.engine = Engine(State(liquidation=self.fixed.liquidation))
-        self.at = Position(self.engine.state)
+        self.at = LogPosition(self.engine.state)
         self.lag = 0
         self.snapshot_seq: int | None = None
         self.source_description = ""
@@ -304,7 +308,7 @@ class Service:
         gc.freeze()
         commits.commit(saved.offset)
 
-    async def _apply(self, records: list[Record], at: Position, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
+    async def _apply(self, records: list[Record], at: LogPosition, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
         records applied since the last write have taken `FLUSH_AFTER` and made output, or right
         after a record that liquidates, unless the last write ended less than `FLUSH_AFTER` ago.
@@ -330,7 +334,7 @@ class Service:
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
                 held = at.pending
-                if held is not None and not held.digest.ready() and lands(at, self.engine.state.next_seq, len(block.events), every):
+                if held is not None and not held.digest.ready() and writes_held_checkpoint(at, self.engine.state.next_seq, len(block.events), every):
                     self.metrics.shadow_waited()
                     await shadow.digest_in(held.digest)  # type: ignore[arg-type]
                 made = step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest)
@@ -344,7 +348,7 @@ class Service:
         await shadow.send()
         self.metrics.set_shadow_backlog(shadow.backlog)
 
-    async def _write(self, sink: Sink, at: Position, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
+    async def _write(self, sink: Sink, at: LogPosition, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
         """Writes the output of the events applied from `first_seq` on (since `started`)."""
         self.metrics.observe_block(self.engine.state.next_seq - first_seq, out, time.perf_counter() - started, seq=self.engine.state.next_seq - 1)
         fresh = resume.fresh(out)

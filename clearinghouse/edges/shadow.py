@@ -18,7 +18,7 @@ Before, the service forked a child at every checkpoint (`fork()` and its copy-on
 fork's page-table copy and the faults of the first records after it were 20-40 ms on the loop,
 the slowest ticks of the latency bench. With the shadow the loop never stops for state-sized
 work: a checkpoint's digest comes back over a pipe, long before the derived stream lands it
-half an interval later (`runner`); a snapshot is staged by the shadow (`SnapshotStore.stage`)
+half an interval later (`replay.fold`); a snapshot is staged by the shadow (`SnapshotStore.stage`)
 and published (synced, renamed, pruned) by the service in a thread once the output it counts
 is durable. The service only waits if the shadow has fallen half an interval behind.
 
@@ -51,13 +51,15 @@ import structlog
 
 from clearinghouse.digest import digest_of, encode_state
 from clearinghouse.edges.jsonlog import configure_logging
+from clearinghouse.edges.runner import position_snapshot
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import Known, LogDir, load, position_snapshot, settings, skip, step
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import CodecError, decode_block_at
 from events.kafkalog import Record
 from replay.decisions import guide_of
+from replay.fold import ReadyDigest, load, skip, step
+from replay.logdir import LogDir, settings
 from replay.snapshot import SnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -96,7 +98,7 @@ def named(derived: list[Any]) -> dict[int, tuple[str, ...]]:
 
 
 class ShadowDigest:
-    """A checkpoint's digest as the shadow will send it: a `runner.Digest`."""
+    """A checkpoint's digest as the shadow will send it: a `replay.fold.Digest`."""
 
     def __init__(self, seq: int, future: asyncio.Future[str]) -> None:
         self.seq = seq
@@ -135,7 +137,7 @@ class Shadow:
         self._reader = asyncio.create_task(self._read())
 
     def digest(self, state: State) -> ShadowDigest:
-        """For `runner.step`: the checkpoint just taken of `state`, whose digest the shadow sends."""
+        """For `replay.fold.step`: the checkpoint just taken of `state`, whose digest the shadow sends."""
         seq = state.next_seq - 1
         future = self._digests[seq] = asyncio.get_running_loop().create_future()
         if self._ended is not None:
@@ -300,12 +302,12 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
     gc.freeze()
     hashed: tuple[bytes, str] | None = None  # the state's encoding and digest, once the record in hand took a checkpoint
 
-    def checkpoint(taken: State) -> Known:
+    def checkpoint(taken: State) -> ReadyDigest:
         """The checkpoint's digest, of the encoding a snapshot due at the same record reuses."""
         nonlocal hashed
         encoded = encode_state(taken)
         hashed = (encoded, digest_of(encoded))
-        return Known(hashed[1])
+        return ReadyDigest(hashed[1])
 
     def send(message: list[Any]) -> None:
         sink.write(frame(message))

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.edges.cli import main as cli
-from clearinghouse.edges.runner import LogDir
+from replay.logdir import LogDir
 from events import storage
 from events.codec import encode_json
 from events.eventlog import EventLog

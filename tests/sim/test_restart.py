@@ -22,7 +22,8 @@ from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, 
 from clearinghouse.edges.cli import main as cli
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
-from clearinghouse.edges.runner import LogDir, run
+from clearinghouse.edges.runner import run
+from replay.logdir import LogDir
 from clearinghouse.state import State
 from events.units import HOUR_MS, usd
 from events import schema as ev
