@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from clearinghouse import api
+from clearinghouse.edges import api
 from clearinghouse.edges.api import SeqCache, build_app, serve_http
 from clearinghouse.edges.httpserver import MAX_BODY
 from clearinghouse.edges.metrics import CONTENT_TYPE, Metrics
