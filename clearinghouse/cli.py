@@ -28,15 +28,17 @@ from clearinghouse.httpserver import Limits
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview, render
 from clearinghouse.produce import event_blocks, log_blocks, produce
-from clearinghouse.runner import ConfigMismatch, LogBehind, LogDir, RunResult, check_snapshots, repair, run
+from clearinghouse.runner import (
+    ConfigMismatch, LogBehind, LogDir, RunResult, SettingsConflict, check_snapshots, repair, run,
+)
 from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
-from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
-from events.filelog import LogCorruption, LogLocked
+from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
+from events.filelog import FileLog, LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import LiquidationTriggered, Rejected, Trade, event_type
@@ -157,16 +159,29 @@ def _share(text: str) -> float:
     return value
 
 
+class SettingFlag(NamedTuple):
+    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit."""
+
+    flag: str
+    dest: str
+    shown: Callable[[Any], str]
+
+
+BPS_DECIMALS = 2  # basis points with two decimals are parts per million
+LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
+    "mode": SettingFlag("--liquidation", "liquidation", str),
+    "slippage_ppm": SettingFlag("--slippage-bps", "slippage_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
+    "impact_ppm": SettingFlag("--impact-bps", "impact_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
+    "depth": SettingFlag("--depth", "depth", lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
+    "loss_limit": SettingFlag("--liquidator-loss-limit", "liquidator_loss_limit",
+                              lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
+}
+
+
 def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = None) -> LiquidationConfig | None:
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
-    given = {
-        "mode": args.liquidation,
-        "slippage_ppm": args.slippage_bps,
-        "impact_ppm": args.impact_bps,
-        "depth": args.depth,
-        "loss_limit": args.liquidator_loss_limit,
-    }
+    given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes and defaults is None:
         return None
@@ -175,6 +190,36 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     if problem:
         raise UserError(f"{problem} (docs/wire-format.md, liquidation settings)")
     return config
+
+
+def _as_flag(field: str, value: Any) -> str:
+    """One setting as the flag that asks for it ("no --liquidator-loss-limit" for none), or the
+    field itself for a setting no flag sets."""
+    flag = LIQUIDATION_FLAGS.get(field)
+    if flag is None:
+        return f"{field}={value}"
+    return f"no {flag.flag}" if value is None else f"{flag.flag} {flag.shown(value)}"
+
+
+def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
+    """The settings conflict in the CLI's units: which flags differ from the log's, and the
+    commands that run the same events under the settings asked for, in a copy of the log."""
+    differ = [f for f in msgspec.structs.asdict(exc.fixed) if getattr(exc.fixed, f) != getattr(exc.asked, f)]
+    conflicts = "; ".join(
+        f"{_as_flag(f, getattr(exc.asked, f))} asked, the log has {_as_flag(f, getattr(exc.fixed, f))}" for f in differ
+    )
+    default = LiquidationConfig()
+    flags = " ".join(_as_flag(f, getattr(exc.asked, f)) for f in LIQUIDATION_FLAGS
+                     if getattr(exc.asked, f) != getattr(default, f) and getattr(exc.asked, f) is not None)
+    said = (f"{exc.root} was run with liquidation settings that stay fixed (a replay decides as its first run did; "
+            f"a flag not given takes its default): {conflicts}")
+    if getattr(args, "kafka", None):
+        return f"{said}. To run the same events under other settings, serve them with a new --state DIR and --derived-topic"
+    copy = Path(f"{exc.root}-copy")
+    again = shlex.join(["clearinghouse", args.command, "--log", str(copy)]) + (f" {flags}" if flags else "")
+    return (f"{said}. To run the same events under other settings, copy its input into a new log: "
+            f"`{shlex.join(['clearinghouse', 'copy', '--log', str(exc.root), '--to', str(copy)])}`, "
+            f"then `{again}`; without flags, `run` and `serve` take the log's own")
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -317,6 +362,34 @@ def cmd_repair(args: argparse.Namespace) -> int:
         print(f"then: clearinghouse run --log {log.root}")
     else:
         print(f"nothing to repair in {log.root}: every log reads whole and no snapshot is ahead of the input")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """Copies a log's input (its events, in the same blocks, and the notes of what was ingested)
+    into a new log, all or none: the same events, to run under other settings."""
+    source = _log_dir(args.log)
+    target = _log_dir(args.to, must_exist=False)
+    if target.root.resolve() == source.root.resolve() or target.exists():
+        raise UserError(f"{target.root} already holds a log; give --to a new folder")
+    with EventLog(source.events, readonly=True) as events:
+        end = events.next_seq
+        digest = Fingerprint()
+        for _, event in events.read(0, end):
+            digest.add(event)
+        notes = [note for note in events.notes() if note.first < end]
+        with _storage_errors(target, "nothing was copied"), EventLog(target.events) as out:
+            blocks = (block for _, block in events.blocks(0, end))
+            out.append_whole(blocks, Ingested(0, end, digest.hexdigest(), f"a copy of {source.events}"))
+            if notes:
+                with FileLog(target.events / INGESTED) as kept:
+                    kept.append_many([msgspec.msgpack.encode(note) for note in notes])
+    summary = {"copied": end, "log": str(target.root)}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"copied {end:,} events from {source.events} into {target.events}; "
+              f"apply them with `clearinghouse run --log {target.root}` and the liquidation flags you want")
     return 0
 
 
@@ -745,7 +818,7 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
 def _liquidation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("liquidation (fixed when a log's state is created)")
     g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
-    bps = 2  # basis points with two decimals are parts per million
+    bps = BPS_DECIMALS
     g.add_argument("--slippage-bps", type=_fixed(bps, *SETTING_RANGES["slippage_ppm"], "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
     g.add_argument("--impact-bps", type=_fixed(bps, *SETTING_RANGES["impact_ppm"], "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
     g.add_argument("--depth", type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
@@ -780,6 +853,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("repair", cmd_repair, repair_text)
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true")
+
+    p = command("copy", cmd_copy, "copy a log's input into a new log, to run the same events under other settings")
+    p.add_argument("--log", required=True, metavar="DIR", help="the log whose input events are copied")
+    p.add_argument("--to", required=True, metavar="NEW_DIR", help="the new log (a folder without a log in it)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
     p.add_argument("--log", required=True, metavar="DIR")
@@ -901,6 +979,9 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()  # serve then logs JSON lines (service.configure_logging)
     try:
         return args.func(args)
+    except SettingsConflict as exc:
+        print(f"clearinghouse: error: {_conflict_message(exc, args)}", file=sys.stderr)
+        return 1
     except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
