@@ -68,3 +68,18 @@ def test_the_printed_copy_command_runs_the_same_events_under_other_settings(tmp_
     assert error("copy", "--log", str(log), "--to", str(copied)) == (
         f"clearinghouse: error: {copied} already holds a log; give --to a new folder"
     )
+
+
+def test_diff_names_every_leaf_of_an_account_that_appears(tmp_path: Path) -> None:
+    """At seq 5 the liquidator (`@liquidator`, absent before) takes bull's 200 BTC at 96 less 50 bps
+    = 95.52: its ledger pays 200 * 95.52 = 19,104, its position is worth 200 * 96 = 19,200, so its
+    account value is 96. Every change is named by its path, never by an empty key."""
+    log = _crash_log(tmp_path, "--slippage-bps", "50")
+    out = json.loads(cli("replay", "diff", "--log", str(log), "--from", "4", "--to", "5").stdout)
+    liquidator = out["accounts"]["@liquidator"]
+    assert all(key for account in out["accounts"].values() for key in account)
+    assert liquidator["assetPositions.BTC.szi"] == [None, "200.0"]
+    assert liquidator["assetPositions.BTC.entryPx"] == [None, "95.52"]
+    assert liquidator["crossMarginSummary.totalRawUsd"] == [None, "-19104.0"]
+    assert liquidator["marginSummary.accountValue"] == [None, "96.0"]
+    assert out["accounts"]["bull"]["assetPositions.BTC.szi"] == ["200.0", None]
