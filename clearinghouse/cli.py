@@ -41,7 +41,7 @@ from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
-from events.schema import LiquidationTriggered, Rejected, Trade, event_type
+from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.report import render_html
@@ -277,7 +277,8 @@ def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fi
                     if rejects is None:
                         rejects_path.parent.mkdir(parents=True, exist_ok=True)
                         rejects = open(rejects_path, "a", encoding="utf-8")
-                    rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc)}) + "\n")
+                    text = line.rstrip(b"\r\n").decode("utf-8", "backslashreplace")  # as it was, to fix and retry
+                    rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc), "text": text}) + "\n")
                     continue
                 except Exception as exc:  # a decoder bug: the file must not land in part
                     failed = f"the decoder failed on this line ({type(exc).__name__}: {exc})"
@@ -324,6 +325,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with _storage_errors(log, outcome), EventLog(log.events) as out:
         check_snapshots(log, out.next_seq)
         digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
+        if bad and args.strict:
+            raise UserError(f"{source}: {bad} bad lines (listed above, and with their text in {rejects_path}); "
+                            "nothing was ingested (--strict): fix them, or ingest without --strict to skip them")
         good, first = digest.count, out.next_seq
         earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
         if earlier is not None and not args.allow_duplicate:
@@ -423,17 +427,31 @@ def cmd_state(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_seq(derived: Any) -> int:
+    """The input seq a derived event came from: a rejection's or checkpoint's `seq`, else its `cause`."""
+    return derived.seq if isinstance(derived, (Rejected, Checkpoint)) else derived.cause
+
+
 def cmd_events(args: argparse.Namespace) -> int:
+    """Input events as on the wire from input seq --from; derived events whose input seq is at
+    least --from, each with its `input_seq` and its own `derived_seq` (docs/operations.md)."""
     log = _log_dir(args.log)
     path = log.derived if args.derived else log.events
     if not path.is_dir():
         return 0
     out = sys.stdout.buffer
     with EventLog(path, derived=args.derived, readonly=True) as events:
-        for count, (_, event) in enumerate(events.read(args.start)):
+        if args.derived:
+            lines: Iterator[tuple[int, Any]] = ((s, e) for s, e in events.read() if _input_seq(e) >= args.start)
+        else:
+            lines = events.read(args.start)
+        for count, (seq, event) in enumerate(lines):
             if args.limit is not None and count >= args.limit:
                 break
-            out.write(encode_json(event) + b"\n")
+            line = encode_json(event)
+            if args.derived:  # the wire object with two more keys
+                line = line[:-1] + b',"input_seq":%d,"derived_seq":%d}' % (_input_seq(event), seq)
+            out.write(line + b"\n")
     return 0
 
 
@@ -846,6 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
     p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended")
+    p.add_argument("--strict", action="store_true", help="ingest nothing and exit 1 if any line is bad")
     p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per stored block (default {BLOCK})")
     p.add_argument("--json", action="store_true")
 
@@ -875,9 +894,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
     p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--derived", action="store_true", help="the engine's derived events (rejections, ...)")
-    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ")
-    p.add_argument("--limit", type=_integer(0), metavar="N")
+    p.add_argument("--derived", action="store_true",
+                   help="the engine's derived events (rejections, liquidations, checkpoints, ...), each with its "
+                        "input_seq (the input event it came from) and derived_seq (its place in the derived log)")
+    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ",
+                   help="start at this input seq (with --derived: the derived events of input seqs from SEQ)")
+    p.add_argument("--limit", type=_integer(0), metavar="N", help="print at most N lines")
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
     _generator_args(p, 1000, 5, 100_000, crash=False)

@@ -178,6 +178,7 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     assert derived[0] | {"ts": 0} == {
         "type": "liquidation_triggered", "account": "bull", "scope": "cross", "cause": 5, "equity": "200.0",
         "maintenance": "240.0", "positions": [{"coin": "BTC", "szi": "200.0", "mark": "96.0"}], "phase": "market", "ts": 0,
+        "input_seq": 5, "derived_seq": 0,
     }
     assert (derived[1]["sz"], derived[1]["px"], derived[1]["fee"]) == ("-200.0", "95.52", "8.5968")
     # bull keeps 1000 - 20000 + 19104 - 8.5968 = 95.4032

@@ -8,7 +8,7 @@ import json
 import shlex
 from pathlib import Path
 
-from test_cli import CRASH, cli
+from test_cli import CRASH, WIRE_EXAMPLE, cli, logged  # noqa: F401 (a fixture)
 from test_cli_errors import error
 
 
@@ -83,3 +83,37 @@ def test_diff_names_every_leaf_of_an_account_that_appears(tmp_path: Path) -> Non
     assert liquidator["crossMarginSummary.totalRawUsd"] == [None, "-19104.0"]
     assert liquidator["marginSummary.accountValue"] == [None, "96.0"]
     assert out["accounts"]["bull"]["assetPositions.BTC.szi"] == ["200.0", None]
+
+
+def test_derived_lines_carry_their_input_seq_and_derived_seq_and_from_is_an_input_seq(logged: Path) -> None:
+    """WIRE_EXAMPLE's run rejects input seqs 11 and 13 (test_cli): derived seqs 0 and 1. `--from 12`
+    means input seq 12, so only the second, which used to print nothing (derived position 12)."""
+    cli("run", "--log", str(logged))
+    lines = [json.loads(x) for x in cli("events", "--log", str(logged), "--derived", "--from", "12").stdout.splitlines()]
+    assert [(d["type"], d["seq"], d["input_seq"], d["derived_seq"]) for d in lines] == [("rejected", 13, 13, 1)]
+    every = [json.loads(x) for x in cli("events", "--log", str(logged), "--derived").stdout.splitlines()]
+    assert [(d["input_seq"], d["derived_seq"]) for d in every] == [(11, 0), (13, 1)]
+    assert cli("events", "--log", str(logged), "--derived", "--from", "11", "--limit", "1").stdout.count("\n") == 1
+    assert cli("events", "--log", str(logged), "--derived", "--from", "14").stdout == ""
+
+
+def test_ingest_strict_refuses_a_file_with_bad_lines_and_the_rejects_keep_their_text(tmp_path: Path) -> None:
+    """WIRE_EXAMPLE has two bad lines, 9 and 11: with --strict nothing lands and the exit is 1;
+    either way the rejects file holds each line as it was written."""
+    source = tmp_path / "events.jsonl"
+    source.write_text(WIRE_EXAMPLE)
+    log = tmp_path / "log"
+    strict = cli("ingest", str(source), "--log", str(log), "--strict", check=False)
+    rejects = log / "rejects.jsonl"
+    assert strict.returncode == 1 and strict.stdout == "" and "Traceback" not in strict.stderr
+    assert strict.stderr.splitlines()[-1] == (
+        f"clearinghouse: error: {source}: 2 bad lines (listed above, and with their text in {rejects}); "
+        "nothing was ingested (--strict): fix them, or ingest without --strict to skip them"
+    )
+    assert cli("events", "--log", str(log)).stdout == ""
+    kept = [json.loads(x) for x in rejects.read_text().splitlines()]
+    lines = WIRE_EXAMPLE.splitlines()
+    assert [(r["line"], r["text"]) for r in kept] == [(9, lines[8]), (11, lines[10])]
+    assert lines[10] == '{"type":"deposit","account":"a1","amount":"1.0000001"}'
+    lenient = cli("ingest", str(source), "--log", str(log))
+    assert lenient.returncode == 0 and "ingested 15 events" in lenient.stdout
