@@ -14,11 +14,15 @@ from collections import Counter
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import msgspec
 import structlog
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
@@ -26,7 +30,8 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.httpserver import Limits
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
-from clearinghouse.overview import cents, grouped, overview, render
+from clearinghouse.lending import USDC
+from clearinghouse.overview import cents, grouped, overview
 from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import (
     ConfigMismatch, LogBehind, LogDir, RunResult, SettingsConflict, check_snapshots, repair, run,
@@ -45,7 +50,7 @@ from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, eve
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.report import render_html
-from replay.snapshot import SnapshotError
+from replay.snapshot import SnapshotError, SnapshotStore
 from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
@@ -62,29 +67,23 @@ class UserError(Exception):
 # ---- progress -----------------------------------------------------------------------------------
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+class EventRate(ProgressColumn):
+    """Events per second, as rich measures them over the last updates."""
 
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled = label, enabled
-        self.started = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and done < total):
-            return
-        self.last = now
-        share = done / total if total else 1.0
-        rate = done / max(now - self.started, 1e-9)
-        bar = "#" * int(share * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {done:,}/{total:,} {rate:,.0f} ev/s")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} ev/s" if task.speed else "")
 
 
-def _progress(args: argparse.Namespace, label: str) -> ProgressBar:
-    return ProgressBar(label, enabled=not args.quiet and sys.stderr.isatty())
+@contextmanager
+def _progress(args: argparse.Namespace, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (a terminal only; -q turns it off) for a `progress(done, total)` callback."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), EventRate(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -102,8 +101,19 @@ def _print_json(obj: Any) -> None:
 
 
 def _catch_up(args: argparse.Namespace) -> RunResult:
-    """The state with every logged event applied (in memory; `run` persists it)."""
-    return run(_log_dir(args.log), persist=False, progress=_progress(args, "replaying"))
+    """The state with every logged event applied (in memory; `run` persists it). A log never run
+    is replayed from its first event, with the settings a first `run` would fix: said on stderr."""
+    log = _log_dir(args.log)
+    if not SnapshotStore(log.state).paths():
+        with EventLog(log.events, readonly=True) as events:
+            count = events.next_seq
+        settings = (f"the log's liquidation settings ({log.settings})" if log.settings.exists()
+                    else "the default liquidation settings (--liquidation mark)")
+        print(f"note: {log.root} has no snapshot (never run): replaying its {count:,} events in memory with "
+              f"{settings}; `clearinghouse run --log {log.root}` applies them once and keeps the state "
+              "(pass it the liquidation flags you want)", file=sys.stderr)
+    with _progress(args, "replaying") as progress:
+        return run(log, persist=False, progress=progress)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -403,10 +413,11 @@ def _persistence(args: argparse.Namespace) -> dict[str, int]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     log = _log_dir(args.log)
-    with _storage_errors(log, "what was applied up to the last snapshot is kept, and a new run goes on from there"):
+    kept = "what was applied up to the last snapshot is kept, and a new run goes on from there"
+    with _storage_errors(log, kept), _progress(args, "applying") as progress:
         result = run(
             log,
-            progress=_progress(args, "applying"),
+            progress=progress,
             liquidation=_liquidation(args),
             full_scan=args.full_scan,
             snapshot_now=args.snapshot_now,
@@ -526,12 +537,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             yield event
 
     config = _config(args)
-    bar = _progress(args, "generating")
-    with EventLog(log.events) as out:
+    with EventLog(log.events) as out, _progress(args, "generating") as bar:
         for block in blocks_of(counted(generate(config)), BLOCK):
             out.append(block)
-            bar(out.next_seq, config.events)
-    result = run(log, progress=_progress(args, "applying"), liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
+            if bar is not None:
+                bar(out.next_seq, config.events)
+    with _progress(args, "applying") as progress:
+        result = run(log, progress=progress, liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
     view = overview(result.state)
     found = _demo_decisions(log)
     kinds = found.kinds
@@ -581,7 +593,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if "lending" in view:
         print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
               f"{found.pm_perps:,} PM-ratio liquidations of perps")
-    print(render(view))
+    _print_overview(view)
     if largest is not None:
         scope = largest.scope if largest.scope in ("cross", "portfolio") else f"isolated {largest.scope}"
         print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
@@ -599,13 +611,99 @@ def _state_output(args: argparse.Namespace, state: State) -> None:
         if args.account not in state.accounts:
             seq = state.next_seq - 1
             raise UserError(f"unknown account {args.account!r} at seq {seq}: check the name (names are case-sensitive)")
-        _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
+        body = {**clearinghouse_state(state, args.account), "seq": state.next_seq - 1}
+        if args.json:
+            _print_json(body)
+        else:
+            _print_account(args.account, body)
         return
     view = overview(state)
     if args.json:
         _print_json(view)
     else:
-        print(render(view))
+        _print_overview(view)
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def _table(*columns: str) -> Table:
+    """A plain table: the first column left-aligned (names), the others right-aligned (figures)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for i, title in enumerate(columns):
+        table.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
+    return table
+
+
+def _print_tables(*parts: str | Table) -> None:
+    """Lines and tables on stdout; piped, at full width (a table is never wrapped to 80 columns)."""
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+    for part in parts:
+        if isinstance(part, Table):
+            console.print(part)
+        else:
+            print(part)
+
+
+def _print_overview(view: dict[str, Any]) -> None:
+    """The book's summary: counts and sizes with thousands separators, USDC to the cent (the JSON
+    view has every figure exact), prices as they are, seqs plain (they are typed back as arguments)."""
+    markets = _table("market", "mark", "open interest", "OI (USDC)")
+    for m in view["markets"]:
+        markets.add_row(m["coin"], grouped(m["mark"]), grouped(m["open_interest"]), cents(m["open_interest_usd"]))
+    leveraged = _table("account", "margin ratio", "leverage", "account value", "maintenance")
+    for a in view["most_leveraged"]:
+        leveraged.add_row(a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]), cents(a["maintenance"]))
+    liquidator = view["liquidator"]
+    parts: list[str | Table] = [
+        f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
+        f"({view['accounts_with_positions']:,} with positions)  (USDC to the cent; --json is exact)",
+        f"deposited {cents(view['deposited'])}  withdrawn {cents(view['withdrawn'])}  fees {cents(view['fees'])}",
+        f"liquidator value {cents(liquidator['account_value'])} ({liquidator['positions']:,} positions)"
+        f"  bad debt {cents(view['bad_debt'])}  accounts below maintenance {view['below_maintenance']:,}",
+        "", markets, "", "most leveraged (margin ratio = maintenance / account value):", leveraged,
+    ]
+    if "lending" in view:
+        parts += _lending_tables(view["lending"])
+    _print_tables(*parts, "", f"state digest {view['digest']}")
+
+
+def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
+    pools = _table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
+    for p in view["pools"]:
+        amount = cents if p["token"] == USDC else grouped
+        pools.add_row(p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"], p["supply_apy"])
+    parts: list[str | Table] = [
+        "", f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
+        pools,
+    ]
+    if view["highest_pm_ratio"]:
+        ratios = _table("account", "PM ratio", "borrowed", "liq. value")
+        for a in view["highest_pm_ratio"]:
+            ratios.add_row(a["account"], a["pm_ratio"], cents(a["borrowed"]), cents(a["liquidation_value"]))
+        parts += ["", "highest PM ratios (liquidated above 0.95):", ratios]
+    return parts
+
+
+def _print_account(name: str, body: dict[str, Any]) -> None:
+    """One account for people (--json gives the clearinghouseState body, every figure exact)."""
+    summary = body["marginSummary"]
+    positions = _table("coin", "size", "entry", "value", "unrealized PnL", "liq. price", "leverage", "margin")
+    for item in body["assetPositions"]:
+        p = item["position"]
+        lev = p["leverage"]
+        liq = p["liquidationPx"]
+        positions.add_row(p["coin"], grouped(p["szi"]), grouped(p["entryPx"]), cents(p["positionValue"]),
+                          cents(p["unrealizedPnl"]), "-" if liq is None else grouped(liq),
+                          f"{lev['value']}x {lev['type']}", cents(p["marginUsed"]))
+    parts: list[str | Table] = [
+        f"{name} at seq {body['seq']} (USDC to the cent; --json is exact)",
+        f"account value {cents(summary['accountValue'])}  notional {cents(summary['totalNtlPos'])}  "
+        f"margin used {cents(summary['totalMarginUsed'])}  cross maintenance {cents(body['crossMaintenanceMarginUsed'])}  "
+        f"withdrawable {cents(body['withdrawable'])}",
+    ]
+    parts += [positions] if body["assetPositions"] else ["no open positions"]
+    _print_tables(*parts)
 
 
 def cmd_replay_state(args: argparse.Namespace) -> int:
@@ -620,7 +718,8 @@ def cmd_replay_verify(args: argparse.Namespace) -> int:
     if not log.derived.is_dir():
         raise UserError(f"{args.log} has never been run (no derived/ inside), so there is nothing to verify; "
                         f"apply its events first with `clearinghouse run --log {args.log}`")
-    verdict = verify(log, progress=_progress(args, "verifying"))
+    with _progress(args, "verifying") as progress:
+        verdict = verify(log, progress=progress)
     summary = {
         "ok": verdict.ok,
         "first_bad_seq": verdict.first_bad_seq,
@@ -786,9 +885,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
     else:
         total = args.events_count
         blocks = event_blocks(generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed, crash=args.crash)), args.block)
-    done = asyncio.run(
-        produce(config, args.topic, blocks, rate=args.rate, partition=args.partition, partitions=args.partitions, total=total, progress=_progress(args, "producing"))
-    )
+    with _progress(args, "producing") as progress:
+        done = asyncio.run(produce(config, args.topic, blocks, rate=args.rate, partition=args.partition,
+                                   partitions=args.partitions, total=total, progress=progress))
     rate = done.events / done.seconds if done.seconds else 0.0
     summary = {"records": done.records, "events": done.events, "seconds": round(done.seconds, 3), "events_per_second": round(rate), "topic": args.topic}
     if args.json:
@@ -817,6 +916,9 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
 
 
 # ---- parser -------------------------------------------------------------------------------------
+
+LOG_HELP = "the log directory (events/, derived/ and state/ inside)"
+JSON_HELP = "print one JSON document (every figure exact) instead of text"
 
 
 def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int, crash: bool) -> None:
@@ -860,18 +962,18 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log, all or none")
-    p.add_argument("file", metavar="EVENTS.jsonl")
-    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("file", metavar="EVENTS.jsonl", help="events as JSON lines (docs/wire-format.md)")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
     p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended")
     p.add_argument("--strict", action="store_true", help="ingest nothing and exit 1 if any line is bad")
     p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per stored block (default {BLOCK})")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     repair_text = "cut damaged logs at their first bad record, set aside what depended on it; copies go to DIR/cut/"
     p = command("repair", cmd_repair, repair_text)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     p = command("copy", cmd_copy, "copy a log's input into a new log, to run the same events under other settings")
     p.add_argument("--log", required=True, metavar="DIR", help="the log whose input events are copied")
@@ -879,8 +981,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
     p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
     p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
@@ -888,12 +990,12 @@ def build_parser() -> argparse.ArgumentParser:
     _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--account", metavar="A")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--account", metavar="A", help="one account, in the clearinghouseState shape (default: the whole book)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
-    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--derived", action="store_true",
                    help="the engine's derived events (rejections, liquidations, checkpoints, ...), each with its "
                         "input_seq (the input event it came from) and derived_seq (its place in the derived log)")
@@ -903,12 +1005,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
     _generator_args(p, 1000, 5, 100_000, crash=False)
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", help="the JSON-lines file to write")
 
     p = command("demo", cmd_demo, "generate a market with a crash, run it through the engine on a file log, summarise")
     _generator_args(p, 5_000, 8, 200_000, crash=True)
     p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _liquidation_args(p)
 
     p = command("serve", cmd_serve, "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, snapshot, answer HTTP queries")
@@ -938,36 +1040,36 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)")
     p.add_argument("--rate", type=_integer(0), default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
     p.add_argument("--block", type=_integer(1), default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
-    p.add_argument("--accounts", type=_integer(2), default=1000)
-    p.add_argument("--markets", type=_integer(1), default=5)
+    p.add_argument("--accounts", type=_integer(2), default=1000, help="--generate: accounts, at least 2 (default 1000)")
+    p.add_argument("--markets", type=_integer(1), default=5, help="--generate: perp markets (default 5)")
     p.add_argument("--count", dest="events_count", type=_integer(1), default=100_000, metavar="N", help="--generate: events in all (default 100000)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--crash", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
+    p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)
     rp_sub = rp.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     p = command("state", cmd_replay_state, "the state as it was after input seq SEQ, or at a moment", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--at", type=int, metavar="SEQ")
-    when.add_argument("--time", metavar="ISO8601", help="e.g. 2026-11-25T21:15:03Z")
-    p.add_argument("--account", metavar="A")
-    p.add_argument("--json", action="store_true")
+    when.add_argument("--at", type=int, metavar="SEQ", help="right after this input seq")
+    when.add_argument("--time", metavar="ISO8601", help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z")
+    p.add_argument("--account", metavar="A", help="one account, in the clearinghouseState shape (default: the whole book)")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("verify", cmd_replay_verify, "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("audit", cmd_replay_audit, "every liquidation of an account, explained; an HTML report with a plot", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--account", required=True, metavar="A")
-    p.add_argument("--out", metavar="report.html")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--account", required=True, metavar="A", help="the account whose liquidations are explained")
+    p.add_argument("--out", metavar="report.html", help="also write a self-contained HTML report with plots")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("diff", cmd_replay_diff, "what changed between two points of the log", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
-    p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ")
-    p.add_argument("--account", metavar="A")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ", help="from right after this input seq")
+    p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
+    p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
@@ -977,12 +1079,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("import-state", cmd_hl_import, "append events that seed an account from a clearinghouseState body"),
     ):
         p = command(name, func, text, hl_sub)
-        p.add_argument("file", metavar="STATE.json")
+        p.add_argument("file", metavar="STATE.json", help=f"a JSON file holding {STATE_SHAPE}")
         p.add_argument("--rules", choices=["hl-current", "hl-2023"], help="rule set (default hl-current)")
         p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
         if name == "import-state":
-            p.add_argument("--account", required=True, metavar="NAME")
-            p.add_argument("--log", required=True, metavar="DIR")
+            p.add_argument("--account", required=True, metavar="NAME", help="the account's name in the log")
+            p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     return parser
 
 

@@ -4,10 +4,16 @@ documented units, not copied from the code."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import pty
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+from clearinghouse.cli import build_parser
 from test_cli import CRASH, WIRE_EXAMPLE, cli, logged  # noqa: F401 (a fixture)
 from test_cli_errors import error
 
@@ -117,3 +123,85 @@ def test_ingest_strict_refuses_a_file_with_bad_lines_and_the_rejects_keep_their_
     assert lines[10] == '{"type":"deposit","account":"a1","amount":"1.0000001"}'
     lenient = cli("ingest", str(source), "--log", str(log))
     assert lenient.returncode == 0 and "ingested 15 events" in lenient.stdout
+
+
+def _options(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _options(sub, (*path, name))
+        else:
+            found.append((path, action))
+    return found
+
+
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    options = _options(build_parser(), ("clearinghouse",))
+    assert len(options) > 100  # every command's options were walked
+    missing = [(" ".join(path), action.option_strings or action.dest) for path, action in options
+               if not action.help or action.help == argparse.SUPPRESS]
+    assert missing == []
+
+
+def test_state_of_a_log_never_run_says_how_it_was_replayed(tmp_path: Path) -> None:
+    """No snapshot: `state` replays every event in memory with the settings a first `run` would
+    fix, and says so on stderr (stdout stays the JSON document)."""
+    source = tmp_path / "crash.jsonl"
+    source.write_text(CRASH)
+    log = tmp_path / "log"
+    cli("ingest", str(source), "--log", str(log))
+    result = cli("state", "--log", str(log), "--account", "bull", "--json")
+    assert result.stderr == (
+        f"note: {log} has no snapshot (never run): replaying its 6 events in memory with the default liquidation "
+        f"settings (--liquidation mark); `clearinghouse run --log {log}` applies them once and keeps the state "
+        "(pass it the liquidation flags you want)\n"
+    )
+    assert json.loads(result.stdout)["seq"] == 5
+    cli("run", "--log", str(log))
+    assert cli("state", "--log", str(log), "--account", "bull", "--json").stderr == ""
+
+
+def test_state_of_one_account_honours_json(tmp_path: Path) -> None:
+    """mm sold bull 200 BTC at 100 and holds the short at mark 96 (no liquidation: --liquidation
+    off): value 1,000,000 + 200 * 4 = 1,000,800, notional 200 * 96 = 19,200, maintenance at
+    40x = 19,200 / 80 = 240, margin used at the default 20x = 960, withdrawable 1,000,800 less the
+    10% floor on notional (1,920) = 998,880, unrealized PnL 800. Without --json: text for people
+    (USDC to the cent); with it: the exact JSON body."""
+    log = _crash_log(tmp_path, "--liquidation", "off")
+    text = cli("state", "--log", str(log), "--account", "mm").stdout
+    assert text.splitlines()[:2] == [
+        "mm at seq 5 (USDC to the cent; --json is exact)",
+        "account value 1,000,800.00  notional 19,200.00  margin used 960.00  cross maintenance 240.00  "
+        "withdrawable 998,880.00",
+    ]
+    (row,) = [line.split() for line in text.splitlines() if line.startswith("BTC")]
+    assert row[:5] + row[6:] == ["BTC", "-200.0", "100.0", "19,200.00", "800.00", "20x", "cross", "960.00"]
+    body = json.loads(cli("state", "--log", str(log), "--account", "mm", "--json").stdout)
+    assert body["marginSummary"]["accountValue"] == "1000800.0" and body["crossMaintenanceMarginUsed"] == "240.0"
+
+
+def _on_a_terminal(*args: str) -> str:
+    """What the command writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "clearinghouse.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=follower, env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bars_on_a_terminal_and_quiet_turns_them_off(tmp_path: Path) -> None:
+    shown = _on_a_terminal("demo", "--events", "3000", "--accounts", "50", "--dir", str(tmp_path / "a"))
+    assert "generating" in shown and "applying" in shown and "3000/3000" in shown and "━" in shown
+    assert _on_a_terminal("-q", "demo", "--events", "3000", "--accounts", "50", "--dir", str(tmp_path / "b")) == ""
