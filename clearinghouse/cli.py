@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from clearinghouse.digest import state_digest
@@ -32,11 +34,9 @@ from clearinghouse.httpserver import Limits
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.lending import USDC
 from clearinghouse.overview import cents, grouped, overview
-from clearinghouse.produce import event_blocks, log_blocks, produce
 from clearinghouse.runner import (
     ConfigMismatch, LogBehind, LogDir, RunResult, SettingsConflict, check_snapshots, repair, run,
 )
-from clearinghouse.service import ServiceError, Settings, configure_logging, file_service, kafka_service, serve
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
@@ -45,11 +45,9 @@ from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
-from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
-from replay.report import render_html
 from replay.snapshot import SnapshotError, SnapshotStore
 from replay.verify import verify
 
@@ -87,6 +85,22 @@ def _progress(args: argparse.Namespace, label: str) -> Iterator[Callable[[int, i
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+OURS = ("clearinghouse", "events", "replay")  # a module of these missing is a broken install, not an extra
+
+
+def _optional(module: str, extra: str, command: str) -> ModuleType:
+    """A module that needs an optional dependency (pyproject.toml's extras): its import, or one
+    line naming the package missing and the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]  # the package to install, not its submodule
+        if not missing or missing in OURS:
+            raise
+        raise UserError(f"`clearinghouse {command}` needs {missing}, which is not installed: "
+                        f"pip install 'clearinghouse[{extra}]' (from a clone: pip install -e '.[{extra}]')") from None
+
 
 
 def _log_dir(path: str, must_exist: bool = True) -> LogDir:
@@ -751,7 +765,8 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
         _print_json(result.as_json())
     if args.out:
         try:
-            Path(args.out).write_text(render_html(result, str(log.root)), encoding="utf-8")
+            report = _optional("replay.report", "report", "replay audit --out")
+            Path(args.out).write_text(report.render_html(result, str(log.root)), encoding="utf-8")
         except OSError as exc:
             raise _cannot_write(args.out, exc) from None
     if not args.json:
@@ -823,10 +838,11 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kafka(args: argparse.Namespace) -> KafkaConfig:
+def _kafka(args: argparse.Namespace, kafkalog: ModuleType) -> Any:
+    """The Kafka client settings (`events.kafkalog.KafkaConfig`) of --kafka and --kafka-config."""
     try:
-        return KafkaConfig.load(args.kafka, args.kafka_config)
-    except KafkaConfigError as exc:
+        return kafkalog.KafkaConfig.load(args.kafka, args.kafka_config)
+    except kafkalog.KafkaConfigError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -844,25 +860,27 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
+    live = _optional("clearinghouse.service", "service", "serve")
+    kafkalog = _optional("events.kafkalog", "service", "serve")
+    settings = live.Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
     token = _token(args)
     limits = Limits(timeout=args.http_timeout, max_connections=args.http_max_connections)
     if args.kafka:
         if not args.topic or not args.state:
             raise UserError("serve --kafka needs --topic and --state DIR (where snapshots go)")
-        config = _kafka(args)
-        topics = Topics.named(args.topic, args.derived_topic, args.dead_letter_topic)
+        config = _kafka(args, kafkalog)
+        topics = kafkalog.Topics.named(args.topic, args.derived_topic, args.dead_letter_topic)
         partitions = max(args.partitions, args.partition + 1)
-        asyncio.run(ensure_topics(config, [topics.input, topics.derived, topics.dead_letter], partitions))
-        service = kafka_service(LogDir(Path(args.state)), config, topics, args.partition, settings)
+        asyncio.run(kafkalog.ensure_topics(config, [topics.input, topics.derived, topics.dead_letter], partitions))
+        service = live.kafka_service(LogDir(Path(args.state)), config, topics, args.partition, settings)
     else:
         if not args.log:
             raise UserError("serve needs --log DIR (a file log) or --kafka BOOTSTRAP --topic T --state DIR")
-        service = file_service(_log_dir(args.log), settings)
-    configure_logging()
+        service = live.file_service(_log_dir(args.log), settings)
+    live.configure_logging()
     try:
-        asyncio.run(serve(service, host=args.host, port=args.port, token=token, limits=limits))
-    except ServiceError as exc:
+        asyncio.run(live.serve(service, host=args.host, port=args.port, token=token, limits=limits))
+    except live.ServiceError as exc:
         raise UserError(str(exc)) from None
     return 0
 
@@ -870,23 +888,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_produce(args: argparse.Namespace) -> int:
     if not args.kafka or not args.topic:
         raise UserError("produce needs --kafka BOOTSTRAP and --topic TOPIC")
-    config = _kafka(args)
+    publish = _optional("clearinghouse.produce", "kafka", "produce")
+    config = _kafka(args, _optional("events.kafkalog", "kafka", "produce"))
     total = 0
     if args.log:
         log = _log_dir(args.log)
         with EventLog(log.events, readonly=True) as events:
             total = events.next_seq
-        blocks = log_blocks(log.events)
+        blocks = publish.log_blocks(log.events)
     elif args.events:
         path = Path(args.events)
         if not path.is_file():
             raise UserError(f"no such file: {path}")
-        blocks = event_blocks(_json_events(path), args.block)
+        blocks = publish.event_blocks(_json_events(path), args.block)
     else:
         total = args.events_count
-        blocks = event_blocks(generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed, crash=args.crash)), args.block)
+        stream = GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed,
+                                 crash=args.crash)
+        blocks = publish.event_blocks(generate(stream), args.block)
     with _progress(args, "producing") as progress:
-        done = asyncio.run(produce(config, args.topic, blocks, rate=args.rate, partition=args.partition,
+        done = asyncio.run(publish.produce(config, args.topic, blocks, rate=args.rate, partition=args.partition,
                                    partitions=args.partitions, total=total, progress=progress))
     rate = done.events / done.seconds if done.seconds else 0.0
     summary = {"records": done.records, "events": done.events, "seconds": round(done.seconds, 3), "events_per_second": round(rate), "topic": args.topic}
