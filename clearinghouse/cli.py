@@ -102,7 +102,6 @@ def _optional(module: str, extra: str, command: str) -> ModuleType:
                         f"pip install 'clearinghouse[{extra}]' (from a clone: pip install -e '.[{extra}]')") from None
 
 
-
 def _log_dir(path: str, must_exist: bool = True) -> LogDir:
     log = LogDir(Path(path))
     if must_exist and not log.exists():
@@ -238,7 +237,8 @@ def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
     said = (f"{exc.root} was run with liquidation settings that stay fixed (a replay decides as its first run did; "
             f"a flag not given takes its default): {conflicts}")
     if getattr(args, "kafka", None):
-        return f"{said}. To run the same events under other settings, serve them with a new --state DIR and --derived-topic"
+        return (f"{said}. To run the same events under other settings, serve them with a new --state DIR "
+                "and --derived-topic")
     copy = Path(f"{exc.root}-copy")
     again = shlex.join(["clearinghouse", args.command, "--log", str(copy)]) + (f" {flags}" if flags else "")
     return (f"{said}. To run the same events under other settings, copy its input into a new log: "
@@ -302,7 +302,8 @@ def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fi
                         rejects_path.parent.mkdir(parents=True, exist_ok=True)
                         rejects = open(rejects_path, "a", encoding="utf-8")
                     text = line.rstrip(b"\r\n").decode("utf-8", "backslashreplace")  # as it was, to fix and retry
-                    rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc), "text": text}) + "\n")
+                    reject = {"file": str(source), "line": number, "error": str(exc), "text": text}
+                    rejects.write(json.dumps(reject) + "\n")
                     continue
                 except Exception as exc:  # a decoder bug: the file must not land in part
                     failed = f"the decoder failed on this line ({type(exc).__name__}: {exc})"
@@ -667,7 +668,8 @@ def _print_overview(view: dict[str, Any]) -> None:
         markets.add_row(m["coin"], grouped(m["mark"]), grouped(m["open_interest"]), cents(m["open_interest_usd"]))
     leveraged = _table("account", "margin ratio", "leverage", "account value", "maintenance")
     for a in view["most_leveraged"]:
-        leveraged.add_row(a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]), cents(a["maintenance"]))
+        leveraged.add_row(a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]),
+                          cents(a["maintenance"]))
     liquidator = view["liquidator"]
     parts: list[str | Table] = [
         f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
@@ -686,9 +688,11 @@ def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
     pools = _table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
     for p in view["pools"]:
         amount = cents if p["token"] == USDC else grouped
-        pools.add_row(p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"], p["supply_apy"])
+        pools.add_row(p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"],
+                      p["supply_apy"])
     parts: list[str | Table] = [
-        "", f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
+        "",
+        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
         pools,
     ]
     if view["highest_pm_ratio"]:
@@ -713,7 +717,8 @@ def _print_account(name: str, body: dict[str, Any]) -> None:
     parts: list[str | Table] = [
         f"{name} at seq {body['seq']} (USDC to the cent; --json is exact)",
         f"account value {cents(summary['accountValue'])}  notional {cents(summary['totalNtlPos'])}  "
-        f"margin used {cents(summary['totalMarginUsed'])}  cross maintenance {cents(body['crossMaintenanceMarginUsed'])}  "
+        f"margin used {cents(summary['totalMarginUsed'])}  "
+        f"cross maintenance {cents(body['crossMaintenanceMarginUsed'])}  "
         f"withdrawable {cents(body['withdrawable'])}",
     ]
     parts += [positions] if body["assetPositions"] else ["no open positions"]
@@ -940,6 +945,7 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
 
 LOG_HELP = "the log directory (events/, derived/ and state/ inside)"
 JSON_HELP = "print one JSON document (every figure exact) instead of text"
+ACCOUNT_HELP = "one account (with --json, in the clearinghouseState shape); default: the whole book"
 
 
 def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int, crash: bool) -> None:
@@ -1012,7 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p.add_argument("--account", metavar="A", help="one account, in the clearinghouseState shape (default: the whole book)")
+    p.add_argument("--account", metavar="A", help=ACCOUNT_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
@@ -1075,8 +1081,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--at", type=int, metavar="SEQ", help="right after this input seq")
-    when.add_argument("--time", metavar="ISO8601", help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z")
-    p.add_argument("--account", metavar="A", help="one account, in the clearinghouseState shape (default: the whole book)")
+    when.add_argument("--time", metavar="ISO8601",
+                      help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z")
+    p.add_argument("--account", metavar="A", help=ACCOUNT_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("verify", cmd_replay_verify, "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs", rp_sub)
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
@@ -1088,7 +1095,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("diff", cmd_replay_diff, "what changed between two points of the log", rp_sub)
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ", help="from right after this input seq")
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ",
+                   help="from right after this input seq")
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
     p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 

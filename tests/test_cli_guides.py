@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from clearinghouse.cli import build_parser
-from test_cli import CRASH, WIRE_EXAMPLE, cli, logged  # noqa: F401 (a fixture)
+from test_cli import CRASH, WIRE_EXAMPLE, cli
 from test_cli_errors import error
 
 
@@ -91,11 +91,16 @@ def test_diff_names_every_leaf_of_an_account_that_appears(tmp_path: Path) -> Non
     assert out["accounts"]["bull"]["assetPositions.BTC.szi"] == ["200.0", None]
 
 
-def test_derived_lines_carry_their_input_seq_and_derived_seq_and_from_is_an_input_seq(logged: Path) -> None:
+def test_derived_lines_carry_their_input_seq_and_derived_seq_and_from_is_an_input_seq(tmp_path: Path) -> None:
     """WIRE_EXAMPLE's run rejects input seqs 11 and 13 (test_cli): derived seqs 0 and 1. `--from 12`
     means input seq 12, so only the second, which used to print nothing (derived position 12)."""
+    source = tmp_path / "events.jsonl"
+    source.write_text(WIRE_EXAMPLE)
+    logged = tmp_path / "log"
+    cli("ingest", str(source), "--log", str(logged))
     cli("run", "--log", str(logged))
-    lines = [json.loads(x) for x in cli("events", "--log", str(logged), "--derived", "--from", "12").stdout.splitlines()]
+    printed = cli("events", "--log", str(logged), "--derived", "--from", "12").stdout
+    lines = [json.loads(x) for x in printed.splitlines()]
     assert [(d["type"], d["seq"], d["input_seq"], d["derived_seq"]) for d in lines] == [("rejected", 13, 13, 1)]
     every = [json.loads(x) for x in cli("events", "--log", str(logged), "--derived").stdout.splitlines()]
     assert [(d["input_seq"], d["derived_seq"]) for d in every] == [(11, 0), (13, 1)]

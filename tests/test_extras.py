@@ -59,7 +59,8 @@ def test_audit_report_without_the_report_extra_names_it_and_the_text_needs_none(
     assert without(OPTIONAL, "run", "--log", str(log)).returncode == 0
     text = without(OPTIONAL, "replay", "audit", "--log", str(log), "--account", "a")
     assert text.returncode == 0 and text.stdout == "a: 0 liquidation event(s)\n"
-    report = without(("matplotlib",), "replay", "audit", "--log", str(log), "--account", "a", "--out", str(tmp_path / "r.html"))
+    out = str(tmp_path / "r.html")
+    report = without(("matplotlib",), "replay", "audit", "--log", str(log), "--account", "a", "--out", out)
     _says(report, "replay audit --out", "matplotlib", "report")
 
 

@@ -180,5 +180,6 @@ def test_diff_between_two_points(tmp_path: Path) -> None:
     assert changes["crossMarginSummary.totalRawUsd"] == ["1000.0", "-19000.0"]
     assert changes["crossMarginSummary.totalNtlPos"] == ["0.0", "20000.0"]
     assert "assetPositions.BTC" not in changes  # a new position: each leaf named, [null, value]
-    assert (changes["assetPositions.BTC.szi"], changes["assetPositions.BTC.entryPx"]) == ([None, "200.0"], [None, "100.0"])
+    assert changes["assetPositions.BTC.szi"] == [None, "200.0"]
+    assert changes["assetPositions.BTC.entryPx"] == [None, "100.0"]
     assert out["markets"] == {"BTC": {"open_interest": ["0.0", "200.0"]}}
