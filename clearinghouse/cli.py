@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import errno
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -394,12 +395,20 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _holds_a_log(log: LogDir) -> bool:
+    """Whether the folder holds input events or state (a copy that failed leaves neither)."""
+    if not log.exists():
+        return False
+    with EventLog(log.events, readonly=True) as events:
+        return events.next_seq > 0 or log.state.exists()
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     """Copies a log's input (its events, in the same blocks, and the notes of what was ingested)
     into a new log, all or none: the same events, to run under other settings."""
     source = _log_dir(args.log)
     target = _log_dir(args.to, must_exist=False)
-    if target.root.resolve() == source.root.resolve() or target.exists():
+    if target.root.resolve() == source.root.resolve() or _holds_a_log(target):
         raise UserError(f"{target.root} already holds a log; give --to a new folder")
     with EventLog(source.events, readonly=True) as events:
         end = events.next_seq
@@ -565,9 +574,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rejections = kinds.pop("rejected", 0)
     kinds.pop("checkpoint", None)
     largest = found.largest
+    # The HTML report needs the [report] extra: without it the command printed explains as text.
+    report = ["--out", str(root / "audit.html")] if importlib.util.find_spec("matplotlib") is not None else []
     audit_command = None if largest is None else shlex.join([
-        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account,
-        "--out", str(root / "audit.html"),
+        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account, *report,
     ])
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {

@@ -247,10 +247,12 @@ class Service:
     async def _session(self, stop: asyncio.Event) -> None:
         fix_settings(self.home, self.fixed)  # before any derived event is written
         self._gc.starting = True  # loading the snapshot and settling the heap are no tick's pause
-        at = load(self.home, self.fixed.liquidation, derived_at_most=self._derived_at_most)
-        self.engine = Engine(at.state, full_scan=self.settings.full_scan)
-        _settle_heap()
-        self._gc.starting = False
+        try:
+            at = load(self.home, self.fixed.liquidation, derived_at_most=self._derived_at_most)
+            self.engine = Engine(at.state, full_scan=self.settings.full_scan)
+            _settle_heap()
+        finally:
+            self._gc.starting = False
         self.at = at
         state = at.state
         # /health and the metrics show the position loaded (seqs: the last applied input event, -1 for none)

@@ -68,6 +68,11 @@ def test_the_demo_needs_no_extra(tmp_path: Path) -> None:
     result = without(OPTIONAL, "-q", "demo", "--events", "3000", "--accounts", "50", "--dir", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
     assert "3,000 events" in result.stdout
+    # the audit command it prints leaves out the HTML report (the [report] extra) and works as printed
+    (command,) = [line.split() for line in result.stdout.splitlines() if "clearinghouse replay audit" in line]
+    assert "--out" not in command
+    audited = without(OPTIONAL, *command[1:])
+    assert audited.returncode == 0 and " liquidation event(s)\n" in audited.stdout
 
 
 def test_the_extras_cover_every_optional_package_and_all_holds_them_all() -> None:
