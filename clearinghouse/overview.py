@@ -1,6 +1,7 @@
 """A whole-book overview for people: markets, open interest, the most leveraged accounts.
 
-Reads the state only (pure); `render` turns it into the text table the CLI prints.
+Reads the state only (pure); the CLI prints the view as tables, `grouped` and `cents` format its
+decimal strings for people.
 """
 
 from __future__ import annotations
@@ -169,47 +170,3 @@ def grouped(text: str) -> str:
 def cents(text: str) -> str:
     """A USDC decimal string for people: to the cent (half to even), thousands separated."""
     return grouped(format_decimal(round_half_even(parse_decimal(text, USD_DECIMALS), 10 ** (USD_DECIMALS - 2)), 2, 2))
-
-
-def render(view: dict[str, Any]) -> str:
-    """The text table: counts and sizes with thousands separators, USDC to the cent (the JSON view
-    has every figure exact), prices as they are, seqs plain (they are typed back as arguments)."""
-    lines = [
-        f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
-        f"({view['accounts_with_positions']:,} with positions)  (USDC to the cent; --json is exact)",
-        f"deposited {cents(view['deposited'])}  withdrawn {cents(view['withdrawn'])}  fees {cents(view['fees'])}",
-        f"liquidator value {cents(view['liquidator']['account_value'])} ({view['liquidator']['positions']:,} positions)"
-        f"  bad debt {cents(view['bad_debt'])}  accounts below maintenance {view['below_maintenance']:,}",
-        "",
-        f"{'market':<8}{'mark':>16}{'open interest':>20}{'OI (USDC)':>20}",
-    ]
-    for m in view["markets"]:
-        lines.append(f"{m['coin']:<8}{grouped(m['mark']):>16}{grouped(m['open_interest']):>20}"
-                     f"{cents(m['open_interest_usd']):>20}")
-    width = max([len(a["account"]) for a in view["most_leveraged"]] + [8]) + 2
-    lines += ["", "most leveraged (margin ratio = maintenance / account value):",
-              f"{'account':<{width}}{'margin ratio':>14}{'leverage':>12}{'account value':>18}{'maintenance':>16}"]
-    for a in view["most_leveraged"]:
-        lines.append(f"{a['account']:<{width}}{a['margin_ratio']:>14}{a['leverage']:>12}"
-                     f"{cents(a['account_value']):>18}{cents(a['maintenance']):>16}")
-    if "lending" in view:
-        lines += _render_lending(view["lending"])
-    lines += ["", f"state digest {view['digest']}"]
-    return "\n".join(lines)
-
-
-def _render_lending(view: dict[str, Any]) -> list[str]:
-    lines = ["", f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, "
-                 f"{cents(view['pm_borrowed'])} USDC borrowed):",
-             f"{'token':<8}{'supplied':>20}{'lent':>20}{'utilisation':>13}{'borrow APY':>12}{'supply APY':>12}"]
-    for p in view["pools"]:
-        amount = cents if p["token"] == lending.USDC else grouped
-        lines.append(f"{p['token']:<8}{amount(p['supplied']):>20}{amount(p['lent']):>20}{p['utilisation']:>13}"
-                     f"{p['borrow_apy']:>12}{p['supply_apy']:>12}")
-    if view["highest_pm_ratio"]:
-        width = max(len(a["account"]) for a in view["highest_pm_ratio"]) + 2
-        lines += ["", "highest PM ratios (liquidated above 0.95):", f"{'account':<{width}}{'PM ratio':>10}{'borrowed':>18}{'liq. value':>18}"]
-        for a in view["highest_pm_ratio"]:
-            lines.append(f"{a['account']:<{width}}{a['pm_ratio']:>10}{cents(a['borrowed']):>18}"
-                         f"{cents(a['liquidation_value']):>18}")
-    return lines

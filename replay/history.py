@@ -59,7 +59,13 @@ def _account_view(state: State, name: str) -> dict[str, Any] | None:
 
 
 def _changes(before: Any, after: Any, path: str, out: dict[str, Any]) -> None:
-    """Leaf-level differences of two JSON-like values, keyed by their path."""
+    """Leaf-level differences of two JSON-like values, keyed by their path. What exists on one
+    side only (a new account, market or position) is compared with an empty one, so each of its
+    leaves is named by its path, [null, value]."""
+    if before is None and isinstance(after, (dict, list)):
+        before = type(after)()
+    elif after is None and isinstance(before, (dict, list)):
+        after = type(before)()
     if isinstance(before, dict) and isinstance(after, dict):
         for key in sorted(set(before) | set(after)):
             _changes(before.get(key), after.get(key), f"{path}.{key}" if path else key, out)

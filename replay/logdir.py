@@ -56,6 +56,15 @@ class ConfigMismatch(Exception):
     """A run asked for settings other than those the log's derived stream was built with."""
 
 
+class SettingsConflict(ConfigMismatch):
+    """Liquidation settings other than the log's fixed ones: both kept, so the CLI can name the
+    conflicting flags in its own units."""
+
+    def __init__(self, root: Path, fixed: LiquidationConfig, asked: LiquidationConfig) -> None:
+        super().__init__(f"{root} was run with liquidation settings {fixed}; start a new log to use others")
+        self.root, self.fixed, self.asked = root, fixed, asked
+
+
 DEFAULT_CHECKPOINT_EVERY = 100_000
 
 
@@ -111,9 +120,7 @@ def settings(
     stored = recorded_settings(log)
     fixed_liquidation, fixed_every = stored if stored is not None else (None, None)
     if fixed_liquidation is not None and liquidation is not None and liquidation != fixed_liquidation:
-        raise ConfigMismatch(
-            f"{log.root} was run with liquidation settings {fixed_liquidation}; start a new log to use others"
-        )
+        raise SettingsConflict(log.root, fixed_liquidation, liquidation)
     if fixed_every is not None and checkpoint_every is not None and checkpoint_every != fixed_every:
         raise ConfigMismatch(
             f"{log.root} was run with a checkpoint every {fixed_every} events; start a new log to use another interval"

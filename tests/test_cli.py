@@ -79,7 +79,7 @@ def test_run_state_and_derived_events(logged: Path) -> None:
     # A second run has nothing left to apply and the digest stays.
     again = json.loads(cli("run", "--log", str(logged), "--json").stdout)
     assert again["applied"] == 0 and again["digest"] == summary["digest"]
-    state = json.loads(cli("state", "--log", str(logged), "--account", "a1").stdout)
+    state = json.loads(cli("state", "--log", str(logged), "--account", "a1", "--json").stdout)
     assert state["seq"] == 14
     btc = state["assetPositions"][0]["position"]
     assert (btc["coin"], btc["szi"], btc["entryPx"], btc["positionValue"]) == ("BTC", "0.1", "97000.0", "9700.05")
@@ -148,7 +148,7 @@ def test_hl_import_state_seeds_a_log(tmp_path: Path) -> None:
     log = tmp_path / "log"
     cli("hl", "import-state", str(DATA / "hl_state.json"), "--account", "whale", "--log", str(log), "--meta", str(DATA / "hl_meta.json"))
     cli("run", "--log", str(log))
-    state = json.loads(cli("state", "--log", str(log), "--account", "whale").stdout)
+    state = json.loads(cli("state", "--log", str(log), "--account", "whale", "--json").stdout)
     given = json.loads((DATA / "hl_state.json").read_text())
     assert state["marginSummary"] == given["marginSummary"]
     assert state["withdrawable"] == given["withdrawable"]
@@ -178,10 +178,11 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     assert derived[0] | {"ts": 0} == {
         "type": "liquidation_triggered", "account": "bull", "scope": "cross", "cause": 5, "equity": "200.0",
         "maintenance": "240.0", "positions": [{"coin": "BTC", "szi": "200.0", "mark": "96.0"}], "phase": "market", "ts": 0,
+        "input_seq": 5, "derived_seq": 0,
     }
     assert (derived[1]["sz"], derived[1]["px"], derived[1]["fee"]) == ("-200.0", "95.52", "8.5968")
     # bull keeps 1000 - 20000 + 19104 - 8.5968 = 95.4032
-    state = json.loads(cli("state", "--log", str(log), "--account", "bull").stdout)
+    state = json.loads(cli("state", "--log", str(log), "--account", "bull", "--json").stdout)
     assert state["crossMarginSummary"]["totalRawUsd"] == "95.4032" and state["assetPositions"] == []
     refused = cli("run", "--log", str(log), "--liquidation", "impact", check=False)
     assert refused.returncode == 1 and "was run with liquidation settings" in refused.stderr

@@ -104,7 +104,7 @@ def test_state_at_past_the_last_run_replays_with_the_trigger_index(tmp_path: Pat
 def test_replay_state_cli_has_seq_and_rejects_outside_points(crash_log: tuple[LogDir, list]) -> None:
     log, stream = crash_log
     name = next(e.buyer for e in stream if isinstance(e, ev.Trade))
-    out = json.loads(cli("replay", "state", "--log", str(log.root), "--at", "3000", "--account", name).stdout)
+    out = json.loads(cli("replay", "state", "--log", str(log.root), "--at", "3000", "--account", name, "--json").stdout)
     assert out["seq"] == 3000
     bad = cli("replay", "state", "--log", str(log.root), "--at", "999999", check=False)
     assert bad.returncode == 1 and "outside the log" in bad.stderr
@@ -180,5 +180,7 @@ def test_diff_between_two_points(tmp_path: Path) -> None:
     changes = out["accounts"]["bull"]
     assert changes["crossMarginSummary.totalRawUsd"] == ["1000.0", "-19000.0"]
     assert changes["crossMarginSummary.totalNtlPos"] == ["0.0", "20000.0"]
-    assert changes["assetPositions.BTC"][0] is None
+    assert "assetPositions.BTC" not in changes  # a new position: each leaf named, [null, value]
+    assert changes["assetPositions.BTC.szi"] == [None, "200.0"]
+    assert changes["assetPositions.BTC.entryPx"] == [None, "100.0"]
     assert out["markets"] == {"BTC": {"open_interest": ["0.0", "200.0"]}}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib
+import importlib.util
 import json
 import math
 import os
@@ -13,39 +15,41 @@ import shlex
 import sys
 import tempfile
 import textwrap
-import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import msgspec
 import structlog
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 
 from clearinghouse.digest import state_digest
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
-from clearinghouse.edges.produce import event_blocks, log_blocks, produce
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
-from clearinghouse.edges.service import ServiceError, Settings, file_service, kafka_service, serve
 from clearinghouse.engine import Engine
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
-from clearinghouse.overview import cents, grouped, overview, render
+from clearinghouse.lending import USDC
+from clearinghouse.overview import cents, grouped, overview
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
-from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
-from events.filelog import LogCorruption, LogLocked
+from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
+from events.filelog import FileLog, LogCorruption, LogLocked
 from events.generator import GeneratorConfig, generate, write_jsonl
-from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
-from events.schema import LiquidationTriggered, Rejected, Trade, event_type
+from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
-from replay.logdir import ConfigMismatch, LogDir
-from replay.report import render_html
-from replay.snapshot import SnapshotError
+from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
+from replay.snapshot import SnapshotError, SnapshotStore
 from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
@@ -62,32 +66,41 @@ class UserError(Exception):
 # ---- progress -----------------------------------------------------------------------------------
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+class EventRate(ProgressColumn):
+    """Events per second, as rich measures them over the last updates."""
 
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled = label, enabled
-        self.started = self.last = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and done < total):
-            return
-        self.last = now
-        share = done / total if total else 1.0
-        rate = done / max(now - self.started, 1e-9)
-        bar = "#" * int(share * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {done:,}/{total:,} {rate:,.0f} ev/s")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} ev/s" if task.speed else "")
 
 
-def _progress(args: argparse.Namespace, label: str) -> ProgressBar:
-    return ProgressBar(label, enabled=not args.quiet and sys.stderr.isatty())
+@contextmanager
+def _progress(args: argparse.Namespace, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr (a terminal only; -q turns it off) for a `progress(done, total)` callback."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), EventRate(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
+OURS = ("clearinghouse", "events", "replay")  # a module of these missing is a broken install, not an extra
+
+
+def _optional(module: str, extra: str, command: str) -> ModuleType:
+    """A module that needs an optional dependency (pyproject.toml's extras): its import, or one
+    line naming the package missing and the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]  # the package to install, not its submodule
+        if not missing or missing in OURS:
+            raise
+        raise UserError(f"`clearinghouse {command}` needs {missing}, which is not installed: "
+                        f"pip install 'clearinghouse[{extra}]' (from a clone: pip install -e '.[{extra}]')") from None
 
 
 def _log_dir(path: str, must_exist: bool = True) -> LogDir:
@@ -102,8 +115,19 @@ def _print_json(obj: Any) -> None:
 
 
 def _catch_up(args: argparse.Namespace) -> RunResult:
-    """The state with every logged event applied (in memory; `run` persists it)."""
-    return run(_log_dir(args.log), persist=False, progress=_progress(args, "replaying"))
+    """The state with every logged event applied (in memory; `run` persists it). A log never run
+    is replayed from its first event, with the settings a first `run` would fix: said on stderr."""
+    log = _log_dir(args.log)
+    if not SnapshotStore(log.state).paths():
+        with EventLog(log.events, readonly=True) as events:
+            count = events.next_seq
+        settings = (f"the log's liquidation settings ({log.settings})" if log.settings.exists()
+                    else "the default liquidation settings (--liquidation mark)")
+        print(f"note: {log.root} has no snapshot (never run): replaying its {count:,} events in memory with "
+              f"{settings}; `clearinghouse run --log {log.root}` applies them once and keeps the state "
+              "(pass it the liquidation flags you want)", file=sys.stderr)
+    with _progress(args, "replaying") as progress:
+        return run(log, persist=False, progress=progress)
 
 
 def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -159,16 +183,29 @@ def _share(text: str) -> float:
     return value
 
 
+class SettingFlag(NamedTuple):
+    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit."""
+
+    flag: str
+    dest: str
+    shown: Callable[[Any], str]
+
+
+BPS_DECIMALS = 2  # basis points with two decimals are parts per million
+LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
+    "mode": SettingFlag("--liquidation", "liquidation", str),
+    "slippage_ppm": SettingFlag("--slippage-bps", "slippage_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
+    "impact_ppm": SettingFlag("--impact-bps", "impact_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
+    "depth": SettingFlag("--depth", "depth", lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
+    "loss_limit": SettingFlag("--liquidator-loss-limit", "liquidator_loss_limit",
+                              lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
+}
+
+
 def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = None) -> LiquidationConfig | None:
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
-    given = {
-        "mode": args.liquidation,
-        "slippage_ppm": args.slippage_bps,
-        "impact_ppm": args.impact_bps,
-        "depth": args.depth,
-        "loss_limit": args.liquidator_loss_limit,
-    }
+    given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes and defaults is None:
         return None
@@ -177,6 +214,37 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     if problem:
         raise UserError(f"{problem} (docs/wire-format.md, liquidation settings)")
     return config
+
+
+def _as_flag(field: str, value: Any) -> str:
+    """One setting as the flag that asks for it ("no --liquidator-loss-limit" for none), or the
+    field itself for a setting no flag sets."""
+    flag = LIQUIDATION_FLAGS.get(field)
+    if flag is None:
+        return f"{field}={value}"
+    return f"no {flag.flag}" if value is None else f"{flag.flag} {flag.shown(value)}"
+
+
+def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
+    """The settings conflict in the CLI's units: which flags differ from the log's, and the
+    commands that run the same events under the settings asked for, in a copy of the log."""
+    differ = [f for f in msgspec.structs.asdict(exc.fixed) if getattr(exc.fixed, f) != getattr(exc.asked, f)]
+    conflicts = "; ".join(
+        f"{_as_flag(f, getattr(exc.asked, f))} asked, the log has {_as_flag(f, getattr(exc.fixed, f))}" for f in differ
+    )
+    default = LiquidationConfig()
+    flags = " ".join(_as_flag(f, getattr(exc.asked, f)) for f in LIQUIDATION_FLAGS
+                     if getattr(exc.asked, f) != getattr(default, f) and getattr(exc.asked, f) is not None)
+    said = (f"{exc.root} was run with liquidation settings that stay fixed (a replay decides as its first run did; "
+            f"a flag not given takes its default): {conflicts}")
+    if getattr(args, "kafka", None):
+        return (f"{said}. To run the same events under other settings, serve them with a new --state DIR "
+                "and --derived-topic")
+    copy = Path(f"{exc.root}-copy")
+    again = shlex.join(["clearinghouse", args.command, "--log", str(copy)]) + (f" {flags}" if flags else "")
+    return (f"{said}. To run the same events under other settings, copy its input into a new log: "
+            f"`{shlex.join(['clearinghouse', 'copy', '--log', str(exc.root), '--to', str(copy)])}`, "
+            f"then `{again}`; without flags, `run` and `serve` take the log's own")
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -234,7 +302,9 @@ def _check_lines(source: Path, rejects_path: Path, counts: set[int]) -> tuple[Fi
                     if rejects is None:
                         rejects_path.parent.mkdir(parents=True, exist_ok=True)
                         rejects = open(rejects_path, "a", encoding="utf-8")
-                    rejects.write(json.dumps({"file": str(source), "line": number, "error": str(exc)}) + "\n")
+                    text = line.rstrip(b"\r\n").decode("utf-8", "backslashreplace")  # as it was, to fix and retry
+                    reject = {"file": str(source), "line": number, "error": str(exc), "text": text}
+                    rejects.write(json.dumps(reject) + "\n")
                     continue
                 except Exception as exc:  # a decoder bug: the file must not land in part
                     failed = f"the decoder failed on this line ({type(exc).__name__}: {exc})"
@@ -281,6 +351,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with _storage_errors(log, outcome), EventLog(log.events) as out:
         check_snapshots(log, out.next_seq)
         digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
+        if bad and args.strict:
+            raise UserError(f"{source}: {bad} bad lines (listed above, and with their text in {rejects_path}); "
+                            "nothing was ingested (--strict): fix them, or ingest without --strict to skip them")
         good, first = digest.count, out.next_seq
         earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
         if earlier is not None and not args.allow_duplicate:
@@ -322,16 +395,53 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _holds_a_log(log: LogDir) -> bool:
+    """Whether the folder holds input events or state (a copy that failed leaves neither)."""
+    if not log.exists():
+        return False
+    with EventLog(log.events, readonly=True) as events:
+        return events.next_seq > 0 or log.state.exists()
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """Copies a log's input (its events, in the same blocks, and the notes of what was ingested)
+    into a new log, all or none: the same events, to run under other settings."""
+    source = _log_dir(args.log)
+    target = _log_dir(args.to, must_exist=False)
+    if target.root.resolve() == source.root.resolve() or _holds_a_log(target):
+        raise UserError(f"{target.root} already holds a log; give --to a new folder")
+    with EventLog(source.events, readonly=True) as events:
+        end = events.next_seq
+        digest = Fingerprint()
+        for _, event in events.read(0, end):
+            digest.add(event)
+        notes = [note for note in events.notes() if note.first < end]
+        with _storage_errors(target, "nothing was copied"), EventLog(target.events) as out:
+            blocks = (block for _, block in events.blocks(0, end))
+            out.append_whole(blocks, Ingested(0, end, digest.hexdigest(), f"a copy of {source.events}"))
+            if notes:
+                with FileLog(target.events / INGESTED) as kept:
+                    kept.append_many([msgspec.msgpack.encode(note) for note in notes])
+    summary = {"copied": end, "log": str(target.root)}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"copied {end:,} events from {source.events} into {target.events}; "
+              f"apply them with `clearinghouse run --log {target.root}` and the liquidation flags you want")
+    return 0
+
+
 def _persistence(args: argparse.Namespace) -> dict[str, int]:
     return {"snapshot_every": args.snapshot_every, "checkpoint_every": args.checkpoint_every, "keep": args.keep}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     log = _log_dir(args.log)
-    with _storage_errors(log, "what was applied up to the last snapshot is kept, and a new run goes on from there"):
+    kept = "what was applied up to the last snapshot is kept, and a new run goes on from there"
+    with _storage_errors(log, kept), _progress(args, "applying") as progress:
         result = run(
             log,
-            progress=_progress(args, "applying"),
+            progress=progress,
             liquidation=_liquidation(args),
             full_scan=args.full_scan,
             snapshot_now=args.snapshot_now,
@@ -352,17 +462,31 @@ def cmd_state(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_seq(derived: Any) -> int:
+    """The input seq a derived event came from: a rejection's or checkpoint's `seq`, else its `cause`."""
+    return derived.seq if isinstance(derived, (Rejected, Checkpoint)) else derived.cause
+
+
 def cmd_events(args: argparse.Namespace) -> int:
+    """Input events as on the wire from input seq --from; derived events whose input seq is at
+    least --from, each with its `input_seq` and its own `derived_seq` (docs/operations.md)."""
     log = _log_dir(args.log)
     path = log.derived if args.derived else log.events
     if not path.is_dir():
         return 0
     out = sys.stdout.buffer
     with EventLog(path, derived=args.derived, readonly=True) as events:
-        for count, (_, event) in enumerate(events.read(args.start)):
+        if args.derived:
+            lines: Iterator[tuple[int, Any]] = ((s, e) for s, e in events.read() if _input_seq(e) >= args.start)
+        else:
+            lines = events.read(args.start)
+        for count, (seq, event) in enumerate(lines):
             if args.limit is not None and count >= args.limit:
                 break
-            out.write(encode_json(event) + b"\n")
+            line = encode_json(event)
+            if args.derived:  # the wire object with two more keys
+                line = line[:-1] + b',"input_seq":%d,"derived_seq":%d}' % (_input_seq(event), seq)
+            out.write(line + b"\n")
     return 0
 
 
@@ -437,21 +561,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             yield event
 
     config = _config(args)
-    bar = _progress(args, "generating")
-    with EventLog(log.events) as out:
+    with EventLog(log.events) as out, _progress(args, "generating") as bar:
         for block in blocks_of(counted(generate(config)), BLOCK):
             out.append(block)
-            bar(out.next_seq, config.events)
-    result = run(log, progress=_progress(args, "applying"), liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
+            if bar is not None:
+                bar(out.next_seq, config.events)
+    with _progress(args, "applying") as progress:
+        result = run(log, progress=progress, liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
     view = overview(result.state)
     found = _demo_decisions(log)
     kinds = found.kinds
     rejections = kinds.pop("rejected", 0)
     kinds.pop("checkpoint", None)
     largest = found.largest
+    # The HTML report needs the [report] extra: without it the command printed explains as text.
+    report = ["--out", str(root / "audit.html")] if importlib.util.find_spec("matplotlib") is not None else []
     audit_command = None if largest is None else shlex.join([
-        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account,
-        "--out", str(root / "audit.html"),
+        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account, *report,
     ])
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
@@ -492,7 +618,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if "lending" in view:
         print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
               f"{found.pm_perps:,} PM-ratio liquidations of perps")
-    print(render(view))
+    _print_overview(view)
     if largest is not None:
         scope = largest.scope if largest.scope in ("cross", "portfolio") else f"isolated {largest.scope}"
         print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
@@ -510,13 +636,103 @@ def _state_output(args: argparse.Namespace, state: State) -> None:
         if args.account not in state.accounts:
             seq = state.next_seq - 1
             raise UserError(f"unknown account {args.account!r} at seq {seq}: check the name (names are case-sensitive)")
-        _print_json({**clearinghouse_state(state, args.account), "seq": state.next_seq - 1})
+        body = {**clearinghouse_state(state, args.account), "seq": state.next_seq - 1}
+        if args.json:
+            _print_json(body)
+        else:
+            _print_account(args.account, body)
         return
     view = overview(state)
     if args.json:
         _print_json(view)
     else:
-        print(render(view))
+        _print_overview(view)
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def _table(*columns: str) -> Table:
+    """A plain table: the first column left-aligned (names), the others right-aligned (figures)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for i, title in enumerate(columns):
+        table.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
+    return table
+
+
+def _print_tables(*parts: str | Table) -> None:
+    """Lines and tables on stdout; piped, at full width (a table is never wrapped to 80 columns)."""
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+    for part in parts:
+        if isinstance(part, Table):
+            console.print(part)
+        else:
+            print(part)
+
+
+def _print_overview(view: dict[str, Any]) -> None:
+    """The book's summary: counts and sizes with thousands separators, USDC to the cent (the JSON
+    view has every figure exact), prices as they are, seqs plain (they are typed back as arguments)."""
+    markets = _table("market", "mark", "open interest", "OI (USDC)")
+    for m in view["markets"]:
+        markets.add_row(m["coin"], grouped(m["mark"]), grouped(m["open_interest"]), cents(m["open_interest_usd"]))
+    leveraged = _table("account", "margin ratio", "leverage", "account value", "maintenance")
+    for a in view["most_leveraged"]:
+        leveraged.add_row(a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]),
+                          cents(a["maintenance"]))
+    liquidator = view["liquidator"]
+    parts: list[str | Table] = [
+        f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
+        f"({view['accounts_with_positions']:,} with positions)  (USDC to the cent; --json is exact)",
+        f"deposited {cents(view['deposited'])}  withdrawn {cents(view['withdrawn'])}  fees {cents(view['fees'])}",
+        f"liquidator value {cents(liquidator['account_value'])} ({liquidator['positions']:,} positions)"
+        f"  bad debt {cents(view['bad_debt'])}  accounts below maintenance {view['below_maintenance']:,}",
+        "", markets, "", "most leveraged (margin ratio = maintenance / account value):", leveraged,
+    ]
+    if "lending" in view:
+        parts += _lending_tables(view["lending"])
+    _print_tables(*parts, "", f"state digest {view['digest']}")
+
+
+def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
+    pools = _table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
+    for p in view["pools"]:
+        amount = cents if p["token"] == USDC else grouped
+        pools.add_row(p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"],
+                      p["supply_apy"])
+    parts: list[str | Table] = [
+        "",
+        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
+        pools,
+    ]
+    if view["highest_pm_ratio"]:
+        ratios = _table("account", "PM ratio", "borrowed", "liq. value")
+        for a in view["highest_pm_ratio"]:
+            ratios.add_row(a["account"], a["pm_ratio"], cents(a["borrowed"]), cents(a["liquidation_value"]))
+        parts += ["", "highest PM ratios (liquidated above 0.95):", ratios]
+    return parts
+
+
+def _print_account(name: str, body: dict[str, Any]) -> None:
+    """One account for people (--json gives the clearinghouseState body, every figure exact)."""
+    summary = body["marginSummary"]
+    positions = _table("coin", "size", "entry", "value", "unrealized PnL", "liq. price", "leverage", "margin")
+    for item in body["assetPositions"]:
+        p = item["position"]
+        lev = p["leverage"]
+        liq = p["liquidationPx"]
+        positions.add_row(p["coin"], grouped(p["szi"]), grouped(p["entryPx"]), cents(p["positionValue"]),
+                          cents(p["unrealizedPnl"]), "-" if liq is None else grouped(liq),
+                          f"{lev['value']}x {lev['type']}", cents(p["marginUsed"]))
+    parts: list[str | Table] = [
+        f"{name} at seq {body['seq']} (USDC to the cent; --json is exact)",
+        f"account value {cents(summary['accountValue'])}  notional {cents(summary['totalNtlPos'])}  "
+        f"margin used {cents(summary['totalMarginUsed'])}  "
+        f"cross maintenance {cents(body['crossMaintenanceMarginUsed'])}  "
+        f"withdrawable {cents(body['withdrawable'])}",
+    ]
+    parts += [positions] if body["assetPositions"] else ["no open positions"]
+    _print_tables(*parts)
 
 
 def cmd_replay_state(args: argparse.Namespace) -> int:
@@ -531,7 +747,8 @@ def cmd_replay_verify(args: argparse.Namespace) -> int:
     if not log.derived.is_dir():
         raise UserError(f"{args.log} has never been run (no derived/ inside), so there is nothing to verify; "
                         f"apply its events first with `clearinghouse run --log {args.log}`")
-    verdict = verify(log, progress=_progress(args, "verifying"))
+    with _progress(args, "verifying") as progress:
+        verdict = verify(log, progress=progress)
     summary = {
         "ok": verdict.ok,
         "first_bad_seq": verdict.first_bad_seq,
@@ -563,7 +780,8 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
         _print_json(result.as_json())
     if args.out:
         try:
-            Path(args.out).write_text(render_html(result, str(log.root)), encoding="utf-8")
+            report = _optional("replay.report", "report", "replay audit --out")
+            Path(args.out).write_text(report.render_html(result, str(log.root)), encoding="utf-8")
         except OSError as exc:
             raise _cannot_write(args.out, exc) from None
     if not args.json:
@@ -635,10 +853,11 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kafka(args: argparse.Namespace) -> KafkaConfig:
+def _kafka(args: argparse.Namespace, kafkalog: ModuleType) -> Any:
+    """The Kafka client settings (`events.kafkalog.KafkaConfig`) of --kafka and --kafka-config."""
     try:
-        return KafkaConfig.load(args.kafka, args.kafka_config)
-    except KafkaConfigError as exc:
+        return kafkalog.KafkaConfig.load(args.kafka, args.kafka_config)
+    except kafkalog.KafkaConfigError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -656,25 +875,27 @@ def _token(args: argparse.Namespace) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
+    live = _optional("clearinghouse.edges.service", "service", "serve")
+    kafkalog = _optional("events.kafkalog", "service", "serve")
+    settings = live.Settings(args.snapshot_every, args.checkpoint_every, args.keep, _liquidation(args), args.full_scan)
     token = _token(args)
     limits = Limits(timeout=args.http_timeout, max_connections=args.http_max_connections)
     if args.kafka:
         if not args.topic or not args.state:
             raise UserError("serve --kafka needs --topic and --state DIR (where snapshots go)")
-        config = _kafka(args)
-        topics = Topics.named(args.topic, args.derived_topic, args.dead_letter_topic)
+        config = _kafka(args, kafkalog)
+        topics = kafkalog.Topics.named(args.topic, args.derived_topic, args.dead_letter_topic)
         partitions = max(args.partitions, args.partition + 1)
-        asyncio.run(ensure_topics(config, [topics.input, topics.derived, topics.dead_letter], partitions))
-        service = kafka_service(LogDir(Path(args.state)), config, topics, args.partition, settings)
+        asyncio.run(kafkalog.ensure_topics(config, [topics.input, topics.derived, topics.dead_letter], partitions))
+        service = live.kafka_service(LogDir(Path(args.state)), config, topics, args.partition, settings)
     else:
         if not args.log:
             raise UserError("serve needs --log DIR (a file log) or --kafka BOOTSTRAP --topic T --state DIR")
-        service = file_service(_log_dir(args.log), settings)
+        service = live.file_service(_log_dir(args.log), settings)
     configure_logging()
     try:
-        asyncio.run(serve(service, host=args.host, port=args.port, token=token, limits=limits))
-    except ServiceError as exc:
+        asyncio.run(live.serve(service, host=args.host, port=args.port, token=token, limits=limits))
+    except live.ServiceError as exc:
         raise UserError(str(exc)) from None
     return 0
 
@@ -682,24 +903,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_produce(args: argparse.Namespace) -> int:
     if not args.kafka or not args.topic:
         raise UserError("produce needs --kafka BOOTSTRAP and --topic TOPIC")
-    config = _kafka(args)
+    publish = _optional("clearinghouse.edges.produce", "kafka", "produce")
+    config = _kafka(args, _optional("events.kafkalog", "kafka", "produce"))
     total = 0
     if args.log:
         log = _log_dir(args.log)
         with EventLog(log.events, readonly=True) as events:
             total = events.next_seq
-        blocks = log_blocks(log.events)
+        blocks = publish.log_blocks(log.events)
     elif args.events:
         path = Path(args.events)
         if not path.is_file():
             raise UserError(f"no such file: {path}")
-        blocks = event_blocks(_json_events(path), args.block)
+        blocks = publish.event_blocks(_json_events(path), args.block)
     else:
         total = args.events_count
-        blocks = event_blocks(generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed, crash=args.crash)), args.block)
-    done = asyncio.run(
-        produce(config, args.topic, blocks, rate=args.rate, partition=args.partition, partitions=args.partitions, total=total, progress=_progress(args, "producing"))
-    )
+        stream = GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed,
+                                 crash=args.crash)
+        blocks = publish.event_blocks(generate(stream), args.block)
+    with _progress(args, "producing") as progress:
+        done = asyncio.run(publish.produce(config, args.topic, blocks, rate=args.rate, partition=args.partition,
+                                   partitions=args.partitions, total=total, progress=progress))
     rate = done.events / done.seconds if done.seconds else 0.0
     summary = {"records": done.records, "events": done.events, "seconds": round(done.seconds, 3), "events_per_second": round(rate), "topic": args.topic}
     if args.json:
@@ -729,6 +953,10 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
 
 # ---- parser -------------------------------------------------------------------------------------
 
+LOG_HELP = "the log directory (events/, derived/ and state/ inside)"
+JSON_HELP = "print one JSON document (every figure exact) instead of text"
+ACCOUNT_HELP = "one account (with --json, in the clearinghouseState shape); default: the whole book"
+
 
 def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, events: int, crash: bool) -> None:
     p.add_argument("--accounts", type=_integer(2), default=accounts, help=f"accounts, at least 2 (default {accounts})")
@@ -747,7 +975,7 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
 def _liquidation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("liquidation (fixed when a log's state is created)")
     g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
-    bps = 2  # basis points with two decimals are parts per million
+    bps = BPS_DECIMALS
     g.add_argument("--slippage-bps", type=_fixed(bps, *SETTING_RANGES["slippage_ppm"], "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
     g.add_argument("--impact-bps", type=_fixed(bps, *SETTING_RANGES["impact_ppm"], "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
     g.add_argument("--depth", type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
@@ -771,21 +999,27 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("ingest", cmd_ingest, "validate a JSON-lines file and append its good events to a log, all or none")
-    p.add_argument("file", metavar="EVENTS.jsonl")
-    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("file", metavar="EVENTS.jsonl", help="events as JSON lines (docs/wire-format.md)")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--rejects", metavar="FILE", help="where bad lines go (default DIR/rejects.jsonl)")
     p.add_argument("--allow-duplicate", action="store_true", help="append events an earlier ingest appended")
+    p.add_argument("--strict", action="store_true", help="ingest nothing and exit 1 if any line is bad")
     p.add_argument("--block", type=int, default=BLOCK, metavar="N", help=f"events per stored block (default {BLOCK})")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     repair_text = "cut damaged logs at their first bad record, set aside what depended on it; copies go to DIR/cut/"
     p = command("repair", cmd_repair, repair_text)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    p = command("copy", cmd_copy, "copy a log's input into a new log, to run the same events under other settings")
+    p.add_argument("--log", required=True, metavar="DIR", help="the log whose input events are copied")
+    p.add_argument("--to", required=True, metavar="NEW_DIR", help="the new log (a folder without a log in it)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
     p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
     p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
@@ -793,24 +1027,27 @@ def build_parser() -> argparse.ArgumentParser:
     _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--account", metavar="A")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--account", metavar="A", help=ACCOUNT_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--derived", action="store_true", help="the engine's derived events (rejections, ...)")
-    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ")
-    p.add_argument("--limit", type=_integer(0), metavar="N")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--derived", action="store_true",
+                   help="the engine's derived events (rejections, liquidations, checkpoints, ...), each with its "
+                        "input_seq (the input event it came from) and derived_seq (its place in the derived log)")
+    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ",
+                   help="start at this input seq (with --derived: the derived events of input seqs from SEQ)")
+    p.add_argument("--limit", type=_integer(0), metavar="N", help="print at most N lines")
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
     _generator_args(p, 1000, 5, 100_000, crash=False)
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", help="the JSON-lines file to write")
 
     p = command("demo", cmd_demo, "generate a market with a crash, run it through the engine on a file log, summarise")
     _generator_args(p, 5_000, 8, 200_000, crash=True)
     p.add_argument("--dir", metavar="DIR", help="keep the demo log here (default: a new temporary folder)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _liquidation_args(p)
 
     p = command("serve", cmd_serve, "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, snapshot, answer HTTP queries")
@@ -840,36 +1077,38 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)")
     p.add_argument("--rate", type=_integer(0), default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
     p.add_argument("--block", type=_integer(1), default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
-    p.add_argument("--accounts", type=_integer(2), default=1000)
-    p.add_argument("--markets", type=_integer(1), default=5)
+    p.add_argument("--accounts", type=_integer(2), default=1000, help="--generate: accounts, at least 2 (default 1000)")
+    p.add_argument("--markets", type=_integer(1), default=5, help="--generate: perp markets (default 5)")
     p.add_argument("--count", dest="events_count", type=_integer(1), default=100_000, metavar="N", help="--generate: events in all (default 100000)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--crash", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
+    p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)
     rp_sub = rp.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     p = command("state", cmd_replay_state, "the state as it was after input seq SEQ, or at a moment", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--at", type=int, metavar="SEQ")
-    when.add_argument("--time", metavar="ISO8601", help="e.g. 2026-11-25T21:15:03Z")
-    p.add_argument("--account", metavar="A")
-    p.add_argument("--json", action="store_true")
+    when.add_argument("--at", type=int, metavar="SEQ", help="right after this input seq")
+    when.add_argument("--time", metavar="ISO8601",
+                      help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z")
+    p.add_argument("--account", metavar="A", help=ACCOUNT_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("verify", cmd_replay_verify, "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("audit", cmd_replay_audit, "every liquidation of an account, explained; an HTML report with a plot", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--account", required=True, metavar="A")
-    p.add_argument("--out", metavar="report.html")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--account", required=True, metavar="A", help="the account whose liquidations are explained")
+    p.add_argument("--out", metavar="report.html", help="also write a self-contained HTML report with plots")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("diff", cmd_replay_diff, "what changed between two points of the log", rp_sub)
-    p.add_argument("--log", required=True, metavar="DIR")
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ")
-    p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ")
-    p.add_argument("--account", metavar="A")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ",
+                   help="from right after this input seq")
+    p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
+    p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
@@ -879,12 +1118,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("import-state", cmd_hl_import, "append events that seed an account from a clearinghouseState body"),
     ):
         p = command(name, func, text, hl_sub)
-        p.add_argument("file", metavar="STATE.json")
+        p.add_argument("file", metavar="STATE.json", help=f"a JSON file holding {STATE_SHAPE}")
         p.add_argument("--rules", choices=["hl-current", "hl-2023"], help="rule set (default hl-current)")
         p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
         if name == "import-state":
-            p.add_argument("--account", required=True, metavar="NAME")
-            p.add_argument("--log", required=True, metavar="DIR")
+            p.add_argument("--account", required=True, metavar="NAME", help="the account's name in the log")
+            p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     return parser
 
 
@@ -903,6 +1142,9 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_stderr()  # serve then logs JSON lines (jsonlog.configure_logging)
     try:
         return args.func(args)
+    except SettingsConflict as exc:
+        print(f"clearinghouse: error: {_conflict_message(exc, args)}", file=sys.stderr)
+        return 1
     except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1

@@ -32,8 +32,8 @@ class Metrics:
         self.rejected = Counter("clearinghouse_rejected_total", "Input events rejected by the engine.", registry=r)
         self.dead_letters = Counter("clearinghouse_dead_letters_total", "Malformed source records sent to the dead-letter output.", registry=r)
         self.lag = Gauge("clearinghouse_lag_records", "Records behind the end of the source.", registry=r)
-        self.seq = Gauge("clearinghouse_seq", "Seq of the last applied input event.", registry=r)
-        self.snapshot_seq = Gauge("clearinghouse_snapshot_seq", "Seq of the newest snapshot written.", registry=r)
+        self.seq = Gauge("clearinghouse_seq", "Seq of the last applied input event (-1: none).", registry=r)
+        self.snapshot_seq = Gauge("clearinghouse_snapshot_seq", "Seq of the newest snapshot written or loaded (-1: none).", registry=r)
         self.shadow_backlog = Gauge("clearinghouse_shadow_backlog_bytes", "Bytes of records for the shadow still buffered in the service (its pipe is full: the shadow is behind).", registry=r)
         self.shadow_waits = Counter("clearinghouse_shadow_waits_total", "Times the loop waited for a checkpoint digest from the shadow.", registry=r)
         self.apply_latency = Histogram(
@@ -77,6 +77,11 @@ class Metrics:
 
     def set_snapshot(self, seq: int) -> None:
         self.snapshot_seq.set(seq)
+
+    def set_position(self, seq: int, snapshot_seq: int | None) -> None:
+        """Where a session starts: the last applied input seq and the snapshot loaded (-1: none)."""
+        self.seq.set(seq)
+        self.snapshot_seq.set(-1 if snapshot_seq is None else snapshot_seq)
 
     def set_shadow_backlog(self, size: int) -> None:
         self.shadow_backlog.set(size)

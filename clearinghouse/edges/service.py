@@ -198,6 +198,8 @@ class Service:
         self._guided = True  # the shadow follows the service's decisions (`clearinghouse.edges.shadow`)
         self._written = float("-inf")  # perf_counter at the end of the last write
         self._derived_at_most: int | None = None  # after lost derived events: the most a snapshot to load may count
+        self._gc = GcWatch(self.metrics)
+        self.metrics.set_position(self.engine.state.next_seq - 1, None)  # as /health says while starting
 
     @property
     def state(self) -> State:
@@ -218,12 +220,11 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sessions until `stop` is set; a Kafka error restarts from the newest snapshot."""
-        watch = GcWatch(self.metrics)
-        gc.callbacks.append(watch)
+        gc.callbacks.append(self._gc)
         try:
             await self._sessions(stop)
         finally:
-            gc.callbacks.remove(watch)
+            gc.callbacks.remove(self._gc)
 
     async def _sessions(self, stop: asyncio.Event) -> None:
         while True:
@@ -247,11 +248,18 @@ class Service:
 
     async def _session(self, stop: asyncio.Event) -> None:
         fix_settings(self.home, self.fixed)  # before any derived event is written
-        at = load(self.home, self.fixed.liquidation, derived_at_most=self._derived_at_most)
-        self.engine = Engine(at.state, full_scan=self.settings.full_scan)
-        _settle_heap()
+        self._gc.starting = True  # loading the snapshot and settling the heap are no tick's pause
+        try:
+            at = load(self.home, self.fixed.liquidation, derived_at_most=self._derived_at_most)
+            self.engine = Engine(at.state, full_scan=self.settings.full_scan)
+            _settle_heap()
+        finally:
+            self._gc.starting = False
         self.at = at
         state = at.state
+        # /health and the metrics show the position loaded (seqs: the last applied input event, -1 for none)
+        self.snapshot_seq = state.next_seq - 1 if state.next_seq else None
+        self.metrics.set_position(state.next_seq - 1, self.snapshot_seq)
         shadow = Shadow(self._store)
         source, sink = self._make_source(), self._make_sink()
         commits = Commits(source)
@@ -267,7 +275,7 @@ class Service:
             resume = Resume(written, at.derived_count, sink.description)
             await source.start(at.offset)
             self.status = "ok"
-            log.info("session_started", seq=state.next_seq, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
+            log.info("session_started", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
             while not stop.is_set():
                 records = await source.poll()
                 if records:
@@ -396,13 +404,15 @@ class Commits:
 class GcWatch:
     """Times the cyclic collector's pauses (a `gc.callbacks` hook): the loop stops for them, so
     they are a tick's latency. Each goes into the histogram; one long enough to show in the
-    ticks is logged (`gc_pause`)."""
+    ticks is logged (`gc_pause`), except while a session starts (`starting`: loading a
+    snapshot and settling the heap, before any tick is applied)."""
 
     LOG_ABOVE = 0.02  # seconds
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
         self._started = 0.0
+        self.starting = False
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -410,7 +420,7 @@ class GcWatch:
             return
         took = time.perf_counter() - self._started
         self._metrics.observe_gc(info["generation"], took)
-        if took >= self.LOG_ABOVE:
+        if took >= self.LOG_ABOVE and not self.starting:
             log.warning("gc_pause", generation=info["generation"], ms=round(took * 1000, 1), collected=info["collected"])
 
 
