@@ -37,7 +37,7 @@ from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import LogCorruption, LogLocked
-from events.generator import GeneratorConfig, generate, write_jsonl
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import LiquidationTriggered, Rejected, Trade, event_type
 from replay.audit import audit

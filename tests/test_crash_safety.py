@@ -12,7 +12,7 @@ from pathlib import Path
 from clearinghouse.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
 

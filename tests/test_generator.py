@@ -15,7 +15,7 @@ from clearinghouse.margin import cross_figures
 from clearinghouse.state import LiquidationConfig, State
 from events.units import NTL_DIV, ceil_div
 from events.codec import decode_block, decode_json, encode_block, encode_json
-from events.generator import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
+from replay.workload import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
 from events.schema import (
     Deposit,
     Funding,

@@ -14,7 +14,7 @@ from clearinghouse.runner import ConfigMismatch, LogDir, LogSettings, Position, 
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, make_snapshot, read_head, read_snapshot
 
 USD = 10**6
