@@ -72,12 +72,13 @@ def _path(progress: int, gaps: list[tuple[int, int]]) -> int:
 class Crash:
     """The crash's plan and progress; its prices follow a path drawn when it starts."""
 
-    def __init__(self, start: int, draws: Draws, clock: Clock, markets: Markets, trades: Trades,
-                 account_events: AccountEvents, estimate: LiquidationEstimate) -> None:
+    def __init__(self, start: int, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts,
+                 trades: Trades, account_events: AccountEvents, estimate: LiquidationEstimate) -> None:
         self.start = start  # body events before it
         self.draws = draws
         self.clock = clock
         self.markets = markets
+        self.accounts = accounts
         self.trades = trades
         self.account_events = account_events
         self.estimate = estimate
@@ -185,7 +186,7 @@ class Crash:
         first, from a random start, of those the last sweep found within `DISTRESS_WIDE` times
         maintenance, that is now (roughly) within `_DISTRESS` and still above maintenance."""
         down = self.phase == "drop"
-        draws, estimate, accounts = self.draws, self.estimate, self.trades.accounts
+        draws, estimate, accounts = self.draws, self.estimate, self.accounts
         found = self.distressed
         start = draws.between(0, len(found) - 1)
         for i in range(len(found)):

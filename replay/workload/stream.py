@@ -43,7 +43,7 @@ class Workload:
         self.crash = None
         if estimate is not None:
             start = start_at(config.events, config.markets, config.accounts)
-            self.crash = Crash(start, draws, clock, markets, self.trades, self.account_events, estimate)
+            self.crash = Crash(start, draws, clock, markets, accounts, self.trades, self.account_events, estimate)
         self.portfolio = None
         if config.pm_share > 0:
             self.portfolio = Portfolio(config.pm_share, draws, clock, markets, accounts, self.trades)
