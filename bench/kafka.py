@@ -59,7 +59,7 @@ from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.codec import decode_block_at, decode_derived_block_at, encode_block  # noqa: E402
 from events.eventlog import EventLog, blocks_of  # noqa: E402
-from events.generator import GeneratorConfig, generate  # noqa: E402
+from replay.workload import GeneratorConfig, generate  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 BLOCK = 1000

@@ -63,7 +63,7 @@ from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
 from events.schema import LiquidationTriggered, event_type  # noqa: E402
-from events.generator import GeneratorConfig, generate  # noqa: E402
+from replay.workload import GeneratorConfig, generate  # noqa: E402
 
 BLOCK = 1000
 R = TypeVar("R")

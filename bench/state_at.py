@@ -36,7 +36,7 @@ from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.units import PX, SZ, USD  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
-from events.generator import GeneratorConfig, generate  # noqa: E402
+from replay.workload import GeneratorConfig, generate  # noqa: E402
 from replay.history import state_at  # noqa: E402
 from replay.snapshot import make_snapshot, read_snapshot, write_snapshot  # noqa: E402
 

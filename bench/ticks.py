@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.units import NTL_DIV, USD  # noqa: E402
-from events.generator import GeneratorConfig, generate, valid_price  # noqa: E402
+from replay.workload import GeneratorConfig, generate, valid_price  # noqa: E402
 from events.schema import Deposit, Market, PricePoint, Prices, Trade  # noqa: E402
 
 MARKETS = 50

@@ -14,7 +14,7 @@ from clearinghouse.edges.runner import run
 from replay.logdir import LogDir
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
 

@@ -12,7 +12,7 @@ import msgspec
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.state import Account, LiquidationConfig, Position, SpotAccount, State
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 
 
 def _in_key_order(value: Any) -> Any:

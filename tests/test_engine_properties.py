@@ -15,7 +15,7 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.margin import cross_figures
 from events.units import FUNDING_DIV, FUNDING_QUANTUM, NTL_DIV, PX, RATE, SZ, USD, round_half_even
 from events import schema as ev
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 
 
 def _fold(events: list) -> Engine:

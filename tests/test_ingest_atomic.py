@@ -12,7 +12,7 @@ from pathlib import Path
 
 from events.codec import encode_json
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 # The command line with a decoder that fails (not a clean rejection) on the 3,000th event:

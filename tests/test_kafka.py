@@ -29,7 +29,7 @@ from clearinghouse.edges.runner import run
 from replay.logdir import LogDir
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate, write_jsonl
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import RETRY_BACKOFF_MS, KafkaConfig, read_derived, read_records
 from events.schema import Block, Checkpoint, LiquidationTriggered
 from replay.snapshot import SnapshotStore

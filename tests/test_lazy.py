@@ -9,7 +9,7 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.lazy import same
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.decisions import guide_of
 
 

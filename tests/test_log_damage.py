@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from events.codec import encode_json
 from events.filelog import FileLog, LogCorruption
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 
 SEG0 = "00000000000000000000.seg"
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from clearinghouse import portfolio
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events.units import usd
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 
 
 def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():

@@ -22,7 +22,7 @@ from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events.units import HOUR_MS, usd
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from events.schema import BorrowLiquidation, event_type
 
 

@@ -14,7 +14,7 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import LiquidationConfig, State
 from events.units import HOUR_MS
 from events.codec import encode_json
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from events.schema import PricePoint, Prices, event_type
 
 

@@ -16,7 +16,7 @@ from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, make_snapshot, read_head, read_snapshot
 
 USD = 10**6

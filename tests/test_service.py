@@ -27,7 +27,7 @@ from events import schema as ev
 from events.codec import decode_block_at, encode_block
 from events.eventlog import EventLog
 from events.filelog import FileLog
-from events.generator import GeneratorConfig, generate, write_jsonl
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Record
 from replay.snapshot import SnapshotStore
 from served import Served

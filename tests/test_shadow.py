@@ -29,7 +29,7 @@ from clearinghouse.edges.shadow import HEADER, DigestLost, Saved, Shadow, follow
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from events.kafkalog import Record
 from replay.snapshot import SnapshotStore, stage_snapshot
 

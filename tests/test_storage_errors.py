@@ -15,7 +15,7 @@ from replay.logdir import LogDir
 from events.codec import encode_json
 from events.eventlog import EventLog
 from events.filelog import FileLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent

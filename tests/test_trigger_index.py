@@ -13,7 +13,7 @@ from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, TriggerIndex
 from events.units import PX, SZ, USD
 from events import schema as ev
-from events.generator import GeneratorConfig, generate, valid_price
+from replay.workload import GeneratorConfig, generate, valid_price
 
 
 def _crash_stream(accounts: int, events: int, seed: int) -> list:

@@ -43,10 +43,10 @@ from events.adapters.hyperliquid import AdapterError, import_events
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
-from events.generator import GeneratorConfig, generate, write_jsonl
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore

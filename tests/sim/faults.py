@@ -43,7 +43,7 @@ from replay.logdir import LogDir
 from events import storage
 from events.codec import encode_json
 from events.eventlog import EventLog
-from events.generator import GeneratorConfig, generate
+from replay.workload import GeneratorConfig, generate
 from events.storage import OsStorage
 
 KINDS = ("torn", "short", "bitflip", "enospc", "erofs", "crash")
