@@ -33,7 +33,10 @@ from clearinghouse.service import ServiceError, Settings, configure_logging, fil
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
-from events.adapters.hyperliquid import AdapterError, import_events
+from events.adapters.hl_files import HlFileError
+from events.adapters.hl_fills import known_in
+from events.adapters.hl_ingest import HlIngest
+from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import LogCorruption, LogLocked
@@ -633,6 +636,53 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hl_ingest(args: argparse.Namespace) -> int:
+    """Reads Hyperliquid fills (API or node files) into events and appends them as one batch that
+    lands whole or not at all; fills the log already holds are dropped, the rest that cannot be
+    booked go to DIR/rejects.jsonl with the reason (docs/hyperliquid-data.md)."""
+    try:
+        markets = meta_markets(_read_json_object(args.meta, META_SHAPE)) if args.meta else {}
+    except AdapterError as exc:
+        raise UserError(f"--meta {args.meta}: {exc}; expected {META_SHAPE}") from None
+    log = _log_dir(args.log, must_exist=False)
+    rejects_path = log.root / "rejects.jsonl"
+    with _storage_errors(log, "nothing was ingested"), EventLog(log.events) as out:
+        check_snapshots(log, out.next_seq)
+        ingest = HlIngest(known_in(event for _, event in out.read()), markets, args.user)
+        for name in args.files:
+            path = Path(name)
+            if not path.is_file():
+                raise UserError(f"no such file: {path}; nothing was ingested")
+            try:
+                done = ingest.read(path, _progress(args, f"reading {path.name}"))
+            except HlFileError as exc:
+                raise UserError(f"{path}: {exc}; nothing was ingested") from None
+            if not args.json:
+                print(f"{path}: {done['format']}: {done['fills']} fills -> {done['trades']} trades, "
+                      f"{done['dropped']} already in the log, {done['rejected']} rejected")
+        events, first = ingest.finish(), out.next_seq
+        if events:
+            digest = Fingerprint()
+            for event in events:
+                digest.add(event)
+            note = Ingested(first, len(events), digest.hexdigest(), ", ".join(args.files))
+            out.append_whole(blocks_of(events, BLOCK), note)
+    if ingest.rejects:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(rejects_path, "a", encoding="utf-8") as rejects:
+            rejects.writelines(json.dumps(reject) + "\n" for reject in ingest.rejects)
+    summary = {"files": ingest.files, "events": len(events), "first_seq": first, "next_seq": out.next_seq,
+               "seeded": ingest.fills.seed_notes(), "rejected": len(ingest.rejects),
+               "rejects_file": str(rejects_path) if ingest.rejects else None}
+    if args.json:
+        _print_json(summary)
+    else:
+        where = f" -> {rejects_path}" if ingest.rejects else ""
+        print(f"appended {len(events)} events to {log.events} (next seq {out.next_seq}); "
+              f"{len(ingest.rejects)} rejected{where}")
+    return 0
+
+
 def _kafka(args: argparse.Namespace) -> KafkaConfig:
     try:
         return KafkaConfig.load(args.kafka, args.kafka_config)
@@ -869,7 +919,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ")
     p.add_argument("--account", metavar="A")
 
-    hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
+    hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
     hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
     for name, func, text in (
@@ -883,6 +933,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "import-state":
             p.add_argument("--account", required=True, metavar="NAME")
             p.add_argument("--log", required=True, metavar="DIR")
+    p = command("ingest", cmd_hl_ingest, "append Hyperliquid fills (API userFills, node node_fills_by_block; "
+                "plain or .lz4) to a log as trades, all or none", hl_sub)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--user", metavar="ADDRESS", help="whose fills a userFills array holds; in node files, "
+                   "only this user's fills, each against the outside world (@import)")
+    p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
+    p.add_argument("--json", action="store_true")
     return parser
 
 

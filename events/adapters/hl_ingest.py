@@ -1,0 +1,111 @@
+"""Reads Hyperliquid files of any shape `hl_files.sniff` recognises into one list of events for a
+log (`clearinghouse hl ingest`): the files are read in the order given, and what they share
+(accounts seeded once, a trade's two legs in consecutive hourly files) is carried across them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from events.adapters.hl_files import NODE_FILLS, USER_FILLS, HlFileError, Progress, node_blocks, sniff
+from events.adapters.hl_fills import FillError, FillIngest, Known, Leg, Outcome, parse_leg
+from events.schema import Market
+
+
+class HlIngest:
+    """Every file's events, the rejects with their reasons, and a summary per file."""
+
+    def __init__(self, known: Known, markets: dict[str, Market], user: str | None = None) -> None:
+        self.user = user
+        self.fills = FillIngest(known, markets)
+        self.files: list[dict[str, Any]] = []
+        self._pending: dict[int, tuple[Leg, dict[str, Any]]] = {}  # node legs waiting for their other side
+
+    @property
+    def rejects(self) -> list[dict[str, Any]]:
+        return self.fills.rejects
+
+    def read(self, path: Path, progress: Progress | None = None) -> dict[str, Any]:
+        kind, content = sniff(path)
+        out = Outcome()
+        if kind == USER_FILLS:
+            self._user_fills(path, content, out)
+        elif kind == NODE_FILLS:
+            self._node_fills(path, out, progress)
+        else:
+            raise HlFileError(f"{kind}: not ingested by this version")
+        summary = {"file": str(path), "format": kind, "fills": out.fills, "trades": out.trades,
+                   "dropped": out.dropped, "rejected": out.rejected}
+        self.files.append(summary)
+        return summary
+
+    def _user_fills(self, path: Path, content: tuple[list[Any], str | None], out: Outcome) -> None:
+        fills, named = content
+        user = self.user or named
+        if user is None:
+            raise HlFileError("a userFills array does not say whose fills they are: pass --user ADDRESS")
+        if self.user and named and named.lower() != self.user.lower():
+            raise HlFileError(f"the file holds the fills of {named}, not of --user {self.user}")
+        # The API lists the newest first, but the fills of one moment in the order they happened:
+        # a stable sort by time gives the order of events.
+        order = sorted(range(len(fills)), key=lambda i: _time_key(fills[i]))
+        for i in order:
+            where = {"file": str(path), "index": i}
+            try:
+                leg = parse_leg(fills[i], user)
+            except FillError as exc:
+                out.fills += 1
+                out.rejected += 1
+                self.fills.rejects.append({**where, "tid": fills[i].get("tid"), "reason": str(exc)})
+                continue
+            self.fills.add([leg], where, out)
+
+    def _node_fills(self, path: Path, out: Outcome, progress: Progress | None) -> None:
+        for number, block in node_blocks(path, progress):
+            if isinstance(block, str):
+                self.fills.rejects.append({"file": str(path), "line": number, "reason": block})
+                continue
+            for index, item in enumerate(block["events"]):
+                where = {"file": str(path), "line": number, "event": index}
+                try:
+                    leg = self._leg(item)
+                except FillError as exc:
+                    out.fills += 1
+                    out.rejected += 1
+                    self.fills.rejects.append({**where, "reason": str(exc)})
+                    continue
+                if leg is None:
+                    continue
+                if self.user is not None:
+                    self.fills.add([leg], where, out)
+                    continue
+                if leg.tid is None:
+                    out.fills += 1
+                    out.rejected += 1
+                    self.fills.rejects.append({**where, "reason": "a node fill without tid cannot be paired"})
+                    continue
+                other = self._pending.pop(leg.tid, None)
+                if other is None:
+                    self._pending[leg.tid] = (leg, where)
+                else:
+                    self.fills.add([other[0], leg], other[1], out)
+
+    def _leg(self, item: Any) -> Leg | None:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict)):
+            raise FillError("not a [user, fill] pair")
+        user, fill = item
+        if self.user is not None and user.lower() != self.user.lower():
+            return None
+        return parse_leg(fill, self.user or user)
+
+    def finish(self) -> list[Any]:
+        """The events of every file read; a node leg whose other side never came is a reject."""
+        for tid, (leg, where) in sorted(self._pending.items()):
+            self.fills.rejects.append({**where, "tid": tid, "reason": "only one side of this trade is in the files"})
+        self._pending.clear()
+        return self.fills.events()
+
+
+def _time_key(fill: Any) -> int:
+    time = fill.get("time") if isinstance(fill, dict) else None
+    return int(time) if isinstance(time, int) or (isinstance(time, str) and time.isdigit()) else 0
