@@ -658,7 +658,8 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
             except HlFileError as exc:
                 raise UserError(f"{path}: {exc}; nothing was ingested") from None
             if not args.json:
-                print(f"{path}: {done['format']}: {done['fills']} fills -> {done['trades']} trades, "
+                read, made = list(done)[2:4]
+                print(f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
                       f"{done['dropped']} already in the log, {done['rejected']} rejected")
         events, first = ingest.finish(), out.next_seq
         if events:
@@ -672,7 +673,8 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
         with open(rejects_path, "a", encoding="utf-8") as rejects:
             rejects.writelines(json.dumps(reject) + "\n" for reject in ingest.rejects)
     summary = {"files": ingest.files, "events": len(events), "first_seq": first, "next_seq": out.next_seq,
-               "seeded": ingest.fills.seed_notes(), "rejected": len(ingest.rejects),
+               "seeded": ingest.fills.seed_notes(), "liquidation_records": ingest.liquidations,
+               "rejected": len(ingest.rejects),
                "rejects_file": str(rejects_path) if ingest.rejects else None}
     if args.json:
         _print_json(summary)
@@ -933,8 +935,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "import-state":
             p.add_argument("--account", required=True, metavar="NAME")
             p.add_argument("--log", required=True, metavar="DIR")
-    p = command("ingest", cmd_hl_ingest, "append Hyperliquid fills (API userFills, node node_fills_by_block; "
-                "plain or .lz4) to a log as trades, all or none", hl_sub)
+    p = command("ingest", cmd_hl_ingest, "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
+                "misc_events_by_block, plain or .lz4, to a log as events, all or none", hl_sub)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--log", required=True, metavar="DIR")
     p.add_argument("--user", metavar="ADDRESS", help="whose fills a userFills array holds; in node files, "

@@ -22,9 +22,21 @@ from clearinghouse.engine import IMPORT_ACCOUNT
 from events.adapters.hl_files import NODE_FILLS, PERP_STATE, USER_FILLS, HlFileError, sniff
 from events.adapters.hl_fills import EXTERNAL, Known
 from events.adapters.hl_ingest import HlIngest
+from events.adapters.hl_misc import iso_ms
 from events.adapters.hyperliquid import meta_markets
 from events.codec import encode_json
-from events.schema import ImportAccount, ImportedPosition, LiquidationMark, Market, Trade
+from events.schema import (
+    ClassTransfer,
+    Deposit,
+    Funding,
+    ImportAccount,
+    ImportedPosition,
+    LiquidationMark,
+    Market,
+    Trade,
+    Transfer,
+    Withdraw,
+)
 
 DATA = Path(__file__).parent / "data" / "hyperliquid"
 META = meta_markets(json.loads((DATA / "meta.json").read_text()))
@@ -264,3 +276,36 @@ def test_the_command_needs_a_user_for_a_bare_fill_array(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "does not say whose fills they are: pass --user ADDRESS; nothing was ingested" in result.stderr
     assert not (tmp_path / "log" / "events").exists() or "next seq" not in result.stdout
+
+
+# ---- node misc_events_by_block (built by hand from the documented schema) ---------------------
+
+
+def test_node_times_read_as_ms() -> None:
+    """The pair of the same moment in the node's own file header: block_time and a fill's time."""
+    assert iso_ms("2025-11-25T08:33:18.111517886") == 1764059598111
+
+
+def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None:
+    events, ingest = read("node_fills_by_block.jsonl", "misc_events_by_block.jsonl")
+    misc = [e for e in events if not isinstance(e, (Market, ImportAccount, Trade))]
+    hour = 1764061200051  # 2025-11-25T09:00:00.051, 1,601,940 ms after 08:33:18.111
+    assert misc == [
+        Deposit(account=A, amount=10_000_000_000, ts=1764059598111, id="hl:b807847463:0"),
+        # one rate per coin and hour (0.0000125 an hour, in 1e-12); the engine pays each position from it
+        Funding(coin="BTC", rate=12_500_000, ts=hour, id="hl:funding:BTC:490017"),
+        Withdraw(account=B, amount=101_000_000, ts=hour, id="hl:b807850000:1"),  # 100 out, 1 fee
+        Transfer(from_=A, to=C, amount=50_000_000, ts=hour, id="hl:b807850000:2"),
+        ClassTransfer(account=A, amount=25_500_000, to_perp=False, ts=hour, id="hl:b807850000:3"),
+    ]
+    # in time order with the trades: the deposit shares the first trade's moment and follows it
+    assert [type(e).__name__ for e in events[7:10]] == ["Trade", "Deposit", "Trade"]
+    assert ingest.liquidations == [{"account": C, "ts": hour, "leverage_type": "Cross", "account_value": "-12.5",
+                                    "positions": [{"coin": "ETH", "szi": "0.5"}]}]
+    assert [r["reason"] for r in ingest.rejects] == ["CDeposit: staking, not a clearing fact",
+                                                     "ledger update vaultDeposit: not booked by this version"]
+    assert ingest.files[1] == {"file": str(DATA / "misc_events_by_block.jsonl"), "format": "misc_events_by_block",
+                               "records": 8, "events": 5, "dropped": 0, "rejected": 2}
+    known = Known(ids={e.id for e in events if e.id})
+    again, ingest = read("misc_events_by_block.jsonl", known=known)
+    assert again == [] and ingest.files[0]["dropped"] == 5

@@ -50,7 +50,7 @@ def is_fill(item: Any) -> bool:
 
 def _block(line: bytes) -> dict[str, Any] | None:
     try:
-        obj = json.loads(line)
+        obj = json.loads(line, parse_float=str)  # a JSON number keeps its digits (misc events write numbers)
     except ValueError:
         return None
     return obj if isinstance(obj, dict) and "events" in obj and "block_number" in obj else None

@@ -234,7 +234,7 @@ class FillIngest:
         self.seeds: dict[str, dict[str, _Seed]] = {}
         self.first_ts: int | None = None
         self._decimals: dict[str, int] = {}  # coins the meta does not list: decimals seen in sizes
-        self._ids: set[str] = set()
+        self.ids: set[str] = set()  # source ids given by this ingest
 
     def _reject(self, where: dict[str, Any], reason: str) -> None:
         self.rejects.append({**where, "reason": reason})
@@ -251,7 +251,7 @@ class FillIngest:
         """One trade from its legs (one or two): checked, de-duplicated, seeded, booked."""
         out.fills += len(legs)
         ident = f"hl:{legs[0].key}" if len(legs) == 2 else f"hl:{legs[0].key}:{legs[0].user}"
-        if ident in self.known.ids or ident in self._ids:
+        if ident in self.known.ids or ident in self.ids:
             out.dropped += 1
             return
         problem = next((p for p in map(self._check, legs) if p), None)
@@ -269,7 +269,7 @@ class FillIngest:
             out.rejected += 1
             self._reject({**where, "tid": legs[0].tid}, problem or "")
             return
-        self._ids.add(ident)
+        self.ids.add(ident)
         for leg in legs:
             self._follow(leg)
         self.trades.append(trade)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from events.adapters.hl_files import NODE_FILLS, USER_FILLS, HlFileError, Progress, node_blocks, sniff
+from events.adapters.hl_files import NODE_FILLS, NODE_MISC, USER_FILLS, HlFileError, Progress, node_blocks, sniff
 from events.adapters.hl_fills import FillError, FillIngest, Known, Leg, Outcome, parse_leg
+from events.adapters.hl_misc import MiscError, misc_events
 from events.schema import Market
 
 
@@ -19,6 +20,8 @@ class HlIngest:
         self.user = user
         self.fills = FillIngest(known, markets)
         self.files: list[dict[str, Any]] = []
+        self.misc: list[Any] = []  # events from misc_events files, merged with the trades by time
+        self.liquidations: list[dict[str, Any]] = []  # the ledger's liquidation records
         self._pending: dict[int, tuple[Leg, dict[str, Any]]] = {}  # node legs waiting for their other side
 
     @property
@@ -32,9 +35,12 @@ class HlIngest:
             self._user_fills(path, content, out)
         elif kind == NODE_FILLS:
             self._node_fills(path, out, progress)
+        elif kind == NODE_MISC:
+            self._node_misc(path, out, progress)
         else:
             raise HlFileError(f"{kind}: not ingested by this version")
-        summary = {"file": str(path), "format": kind, "fills": out.fills, "trades": out.trades,
+        read, made = ("records", "events") if kind == NODE_MISC else ("fills", "trades")
+        summary = {"file": str(path), "format": kind, read: out.fills, made: out.trades,
                    "dropped": out.dropped, "rejected": out.rejected}
         self.files.append(summary)
         return summary
@@ -90,6 +96,34 @@ class HlIngest:
                 else:
                     self.fills.add([other[0], leg], other[1], out)
 
+    def _node_misc(self, path: Path, out: Outcome, progress: Progress | None) -> None:
+        """Misc events count as `fills` read and `trades` booked in the summary's terms: events in, events out."""
+        known, fills = self.fills.known, self.fills
+        for number, block in node_blocks(path, progress):
+            if isinstance(block, str):
+                fills.rejects.append({"file": str(path), "line": number, "reason": block})
+                continue
+            for index, item in enumerate(block["events"]):
+                out.fills += 1
+                where = {"file": str(path), "line": number, "event": index}
+                try:
+                    events, note = misc_events(item, f"hl:b{block['block_number']}:{index}")
+                except MiscError as exc:
+                    out.rejected += 1
+                    fills.rejects.append({**where, "reason": str(exc)})
+                    continue
+                if note is not None:
+                    self.liquidations.append(note)
+                for event in events:
+                    if event.id in known.ids or event.id in fills.ids:
+                        out.dropped += 1
+                        continue
+                    fills.ids.add(event.id)
+                    if fills.first_ts is None or event.ts < fills.first_ts:
+                        fills.first_ts = event.ts
+                    self.misc.append(event)
+                    out.trades += 1
+
     def _leg(self, item: Any) -> Leg | None:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict)):
             raise FillError("not a [user, fill] pair")
@@ -103,7 +137,13 @@ class HlIngest:
         for tid, (leg, where) in sorted(self._pending.items()):
             self.fills.rejects.append({**where, "tid": tid, "reason": "only one side of this trade is in the files"})
         self._pending.clear()
-        return self.fills.events()
+        events = self.fills.events()
+        if not self.misc:
+            return events
+        timed = len(self.fills.trades)
+        # the trades and the misc events, in time order (each file's own order within one moment)
+        merged = sorted(events[len(events) - timed :] + self.misc, key=lambda e: e.ts)
+        return events[: len(events) - timed] + merged
 
 
 def _time_key(fill: Any) -> int:
