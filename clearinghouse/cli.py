@@ -35,7 +35,7 @@ from clearinghouse.summary import clearinghouse_state
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import known_in
-from events.adapters.hl_ingest import HlIngest
+from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import EventLog, Fingerprint, Ingested, blocks_of
@@ -45,6 +45,7 @@ from events.kafkalog import KafkaConfig, KafkaConfigError, Topics, ensure_topics
 from events.schema import LiquidationTriggered, Rejected, Trade, event_type
 from replay.audit import audit
 from replay.history import HistoryError, diff, parse_time, state_at
+from replay.hl_reconcile import reconcile, reconcile_html
 from replay.report import render_html
 from replay.snapshot import SnapshotError
 from replay.verify import verify
@@ -685,6 +686,38 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hl_reconcile(args: argparse.Namespace) -> int:
+    """Replays the log beside a fills file and says where the engine and Hyperliquid disagree."""
+    log = _log_dir(args.log)
+    try:
+        legs, unread = fill_legs(Path(args.fills), args.user)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {args.fills}") from None
+    except HlFileError as exc:
+        raise UserError(f"{args.fills}: {exc}") from None
+    with _storage_errors(log, "nothing was changed"), EventLog(log.events, readonly=True) as source:
+        report = reconcile((event for _, event in source.read()), legs, unread)
+    if args.out:
+        try:
+            Path(args.out).write_text(reconcile_html(report), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(args.out, exc) from None
+    if args.json:
+        _print_json(report.summary())
+        return 0
+    summary = report.summary()
+    start, pnl, fee = summary["start_position"], summary["closed_pnl"], summary["fee"]
+    print(f"{report.fills} fills compared ({report.not_in_log} not in the log, {report.unread} unreadable)")
+    print(f"startPosition: {start['match']} match, {start['gap']} gaps (each resynchronised by an adjustment)")
+    print(f"closedPnl: {pnl['match']} match, {pnl['mismatch']} differ, {pnl['unknown_entry']} with an unknown entry")
+    print(f"fee: {fee['match']} match, {fee['mismatch']} differ")
+    for liq in report.liquidations:
+        print(f"liquidation tid {liq['tid']} of {liq['account']}: venue {liq['venue']}, engine {liq['engine']}")
+    if report.mismatches:
+        print(f"first difference: {json.dumps(report.mismatches[0])}")
+    return 0
+
+
 def _kafka(args: argparse.Namespace) -> KafkaConfig:
     try:
         return KafkaConfig.load(args.kafka, args.kafka_config)
@@ -921,7 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ")
     p.add_argument("--account", metavar="A")
 
-    hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills"
+    hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills and misc events, reconcile"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
     hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
     for name, func, text in (
@@ -943,6 +976,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "only this user's fills, each against the outside world (@import)")
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
     p.add_argument("--json", action="store_true")
+    p = command("reconcile", cmd_hl_reconcile, "replay a log beside Hyperliquid fills: positions, closedPnl, fees, "
+                "directions and liquidations compared, gaps reported", hl_sub)
+    p.add_argument("--log", required=True, metavar="DIR")
+    p.add_argument("--fills", required=True, metavar="FILE", help="userFills or node_fills_by_block, plain or .lz4")
+    p.add_argument("--user", metavar="ADDRESS", help="as for `hl ingest`")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", metavar="report.html")
     return parser
 
 

@@ -72,8 +72,9 @@ def test_api_fills_become_trades_against_the_outside_world() -> None:
     assert market == META["HYPE"]
     # The first HYPE fill (by time) starts from 6.2 long and closes 1.0 at 25.585 for -4.415:
     # entry = 25.585 - (-4.415) / (+1 * 1.0) = 30.0.
+    # Its ledger holds what 6.2 cost at 30.0 (-186 USDC): collateral 0, value the unrealised pnl.
     assert seed == ImportAccount(
-        account=CCXT_USER, raw_usd=0, ts=1768713164026, id=f"hl:seed:{CCXT_USER}",
+        account=CCXT_USER, raw_usd=-186_000_000, ts=1768713164026, id=f"hl:seed:{CCXT_USER}",
         positions=[ImportedPosition(coin="HYPE", szi=620_000_000, entry_px=3_000_000_000, leverage=10)],
     )
     assert close == Trade(
@@ -123,8 +124,9 @@ def test_fills_without_tid_get_an_id_from_the_fill_and_the_entry_from_the_first_
     # Seeded from 0.11049 long; grown by 0.00618 at 28830; the first close (0.00367 at 28814,
     # closedPnl -0.068629) shows an entry of 28814 + 0.068629 / 0.00367 = 28832.7 on 0.11667, so
     # the seeded part cost 28832.7 * 0.11667 - 28830 * 0.00618 = 3363.911109 - 178.1694 = 3185.741709.
-    entry = Fraction("3185.741709") / Fraction("0.11049")
-    assert seed.positions == [ImportedPosition(coin="BTC", szi=11_049_000, entry_px=round(entry * 10**8), leverage=40)]
+    entry = round(Fraction("3185.741709") / Fraction("0.11049") * 10**8)
+    assert seed.positions == [ImportedPosition(coin="BTC", szi=11_049_000, entry_px=entry, leverage=40)]
+    assert seed.raw_usd == -(11_049_000 * entry // 10**10)  # a buy of 0.11049 at the entry, in micro-USDC
     assert seed.ts == 1683245801398
 
 
@@ -137,21 +139,21 @@ def test_node_fills_pair_their_legs_by_tid() -> None:
     btc, eth = META["BTC"], META["ETH"]
     t0 = 1764059598111
 
-    def seed(user: str, *positions: ImportedPosition) -> ImportAccount:
-        return ImportAccount(account=user, raw_usd=0, positions=list(positions), ts=t0, id=f"hl:seed:{user}")
+    def seed(user: str, raw: int, *positions: ImportedPosition) -> ImportAccount:
+        return ImportAccount(account=user, raw_usd=raw, positions=list(positions), ts=t0, id=f"hl:seed:{user}")
 
     assert events == [
         btc,
         eth,
-        seed(A),  # opens from flat: created, nothing to seed
-        # closes 0.01 of 0.05 at 97000 for +20: entry 97000 - 20 / 0.01 = 95000
-        seed(B, ImportedPosition(coin="BTC", szi=5_000_000, entry_px=9_500_000_000_000, leverage=40)),
-        # short 1.0 buys back 0.5 at 3000 for +50: entry 3000 - 50 / (-1 * 0.5) = 3100
-        seed(D, ImportedPosition(coin="ETH", szi=-100_000_000, entry_px=310_000_000_000, leverage=25)),
-        # long 0.5 liquidated at 3000 for -200: entry 3000 + 200 / 0.5 = 3400
-        seed(C, ImportedPosition(coin="ETH", szi=50_000_000, entry_px=340_000_000_000, leverage=25)),
+        seed(A, 0),  # opens from flat: created, nothing to seed
+        # closes 0.01 of 0.05 at 97000 for +20: entry 97000 - 20 / 0.01 = 95000; cost 0.05 * 95000 = 4750
+        seed(B, -4_750_000_000, ImportedPosition(coin="BTC", szi=5_000_000, entry_px=9_500_000_000_000, leverage=40)),
+        # short 1.0 buys back 0.5 at 3000 for +50: entry 3000 - 50 / (-1 * 0.5) = 3100; proceeds 3100
+        seed(D, 3_100_000_000, ImportedPosition(coin="ETH", szi=-100_000_000, entry_px=310_000_000_000, leverage=25)),
+        # long 0.5 liquidated at 3000 for -200: entry 3000 + 200 / 0.5 = 3400; cost 1700
+        seed(C, -1_700_000_000, ImportedPosition(coin="ETH", szi=50_000_000, entry_px=340_000_000_000, leverage=25)),
         # short 0.02, deleveraged: buys 0.01 at 96000 for -60: entry 96000 - (-60) / (-1 * 0.01) = 90000
-        seed(E, ImportedPosition(coin="BTC", szi=-2_000_000, entry_px=9_000_000_000_000, leverage=40)),
+        seed(E, 1_800_000_000, ImportedPosition(coin="BTC", szi=-2_000_000, entry_px=9_000_000_000_000, leverage=40)),
         Trade(coin="BTC", px=9_700_000_000_000, sz=1_000_000, buyer=A, seller=B, buyer_fee=533_500, seller_fee=145_500,
               buyer_builder_fee=97_000, tid=1001, ts=t0, id="hl:1001"),
         Trade(coin="ETH", px=300_000_000_000, sz=50_000_000, buyer=D, seller=C, buyer_fee=225_000, seller_fee=675_000,

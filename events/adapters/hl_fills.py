@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from events.bounds import MAX_LEVERAGE, NAME_PATTERN
 from events.schema import ImportAccount, ImportedPosition, LiquidationMark, Market, MarginTier, Trade
-from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, format_decimal, parse_decimal
+from events.units import NTL_DIV, PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, format_decimal, parse_decimal
 
 EXTERNAL = "@import"  # the engine's import account (clearinghouse.engine.IMPORT_ACCOUNT)
 ADL_DIR = "Auto-Deleveraging"
@@ -58,6 +58,7 @@ class Leg:
     builder_fee: int
     tid: int | None
     key: str  # tid, or a digest of the fill for old fills without one
+    dir: str
     adl: bool
     liquidation: tuple[str, int | None, str] | None  # (liquidatedUser, markPx, method)
 
@@ -134,6 +135,7 @@ def parse_leg(fill: dict[str, Any], user: str) -> Leg:
         builder_fee=_decimal(fill, "builderFee", USD_DECIMALS, "0"),
         tid=tid,
         key=key,
+        dir=str(fill.get("dir", "")),
         adl=fill.get("dir") == ADL_DIR,
         liquidation=liquidation,
     )
@@ -306,8 +308,11 @@ class FillIngest:
                 ImportedPosition(coin=coin, szi=s.start, entry_px=s.entry or s.first_px, leverage=self._leverage(coin))
                 for coin, s in seeds.items() if s.start
             ]
-            seed = ImportAccount(account=user, raw_usd=0, positions=positions, ts=self.first_ts, id=f"hl:seed:{user}")
-            out.append(seed)
+            # The ledger holds what the positions cost at entry (a buy of szi at entry_px, rounded as
+            # the engine books one): the account's collateral is 0, its value their unrealised pnl.
+            raw = sum(-(p.szi * p.entry_px // NTL_DIV) for p in positions)
+            out.append(ImportAccount(account=user, raw_usd=raw, positions=positions, ts=self.first_ts,
+                                     id=f"hl:seed:{user}"))
         return out + self.trades
 
     def seed_notes(self) -> list[dict[str, Any]]:

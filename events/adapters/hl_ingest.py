@@ -149,3 +149,39 @@ class HlIngest:
 def _time_key(fill: Any) -> int:
     time = fill.get("time") if isinstance(fill, dict) else None
     return int(time) if isinstance(time, int) or (isinstance(time, str) and time.isdigit()) else 0
+
+
+def fill_legs(path: Path, user: str | None = None) -> tuple[list[tuple[str, Leg]], int]:
+    """The legs of a fills file with the source id of the trade each became (as `HlIngest` gives
+    them), in the file's time order, and the count of fills that could not be read."""
+    kind, content = sniff(path)
+    legs: list[tuple[str, Leg]] = []
+    unread = 0
+    if kind == USER_FILLS:
+        fills, named = content
+        who = user or named
+        if who is None:
+            raise HlFileError("a userFills array does not say whose fills they are: pass --user ADDRESS")
+        for fill in sorted(fills, key=_time_key):
+            try:
+                leg = parse_leg(fill, who)
+            except FillError:
+                unread += 1
+                continue
+            legs.append((f"hl:{leg.key}:{who}", leg))
+        return legs, unread
+    if kind != NODE_FILLS:
+        raise HlFileError(f"{kind}: not a fills file (userFills or node_fills_by_block)")
+    for _, block in node_blocks(path):
+        for item in block["events"] if isinstance(block, dict) else []:
+            try:
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict)):
+                    raise FillError("not a [user, fill] pair")
+                if user is not None and str(item[0]).lower() != user.lower():
+                    continue
+                leg = parse_leg(item[1], user or item[0])
+            except FillError:
+                unread += 1
+                continue
+            legs.append((f"hl:{leg.key}:{user}" if user else f"hl:{leg.key}", leg))
+    return legs, unread
