@@ -33,6 +33,7 @@ from events.schema import (
     ImportedPosition,
     LiquidationMark,
     Market,
+    Token,
     Trade,
     Transfer,
     Withdraw,
@@ -311,3 +312,21 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
     known = Known(ids={e.id for e in events if e.id})
     again, ingest = read("misc_events_by_block.jsonl", known=known)
     assert again == [] and ingest.files[0]["dropped"] == 5
+
+
+# ---- spotClearinghouseState --------------------------------------------------------------------
+
+
+def test_a_spot_state_seeds_the_spot_balances() -> None:
+    events, ingest = read("spot_state.json", user="u9")
+    assert events == [
+        # USDC lands in the perp ledger and moves to spot: 14.625485 in micro-USDC
+        Deposit(account="u9", amount=14_625_485, id="hl:spot:u9:USDC"),
+        ClassTransfer(account="u9", amount=14_625_485, to_perp=False, id="hl:spot:u9:USDC:to-spot"),
+        Token(token="PURR", decimals=8),  # not listed yet: the finest step the engine keeps
+        Deposit(account="u9", amount=200_000_000, token="PURR", id="hl:spot:u9:PURR"),  # 2 PURR in 1e-8
+    ]
+    assert ingest.files[0] == {"file": str(DATA / "spot_state.json"), "format": "spotClearinghouseState",
+                               "records": 2, "events": 4, "dropped": 0, "rejected": 0}
+    again, _ = read("spot_state.json", user="u9", known=Known(ids={e.id for e in events if e.id}, tokens={"PURR"}))
+    assert again == []

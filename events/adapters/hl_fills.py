@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import Any, Iterable
 
 from events.bounds import MAX_LEVERAGE, NAME_PATTERN
-from events.schema import ImportAccount, ImportedPosition, LiquidationMark, Market, MarginTier, Trade
+from events.schema import ImportAccount, ImportedPosition, LiquidationMark, Market, MarginTier, Token, Trade
 from events.units import NTL_DIV, PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, format_decimal, parse_decimal
 
 EXTERNAL = "@import"  # the engine's import account (clearinghouse.engine.IMPORT_ACCOUNT)
@@ -171,6 +171,7 @@ class Known:
     ids: set[str] = field(default_factory=set)
     accounts: set[str] = field(default_factory=set)
     markets: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)
 
 
 def known_in(events: Iterable[Any]) -> Known:
@@ -180,6 +181,8 @@ def known_in(events: Iterable[Any]) -> Known:
             known.ids.add(event.id)
         if isinstance(event, Market):
             known.markets.add(event.coin)
+        elif isinstance(event, Token):
+            known.tokens.add(event.token)
         for name in ("account", "buyer", "seller", "to", "from_"):
             value = getattr(event, name, None)
             if isinstance(value, str):

@@ -7,9 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from events.adapters.hl_files import NODE_FILLS, NODE_MISC, USER_FILLS, HlFileError, Progress, node_blocks, sniff
+from events.adapters.hl_files import (
+    NODE_FILLS,
+    NODE_MISC,
+    SPOT_STATE,
+    USER_FILLS,
+    HlFileError,
+    Progress,
+    node_blocks,
+    sniff,
+)
 from events.adapters.hl_fills import FillError, FillIngest, Known, Leg, Outcome, parse_leg
 from events.adapters.hl_misc import MiscError, misc_events
+from events.adapters.hl_spot import SpotError, spot_events
 from events.schema import Market
 
 
@@ -21,6 +31,7 @@ class HlIngest:
         self.fills = FillIngest(known, markets)
         self.files: list[dict[str, Any]] = []
         self.misc: list[Any] = []  # events from misc_events files, merged with the trades by time
+        self.spot: list[Any] = []  # events from spot states: after the seeds, before anything timed
         self.liquidations: list[dict[str, Any]] = []  # the ledger's liquidation records
         self._pending: dict[int, tuple[Leg, dict[str, Any]]] = {}  # node legs waiting for their other side
 
@@ -37,9 +48,11 @@ class HlIngest:
             self._node_fills(path, out, progress)
         elif kind == NODE_MISC:
             self._node_misc(path, out, progress)
+        elif kind == SPOT_STATE:
+            self._spot_state(path, content, out)
         else:
             raise HlFileError(f"{kind}: not ingested by this version")
-        read, made = ("records", "events") if kind == NODE_MISC else ("fills", "trades")
+        read, made = ("fills", "trades") if kind in (USER_FILLS, NODE_FILLS) else ("records", "events")
         summary = {"file": str(path), "format": kind, read: out.fills, made: out.trades,
                    "dropped": out.dropped, "rejected": out.rejected}
         self.files.append(summary)
@@ -124,6 +137,28 @@ class HlIngest:
                     self.misc.append(event)
                     out.trades += 1
 
+    def _spot_state(self, path: Path, body: dict[str, Any], out: Outcome) -> None:
+        user = self.user or (body.get("user") if isinstance(body.get("user"), str) else None)
+        if user is None:
+            raise HlFileError("a spotClearinghouseState body does not say whose it is: pass --user ADDRESS")
+        fills = self.fills
+        try:
+            events, rejects = spot_events(body, user, fills.known.tokens)
+        except SpotError as exc:
+            raise HlFileError(str(exc)) from None
+        out.fills += len(body["balances"])
+        for index, reason in rejects:
+            out.rejected += 1
+            fills.rejects.append({"file": str(path), "index": index, "reason": reason})
+        for event in events:
+            if event.id is not None and (event.id in fills.known.ids or event.id in fills.ids):
+                out.dropped += 1
+                continue
+            if event.id is not None:
+                fills.ids.add(event.id)
+            self.spot.append(event)
+            out.trades += 1
+
     def _leg(self, item: Any) -> Leg | None:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict)):
             raise FillError("not a [user, fill] pair")
@@ -138,12 +173,11 @@ class HlIngest:
             self.fills.rejects.append({**where, "tid": tid, "reason": "only one side of this trade is in the files"})
         self._pending.clear()
         events = self.fills.events()
-        if not self.misc:
-            return events
         timed = len(self.fills.trades)
+        head, trades = events[: len(events) - timed], events[len(events) - timed :]
         # the trades and the misc events, in time order (each file's own order within one moment)
-        merged = sorted(events[len(events) - timed :] + self.misc, key=lambda e: e.ts)
-        return events[: len(events) - timed] + merged
+        merged = sorted(trades + self.misc, key=lambda e: e.ts) if self.misc else trades
+        return head + self.spot + merged
 
 
 def _time_key(fill: Any) -> int:
