@@ -49,7 +49,8 @@ def write_node_file(path: Path, fills: int, users: int, seed: int) -> None:
                 block.append([user, fill])
             tid += 1
             if len(block) == 20:
-                out.write(json.dumps({"local_time": "", "block_time": "", "block_number": tid, "events": block}) + "\n")
+                line = {"local_time": "", "block_time": "", "block_number": tid, "events": block}
+                out.write(json.dumps(line) + "\n")
                 block, t = [], t + 70
         if block:
             out.write(json.dumps({"local_time": "", "block_time": "", "block_number": tid, "events": block}) + "\n")
