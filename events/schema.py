@@ -162,10 +162,16 @@ class Prices(_Base, tag="prices"):
 
 
 class LiquidationMark(msgspec.Struct, frozen=True, omit_defaults=True):
-    """On a trade: this fill executes a liquidation order of `account` (external mode)."""
+    """On a trade: this fill executes a liquidation order of `account` (external mode).
+
+    From Hyperliquid fills: `mark` is the venue's mark price at the liquidation (`markPx`), and
+    `user` the venue's liquidated address when it is not a side of this trade (a one-user fill
+    file, whose counterparty is the outside world). The engine does not read either."""
 
     account: Name
     method: Name = "market"
+    mark: Price | None = None
+    user: Name | None = None
 
 
 class Trade(_Base, tag="trade"):
@@ -178,6 +184,11 @@ class Trade(_Base, tag="trade"):
     seller_fee: Usd = 0
     tid: TradeId | None = None
     liquidation: LiquidationMark | None = None
+    # From Hyperliquid fills, for the record (the engine reads neither): the part of each side's
+    # fee that went to the order's builder (already inside the fee), and an auto-deleveraging fill.
+    buyer_builder_fee: Usd = 0
+    seller_builder_fee: Usd = 0
+    adl: bool = False
 
 
 class Funding(_Base, tag="funding"):

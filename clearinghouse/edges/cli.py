@@ -39,7 +39,10 @@ from clearinghouse.lending import USDC
 from clearinghouse.overview import cents, grouped, overview
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
-from events.adapters.hyperliquid import AdapterError, import_events
+from events.adapters.hl_files import HlFileError
+from events.adapters.hl_fills import known_in
+from events.adapters.hl_ingest import HlIngest, fill_legs
+from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
@@ -50,6 +53,7 @@ from replay.workload import GeneratorConfig, generate, write_jsonl
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
+from replay.hl_reconcile import reconcile, reconcile_html
 from replay.verify import verify
 
 BLOCK = 1000  # events per stored block
@@ -853,6 +857,87 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hl_ingest(args: argparse.Namespace) -> int:
+    """Reads Hyperliquid fills (API or node files) into events and appends them as one batch that
+    lands whole or not at all; fills the log already holds are dropped, the rest that cannot be
+    booked go to DIR/rejects.jsonl with the reason (docs/hyperliquid-data.md)."""
+    try:
+        markets = meta_markets(_read_json_object(args.meta, META_SHAPE)) if args.meta else {}
+    except AdapterError as exc:
+        raise UserError(f"--meta {args.meta}: {exc}; expected {META_SHAPE}") from None
+    log = _log_dir(args.log, must_exist=False)
+    rejects_path = log.root / "rejects.jsonl"
+    with _storage_errors(log, "nothing was ingested"), EventLog(log.events) as out:
+        check_snapshots(log, out.next_seq)
+        ingest = HlIngest(known_in(event for _, event in out.read()), markets, args.user)
+        for name in args.files:
+            path = Path(name)
+            if not path.is_file():
+                raise UserError(f"no such file: {path}; nothing was ingested")
+            try:
+                done = ingest.read(path, _progress(args, f"reading {path.name}"))
+            except HlFileError as exc:
+                raise UserError(f"{path}: {exc}; nothing was ingested") from None
+            if not args.json:
+                read, made = list(done)[2:4]
+                print(f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
+                      f"{done['dropped']} already in the log, {done['rejected']} rejected")
+        events, first = ingest.finish(), out.next_seq
+        if events:
+            digest = Fingerprint()
+            for event in events:
+                digest.add(event)
+            note = Ingested(first, len(events), digest.hexdigest(), ", ".join(args.files))
+            out.append_whole(blocks_of(events, BLOCK), note)
+    if ingest.rejects:
+        rejects_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(rejects_path, "a", encoding="utf-8") as rejects:
+            rejects.writelines(json.dumps(reject) + "\n" for reject in ingest.rejects)
+    summary = {"files": ingest.files, "events": len(events), "first_seq": first, "next_seq": out.next_seq,
+               "seeded": ingest.fills.seed_notes(), "liquidation_records": ingest.liquidations,
+               "rejected": len(ingest.rejects),
+               "rejects_file": str(rejects_path) if ingest.rejects else None}
+    if args.json:
+        _print_json(summary)
+    else:
+        where = f" -> {rejects_path}" if ingest.rejects else ""
+        print(f"appended {len(events)} events to {log.events} (next seq {out.next_seq}); "
+              f"{len(ingest.rejects)} rejected{where}")
+    return 0
+
+
+def cmd_hl_reconcile(args: argparse.Namespace) -> int:
+    """Replays the log beside a fills file and says where the engine and Hyperliquid disagree."""
+    log = _log_dir(args.log)
+    try:
+        legs, unread = fill_legs(Path(args.fills), args.user)
+    except FileNotFoundError:
+        raise UserError(f"no such file: {args.fills}") from None
+    except HlFileError as exc:
+        raise UserError(f"{args.fills}: {exc}") from None
+    with _storage_errors(log, "nothing was changed"), EventLog(log.events, readonly=True) as source:
+        report = reconcile((event for _, event in source.read()), legs, unread)
+    if args.out:
+        try:
+            Path(args.out).write_text(reconcile_html(report), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(args.out, exc) from None
+    if args.json:
+        _print_json(report.summary())
+        return 0
+    summary = report.summary()
+    start, pnl, fee = summary["start_position"], summary["closed_pnl"], summary["fee"]
+    print(f"{report.fills} fills compared ({report.not_in_log} not in the log, {report.unread} unreadable)")
+    print(f"startPosition: {start['match']} match, {start['gap']} gaps (each resynchronised by an adjustment)")
+    print(f"closedPnl: {pnl['match']} match, {pnl['mismatch']} differ, {pnl['unknown_entry']} with an unknown entry")
+    print(f"fee: {fee['match']} match, {fee['mismatch']} differ")
+    for liq in report.liquidations:
+        print(f"liquidation tid {liq['tid']} of {liq['account']}: venue {liq['venue']}, engine {liq['engine']}")
+    if report.mismatches:
+        print(f"first difference: {json.dumps(report.mismatches[0])}")
+    return 0
+
+
 def _kafka(args: argparse.Namespace, kafkalog: ModuleType) -> Any:
     """The Kafka client settings (`events.kafkalog.KafkaConfig`) of --kafka and --kafka-config."""
     try:
@@ -1110,7 +1195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
     p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 
-    hl_text = "Hyperliquid data: recompute or import a clearinghouseState"
+    hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills and misc events, reconcile"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
     hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
     for name, func, text in (
@@ -1124,6 +1209,22 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "import-state":
             p.add_argument("--account", required=True, metavar="NAME", help="the account's name in the log")
             p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p = command("ingest", cmd_hl_ingest, "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
+                "misc_events_by_block, plain or .lz4, to a log as events, all or none", hl_sub)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="Hyperliquid files: userFills JSON, node_fills_by_block or misc_events_by_block, plain or .lz4")
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--user", metavar="ADDRESS", help="whose fills a userFills array holds; in node files, "
+                   "only this user's fills, each against the outside world (@import)")
+    p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p = command("reconcile", cmd_hl_reconcile, "replay a log beside Hyperliquid fills: positions, closedPnl, fees, "
+                "directions and liquidations compared, gaps reported", hl_sub)
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument("--fills", required=True, metavar="FILE", help="userFills or node_fills_by_block, plain or .lz4")
+    p.add_argument("--user", metavar="ADDRESS", help="as for `hl ingest`")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument("--out", metavar="report.html", help="also write the comparison as an HTML page")
     return parser
 
 

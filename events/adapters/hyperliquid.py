@@ -37,7 +37,7 @@ def _decimals(text: str) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def _meta_markets(meta: dict[str, Any]) -> dict[str, Market]:
+def meta_markets(meta: dict[str, Any]) -> dict[str, Market]:
     """coin -> Market from a `meta` body; a margin table id below 50 is one tier at that leverage."""
     tables: dict[int, list[MarginTier]] = {}
     for table_id, table in meta.get("marginTables", []):
@@ -65,7 +65,7 @@ def import_events(body: dict[str, Any], account: str, *, meta: dict[str, Any] | 
 
 
 def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | None, rules: str | None) -> list[Any]:
-    known = _meta_markets(meta) if meta is not None else {}
+    known = meta_markets(meta) if meta is not None else {}
     ts = body.get("time")
     events: list[Any] = [Rules(name=rules, ts=ts)] if rules else []
     prices: dict[str, PricePoint] = {}

@@ -1,0 +1,143 @@
+"""Node `misc_events_by_block` -> events (docs/hyperliquid-data.md, "Misc events").
+
+A block line holds `events: [{time, hash, inner}]`; `inner` is one variant, written either as
+`{"Name": {...}}` or with a `type` field. Read here: funding (the hour's rate per coin; the
+engine pays every position from it, so per-user deltas are checked by reconcile rather than
+booked twice), and ledger updates: deposits, withdrawals, internal and sub-account transfers,
+account-class transfers, and liquidation records (kept as notes: the fills carry the executions).
+Staking, validator rewards and the other ledger updates are not clearing facts and are skipped,
+each with the reason in the rejects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from events.bounds import NAME_PATTERN
+from events.units import HOUR_MS
+from events.schema import ClassTransfer, Deposit, Funding, Transfer, Withdraw
+from events.units import RATE_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
+
+_NAME = re.compile(NAME_PATTERN)
+SKIPPED = {"cdeposit", "cwithdrawal", "delegation", "validatorrewards"}  # staking: not clearing facts
+
+
+class MiscError(ValueError):
+    """A misc event that cannot be booked; the message is the reason."""
+
+
+def _usd(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if value is None:
+        raise MiscError(f"missing {name}")
+    try:
+        return parse_decimal(value if isinstance(value, (str, int)) else str(value), USD_DECIMALS)
+    except DecimalError as exc:
+        raise MiscError(f"{name}: {exc}") from None
+
+
+def _rate(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    try:
+        return parse_decimal(value if isinstance(value, (str, int)) else str(value), RATE_DECIMALS)
+    except DecimalError as exc:
+        raise MiscError(f"{name}: {exc}") from None
+
+
+def iso_ms(text: Any) -> int:
+    """'2025-11-25T08:33:18.111517886' (UTC, as the node writes it) -> ms since the epoch."""
+    if not isinstance(text, str) or len(text) < 19:
+        raise MiscError(f"time is not an ISO 8601 moment: {str(text)[:40]!r}")
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    try:
+        moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise MiscError(f"time is not an ISO 8601 moment: {text[:40]!r}") from None
+    if fraction and not fraction.isdigit():
+        raise MiscError(f"time is not an ISO 8601 moment: {text[:40]!r}")
+    return int(moment.timestamp()) * 1000 + int((fraction + "000")[:3])
+
+
+def _names(*values: Any) -> None:
+    for value in values:
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise MiscError(f"not an account or coin name: {str(value)[:70]!r}")
+
+
+def _variant(inner: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+        return inner["type"], inner
+    if isinstance(inner, dict) and len(inner) == 1:
+        (name, body), = inner.items()
+        if isinstance(body, dict):
+            return name, body
+    raise MiscError("inner is neither {type, ...} nor {Variant: {...}}")
+
+
+def misc_events(item: Any, ident: str) -> tuple[list[Any], dict[str, Any] | None]:
+    """The events of one misc event (`ident` its source id stem), and a liquidation note if it is a
+    ledger liquidation record."""
+    if not isinstance(item, dict):
+        raise MiscError("not a misc event object")
+    ts = iso_ms(item.get("time"))
+    kind, body = _variant(item.get("inner"))
+    key = kind.lower().replace("_", "")
+    if key == "funding":
+        return _funding(body, ts), None
+    if key == "ledgerupdate":
+        return _ledger(body, ts, ident)
+    if key in SKIPPED:
+        raise MiscError(f"{kind}: staking, not a clearing fact")
+    raise MiscError(f"{kind}: not booked by this version")
+
+
+def _funding(body: dict[str, Any], ts: int) -> list[Any]:
+    """One `funding` event per coin and hour (its id makes a repeat a duplicate)."""
+    deltas = body.get("deltas") if isinstance(body.get("deltas"), list) else [body]
+    rates: dict[str, int] = {}
+    for delta in deltas:
+        if not isinstance(delta, dict) or not isinstance(delta.get("coin"), str):
+            raise MiscError("a funding delta without coin")
+        if delta.get("fundingRate") is None:
+            raise MiscError("a funding delta without fundingRate: the engine pays funding from the hour's rate")
+        _names(delta["coin"])
+        rate = _rate(delta, "fundingRate")
+        if rates.setdefault(delta["coin"], rate) != rate:
+            raise MiscError(f"two funding rates for {delta['coin']} in one event")
+    hour = ts // HOUR_MS
+    return [Funding(coin=coin, rate=r, ts=ts, id=f"hl:funding:{coin}:{hour}") for coin, r in sorted(rates.items())]
+
+
+def _ledger(body: dict[str, Any], ts: int, ident: str) -> tuple[list[Any], dict[str, Any] | None]:
+    users = body.get("users")
+    delta = body.get("delta")
+    if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
+        raise MiscError("a ledger update without users")
+    kind, fields = _variant(delta)
+    key = kind.lower().replace("_", "")
+    user = users[0]
+    _names(user)
+    if key == "deposit":
+        return [Deposit(account=user, amount=_usd(fields, "usdc"), ts=ts, id=ident)], None
+    if key == "withdraw":
+        amount = _usd(fields, "usdc") + _usd({"fee": fields.get("fee", 0)}, "fee")
+        return [Withdraw(account=user, amount=amount, ts=ts, id=ident)], None
+    if key in ("internaltransfer", "subaccounttransfer"):
+        sender, receiver = fields.get("user", user), fields.get("destination")
+        _names(sender, receiver)
+        return [Transfer(from_=sender, to=receiver, amount=_usd(fields, "usdc"), ts=ts, id=ident)], None
+    if key == "accountclasstransfer":
+        to_perp = fields.get("toPerp")
+        if not isinstance(to_perp, bool):
+            raise MiscError("accountClassTransfer without toPerp")
+        return [ClassTransfer(account=user, amount=_usd(fields, "usdc"), to_perp=to_perp, ts=ts, id=ident)], None
+    if key == "liquidation":
+        positions = fields.get("liquidatedPositions") or []
+        note = {"account": user, "ts": ts, "leverage_type": fields.get("leverageType"),
+                "account_value": str(fields.get("accountValue")),
+                "positions": [{"coin": p.get("coin"), "szi": str(p.get("szi"))}
+                              for p in positions if isinstance(p, dict)]}
+        return [], note
+    raise MiscError(f"ledger update {kind}: not booked by this version")
