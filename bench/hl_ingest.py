@@ -66,7 +66,7 @@ def _lots(count: int, lot: str) -> str:
 
 def timed(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "clearinghouse.cli", "-q", *args], cwd=ROOT, check=True,
+    subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
@@ -82,7 +82,7 @@ def main() -> None:
         node = work / "node_fills_by_block"
         write_node_file(node, fills, users, args.seed)
         hl_seconds = timed("hl", "ingest", str(node), "--log", str(work / "hl"))
-        events = subprocess.run([sys.executable, "-m", "clearinghouse.cli", "events", "--log", str(work / "hl")],
+        events = subprocess.run([sys.executable, "-m", "clearinghouse", "events", "--log", str(work / "hl")],
                                 cwd=ROOT, check=True, capture_output=True).stdout
         plain = work / "events.jsonl"
         plain.write_bytes(events)

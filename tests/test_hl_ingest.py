@@ -53,7 +53,7 @@ def read(*names: str, user: str | None = None, known: Known | None = None) -> tu
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "clearinghouse.cli", *args]
+    command = [sys.executable, "-m", "clearinghouse", *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if check:
         assert result.returncode == 0, result.stderr

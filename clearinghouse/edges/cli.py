@@ -875,7 +875,8 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise UserError(f"no such file: {path}; nothing was ingested")
             try:
-                done = ingest.read(path, _progress(args, f"reading {path.name}"))
+                with _progress(args, f"reading {path.name}") as progress:
+                    done = ingest.read(path, progress)
             except HlFileError as exc:
                 raise UserError(f"{path}: {exc}; nothing was ingested") from None
             if not args.json:
