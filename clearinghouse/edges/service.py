@@ -54,7 +54,7 @@ from replay.logdir import LogDir
 from replay.logdir import settings as log_settings
 from replay.snapshot import SnapshotStore
 
-log = structlog.get_logger("clearinghouse.service")
+log = structlog.get_logger("clearinghouse.edges.service")
 
 RETRY_SECONDS = 2.0
 # Seconds of applying after which a batch's output so far is written before the batch ends.
