@@ -8,11 +8,14 @@ import random
 from typing import Any
 
 import msgspec
+import pytest
 
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.state import Account, LiquidationConfig, Position, SpotAccount, State
 from events.generator import GeneratorConfig, generate
+
+pytestmark = pytest.mark.slow  # large and generated books
 
 
 def _in_key_order(value: Any) -> Any:

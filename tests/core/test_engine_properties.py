@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ def _fold(events: list) -> Engine:
     return engine
 
 
+@pytest.mark.slow
 def test_two_replays_of_the_same_stream_give_the_same_digest() -> None:
     config = GeneratorConfig(accounts=300, markets=6, events=30_000, seed=11)
     first = _fold(list(generate(config)))
@@ -42,6 +44,7 @@ def test_digest_does_not_depend_on_dict_insertion_order() -> None:
     assert state_digest(shuffled) == state_digest(state)
 
 
+@pytest.mark.slow
 def test_conservation_after_every_event_of_a_generated_stream() -> None:
     engine = Engine()
     for event in generate(GeneratorConfig(accounts=120, markets=5, events=6_000, seed=5)):
@@ -98,6 +101,7 @@ _SETUP = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_event(), min_size=1, max_size=60))
 def test_random_streams_conserve_and_rejections_change_nothing(events: list) -> None:
@@ -132,6 +136,7 @@ def _funding_stream(draw: st.DrawFn) -> list:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(_funding_stream())
 def test_funding_by_index_equals_paying_every_position_every_hour(stream: list) -> None:

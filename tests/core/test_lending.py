@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
+import pytest
+
 from tests.support.pair import stamped
 from tests.support.rulebook import (
     Book,
@@ -156,6 +158,7 @@ def test_caps_global_and_per_user_are_rules():
     assert "must not be negative" in book.reject(pm_rules(caps={"USDC": {"supply": -1}})).reason
 
 
+@pytest.mark.slow
 def test_interest_by_index_equals_hourly_compounding_over_a_year():
     """8,760 hourly events: the borrower's debt by index equals 500 USDC compounded every hour
     at 0.05 / 8760 (utilisation stays below the kink, so the rate is flat), rounded up; the

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from fractions import Fraction
 
+import pytest
+
 from tests.support.borrower import at_hour, borrower, hours_until_above
 
 from clearinghouse.digest import state_digest
@@ -38,6 +40,7 @@ def test_interest_sends_a_borrower_for_a_check_once_it_used_up_what_it_kept_back
         assert rebanded == (hour == 1 + first), hour
 
 
+@pytest.mark.slow
 def test_interest_liquidates_the_borrower_at_the_same_hour_in_both_modes():
     pair = borrower()
     due = hours_until_above(Fraction(8250))
@@ -48,6 +51,7 @@ def test_interest_liquidates_the_borrower_at_the_same_hour_in_both_modes():
     assert [(type(d), d.kind, d.threshold) for d in derived] == [(BorrowLiquidation, "partial", usd("8250"))]
 
 
+@pytest.mark.slow
 def test_band_index_and_full_scan_decide_alike_over_many_hours_of_pm_stream():
     """About five hours of a PM stream (steps of up to 3 s), so the hourly interest and the
     settlement with the pool run several times with borrowers on both sides of their reserve."""

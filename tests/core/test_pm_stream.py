@@ -33,6 +33,7 @@ def test_pm_share_zero_is_the_plain_stream_and_pm_streams_are_deterministic():
     assert kinds["spot_trade"] > 50 and kinds["token"] == 1 and kinds["supply"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["mark", "impact"])
 def test_band_index_and_full_scan_decide_alike_on_pm_liquidations(mode: str):
     """Impact mode too: its liquidation fills move marks, and the PM accounts whose bands those
@@ -62,6 +63,7 @@ def test_band_index_and_full_scan_decide_alike_on_pm_liquidations(mode: str):
     assert absorbed[True] > 1_000 and absorbed[True] > 4 * absorbed[False], absorbed
 
 
+@pytest.mark.slow
 def test_a_restart_from_an_encoded_state_ends_in_the_same_state():
     events = pm_crash_stream()
     whole = Engine(State(liquidation=LiquidationConfig()))
@@ -77,6 +79,7 @@ def test_a_restart_from_an_encoded_state_ends_in_the_same_state():
     assert state_digest(second.state) == state_digest(whole.state)
 
 
+@pytest.mark.slow
 def test_cross_value_is_the_cross_account_value():
     from clearinghouse import margin
 

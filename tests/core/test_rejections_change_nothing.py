@@ -4,6 +4,7 @@ import conserves exactly: handlers validate fully before they mutate."""
 from __future__ import annotations
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support.pair import stamped
@@ -127,6 +128,7 @@ def _events() -> st.SearchStrategy:
 _BASE = encode_state(_book().state)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_events(), min_size=1, max_size=12))
 def test_any_rejected_event_leaves_the_encoded_state_unchanged(events: list) -> None:

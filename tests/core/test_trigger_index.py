@@ -25,6 +25,7 @@ def _run(stream: list, config: LiquidationConfig, full_scan: bool) -> tuple[str,
     return state_digest(engine.state), derived
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
     [

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec import inspect as mi
@@ -195,12 +196,14 @@ def test_random_bytes_are_a_clean_rejection(data: bytes) -> None:
     _decode_block(data)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(_mutated(SEED_LINES))
 def test_mutated_lines_decode_or_are_a_clean_rejection(line: bytes) -> None:
     _decode_line(line)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(_edited_lines())
 def test_edge_values_in_every_field_decode_or_are_a_clean_rejection(line: bytes) -> None:
@@ -217,6 +220,7 @@ def test_random_text_is_a_clean_rejection(text: str) -> None:
         pass
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(st.one_of(_mutated(SEED_LINES), _edited_lines(), st.binary(max_size=60)), max_size=12))
 def test_iter_json_lines_never_raises(lines: list[bytes]) -> None:
@@ -231,6 +235,7 @@ BLOCKS = [encode_block([decode_json(line) for line in SEED_LINES], seq=7)] + [
 ]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(_mutated(BLOCKS))
 def test_mutated_blocks_decode_or_are_a_clean_rejection(data: bytes) -> None:

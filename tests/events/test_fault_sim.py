@@ -4,11 +4,14 @@ with nothing silently lost."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.sim.faults import run_seeds
 
 SEEDS = range(0, 60)
 
 
+@pytest.mark.slow
 def test_fault_cases_hold_for_a_fixed_range_of_seeds() -> None:
     totals, failures = run_seeds(SEEDS)
     assert failures == {}

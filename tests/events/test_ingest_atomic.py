@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from events.codec import encode_json
 from events.eventlog import EventLog
 from events.generator import GeneratorConfig, generate
+
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 # The command line with a decoder that fails (not a clean rejection) on the 3,000th event:

@@ -129,6 +129,7 @@ def _stream_file(path: Path, n: int, seed: int) -> list[object]:
     return events
 
 
+@pytest.mark.slow
 def test_run_and_ingest_refuse_a_corrupt_log_and_repair_cuts_it_keeping_a_copy(tmp_path: Path) -> None:
     source = tmp_path / "events.jsonl"
     _stream_file(source, 3000, seed=4)
@@ -160,6 +161,7 @@ def test_run_and_ingest_refuse_a_corrupt_log_and_repair_cuts_it_keeping_a_copy(t
     assert summary["applied"] == 1000
 
 
+@pytest.mark.slow
 def test_a_snapshot_ahead_of_the_input_log_is_refused_until_repaired(tmp_path: Path) -> None:
     """The input lost its last 1,000 events after a run counted them: events ingested now
     would get seqs the snapshot already counts and never be applied, so run and ingest refuse;

@@ -18,6 +18,8 @@ from events.filelog import FileLog
 from events.generator import GeneratorConfig, generate
 from replay.snapshot import SnapshotStore
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ("--snapshot-every", "1000", "--checkpoint-every", "500")
 # The command line on a disk that fails every write to a path starting with a prefix with one

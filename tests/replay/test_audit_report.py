@@ -22,6 +22,8 @@ from tests.support.pair import TEN_X, stamped
 from tests.support.rulebook import deposit, market, prices, trade
 from tests.support.cli import cli
 
+pytestmark = pytest.mark.slow  # the command in subprocesses, a browser
+
 T0 = 1_700_000_000_000  # ms
 FORTY_X = [("0", 40)]
 

@@ -230,6 +230,7 @@ def test_funding_once_per_market_per_hour() -> None:
     assert len({f.rate for f in funding}) > 1 and any(f.rate < 0 for f in funding)  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_round_trips_through_block_and_json(stream: list[InputEvent]) -> None:
     assert decode_block(encode_block(stream)) == stream
     for e in stream:
@@ -276,6 +277,7 @@ def marks_before(stream: list[InputEvent], end: int) -> dict[str, int]:
     return marks
 
 
+@pytest.mark.slow
 def test_crash_stream_is_deterministic_and_differs_from_the_plain_one(crash_stream: list[InputEvent]) -> None:
     config = GeneratorConfig(accounts=300, events=5_000, seed=7, crash=True)
     assert encoded(config) == encoded(config)
@@ -285,6 +287,7 @@ def test_crash_stream_is_deterministic_and_differs_from_the_plain_one(crash_stre
         assert sum(1 for _ in generate(GeneratorConfig(accounts=500, events=events, crash=True))) == events
 
 
+@pytest.mark.slow
 def test_crash_stream_is_valid(crash_stream: list[InputEvent]) -> None:
     markets = {e.coin: e for e in crash_stream if isinstance(e, Market)}
     stamps = [e.ts for e in crash_stream]
@@ -305,6 +308,7 @@ def test_crash_stream_is_valid(crash_stream: list[InputEvent]) -> None:
             assert e.amount > 0
 
 
+@pytest.mark.slow
 def test_crash_drops_every_market_then_rebounds_about_half(crash_stream: list[InputEvent]) -> None:
     start = crash_start(CRASH)
     t0 = crash_stream[start].ts
@@ -356,6 +360,7 @@ def _derived(stream: list[InputEvent], state: State | None = None) -> tuple[Engi
     return engine, kinds, liquidated
 
 
+@pytest.mark.slow
 def test_crash_liquidates_many_accounts_and_bankrupts_some(crash_stream: list[InputEvent]) -> None:
     start = crash_start(CRASH)
     engine = Engine()

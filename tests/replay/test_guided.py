@@ -14,6 +14,8 @@ from events.units import USD
 from events import schema as ev
 from replay.decisions import guide_of
 
+pytestmark = pytest.mark.slow  # generated crash streams, each run twice
+
 CONFIGS = [
     LiquidationConfig(),
     LiquidationConfig(slippage_ppm=5_000, loss_limit=0),

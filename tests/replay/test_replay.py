@@ -23,6 +23,8 @@ from events.eventlog import EventLog
 from replay.audit import audit
 from replay.history import parse_time, state_at
 
+pytestmark = pytest.mark.slow  # a generated crash log for the module, the command in subprocesses
+
 CONFIG = LiquidationConfig(loss_limit=0)
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.support.cli import cli
 from tests.support.streams import CRASH
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 DATA = Path(__file__).parent.parent / "data"
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 DATA = Path(__file__).parent.parent / "data"
 ROOT = Path(__file__).parents[2]
 STATE_SHAPE = 'the body of Hyperliquid\'s info request {"type": "clearinghouseState", "user": ...}'

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clearinghouse.runner import LogDir, run
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
@@ -24,6 +26,7 @@ def _write(root: Path, events: list) -> LogDir:
     return log
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path) -> None:
     stream = list(generate(GeneratorConfig(accounts=400, markets=5, events=200_000, seed=13)))
     reference = _write(tmp_path / "reference", stream)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from tests.support.cli import cli
 
+pytestmark = pytest.mark.slow  # the demo in a subprocess
+
 
 def _is_number(word: str) -> bool:
     try:

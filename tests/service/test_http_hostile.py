@@ -20,6 +20,8 @@ import pytest
 
 from tests.support.served import Served
 
+pytestmark = pytest.mark.slow  # a served process
+
 TIMEOUT = 1.0  # --http-timeout
 CAP = 20  # --http-max-connections
 

@@ -144,6 +144,7 @@ def test_a_staged_snapshot_is_seen_by_no_reader_until_it_is_published(tmp_path: 
     assert store.path(2000).read_bytes() == reference.write(newer).read_bytes()
 
 
+@pytest.mark.slow
 def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -> None:
     """The trigger index is not persisted: it is rebuilt from the snapshot's state, and the
     decisions after the restart are those of an uninterrupted run."""

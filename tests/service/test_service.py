@@ -48,6 +48,7 @@ def _halves(tmp_path: Path) -> tuple[Path, Path]:
     return first, second
 
 
+@pytest.mark.slow
 def test_serve_tails_a_file_log_and_matches_a_plain_run(tmp_path: Path) -> None:
     first, second = _halves(tmp_path)
     served_log = tmp_path / "served"
@@ -64,6 +65,7 @@ def test_serve_tails_a_file_log_and_matches_a_plain_run(tmp_path: Path) -> None:
     _matches_a_plain_run(tmp_path, served_log)
 
 
+@pytest.mark.slow
 def test_serve_recovers_when_the_derived_log_is_shorter_than_its_snapshot_counts(tmp_path: Path) -> None:
     """The derived log lost its records after the first: `serve` starts again from a snapshot
     that counts no more derived events than remain (here the start), writes exactly the missing
@@ -88,6 +90,7 @@ def test_serve_recovers_when_the_derived_log_is_shorter_than_its_snapshot_counts
     _matches_a_plain_run(tmp_path, served_log)
 
 
+@pytest.mark.slow
 def test_a_killed_shadow_ends_the_session_and_the_service_recovers(tmp_path: Path) -> None:
     """The shadow is SIGKILLed: the session ends at once (`session_failed`), the next one starts
     from the newest snapshot with a new shadow, and the result is a plain run's."""
@@ -128,6 +131,7 @@ def _matches_a_plain_run(tmp_path: Path, served_log: Path) -> None:
     assert verdict["ok"] is True
 
 
+@pytest.mark.slow
 def test_serve_and_produce_say_what_is_missing(tmp_path: Path) -> None:
     result = cli("serve", check=False)
     assert result.returncode == 1 and "serve needs --log DIR" in result.stderr
@@ -139,6 +143,7 @@ def test_serve_and_produce_say_what_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 1 and "is not a log directory" in result.stderr
 
 
+@pytest.mark.slow
 def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "kafka.json"
     good.write_text(json.dumps({"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u", "sasl_plain_password": "p"}))
@@ -163,6 +168,7 @@ def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
     assert result.returncode == 1 and "cannot read Kafka settings" in result.stderr
 
 
+@pytest.mark.slow
 def test_serve_says_when_its_port_is_taken(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     cli("ingest", str(tmp_path / "empty.jsonl"), "--log", str(tmp_path / "log"))

@@ -111,6 +111,7 @@ def test_the_shadow_hashes_each_checkpoint_and_stages_a_snapshot_at_each_multipl
     assert not SnapshotStore(home.state).paths()
 
 
+@pytest.mark.slow
 def test_guided_by_the_services_decisions_the_shadow_holds_its_state(tmp_path: Path) -> None:
     """A crash stream with PM accounts (liquidations, backstops, borrow liquidations): the
     shadow guided by the accounts the service's decisions named, and the shadow unguided, send
@@ -229,6 +230,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_the_shadow_dies_with_the_service(tmp_path: Path) -> None:
     """A SIGKILLed service leaves no shadow behind (it would stage snapshots beside the next
     instance's)."""
