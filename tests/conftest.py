@@ -66,9 +66,11 @@ def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory, request:
 
 @pytest.fixture(autouse=True)
 def no_leftover_services() -> Iterator[None]:
-    """A failed test must not leave `clearinghouse serve` processes running."""
+    """A failed test must not leave the `clearinghouse serve` processes it started running (a
+    module-scoped fixture's process starts before this and stays up for the module's tests)."""
+    started = len(RUNNING)
     yield
-    while RUNNING:
+    while len(RUNNING) > started:
         proc = RUNNING.pop()
         if proc.poll() is None:
             proc.kill()
