@@ -5,7 +5,7 @@ state's content, never on insertion or hash order; structs encode in declaration
 encoder sorts the keys itself (`order="deterministic"`, msgspec >= 0.18.6), in C: about ten times
 faster than rebuilding every dict sorted in Python, which matters because a live service encodes
 the whole state on its loop for every checkpoint and snapshot. Tests hold the bytes equal to the
-Python-sorted reference (`tests/test_digest.py`), large books created in key order included, where
+Python-sorted reference (`tests/core/test_digest.py`), large books created in key order included, where
 the earlier `order="sorted"` encoder (which also reorders struct fields) was seen to go quadratic.
 The encoder reads dicts as stored, so the raw values of a lazily decoded state (`lazy`) are
 written as they are: its digest needs no decoding.

@@ -1,7 +1,8 @@
 """Shared fixtures. `kafka` starts a real single-node broker once per test session from the
 project's own files (deploy/kafka). Without Java or Maven the Kafka tests are skipped with the
 reason on a developer's machine, and fail under CI (`CI=true`), where a missing tool is a
-broken setup."""
+broken setup. Every test that uses the broker is marked `kafka` here, so `-m "not kafka"` leaves
+out exactly the tests that need one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,19 @@ from typing import Iterator
 
 import pytest
 
+from tests.support.served import RUNNING
+
 BROKER_SCRIPT = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "broker.py"
+
+
+BROKER_FIXTURES = {"broker", "kafka"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `kafka` every test that uses the broker (directly or through another fixture)."""
+    for item in items:
+        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka)
 
 
 def broker_module() -> ModuleType:
@@ -49,3 +62,16 @@ def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory, request:
         yield bootstrap
     finally:
         broker.stop(data)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_services() -> Iterator[None]:
+    """A failed test must not leave the `clearinghouse serve` processes it started running (a
+    module-scoped fixture's process starts before this and stays up for the module's tests)."""
+    started = len(RUNNING)
+    yield
+    while len(RUNNING) > started:
+        proc = RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

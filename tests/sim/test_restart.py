@@ -1,7 +1,7 @@
 """A restart never changes the result: a log run in two parts (through a snapshot) ends in the
 state and decisions of one run, and `replay verify` agrees.
 
-Hand working (tests/pm_helpers.py): a flat 87.6% borrow APY multiplies the debt by exactly
+Hand working (tests/support/borrower.py): a flat 87.6% borrow APY multiplies the debt by exactly
 1.0001 an hour. The PM account holds 1,000 HYPE at 10 (LTV 0.65) and borrows 6,400 USDC at
 hour 1; its partial borrow threshold is 10,000 * (0.65 + 0.35 / 2) = 8,250. After 2,540 hours
 the debt is 6,400 * 1.0001^2540 = 8,250.59, past it (after 2,539: 8,249.77). The event at hour
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liquidation_helpers import stamped
-from pm_helpers import at_hour
-from rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token, withdraw
+from tests.support.pair import stamped
+from tests.support.borrower import at_hour
+from tests.support.rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token, withdraw
 
 from clearinghouse.edges.cli import main as cli
 from clearinghouse.digest import state_digest

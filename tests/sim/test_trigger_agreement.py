@@ -8,8 +8,8 @@ decimals; no fees.
 
 from __future__ import annotations
 
-from liquidation_helpers import TEN_X, Pair
-from rulebook import deposit, market, prices, set_leverage, set_mode, trade
+from tests.support.pair import TEN_X, Pair
+from tests.support.rulebook import deposit, market, prices, set_leverage, set_mode, trade
 
 from events.units import px, sz, usd
 from events import schema as ev

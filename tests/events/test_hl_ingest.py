@@ -1,0 +1,327 @@
+"""`clearinghouse hl ingest`: Hyperliquid fills (API userFills, node node_fills_by_block) into trades.
+
+The samples are in tests/data/hyperliquid/ (README.md there gives their sources). Every expected
+figure is worked out by hand from the sample, in the engine's units: micro-USDC for fees, 1e-8
+coin for sizes, 1e-8 USDC per coin for prices.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import lz4.frame
+import pytest
+
+from clearinghouse.engine import IMPORT_ACCOUNT
+from events.adapters.hl_files import (
+    NODE_FILLS,
+    PERP_STATE,
+    USER_FILLS,
+    HlFileError,
+    sniff,
+)
+from events.adapters.hl_fills import EXTERNAL, Known
+from events.adapters.hl_ingest import HlIngest
+from events.adapters.hl_misc import iso_ms
+from events.adapters.hyperliquid import meta_markets
+from events.codec import encode_json
+from events.schema import (
+    ClassTransfer,
+    Deposit,
+    Funding,
+    ImportAccount,
+    ImportedPosition,
+    LiquidationMark,
+    Market,
+    Token,
+    Trade,
+    Transfer,
+    Withdraw,
+)
+from tests.support.cli import cli
+from tests.support.hyperliquid import CCXT_USER, DATA, A, B, C, D, E
+
+META = meta_markets(json.loads((DATA / "meta.json").read_text()))
+
+
+def read(*names: str, user: str | None = None, known: Known | None = None) -> tuple[list[Any], HlIngest]:
+    ingest = HlIngest(known or Known(), META, user)
+    for name in names:
+        ingest.read(DATA / name if "/" not in name else Path(name))
+    return ingest.finish(), ingest
+
+
+def test_the_external_counterparty_is_the_engines_import_account() -> None:
+    assert EXTERNAL == IMPORT_ACCOUNT == "@import"
+
+
+# ---- API userFills (ccxt's static test response: builder fees, liquidation markers, USDH) ------
+
+
+def test_api_fills_become_trades_against_the_outside_world() -> None:
+    events, ingest = read("ccxt_user_fills.json", user=CCXT_USER)
+    market, seed, close, liquidated, opened = events
+    assert market == META["HYPE"]
+    # The first HYPE fill (by time) starts from 6.2 long and closes 1.0 at 25.585 for -4.415:
+    # entry = 25.585 - (-4.415) / (+1 * 1.0) = 30.0.
+    # Its ledger holds what 6.2 cost at 30.0 (-186 USDC): collateral 0, value the unrealised pnl.
+    assert seed == ImportAccount(
+        account=CCXT_USER, raw_usd=-186_000_000, ts=1768713164026, id=f"hl:seed:{CCXT_USER}",
+        positions=[ImportedPosition(coin="HYPE", szi=620_000_000, entry_px=3_000_000_000, leverage=10)],
+    )
+    assert close == Trade(
+        coin="HYPE", px=2_558_500_000, sz=100_000_000, buyer=EXTERNAL, seller=CCXT_USER, seller_fee=13_610,
+        seller_builder_fee=2_558, tid=727991321631002, ts=1768713164026, id=f"hl:727991321631002:{CCXT_USER}",
+    )
+    # The user's own liquidation: the marker names the user, with the venue's mark 21.193.
+    assert liquidated == Trade(
+        coin="HYPE", px=2_114_700_000, sz=520_000_000, buyer=EXTERNAL, seller=CCXT_USER, seller_fee=47_504,
+        tid=345752513742025, ts=1768931202995, id=f"hl:345752513742025:{CCXT_USER}",
+        liquidation=LiquidationMark(account=CCXT_USER, method="market", mark=2_119_300_000),
+    )
+    assert opened == Trade(
+        coin="HYPE", px=3_320_900_000, sz=73_000_000, buyer=CCXT_USER, seller=EXTERNAL, buyer_fee=12_896,
+        buyer_builder_fee=2_424, tid=882779857052503, ts=1770458548926, id=f"hl:882779857052503:{CCXT_USER}",
+    )
+    # The flx:CRCL fills pay their fee in USDH: left out, with the reason.
+    assert [(r["index"], r["tid"], r["reason"]) for r in ingest.rejects] == [
+        (2, "202031760494687", "fee in 'USDH': perps settle in USDC here"),
+        (1, "1019408913364172", "fee in 'USDH': perps settle in USDC here"),
+    ]
+
+
+def test_the_fee_already_holds_the_builder_fee() -> None:
+    """Why a trade books `fee` alone: in both builder fills, fee - builderFee is the base taker
+    fee 0.045% less the 4% referral discount (0.0432%), and builderFee is 0.01% of notional, each
+    cut down to the micro-USDC (25.585 * 0.000432 = 0.01105272 -> 0.011052)."""
+
+    def micro(amount: Fraction) -> Fraction:
+        return Fraction(math.floor(amount * 10**6), 10**6)
+
+    for px, sz, fee, builder in (("25.585", "1.0", "0.01361", "0.002558"), ("33.209", "0.73", "0.012896", "0.002424")):
+        notional = Fraction(px) * Fraction(sz)
+        assert Fraction(fee) - Fraction(builder) == micro(notional * Fraction("0.000432"))
+        assert Fraction(builder) == micro(notional * Fraction("0.0001"))
+
+
+def test_fills_without_tid_get_an_id_from_the_fill_and_the_entry_from_the_first_closed_pnl() -> None:
+    """The SDK cassette (2023: no tid, no feeToken): newest first, the fills of one moment in order."""
+    events, ingest = read("sdk_user_fills.json", user="u1")
+    market, seed, opened, first_close, second_close = events
+    assert market.coin == "BTC" and not ingest.rejects
+    assert [t.sz for t in (opened, first_close, second_close)] == [618_000, 367_000, 11_300_000]
+    assert [t.buyer for t in (opened, first_close, second_close)] == ["u1", EXTERNAL, EXTERNAL]
+    assert all(t.tid is None and t.id.startswith("hl:h") and t.id.endswith(":u1") for t in events[2:])
+    assert len({t.id for t in events[2:]}) == 3
+    # Seeded from 0.11049 long; grown by 0.00618 at 28830; the first close (0.00367 at 28814,
+    # closedPnl -0.068629) shows an entry of 28814 + 0.068629 / 0.00367 = 28832.7 on 0.11667, so
+    # the seeded part cost 28832.7 * 0.11667 - 28830 * 0.00618 = 3363.911109 - 178.1694 = 3185.741709.
+    entry = round(Fraction("3185.741709") / Fraction("0.11049") * 10**8)
+    assert seed.positions == [ImportedPosition(coin="BTC", szi=11_049_000, entry_px=entry, leverage=40)]
+    assert seed.raw_usd == -(11_049_000 * entry // 10**10)  # a buy of 0.11049 at the entry, in micro-USDC
+    assert seed.ts == 1683245801398
+
+
+# ---- node node_fills_by_block (built by hand from the documented schema) ----------------------
+
+
+def test_node_fills_pair_their_legs_by_tid() -> None:
+    events, ingest = read("node_fills_by_block.jsonl")
+    assert not ingest.rejects
+    btc, eth = META["BTC"], META["ETH"]
+    t0 = 1764059598111
+
+    def seed(user: str, raw: int, *positions: ImportedPosition) -> ImportAccount:
+        return ImportAccount(account=user, raw_usd=raw, positions=list(positions), ts=t0, id=f"hl:seed:{user}")
+
+    assert events == [
+        btc,
+        eth,
+        seed(A, 0),  # opens from flat: created, nothing to seed
+        # closes 0.01 of 0.05 at 97000 for +20: entry 97000 - 20 / 0.01 = 95000; cost 0.05 * 95000 = 4750
+        seed(B, -4_750_000_000, ImportedPosition(coin="BTC", szi=5_000_000, entry_px=9_500_000_000_000, leverage=40)),
+        # short 1.0 buys back 0.5 at 3000 for +50: entry 3000 - 50 / (-1 * 0.5) = 3100; proceeds 3100
+        seed(D, 3_100_000_000, ImportedPosition(coin="ETH", szi=-100_000_000, entry_px=310_000_000_000, leverage=25)),
+        # long 0.5 liquidated at 3000 for -200: entry 3000 + 200 / 0.5 = 3400; cost 1700
+        seed(C, -1_700_000_000, ImportedPosition(coin="ETH", szi=50_000_000, entry_px=340_000_000_000, leverage=25)),
+        # short 0.02, deleveraged: buys 0.01 at 96000 for -60: entry 96000 - (-60) / (-1 * 0.01) = 90000
+        seed(E, 1_800_000_000, ImportedPosition(coin="BTC", szi=-2_000_000, entry_px=9_000_000_000_000, leverage=40)),
+        Trade(coin="BTC", px=9_700_000_000_000, sz=1_000_000, buyer=A, seller=B, buyer_fee=533_500, seller_fee=145_500,
+              buyer_builder_fee=97_000, tid=1001, ts=t0, id="hl:1001"),
+        Trade(coin="ETH", px=300_000_000_000, sz=50_000_000, buyer=D, seller=C, buyer_fee=225_000, seller_fee=675_000,
+              tid=1002, ts=1764059599111, id="hl:1002",
+              liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000)),
+        Trade(coin="BTC", px=9_600_000_000_000, sz=1_000_000, buyer=E, seller=A, tid=1003, adl=True,
+              ts=1764059600111, id="hl:1003"),
+    ]
+
+
+def test_one_users_legs_of_a_node_file_trade_against_the_outside_world() -> None:
+    events, _ = read("node_fills_by_block.jsonl", user=C)
+    trade = events[-1]
+    assert trade == Trade(coin="ETH", px=300_000_000_000, sz=50_000_000, buyer=EXTERNAL, seller=C, seller_fee=675_000,
+                          tid=1002, ts=1764059599111, id=f"hl:1002:{C}",
+                          liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000))
+    events, _ = read("node_fills_by_block.jsonl", user=D)  # D bought from the liquidated C
+    assert events[-1].liquidation == LiquidationMark(account=EXTERNAL, method="market", mark=300_150_000_000, user=C)
+
+
+def test_an_lz4_file_reads_as_the_plain_one(tmp_path: Path) -> None:
+    framed = tmp_path / "15.lz4"
+    framed.write_bytes(lz4.frame.compress((DATA / "node_fills_by_block.jsonl").read_bytes()))
+    assert sniff(framed)[0] == NODE_FILLS
+    assert read(str(framed))[0] == read("node_fills_by_block.jsonl")[0]
+
+
+def test_a_leg_whose_other_side_never_comes_is_rejected(tmp_path: Path) -> None:
+    lines = (DATA / "node_fills_by_block.jsonl").read_text().splitlines()
+    block = json.loads(lines[0])
+    block["events"] = block["events"][:1]
+    half = tmp_path / "half.jsonl"
+    half.write_text(json.dumps(block) + "\n")
+    events, ingest = read(str(half))
+    assert events == [] and [r["reason"] for r in ingest.rejects] == ["only one side of this trade is in the files"]
+
+
+# ---- precision rules --------------------------------------------------------------------------
+
+
+def _fill(coin: str, px: str, sz: str, **extra: Any) -> dict[str, Any]:
+    return {"coin": coin, "px": px, "sz": sz, "side": "B", "time": 1, "startPosition": "0.0", "dir": "Open Long",
+            "closedPnl": "0.0", "fee": "0.0", "tid": 7, "feeToken": "USDC", **extra}
+
+
+@pytest.mark.parametrize(
+    ("fill", "reason"),
+    [
+        (_fill("BTC", "97000.5", "0.01"), "px 97000.5 has 6 significant figures; at most 5"),
+        (_fill("HYPE", "0.12345", "1"), "px 0.12345 has more than 4 decimals (6 - szDecimals 2)"),
+        (_fill("HYPE", "30", "0.001"), "sz 0.001 is not a positive multiple of HYPE's lot (szDecimals 2)"),
+        (_fill("HYPE", "30", "1", startPosition="0.005"), "startPosition 0.005 is not on HYPE's lot (szDecimals 2)"),
+        (_fill("PURR/USDC", "0.9641", "49"), "spot fill (PURR/USDC): only perp fills are ingested"),
+        (_fill("HYPE", "30", "1", side="S"), "side must be B or A, got 'S'"),
+        (_fill("HYPE", "30", "1", fee="1e-3"), "fee: not a decimal: '1e-3' (exponents are not allowed)"),
+    ],
+)
+def test_fills_breaking_the_precision_rules_are_rejected_with_the_reason(
+    tmp_path: Path, fill: dict[str, Any], reason: str
+) -> None:
+    source = tmp_path / "fills.json"
+    source.write_text(json.dumps([fill]))
+    events, ingest = read(str(source), user="u1")
+    assert events == [] and [r["reason"] for r in ingest.rejects] == [reason]
+
+
+def test_integer_prices_are_allowed_whatever_their_figures(tmp_path: Path) -> None:
+    source = tmp_path / "fills.json"
+    source.write_text(json.dumps([_fill("BTC", "123456", "0.00001")]))
+    events, ingest = read(str(source), user="u1")
+    assert not ingest.rejects and events[-1].px == 12_345_600_000_000
+
+
+# ---- shapes -----------------------------------------------------------------------------------
+
+
+def test_shapes_are_recognised_from_the_content(tmp_path: Path) -> None:
+    ws = tmp_path / "ws.json"
+    message = {"channel": "userFills", "data": {"isSnapshot": True, "user": "0xab", "fills": [_fill("BTC", "1", "1")]}}
+    ws.write_text(json.dumps(message))
+    assert sniff(ws) == (USER_FILLS, ([_fill("BTC", "1", "1")], "0xab"))
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"assetPositions": [], "crossMarginSummary": {}}))
+    assert sniff(state)[0] == PERP_STATE
+    for text, words in (("", "empty"), ("{\"a\": 1}", "holds no fill array"), ("nope", "not JSON")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(HlFileError, match=words):
+            sniff(bad)
+
+
+def test_added_fields_leave_existing_encodings_alone() -> None:
+    plain = Trade(coin="BTC", px=1, sz=1, buyer="a", seller="b", liquidation=LiquidationMark(account="a"))
+    assert encode_json(plain) == (b'{"type":"trade","coin":"BTC","px":"0.00000001","sz":"0.00000001","buyer":"a",'
+                                  b'"seller":"b","liquidation":{"account":"a"}}')
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+
+def test_the_command_ingests_once_and_drops_fills_ingested_before(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    args = ("hl", "ingest", str(DATA / "ccxt_user_fills.json"), "--user", CCXT_USER, "--log", str(log),
+            "--meta", str(DATA / "meta.json"))
+    first = json.loads(cli(*args, "--json").stdout)
+    assert first["files"] == [{"file": str(DATA / "ccxt_user_fills.json"), "format": "userFills", "fills": 5,
+                               "trades": 3, "dropped": 0, "rejected": 2}]
+    assert (first["events"], first["next_seq"], first["rejected"]) == (5, 5, 2)
+    assert first["seeded"] == [{"account": CCXT_USER, "coin": "HYPE", "szi": "6.2", "entry_px": "30.0",
+                                "entry_from": "closedPnl"}]
+    again = cli(*args).stdout
+    assert "userFills: 5 fills -> 0 trades, 3 already in the log, 2 rejected" in again
+    assert "appended 0 events" in again and "(next seq 5)" in again
+    rejects = [json.loads(line) for line in (log / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 4 and {r["tid"] for r in rejects} == {"202031760494687", "1019408913364172"}
+    run = json.loads(cli("run", "--log", str(log), "--liquidation", "off", "--json").stdout)
+    assert run["applied"] == 5 and run["derived"] == 0
+
+
+def test_the_command_needs_a_user_for_a_bare_fill_array(tmp_path: Path) -> None:
+    result = cli("hl", "ingest", str(DATA / "ccxt_user_fills.json"), "--log", str(tmp_path / "log"), check=False)
+    assert result.returncode == 1
+    assert "does not say whose fills they are: pass --user ADDRESS; nothing was ingested" in result.stderr
+    assert not (tmp_path / "log" / "events").exists() or "next seq" not in result.stdout
+
+
+# ---- node misc_events_by_block (built by hand from the documented schema) ---------------------
+
+
+def test_node_times_read_as_ms() -> None:
+    """The pair of the same moment in the node's own file header: block_time and a fill's time."""
+    assert iso_ms("2025-11-25T08:33:18.111517886") == 1764059598111
+
+
+def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None:
+    events, ingest = read("node_fills_by_block.jsonl", "misc_events_by_block.jsonl")
+    misc = [e for e in events if not isinstance(e, (Market, ImportAccount, Trade))]
+    hour = 1764061200051  # 2025-11-25T09:00:00.051, 1,601,940 ms after 08:33:18.111
+    assert misc == [
+        Deposit(account=A, amount=10_000_000_000, ts=1764059598111, id="hl:b807847463:0"),
+        # one rate per coin and hour (0.0000125 an hour, in 1e-12); the engine pays each position from it
+        Funding(coin="BTC", rate=12_500_000, ts=hour, id="hl:funding:BTC:490017"),
+        Withdraw(account=B, amount=101_000_000, ts=hour, id="hl:b807850000:1"),  # 100 out, 1 fee
+        Transfer(from_=A, to=C, amount=50_000_000, ts=hour, id="hl:b807850000:2"),
+        ClassTransfer(account=A, amount=25_500_000, to_perp=False, ts=hour, id="hl:b807850000:3"),
+    ]
+    # in time order with the trades: the deposit shares the first trade's moment and follows it
+    assert [type(e).__name__ for e in events[7:10]] == ["Trade", "Deposit", "Trade"]
+    assert ingest.liquidations == [{"account": C, "ts": hour, "leverage_type": "Cross", "account_value": "-12.5",
+                                    "positions": [{"coin": "ETH", "szi": "0.5"}]}]
+    assert [r["reason"] for r in ingest.rejects] == ["CDeposit: staking, not a clearing fact",
+                                                     "ledger update vaultDeposit: not booked by this version"]
+    assert ingest.files[1] == {"file": str(DATA / "misc_events_by_block.jsonl"), "format": "misc_events_by_block",
+                               "records": 8, "events": 5, "dropped": 0, "rejected": 2}
+    known = Known(ids={e.id for e in events if e.id})
+    again, ingest = read("misc_events_by_block.jsonl", known=known)
+    assert again == [] and ingest.files[0]["dropped"] == 5
+
+
+# ---- spotClearinghouseState --------------------------------------------------------------------
+
+
+def test_a_spot_state_seeds_the_spot_balances() -> None:
+    events, ingest = read("spot_state.json", user="u9")
+    assert events == [
+        # USDC lands in the perp ledger and moves to spot: 14.625485 in micro-USDC
+        Deposit(account="u9", amount=14_625_485, id="hl:spot:u9:USDC"),
+        ClassTransfer(account="u9", amount=14_625_485, to_perp=False, id="hl:spot:u9:USDC:to-spot"),
+        Token(token="PURR", decimals=8),  # not listed yet: the finest step the engine keeps
+        Deposit(account="u9", amount=200_000_000, token="PURR", id="hl:spot:u9:PURR"),  # 2 PURR in 1e-8
+    ]
+    assert ingest.files[0] == {"file": str(DATA / "spot_state.json"), "format": "spotClearinghouseState",
+                               "records": 2, "events": 4, "dropped": 0, "rejected": 0}
+    again, _ = read("spot_state.json", user="u9", known=Known(ids={e.id for e in events if e.id}, tokens={"PURR"}))
+    assert again == []

@@ -1,0 +1,1 @@
+"""Tests of `replay` (state at a point, verify, audit, guided replay) and the workload generator."""
