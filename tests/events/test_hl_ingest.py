@@ -250,6 +250,7 @@ def test_added_fields_leave_existing_encodings_alone() -> None:
 # ---- the command ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs the command in a subprocess
 def test_the_command_ingests_once_and_drops_fills_ingested_before(tmp_path: Path) -> None:
     log = tmp_path / "log"
     args = ("hl", "ingest", str(DATA / "ccxt_user_fills.json"), "--user", CCXT_USER, "--log", str(log),
@@ -269,6 +270,7 @@ def test_the_command_ingests_once_and_drops_fills_ingested_before(tmp_path: Path
     assert run["applied"] == 5 and run["derived"] == 0
 
 
+@pytest.mark.slow  # runs the command in a subprocess
 def test_the_command_needs_a_user_for_a_bare_fill_array(tmp_path: Path) -> None:
     result = cli("hl", "ingest", str(DATA / "ccxt_user_fills.json"), "--log", str(tmp_path / "log"), check=False)
     assert result.returncode == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 from typing import Any
 
 from events.adapters.hl_fills import Known
@@ -126,6 +128,7 @@ def test_an_unknown_entry_is_not_counted_as_a_pnl_mismatch(tmp_path: Path) -> No
     assert report.adjustments[0]["size"] == "1.0" and report.adjustments[0]["refused"] is None
 
 
+@pytest.mark.slow  # runs the command in a subprocess
 def test_the_command_prints_the_json_and_writes_the_html(tmp_path: Path) -> None:
     log, fills = tmp_path / "log", DATA / "node_fills_by_block.jsonl"
     cli("hl", "ingest", str(fills), "--log", str(log), "--meta", str(DATA / "meta.json"))

@@ -13,9 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clearinghouse.edges.cli import build_parser
 from tests.support.cli import WIRE_EXAMPLE, cli, error
 from tests.support.streams import CRASH
+
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 
 
 def _crash_log(tmp_path: Path, *flags: str) -> Path:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from clearinghouse.edges.runner import run
-from replay.logdir import LogDir
 from clearinghouse.state import LiquidationConfig
 from events.eventlog import EventLog
-from replay.workload import GeneratorConfig, generate
+from replay.logdir import LogDir
 from replay.snapshot import SnapshotStore
+from replay.workload import GeneratorConfig, generate
 
 
 def _write(root: Path, events: list) -> LogDir:

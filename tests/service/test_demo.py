@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from tests.support.cli import cli
 
 pytestmark = pytest.mark.slow  # the demo in a subprocess

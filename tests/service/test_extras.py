@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 OPTIONAL = ("aiokafka", "prometheus_client", "matplotlib")
 WITHOUT = """\
 import sys

@@ -25,14 +25,13 @@ from aiokafka.errors import ConcurrentTransactions
 from aiokafka.producer.sender import AddPartitionsToTxnHandler
 
 from clearinghouse.edges.runner import run
-
-from replay.logdir import LogDir
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
-from replay.workload import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import RETRY_BACKOFF_MS, KafkaConfig, read_derived, read_records
 from events.schema import Block, Checkpoint, LiquidationTriggered
+from replay.logdir import LogDir
 from replay.snapshot import SnapshotStore
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from tests.support.served import Served
 
 CHECKPOINT_EVERY = 5_000  # checkpoints (digest and chain) in the derived stream every 5 blocks

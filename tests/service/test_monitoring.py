@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import cli
 from tests.support.served import Served
+
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 
 EVENTS = 20_000
 

@@ -9,15 +9,22 @@ import msgspec
 import pytest
 
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
 from clearinghouse.edges.runner import run
-from replay.fold import LogPosition, chain_step, step
-from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
+from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from events.eventlog import EventLog
+from replay.fold import LogPosition, chain_step, step
+from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
+from replay.snapshot import (
+    MAGIC,
+    SnapshotError,
+    SnapshotStore,
+    make_snapshot,
+    read_head,
+    read_snapshot,
+)
 from replay.workload import GeneratorConfig, generate
-from replay.snapshot import MAGIC, SnapshotError, SnapshotStore, make_snapshot, read_head, read_snapshot
 from tests.support.streams import crash_stream
 
 USD = 10**6

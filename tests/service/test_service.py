@@ -14,25 +14,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import clearinghouse.edges.service as service_module
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
 from clearinghouse.edges.runner import Resume, fix_settings, run, save_position
-from replay.fold import LogPosition, step
-from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
 from clearinghouse.edges.service import Service, Settings, file_service
 from clearinghouse.edges.shadow import Saved, Shadow
+from clearinghouse.engine import Engine
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
 from events.eventlog import EventLog
 from events.filelog import FileLog
-from replay.workload import GeneratorConfig, generate, write_jsonl
 from events.kafkalog import KafkaConfig, KafkaConfigError, Record
+from replay.fold import LogPosition, step
+from replay.logdir import ConfigMismatch, LogDir, LogSettings, settings
 from replay.snapshot import SnapshotStore
+from replay.workload import GeneratorConfig, generate, write_jsonl
 from tests.support.served import Served
-
-import pytest
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -21,17 +21,25 @@ import msgspec
 import pytest
 
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
 from clearinghouse.edges.runner import fix_settings, position_snapshot
-from replay.fold import LogPosition, step
-from replay.logdir import LogDir, LogSettings
-from clearinghouse.edges.shadow import HEADER, DigestLost, Saved, Shadow, follow, frame, named
+from clearinghouse.edges.shadow import (
+    HEADER,
+    DigestLost,
+    Saved,
+    Shadow,
+    follow,
+    frame,
+    named,
+)
+from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import decode_block_at, encode_block
-from replay.workload import GeneratorConfig, generate
 from events.kafkalog import Record
+from replay.fold import LogPosition, step
+from replay.logdir import LogDir, LogSettings
 from replay.snapshot import SnapshotStore, stage_snapshot
+from replay.workload import GeneratorConfig, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 
