@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Collection, Mapping
 
-from clearinghouse import lending, margin, portfolio
+from clearinghouse import account_modes, lending, margin, portfolio
 from events.bounds import (
     FIGURE_LIMIT,
     FUNDING_EXPOSURE_LIMIT,
@@ -24,16 +24,12 @@ from events.bounds import (
 )
 from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill, saturated, settle_funding
-from clearinghouse.liquidation import (
-    LIQUIDATOR,
-    Liquidations,
-    account_below,
-    below_maintenance,
-    healthy,
-    settings_error,
-)
+from clearinghouse.liquidation import LIQUIDATOR, Liquidations, healthy, settings_error
+from clearinghouse.models.base import MarginModel
+from clearinghouse.models.registry import AccountModels
+from clearinghouse.scopes import below_maintenance
 from clearinghouse.rules import RULE_SETS, RuleSet, cap_hourly, hourly_rate_from_premium, patched, pm_rules_error
-from clearinghouse.spot import MODES, PORTFOLIO, STANDARD, UNIFIED, USDC, add, price, spot_of
+from clearinghouse.spot import USDC, add, price, spot_of
 from clearinghouse.state import Account, Market, Pool, Position, SpotAccount, State, Token
 from clearinghouse.tiers import build_table, tier_table_error
 from clearinghouse.pm_triggers import PmBands
@@ -85,13 +81,13 @@ class Engine:
         self._guide = guide
         self._indexed = self._liquidating and guide is None  # the trigger index and bands are kept
         self.triggers: TriggerIndex | FullScan = FullScan() if full_scan else TriggerIndex()
-        # Unified and portfolio accounts stay out of the trigger index (its keys are for
-        # standard maintenance): their own price and funding bands (`pm_triggers`) pick those a
-        # tick may have made liquidatable; the full scan checks all those exposed to the coin.
-        self._special: set[str] = {n for n, s in self.state.spot.items() if s.mode != STANDARD}
-        self._portfolio: set[str] = {n for n, s in self.state.spot.items() if s.mode == PORTFOLIO}  # spares a fill the account's spot side
+        # Each account's margin model, chosen from its mode. Accounts of a banded model (unified,
+        # portfolio) stay out of the trigger index (its keys are for standard maintenance):
+        # their own price and funding bands (`pm_triggers`) pick those a tick may have made
+        # liquidatable; the full scan checks all those exposed to the coin.
+        self.models = AccountModels(self.state)
         self._exposed: dict[str, set[str]] = {}
-        for name in sorted(self._special):
+        for name in sorted(self.models.banded):
             self._expose(name)
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self._accrue_at = 0  # event time of the next hour boundary (the pools accrue, the time limit moves)
@@ -195,11 +191,10 @@ class Engine:
                                      if any(t in spot.supplied or t in spot.borrowed for t in rebased))
             if self._indexed:
                 self._settled.update(state.unswept)
-            spots, accounts, settle = state.spot, state.accounts, portfolio.settle
+            spots, accounts, settle, settling = state.spot, state.accounts, portfolio.settle, self.models.settling
             for name in sorted(state.unswept):  # then PM accounts' USDC is settled with the pool
-                spot = spots[name]
-                if spot.mode == PORTFOLIO:
-                    settle(state, accounts[name], spot)
+                if name in settling:
+                    settle(state, accounts[name], spots[name])
             state.unswept.clear()
         self._accrue_at = (hour + 1) * HOUR_MS
         self._latest = self._time_limit()
@@ -244,7 +239,7 @@ class Engine:
         if event is None:
             return set()
         if kind is ev.Trade:
-            accounts, markets, coin, special = state.accounts, state.markets, event.coin, self._special
+            accounts, markets, coin, special = state.accounts, state.markets, event.coin, self.models.banded
             return {n for n in (event.buyer, event.seller)
                     if not (self._pm_filled(n, coin, True) if n in special else triggers.filled(n, accounts[n], coin, markets))}
         if kind is ev.Prices:
@@ -264,9 +259,10 @@ class Engine:
             names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
             return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
         if kind is ev.SpotTrade:  # a standard account's spot side is not its perp margin
-            return {n for n in (event.buyer, event.seller) if n in self._special and not self._pm_filled(n, event.base, False)}
+            banded = self.models.banded
+            return {n for n in (event.buyer, event.seller) if n in banded and not self._pm_filled(n, event.base, False)}
         if kind is ev.Rules:
-            return set(self._special) if event.ltv or event.caps or event.pm else set()
+            return set(self.models.banded) if event.ltv or event.caps or event.pm else set()
         if kind is ev.SetLeverage or kind is ev.Token:
             return set()  # neither changes account value or maintenance
         return {event.account}
@@ -308,15 +304,16 @@ class Engine:
             if not candidates:
                 return
             below = []
-            special = self._special
+            chosen, spots = self.models.chosen, state.spot
             for name in sorted(candidates):
                 now = None
-                if name in special:
-                    spot = state.spot[name]
-                    now = portfolio.check(state, accounts[name], spot) if spot.mode == PORTFOLIO else None
-                    liquidatable = account_below(state, name, accounts[name], now)
-                else:
+                model = chosen.get(name)
+                if model is None:  # standard
                     liquidatable = below_maintenance(accounts[name], markets)
+                else:
+                    account, spot = accounts[name], spots[name]
+                    now = model.precheck(state, account, spot)
+                    liquidatable = model.liquidatable(state, account, spot, now)
                 if liquidatable:
                     below.append(name)
                 else:
@@ -329,7 +326,7 @@ class Engine:
             liq.counterparties.clear()
             for name in below:
                 made = len(self._derived)
-                liq.check(name, seq)
+                liq.check(name, self.models.of(name), seq)
                 self._index(name)
                 if len(self._derived) == made:
                     idle.add(name)
@@ -353,27 +350,30 @@ class Engine:
         impact fill's price, an ADL closing its position at the previous mark): not liquidated
         twice in one event, but watched if left below maintenance (the next event liquidates
         it), and re-indexed on what it holds now at the current marks."""
-        if account_below(self.state, name, self.state.accounts[name]):
-            self.state.watch.setdefault(name, seq)
+        state = self.state
+        if self.models.of(name).liquidatable(state, state.accounts[name], state.spot.get(name)):
+            state.watch.setdefault(name, seq)
         self._index(name)
 
     def _build(self) -> None:
         """Indexes every account of the state (after a snapshot load: O(positions))."""
         self._unbuilt = False
-        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | self._special)
-        for name in sorted(self._special):
+        banded = self.models.banded
+        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | banded.keys())
+        for name in sorted(banded):
             self._index(name)
 
     def _interest_due(self) -> set[str]:
         """Borrowers the hour's interest and settlement may have made liquidatable: every one in
         the full scan; with the bands, those settled and those whose interest used up what their
         buffer kept back, unless their slack absorbs what moved (`PmBands.cash_moved`)."""
-        state, settled, bands = self.state, self._settled, self.pm_bands
+        state, settled, bands, banded = self.state, self._settled, self.pm_bands, self.models.banded
         spot = state.spot
         if bands is None:
-            due = {n for n in self._special if spot[n].borrowed}
+            due = {n for n in banded if spot[n].borrowed}
         else:
-            due = {n for n in self._special if spot[n].borrowed and (n in settled or bands.interest_due(n, state)) and not bands.cash_moved(n, state)}
+            due = {n for n in banded if spot[n].borrowed and (n in settled or bands.interest_due(n, state))
+                   and not bands.cash_moved(n, state)}
         settled.clear()
         return due
 
@@ -392,10 +392,11 @@ class Engine:
         `ticked`: found healthy after the event's tick crossed its keys, nothing else moved)."""
         if not self._indexed:
             return
-        if name in self._special:
+        model = self.models.banded.get(name)
+        if model is not None:
             self.triggers.forget(name)
             if self.pm_bands is not None:
-                (self.pm_bands.refresh if ticked else self.pm_bands.index)(name, self.state, now)
+                (self.pm_bands.refresh if ticked else self.pm_bands.index)(name, self.state, model, now)
         else:
             if self.pm_bands is not None:
                 self.pm_bands.forget(name)
@@ -484,7 +485,7 @@ class Engine:
                 state.accounts[e.account] = Account()
             add(spot_of(state, e.account), e.token, e.amount)
             state.token_net[e.token] = state.token_net.get(e.token, 0) + e.amount
-            if e.account in self._special:
+            if e.account in self.models.banded:
                 self._file(e.token, e.account)
             return
         account = state.accounts.get(e.account)
@@ -495,46 +496,21 @@ class Engine:
             account = state.accounts[e.account] = Account()
         account.raw_usd += e.amount
         state.deposited += e.amount
-        if e.account in self._special:
-            self._settle(e.account)
+        self._settle(e.account)
 
     def _take(self, name: str, amount: int) -> Account:
         """Checks a non-trade removal of `amount` USDC from `name` (withdrawable in its mode) and
         takes it out of the ledger (a PM account's supply first)."""
         self._positive(amount, "amount")
         account = self._account(name)
-        spot = self.state.spot.get(name)
-        pm = spot is not None and spot.mode == PORTFOLIO
-        available = portfolio.withdrawable(self.state, account, spot) if pm else self._withdrawable(account)  # type: ignore[arg-type]
+        state = self.state
+        spot = state.spot.get(name)
+        model = self.models.of(name)
+        available = model.withdrawable(state, account, spot, self.rules)
         if amount > available:
             raise Reject(f"amount {_usd(amount)} is above withdrawable {_usd(available)}")
-        if pm:
-            self._from_supply(account, spot, amount)  # type: ignore[arg-type]
-        account.raw_usd -= amount
+        model.debit_ledger(state, account, spot, amount)
         return account
-
-    def _supply_take(self, account: Account, spot: SpotAccount, amount: int, taken: int = 0, now: portfolio.Cash | None = None) -> int:
-        """What paying `amount` takes out of a PM account's USDC supply (as far as its free
-        ledger cash falls short; `now` is its `portfolio.cash` if already read), with `taken`
-        already promised out of the pool; rejects when the pool cannot pay it out. Changes
-        nothing, so handlers check before they mutate."""
-        if now is None:
-            if not spot.supplied.get(USDC):
-                return 0
-            now = portfolio.cash(self.state, account, spot)
-        take = now.take(amount)
-        idle = self.state.pools[USDC].idle if take else 0
-        if take > idle - taken:
-            raise Reject(f"the USDC pool holds only {_usd(idle - taken)} (the rest is lent out)")
-        return take
-
-    def _from_supply(self, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
-        """Brings what a PM account is about to pay out of its USDC supply into the ledger
-        (`take`, if the caller has worked it out with `_supply_take`)."""
-        if take is None:
-            take = self._supply_take(account, spot, amount)
-        if take:
-            account.raw_usd += lending.burn_supply(self.state.pools[USDC], spot, USDC, take)
 
     def _withdraw(self, e: ev.Withdraw) -> None:
         state = self.state
@@ -550,18 +526,10 @@ class Engine:
         held = spot.balances.get(e.token, 0) if spot is not None else 0
         if e.amount > held:
             raise Reject(f"amount {format_decimal(e.amount, TOKEN_DECIMALS)} is above the {e.token} balance {format_decimal(held, TOKEN_DECIMALS)}")
-        if spot is not None and spot.mode == PORTFOLIO:
-            self._check_pm_after(account, spot, (e.token, -e.amount))
+        if spot is not None:
+            self.models.of(e.account).check_removal(state, account, spot, (e.token, -e.amount))
         add(spot, e.token, -e.amount)  # type: ignore[arg-type]
         state.token_net[e.token] -= e.amount
-
-    def _check_pm_after(self, account: Account, spot: SpotAccount, change: tuple[str, int]) -> None:
-        """A PM account may not remove collateral below its borrows' LTV limit or the PM ratio."""
-        f = portfolio.figures(self.state, account, spot, change)
-        if f.borrowed > f.borrow_limit:
-            raise Reject(f"borrowed {_usd(f.borrowed)} would be above the borrow limit {_usd(f.borrow_limit)}")
-        if portfolio.at_risk(account, spot) and portfolio.ratio_broken(f, self.state.pm_rules):
-            raise Reject("the portfolio margin ratio would be above its limit")
 
     def _transfer(self, e: ev.Transfer) -> None:
         if e.from_ == e.to:
@@ -572,8 +540,7 @@ class Engine:
         if target is None:
             target = self.state.accounts[e.to] = Account()
         target.raw_usd += e.amount
-        if e.to in self._special:
-            self._settle(e.to)
+        self._settle(e.to)
 
     def _set_leverage(self, e: ev.SetLeverage) -> None:
         market = self._market_of(e.coin)
@@ -593,7 +560,7 @@ class Engine:
         if e.cross != pos.cross:
             raise Reject(f"cannot switch {e.coin} between cross and isolated with an open position")
         # A portfolio account's cross book answers to the PM ratio, which leverage does not enter.
-        if e.leverage < pos.leverage and not (pos.cross and e.account in self._special and self.state.spot[e.account].mode == PORTFOLIO):
+        if e.leverage < pos.leverage and (not pos.cross or self.models.of(e.account).cross_leverage_margined):
             if pos.cross:
                 cross = margin.cross_figures(account, self.state.markets)
                 needed = cross.margin_used - ceil_div(ntl, pos.leverage) + ceil_div(ntl, e.leverage)
@@ -709,11 +676,11 @@ class Engine:
         seller.volume += ntl
         if buyer.volume > FIGURE_LIMIT or seller.volume > FIGURE_LIMIT:  # volume only informs: it saturates
             buyer.volume, seller.volume = saturated(buyer.volume), saturated(seller.volume)
-        special = self._special
-        if special:
-            if e.buyer in special:
+        banded = self.models.banded
+        if banded:
+            if e.buyer in banded:
                 self._touched(coin, e.buyer)
-            if e.seller in special:
+            if e.seller in banded:
                 self._touched(coin, e.seller)
 
     def _too_large(self, ntl: int, market: Market, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
@@ -879,30 +846,8 @@ class Engine:
     def _settle(self, name: str) -> None:
         """A portfolio account's USDC moved: it is settled with the pool (borrow, repay, supply)
         at the next hour boundary."""
-        if name in self._portfolio:
+        if name in self.models.settling:
             self.state.unswept[name] = 0
-
-    def _usdc_room(self, account: Account, spot: SpotAccount | None, extra: tuple[str, int] | None = None, need: int = 0, now: portfolio.Cash | None = None) -> int:
-        """USDC the account can pay for a spot buy or a supply: a standard account's spot USDC;
-        a unified account's withdrawable; a PM account's balance, supply and borrow headroom."""
-        if spot is None:
-            return 0
-        if spot.mode == STANDARD:
-            return spot.balances.get(USDC, 0)
-        if spot.mode == UNIFIED:
-            return self._withdrawable(account)
-        return portfolio.spendable(self.state, account, spot, extra, need, now)
-
-    def _pay_usdc(self, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
-        """Moves `amount` USDC (negative: receives) out of the account's spot USDC: a standard
-        account's spot balance, else the one USDC ledger (a PM account's supply first: `take`
-        of it, if the caller has worked that out)."""
-        if spot.mode == STANDARD:
-            add(spot, USDC, -amount)
-            return
-        if spot.mode == PORTFOLIO and amount > 0:
-            self._from_supply(account, spot, amount, take)
-        account.raw_usd -= amount
 
     def _token(self, e: ev.Token) -> None:
         if e.token == USDC:
@@ -933,30 +878,31 @@ class Engine:
         if cost > MAX_NOTIONAL:
             raise Reject(f"trade notional {_usd(cost)} is above {_usd(MAX_NOTIONAL)} USDC")
         self._token_worth(e.base, 0, px)
-        received = sspot.balances.get(USDC, 0) if sspot.mode == STANDARD else seller.raw_usd
-        self._room(received, cost + abs(e.seller_fee), "the USDC", e.seller)
+        models, rules = self.models, self.rules
+        bmodel, smodel = models.of(e.buyer), models.of(e.seller)
+        self._room(smodel.spot_usdc(seller, sspot), cost + abs(e.seller_fee), "the USDC", e.seller)
         self._room(state.fees, abs(e.buyer_fee) + abs(e.seller_fee), "the fee account")
         pay, fee_due = cost + e.buyer_fee, e.seller_fee - cost
-        now = portfolio.cash(state, buyer, bspot) if bspot is not None and bspot.mode == PORTFOLIO else None
-        room = self._usdc_room(buyer, bspot, (e.base, sz), pay, now)
+        now = bmodel.cash_now(state, buyer, bspot) if bspot is not None else None
+        room = bmodel.usdc_room(state, buyer, bspot, rules, (e.base, sz), pay, now)
         if pay > room:
             raise Reject(f"buyer can pay {_usd(room)} USDC, the buy needs {_usd(pay)}")
-        if fee_due > 0 and fee_due > self._usdc_room(seller, sspot):
+        if fee_due > 0 and fee_due > smodel.usdc_room(state, seller, sspot, rules):
             raise Reject("seller cannot pay its fee")
-        # what the payments take out of the USDC pool, checked before anything moves
-        btake = self._supply_take(buyer, bspot, pay, 0, now) if now is not None and pay > 0 else 0
-        stake = self._supply_take(seller, sspot, fee_due, btake) if sspot.mode == PORTFOLIO and fee_due > 0 else 0
+        # what the payments take out of the USDC pool (the buyer's supply first), checked before anything moves
+        buyer_take = bmodel.payment_take(state, buyer, bspot, pay, 0, now) if now is not None else 0
+        seller_take = smodel.payment_take(state, seller, sspot, fee_due, buyer_take, None)
         bspot = spot_of(state, e.buyer)
         add(bspot, e.base, sz)
         add(sspot, e.base, -sz)
-        self._pay_usdc(buyer, bspot, pay, btake)
-        self._pay_usdc(seller, sspot, fee_due, stake)
+        bmodel.pay_usdc(state, buyer, bspot, pay, buyer_take)
+        smodel.pay_usdc(state, seller, sspot, fee_due, seller_take)
         state.fees += e.buyer_fee + e.seller_fee
         buyer.volume = saturated(buyer.volume + 2 * cost)
         seller.volume = saturated(seller.volume + 2 * cost)
         token.last_px = px
         for name in (e.buyer, e.seller):
-            if name in self._special:
+            if name in models.banded:
                 self._touched(e.base, name)
 
     def _bad_spot_trade(self, e: ev.SpotTrade) -> None:
@@ -978,8 +924,9 @@ class Engine:
         self._positive(e.amount, "amount")
         account = self._account(e.account)
         spot = self.state.spot.get(e.account)
-        if spot is not None and spot.mode != STANDARD:
-            raise Reject(f"a {spot.mode} account has one USDC balance: nothing to transfer")
+        model = self.models.of(e.account)
+        if model.one_usdc_balance:
+            raise Reject(f"a {model.mode} account has one USDC balance: nothing to transfer")
         if e.to_perp:
             held = spot.balances.get(USDC, 0) if spot is not None else 0
             if e.amount > held:
@@ -996,25 +943,20 @@ class Engine:
         add(spot_of(self.state, e.account), USDC, e.amount)
 
     def _set_mode(self, e: ev.SetMode) -> None:
-        if e.mode not in MODES:
-            raise Reject(f"unknown mode {e.mode!r} (known: {', '.join(MODES)})")
+        new = account_modes.model_named(e.mode)
         account = self._account(e.account)
-        portfolio.check_mode_switch(self.state, e.account, account, e.mode)
-        portfolio.switch_mode(self.state, e.account, account, e.mode)
+        old = self.models.of(e.account)
+        account_modes.check_switch(self.state, e.account, account, old, new)
+        account_modes.switch(self.state, e.account, account, old, new)
+        self.models.set(e.account, new)
         self.triggers.forget(e.account)
-        if e.mode == PORTFOLIO:
-            self._portfolio.add(e.account)
+        if new.banded:
+            self._expose(e.account)
         else:
-            self._portfolio.discard(e.account)
-        if e.mode == STANDARD:
-            self._special.discard(e.account)
             for names in self._exposed.values():
                 names.discard(e.account)
             if self._indexed:
                 self.triggers.reindex(e.account, account, self.state.markets)
-        else:
-            self._special.add(e.account)
-            self._expose(e.account)
         self._pools_opened()
 
     def _lending_amount(self, e: ev.Supply | ev.Borrow, what: str) -> None:
@@ -1032,12 +974,11 @@ class Engine:
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)
+        model = self.models.of(e.account)
         if e.token != USDC:
             held = spot.balances.get(e.token, 0) if spot else 0
-        elif spot is not None and spot.mode == PORTFOLIO:
-            held = max(0, margin.cross_value(account, state.markets))  # never borrowed money
         else:
-            held = self._usdc_room(account, spot)
+            held = model.suppliable_usdc(state, account, spot, self.rules) if spot is not None else 0
         if e.amount > held:
             raise Reject(f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}")
         assert spot is not None  # with no spot side nothing is held, and the amount was refused
@@ -1045,10 +986,10 @@ class Engine:
         lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
         state.pools.setdefault(e.token, pool)
         self._pools_opened()
-        if e.account in self._special:  # its supply is valued at the token's price
+        if model.banded:  # its supply is valued at the token's price
             self._file(e.token, e.account)
         if e.token == USDC:
-            self._pay_usdc(account, spot, e.amount)
+            model.pay_usdc(state, account, spot, e.amount)
         else:
             add(spot, e.token, -e.amount)
 
@@ -1060,15 +1001,15 @@ class Engine:
         pool = state.pools.get(e.token)
         if spot is None or pool is None or not spot.supplied.get(e.token):
             raise Reject(f"nothing supplied in {e.token}")
+        model = self.models.of(e.account)
         if e.token != USDC:
             self._token_of(e.token, e.amount)
-        elif spot.mode != STANDARD:
-            self._room(account.raw_usd, e.amount, "the ledger", e.account)
         else:
-            self._room(spot.balances.get(USDC, 0), e.amount, "the spot USDC", e.account)
+            home = "the ledger" if model.one_usdc_balance else "the spot USDC"
+            self._room(model.spot_usdc(account, spot), e.amount, home, e.account)
         paid = lending.withdraw_supply(pool, spot, e.token, e.amount)
         if e.token == USDC:
-            self._pay_usdc(account, spot, -paid)
+            model.pay_usdc(state, account, spot, -paid)
         else:
             add(spot, e.token, paid)
 
@@ -1079,7 +1020,7 @@ class Engine:
         state = self.state
         account = self._account(e.account)
         spot = state.spot.get(e.account)
-        if spot is None or spot.mode != PORTFOLIO:
+        if spot is None or not self.models.of(e.account).may_borrow:
             raise Reject("borrowing needs a portfolio margin account")
         pool = state.pools.get(e.token)
         if pool is None:

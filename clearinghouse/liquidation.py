@@ -14,7 +14,9 @@ from typing import Any, Callable
 
 from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
-from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of
+from clearinghouse.models.base import MarginModel
+from clearinghouse.models.registry import model_of
+from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
 from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
 from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
@@ -63,64 +65,10 @@ def settings_error(config: LiquidationConfig) -> str | None:
     return None
 
 
-class Scope:
-    """Equity and maintenance of what is being liquidated: the cross book or one isolated
-    position. `inclusive`: a unified account's cross book, liquidatable at equity = maintenance
-    (its ratio `MM / AV` at 1 or above, docs/portfolio-margin.md)."""
-
-    __slots__ = ("name", "equity", "maintenance", "inclusive")
-
-    def __init__(self, name: str, equity: int, maintenance: int, inclusive: bool = False) -> None:
-        self.name, self.equity, self.maintenance, self.inclusive = name, equity, maintenance, inclusive
-
-    @property
-    def below(self) -> bool:
-        """Below maintenance; or, with nothing left to maintain, below zero (a bankrupt ledger
-        that only the liquidator or bad debt can settle)."""
-        if self.maintenance <= 0:
-            return self.equity < 0
-        return self.equity <= self.maintenance if self.inclusive else self.equity < self.maintenance
-
-    @property
-    def backstop(self) -> bool:
-        return 3 * self.equity < 2 * self.maintenance
-
-
-def scopes(account: Account, markets: dict[str, Market], unified: bool = False) -> list[Scope]:
-    """The account's cross book and each open isolated position, with their figures."""
-    cross = margin.cross_figures(account, markets)
-    return [Scope("cross", cross.account_value, cross.maintenance, unified), *isolated_scopes(account, markets)]
-
-
-def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
-    """Each open isolated position, with its figures (a PM account's only scopes of their own:
-    its cross book answers to the PM ratio)."""
-    positions = account.positions
-    return [isolated_scope(coin, positions[coin], markets[coin])
-            for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)]  # sorts the few open ones only
-
-
-def isolated_scope(coin: str, pos: Position, market: Market) -> Scope:
-    """One open isolated position's figures: its margin used against its maintenance."""
-    mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-    return Scope(coin, margin.iso_margin_used(pos, market), mm)
-
-
-def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
-    return any(s.below for s in scopes(account, markets))
-
-
-def account_below(state: State, name: str, account: Account, now: portfolio.Check | None = None) -> bool:
-    """Liquidatable in the account's mode: standard maintenance, the unified ratio, or the
-    PM ratio and borrow thresholds (`now`: the PM figures if already at hand) plus isolated
-    positions' own maintenance (a PM account's cross book answers to the PM ratio only)."""
-    mode = mode_of(state, name)
-    if mode == STANDARD:
-        return below_maintenance(account, state.markets)
-    own = isolated_scopes(account, state.markets) if mode == PORTFOLIO else scopes(account, state.markets, True)
-    if any(s.below for s in own):
-        return True
-    return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name], now)
+def account_below(state: State, name: str, account: Account) -> bool:
+    """Liquidatable in the account's model (for readers of a state: the engine asks the model it
+    keeps for the account)."""
+    return model_of(state, name).liquidatable(state, account, state.spot.get(name))
 
 
 def healthy(state: State, name: str) -> None:
@@ -167,17 +115,18 @@ class Liquidations:
 
     # ---- the entry point --------------------------------------------------------------------
 
-    def check(self, name: str, cause: int) -> None:
-        """Liquidates whatever of account `name` is below maintenance; keeps the watch list."""
+    def check(self, name: str, model: MarginModel, cause: int) -> None:
+        """Liquidates whatever of account `name` is liquidatable in its margin model: the scopes
+        it liquidates on their own, then (portfolio margin) its borrows and its book against the
+        ratio; keeps the watch list."""
         state = self.state
         account = state.accounts[name]
-        mode = mode_of(state, name)
-        for scope in scopes(account, state.markets, mode == UNIFIED):
-            if scope.below and not (mode == PORTFOLIO and scope.name == "cross"):
+        for scope in model.market_scopes(account, state.markets):
+            if scope.below:
                 self._liquidate(name, account, scope, cause)
-        if mode == PORTFOLIO:
+        if model.ratio_liquidation:
             self._portfolio(name, account, cause)
-        if account_below(state, name, account):
+        if model.liquidatable(state, account, state.spot.get(name)):
             state.watch.setdefault(name, cause)
         else:
             healthy(state, name)

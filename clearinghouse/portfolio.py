@@ -48,9 +48,9 @@ from typing import Callable, NamedTuple
 from clearinghouse import lending, margin
 from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
-from clearinghouse.spot import PORTFOLIO, USDC, add, price, spot_of, value
+from clearinghouse.spot import USDC, add, price, value
 from clearinghouse.state import Account, Pool, SpotAccount, State
-from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, ceil_div
+from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
 
 
@@ -332,6 +332,32 @@ def withdrawable(state: State, account: Account, spot: SpotAccount) -> int:
     return max(0, min(f.usdc - f.borrowed, f.liq_value - keep))
 
 
+def supply_take(state: State, account: Account, spot: SpotAccount, amount: int, taken: int = 0,
+                now: Cash | None = None) -> int:
+    """What paying `amount` takes out of a PM account's USDC supply (as far as its free ledger
+    cash falls short; `now` is its `cash` if already read), with `taken` already promised out of
+    the pool; rejects when the pool cannot pay it out. Changes nothing, so handlers check before
+    they mutate."""
+    if now is None:
+        if not spot.supplied.get(USDC):
+            return 0
+        now = cash(state, account, spot)
+    take = now.take(amount)
+    idle = state.pools[USDC].idle if take else 0
+    if take > idle - taken:
+        raise Reject(f"the USDC pool holds only {format_decimal(idle - taken, USD_DECIMALS)} (the rest is lent out)")
+    return take
+
+
+def from_supply(state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    """Brings what a PM account is about to pay out of its USDC supply into the ledger (`take`,
+    if the caller has worked it out with `supply_take`)."""
+    if take is None:
+        take = supply_take(state, account, spot, amount)
+    if take:
+        account.raw_usd += lending.burn_supply(state.pools[USDC], spot, USDC, take)
+
+
 # ---- modes -------------------------------------------------------------------------------------
 
 
@@ -347,39 +373,6 @@ def account_value(state: State, account: Account, spot: SpotAccount | None) -> i
             total += amount if token == USDC else value(amount, price(state, token))
         total -= borrowed_value(state, spot)
     return total
-
-
-def check_mode_switch(state: State, name: str, account: Account, mode: str) -> None:
-    """Switching needs no open position; leaving PM needs no borrow; entering PM needs weighted
-    volume above `min_volume` or account value above `min_value`, and value below `max_value`."""
-    spot = state.spot.get(name)
-    current = spot.mode if spot is not None else "standard"
-    if mode == current:
-        raise Reject(f"account is already {mode}")
-    if any(p.szi for p in account.positions.values()):
-        raise Reject("switching modes needs no open position")
-    if spot is not None and current == PORTFOLIO and spot.borrowed:
-        raise Reject("leaving portfolio margin needs every borrow repaid")
-    if mode == PORTFOLIO:
-        rules = state.pm_rules
-        worth = account_value(state, account, spot)
-        if not (account.volume > rules.min_volume or worth > rules.min_value):
-            raise Reject("portfolio margin needs weighted volume above the minimum or account value above the minimum")
-        if worth >= rules.max_value:
-            raise Reject("portfolio margin needs account value below the maximum")
-
-
-def switch_mode(state: State, name: str, account: Account, mode: str) -> None:
-    """Sets the mode; a standard account's spot USDC joins the perp ledger (one balance). A PM
-    account opens the USDC pool (if USDC may be supplied) for its idle balance."""
-    spot = spot_of(state, name)
-    if spot.mode == "standard":
-        account.raw_usd += spot.balances.pop(USDC, 0)
-    spot.mode = mode
-    if mode == PORTFOLIO:
-        if state.pm_rules.caps.get(USDC):
-            pool_of(state, USDC)
-        state.unswept[name] = 0
 
 
 # ---- liquidation -------------------------------------------------------------------------------
