@@ -5,11 +5,13 @@ what the new one admits, then moves the account's USDC where the new model keeps
 from __future__ import annotations
 
 from clearinghouse import portfolio
+from clearinghouse.context import Context
 from clearinghouse.errors import Reject
 from clearinghouse.models.base import MarginModel
 from clearinghouse.models.registry import MODELS
 from clearinghouse.spot import USDC, spot_of
 from clearinghouse.state import Account, State
+from events import schema as ev
 
 
 MODES = tuple(MODELS)
@@ -46,3 +48,22 @@ def switch(state: State, name: str, account: Account, old: MarginModel, new: Mar
         if state.pm_rules.caps.get(USDC):
             portfolio.pool_of(state, USDC)
         state.unswept[name] = 0
+
+
+def set_mode(ctx: Context, e: ev.SetMode) -> None:
+    """The `set_mode` handler: the account's model changes in the engine's cache too, and the
+    trigger checks move it between the standard index and the bands."""
+    new = model_named(e.mode)
+    account = ctx.account(e.account)
+    old = ctx.models.of(e.account)
+    check_switch(ctx.state, e.account, account, old, new)
+    switch(ctx.state, e.account, account, old, new)
+    ctx.models.set(e.account, new)
+    ctx.triggers.forget(e.account)
+    if new.banded:
+        ctx.expose(e.account)
+    else:
+        ctx.unexpose(e.account)
+        if ctx.indexed:
+            ctx.triggers.reindex(e.account, account, ctx.state.markets)
+    ctx.pools_opened()
