@@ -25,7 +25,7 @@ def deposit(ctx: Context, e: ev.Deposit) -> None:
         add(spot_of(state, e.account), e.token, e.amount)
         state.token_net[e.token] = state.token_net.get(e.token, 0) + e.amount
         if e.account in ctx.models.banded:
-            ctx.file(e.token, e.account)
+            ctx.add_exposure(e.token, e.account)
         return
     account = state.accounts.get(e.account)
     if abs(state.deposited) + e.amount > FIGURE_LIMIT or (
@@ -35,7 +35,7 @@ def deposit(ctx: Context, e: ev.Deposit) -> None:
         account = state.accounts[e.account] = Account()
     account.raw_usd += e.amount
     state.deposited += e.amount
-    ctx.settle(e.account)
+    ctx.settle_at_next_hour(e.account)
 
 
 def withdraw(ctx: Context, e: ev.Withdraw) -> None:
@@ -67,7 +67,7 @@ def transfer(ctx: Context, e: ev.Transfer) -> None:
     if target is None:
         target = ctx.state.accounts[e.to] = Account()
     target.raw_usd += e.amount
-    ctx.settle(e.to)
+    ctx.settle_at_next_hour(e.to)
 
 
 def take(ctx: Context, name: str, amount: int) -> Account:

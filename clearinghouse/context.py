@@ -15,7 +15,7 @@ from clearinghouse.errors import Reject
 from clearinghouse.models.registry import AccountModels
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import price
-from clearinghouse.state import Account, Market, State, Token
+from clearinghouse.state import Account, MarketState, State, TokenState
 from clearinghouse.triggers import FullScan, TriggerIndex
 from events.bounds import FIGURE_LIMIT, MAX_JUMP_HOURS, MAX_TS, OPEN_LIMIT, OPEN_NOTIONAL_LIMIT
 from events.units import HOUR_MS, TOKEN_DECIMALS, USD_DECIMALS, format_decimal
@@ -44,7 +44,8 @@ class Context:
     guided by recorded decisions); `triggers`: the standard accounts' trigger index (or the
     full scan). `exposed`: coin -> the banded (unified, portfolio) accounts a move of it may make
     liquidatable. `recheck`: accounts a funding rebase moved, checked and re-indexed after the
-    event. `accrue_at` is the event time of the next hour boundary (the pools accrue); `latest`
+    event; `accrued`, `settled_since_check`: what the hour's interest and settlement moved, for
+    the same checks. `accrue_at` is the event time of the next hour boundary (the pools accrue); `latest`
     the latest event time the next event may carry."""
 
     def __init__(self, state: State, liquidating: bool, indexed: bool, triggers: TriggerIndex | FullScan) -> None:
@@ -56,6 +57,8 @@ class Context:
         for name in sorted(self.models.banded):
             self.expose(name)
         self.recheck: set[str] = set()
+        self.accrued = False  # interest accrued during this event: accounts with borrows are checked
+        self.settled_since_check: set[str] = set()  # portfolio accounts settled with the pool since the last check
         self.accrue_at = 0
         self.latest = self.time_limit()
 
@@ -84,13 +87,13 @@ class Context:
         """Files a banded account under every coin whose price moves its figures."""
         spot, account = self.state.spot[name], self.state.accounts[name]
         for coin in (*account.positions, *spot.balances, *spot.supplied, *spot.borrowed):
-            self.file(coin, name)
+            self.add_exposure(coin, name)
 
     def unexpose(self, name: str) -> None:
         for names in self.exposed.values():
             names.discard(name)
 
-    def file(self, coin: str, name: str) -> None:
+    def add_exposure(self, coin: str, name: str) -> None:
         """Files `name` under `coin` for the trigger checks (nothing to keep with liquidation off)."""
         if not self.liquidating:
             return
@@ -99,12 +102,12 @@ class Context:
             names = self.exposed[coin] = set()
         names.add(name)
 
-    def touched(self, coin: str, name: str) -> None:
+    def traded(self, coin: str, name: str) -> None:
         """A banded account traded `coin`: filed under it, and settled if its model settles."""
-        self.file(coin, name)
-        self.settle(name)
+        self.add_exposure(coin, name)
+        self.settle_at_next_hour(name)
 
-    def settle(self, name: str) -> None:
+    def settle_at_next_hour(self, name: str) -> None:
         """A portfolio account's USDC moved: it is settled with the pool (borrow, repay, supply)
         at the next hour boundary."""
         if name in self.models.settling:
@@ -118,13 +121,13 @@ class Context:
             raise Reject(f"unknown account {name!r}")
         return account
 
-    def market_of(self, coin: str) -> Market:
+    def market_of(self, coin: str) -> MarketState:
         market = self.state.markets.get(coin)
         if market is None:
             raise Reject(f"unknown market {coin!r}")
         return market
 
-    def token_of(self, name: str, amount: int | None = None) -> Token:
+    def token_of(self, name: str, amount: int | None = None) -> TokenState:
         """A listed token; `amount` (if given) must be on its unit."""
         token = self.state.tokens.get(name)
         if token is None:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Collection, Mapping
 
 from clearinghouse import account_modes, cash, lending, lending_actions, perp_accounts, perps, portfolio, rule_changes
 from clearinghouse import spot_trading
+from clearinghouse.checks import AccountChecks, FullScanChecks, GuidedChecks, IndexedChecks
 from clearinghouse.context import Context
 from clearinghouse.errors import Reject
 from clearinghouse.liquidation import LIQUIDATOR, Liquidations, healthy, settings_error
@@ -59,8 +60,13 @@ class Engine:
         self.ctx = ctx = Context(self.state, self._liquidating, self._indexed, self.triggers)
         self.models = ctx.models
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
-        self._accrued = False  # interest accrued during this event: accounts with borrows are checked
-        self._settled: set[str] = set()  # PM accounts settled with the pool since the last check
+        self.checks: AccountChecks  # which accounts to check after each event
+        if guide is not None:
+            self.checks = GuidedChecks(ctx, guide)
+        elif isinstance(self.triggers, FullScan):
+            self.checks = FullScanChecks(ctx, self.triggers)
+        else:
+            self.checks = IndexedChecks(ctx, self.triggers, self.pm_bands)
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[ev.DerivedEvent] = []
         self.liquidations = Liquidations(self.state, self._derived.append)
@@ -101,7 +107,8 @@ class Engine:
         liquidation checks of the accounts the event may have lowered. Returns the derived
         events, in order."""
         if self._unbuilt:  # keys are taken from the state before the first event, as after a load
-            self._build()
+            self._unbuilt = False
+            self.checks.build(SYSTEM_ACCOUNTS)
         state = self.state
         seq = state.next_seq
         state.next_seq = seq + 1
@@ -121,7 +128,7 @@ class Engine:
             self._handlers[type(event)](event)
         except Reject as exc:
             rejected = ev.Rejected(seq=seq, reason=str(exc), event=ev.event_type(event), ts=ts)
-            if not (self._accrued and self._liquidating):
+            if not (self.ctx.accrued and self._liquidating):
                 return [rejected]
             # The hour's interest accrued before the event was refused: its checks are due now,
             # not at the next event (an engine rebuilt from this state would never make them).
@@ -152,12 +159,12 @@ class Engine:
         hour = state.time // HOUR_MS
         if any(pool.hour < hour for pool in state.pools.values()):
             rebased = lending.accrue(state.pools, state.pm_rules, hour, state.spot)
-            self._accrued = True
+            self.ctx.accrued = True
             if rebased and self._liquidating:
                 self.ctx.recheck.update(name for name, spot in state.spot.items()
                                      if any(t in spot.supplied or t in spot.borrowed for t in rebased))
             if self._indexed:
-                self._settled.update(state.unswept)
+                self.ctx.settled_since_check.update(state.unswept)
             spots, accounts, settle, settling = state.spot, state.accounts, portfolio.settle, self.ctx.models.settling
             for name in sorted(state.unswept):  # then PM accounts' USDC is settled with the pool
                 if name in settling:
@@ -174,73 +181,19 @@ class Engine:
         if len(seen) > DEDUP_WINDOW:
             del seen[next(iter(seen))]
 
-    # ---- liquidation triggers ----------------------------------------------------------------
+    # ---- liquidation checks ------------------------------------------------------------------
 
-    def _candidates(self, event: Any) -> set[str]:
-        """Accounts whose margin the event may have lowered (None: a refused event, none); a
-        fill the index can absorb in O(log n) adds nothing."""
-        state, triggers = self.state, self.triggers
-        kind = type(event)
-        if event is None:
-            return set()
-        if kind is ev.Trade:
-            accounts, markets, coin, special = state.accounts, state.markets, event.coin, self.ctx.models.banded
-            return {n for n in (event.buyer, event.seller)
-                    if not (self._pm_filled(n, coin, True) if n in special else triggers.filled(n, accounts[n], coin, markets))}
-        if kind is ev.Prices:
-            found: set[str] = set()
-            exposed = self.ctx.exposed
-            for coin in event.prices:
-                if coin in state.markets:
-                    found |= triggers.crossed(coin, state)
-                if exposed and coin in exposed:
-                    found |= self._exposed_crossed(coin)
-            return found
-        if kind is ev.Funding:
-            return triggers.crossed(event.coin, state) | self._exposed_crossed(event.coin)
-        if kind is ev.Market:
-            return triggers.holders(event.coin, state) | self.ctx.exposed.get(event.coin, set())
-        if kind is ev.Transfer or kind is ev.Deposit or kind is ev.Withdraw:
-            names = (event.from_, event.to) if kind is ev.Transfer else (event.account,)
-            return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
-        if kind is ev.SpotTrade:  # a standard account's spot side is not its perp margin
-            banded = self.ctx.models.banded
-            return {n for n in (event.buyer, event.seller) if n in banded and not self._pm_filled(n, event.base, False)}
-        if kind is ev.Rules:
-            return set(self.ctx.models.banded) if event.ltv or event.caps or event.pm else set()
-        if kind is ev.SetLeverage or kind is ev.Token:
-            return set()  # neither changes account value or maintenance
-        return {event.account}
-
-    def _pm_filled(self, name: str, coin: str, perp: bool) -> bool:
-        """A unified or PM account's fill its bands absorbed (`PmBands.filled`; never in the full
-        scan, which checks the account)."""
-        return self.pm_bands is not None and self.pm_bands.filled(name, self.state, coin, perp)
-
-    def _check_triggers(self, event: Any, seq: int) -> None:
-        """Checks the candidates exactly, in rounds: each round's accounts below maintenance
-        (as found at its start) are liquidated in account-id order, at most once per event;
-        the next round looks at what those liquidations moved (impact prices, ADL)."""
-        state, triggers, liq, guide = self.state, self.triggers, self.liquidations, self._guide
+    def _check_triggers(self, event: ev.InputEvent | None, seq: int) -> None:
+        """Checks the accounts `self.checks` names exactly, in rounds: each round's accounts
+        liquidatable in their model (as found at its start) are liquidated in account-id order,
+        at most once per event; the next round looks at what those liquidations moved (impact
+        prices, ADL)."""
+        state, checks, liq = self.state, self.checks, self.liquidations
+        picked = checks.first(event, seq)
+        if picked is None:
+            return
+        candidates, ticked = picked
         accounts, markets = state.accounts, state.markets
-        ticked: set[str] = set()
-        if guide is not None:
-            self._accrued = False
-            self.ctx.recheck.clear()
-            named = [n for n in guide.get(seq, ()) if n in accounts]  # a guide may name anyone
-            if not named and not state.watch:
-                return
-            candidates = set(named)
-        else:
-            candidates = self._candidates(event)
-            if type(event) is ev.Prices or type(event) is ev.Funding:
-                ticked = candidates  # only marks or a funding index moved: their keys were crossed
-            if self._accrued:  # interest raised every borrow (a new set: `ticked` is the tick's alone)
-                self._accrued = False
-                candidates = candidates | self._interest_due()
-            if self.ctx.recheck:  # a rebase moved these accounts' keys: checked, and indexed afresh
-                candidates, ticked = candidates | self.ctx.recheck, ticked - self.ctx.recheck
-                self.ctx.recheck = set()
         liq.begin_event()
         done: set[str] = set()
         idle: set[str] = set()  # found below, but an earlier liquidation of the round moved them back above
@@ -249,11 +202,11 @@ class Engine:
             if not candidates:
                 return
             below = []
-            chosen, spots = self.ctx.models.chosen, state.spot
+            chosen, spots = self.models.chosen, state.spot
             for name in sorted(candidates):
                 now = None
                 model = chosen.get(name)
-                if model is None:  # standard
+                if model is None:  # the standard model, without a call
                     liquidatable = below_maintenance(accounts[name], markets)
                 else:
                     account, spot = accounts[name], spots[name]
@@ -263,7 +216,7 @@ class Engine:
                     below.append(name)
                 else:
                     healthy(state, name)
-                    self._index(name, now, name in ticked)
+                    checks.checked(name, now, name in ticked)
             if not below:
                 return
             ticked = set()  # later rounds look at what liquidations moved
@@ -271,8 +224,8 @@ class Engine:
             liq.counterparties.clear()
             for name in below:
                 made = len(self._derived)
-                liq.check(name, self.ctx.models.of(name), seq)
-                self._index(name)
+                liq.check(name, self.models.of(name), seq)
+                checks.acted(name)
                 if len(self._derived) == made:
                     idle.add(name)
                 else:
@@ -283,12 +236,7 @@ class Engine:
                 idle.clear()
                 for name in sorted(done):
                     self._moved_after(name, seq)
-            if guide is not None:
-                candidates = set(named)
-                continue
-            candidates = set(liq.counterparties)
-            for coin in sorted(liq.moved):  # impact mode's fills moved these marks
-                candidates |= triggers.crossed(coin, state) | self._exposed_crossed(coin)
+            candidates = checks.next_round(liq)
 
     def _moved_after(self, name: str, seq: int) -> None:
         """An account liquidated earlier in this event that a later fill may have moved (an
@@ -296,53 +244,6 @@ class Engine:
         twice in one event, but watched if left below maintenance (the next event liquidates
         it), and re-indexed on what it holds now at the current marks."""
         state = self.state
-        if self.ctx.models.of(name).liquidatable(state, state.accounts[name], state.spot.get(name)):
+        if self.models.of(name).liquidatable(state, state.accounts[name], state.spot.get(name)):
             state.watch.setdefault(name, seq)
-        self._index(name)
-
-    def _build(self) -> None:
-        """Indexes every account of the state (after a snapshot load: O(positions))."""
-        self._unbuilt = False
-        banded = self.ctx.models.banded
-        self.triggers.rebuild(self.state, SYSTEM_ACCOUNTS | banded.keys())
-        for name in sorted(banded):
-            self._index(name)
-
-    def _interest_due(self) -> set[str]:
-        """Borrowers the hour's interest and settlement may have made liquidatable: every one in
-        the full scan; with the bands, those settled and those whose interest used up what their
-        buffer kept back, unless their slack absorbs what moved (`PmBands.cash_moved`)."""
-        state, settled, bands, banded = self.state, self._settled, self.pm_bands, self.ctx.models.banded
-        spot = state.spot
-        if bands is None:
-            due = {n for n in banded if spot[n].borrowed}
-        else:
-            due = {n for n in banded if spot[n].borrowed and (n in settled or bands.interest_due(n, state))
-                   and not bands.cash_moved(n, state)}
-        settled.clear()
-        return due
-
-    def _exposed_crossed(self, coin: str) -> set[str]:
-        """Unified and PM accounts a move of `coin` (price or funding) may have made liquidatable."""
-        exposed = self.ctx.exposed.get(coin)
-        if not exposed:
-            return set()
-        market = self.state.markets.get(coin)
-        if self.pm_bands is None or market is None:
-            return set(exposed)
-        return self.pm_bands.crossed(coin, market)
-
-    def _index(self, name: str, now: portfolio.Check | None = None, ticked: bool = False) -> None:
-        """Re-indexes an account after an exact check (`now`: a PM account's figures from it;
-        `ticked`: found healthy after the event's tick crossed its keys, nothing else moved)."""
-        if not self._indexed:
-            return
-        model = self.ctx.models.banded.get(name)
-        if model is not None:
-            self.triggers.forget(name)
-            if self.pm_bands is not None:
-                (self.pm_bands.refresh if ticked else self.pm_bands.index)(name, self.state, model, now)
-        else:
-            if self.pm_bands is not None:
-                self.pm_bands.forget(name)
-            (self.triggers.refresh if ticked else self.triggers.reindex)(name, self.state.accounts[name], self.state.markets)
+        self.checks.acted(name)

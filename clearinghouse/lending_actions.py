@@ -30,7 +30,7 @@ def supply(ctx: Context, e: ev.Supply) -> None:
     state.pools.setdefault(e.token, pool)
     ctx.pools_opened()
     if model.banded:  # its supply is valued at the token's price
-        ctx.file(e.token, e.account)
+        ctx.add_exposure(e.token, e.account)
     if e.token == USDC:
         model.pay_usdc(state, account, spot, e.amount)
     else:
@@ -83,7 +83,7 @@ def borrow(ctx: Context, e: ev.Borrow) -> None:
         account.raw_usd += e.amount
     else:
         add(spot, e.token, e.amount)
-        ctx.file(e.token, e.account)
+        ctx.add_exposure(e.token, e.account)
 
 
 def repay(ctx: Context, e: ev.Repay) -> None:

@@ -17,7 +17,7 @@ from clearinghouse.fills import apply_fill
 from clearinghouse.models.base import MarginModel
 from clearinghouse.models.registry import model_of
 from clearinghouse.scopes import Scope, scopes
-from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
+from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
 from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
 from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
@@ -78,13 +78,13 @@ def healthy(state: State, name: str) -> None:
     state.liq_orders.pop(name, None)
 
 
-def to_tick(px: int, market: Market, up: bool) -> int:
+def to_tick(px: int, market: MarketState, up: bool) -> int:
     """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
     tick = market.tick
     return max(tick, ceil_div(px, tick) * tick if up else px // tick * tick)
 
 
-def highest_mark(market: Market) -> int:
+def highest_mark(market: MarketState) -> int:
     """The highest mark a `prices` event may give the market (the price bound, and its open
     interest worth at most `OPEN_NOTIONAL_LIMIT`), down to its tick: an impact fill moves the
     mark no further, so that repeated liquidations cannot take it, and every figure valued at
@@ -131,7 +131,7 @@ class Liquidations:
         else:
             healthy(state, name)
 
-    def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, Market]]:
+    def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, MarketState]]:
         markets = self.state.markets
         if scope.name != "cross":
             return [(scope.name, account.positions[scope.name], markets[scope.name])]
@@ -168,7 +168,7 @@ class Liquidations:
 
     # ---- market phase -----------------------------------------------------------------------
 
-    def _slice(self, account: Account, pos: Position, market: Market) -> int:
+    def _slice(self, account: Account, pos: Position, market: MarketState) -> int:
         """How much of |szi| this step closes: 20% (rounded up to the lot) of a large position
         outside a cooldown, else all of it."""
         size = abs(pos.szi)
@@ -257,7 +257,7 @@ class Liquidations:
             state.spot.setdefault(LIQUIDATOR, backstop)
             state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
-    def _fill(self, name: str, account: Account, coin: str, pos: Position, market: Market, size: int, cause: int) -> None:
+    def _fill(self, name: str, account: Account, coin: str, pos: Position, market: MarketState, size: int, cause: int) -> None:
         """Closes `size` of the position against the liquidator at the mode's price."""
         cfg = self.config
         selling = pos.szi > 0
@@ -279,7 +279,7 @@ class Liquidations:
             market.prev_mark, market.mark = market.mark, px
             self.moved.add(coin)
 
-    def _trade(self, name: str, account: Account, pos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+    def _trade(self, name: str, account: Account, pos: Position, market: MarketState, signed: int, px: int, fee: int) -> None:
         """A fill of `signed` for the account against the liquidator (who takes the other side)."""
         liquidator = self._liquidator()
         lpos = liquidator.positions.get(market.coin)
@@ -287,7 +287,7 @@ class Liquidations:
             lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
         self._fill_between(account, pos, liquidator, lpos, market, signed, px, fee)
 
-    def _fill_between(self, account: Account, pos: Position, other: Account, opos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+    def _fill_between(self, account: Account, pos: Position, other: Account, opos: Position, market: MarketState, signed: int, px: int, fee: int) -> None:
         """`account` fills `signed` at `px` (paying `fee`), `other` the opposite side."""
         state = self.state
         state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
@@ -375,7 +375,7 @@ class Liquidations:
                 self._trade(name, account, pos, market, -pos.szi, px, 0)
                 self.emit(ev.Backstop(account=name, scope=coin if not pos.cross else "cross", positions=[view], margin=0, cause=cause, ts=self.state.time))
 
-    def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: Market) -> list[tuple[str, Account, Position]]:
+    def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState) -> list[tuple[str, Account, Position]]:
         """Opposite positions ranked by (profit ratio) x (notional / account value), highest
         first, ties by account id; accounts with no equity come last, by id."""
         ranked = []

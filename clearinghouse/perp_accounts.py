@@ -7,7 +7,7 @@ from clearinghouse import margin, perps
 from clearinghouse.context import Context, positive, room, shown
 from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill
-from clearinghouse.state import Account, Market, Position
+from clearinghouse.state import Account, MarketState, Position
 from clearinghouse.tiers import build_table, tier_table_error
 from events import schema as ev
 from events.bounds import FIGURE_LIMIT, FUNDING_EXPOSURE_LIMIT, MAX_LEVERAGE, MAX_NOTIONAL, MAX_PX, OPEN_LIMIT
@@ -28,7 +28,7 @@ def list_market(ctx: Context, e: ev.Market) -> None:
     if market is None:
         lot = 10 ** (SZ_DECIMALS - e.sz_decimals)
         tick = 10 ** (PX_DECIMALS - USD_DECIMALS + e.sz_decimals)  # so lot * tick is one micro-USDC
-        ctx.state.markets[e.coin] = Market(e.coin, e.sz_decimals, lot, tick, table, e.only_isolated)
+        ctx.state.markets[e.coin] = MarketState(e.coin, e.sz_decimals, lot, tick, table, e.only_isolated)
         return
     if market.sz_decimals != e.sz_decimals:
         raise Reject(f"sz_decimals of listed market {e.coin} cannot change")
@@ -69,7 +69,7 @@ def set_leverage(ctx: Context, e: ev.SetLeverage) -> None:
     pos.leverage = e.leverage
 
 
-def check_leverage(market: Market, leverage: int, cross: bool, max_leverage: int) -> None:
+def check_leverage(market: MarketState, leverage: int, cross: bool, max_leverage: int) -> None:
     if leverage < 1:
         raise Reject("leverage must be at least 1")
     if leverage > max_leverage:

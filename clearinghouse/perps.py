@@ -12,7 +12,7 @@ from clearinghouse.context import Context, positive, shown
 from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill, saturated, settle_funding
 from clearinghouse.rules import cap_hourly, hourly_rate_from_premium
-from clearinghouse.state import Account, Market, Position
+from clearinghouse.state import Account, MarketState, Position
 from events import schema as ev
 from events.bounds import (
     FIGURE_LIMIT,
@@ -66,9 +66,9 @@ def trade(ctx: Context, e: ev.Trade) -> None:
     banded = ctx.models.banded
     if banded:
         if e.buyer in banded:
-            ctx.touched(coin, e.buyer)
+            ctx.traded(coin, e.buyer)
         if e.seller in banded:
-            ctx.touched(coin, e.seller)
+            ctx.traded(coin, e.seller)
 
 
 def liquidation_fill(ctx: Context, e: ev.Trade) -> None:
@@ -85,7 +85,7 @@ def liquidation_fill(ctx: Context, e: ev.Trade) -> None:
             del ctx.state.liq_orders[name]
 
 
-def too_large(ctx: Context, ntl: int, market: Market, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
+def too_large(ctx: Context, ntl: int, market: MarketState, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
     """Says which bound a trade would break (`trade`'s combined check)."""
     if ntl > MAX_NOTIONAL:
         return f"trade notional {shown(ntl)} is above {shown(MAX_NOTIONAL)} USDC"
@@ -99,7 +99,7 @@ def too_large(ctx: Context, ntl: int, market: Market, sides: tuple[tuple[str, Ac
     return f"open interest of {market.coin} would pass {worth} USDC at the mark, or its size bound"
 
 
-def bad_trade(e: ev.Trade, market: Market) -> None:
+def bad_trade(e: ev.Trade, market: MarketState) -> None:
     """Says why a trade failed the hot path's combined check."""
     positive(e.sz, "sz")
     positive(e.px, "px")
@@ -110,7 +110,7 @@ def bad_trade(e: ev.Trade, market: Market) -> None:
     raise Reject("buyer and seller are the same account")
 
 
-def new_position(ctx: Context, market: Market, leverage: int | None = None, cross: bool | None = None) -> Position:
+def new_position(ctx: Context, market: MarketState, leverage: int | None = None, cross: bool | None = None) -> Position:
     lev = leverage if leverage is not None else min(ctx.rules.default_leverage, market.table.max_leverage)
     return Position(leverage=lev, cross=(not market.only_isolated) if cross is None else cross)
 
@@ -137,7 +137,7 @@ def funding(ctx: Context, e: ev.Funding) -> None:
     market.funding_index = index
 
 
-def rebase_funding(ctx: Context, market: Market) -> None:
+def rebase_funding(ctx: Context, market: MarketState) -> None:
     """Settles every position of the market at its funding index (as a fill would), then
     moves the index and every position's to 0: payments depend only on differences, so
     nothing owed changes, and the index and what any position can owe stay bounded."""

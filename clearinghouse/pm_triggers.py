@@ -38,7 +38,7 @@ from clearinghouse import lending, margin, portfolio
 from clearinghouse.models.base import MarginModel
 from clearinghouse.scopes import isolated_scope, isolated_scopes
 from clearinghouse.spot import USDC
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from events.units import FUNDING_DIV, NTL_DIV, RATE
 
@@ -95,7 +95,7 @@ class PmBands:
         self.fund_high[coin].remove(fhi << ID_BITS | ident)
 
     @staticmethod
-    def _band(coin: str, kind: int, market: Market, share: int, k: int, szi: int) -> Entry:
+    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int) -> Entry:
         if share <= ROUNDING or k <= 0:
             return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
         spread = abs(market.mark - market.oracle)
@@ -107,7 +107,7 @@ class PmBands:
         return (coin, kind, min(market.mark, market.oracle) - width, max(market.mark, market.oracle) + width,
                 market.funding_index - fund, market.funding_index + fund)
 
-    def _put(self, name: str, old: dict[tuple[str, int], Entry], coin: str, kind: int, market: Market,
+    def _put(self, name: str, old: dict[tuple[str, int], Entry], coin: str, kind: int, market: MarketState,
              share: int, k: int, szi: int) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
@@ -313,7 +313,7 @@ class PmBands:
         borrowed = state.spot[name].borrowed
         return len(borrowed) != 1 or borrowed.get(USDC) != shares or lending.owed(state.pools[USDC], shares) > limit
 
-    def crossed(self, coin: str, market: Market) -> set[str]:
+    def crossed(self, coin: str, market: MarketState) -> set[str]:
         """The accounts whose band of `coin` the current prices or funding index left. Each
         list's extreme key is looked at first: most ticks leave no band, and then no range is
         read."""
@@ -338,7 +338,7 @@ class PmBands:
         return hit
 
 
-def _holds(entry: Entry, market: Market) -> bool:
+def _holds(entry: Entry, market: MarketState) -> bool:
     """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
     _, _, lo, hi, flo, fhi = entry
     index = market.funding_index
@@ -351,7 +351,7 @@ def _cash(state: State, account: Account, spot: SpotAccount, model: MarginModel)
     return account.raw_usd + portfolio.holdings(state, spot, USDC) if model.spot_collateral else account.raw_usd
 
 
-def _weight(market: Market, k: int) -> int:
+def _weight(market: MarketState, k: int) -> int:
     return k * max(market.mark, market.oracle)
 
 

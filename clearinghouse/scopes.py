@@ -5,7 +5,7 @@ account has; liquidation acts on them."""
 from __future__ import annotations
 
 from clearinghouse import margin
-from clearinghouse.state import Account, Market, Position
+from clearinghouse.state import Account, MarketState, Position
 
 
 class Scope:
@@ -31,13 +31,13 @@ class Scope:
         return 3 * self.equity < 2 * self.maintenance
 
 
-def scopes(account: Account, markets: dict[str, Market], unified: bool = False) -> list[Scope]:
+def scopes(account: Account, markets: dict[str, MarketState], unified: bool = False) -> list[Scope]:
     """The account's cross book and each open isolated position, with their figures."""
     cross = margin.cross_figures(account, markets)
     return [Scope("cross", cross.account_value, cross.maintenance, unified), *isolated_scopes(account, markets)]
 
 
-def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
+def isolated_scopes(account: Account, markets: dict[str, MarketState]) -> list[Scope]:
     """Each open isolated position, with its figures (a PM account's only scopes of their own:
     its cross book answers to the PM ratio)."""
     positions = account.positions
@@ -45,11 +45,11 @@ def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]
             for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)]  # sorts the few open ones only
 
 
-def isolated_scope(coin: str, pos: Position, market: Market) -> Scope:
+def isolated_scope(coin: str, pos: Position, market: MarketState) -> Scope:
     """One open isolated position's figures: its margin used against its maintenance."""
     mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
     return Scope(coin, margin.iso_margin_used(pos, market), mm)
 
 
-def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
+def below_maintenance(account: Account, markets: dict[str, MarketState]) -> bool:
     return any(s.below for s in scopes(account, markets))

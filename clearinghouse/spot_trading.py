@@ -9,7 +9,7 @@ from clearinghouse.context import Context, positive, room, shown
 from clearinghouse.errors import Reject
 from clearinghouse.fills import saturated
 from clearinghouse.spot import USDC, add, spot_of
-from clearinghouse.state import Token
+from clearinghouse.state import TokenState
 from events import schema as ev
 from events.bounds import MAX_NOTIONAL
 from events.units import NTL_DIV, TOKEN_DECIMALS, format_decimal
@@ -60,7 +60,7 @@ def spot_trade(ctx: Context, e: ev.SpotTrade) -> None:
     token.last_px = px
     for name in (e.buyer, e.seller):
         if name in models.banded:
-            ctx.touched(e.base, name)
+            ctx.traded(e.base, name)
 
 
 def bad_spot_trade(ctx: Context, e: ev.SpotTrade) -> None:
@@ -84,4 +84,4 @@ def list_token(ctx: Context, e: ev.Token) -> None:
         raise Reject(f"token {e.token!r} is already listed")
     if not 0 <= e.decimals <= TOKEN_DECIMALS:
         raise Reject(f"decimals must be between 0 and {TOKEN_DECIMALS}")
-    ctx.state.tokens[e.token] = Token(e.decimals, 10 ** (TOKEN_DECIMALS - e.decimals))
+    ctx.state.tokens[e.token] = TokenState(e.decimals, 10 ** (TOKEN_DECIMALS - e.decimals))

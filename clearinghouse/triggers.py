@@ -25,7 +25,7 @@ import msgspec
 from sortedcontainers import SortedList
 
 from clearinghouse import margin
-from clearinghouse.state import Account, Market, Position, State
+from clearinghouse.state import Account, MarketState, Position, State
 from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
@@ -53,7 +53,7 @@ class _Book:
         self.long_px, self.short_px = SortedList(self.long_px), SortedList(self.short_px)
         self.long_fund, self.short_fund = SortedList(self.long_fund), SortedList(self.short_fund)
 
-    def crossed(self, market: Market, names: list[str]) -> set[str]:
+    def crossed(self, market: MarketState, names: list[str]) -> set[str]:
         mark, index = market.mark, market.funding_index
         hit = {names[e & ID_MASK] for e in self.long_px.irange(minimum=(mark + 1) << ID_BITS)}
         hit.update(names[e & ID_MASK] for e in self.short_px[: self.short_px.bisect_left(mark << ID_BITS)])
@@ -118,22 +118,22 @@ class _Indexed(msgspec.Struct, gc=False):
     ntl_total: int = 0
 
 
-def _px_holds(long: bool, key: int, market: Market) -> bool:
+def _px_holds(long: bool, key: int, market: MarketState) -> bool:
     """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
     return key <= market.mark if long else key >= market.mark
 
 
-def _fund_holds(long: bool, key: int, market: Market) -> bool:
+def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
     return key >= market.funding_index if long else key <= market.funding_index
 
 
-def contribution(pos: Position, market: Market, ntl: int) -> int:
+def contribution(pos: Position, market: MarketState, ntl: int) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance
     (`ntl` is its notional, which the caller has at hand)."""
     return margin.value(pos.szi, market.mark) + margin.pending_funding(pos, market) - margin.table_of(pos, market).maintenance(ntl)
 
 
-def _keys(pos: Position, market: Market, b: int) -> tuple[int, int]:
+def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
     """(price key, funding key) for a reservation of `b` micro-USDC on `pos`."""
     size = abs(pos.szi)
     fund_b = max(0, b // FUNDING_SHARE - 1)
@@ -157,7 +157,7 @@ class TriggerIndex:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def _add(self, ident: int, coin: str, pos: Position, market: Market, ntl: int, b: int, c_ref: int, old: _Reservation | None = None) -> _Reservation:
+    def _add(self, ident: int, coin: str, pos: Position, market: MarketState, ntl: int, b: int, c_ref: int, old: _Reservation | None = None) -> _Reservation:
         """A reservation of `b` on `pos` (of notional `ntl`), referenced at the current mark and
         funding index, for the account of id `ident`.
 
@@ -218,7 +218,7 @@ class TriggerIndex:
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
-    def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def reindex(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """Indexes every position of an account afresh, each new reservation keeping the keys of
         the position's old one where they still hold (`_add`). A scope below maintenance is
         left out (the engine's watch list checks it after every event); one too thin to reserve
@@ -265,7 +265,7 @@ class TriggerIndex:
             for res in (*entry.cross.values(), *entry.iso.values()):
                 self._remove(ident, res)
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
+    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
         """After a fill of `coin`: re-references that position's reservation in O(log n). It
         gets its notional's share of the account's reservations (the rest waits in the slack for
         the next position); when even the slack cannot cover it, half the largest other
@@ -303,7 +303,7 @@ class TriggerIndex:
         entry.slack = available - b
         return True
 
-    def _iso_filled(self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: Market) -> bool:
+    def _iso_filled(self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState) -> bool:
         """An isolated fill moved margin between the cross ledger (slack) and the position,
         whose reservation is simply its own buffer again."""
         if not self.cash_moved(name, account):
@@ -322,7 +322,7 @@ class TriggerIndex:
         entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old)
         return True
 
-    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """After a tick crossed some of an account's keys and an exact check found it healthy:
         re-references just the crossed reservations, as a fill of their coins does (`filled`),
         and re-indexes in full when that falls short or when a position has no reservation (a
@@ -349,7 +349,7 @@ class TriggerIndex:
         entry.raw_ref = account.raw_usd
         return entry.slack >= 0
 
-    def _lend(self, entry: _Indexed, account: Account, markets: dict[str, Market]) -> int:
+    def _lend(self, entry: _Indexed, account: Account, markets: dict[str, MarketState]) -> int:
         """Re-references the largest cross reservation at the current marks and frees half of
         what is left of it; returns the amount freed (0 if too little is left)."""
         donor_coin = max(entry.cross, key=lambda c: (entry.cross[c].b, c))
@@ -396,16 +396,16 @@ class TriggerIndex:
 class FullScan:
     """The reference: every tick and funding payment checks every account holding a position."""
 
-    def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def reindex(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
 
     def forget(self, name: str) -> None:
         pass
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
+    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
         return False
 
-    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
 
     def cash_moved(self, name: str, account: Account) -> bool:

@@ -13,7 +13,7 @@ from typing import NamedTuple, Protocol
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 
 
 class Part(NamedTuple):
@@ -118,7 +118,7 @@ class MarginModel(Protocol):
         """Whether anything of the account is liquidatable now."""
         ...
 
-    def market_scopes(self, account: Account, markets: dict[str, Market]) -> list[Scope]:
+    def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
         """The scopes the market phase and backstop liquidate on their own figures."""
         ...
 

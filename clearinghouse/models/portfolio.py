@@ -12,7 +12,7 @@ from clearinghouse.models.standard import perp_requirement
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 from events.units import RATE, USD_DECIMALS, ceil_div, format_decimal
 
 
@@ -103,7 +103,7 @@ class PortfolioModel:
             return True
         return portfolio.pm_liquidatable(state, account, spot, now)  # type: ignore[arg-type]
 
-    def market_scopes(self, account: Account, markets: dict[str, Market]) -> list[Scope]:
+    def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
         return isolated_scopes(account, markets)
 
     def band_ratio(self, rules: PmRules) -> int:

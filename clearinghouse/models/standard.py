@@ -9,11 +9,11 @@ from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, below_maintenance, scopes
 from clearinghouse.spot import USDC, add
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 from events.units import RATE, ceil_div
 
 
-def perp_requirement(account: Account, markets: dict[str, Market]) -> Requirement:
+def perp_requirement(account: Account, markets: dict[str, MarketState]) -> Requirement:
     """The cross book and each open isolated position: equity against IM (notional / leverage)
     and maintenance."""
     cross = margin.cross_figures(account, markets)
@@ -27,7 +27,7 @@ def perp_requirement(account: Account, markets: dict[str, Market]) -> Requiremen
                        sum(p.maintenance for p in parts), tuple(parts))
 
 
-def cross_withdrawable(account: Account, markets: dict[str, Market], rules: RuleSet) -> int:
+def cross_withdrawable(account: Account, markets: dict[str, MarketState], rules: RuleSet) -> int:
     return margin.withdrawable(margin.cross_figures(account, markets), rules)
 
 
@@ -85,7 +85,7 @@ class StandardModel:
     def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
         return below_maintenance(account, state.markets)
 
-    def market_scopes(self, account: Account, markets: dict[str, Market]) -> list[Scope]:
+    def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
         return scopes(account, markets)
 
     def band_ratio(self, rules: PmRules) -> int:

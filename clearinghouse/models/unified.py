@@ -9,7 +9,7 @@ from clearinghouse.models.standard import StandardModel
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import RuleSet
 from clearinghouse.scopes import Scope, scopes
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 
 
 class UnifiedModel(StandardModel):
@@ -31,7 +31,7 @@ class UnifiedModel(StandardModel):
     def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
         return any(s.below for s in scopes(account, state.markets, True))
 
-    def market_scopes(self, account: Account, markets: dict[str, Market]) -> list[Scope]:
+    def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
         return scopes(account, markets, True)
 
     def buffers(self, state: State, account: Account, spot: SpotAccount, now: Check | None) -> tuple[int, int | None] | None:
