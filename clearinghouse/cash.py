@@ -29,7 +29,8 @@ def deposit(ctx: Context, e: ev.Deposit) -> None:
         return
     account = state.accounts.get(e.account)
     if abs(state.deposited) + e.amount > FIGURE_LIMIT or (
-            account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT):
+        account is not None and abs(account.raw_usd) + e.amount > FIGURE_LIMIT
+    ):
         raise Reject(f"the deposited total or the ledger of {e.account!r} would pass its stored bound")
     if account is None:
         account = state.accounts[e.account] = Account()
@@ -51,7 +52,10 @@ def withdraw(ctx: Context, e: ev.Withdraw) -> None:
     spot = state.spot.get(e.account)
     held = spot.balances.get(e.token, 0) if spot is not None else 0
     if e.amount > held:
-        raise Reject(f"amount {format_decimal(e.amount, TOKEN_DECIMALS)} is above the {e.token} balance {format_decimal(held, TOKEN_DECIMALS)}")
+        raise Reject(
+            f"amount {format_decimal(e.amount, TOKEN_DECIMALS)} is above the {e.token} balance "
+            f"{format_decimal(held, TOKEN_DECIMALS)}"
+        )
     if spot is not None:
         ctx.models.of(e.account).check_removal(state, account, spot, (e.token, -e.amount))
     add(spot, e.token, -e.amount)  # type: ignore[arg-type]

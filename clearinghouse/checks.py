@@ -82,9 +82,13 @@ class IndexedChecks:
             return set()
         if kind is ev.Trade:
             accounts, markets, coin, banded = state.accounts, state.markets, event.coin, ctx.models.banded
-            return {n for n in (event.buyer, event.seller)
-                    if not (self._band_filled(n, coin, True) if n in banded
-                            else triggers.filled(n, accounts[n], coin, markets))}
+            return {
+                n
+                for n in (event.buyer, event.seller)
+                if not (
+                    self._band_filled(n, coin, True) if n in banded else triggers.filled(n, accounts[n], coin, markets)
+                )
+            }
         if kind is ev.Prices:
             found: set[str] = set()
             exposed = ctx.exposed
@@ -103,7 +107,9 @@ class IndexedChecks:
             return {n for n in names if not triggers.cash_moved(n, state.accounts[n])}
         if kind is ev.SpotTrade:  # a standard account's spot side is not its perp margin
             banded = ctx.models.banded
-            return {n for n in (event.buyer, event.seller) if n in banded and not self._band_filled(n, event.base, False)}
+            return {
+                n for n in (event.buyer, event.seller) if n in banded and not self._band_filled(n, event.base, False)
+            }
         if kind is ev.Rules:
             return set(ctx.models.banded) if event.ltv or event.caps or event.pm else set()
         if kind is ev.SetLeverage or kind is ev.Token:
@@ -130,8 +136,13 @@ class IndexedChecks:
         what moved (`PmBands.cash_moved`)."""
         state, settled, bands = self.state, self.ctx.settled_since_check, self.bands
         spot = state.spot
-        due = {n for n in self.ctx.models.banded if spot[n].borrowed and (n in settled or bands.interest_due(n, state))  # type: ignore[union-attr]
-               and not bands.cash_moved(n, state)}  # type: ignore[union-attr]
+        due = {
+            n
+            for n in self.ctx.models.banded
+            if spot[n].borrowed
+            and (n in settled or bands.interest_due(n, state))  # type: ignore[union-attr]
+            and not bands.cash_moved(n, state)
+        }  # type: ignore[union-attr]
         settled.clear()
         return due
 

@@ -133,8 +133,9 @@ class Context:
         if token is None:
             raise Reject(f"unknown token {name!r}")
         if amount is not None and amount % token.unit:
-            raise Reject(f"amount {format_decimal(amount, TOKEN_DECIMALS)} is finer than {name}'s "
-                         f"{token.decimals} decimals")
+            raise Reject(
+                f"amount {format_decimal(amount, TOKEN_DECIMALS)} is finer than {name}'s {token.decimals} decimals"
+            )
         return token
 
     def token_worth(self, token: str, more: int, px: int | None = None) -> None:

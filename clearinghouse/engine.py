@@ -43,8 +43,13 @@ class Engine:
     not come from the log (tampered, other settings) can mislead it: readers compare the
     decisions it makes with the recorded ones (`replay.decisions`)."""
 
-    def __init__(self, state: State | None = None, *, full_scan: bool = False,
-                 guide: Mapping[int, Collection[str]] | None = None) -> None:
+    def __init__(
+        self,
+        state: State | None = None,
+        *,
+        full_scan: bool = False,
+        guide: Mapping[int, Collection[str]] | None = None,
+    ) -> None:
         self.state = state if state is not None else State()
         problem = settings_error(self.state.liquidation)
         if problem:
@@ -161,8 +166,11 @@ class Engine:
             rebased = lending.accrue(state.pools, state.pm_rules, hour, state.spot)
             self.ctx.accrued = True
             if rebased and self._liquidating:
-                self.ctx.recheck.update(name for name, spot in state.spot.items()
-                                     if any(t in spot.supplied or t in spot.borrowed for t in rebased))
+                self.ctx.recheck.update(
+                    name
+                    for name, spot in state.spot.items()
+                    if any(t in spot.supplied or t in spot.borrowed for t in rebased)
+                )
             if self._indexed:
                 self.ctx.settled_since_check.update(state.unswept)
             spots, accounts, settle, settling = state.spot, state.accounts, portfolio.settle, self.ctx.models.settling

@@ -23,7 +23,9 @@ def supply(ctx: Context, e: ev.Supply) -> None:
     else:
         held = model.suppliable_usdc(state, account, spot, ctx.rules) if spot is not None else 0
     if e.amount > held:
-        raise Reject(f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}")
+        raise Reject(
+            f"amount {lending.show(e.amount, e.token)} is above the available {lending.show(held, e.token)} {e.token}"
+        )
     assert spot is not None  # with no spot side nothing is held, and the amount was refused
     pool = state.pools.get(e.token) or Pool(hour=state.time // HOUR_MS)
     lending.supply(pool, spot, state.pm_rules, e.token, e.amount)
@@ -77,7 +79,10 @@ def borrow(ctx: Context, e: ev.Borrow) -> None:
     f = portfolio.figures(state, account, spot)
     worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
     if f.borrowed + worth > f.borrow_limit:
-        raise Reject(f"borrowing {shown(worth)} USDC of value is above the headroom {shown(max(0, f.borrow_limit - f.borrowed))}")
+        raise Reject(
+            f"borrowing {shown(worth)} USDC of value is above the headroom "
+            f"{shown(max(0, f.borrow_limit - f.borrowed))}"
+        )
     lending.borrow(pool, spot, state.pm_rules, e.token, e.amount)
     if e.token == USDC:
         account.raw_usd += e.amount
@@ -102,7 +107,10 @@ def repay(ctx: Context, e: ev.Repay) -> None:
     else:
         held = spot.balances.get(e.token, 0)
     if amount > held:
-        raise Reject(f"repaying {lending.show(amount, e.token)} needs that much free {e.token}, the account has {lending.show(held, e.token)}")
+        raise Reject(
+            f"repaying {lending.show(amount, e.token)} needs that much free {e.token}, "
+            f"the account has {lending.show(held, e.token)}"
+        )
     paid = lending.repay(pool, spot, e.token, amount)
     if e.token == USDC:
         account.raw_usd -= paid

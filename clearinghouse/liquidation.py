@@ -38,8 +38,14 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {  # a setting's lowest and highest
     "cooldown_ms": (0, MAX_COOLDOWN_MS),
     "loss_limit": (0, MAX_USD),
 }
-_SETTING_NAMES = {"slippage_ppm": "slippage", "impact_ppm": "impact", "fee_ppm": "fee", "partial_ppm": "partial slice",
-                  "cooldown_ms": "cooldown", "loss_limit": "liquidator loss limit"}
+_SETTING_NAMES = {
+    "slippage_ppm": "slippage",
+    "impact_ppm": "impact",
+    "fee_ppm": "fee",
+    "partial_ppm": "partial slice",
+    "cooldown_ms": "cooldown",
+    "loss_limit": "liquidator loss limit",
+}
 
 
 def _shown(field: str, value: int) -> str:
@@ -230,7 +236,9 @@ class Liquidations:
             self.emit(event)
 
         def broken() -> bool:
-            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(portfolio.figures(state, account, spot), state.pm_rules)
+            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(
+                portfolio.figures(state, account, spot), state.pm_rules
+            )
 
         portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         held = self._positions(account, Scope("cross", 0, 0))
@@ -257,7 +265,9 @@ class Liquidations:
             state.spot.setdefault(LIQUIDATOR, backstop)
             state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
-    def _fill(self, name: str, account: Account, coin: str, pos: Position, market: MarketState, size: int, cause: int) -> None:
+    def _fill(
+        self, name: str, account: Account, coin: str, pos: Position, market: MarketState, size: int, cause: int
+    ) -> None:
         """Closes `size` of the position against the liquidator at the mode's price."""
         cfg = self.config
         selling = pos.szi > 0
@@ -274,12 +284,16 @@ class Liquidations:
         signed = -size if selling else size
         fee = ceil_div(size * px // NTL_DIV * cfg.fee_ppm, 1_000_000)
         self._trade(name, account, pos, market, signed, px, fee)
-        self.emit(ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time))
+        self.emit(
+            ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time)
+        )
         if cfg.mode == "impact" and px != market.mark:
             market.prev_mark, market.mark = market.mark, px
             self.moved.add(coin)
 
-    def _trade(self, name: str, account: Account, pos: Position, market: MarketState, signed: int, px: int, fee: int) -> None:
+    def _trade(
+        self, name: str, account: Account, pos: Position, market: MarketState, signed: int, px: int, fee: int
+    ) -> None:
         """A fill of `signed` for the account against the liquidator (who takes the other side)."""
         liquidator = self._liquidator()
         lpos = liquidator.positions.get(market.coin)
@@ -287,7 +301,17 @@ class Liquidations:
             lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
         self._fill_between(account, pos, liquidator, lpos, market, signed, px, fee)
 
-    def _fill_between(self, account: Account, pos: Position, other: Account, opos: Position, market: MarketState, signed: int, px: int, fee: int) -> None:
+    def _fill_between(
+        self,
+        account: Account,
+        pos: Position,
+        other: Account,
+        opos: Position,
+        market: MarketState,
+        signed: int,
+        px: int,
+        fee: int,
+    ) -> None:
         """`account` fills `signed` at `px` (paying `fee`), `other` the opposite side."""
         state = self.state
         state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
@@ -310,7 +334,17 @@ class Liquidations:
                 continue
             size = self._slice(account, pos, market)
             pending[coin] = size
-            orders.append(ev.LiquidationOrder(account=name, coin=coin, is_buy=pos.szi < 0, sz=size, mark=market.mark, cause=cause, ts=self.state.time))
+            orders.append(
+                ev.LiquidationOrder(
+                    account=name,
+                    coin=coin,
+                    is_buy=pos.szi < 0,
+                    sz=size,
+                    mark=market.mark,
+                    cause=cause,
+                    ts=self.state.time,
+                )
+            )
         if not pending:
             del self.state.liq_orders[name]
         if any(o.sz < abs(account.positions[o.coin].szi) for o in orders):
@@ -344,7 +378,11 @@ class Liquidations:
             account.raw_usd = cross_before
             account.positions[scope.name].iso_raw = returned
         margin_moved = self._take_margin(account, scope)
-        self.emit(ev.Backstop(account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time))
+        self.emit(
+            ev.Backstop(
+                account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time
+            )
+        )
 
     def _take_margin(self, account: Account, scope: Scope) -> int:
         """Moves the scope's remaining cash to the liquidator (it is not returned)."""
@@ -369,30 +407,62 @@ class Liquidations:
                 signed = -size if pos.szi > 0 else size
                 self._fill_between(account, pos, other, opos, market, signed, px, 0)
                 self.counterparties.add(other_name)
-                self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=self.state.time))
+                self.emit(
+                    ev.Adl(
+                        account=name,
+                        counterparty=other_name,
+                        coin=coin,
+                        sz=signed,
+                        px=px,
+                        cause=cause,
+                        ts=self.state.time,
+                    )
+                )
             if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
                 view = ev.PositionView(coin, pos.szi, px)
                 self._trade(name, account, pos, market, -pos.szi, px, 0)
-                self.emit(ev.Backstop(account=name, scope=coin if not pos.cross else "cross", positions=[view], margin=0, cause=cause, ts=self.state.time))
+                self.emit(
+                    ev.Backstop(
+                        account=name,
+                        scope=coin if not pos.cross else "cross",
+                        positions=[view],
+                        margin=0,
+                        cause=cause,
+                        ts=self.state.time,
+                    )
+                )
 
-    def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState) -> list[tuple[str, Account, Position]]:
+    def _adl_queue(
+        self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState
+    ) -> list[tuple[str, Account, Position]]:
         """Opposite positions ranked by (profit ratio) x (notional / account value), highest
         first, ties by account id; accounts with no equity come last, by id."""
         ranked = []
         markets, accounts = self.state.markets, self.state.accounts
         holders = self._holders.get(coin)
         if holders is None:
-            holders = self._holders[coin] = [n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi]
+            holders = self._holders[coin] = [
+                n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi
+            ]
         for other_name in holders:
             other = accounts[other_name]
             opos = other.positions.get(coin)
             if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
                 continue
-            value = margin.cross_figures(other, markets).account_value if opos.cross else margin.iso_margin_used(opos, market)
+            value = (
+                margin.cross_figures(other, markets).account_value
+                if opos.cross
+                else margin.iso_margin_used(opos, market)
+            )
             if value > 0 and opos.entry_px > 0:
                 ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
-                score = Fraction(market.mark * ntl, opos.entry_px * value) if opos.szi > 0 else \
-                    Fraction(opos.entry_px * ntl, market.mark * value) if ntl else Fraction(0)
+                score = (
+                    Fraction(market.mark * ntl, opos.entry_px * value)
+                    if opos.szi > 0
+                    else Fraction(opos.entry_px * ntl, market.mark * value)
+                    if ntl
+                    else Fraction(0)
+                )
                 ranked.append((0, -score, other_name, other, opos))
             else:
                 ranked.append((1, Fraction(0), other_name, other, opos))

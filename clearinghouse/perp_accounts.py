@@ -119,8 +119,12 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
         if p.cross and p.raw_usd:
             raise Reject(f"raw_usd is for isolated positions only ({p.coin})")
         size = market.long_size + abs(p.szi)
-        if (p.entry_px > MAX_PX or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL or size > FIGURE_LIMIT
-                or size * market.mark > OPEN_LIMIT):
+        if (
+            p.entry_px > MAX_PX
+            or abs(p.szi) * p.entry_px // NTL_DIV > MAX_NOTIONAL
+            or size > FIGURE_LIMIT
+            or size * market.mark > OPEN_LIMIT
+        ):
             raise Reject(f"the {p.coin} position's entry or notional, or the open interest, would pass its bound")
     moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
     other = ctx.state.accounts.get(IMPORT_ACCOUNT)
@@ -145,7 +149,11 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
         ctx.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
         if p.szi * p.entry_px % NTL_DIV:
             other.raw_usd -= 1
-        pos.funding_all, pos.funding_open, pos.funding_change = p.funding_all, p.funding_since_open, p.funding_since_change
+        pos.funding_all, pos.funding_open, pos.funding_change = (
+            p.funding_all,
+            p.funding_since_open,
+            p.funding_since_change,
+        )
     # The snapshot's ledgers are facts: whatever makes them match counts as deposited.
     before = account.raw_usd + sum(pos.iso_raw for pos in account.positions.values())
     account.raw_usd = e.raw_usd

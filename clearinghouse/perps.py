@@ -40,11 +40,16 @@ def trade(ctx: Context, e: ev.Trade) -> None:
     bpos, spos = buyer.positions.get(coin), seller.positions.get(coin)
     ntl = sz * px // NTL_DIV
     open_size = market.long_size + sz
-    if (ntl > MAX_NOTIONAL or open_size > FIGURE_LIMIT or open_size * market.mark > OPEN_LIMIT
-            or not LOW <= buyer.raw_usd <= FIGURE_LIMIT or not LOW <= seller.raw_usd <= FIGURE_LIMIT
-            or not LOW <= state.fees <= FIGURE_LIMIT
-            or (bpos and bpos.iso_raw and not LOW <= bpos.iso_raw <= FIGURE_LIMIT)
-            or (spos and spos.iso_raw and not LOW <= spos.iso_raw <= FIGURE_LIMIT)):
+    if (
+        ntl > MAX_NOTIONAL
+        or open_size > FIGURE_LIMIT
+        or open_size * market.mark > OPEN_LIMIT
+        or not LOW <= buyer.raw_usd <= FIGURE_LIMIT
+        or not LOW <= seller.raw_usd <= FIGURE_LIMIT
+        or not LOW <= state.fees <= FIGURE_LIMIT
+        or (bpos and bpos.iso_raw and not LOW <= bpos.iso_raw <= FIGURE_LIMIT)
+        or (spos and spos.iso_raw and not LOW <= spos.iso_raw <= FIGURE_LIMIT)
+    ):
         raise Reject(too_large(ctx, ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
     if e.liquidation is not None:
         liquidation_fill(ctx, e)
@@ -85,7 +90,9 @@ def liquidation_fill(ctx: Context, e: ev.Trade) -> None:
             del ctx.state.liq_orders[name]
 
 
-def too_large(ctx: Context, ntl: int, market: MarketState, sides: tuple[tuple[str, Account, Position | None], ...]) -> str:
+def too_large(
+    ctx: Context, ntl: int, market: MarketState, sides: tuple[tuple[str, Account, Position | None], ...]
+) -> str:
     """Says which bound a trade would break (`trade`'s combined check)."""
     if ntl > MAX_NOTIONAL:
         return f"trade notional {shown(ntl)} is above {shown(MAX_NOTIONAL)} USDC"
@@ -106,11 +113,15 @@ def bad_trade(e: ev.Trade, market: MarketState) -> None:
     if e.sz % market.lot:
         raise Reject(f"sz {format_decimal(e.sz, SZ_DECIMALS)} is not a multiple of the lot of {e.coin}")
     if e.px % market.tick:
-        raise Reject(f"px {format_decimal(e.px, PX_DECIMALS)} has more decimals than {e.coin} allows (6 - sz_decimals)")
+        raise Reject(
+            f"px {format_decimal(e.px, PX_DECIMALS)} has more decimals than {e.coin} allows (6 - sz_decimals)"
+        )
     raise Reject("buyer and seller are the same account")
 
 
-def new_position(ctx: Context, market: MarketState, leverage: int | None = None, cross: bool | None = None) -> Position:
+def new_position(
+    ctx: Context, market: MarketState, leverage: int | None = None, cross: bool | None = None
+) -> Position:
     lev = leverage if leverage is not None else min(ctx.rules.default_leverage, market.table.max_leverage)
     return Position(leverage=lev, cross=(not market.only_isolated) if cross is None else cross)
 
@@ -161,8 +172,11 @@ def prices(ctx: Context, e: ev.Prices) -> None:
         return
     token_net = ctx.state.token_net
     for coin, point in prices.items():  # MAX_PX is the codec's: here what the state decides
-        if (point.mark <= 0 or (point.oracle is not None and point.oracle <= 0)
-                or markets[coin].long_size * point.mark > OPEN_LIMIT):
+        if (
+            point.mark <= 0
+            or (point.oracle is not None and point.oracle <= 0)
+            or markets[coin].long_size * point.mark > OPEN_LIMIT
+        ):
             raise Reject(price_error(ctx, coin, point) or "")
         if token_net and coin in token_net:  # a token of the same name is priced at this oracle
             ctx.token_worth(coin, 0, point.mark if point.oracle is None else point.oracle)

@@ -61,8 +61,19 @@ class _Sizing:
 
     __slots__ = ("model", "cash", "slack", "slack2", "ratio", "parts", "shares", "weights", "debt", "kept")
 
-    def __init__(self, model: MarginModel, cash: int, slack: int, slack2: int | None, ratio: int, parts: dict[str, Part],
-                 shares: int, weights: int, debt: int, kept: int) -> None:
+    def __init__(
+        self,
+        model: MarginModel,
+        cash: int,
+        slack: int,
+        slack2: int | None,
+        ratio: int,
+        parts: dict[str, Part],
+        shares: int,
+        weights: int,
+        debt: int,
+        kept: int,
+    ) -> None:
         self.model = model  # the account's margin model when it was banded
         self.cash, self.slack, self.slack2, self.ratio, self.parts = cash, slack, slack2, ratio, parts
         self.shares, self.weights, self.debt, self.kept = shares, weights, debt, kept
@@ -77,7 +88,9 @@ class PmBands:
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
         self.sizing: dict[str, _Sizing] = {}
-        self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
+        self.debts: dict[
+            str, tuple[int, int]
+        ] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
         self.ids = AccountIds()
 
     def forget(self, name: str) -> None:
@@ -104,11 +117,26 @@ class PmBands:
             return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
         width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
-        return (coin, kind, min(market.mark, market.oracle) - width, max(market.mark, market.oracle) + width,
-                market.funding_index - fund, market.funding_index + fund)
+        return (
+            coin,
+            kind,
+            min(market.mark, market.oracle) - width,
+            max(market.mark, market.oracle) + width,
+            market.funding_index - fund,
+            market.funding_index + fund,
+        )
 
-    def _put(self, name: str, old: dict[tuple[str, int], Entry], coin: str, kind: int, market: MarketState,
-             share: int, k: int, szi: int) -> Entry:
+    def _put(
+        self,
+        name: str,
+        old: dict[tuple[str, int], Entry],
+        coin: str,
+        kind: int,
+        market: MarketState,
+        share: int,
+        k: int,
+        szi: int,
+    ) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
         nothing, or only the price keys); the others are written for half the share. A band
@@ -119,7 +147,12 @@ class PmBands:
         ident = self.ids.of(name)
         if kept is not None:
             allowed = self._band(coin, kind, market, share, k, szi)
-            fits = (allowed[2] <= kept[2] <= lo, hi <= kept[3] <= allowed[3], allowed[4] <= kept[4] <= index, index <= kept[5] <= allowed[5])
+            fits = (
+                allowed[2] <= kept[2] <= lo,
+                hi <= kept[3] <= allowed[3],
+                allowed[4] <= kept[4] <= index,
+                index <= kept[5] <= allowed[5],
+            )
             if all(fits):
                 return kept
             strict = self._band(coin, kind, market, share // 2, k, szi)
@@ -149,7 +182,9 @@ class PmBands:
         markets = state.markets
         for scope in isolated_scopes(account, markets):
             szi = account.positions[scope.name].szi
-            out[scope.name, 1] = self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi)
+            out[scope.name, 1] = self._put(
+                name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
+            )
         exposure = {coin: parts(state, account, spot, coin, model) for coin in _exposed(state, account, spot, model)}
         buffers = model.buffers(state, account, spot, now) if exposure or spot.borrowed else None
         self.debts.pop(name, None)
@@ -177,9 +212,18 @@ class PmBands:
                     out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
                     terms[coin] = (x, r, p, share, weight[coin])
                     given += share
-                self.sizing[name] = _Sizing(model, _cash(state, account, spot, model), ratio_buffer - kept - given,
-                                            None if borrow_buffer is None else borrow_buffer - kept - given,
-                                            model.band_ratio(state.pm_rules), terms, given, total, debt, kept)
+                self.sizing[name] = _Sizing(
+                    model,
+                    _cash(state, account, spot, model),
+                    ratio_buffer - kept - given,
+                    None if borrow_buffer is None else borrow_buffer - kept - given,
+                    model.band_ratio(state.pm_rules),
+                    terms,
+                    given,
+                    total,
+                    debt,
+                    kept,
+                )
         for entry in old.values():
             self._drop(name, entry)
         if out:
@@ -241,7 +285,11 @@ class PmBands:
         if sizing is not None and entries is not None:
             markets = state.markets
             left = [key for key, entry in entries.items() if not _holds(entry, markets[key[0]])]
-            if left and all(kind == 0 for _, kind in left) and all(self._rereference(name, state, sizing, coin) for coin, _ in left):
+            if (
+                left
+                and all(kind == 0 for _, kind in left)
+                and all(self._rereference(name, state, sizing, coin) for coin, _ in left)
+            ):
                 return
         self.index(name, state, model, now)
 
@@ -365,7 +413,9 @@ def _exposed(state: State, account: Account, spot: SpotAccount, model: MarginMod
     return coins
 
 
-def parts(state: State, account: Account, spot: SpotAccount, coin: str, model: MarginModel) -> tuple[int, int, int, int, int]:
+def parts(
+    state: State, account: Account, spot: SpotAccount, coin: str, model: MarginModel
+) -> tuple[int, int, int, int, int]:
     """A coin's terms in the account's buffers, each buffer being a sum of them plus terms no
     price moves: `x` in the liquidation value (a PM account's) or the cross account value (a
     unified one's): the cross position's value and unsettled funding, and the spot side's

@@ -138,12 +138,20 @@ def _terms(rules: PmRules) -> _RulesTerms:
     if _cached_terms.rules is not rules:
         q = rules.threshold_quantum
         caps = rules.caps
-        _cached_terms = _RulesTerms(rules, {
-            token: _Terms(ltv, _factor(ltv, 1, 2, q), _factor(ltv, 2, 3, q),
-                          caps[token].user_supply * lending.scale(token) if token in caps else None)
-            for token, ltv in rules.ltv.items()
-        }, caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0,
-            tuple((token, ltv) for token, ltv in rules.ltv.items() if ltv and token != USDC))
+        _cached_terms = _RulesTerms(
+            rules,
+            {
+                token: _Terms(
+                    ltv,
+                    _factor(ltv, 1, 2, q),
+                    _factor(ltv, 2, 3, q),
+                    caps[token].user_supply * lending.scale(token) if token in caps else None,
+                )
+                for token, ltv in rules.ltv.items()
+            },
+            caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0,
+            tuple((token, ltv) for token, ltv in rules.ltv.items() if ltv and token != USDC),
+        )
     return _cached_terms
 
 
@@ -183,7 +191,11 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
     total = NO_HOLDINGS
     for token in tokens:
         if token != USDC:
-            part = token_sums(state, token, holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0))
+            part = token_sums(
+                state,
+                token,
+                holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0),
+            )
             total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
     return total
 
@@ -209,8 +221,16 @@ def _figures(state: State, account: Account, spot: SpotAccount, sums: Holdings) 
     usdc = cross.account_value + holdings(state, spot, USDC)
     borrowed = borrowed_value(state, spot)
     requirement = state.pm_rules.min_requirement + cross.maintenance + borrowed
-    return Figures(usdc, borrowed, sums.borrow_limit, sums.collateral, cross.maintenance, requirement, usdc + sums.liquidation,
-                   usdc + sums.worth - borrowed)
+    return Figures(
+        usdc,
+        borrowed,
+        sums.borrow_limit,
+        sums.collateral,
+        cross.maintenance,
+        requirement,
+        usdc + sums.liquidation,
+        usdc + sums.worth - borrowed,
+    )
 
 
 def at_risk(account: Account, spot: SpotAccount) -> bool:
@@ -277,7 +297,14 @@ def cash(state: State, account: Account, spot: SpotAccount) -> Cash:
     return Cash(margin.cross_value(account, state.markets), lending.claim(state.pools[USDC], shares) if shares else 0)
 
 
-def spendable(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+def spendable(
+    state: State,
+    account: Account,
+    spot: SpotAccount,
+    extra: tuple[str, int] | None = None,
+    need: int = 0,
+    now: Cash | None = None,
+) -> int:
     """USDC a PM account can pay now: its balance (supply included) plus the borrow headroom
     (left out when the balance alone covers `need`); `now` is its `cash` if already read."""
     if now is None:
@@ -332,8 +359,9 @@ def withdrawable(state: State, account: Account, spot: SpotAccount) -> int:
     return max(0, min(f.usdc - f.borrowed, f.liq_value - keep))
 
 
-def supply_take(state: State, account: Account, spot: SpotAccount, amount: int, taken: int = 0,
-                now: Cash | None = None) -> int:
+def supply_take(
+    state: State, account: Account, spot: SpotAccount, amount: int, taken: int = 0, now: Cash | None = None
+) -> int:
     """What paying `amount` takes out of a PM account's USDC supply (as far as its free ledger
     cash falls short; `now` is its `cash` if already read), with `taken` already promised out of
     the pool; rejects when the pool cannot pay it out. Changes nothing, so handlers check before
@@ -425,7 +453,9 @@ class Takeover:
                 continue
             unit = state.tokens[token].unit
             balance, shares = spot.balances.get(token, 0), spot.supplied.get(token, 0)
-            amount = balance if share is None else min(balance, ceil_div(ceil_div(balance0 * share, RATE), unit) * unit)
+            amount = (
+                balance if share is None else min(balance, ceil_div(ceil_div(balance0 * share, RATE), unit) * unit)
+            )
             part = shares if share is None else min(shares, ceil_div(shares0 * share, RATE))
             if amount:
                 add(spot, token, -amount)
@@ -467,8 +497,16 @@ def _move(source: dict[str, int], target: dict[str, int], token: str, shares: in
     target[token] = target.get(token, 0) + shares
 
 
-def liquidate_borrows(state: State, name: str, account: Account, spot: SpotAccount, backstop: SpotAccount, cause: int,
-                      emit: Callable[[object], None], broken: Callable[[], bool]) -> None:
+def liquidate_borrows(
+    state: State,
+    name: str,
+    account: Account,
+    spot: SpotAccount,
+    backstop: SpotAccount,
+    cause: int,
+    emit: Callable[[object], None],
+    broken: Callable[[], bool],
+) -> None:
     """The borrow liquidation, by the backstop with no order book: above the full threshold a
     full takeover of the collateral and the borrows; else, while above the partial threshold
     (or above the PM ratio with no cross position left to close), 20% steps."""
@@ -487,12 +525,31 @@ def liquidate_borrows(state: State, name: str, account: Account, spot: SpotAccou
             repaid += move.debts(move.slice(step))
             if not spot.borrowed or (borrow_stage(state, spot)[0] is None and not (flat and broken())):
                 break
-    emit(ev.BorrowLiquidation(account=name, kind=kind, borrowed=borrowed, collateral_value=collateral, threshold=threshold,
-                              taken=dict(sorted(move.taken.items())), usdc=0, repaid=repaid, cause=cause, ts=state.time))
+    emit(
+        ev.BorrowLiquidation(
+            account=name,
+            kind=kind,
+            borrowed=borrowed,
+            collateral_value=collateral,
+            threshold=threshold,
+            taken=dict(sorted(move.taken.items())),
+            usdc=0,
+            repaid=repaid,
+            cause=cause,
+            ts=state.time,
+        )
+    )
 
 
-def take_over(state: State, name: str, account: Account, spot: SpotAccount, backstop: tuple[Account, SpotAccount], cause: int,
-              emit: Callable[[object], None]) -> None:
+def take_over(
+    state: State,
+    name: str,
+    account: Account,
+    spot: SpotAccount,
+    backstop: tuple[Account, SpotAccount],
+    cause: int,
+    emit: Callable[[object], None],
+) -> None:
     """The last resort, with no cross position left and the PM ratio still broken: the backstop
     takes every PM-eligible holding, the USDC ledger and supply, and every borrow."""
     borrowed = borrowed_value(state, spot)
@@ -507,5 +564,17 @@ def take_over(state: State, name: str, account: Account, spot: SpotAccount, back
     liquidator.raw_usd += account.raw_usd
     account.raw_usd = 0
     repaid = move.debts(None)
-    emit(ev.BorrowLiquidation(account=name, kind="full", borrowed=borrowed, collateral_value=collateral, threshold=0,
-                              taken=dict(sorted(move.taken.items())), usdc=usdc, repaid=repaid, cause=cause, ts=state.time))
+    emit(
+        ev.BorrowLiquidation(
+            account=name,
+            kind="full",
+            borrowed=borrowed,
+            collateral_value=collateral,
+            threshold=0,
+            taken=dict(sorted(move.taken.items())),
+            usdc=usdc,
+            repaid=repaid,
+            cause=cause,
+            ts=state.time,
+        )
+    )

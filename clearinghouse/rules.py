@@ -97,8 +97,9 @@ class PmRules(msgspec.Struct, frozen=True):
     max_value: int = 25_000_000_000_000  # ...and account value below 25M USDC
 
 
-def patched(rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | None,
-            patch: PmParams | None) -> PmRules:
+def patched(
+    rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | None, patch: PmParams | None
+) -> PmRules:
     """`rules` with the given LTVs and caps replaced token by token and the scalars of a `rules`
     event's `pm` (those not None) set: `PmParams` names `PmRules`' scalar fields."""
     changes: dict[str, object] = {}
@@ -133,8 +134,12 @@ def pm_rules_error(rules: PmRules) -> str | None:
     if not (MIN_PARTIAL_STEP <= rules.partial_step <= RATE and 0 < rules.threshold_quantum <= RATE):
         step = format_decimal(MIN_PARTIAL_STEP, RATE_DECIMALS)
         return f"partial_step must be in [{step}, 1] and threshold_quantum in (0, 1]"
-    usd = {"min_requirement": rules.min_requirement, "min_volume": rules.min_volume, "min_value": rules.min_value,
-           "max_value": rules.max_value}
+    usd = {
+        "min_requirement": rules.min_requirement,
+        "min_volume": rules.min_volume,
+        "min_value": rules.min_value,
+        "max_value": rules.max_value,
+    }
     for name, amount in usd.items():
         if not 0 <= amount <= MAX_USD:
             return f"{name} must be between 0 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"

@@ -41,8 +41,10 @@ def isolated_scopes(account: Account, markets: dict[str, MarketState]) -> list[S
     """Each open isolated position, with its figures (a PM account's only scopes of their own:
     its cross book answers to the PM ratio)."""
     positions = account.positions
-    return [isolated_scope(coin, positions[coin], markets[coin])
-            for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)]  # sorts the few open ones only
+    return [
+        isolated_scope(coin, positions[coin], markets[coin])
+        for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)
+    ]  # sorts the few open ones only
 
 
 def isolated_scope(coin: str, pos: Position, market: MarketState) -> Scope:

@@ -21,7 +21,15 @@ def spot_trade(ctx: Context, e: ev.SpotTrade) -> None:
     state = ctx.state
     token = state.tokens.get(e.base)
     sz, px = e.sz, e.px
-    if token is None or e.quote != USDC or sz <= 0 or px <= 0 or sz % token.unit or sz * px % NTL_DIV or e.buyer == e.seller:
+    if (
+        token is None
+        or e.quote != USDC
+        or sz <= 0
+        or px <= 0
+        or sz % token.unit
+        or sz * px % NTL_DIV
+        or e.buyer == e.seller
+    ):
         bad_spot_trade(ctx, e)
     accounts = state.accounts
     buyer = accounts.get(e.buyer) or ctx.account(e.buyer)

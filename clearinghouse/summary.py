@@ -75,7 +75,12 @@ def _position(pos: Position, market: MarketState, cross: margin.Cross, rules: Ru
 
 
 def _margin_summary(av: int, ntl: int, raw: int, used: int) -> dict[str, str]:
-    return {"accountValue": _usd(av), "totalNtlPos": _usd(ntl), "totalRawUsd": _usd(raw), "totalMarginUsed": _usd(used)}
+    return {
+        "accountValue": _usd(av),
+        "totalNtlPos": _usd(ntl),
+        "totalRawUsd": _usd(raw),
+        "totalMarginUsed": _usd(used),
+    }
 
 
 def clearinghouse_state(state: State, name: str) -> dict[str, Any]:

@@ -130,7 +130,11 @@ def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
 def contribution(pos: Position, market: MarketState, ntl: int) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance
     (`ntl` is its notional, which the caller has at hand)."""
-    return margin.value(pos.szi, market.mark) + margin.pending_funding(pos, market) - margin.table_of(pos, market).maintenance(ntl)
+    return (
+        margin.value(pos.szi, market.mark)
+        + margin.pending_funding(pos, market)
+        - margin.table_of(pos, market).maintenance(ntl)
+    )
 
 
 def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
@@ -157,7 +161,17 @@ class TriggerIndex:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def _add(self, ident: int, coin: str, pos: Position, market: MarketState, ntl: int, b: int, c_ref: int, old: _Reservation | None = None) -> _Reservation:
+    def _add(
+        self,
+        ident: int,
+        coin: str,
+        pos: Position,
+        market: MarketState,
+        ntl: int,
+        b: int,
+        c_ref: int,
+        old: _Reservation | None = None,
+    ) -> _Reservation:
         """A reservation of `b` on `pos` (of notional `ntl`), referenced at the current mark and
         funding index, for the account of id `ident`.
 
@@ -173,8 +187,16 @@ class TriggerIndex:
         px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
         same_side = old is not None and old.long == long
-        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(long, old.px_key, market)  # type: ignore[union-attr]
-        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(long, old.fund_key, market)  # type: ignore[union-attr]
+        keep_px = (
+            same_side
+            and (old.px_key >= px_need if long else old.px_key <= px_need)
+            and _px_holds(long, old.px_key, market)
+        )  # type: ignore[union-attr]
+        keep_fund = (
+            same_side
+            and (old.fund_key <= fund_need if long else old.fund_key >= fund_need)
+            and _fund_holds(long, old.fund_key, market)
+        )  # type: ignore[union-attr]
         px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
@@ -251,7 +273,9 @@ class TriggerIndex:
                 for coin, pos, market, ntl, c in cross:
                     b = ROUNDING + spare * ntl // total
                     given += b
-                    self._set_cross(entry, coin, self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None)))
+                    self._set_cross(
+                        entry, coin, self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None))
+                    )
                 entry.slack = buffer - given
             elif buffer >= 0:
                 self.tight.add(name)
@@ -303,7 +327,9 @@ class TriggerIndex:
         entry.slack = available - b
         return True
 
-    def _iso_filled(self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState) -> bool:
+    def _iso_filled(
+        self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState
+    ) -> bool:
         """An isolated fill moved margin between the cross ledger (slack) and the position,
         whose reservation is simply its own buffer again."""
         if not self.cash_moved(name, account):
@@ -329,11 +355,16 @@ class TriggerIndex:
         scope left out below maintenance that is back above it). A price jump in one coin then
         costs each account it crosses one position's keys, not all of them."""
         entry = self.accounts.get(name)
-        if entry is not None and all(coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi):
+        if entry is not None and all(
+            coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
+        ):
             crossed = [
                 coin
                 for coin, res in (*entry.cross.items(), *entry.iso.items())
-                if not (_px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin]))
+                if not (
+                    _px_holds(res.long, res.px_key, markets[coin])
+                    and _fund_holds(res.long, res.fund_key, markets[coin])
+                )
             ]
             if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
                 return
@@ -361,7 +392,9 @@ class TriggerIndex:
         freed = left // 2
         if left - freed < ROUNDING:
             return 0
-        self._set_cross(entry, donor_coin, self._add(entry.ident, donor_coin, pos, market, ntl, left - freed, c_now, donor))
+        self._set_cross(
+            entry, donor_coin, self._add(entry.ident, donor_coin, pos, market, ntl, left - freed, c_now, donor)
+        )
         return freed
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:

@@ -65,8 +65,16 @@ class MarginModel(Protocol):
         """The USDC balance spot trades pay from and into."""
         ...
 
-    def usdc_room(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet,
-                  extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+    def usdc_room(
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        rules: RuleSet,
+        extra: tuple[str, int] | None = None,
+        need: int = 0,
+        now: Cash | None = None,
+    ) -> int:
         """USDC the account can pay for a spot buy (`extra`: the tokens bought, `need`: the
         price) or a supply (`now`: its `portfolio.cash`, if read)."""
         ...
@@ -79,13 +87,16 @@ class MarginModel(Protocol):
         """Its USDC as a payment sees it, read once for a spot buy's checks (None: not needed)."""
         ...
 
-    def payment_take(self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int,
-                     now: Cash | None) -> int:
+    def payment_take(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int, now: Cash | None
+    ) -> int:
         """What paying `amount` takes out of its USDC supply (`taken`: already promised out of the
         pool); rejects when the pool cannot pay it. Changes nothing."""
         ...
 
-    def pay_usdc(self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    def pay_usdc(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None
+    ) -> None:
         """Moves `amount` USDC (negative: receives) out of its spot USDC (`take`: out of its supply,
         as `payment_take` worked it out)."""
         ...
@@ -128,7 +139,9 @@ class MarginModel(Protocol):
         """The ratio (1e-12) the cash and value terms of its buffer count at."""
         ...
 
-    def buffers(self, state: State, account: Account, spot: SpotAccount, now: Check | None) -> tuple[int, int | None] | None:
+    def buffers(
+        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+    ) -> tuple[int, int | None] | None:
         """How far its figures are from their triggers: (the ratio's or maintenance's, the
         partial borrow threshold's or None without a borrow); None: nothing can trigger."""
         ...

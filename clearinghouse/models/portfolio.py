@@ -38,8 +38,9 @@ class PortfolioModel:
         f = portfolio.figures(state, account, spot)
         keep = ceil_div(f.requirement * RATE, state.pm_rules.liq_ratio)
         parts = (Part("portfolio", f.liq_value, keep, keep), *perp_requirement(account, state.markets).parts[1:])
-        return Requirement(sum(p.equity for p in parts), sum(p.initial for p in parts),
-                           sum(p.maintenance for p in parts), parts)
+        return Requirement(
+            sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
+        )
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         return portfolio.withdrawable(state, account, spot)  # type: ignore[arg-type]
@@ -47,8 +48,16 @@ class PortfolioModel:
     def spot_usdc(self, account: Account, spot: SpotAccount) -> int:
         return account.raw_usd
 
-    def usdc_room(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet,
-                  extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+    def usdc_room(
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        rules: RuleSet,
+        extra: tuple[str, int] | None = None,
+        need: int = 0,
+        now: Cash | None = None,
+    ) -> int:
         """Its balance, supply and borrow headroom."""
         return portfolio.spendable(state, account, spot, extra, need, now)  # type: ignore[arg-type]
 
@@ -58,11 +67,14 @@ class PortfolioModel:
     def cash_now(self, state: State, account: Account, spot: SpotAccount) -> Cash | None:
         return portfolio.cash(state, account, spot)
 
-    def payment_take(self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int,
-                     now: Cash | None) -> int:
+    def payment_take(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int, now: Cash | None
+    ) -> int:
         return portfolio.supply_take(state, account, spot, amount, taken, now) if amount > 0 else 0
 
-    def pay_usdc(self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    def pay_usdc(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None
+    ) -> None:
         if amount > 0:
             portfolio.from_supply(state, account, spot, amount, take)
         account.raw_usd -= amount
@@ -109,7 +121,9 @@ class PortfolioModel:
     def band_ratio(self, rules: PmRules) -> int:
         return rules.liq_ratio
 
-    def buffers(self, state: State, account: Account, spot: SpotAccount, now: Check | None) -> tuple[int, int | None] | None:
+    def buffers(
+        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+    ) -> tuple[int, int | None] | None:
         """The ratio's buffer `liq_ratio * liqValue - req`, and the partial borrow threshold's.
         An account with nothing to liquidate yet is banded all the same while its ratio holds,
         so that its first fill finds a sizing to draw on."""

@@ -21,10 +21,17 @@ def perp_requirement(account: Account, markets: dict[str, MarketState]) -> Requi
     for coin in sorted(c for c, p in account.positions.items() if p.szi and not p.cross):
         pos, market = account.positions[coin], markets[coin]
         ntl = margin.notional(pos.szi, market.mark)
-        parts.append(Part(coin, margin.iso_margin_used(pos, market), ceil_div(ntl, pos.leverage),
-                          margin.table_of(pos, market).maintenance(ntl)))
-    return Requirement(sum(p.equity for p in parts), sum(p.initial for p in parts),
-                       sum(p.maintenance for p in parts), tuple(parts))
+        parts.append(
+            Part(
+                coin,
+                margin.iso_margin_used(pos, market),
+                ceil_div(ntl, pos.leverage),
+                margin.table_of(pos, market).maintenance(ntl),
+            )
+        )
+    return Requirement(
+        sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), tuple(parts)
+    )
 
 
 def cross_withdrawable(account: Account, markets: dict[str, MarketState], rules: RuleSet) -> int:
@@ -50,8 +57,16 @@ class StandardModel:
     def spot_usdc(self, account: Account, spot: SpotAccount) -> int:
         return spot.balances.get(USDC, 0)
 
-    def usdc_room(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet,
-                  extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+    def usdc_room(
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        rules: RuleSet,
+        extra: tuple[str, int] | None = None,
+        need: int = 0,
+        now: Cash | None = None,
+    ) -> int:
         return spot.balances.get(USDC, 0) if spot is not None else 0
 
     def suppliable_usdc(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
@@ -60,11 +75,14 @@ class StandardModel:
     def cash_now(self, state: State, account: Account, spot: SpotAccount) -> Cash | None:
         return None
 
-    def payment_take(self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int,
-                     now: Cash | None) -> int:
+    def payment_take(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, taken: int, now: Cash | None
+    ) -> int:
         return 0
 
-    def pay_usdc(self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    def pay_usdc(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None
+    ) -> None:
         add(spot, USDC, -amount)
 
     def debit_ledger(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
@@ -91,7 +109,9 @@ class StandardModel:
     def band_ratio(self, rules: PmRules) -> int:
         return RATE
 
-    def buffers(self, state: State, account: Account, spot: SpotAccount, now: Check | None) -> tuple[int, int | None] | None:
+    def buffers(
+        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+    ) -> tuple[int, int | None] | None:
         """The cross book's distance from maintenance (its trigger is strict); the engine keeps a
         standard account in the trigger index, which solves for it in closed form."""
         if not any(pos.szi and pos.cross for pos in account.positions.values()):

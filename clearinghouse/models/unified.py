@@ -20,12 +20,22 @@ class UnifiedModel(StandardModel):
     def spot_usdc(self, account: Account, spot: SpotAccount) -> int:
         return account.raw_usd
 
-    def usdc_room(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet,
-                  extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+    def usdc_room(
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        rules: RuleSet,
+        extra: tuple[str, int] | None = None,
+        need: int = 0,
+        now: Cash | None = None,
+    ) -> int:
         """What a removal of margin may take: the ledger is also its spot USDC."""
         return self.withdrawable(state, account, spot, rules) if spot is not None else 0
 
-    def pay_usdc(self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    def pay_usdc(
+        self, state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None
+    ) -> None:
         account.raw_usd -= amount
 
     def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
@@ -34,7 +44,9 @@ class UnifiedModel(StandardModel):
     def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
         return scopes(account, markets, True)
 
-    def buffers(self, state: State, account: Account, spot: SpotAccount, now: Check | None) -> tuple[int, int | None] | None:
+    def buffers(
+        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+    ) -> tuple[int, int | None] | None:
         """An open cross position can trigger, even one with no maintenance yet (mark 0); the
         trigger is inclusive, so the buffer is one micro-USDC less than `AV_cross - crossMM`."""
         if not any(pos.szi and pos.cross for pos in account.positions.values()):
