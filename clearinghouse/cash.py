@@ -36,7 +36,8 @@ def deposit(ctx: Context, e: ev.Deposit) -> None:
         account = state.accounts[e.account] = Account()
     account.raw_usd += e.amount
     state.deposited += e.amount
-    ctx.settle_at_next_hour(e.account)
+    if e.account in ctx.models.settling:
+        ctx.settle_at_next_hour(e.account)
 
 
 def withdraw(ctx: Context, e: ev.Withdraw) -> None:
@@ -71,7 +72,8 @@ def transfer(ctx: Context, e: ev.Transfer) -> None:
     if target is None:
         target = ctx.state.accounts[e.to] = Account()
     target.raw_usd += e.amount
-    ctx.settle_at_next_hour(e.to)
+    if e.to in ctx.models.settling:
+        ctx.settle_at_next_hour(e.to)
 
 
 def take(ctx: Context, name: str, amount: int) -> Account:

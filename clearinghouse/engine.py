@@ -114,15 +114,15 @@ class Engine:
         if self._unbuilt:  # keys are taken from the state before the first event, as after a load
             self._unbuilt = False
             self.checks.build(SYSTEM_ACCOUNTS)
-        state = self.state
+        state, ctx = self.state, self.ctx
         seq = state.next_seq
         state.next_seq = seq + 1
         ts = event.ts
         if ts is not None and ts > state.time:
-            if ts > self.ctx.latest:
+            if ts > ctx.latest:
                 return [ev.Rejected(seq=seq, reason=self._time_error(ts), event=ev.event_type(event))]
             state.time = ts
-        if state.time >= self.ctx.accrue_at:
+        if state.time >= ctx.accrue_at:
             self._accrue()
         source_id = event.id
         checked: ev.InputEvent | None = event
