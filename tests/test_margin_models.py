@@ -7,7 +7,19 @@ from __future__ import annotations
 
 import inspect
 
-from rulebook import BTC_TIERS, ETH_TIERS, Book, deposit, market, pm_rules, prices, set_leverage, set_mode, token, trade
+from rulebook import (
+    BTC_TIERS,
+    ETH_TIERS,
+    Book,
+    deposit,
+    market,
+    pm_rules,
+    prices,
+    set_leverage,
+    set_mode,
+    token,
+    trade,
+)
 
 from clearinghouse.account_modes import MODES
 from clearinghouse.models.base import MarginModel, Part
@@ -15,8 +27,9 @@ from clearinghouse.models.registry import MODELS, AccountModels, model_of
 from events.units import usd
 
 PROTOCOL_ATTRIBUTES = {name for name in MarginModel.__annotations__}
-PROTOCOL_METHODS = {name for name, member in vars(MarginModel).items()
-                    if inspect.isfunction(member) and not name.startswith("_")}
+PROTOCOL_METHODS = {
+    name for name, member in vars(MarginModel).items() if inspect.isfunction(member) and not name.startswith("_")
+}
 
 
 def test_every_registered_model_implements_the_protocol() -> None:
@@ -34,8 +47,14 @@ def test_every_registered_model_implements_the_protocol() -> None:
 
 def test_each_account_has_the_model_of_its_mode() -> None:
     book = Book()
-    book.ok(pm_rules(pm={"min_value": "0"}), deposit("s", "1"), deposit("u", "1"), deposit("p", "1"),
-            set_mode("u", "unified"), set_mode("p", "portfolio"))
+    book.ok(
+        pm_rules(pm={"min_value": "0"}),
+        deposit("s", "1"),
+        deposit("u", "1"),
+        deposit("p", "1"),
+        set_mode("u", "unified"),
+        set_mode("p", "portfolio"),
+    )
     state = book.state
     models = AccountModels(state)  # rebuilt from the state alone, as after a snapshot load
     assert [models.of(n).mode for n in ("s", "u", "p", "nobody")] == ["standard", "unified", "portfolio", "standard"]
@@ -48,9 +67,16 @@ def _standard() -> Book:
     """alice: 10,000 USDC; 10 ETH isolated at 20x bought at 4,000 (fee 18) and 0.5 BTC cross at
     the default 20x bought at 100,000."""
     book = Book()
-    book.ok(market("ETH", 4, ETH_TIERS), market("BTC", 5, BTC_TIERS), deposit("alice", "10000"),
-            deposit("bob", "1000000"), prices(ETH="4000", BTC="100000"), set_leverage("alice", "ETH", 20, cross=False),
-            trade("ETH", "4000", "10", "alice", "bob", buyer_fee="18"), trade("BTC", "100000", "0.5", "alice", "bob"))
+    book.ok(
+        market("ETH", 4, ETH_TIERS),
+        market("BTC", 5, BTC_TIERS),
+        deposit("alice", "10000"),
+        deposit("bob", "1000000"),
+        prices(ETH="4000", BTC="100000"),
+        set_leverage("alice", "ETH", 20, cross=False),
+        trade("ETH", "4000", "10", "alice", "bob", buyer_fee="18"),
+        trade("BTC", "100000", "0.5", "alice", "bob"),
+    )
     return book
 
 
@@ -63,8 +89,10 @@ def test_standard_requirement_and_withdrawable() -> None:
     # ETH isolated: ledger 2,000 - 18 - 40,000, plus 40,000 of position value: 1,982; IM 40,000 / 20
     # = 2,000; MM 40,000 / (2 * 25) = 800.
     figures = model.requirement(state, account, state.spot.get("alice"))
-    assert figures.parts == (Part("cross", usd("8000"), usd("2500"), usd("625")),
-                             Part("ETH", usd("1982"), usd("2000"), usd("800")))
+    assert figures.parts == (
+        Part("cross", usd("8000"), usd("2500"), usd("625")),
+        Part("ETH", usd("1982"), usd("2000"), usd("800")),
+    )
     assert (figures.equity, figures.initial, figures.maintenance) == (usd("9982"), usd("4500"), usd("1425"))
     # AV 8,000 less max(IM 2,500, 10% of 50,000 = 5,000)
     assert model.withdrawable(state, account, None, book.engine.rules) == usd("3000")
@@ -96,9 +124,17 @@ def test_unified_is_liquidatable_at_equity_equal_to_maintenance() -> None:
 
 def test_portfolio_requirement_withdrawable_and_ratio() -> None:
     book = Book(liquidation=False)
-    book.ok(pm_rules(pm={"min_value": "0"}), token("HYPE"), market("ETH", 4, [("0", 10)]), prices(ETH="2000", HYPE="40"),
-            deposit("mm", "1000000"), deposit("alice", "100", token="HYPE"), deposit("alice", "1000"),
-            set_mode("alice", "portfolio"), trade("ETH", "2000", "1", "alice", "mm"))
+    book.ok(
+        pm_rules(pm={"min_value": "0"}),
+        token("HYPE"),
+        market("ETH", 4, [("0", 10)]),
+        prices(ETH="2000", HYPE="40"),
+        deposit("mm", "1000000"),
+        deposit("alice", "100", token="HYPE"),
+        deposit("alice", "1000"),
+        set_mode("alice", "portfolio"),
+        trade("ETH", "2000", "1", "alice", "mm"),
+    )
     state, model = book.state, MODELS["portfolio"]
     account, spot = state.accounts["alice"], state.spot["alice"]
     # USDC: ledger 1,000 - 2,000 plus the long's 2,000 = AV_cross 1,000 (no supply yet: no hour passed).
@@ -112,7 +148,8 @@ def test_portfolio_requirement_withdrawable_and_ratio() -> None:
     # ETH at 1,000: AV_cross 0, req 20 + 50 = 70; HYPE at 0.8: liqValue 100 * 0.8 * 0.825 = 66;
     # 70 / 66 is above 0.95
     book.ok(prices(ETH="1000", HYPE="0.8"))
-    assert model.requirement(state, account, spot).parts[0] == Part("portfolio", usd("66"), usd("73.684211"),
-                                                                     usd("73.684211"))  # 70 / 0.95, up
+    assert model.requirement(state, account, spot).parts[0] == Part(
+        "portfolio", usd("66"), usd("73.684211"), usd("73.684211")
+    )  # 70 / 0.95, up
     assert model.liquidatable(state, account, spot)
     assert model.withdrawable(state, account, spot, book.engine.rules) == 0
