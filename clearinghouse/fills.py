@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from events.bounds import FIGURE_LIMIT
 from clearinghouse.margin import pending_funding
-from clearinghouse.state import Account, Market, Position
+from clearinghouse.state import Account, MarketState, Position
 from events.units import NTL_DIV, ceil_div, round_half_even
 
 
@@ -27,7 +27,7 @@ def saturated(total: int) -> int:
     return total if -FIGURE_LIMIT <= total <= FIGURE_LIMIT else FIGURE_LIMIT if total > 0 else -FIGURE_LIMIT
 
 
-def settle_funding(account: Account, pos: Position, market: Market) -> int:
+def settle_funding(account: Account, pos: Position, market: MarketState) -> int:
     """Books accrued funding into the position's ledger; returns the amount booked (signed),
     which the caller takes from the funding pool."""
     amount = pending_funding(pos, market)
@@ -76,7 +76,7 @@ def _grow_entry(pos: Position, old: int, added: int, px: int) -> None:
         pos.funding_open = 0
 
 
-def apply_fill(account: Account, pos: Position, market: Market, size: int, px: int, fee: int) -> int:
+def apply_fill(account: Account, pos: Position, market: MarketState, size: int, px: int, fee: int) -> int:
     """Applies a fill of signed `size` at `px` paying `fee` (negative = rebate) to one side;
     returns the funding it settled first (the size is about to change). Cross positions, the
     hot path, are handled inline."""

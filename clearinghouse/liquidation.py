@@ -14,8 +14,10 @@ from typing import Any, Callable
 
 from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
-from clearinghouse.spot import PORTFOLIO, STANDARD, UNIFIED, mode_of
-from clearinghouse.state import Account, LiquidationConfig, Market, Position, SpotAccount, State
+from clearinghouse.models.base import MarginModel
+from clearinghouse.models.registry import model_of
+from clearinghouse.scopes import Scope, scopes
+from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
 from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
 from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
@@ -36,8 +38,14 @@ SETTING_RANGES: dict[str, tuple[int, int]] = {  # a setting's lowest and highest
     "cooldown_ms": (0, MAX_COOLDOWN_MS),
     "loss_limit": (0, MAX_USD),
 }
-_SETTING_NAMES = {"slippage_ppm": "slippage", "impact_ppm": "impact", "fee_ppm": "fee", "partial_ppm": "partial slice",
-                  "cooldown_ms": "cooldown", "loss_limit": "liquidator loss limit"}
+_SETTING_NAMES = {
+    "slippage_ppm": "slippage",
+    "impact_ppm": "impact",
+    "fee_ppm": "fee",
+    "partial_ppm": "partial slice",
+    "cooldown_ms": "cooldown",
+    "loss_limit": "liquidator loss limit",
+}
 
 
 def _shown(field: str, value: int) -> str:
@@ -63,64 +71,10 @@ def settings_error(config: LiquidationConfig) -> str | None:
     return None
 
 
-class Scope:
-    """Equity and maintenance of what is being liquidated: the cross book or one isolated
-    position. `inclusive`: a unified account's cross book, liquidatable at equity = maintenance
-    (its ratio `MM / AV` at 1 or above, docs/portfolio-margin.md)."""
-
-    __slots__ = ("name", "equity", "maintenance", "inclusive")
-
-    def __init__(self, name: str, equity: int, maintenance: int, inclusive: bool = False) -> None:
-        self.name, self.equity, self.maintenance, self.inclusive = name, equity, maintenance, inclusive
-
-    @property
-    def below(self) -> bool:
-        """Below maintenance; or, with nothing left to maintain, below zero (a bankrupt ledger
-        that only the liquidator or bad debt can settle)."""
-        if self.maintenance <= 0:
-            return self.equity < 0
-        return self.equity <= self.maintenance if self.inclusive else self.equity < self.maintenance
-
-    @property
-    def backstop(self) -> bool:
-        return 3 * self.equity < 2 * self.maintenance
-
-
-def scopes(account: Account, markets: dict[str, Market], unified: bool = False) -> list[Scope]:
-    """The account's cross book and each open isolated position, with their figures."""
-    cross = margin.cross_figures(account, markets)
-    return [Scope("cross", cross.account_value, cross.maintenance, unified), *isolated_scopes(account, markets)]
-
-
-def isolated_scopes(account: Account, markets: dict[str, Market]) -> list[Scope]:
-    """Each open isolated position, with its figures (a PM account's only scopes of their own:
-    its cross book answers to the PM ratio)."""
-    positions = account.positions
-    return [isolated_scope(coin, positions[coin], markets[coin])
-            for coin in sorted(c for c, p in positions.items() if p.szi and not p.cross)]  # sorts the few open ones only
-
-
-def isolated_scope(coin: str, pos: Position, market: Market) -> Scope:
-    """One open isolated position's figures: its margin used against its maintenance."""
-    mm = margin.table_of(pos, market).maintenance(margin.notional(pos.szi, market.mark))
-    return Scope(coin, margin.iso_margin_used(pos, market), mm)
-
-
-def below_maintenance(account: Account, markets: dict[str, Market]) -> bool:
-    return any(s.below for s in scopes(account, markets))
-
-
-def account_below(state: State, name: str, account: Account, now: portfolio.Check | None = None) -> bool:
-    """Liquidatable in the account's mode: standard maintenance, the unified ratio, or the
-    PM ratio and borrow thresholds (`now`: the PM figures if already at hand) plus isolated
-    positions' own maintenance (a PM account's cross book answers to the PM ratio only)."""
-    mode = mode_of(state, name)
-    if mode == STANDARD:
-        return below_maintenance(account, state.markets)
-    own = isolated_scopes(account, state.markets) if mode == PORTFOLIO else scopes(account, state.markets, True)
-    if any(s.below for s in own):
-        return True
-    return mode == PORTFOLIO and portfolio.pm_liquidatable(state, account, state.spot[name], now)
+def account_below(state: State, name: str, account: Account) -> bool:
+    """Liquidatable in the account's model (for readers of a state: the engine asks the model it
+    keeps for the account)."""
+    return model_of(state, name).liquidatable(state, account, state.spot.get(name))
 
 
 def healthy(state: State, name: str) -> None:
@@ -130,13 +84,13 @@ def healthy(state: State, name: str) -> None:
     state.liq_orders.pop(name, None)
 
 
-def to_tick(px: int, market: Market, up: bool) -> int:
+def to_tick(px: int, market: MarketState, up: bool) -> int:
     """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
     tick = market.tick
     return max(tick, ceil_div(px, tick) * tick if up else px // tick * tick)
 
 
-def highest_mark(market: Market) -> int:
+def highest_mark(market: MarketState) -> int:
     """The highest mark a `prices` event may give the market (the price bound, and its open
     interest worth at most `OPEN_NOTIONAL_LIMIT`), down to its tick: an impact fill moves the
     mark no further, so that repeated liquidations cannot take it, and every figure valued at
@@ -167,22 +121,23 @@ class Liquidations:
 
     # ---- the entry point --------------------------------------------------------------------
 
-    def check(self, name: str, cause: int) -> None:
-        """Liquidates whatever of account `name` is below maintenance; keeps the watch list."""
+    def check(self, name: str, model: MarginModel, cause: int) -> None:
+        """Liquidates whatever of account `name` is liquidatable in its margin model: the scopes
+        it liquidates on their own, then (portfolio margin) its borrows and its book against the
+        ratio; keeps the watch list."""
         state = self.state
         account = state.accounts[name]
-        mode = mode_of(state, name)
-        for scope in scopes(account, state.markets, mode == UNIFIED):
-            if scope.below and not (mode == PORTFOLIO and scope.name == "cross"):
+        for scope in model.market_scopes(account, state.markets):
+            if scope.below:
                 self._liquidate(name, account, scope, cause)
-        if mode == PORTFOLIO:
+        if model.ratio_liquidation:
             self._portfolio(name, account, cause)
-        if account_below(state, name, account):
+        if model.liquidatable(state, account, state.spot.get(name)):
             state.watch.setdefault(name, cause)
         else:
             healthy(state, name)
 
-    def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, Market]]:
+    def _positions(self, account: Account, scope: Scope) -> list[tuple[str, Position, MarketState]]:
         markets = self.state.markets
         if scope.name != "cross":
             return [(scope.name, account.positions[scope.name], markets[scope.name])]
@@ -219,7 +174,7 @@ class Liquidations:
 
     # ---- market phase -----------------------------------------------------------------------
 
-    def _slice(self, account: Account, pos: Position, market: Market) -> int:
+    def _slice(self, account: Account, pos: Position, market: MarketState) -> int:
         """How much of |szi| this step closes: 20% (rounded up to the lot) of a large position
         outside a cooldown, else all of it."""
         size = abs(pos.szi)
@@ -281,7 +236,9 @@ class Liquidations:
             self.emit(event)
 
         def broken() -> bool:
-            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(portfolio.figures(state, account, spot), state.pm_rules)
+            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(
+                portfolio.figures(state, account, spot), state.pm_rules
+            )
 
         portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         held = self._positions(account, Scope("cross", 0, 0))
@@ -308,7 +265,9 @@ class Liquidations:
             state.spot.setdefault(LIQUIDATOR, backstop)
             state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
-    def _fill(self, name: str, account: Account, coin: str, pos: Position, market: Market, size: int, cause: int) -> None:
+    def _fill(
+        self, name: str, account: Account, coin: str, pos: Position, market: MarketState, size: int, cause: int
+    ) -> None:
         """Closes `size` of the position against the liquidator at the mode's price."""
         cfg = self.config
         selling = pos.szi > 0
@@ -325,12 +284,16 @@ class Liquidations:
         signed = -size if selling else size
         fee = ceil_div(size * px // NTL_DIV * cfg.fee_ppm, 1_000_000)
         self._trade(name, account, pos, market, signed, px, fee)
-        self.emit(ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time))
+        self.emit(
+            ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time)
+        )
         if cfg.mode == "impact" and px != market.mark:
             market.prev_mark, market.mark = market.mark, px
             self.moved.add(coin)
 
-    def _trade(self, name: str, account: Account, pos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+    def _trade(
+        self, name: str, account: Account, pos: Position, market: MarketState, signed: int, px: int, fee: int
+    ) -> None:
         """A fill of `signed` for the account against the liquidator (who takes the other side)."""
         liquidator = self._liquidator()
         lpos = liquidator.positions.get(market.coin)
@@ -338,7 +301,17 @@ class Liquidations:
             lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
         self._fill_between(account, pos, liquidator, lpos, market, signed, px, fee)
 
-    def _fill_between(self, account: Account, pos: Position, other: Account, opos: Position, market: Market, signed: int, px: int, fee: int) -> None:
+    def _fill_between(
+        self,
+        account: Account,
+        pos: Position,
+        other: Account,
+        opos: Position,
+        market: MarketState,
+        signed: int,
+        px: int,
+        fee: int,
+    ) -> None:
         """`account` fills `signed` at `px` (paying `fee`), `other` the opposite side."""
         state = self.state
         state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
@@ -361,7 +334,17 @@ class Liquidations:
                 continue
             size = self._slice(account, pos, market)
             pending[coin] = size
-            orders.append(ev.LiquidationOrder(account=name, coin=coin, is_buy=pos.szi < 0, sz=size, mark=market.mark, cause=cause, ts=self.state.time))
+            orders.append(
+                ev.LiquidationOrder(
+                    account=name,
+                    coin=coin,
+                    is_buy=pos.szi < 0,
+                    sz=size,
+                    mark=market.mark,
+                    cause=cause,
+                    ts=self.state.time,
+                )
+            )
         if not pending:
             del self.state.liq_orders[name]
         if any(o.sz < abs(account.positions[o.coin].szi) for o in orders):
@@ -395,7 +378,11 @@ class Liquidations:
             account.raw_usd = cross_before
             account.positions[scope.name].iso_raw = returned
         margin_moved = self._take_margin(account, scope)
-        self.emit(ev.Backstop(account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time))
+        self.emit(
+            ev.Backstop(
+                account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time
+            )
+        )
 
     def _take_margin(self, account: Account, scope: Scope) -> int:
         """Moves the scope's remaining cash to the liquidator (it is not returned)."""
@@ -420,30 +407,62 @@ class Liquidations:
                 signed = -size if pos.szi > 0 else size
                 self._fill_between(account, pos, other, opos, market, signed, px, 0)
                 self.counterparties.add(other_name)
-                self.emit(ev.Adl(account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=self.state.time))
+                self.emit(
+                    ev.Adl(
+                        account=name,
+                        counterparty=other_name,
+                        coin=coin,
+                        sz=signed,
+                        px=px,
+                        cause=cause,
+                        ts=self.state.time,
+                    )
+                )
             if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
                 view = ev.PositionView(coin, pos.szi, px)
                 self._trade(name, account, pos, market, -pos.szi, px, 0)
-                self.emit(ev.Backstop(account=name, scope=coin if not pos.cross else "cross", positions=[view], margin=0, cause=cause, ts=self.state.time))
+                self.emit(
+                    ev.Backstop(
+                        account=name,
+                        scope=coin if not pos.cross else "cross",
+                        positions=[view],
+                        margin=0,
+                        cause=cause,
+                        ts=self.state.time,
+                    )
+                )
 
-    def _adl_queue(self, bankrupt: str, coin: str, bankrupt_long: bool, market: Market) -> list[tuple[str, Account, Position]]:
+    def _adl_queue(
+        self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState
+    ) -> list[tuple[str, Account, Position]]:
         """Opposite positions ranked by (profit ratio) x (notional / account value), highest
         first, ties by account id; accounts with no equity come last, by id."""
         ranked = []
         markets, accounts = self.state.markets, self.state.accounts
         holders = self._holders.get(coin)
         if holders is None:
-            holders = self._holders[coin] = [n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi]
+            holders = self._holders[coin] = [
+                n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi
+            ]
         for other_name in holders:
             other = accounts[other_name]
             opos = other.positions.get(coin)
             if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
                 continue
-            value = margin.cross_figures(other, markets).account_value if opos.cross else margin.iso_margin_used(opos, market)
+            value = (
+                margin.cross_figures(other, markets).account_value
+                if opos.cross
+                else margin.iso_margin_used(opos, market)
+            )
             if value > 0 and opos.entry_px > 0:
                 ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
-                score = Fraction(market.mark * ntl, opos.entry_px * value) if opos.szi > 0 else \
-                    Fraction(opos.entry_px * ntl, market.mark * value) if ntl else Fraction(0)
+                score = (
+                    Fraction(market.mark * ntl, opos.entry_px * value)
+                    if opos.szi > 0
+                    else Fraction(opos.entry_px * ntl, market.mark * value)
+                    if ntl
+                    else Fraction(0)
+                )
                 ranked.append((0, -score, other_name, other, opos))
             else:
                 ranked.append((1, Fraction(0), other_name, other, opos))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from clearinghouse.rules import RuleSet
-from clearinghouse.state import Account, Market, Position
+from clearinghouse.state import Account, MarketState, Position
 from clearinghouse.tiers import TierTable, single_tier
 from events.units import FUNDING_DIV, NTL_DIV, ceil_div
 
@@ -23,18 +23,18 @@ def value(szi: int, mark: int) -> int:
     return (szi * mark) // NTL_DIV
 
 
-def pending_funding(pos: Position, market: Market) -> int:
+def pending_funding(pos: Position, market: MarketState) -> int:
     """Funding accrued since the position's last settlement (negative = owed by the account)."""
     if not pos.szi:
         return 0
     return (-pos.szi * (market.funding_index - pos.funding_index)) // FUNDING_DIV
 
 
-def table_of(pos: Position, market: Market) -> TierTable:
+def table_of(pos: Position, market: MarketState) -> TierTable:
     return single_tier(pos.max_leverage) if pos.max_leverage else market.table
 
 
-def max_leverage_of(pos: Position, market: Market) -> int:
+def max_leverage_of(pos: Position, market: MarketState) -> int:
     return pos.max_leverage or market.table.max_leverage
 
 
@@ -48,7 +48,7 @@ class Cross(NamedTuple):
     maintenance: int
 
 
-def cross_figures(account: Account, markets: dict[str, Market]) -> Cross:
+def cross_figures(account: Account, markets: dict[str, MarketState]) -> Cross:
     """One pass over the account's cross positions. This runs after every fill and on every
     withdrawal, so `notional`, `value`, `pending_funding` and the tier lookup are inlined here
     (tests hold it to the same answers as the per-position functions)."""
@@ -74,7 +74,7 @@ def cross_figures(account: Account, markets: dict[str, Market]) -> Cross:
     return Cross(raw, raw + av, ntl_sum, im, mm)
 
 
-def cross_value(account: Account, markets: dict[str, Market]) -> int:
+def cross_value(account: Account, markets: dict[str, MarketState]) -> int:
     """`AV_cross` alone (cash, cross position values, unsettled funding), about half the work of
     `cross_figures` for what portfolio settlement asks after every hour (tests hold the two equal)."""
     av = account.raw_usd
@@ -87,11 +87,11 @@ def cross_value(account: Account, markets: dict[str, Market]) -> int:
     return av
 
 
-def iso_raw(pos: Position, market: Market) -> int:
+def iso_raw(pos: Position, market: MarketState) -> int:
     return pos.iso_raw + pending_funding(pos, market)
 
 
-def iso_margin_used(pos: Position, market: Market) -> int:
+def iso_margin_used(pos: Position, market: MarketState) -> int:
     """`rawUsd_iso + szi * mark`: the isolated position's margin plus unrealised pnl."""
     return iso_raw(pos, market) + value(pos.szi, market.mark)
 
@@ -102,14 +102,14 @@ def withdrawable(cross: Cross, rules: RuleSet) -> int:
     return max(0, cross.account_value - max(cross.margin_used, floor))
 
 
-def iso_removable(pos: Position, market: Market, rules: RuleSet) -> int:
+def iso_removable(pos: Position, market: MarketState, rules: RuleSet) -> int:
     """Margin removable from an isolated position: down to max(IM, floor% of notional)."""
     ntl = notional(pos.szi, market.mark)
     keep = max(ceil_div(ntl, pos.leverage), ceil_div(ntl * rules.withdraw_floor_pct, 100))
     return max(0, iso_margin_used(pos, market) - keep)
 
 
-def liquidation_price(pos: Position, market: Market, available: int, rules: RuleSet) -> int | None:
+def liquidation_price(pos: Position, market: MarketState, available: int, rules: RuleSet) -> int | None:
     """The mark at which the position's equity meets maintenance, other prices fixed.
 
     `available` is the equity backing the position net of every other position's maintenance

@@ -13,6 +13,7 @@ from clearinghouse import lending, margin, portfolio
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import SYSTEM_ACCOUNTS
 from clearinghouse.liquidation import LIQUIDATOR
+from clearinghouse.models.registry import MODELS, model_of
 from clearinghouse.state import Account, State
 from events.units import (
     PX_DECIMALS,
@@ -44,8 +45,8 @@ def _traders(state: State) -> Iterator[tuple[str, Account]]:
 
 
 def _portfolio(state: State, name: str) -> bool:
-    spot = state.spot.get(name)
-    return spot is not None and spot.mode == "portfolio"
+    """Margined on its whole portfolio (ranked by its ratio, not its cross book)."""
+    return model_of(state, name).ratio_liquidation
 
 
 def most_leveraged(state: State, top: int) -> list[Leveraged]:
@@ -126,7 +127,7 @@ def _lending(state: State, top: int) -> dict[str, Any]:
         })
     ranked, borrowed, count = [], 0, 0
     for name, spot in state.spot.items():
-        if spot.mode != "portfolio":
+        if not MODELS[spot.mode].ratio_liquidation:
             continue
         count += 1
         account = state.accounts[name]

@@ -35,9 +35,10 @@ from __future__ import annotations
 from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
-from clearinghouse.liquidation import isolated_scope, isolated_scopes
-from clearinghouse.spot import PORTFOLIO, USDC
-from clearinghouse.state import Account, Market, SpotAccount, State
+from clearinghouse.models.base import MarginModel
+from clearinghouse.scopes import isolated_scope, isolated_scopes
+from clearinghouse.spot import USDC
+from clearinghouse.state import Account, MarketState, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from events.units import FUNDING_DIV, NTL_DIV, RATE
 
@@ -58,10 +59,22 @@ class _Sizing:
     per coin its `Part`, and the USDC debt at the reference with the part of the buffer kept
     back for its interest (`cash_moved` re-references both)."""
 
-    __slots__ = ("cash", "slack", "slack2", "ratio", "parts", "shares", "weights", "debt", "kept")
+    __slots__ = ("model", "cash", "slack", "slack2", "ratio", "parts", "shares", "weights", "debt", "kept")
 
-    def __init__(self, cash: int, slack: int, slack2: int | None, ratio: int, parts: dict[str, Part], shares: int, weights: int,
-                 debt: int, kept: int) -> None:
+    def __init__(
+        self,
+        model: MarginModel,
+        cash: int,
+        slack: int,
+        slack2: int | None,
+        ratio: int,
+        parts: dict[str, Part],
+        shares: int,
+        weights: int,
+        debt: int,
+        kept: int,
+    ) -> None:
+        self.model = model  # the account's margin model when it was banded
         self.cash, self.slack, self.slack2, self.ratio, self.parts = cash, slack, slack2, ratio, parts
         self.shares, self.weights, self.debt, self.kept = shares, weights, debt, kept
 
@@ -75,7 +88,9 @@ class PmBands:
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
         self.sizing: dict[str, _Sizing] = {}
-        self.debts: dict[str, tuple[int, int]] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
+        self.debts: dict[
+            str, tuple[int, int]
+        ] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
         self.ids = AccountIds()
 
     def forget(self, name: str) -> None:
@@ -93,7 +108,7 @@ class PmBands:
         self.fund_high[coin].remove(fhi << ID_BITS | ident)
 
     @staticmethod
-    def _band(coin: str, kind: int, market: Market, share: int, k: int, szi: int) -> Entry:
+    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int) -> Entry:
         if share <= ROUNDING or k <= 0:
             return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
         spread = abs(market.mark - market.oracle)
@@ -102,11 +117,26 @@ class PmBands:
             return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
         width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
-        return (coin, kind, min(market.mark, market.oracle) - width, max(market.mark, market.oracle) + width,
-                market.funding_index - fund, market.funding_index + fund)
+        return (
+            coin,
+            kind,
+            min(market.mark, market.oracle) - width,
+            max(market.mark, market.oracle) + width,
+            market.funding_index - fund,
+            market.funding_index + fund,
+        )
 
-    def _put(self, name: str, old: dict[tuple[str, int], Entry], coin: str, kind: int, market: Market,
-             share: int, k: int, szi: int) -> Entry:
+    def _put(
+        self,
+        name: str,
+        old: dict[tuple[str, int], Entry],
+        coin: str,
+        kind: int,
+        market: MarketState,
+        share: int,
+        k: int,
+        szi: int,
+    ) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
         nothing, or only the price keys); the others are written for half the share. A band
@@ -117,7 +147,12 @@ class PmBands:
         ident = self.ids.of(name)
         if kept is not None:
             allowed = self._band(coin, kind, market, share, k, szi)
-            fits = (allowed[2] <= kept[2] <= lo, hi <= kept[3] <= allowed[3], allowed[4] <= kept[4] <= index, index <= kept[5] <= allowed[5])
+            fits = (
+                allowed[2] <= kept[2] <= lo,
+                hi <= kept[3] <= allowed[3],
+                allowed[4] <= kept[4] <= index,
+                index <= kept[5] <= allowed[5],
+            )
             if all(fits):
                 return kept
             strict = self._band(coin, kind, market, share // 2, k, szi)
@@ -136,7 +171,7 @@ class PmBands:
             lst.add(key << ID_BITS | ident)
         return entry
 
-    def index(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
+    def index(self, name: str, state: State, model: MarginModel, now: portfolio.Check | None = None) -> None:
         """(Re)writes the bands of a unified or PM account from its exact figures (`now`: a PM
         account's, if already at hand): one per isolated position (kind 1) and one per coin of
         its cross book and spot side (kind 0)."""
@@ -147,9 +182,11 @@ class PmBands:
         markets = state.markets
         for scope in isolated_scopes(account, markets):
             szi = account.positions[scope.name].szi
-            out[scope.name, 1] = self._put(name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi)
-        exposure = {coin: parts(state, account, spot, coin) for coin in _exposed(state, account, spot)}
-        buffers = _buffers(state, account, spot, now) if exposure or spot.borrowed else None
+            out[scope.name, 1] = self._put(
+                name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
+            )
+        exposure = {coin: parts(state, account, spot, coin, model) for coin in _exposed(state, account, spot, model)}
+        buffers = model.buffers(state, account, spot, now) if exposure or spot.borrowed else None
         self.debts.pop(name, None)
         if buffers is not None:
             ratio_buffer, borrow_buffer = buffers
@@ -175,10 +212,18 @@ class PmBands:
                     out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
                     terms[coin] = (x, r, p, share, weight[coin])
                     given += share
-                self.sizing[name] = _Sizing(_cash(state, account, spot), ratio_buffer - kept - given,
-                                            None if borrow_buffer is None else borrow_buffer - kept - given,
-                                            state.pm_rules.liq_ratio if spot.mode == PORTFOLIO else RATE, terms, given, total,
-                                            debt, kept)
+                self.sizing[name] = _Sizing(
+                    model,
+                    _cash(state, account, spot, model),
+                    ratio_buffer - kept - given,
+                    None if borrow_buffer is None else borrow_buffer - kept - given,
+                    model.band_ratio(state.pm_rules),
+                    terms,
+                    given,
+                    total,
+                    debt,
+                    kept,
+                )
         for entry in old.values():
             self._drop(name, entry)
         if out:
@@ -207,7 +252,7 @@ class PmBands:
         writes it). False when the slack cannot take it or the position is too close to its
         maintenance: the caller checks it exactly and re-indexes."""
         account = state.accounts[name]
-        cash = _cash(state, account, state.spot[name])
+        cash = _cash(state, account, state.spot[name], sizing.model)
         slack = sizing.slack + sizing.ratio * (cash - sizing.cash) // RATE
         if slack < 0:
             return False
@@ -230,7 +275,7 @@ class PmBands:
         if gone is not None:
             self._drop(name, gone)
 
-    def refresh(self, name: str, state: State, now: portfolio.Check | None = None) -> None:
+    def refresh(self, name: str, state: State, model: MarginModel, now: portfolio.Check | None = None) -> None:
         """After a tick or a funding payment left some of the account's bands and an exact check
         (`now`) found it healthy: re-references just the book bands left, as a fill of their
         coins does (`filled`: the coin's terms moved, and that comes out of its share and the
@@ -240,18 +285,22 @@ class PmBands:
         if sizing is not None and entries is not None:
             markets = state.markets
             left = [key for key, entry in entries.items() if not _holds(entry, markets[key[0]])]
-            if left and all(kind == 0 for _, kind in left) and all(self._rereference(name, state, sizing, coin) for coin, _ in left):
+            if (
+                left
+                and all(kind == 0 for _, kind in left)
+                and all(self._rereference(name, state, sizing, coin) for coin, _ in left)
+            ):
                 return
-        self.index(name, state, now)
+        self.index(name, state, model, now)
 
     def _rereference(self, name: str, state: State, sizing: _Sizing, coin: str) -> bool:
         """`filled`'s work once the coin is known to have (or be getting) a book band."""
         account, spot = state.accounts[name], state.spot[name]
-        x, r, p, k, szi = parts(state, account, spot, coin)
+        x, r, p, k, szi = parts(state, account, spot, coin, sizing.model)
         ox, o_r, op, share, weight = sizing.parts.pop(coin, (0, 0, 0, 0, 0))
         sizing.shares -= share
         sizing.weights -= weight
-        cash = _cash(state, account, spot)
+        cash = _cash(state, account, spot, sizing.model)
         available = sizing.slack + share + sizing.ratio * (cash - sizing.cash + x - ox) // RATE - (r - o_r)
         available2 = None if sizing.slack2 is None else sizing.slack2 + share + p - op
         least = available if available2 is None else min(available, available2)
@@ -286,11 +335,11 @@ class PmBands:
         not borrow at its reference, owes more than USDC, or the slack would go negative: the
         caller checks it exactly and re-indexes."""
         sizing, spot = self.sizing.get(name), state.spot[name]
-        if sizing is None or sizing.slack2 is None or spot.mode != PORTFOLIO or spot.borrowed.keys() != {USDC}:
+        if sizing is None or sizing.slack2 is None or not sizing.model.may_borrow or spot.borrowed.keys() != {USDC}:
             return False
         shares = spot.borrowed[USDC]
         debt = lending.owed(state.pools[USDC], shares)
-        cash = _cash(state, state.accounts[name], spot)
+        cash = _cash(state, state.accounts[name], spot, sizing.model)
         freed = sizing.kept - (debt - sizing.debt)
         slack = sizing.slack + freed + sizing.ratio * (cash - sizing.cash) // RATE
         slack2 = sizing.slack2 + freed
@@ -312,7 +361,7 @@ class PmBands:
         borrowed = state.spot[name].borrowed
         return len(borrowed) != 1 or borrowed.get(USDC) != shares or lending.owed(state.pools[USDC], shares) > limit
 
-    def crossed(self, coin: str, market: Market) -> set[str]:
+    def crossed(self, coin: str, market: MarketState) -> set[str]:
         """The accounts whose band of `coin` the current prices or funding index left. Each
         list's extreme key is looked at first: most ticks leave no band, and then no range is
         read."""
@@ -337,34 +386,36 @@ class PmBands:
         return hit
 
 
-def _holds(entry: Entry, market: Market) -> bool:
+def _holds(entry: Entry, market: MarketState) -> bool:
     """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
     _, _, lo, hi, flo, fhi = entry
     index = market.funding_index
     return lo <= min(market.mark, market.oracle) and max(market.mark, market.oracle) <= hi and flo <= index <= fhi
 
 
-def _cash(state: State, account: Account, spot: SpotAccount) -> int:
-    """The terms of the buffers no price moves and a fill may: the cross ledger, and a PM
-    account's USDC balance and supply."""
-    return account.raw_usd + portfolio.holdings(state, spot, USDC) if spot.mode == PORTFOLIO else account.raw_usd
+def _cash(state: State, account: Account, spot: SpotAccount, model: MarginModel) -> int:
+    """The terms of the buffers no price moves and a fill may: the cross ledger, and (where the
+    spot side counts, portfolio margin) the USDC balance and supply."""
+    return account.raw_usd + portfolio.holdings(state, spot, USDC) if model.spot_collateral else account.raw_usd
 
 
-def _weight(market: Market, k: int) -> int:
+def _weight(market: MarketState, k: int) -> int:
     return k * max(market.mark, market.oracle)
 
 
-def _exposed(state: State, account: Account, spot: SpotAccount) -> list[str]:
+def _exposed(state: State, account: Account, spot: SpotAccount, model: MarginModel) -> list[str]:
     """The perp markets the account's cross book and spot side use."""
     coins = [coin for coin, pos in account.positions.items() if pos.szi and pos.cross]
-    if spot.mode == PORTFOLIO:
+    if model.spot_collateral:
         for token in (*spot.balances, *spot.supplied, *spot.borrowed):
             if token != USDC and token in state.markets and token not in coins:
                 coins.append(token)
     return coins
 
 
-def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple[int, int, int, int, int]:
+def parts(
+    state: State, account: Account, spot: SpotAccount, coin: str, model: MarginModel
+) -> tuple[int, int, int, int, int]:
     """A coin's terms in the account's buffers, each buffer being a sum of them plus terms no
     price moves: `x` in the liquidation value (a PM account's) or the cross account value (a
     unified one's): the cross position's value and unsettled funding, and the spot side's
@@ -381,7 +432,7 @@ def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple
         x = margin.value(szi, market.mark) + margin.pending_funding(pos, market)
         r = margin.table_of(pos, market).maintenance(margin.notional(szi, market.mark))
         k = 2 * abs(szi)
-    if spot.mode == PORTFOLIO and coin != USDC:
+    if model.spot_collateral and coin != USDC:
         amount = portfolio.holdings(state, spot, coin)
         owed = portfolio.debt(state, spot, coin)
         if not amount and not owed:  # most perp coins of a PM book: no spot side, all terms 0
@@ -393,20 +444,3 @@ def parts(state: State, account: Account, spot: SpotAccount, coin: str) -> tuple
         p += held.partial - lent
         k += amount + owed
     return x, r, p, k, szi
-
-
-def _buffers(state: State, account: Account, spot: SpotAccount, now: portfolio.Check | None) -> tuple[int, int | None] | None:
-    """How far the account's margin figures are from their triggers: (the ratio's, the partial
-    borrow threshold's or None without a borrow); None: nothing can trigger. A PM account with
-    nothing to liquidate yet is banded all the same while its ratio holds, so that its first
-    fill finds a sizing to draw on."""
-    if spot.mode != PORTFOLIO:  # an open cross position can trigger, even one with no maintenance yet (mark 0)
-        if not any(pos.szi and pos.cross for pos in account.positions.values()):
-            return None
-        cross = margin.cross_figures(account, state.markets)
-        return cross.account_value - cross.maintenance - 1, None
-    f, partial, risky = now or portfolio.check(state, account, spot)
-    buffer = state.pm_rules.liq_ratio * f.liq_value // RATE - f.requirement
-    if not risky and buffer <= 0:
-        return None
-    return buffer, partial - f.borrowed if spot.borrowed else None

@@ -48,9 +48,9 @@ from typing import Callable, NamedTuple
 from clearinghouse import lending, margin
 from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
-from clearinghouse.spot import PORTFOLIO, USDC, add, price, spot_of, value
+from clearinghouse.spot import USDC, add, price, value
 from clearinghouse.state import Account, Pool, SpotAccount, State
-from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, ceil_div
+from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
 
 
@@ -138,12 +138,20 @@ def _terms(rules: PmRules) -> _RulesTerms:
     if _cached_terms.rules is not rules:
         q = rules.threshold_quantum
         caps = rules.caps
-        _cached_terms = _RulesTerms(rules, {
-            token: _Terms(ltv, _factor(ltv, 1, 2, q), _factor(ltv, 2, 3, q),
-                          caps[token].user_supply * lending.scale(token) if token in caps else None)
-            for token, ltv in rules.ltv.items()
-        }, caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0,
-            tuple((token, ltv) for token, ltv in rules.ltv.items() if ltv and token != USDC))
+        _cached_terms = _RulesTerms(
+            rules,
+            {
+                token: _Terms(
+                    ltv,
+                    _factor(ltv, 1, 2, q),
+                    _factor(ltv, 2, 3, q),
+                    caps[token].user_supply * lending.scale(token) if token in caps else None,
+                )
+                for token, ltv in rules.ltv.items()
+            },
+            caps[USDC].user_borrow * lending.scale(USDC) if USDC in caps else 0,
+            tuple((token, ltv) for token, ltv in rules.ltv.items() if ltv and token != USDC),
+        )
     return _cached_terms
 
 
@@ -183,7 +191,11 @@ def spot_sums(state: State, spot: SpotAccount, extra: tuple[str, int] | None = N
     total = NO_HOLDINGS
     for token in tokens:
         if token != USDC:
-            part = token_sums(state, token, holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0))
+            part = token_sums(
+                state,
+                token,
+                holdings(state, spot, token) + (extra[1] if extra is not None and extra[0] == token else 0),
+            )
             total = part if total is NO_HOLDINGS else Holdings(*map(operator.add, total, part))
     return total
 
@@ -209,8 +221,16 @@ def _figures(state: State, account: Account, spot: SpotAccount, sums: Holdings) 
     usdc = cross.account_value + holdings(state, spot, USDC)
     borrowed = borrowed_value(state, spot)
     requirement = state.pm_rules.min_requirement + cross.maintenance + borrowed
-    return Figures(usdc, borrowed, sums.borrow_limit, sums.collateral, cross.maintenance, requirement, usdc + sums.liquidation,
-                   usdc + sums.worth - borrowed)
+    return Figures(
+        usdc,
+        borrowed,
+        sums.borrow_limit,
+        sums.collateral,
+        cross.maintenance,
+        requirement,
+        usdc + sums.liquidation,
+        usdc + sums.worth - borrowed,
+    )
 
 
 def at_risk(account: Account, spot: SpotAccount) -> bool:
@@ -277,7 +297,14 @@ def cash(state: State, account: Account, spot: SpotAccount) -> Cash:
     return Cash(margin.cross_value(account, state.markets), lending.claim(state.pools[USDC], shares) if shares else 0)
 
 
-def spendable(state: State, account: Account, spot: SpotAccount, extra: tuple[str, int] | None = None, need: int = 0, now: Cash | None = None) -> int:
+def spendable(
+    state: State,
+    account: Account,
+    spot: SpotAccount,
+    extra: tuple[str, int] | None = None,
+    need: int = 0,
+    now: Cash | None = None,
+) -> int:
     """USDC a PM account can pay now: its balance (supply included) plus the borrow headroom
     (left out when the balance alone covers `need`); `now` is its `cash` if already read."""
     if now is None:
@@ -332,6 +359,33 @@ def withdrawable(state: State, account: Account, spot: SpotAccount) -> int:
     return max(0, min(f.usdc - f.borrowed, f.liq_value - keep))
 
 
+def supply_take(
+    state: State, account: Account, spot: SpotAccount, amount: int, taken: int = 0, now: Cash | None = None
+) -> int:
+    """What paying `amount` takes out of a PM account's USDC supply (as far as its free ledger
+    cash falls short; `now` is its `cash` if already read), with `taken` already promised out of
+    the pool; rejects when the pool cannot pay it out. Changes nothing, so handlers check before
+    they mutate."""
+    if now is None:
+        if not spot.supplied.get(USDC):
+            return 0
+        now = cash(state, account, spot)
+    take = now.take(amount)
+    idle = state.pools[USDC].idle if take else 0
+    if take > idle - taken:
+        raise Reject(f"the USDC pool holds only {format_decimal(idle - taken, USD_DECIMALS)} (the rest is lent out)")
+    return take
+
+
+def from_supply(state: State, account: Account, spot: SpotAccount, amount: int, take: int | None = None) -> None:
+    """Brings what a PM account is about to pay out of its USDC supply into the ledger (`take`,
+    if the caller has worked it out with `supply_take`)."""
+    if take is None:
+        take = supply_take(state, account, spot, amount)
+    if take:
+        account.raw_usd += lending.burn_supply(state.pools[USDC], spot, USDC, take)
+
+
 # ---- modes -------------------------------------------------------------------------------------
 
 
@@ -347,39 +401,6 @@ def account_value(state: State, account: Account, spot: SpotAccount | None) -> i
             total += amount if token == USDC else value(amount, price(state, token))
         total -= borrowed_value(state, spot)
     return total
-
-
-def check_mode_switch(state: State, name: str, account: Account, mode: str) -> None:
-    """Switching needs no open position; leaving PM needs no borrow; entering PM needs weighted
-    volume above `min_volume` or account value above `min_value`, and value below `max_value`."""
-    spot = state.spot.get(name)
-    current = spot.mode if spot is not None else "standard"
-    if mode == current:
-        raise Reject(f"account is already {mode}")
-    if any(p.szi for p in account.positions.values()):
-        raise Reject("switching modes needs no open position")
-    if spot is not None and current == PORTFOLIO and spot.borrowed:
-        raise Reject("leaving portfolio margin needs every borrow repaid")
-    if mode == PORTFOLIO:
-        rules = state.pm_rules
-        worth = account_value(state, account, spot)
-        if not (account.volume > rules.min_volume or worth > rules.min_value):
-            raise Reject("portfolio margin needs weighted volume above the minimum or account value above the minimum")
-        if worth >= rules.max_value:
-            raise Reject("portfolio margin needs account value below the maximum")
-
-
-def switch_mode(state: State, name: str, account: Account, mode: str) -> None:
-    """Sets the mode; a standard account's spot USDC joins the perp ledger (one balance). A PM
-    account opens the USDC pool (if USDC may be supplied) for its idle balance."""
-    spot = spot_of(state, name)
-    if spot.mode == "standard":
-        account.raw_usd += spot.balances.pop(USDC, 0)
-    spot.mode = mode
-    if mode == PORTFOLIO:
-        if state.pm_rules.caps.get(USDC):
-            pool_of(state, USDC)
-        state.unswept[name] = 0
 
 
 # ---- liquidation -------------------------------------------------------------------------------
@@ -432,7 +453,9 @@ class Takeover:
                 continue
             unit = state.tokens[token].unit
             balance, shares = spot.balances.get(token, 0), spot.supplied.get(token, 0)
-            amount = balance if share is None else min(balance, ceil_div(ceil_div(balance0 * share, RATE), unit) * unit)
+            amount = (
+                balance if share is None else min(balance, ceil_div(ceil_div(balance0 * share, RATE), unit) * unit)
+            )
             part = shares if share is None else min(shares, ceil_div(shares0 * share, RATE))
             if amount:
                 add(spot, token, -amount)
@@ -474,8 +497,16 @@ def _move(source: dict[str, int], target: dict[str, int], token: str, shares: in
     target[token] = target.get(token, 0) + shares
 
 
-def liquidate_borrows(state: State, name: str, account: Account, spot: SpotAccount, backstop: SpotAccount, cause: int,
-                      emit: Callable[[object], None], broken: Callable[[], bool]) -> None:
+def liquidate_borrows(
+    state: State,
+    name: str,
+    account: Account,
+    spot: SpotAccount,
+    backstop: SpotAccount,
+    cause: int,
+    emit: Callable[[object], None],
+    broken: Callable[[], bool],
+) -> None:
     """The borrow liquidation, by the backstop with no order book: above the full threshold a
     full takeover of the collateral and the borrows; else, while above the partial threshold
     (or above the PM ratio with no cross position left to close), 20% steps."""
@@ -494,12 +525,31 @@ def liquidate_borrows(state: State, name: str, account: Account, spot: SpotAccou
             repaid += move.debts(move.slice(step))
             if not spot.borrowed or (borrow_stage(state, spot)[0] is None and not (flat and broken())):
                 break
-    emit(ev.BorrowLiquidation(account=name, kind=kind, borrowed=borrowed, collateral_value=collateral, threshold=threshold,
-                              taken=dict(sorted(move.taken.items())), usdc=0, repaid=repaid, cause=cause, ts=state.time))
+    emit(
+        ev.BorrowLiquidation(
+            account=name,
+            kind=kind,
+            borrowed=borrowed,
+            collateral_value=collateral,
+            threshold=threshold,
+            taken=dict(sorted(move.taken.items())),
+            usdc=0,
+            repaid=repaid,
+            cause=cause,
+            ts=state.time,
+        )
+    )
 
 
-def take_over(state: State, name: str, account: Account, spot: SpotAccount, backstop: tuple[Account, SpotAccount], cause: int,
-              emit: Callable[[object], None]) -> None:
+def take_over(
+    state: State,
+    name: str,
+    account: Account,
+    spot: SpotAccount,
+    backstop: tuple[Account, SpotAccount],
+    cause: int,
+    emit: Callable[[object], None],
+) -> None:
     """The last resort, with no cross position left and the PM ratio still broken: the backstop
     takes every PM-eligible holding, the USDC ledger and supply, and every borrow."""
     borrowed = borrowed_value(state, spot)
@@ -514,5 +564,17 @@ def take_over(state: State, name: str, account: Account, spot: SpotAccount, back
     liquidator.raw_usd += account.raw_usd
     account.raw_usd = 0
     repaid = move.debts(None)
-    emit(ev.BorrowLiquidation(account=name, kind="full", borrowed=borrowed, collateral_value=collateral, threshold=0,
-                              taken=dict(sorted(move.taken.items())), usdc=usdc, repaid=repaid, cause=cause, ts=state.time))
+    emit(
+        ev.BorrowLiquidation(
+            account=name,
+            kind="full",
+            borrowed=borrowed,
+            collateral_value=collateral,
+            threshold=0,
+            taken=dict(sorted(move.taken.items())),
+            usdc=usdc,
+            repaid=repaid,
+            cause=cause,
+            ts=state.time,
+        )
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from events.bounds import MAX_APY, MAX_CAP, MAX_USD, MIN_LIQ_RATIO, MIN_PARTIAL_STEP
-from events.schema import Caps
+from events.schema import Caps, PmParams
 from events.units import RATE, RATE_DECIMALS, USD_DECIMALS, format_decimal
 
 
@@ -97,24 +97,11 @@ class PmRules(msgspec.Struct, frozen=True):
     max_value: int = 25_000_000_000_000  # ...and account value below 25M USDC
 
 
-class PmPatch(msgspec.Struct, frozen=True, omit_defaults=True):
-    """The scalar fields of `PmRules` a `rules` event changes (None: unchanged)."""
-
-    base_apy: int | None = None
-    kink: int | None = None
-    slope: int | None = None
-    supply_share: int | None = None
-    liq_ratio: int | None = None
-    min_requirement: int | None = None
-    partial_step: int | None = None
-    threshold_quantum: int | None = None
-    min_volume: int | None = None
-    min_value: int | None = None
-    max_value: int | None = None
-
-
-def patched(rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | None, patch: PmPatch | None) -> PmRules:
-    """`rules` with the given LTVs and caps replaced token by token and the scalars set."""
+def patched(
+    rules: PmRules, ltv: dict[str, int] | None, caps: dict[str, Caps] | None, patch: PmParams | None
+) -> PmRules:
+    """`rules` with the given LTVs and caps replaced token by token and the scalars of a `rules`
+    event's `pm` (those not None) set: `PmParams` names `PmRules`' scalar fields."""
     changes: dict[str, object] = {}
     if ltv:
         changes["ltv"] = {**rules.ltv, **ltv}
@@ -147,8 +134,12 @@ def pm_rules_error(rules: PmRules) -> str | None:
     if not (MIN_PARTIAL_STEP <= rules.partial_step <= RATE and 0 < rules.threshold_quantum <= RATE):
         step = format_decimal(MIN_PARTIAL_STEP, RATE_DECIMALS)
         return f"partial_step must be in [{step}, 1] and threshold_quantum in (0, 1]"
-    usd = {"min_requirement": rules.min_requirement, "min_volume": rules.min_volume, "min_value": rules.min_value,
-           "max_value": rules.max_value}
+    usd = {
+        "min_requirement": rules.min_requirement,
+        "min_volume": rules.min_volume,
+        "min_value": rules.min_value,
+        "max_value": rules.max_value,
+    }
     for name, amount in usd.items():
         if not 0 <= amount <= MAX_USD:
             return f"{name} must be between 0 and {format_decimal(MAX_USD, USD_DECIMALS)} USDC"

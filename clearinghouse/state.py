@@ -19,7 +19,9 @@ from clearinghouse.tiers import TierTable
 from events.units import INDEX_ONE
 
 
-class Market(msgspec.Struct, gc=False, array_like=True):
+class MarketState(msgspec.Struct, gc=False, array_like=True):
+    """A listed perp market as the state keeps it (the `market` event is `events.schema.Market`)."""
+
     coin: str
     sz_decimals: int
     lot: int  # the smallest size step, in the 1e-8 size scale
@@ -57,7 +59,7 @@ class Account(msgspec.Struct, gc=False, array_like=True):
     volume: int = 0  # weighted volume in micro-USDC (perp fills + 2 x spot trades), for PM eligibility
 
 
-class Token(msgspec.Struct, gc=False, array_like=True):
+class TokenState(msgspec.Struct, gc=False, array_like=True):
     """A spot token (USDC is built in and never listed). Balances are in 1e-8 token whatever
     the token's own decimals; `unit` is its smallest step in that scale."""
 
@@ -114,7 +116,7 @@ class State(msgspec.Struct):
     rules: str = DEFAULT_RULES
     next_seq: int = 0  # the sequence number the next input event gets
     time: int = 0  # ms, the latest event time seen
-    markets: dict[str, Market] = {}
+    markets: dict[str, MarketState] = {}
     accounts: dict[str, Account] = {}
     fees: int = 0  # the fee account
     funding_pool: int = 0  # funding paid in minus paid out (rounding dust stays here)
@@ -125,7 +127,7 @@ class State(msgspec.Struct):
     bad_debt: int = 0  # losses no one absorbed: counted in conservation, never dropped
     watch: dict[str, int] = {}  # accounts still below maintenance after a liquidation step -> seq found
     liq_orders: dict[str, dict[str, int]] = {}  # external mode: account -> coin -> size still to fill
-    tokens: dict[str, Token] = {}  # listed spot tokens (USDC is built in)
+    tokens: dict[str, TokenState] = {}  # listed spot tokens (USDC is built in)
     spot: dict[str, SpotAccount] = {}  # accounts with a spot side or a mode other than standard
     pools: dict[str, Pool] = {}  # lending pools by token
     pm_rules: PmRules = PmRules()

@@ -11,7 +11,7 @@ from typing import Any
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import PORTFOLIO, UNIFIED, USDC
-from clearinghouse.state import Account, Market, Position, SpotAccount, State
+from clearinghouse.state import Account, MarketState, Position, SpotAccount, State
 from events.units import (
     NTL_DIV,
     PX_DECIMALS,
@@ -33,7 +33,7 @@ def _ratio(num: int, den: int) -> str:
     return format_decimal(round_half_even(num * 10**RATIO_DECIMALS, den), RATIO_DECIMALS) if den else "0.0"
 
 
-def _position(pos: Position, market: Market, cross: margin.Cross, rules: RuleSet) -> dict[str, Any]:
+def _position(pos: Position, market: MarketState, cross: margin.Cross, rules: RuleSet) -> dict[str, Any]:
     szi, mark = pos.szi, market.mark
     ntl = margin.notional(szi, mark)
     upnl = margin.value(szi, mark) - (szi * pos.entry_px) // NTL_DIV
@@ -75,7 +75,12 @@ def _position(pos: Position, market: Market, cross: margin.Cross, rules: RuleSet
 
 
 def _margin_summary(av: int, ntl: int, raw: int, used: int) -> dict[str, str]:
-    return {"accountValue": _usd(av), "totalNtlPos": _usd(ntl), "totalRawUsd": _usd(raw), "totalMarginUsed": _usd(used)}
+    return {
+        "accountValue": _usd(av),
+        "totalNtlPos": _usd(ntl),
+        "totalRawUsd": _usd(raw),
+        "totalMarginUsed": _usd(used),
+    }
 
 
 def clearinghouse_state(state: State, name: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import msgspec
 from sortedcontainers import SortedList
 
 from clearinghouse import margin
-from clearinghouse.state import Account, Market, Position, State
+from clearinghouse.state import Account, MarketState, Position, State
 from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
@@ -53,7 +53,7 @@ class _Book:
         self.long_px, self.short_px = SortedList(self.long_px), SortedList(self.short_px)
         self.long_fund, self.short_fund = SortedList(self.long_fund), SortedList(self.short_fund)
 
-    def crossed(self, market: Market, names: list[str]) -> set[str]:
+    def crossed(self, market: MarketState, names: list[str]) -> set[str]:
         mark, index = market.mark, market.funding_index
         hit = {names[e & ID_MASK] for e in self.long_px.irange(minimum=(mark + 1) << ID_BITS)}
         hit.update(names[e & ID_MASK] for e in self.short_px[: self.short_px.bisect_left(mark << ID_BITS)])
@@ -118,22 +118,26 @@ class _Indexed(msgspec.Struct, gc=False):
     ntl_total: int = 0
 
 
-def _px_holds(long: bool, key: int, market: Market) -> bool:
+def _px_holds(long: bool, key: int, market: MarketState) -> bool:
     """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
     return key <= market.mark if long else key >= market.mark
 
 
-def _fund_holds(long: bool, key: int, market: Market) -> bool:
+def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
     return key >= market.funding_index if long else key <= market.funding_index
 
 
-def contribution(pos: Position, market: Market, ntl: int) -> int:
+def contribution(pos: Position, market: MarketState, ntl: int) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance
     (`ntl` is its notional, which the caller has at hand)."""
-    return margin.value(pos.szi, market.mark) + margin.pending_funding(pos, market) - margin.table_of(pos, market).maintenance(ntl)
+    return (
+        margin.value(pos.szi, market.mark)
+        + margin.pending_funding(pos, market)
+        - margin.table_of(pos, market).maintenance(ntl)
+    )
 
 
-def _keys(pos: Position, market: Market, b: int) -> tuple[int, int]:
+def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
     """(price key, funding key) for a reservation of `b` micro-USDC on `pos`."""
     size = abs(pos.szi)
     fund_b = max(0, b // FUNDING_SHARE - 1)
@@ -157,7 +161,17 @@ class TriggerIndex:
 
     # ---- entries ------------------------------------------------------------------------------
 
-    def _add(self, ident: int, coin: str, pos: Position, market: Market, ntl: int, b: int, c_ref: int, old: _Reservation | None = None) -> _Reservation:
+    def _add(
+        self,
+        ident: int,
+        coin: str,
+        pos: Position,
+        market: MarketState,
+        ntl: int,
+        b: int,
+        c_ref: int,
+        old: _Reservation | None = None,
+    ) -> _Reservation:
         """A reservation of `b` on `pos` (of notional `ntl`), referenced at the current mark and
         funding index, for the account of id `ident`.
 
@@ -173,8 +187,16 @@ class TriggerIndex:
         px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
         same_side = old is not None and old.long == long
-        keep_px = same_side and (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(long, old.px_key, market)  # type: ignore[union-attr]
-        keep_fund = same_side and (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(long, old.fund_key, market)  # type: ignore[union-attr]
+        keep_px = (
+            same_side
+            and (old.px_key >= px_need if long else old.px_key <= px_need)
+            and _px_holds(long, old.px_key, market)
+        )  # type: ignore[union-attr]
+        keep_fund = (
+            same_side
+            and (old.fund_key <= fund_need if long else old.fund_key >= fund_need)
+            and _fund_holds(long, old.fund_key, market)
+        )  # type: ignore[union-attr]
         px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
@@ -218,7 +240,7 @@ class TriggerIndex:
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
-    def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def reindex(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """Indexes every position of an account afresh, each new reservation keeping the keys of
         the position's old one where they still hold (`_add`). A scope below maintenance is
         left out (the engine's watch list checks it after every event); one too thin to reserve
@@ -251,7 +273,9 @@ class TriggerIndex:
                 for coin, pos, market, ntl, c in cross:
                     b = ROUNDING + spare * ntl // total
                     given += b
-                    self._set_cross(entry, coin, self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None)))
+                    self._set_cross(
+                        entry, coin, self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None))
+                    )
                 entry.slack = buffer - given
             elif buffer >= 0:
                 self.tight.add(name)
@@ -265,7 +289,7 @@ class TriggerIndex:
             for res in (*entry.cross.values(), *entry.iso.values()):
                 self._remove(ident, res)
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
+    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
         """After a fill of `coin`: re-references that position's reservation in O(log n). It
         gets its notional's share of the account's reservations (the rest waits in the slack for
         the next position); when even the slack cannot cover it, half the largest other
@@ -303,7 +327,9 @@ class TriggerIndex:
         entry.slack = available - b
         return True
 
-    def _iso_filled(self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: Market) -> bool:
+    def _iso_filled(
+        self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState
+    ) -> bool:
         """An isolated fill moved margin between the cross ledger (slack) and the position,
         whose reservation is simply its own buffer again."""
         if not self.cash_moved(name, account):
@@ -322,18 +348,23 @@ class TriggerIndex:
         entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old)
         return True
 
-    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """After a tick crossed some of an account's keys and an exact check found it healthy:
         re-references just the crossed reservations, as a fill of their coins does (`filled`),
         and re-indexes in full when that falls short or when a position has no reservation (a
         scope left out below maintenance that is back above it). A price jump in one coin then
         costs each account it crosses one position's keys, not all of them."""
         entry = self.accounts.get(name)
-        if entry is not None and all(coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi):
+        if entry is not None and all(
+            coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
+        ):
             crossed = [
                 coin
                 for coin, res in (*entry.cross.items(), *entry.iso.items())
-                if not (_px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin]))
+                if not (
+                    _px_holds(res.long, res.px_key, markets[coin])
+                    and _fund_holds(res.long, res.fund_key, markets[coin])
+                )
             ]
             if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
                 return
@@ -349,7 +380,7 @@ class TriggerIndex:
         entry.raw_ref = account.raw_usd
         return entry.slack >= 0
 
-    def _lend(self, entry: _Indexed, account: Account, markets: dict[str, Market]) -> int:
+    def _lend(self, entry: _Indexed, account: Account, markets: dict[str, MarketState]) -> int:
         """Re-references the largest cross reservation at the current marks and frees half of
         what is left of it; returns the amount freed (0 if too little is left)."""
         donor_coin = max(entry.cross, key=lambda c: (entry.cross[c].b, c))
@@ -361,7 +392,9 @@ class TriggerIndex:
         freed = left // 2
         if left - freed < ROUNDING:
             return 0
-        self._set_cross(entry, donor_coin, self._add(entry.ident, donor_coin, pos, market, ntl, left - freed, c_now, donor))
+        self._set_cross(
+            entry, donor_coin, self._add(entry.ident, donor_coin, pos, market, ntl, left - freed, c_now, donor)
+        )
         return freed
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:
@@ -396,16 +429,16 @@ class TriggerIndex:
 class FullScan:
     """The reference: every tick and funding payment checks every account holding a position."""
 
-    def reindex(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def reindex(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
 
     def forget(self, name: str) -> None:
         pass
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, Market]) -> bool:
+    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
         return False
 
-    def refresh(self, name: str, account: Account, markets: dict[str, Market]) -> None:
+    def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
 
     def cash_moved(self, name: str, account: Account) -> bool:

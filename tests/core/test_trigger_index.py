@@ -8,7 +8,7 @@ import pytest
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
-from clearinghouse.liquidation import below_maintenance
+from clearinghouse.scopes import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, TriggerIndex
 from events.units import PX, SZ, USD

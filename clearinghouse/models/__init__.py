@@ -1,0 +1,1 @@
+"""Margin models: the protocol (`base`), one module per model, and the registry by account mode."""
