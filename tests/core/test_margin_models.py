@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import inspect
 
-from rulebook import (
+from clearinghouse.account_modes import MODES
+from clearinghouse.models.base import MarginModel, Part
+from clearinghouse.models.registry import MODELS, AccountModels, model_of
+from events.units import usd
+from tests.support.rulebook import (
     BTC_TIERS,
     ETH_TIERS,
     Book,
@@ -20,11 +24,6 @@ from rulebook import (
     token,
     trade,
 )
-
-from clearinghouse.account_modes import MODES
-from clearinghouse.models.base import MarginModel, Part
-from clearinghouse.models.registry import MODELS, AccountModels, model_of
-from events.units import usd
 
 PROTOCOL_ATTRIBUTES = {name for name in MarginModel.__annotations__}
 PROTOCOL_METHODS = {
