@@ -29,11 +29,11 @@ token between the account's balance and the pool is the caller's side of the ope
 
 from __future__ import annotations
 
-from events.bounds import INDEX_REBASE_AT, POOL_LIMIT
 from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
-from events.schema import Caps
 from clearinghouse.state import Pool, SpotAccount
+from events.bounds import INDEX_REBASE_AT, POOL_LIMIT
+from events.schema import Caps
 from events.units import HOURS_PER_YEAR, INDEX_ONE, RATE, TOKEN, USD, ceil_div, format_decimal
 
 USDC = "USDC"

@@ -429,7 +429,17 @@ class Checkpoint(_Base, tag="checkpoint"):
     chain: str
 
 
-DerivedEvent = Union[Rejected, Checkpoint, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt, BorrowLiquidation]
+DerivedEvent = Union[
+    Rejected,
+    Checkpoint,
+    LiquidationTriggered,
+    LiquidationOrder,
+    LiquidationFill,
+    Backstop,
+    Adl,
+    BadDebt,
+    BorrowLiquidation,
+]
 
 
 class Block(msgspec.Struct, frozen=True):

@@ -15,8 +15,9 @@ place.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine

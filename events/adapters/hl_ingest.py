@@ -53,8 +53,14 @@ class HlIngest:
         else:
             raise HlFileError(f"{kind}: not ingested by this version")
         read, made = ("fills", "trades") if kind in (USER_FILLS, NODE_FILLS) else ("records", "events")
-        summary = {"file": str(path), "format": kind, read: out.fills, made: out.trades,
-                   "dropped": out.dropped, "rejected": out.rejected}
+        summary = {
+            "file": str(path),
+            "format": kind,
+            read: out.fills,
+            made: out.trades,
+            "dropped": out.dropped,
+            "rejected": out.rejected,
+        }
         self.files.append(summary)
         return summary
 

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.edges.cli import main as cli
-from replay.logdir import LogDir
 from events import storage
 from events.codec import encode_json
 from events.eventlog import EventLog
-from replay.workload import GeneratorConfig, generate
 from events.storage import OsStorage
+from replay.logdir import LogDir
+from replay.workload import GeneratorConfig, generate
 
 KINDS = ("torn", "short", "bitflip", "enospc", "erofs", "crash")
 FILES = 3  # input files per case
