@@ -478,7 +478,8 @@ class FileLog:
                 limit = self._end if last else os.fstat(f.fileno()).st_size
                 try:
                     start = self._position(f, i, offset - self._bases[i], limit)
-                    for pos, payload in _records(f, start, limit):
+                    # `pos` is read after the loop (where the last record starts), not in it
+                    for pos, payload in _records(f, start, limit):  # noqa: B007
                         yield offset, payload
                         offset += 1
                         if offset == until:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clearinghouse.lazy import same
-from clearinghouse.state import State
+from clearinghouse.state import MarketState, State
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
@@ -62,6 +62,12 @@ def _account_view(state: State, name: str) -> dict[str, Any] | None:
     return clearinghouse_state(state, name) if name in state.accounts else None
 
 
+def _market_view(m: MarketState | None) -> dict[str, str] | None:
+    if m is None:
+        return None
+    return {"mark": format_decimal(m.mark, PX_DECIMALS), "open_interest": format_decimal(m.long_size, SZ_DECIMALS)}
+
+
 def _changes(before: Any, after: Any, path: str, out: dict[str, Any]) -> None:
     """Leaf-level differences of two JSON-like values, keyed by their path. What exists on one
     side only (a new account, market or position) is compared with an empty one, so each of its
@@ -107,16 +113,8 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     markets: dict[str, Any] = {}
     for coin in sorted(set(before.markets) | set(after.markets)):
         a, b = before.markets.get(coin), after.markets.get(coin)
-        view = lambda m: (
-            None
-            if m is None
-            else {
-                "mark": format_decimal(m.mark, PX_DECIMALS),
-                "open_interest": format_decimal(m.long_size, SZ_DECIMALS),
-            }
-        )  # noqa: E731
         changes = {}
-        _changes(view(a), view(b), "", changes)
+        _changes(_market_view(a), _market_view(b), "", changes)
         if changes:
             markets[coin] = changes
     totals = {}

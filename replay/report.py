@@ -134,7 +134,7 @@ def _offsets(frame: Frame) -> list[float]:
 
 def _numbers(ax: Axes, frame: Frame) -> None:
     """The numbered vertical markers, one per liquidation."""
-    for episode, offset in zip(frame.result.episodes, _offsets(frame)):
+    for episode, offset in zip(frame.result.episodes, _offsets(frame), strict=True):
         x = frame.x(episode.cause, episode.time)
         ax.axvline(x, color=MARKER, linestyle="--", linewidth=1)
         ax.annotate(

@@ -81,7 +81,7 @@ def gap_at(decision: ev.LiquidationTriggered, tables: list[TierTable]) -> Callab
 
     def gap(move: int) -> int:
         total = decision.equity - decision.maintenance
-        for view, table in zip(decision.positions, tables):
+        for view, table in zip(decision.positions, tables, strict=True):
             mark = _moved(view.mark, move)
             total += margin.value(view.szi, mark) - margin.value(view.szi, view.mark)
             total -= table.maintenance(margin.notional(view.szi, mark))

@@ -57,6 +57,9 @@ class Limits:
             raise ValueError(f"HTTP limits must be positive: {self}")
 
 
+DEFAULT_LIMITS = Limits()  # frozen: one shared default for every server
+
+
 @dataclass
 class Request:
     method: str

@@ -36,7 +36,7 @@ import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.edges.api import build_app, serve_http
-from clearinghouse.edges.httpserver import Limits
+from clearinghouse.edges.httpserver import DEFAULT_LIMITS, Limits
 from clearinghouse.edges.metrics import Metrics
 from clearinghouse.edges.runner import Resume, fix_settings, save_position
 from clearinghouse.edges.shadow import DigestLost, Saved, Shadow
@@ -525,7 +525,12 @@ def kafka_service(
 
 
 async def serve(
-    service: Service, *, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, limits: Limits = Limits()
+    service: Service,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Runs the service and its HTTP API until SIGTERM or SIGINT, then stops gracefully: the
     batch in hand is finished, a snapshot saved and the position committed."""

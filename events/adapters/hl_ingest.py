@@ -175,7 +175,7 @@ class HlIngest:
 
     def finish(self) -> list[Any]:
         """The events of every file read; a node leg whose other side never came is a reject."""
-        for tid, (leg, where) in sorted(self._pending.items()):
+        for tid, (_leg, where) in sorted(self._pending.items()):
             self.fills.rejects.append({**where, "tid": tid, "reason": "only one side of this trade is in the files"})
         self._pending.clear()
         events = self.fills.events()

@@ -600,9 +600,10 @@ def test_adl_ranking_and_previous_mark():
     #   sam: raw 21,000, AV = 21,000 - 7,000 = 14,000: (20/14) * 7,000 / 14,000 = 5/7 ~ 0.714
     # (by profit ratio alone sam would be first; by leverage alone carol/amy/zoe would tie)
     seq, derived = book.at(prices(ETH="1400"))
-    adl = lambda who, size: ev.Adl(
-        account="alice", counterparty=who, coin="ETH", sz=sz(size), px=px("1600"), cause=seq, ts=0
-    )  # noqa: E731
+
+    def adl(who: str, size: str) -> ev.Adl:
+        return ev.Adl(account="alice", counterparty=who, coin="ETH", sz=sz(size), px=px("1600"), cause=seq, ts=0)
+
     assert derived == [
         triggered("alice", "-1000", "700", [("ETH", "10", "1400")], "backstop", cause=seq),
         adl("carol", "-3"),  # 10 -> 7

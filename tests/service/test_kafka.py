@@ -164,7 +164,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(kafka: str, crash: R
     try:
         for _ in range(4):
             served = _serve(kafka, "kills", state, "--snapshot-every", "2000")
-            served.port  # started and listening
+            assert served.port  # started and listening
             time.sleep(rng.uniform(0.3, 1.5))
             served.kill()
             kills += 1

@@ -254,8 +254,11 @@ def _batch() -> list[Record]:
     return [Record(offset, value) for offset, value in enumerate(blocks)]
 
 
+DEFAULT_SETTINGS = Settings()  # frozen: safe as a shared default
+
+
 def _applied(
-    tmp_path: Path, records: list[Record], resume: Resume, settings: Settings = Settings()
+    tmp_path: Path, records: list[Record], resume: Resume, settings: Settings = DEFAULT_SETTINGS
 ) -> tuple[Service, _Sink, Saved | None]:
     """`records` applied as one batch by a fresh file-log service with its shadow, then the
     shadow closed: the service, what its output got, and the snapshot the shadow's close
