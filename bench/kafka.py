@@ -249,7 +249,8 @@ def offline(seconds: int, rate: int, slowest: int = 12) -> dict[str, Any]:
         ],
     }
     print(
-        f"  {len(timed):,} records, {cpu:.1f} s of CPU; per record p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; slowest:",
+        f"  {len(timed):,} records, {cpu:.1f} s of CPU; per record p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms; slowest:",
         flush=True,
     )
     for row in result["slowest"]:
@@ -343,11 +344,14 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
         "service_histograms": histograms,
     }
     print(
-        f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores)",
+        f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max "
+        f"{result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after ({os.cpu_count()} cores)",
         flush=True,
     )
     print(
-        f"  over 50 ms besides the first tick: {len(slow)}, of them {len(near)} within 5,000 events after a checkpoint",
+        f"  over 50 ms besides the first tick: {len(slow)}, of them {len(near)} "
+        "within 5,000 events after a checkpoint",
         flush=True,
     )
     return result

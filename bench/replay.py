@@ -214,7 +214,8 @@ def main() -> None:
         "--max-step-ms",
         type=int,
         default=59,
-        help="event time advances by 1 to this many ms an event (59: the venue's tempo; 300: the earlier sparse stream)",
+        help="event time advances by 1 to this many ms an event "
+        "(59: the venue's tempo; 300: the earlier sparse stream)",
     )
     parser.add_argument(
         "--pm-share", type=float, default=0.2, help="share of PM accounts in the last stream (0: skip it)"

@@ -159,12 +159,14 @@ def main() -> None:
         plain_median = statistics.median(plain_times)
         at_checked = statistics.median(at_times[points.index(s)] for s in checked)
         print(
-            f"command: python bench/state_at.py --events {args.events} --accounts {args.accounts} --snapshot-every {args.snapshot_every} --liquidation {args.liquidation}"
+            f"command: python bench/state_at.py --events {args.events} --accounts {args.accounts} --snapshot-every "
+            f"{args.snapshot_every} --liquidation {args.liquidation}"
         )
         print(f"machine: {platform.machine()} python {platform.python_version()}, 2 shared cores")
         print(f"state_at over {len(points)} points: median {at_median:.3f}s, max {max(at_times):.3f}s")
         print(
-            f"plain replay from the start over {len(checked)} of them: median {plain_median:.1f}s; state_at on the same points: median {at_checked:.3f}s"
+            f"plain replay from the start over {len(checked)} of them: median {plain_median:.1f}s; state_at on the "
+            f"same points: median {at_checked:.3f}s"
         )
         print(f"speed-up (same points): {plain_median / at_checked:.0f}x")
         if not args.skip_million:

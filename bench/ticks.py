@@ -213,13 +213,16 @@ def main() -> None:
     print(f"command: {command}")
     print(f"machine: {result['machine']}")
     print(
-        f"{'accounts':>10} {'positions':>10} {'build s':>8} {'RSS MiB':>8} {'indexed us/tick':>16} {'(mean, n)':>16} {'full scan us/tick':>18} {'(mean, n)':>18}"
+        f"{'accounts':>10} {'positions':>10} {'build s':>8} {'RSS MiB':>8} {'indexed us/tick':>16} {'(mean, n)':>16} "
+        f"{'full scan us/tick':>18} {'(mean, n)':>18}"
     )
     for row in rows:
         print(
             f"{row['accounts']:>10,} {row['positions']:>10,} {row['build_s']:>8} {row['rss_mib']:>8,}"
-            f" {row['indexed_us_median']:>16,} {'(' + format(row['indexed_us_mean'], ',') + ', ' + format(row['indexed_ticks'], ',') + ')':>16}"
-            f" {row['full_scan_us_median']:>18,} {'(' + format(row['full_scan_us_mean'], ',') + ', ' + str(row['full_scan_ticks']) + ')':>18}"
+            f" {row['indexed_us_median']:>16,} "
+            f"{'(' + format(row['indexed_us_mean'], ',') + ', ' + format(row['indexed_ticks'], ',') + ')':>16}"
+            f" {row['full_scan_us_median']:>18,} "
+            f"{'(' + format(row['full_scan_us_mean'], ',') + ', ' + str(row['full_scan_ticks']) + ')':>18}"
         )
     if big is not None:
         print(f"(full scan at 1,000,000 accounts: only {big['full_scan_ticks']} ticks timed)")

@@ -86,11 +86,13 @@ def _spot_errors(state: State) -> list[str]:
         lent, supplied = lending.lent(pool), lending.supplied(pool)
         if pool.idle + lent != supplied + pool.protocol + pool.dust:
             errors.append(
-                f"{token} pool: idle {pool.idle} + lent {lent} != supplied {supplied} + protocol {pool.protocol} + dust {pool.dust}"
+                f"{token} pool: idle {pool.idle} + lent {lent} != supplied {supplied} + protocol {pool.protocol} + "
+                f"dust {pool.dust}"
             )
         if pool.interest_paid != pool.interest_earned + pool.protocol:
             errors.append(
-                f"{token} pool: interest paid {pool.interest_paid} != earned {pool.interest_earned} + protocol {pool.protocol}"
+                f"{token} pool: interest paid {pool.interest_paid} != earned {pool.interest_earned} + protocol "
+                f"{pool.protocol}"
             )
         if pool.protocol < 0 or pool.dust < 0 or pool.idle < 0:
             errors.append(
@@ -98,13 +100,15 @@ def _spot_errors(state: State) -> list[str]:
             )
         if claims.get(token, 0) > supplied or debts.get(token, 0) < lent:
             errors.append(
-                f"{token} pool: claims {claims.get(token, 0)} above supplied {supplied} or debts {debts.get(token, 0)} below lent {lent}"
+                f"{token} pool: claims {claims.get(token, 0)} above supplied {supplied} or debts "
+                f"{debts.get(token, 0)} below lent {lent}"
             )
         if token != "USDC":
             held[token] = held.get(token, 0) + pool.idle
     for token in sorted(set(held) | set(state.token_net)):
         if token != "USDC" and held.get(token, 0) != state.token_net.get(token, 0):
             errors.append(
-                f"{token}: balances and pool hold {held.get(token, 0)}, deposits less withdrawals are {state.token_net.get(token, 0)}"
+                f"{token}: balances and pool hold {held.get(token, 0)}, deposits less withdrawals are "
+                f"{state.token_net.get(token, 0)}"
             )
     return errors

@@ -13,8 +13,9 @@ which see a record once it is completely written. Every write goes through `even
 
 What was synced is recorded: after each fsync the writer notes the segment and byte up to
 which the log is durable in ``synced`` (two checksummed copies, written one after the other
-and synced, so a torn or damaged copy leaves the other). A damaged record is a torn tail, cut away when a writer opens the
-log, only if it is consistent with an append cut short: it lies past the synced point and no
+and synced, so a torn or damaged copy leaves the other). A damaged record is a torn tail, cut
+away when a writer opens the log, only if it is consistent with an append cut
+short: it lies past the synced point and no
 valid record follows it. Any other damage (a record the log was synced past, a record with a
 valid one after it, a sealed segment's record, a synced segment that got shorter) raises
 LogCorruption naming the segment and byte; nothing is skipped or dropped. `FileLog(dir,

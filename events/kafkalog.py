@@ -307,7 +307,8 @@ async def read_derived(config: KafkaConfig, topic: str, partition: int = 0) -> l
         block = decode_derived_block_at(r.value)
         if block.seq != len(events):
             raise ValueError(
-                f"{topic}[{partition}] offset {r.offset}: block starts at derived seq {block.seq}, expected {len(events)}"
+                f"{topic}[{partition}] offset {r.offset}: block starts at derived seq {block.seq}, expected "
+                f"{len(events)}"
             )
         events.extend(block.events)
     return events

@@ -94,7 +94,8 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     before, after = state_at(log, seq=start), state_at(log, seq=end)
     if account is not None and account not in before.accounts and account not in after.accounts:
         raise HistoryError(
-            f"account {account!r} does not exist at seq {start} or at seq {end}: check the name (names are case-sensitive)"
+            f"account {account!r} does not exist at seq {start} or at seq {end}: "
+            "check the name (names are case-sensitive)"
         )
     names = (
         [account]

@@ -78,7 +78,8 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
             if checkpoint.digest != state_digest(state) or checkpoint.chain != at.chain:
                 verdict.fail(
                     last,
-                    f"checkpoint at seq {last} differs (recorded digest {checkpoint.digest[:16]}..., chain {checkpoint.chain[:16]}...)",
+                    f"checkpoint at seq {last} differs (recorded digest {checkpoint.digest[:16]}..., chain "
+                    f"{checkpoint.chain[:16]}...)",
                 )
         digest = snapshots.get(state.next_seq)
         if digest is not None:

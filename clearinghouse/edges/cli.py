@@ -487,7 +487,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(
-            f"applied {result.applied} events ({result.derived} derived) up to seq {summary['seq']} at {rate:,.0f} ev/s\nstate digest {digest}"
+            f"applied {result.applied} events ({result.derived} derived) up to seq {summary['seq']} at {rate:,.0f} "
+            f"ev/s\nstate digest {digest}"
         )
     return 0
 
@@ -778,7 +779,8 @@ def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
         )
     parts: list[str | Table] = [
         "",
-        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
+        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, "
+        f"{cents(view['pm_borrowed'])} USDC borrowed):",
         pools,
     ]
     if view["highest_pm_ratio"]:
@@ -848,7 +850,8 @@ def cmd_replay_verify(args: argparse.Namespace) -> int:
         _print_json(summary)
     elif verdict.ok:
         print(
-            f"verified: {verdict.events:,} events, {verdict.decisions:,} derived events, {verdict.checkpoints} checkpoints, {verdict.snapshots} snapshots match"
+            f"verified: {verdict.events:,} events, {verdict.decisions:,} derived events, {verdict.checkpoints} "
+            f"checkpoints, {verdict.snapshots} snapshots match"
         )
     else:
         print(f"MISMATCH at seq {verdict.first_bad_seq}: {verdict.problem}", file=sys.stderr)
@@ -939,7 +942,8 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     with EventLog(log.events) as out:
         first = out.append(events)
     print(
-        f"appended {len(events)} events at seq {first} to {log.events}; apply them with `clearinghouse run --log {log.root}`"
+        f"appended {len(events)} events at seq {first} to {log.events}; apply them with `clearinghouse run --log "
+        f"{log.root}`"
     )
     return 0
 
@@ -1148,7 +1152,8 @@ def _kafka_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--kafka-config",
         metavar="FILE",
-        help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL (security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts",
+        help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL "
+        "(security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts",
     )
     g.add_argument("--topic", metavar="TOPIC", help="the input topic")
     g.add_argument(
@@ -1280,7 +1285,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-every",
         type=_integer(1),
         metavar="N",
-        help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)",
+        help="derived checkpoint every N events "
+        "(default: the log's own, 100000 for a new one; fixed by its first run)",
     )
     p.add_argument(
         "--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)"
@@ -1326,7 +1332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "serve",
         cmd_serve,
-        "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, snapshot, answer HTTP queries",
+        "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, "
+        "snapshot, answer HTTP queries",
     )
     p.add_argument("--log", metavar="DIR", help="tail this file log (the default backend)")
     _kafka_args(p)
@@ -1356,7 +1363,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_integer(1),
         default=Limits.max_connections,
         metavar="N",
-        help=f"HTTP: open connections at most; past it the one idle longest is dropped (default {Limits.max_connections})",
+        help="HTTP: open connections at most; past it the one idle longest is dropped (default "
+        f"{Limits.max_connections})",
     )
     p.add_argument(
         "--snapshot-every",
@@ -1369,7 +1377,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-every",
         type=_integer(1),
         metavar="N",
-        help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)",
+        help="derived checkpoint every N events "
+        "(default: the log's own, 100000 for a new one; fixed by its first run)",
     )
     p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10)")
     _liquidation_args(p)
@@ -1431,7 +1440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "verify",
         cmd_replay_verify,
-        "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs",
+        "rebuild from scratch and compare every derived event, checkpoint and snapshot; "
+        "exit 3 naming the first seq that differs",
         rp_sub,
     )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)

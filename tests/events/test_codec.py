@@ -11,7 +11,8 @@ from events import schema as ev
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, to_wire
 
 EXAMPLES = {
-    '{"type":"market","coin":"BTC","sz_decimals":5,"margin_tiers":[{"lower_bound":"0","max_leverage":40},{"lower_bound":"150000000","max_leverage":20}],"only_isolated":false}': ev.Market(
+    '{"type":"market","coin":"BTC","sz_decimals":5,"margin_tiers":[{"lower_bound":"0","max_leverage":40},'
+    '{"lower_bound":"150000000","max_leverage":20}],"only_isolated":false}': ev.Market(
         coin="BTC", sz_decimals=5, margin_tiers=[ev.MarginTier(0, 40), ev.MarginTier(150_000_000_000_000, 20)]
     ),
     '{"type":"deposit","account":"a1","amount":"1000"}': ev.Deposit(account="a1", amount=1_000_000_000),
@@ -26,7 +27,8 @@ EXAMPLES = {
     '{"type":"prices","prices":{"BTC":{"mark":"97000.5","oracle":"97010"}}}': ev.Prices(
         prices={"BTC": ev.PricePoint(mark=9_700_050_000_000, oracle=9_701_000_000_000)}
     ),
-    '{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825","seller_fee":"-7.275","tid":123}': ev.Trade(
+    '{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825",'
+    '"seller_fee":"-7.275","tid":123}': ev.Trade(
         coin="BTC",
         px=9_700_000_000_000,
         sz=50_000_000,

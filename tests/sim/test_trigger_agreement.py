@@ -47,7 +47,8 @@ def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
     Y 92. `a` is checked first (by id): its isolated Y (equity 100 - 80 = 20 against MM 46, below
     2/3 of it) goes to the backstop with its margin, its cross book is healthy
     (100 + 1,500 - 1,400 = 200 against MM 75 + 70 = 145). Then `b`, short X, is bankrupt
-    (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL closes `a`'s X long at the previous mark, 100, which takes its profit away: cash 1,100,
+    (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL closes `a`'s X long at the
+    previous mark, 100, which takes its profit away: cash 1,100,
     short W worth -1,400, AV = -300 against MM 70. An account is liquidated once per event,
     so `a` used to be left there unwatched and unindexed for what it holds now: the next event
     that did not name it checked nobody. It is watched now, and the next event liquidates it:
