@@ -42,10 +42,22 @@ def write_node_file(path: Path, fills: int, users: int, seed: int) -> None:
             for user, side in ((buyer, "B"), (seller, "A")):
                 start = held.get((user, coin), 0)
                 held[(user, coin)] = start + (lots if side == "B" else -lots)
-                fill = {"coin": coin, "px": px, "sz": _lots(lots, lot), "side": side, "time": t,
-                        "startPosition": _lots(start, lot), "dir": "Open Long", "closedPnl": "0.0",
-                        "hash": f"0x{tid:064x}", "oid": tid, "crossed": side == "B", "fee": "0.01", "tid": tid,
-                        "feeToken": "USDC"}
+                fill = {
+                    "coin": coin,
+                    "px": px,
+                    "sz": _lots(lots, lot),
+                    "side": side,
+                    "time": t,
+                    "startPosition": _lots(start, lot),
+                    "dir": "Open Long",
+                    "closedPnl": "0.0",
+                    "hash": f"0x{tid:064x}",
+                    "oid": tid,
+                    "crossed": side == "B",
+                    "fee": "0.01",
+                    "tid": tid,
+                    "feeToken": "USDC",
+                }
                 block.append([user, fill])
             tid += 1
             if len(block) == 20:
@@ -66,8 +78,9 @@ def _lots(count: int, lot: str) -> str:
 
 def timed(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "clearinghouse", "-q", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
@@ -82,21 +95,30 @@ def main() -> None:
         node = work / "node_fills_by_block"
         write_node_file(node, fills, users, args.seed)
         hl_seconds = timed("hl", "ingest", str(node), "--log", str(work / "hl"))
-        events = subprocess.run([sys.executable, "-m", "clearinghouse", "events", "--log", str(work / "hl")],
-                                cwd=ROOT, check=True, capture_output=True).stdout
+        events = subprocess.run(
+            [sys.executable, "-m", "clearinghouse", "events", "--log", str(work / "hl")],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout
         plain = work / "events.jsonl"
         plain.write_bytes(events)
         count = events.count(b"\n")
         plain_seconds = timed("ingest", str(plain), "--log", str(work / "plain"))
-    print(json.dumps({
-        "node_fills": fills,
-        "events": count,
-        "hl_ingest_seconds": round(hl_seconds, 2),
-        "hl_ingest_fills_per_second": round(fills / hl_seconds),
-        "plain_ingest_seconds": round(plain_seconds, 2),
-        "plain_ingest_events_per_second": round(count / plain_seconds),
-        "hl_over_plain_time": round(hl_seconds / plain_seconds, 2),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "node_fills": fills,
+                "events": count,
+                "hl_ingest_seconds": round(hl_seconds, 2),
+                "hl_ingest_fills_per_second": round(fills / hl_seconds),
+                "plain_ingest_seconds": round(plain_seconds, 2),
+                "plain_ingest_events_per_second": round(count / plain_seconds),
+                "hl_over_plain_time": round(hl_seconds / plain_seconds, 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,11 +54,11 @@ sys.path.insert(0, str(ROOT))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from clearinghouse.engine import Engine  # noqa: E402
-from replay.fold import LogPosition, step  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.codec import decode_block_at, decode_derived_block_at, encode_block  # noqa: E402
 from events.eventlog import EventLog, blocks_of  # noqa: E402
+from replay.fold import LogPosition, step  # noqa: E402
 from replay.workload import GeneratorConfig, generate  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -78,7 +78,9 @@ def _broker() -> Any:
 
 
 def cli(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, cwd=ROOT
+    )
     if result.returncode != 0:
         raise SystemExit(f"clearinghouse {args[0]} failed: {result.stderr}")
     return result.stdout
@@ -90,7 +92,21 @@ class Service:
     def __init__(self, bootstrap: str, topic: str, state: Path) -> None:
         self.logs = state.parent / f"{state.name}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "clearinghouse", "-q", "serve", "--kafka", bootstrap, "--topic", topic, "--state", str(state), "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "clearinghouse",
+                "-q",
+                "serve",
+                "--kafka",
+                bootstrap,
+                "--topic",
+                topic,
+                "--state",
+                str(state),
+                "--port",
+                "0",
+            ],
             stderr=open(self.logs, "wb"),
             stdout=subprocess.DEVNULL,
             cwd=ROOT,
@@ -132,7 +148,9 @@ class Service:
 def throughput(bootstrap: str, events: int, accounts: int, work: Path) -> dict[str, Any]:
     log = work / "log"
     with EventLog(log / "events") as out:
-        out.append_blocks(blocks_of(generate(GeneratorConfig(accounts=accounts, markets=20, events=events, seed=3)), BLOCK))
+        out.append_blocks(
+            blocks_of(generate(GeneratorConfig(accounts=accounts, markets=20, events=events, seed=3)), BLOCK)
+        )
     print(f"  file log written: {events:,} events", flush=True)
     file_rate = json.loads(cli("run", "--log", str(log), "--json"))["events_per_second"]
     print(f"  file-log replay (clearinghouse run): {file_rate:,} ev/s", flush=True)
@@ -150,7 +168,13 @@ def throughput(bootstrap: str, events: int, accounts: int, work: Path) -> dict[s
         service.stop()
     kafka_rate = round((seq - at) / seconds)
     print(f"  topic -> service -> derived topic: {kafka_rate:,} ev/s", flush=True)
-    return {"events": events, "accounts": accounts, "file_log_events_per_s": file_rate, "kafka_events_per_s": kafka_rate, "ratio": round(kafka_rate / file_rate, 3)}
+    return {
+        "events": events,
+        "accounts": accounts,
+        "file_log_events_per_s": file_rate,
+        "kafka_events_per_s": kafka_rate,
+        "ratio": round(kafka_rate / file_rate, 3),
+    }
 
 
 def _victims() -> tuple[list[Any], list[int]]:
@@ -183,7 +207,9 @@ def _schedule(seq: int, events: int, ticks: list[int]) -> list[tuple[bytes, int,
         schedule.append((encode_block(block, seq), len(block), None))
         seq += len(block)
         if n % 20 == 19 and n // 20 < len(ticks):
-            schedule.append((encode_block([ev.Prices(prices={"VICT": ev.PricePoint(mark=ticks[n // 20])})], seq), 1, seq))
+            schedule.append(
+                (encode_block([ev.Prices(prices={"VICT": ev.PricePoint(mark=ticks[n // 20])})], seq), 1, seq)
+            )
             seq += 1
     return schedule
 
@@ -212,8 +238,21 @@ def offline(seconds: int, rate: int, slowest: int = 12) -> dict[str, Any]:
         timed.append((took, f"seq {first}-{engine.state.next_seq - 1}", kinds))
     cpu = time.process_time() - cpu
     ms = sorted(t for t, _, _ in timed)
-    result = {"records": len(timed), "cpu_s": round(cpu, 2), "p50_ms": round(ms[len(ms) // 2], 2), "p99_ms": round(ms[int(0.99 * len(ms))], 2), "slowest": [{"ms": round(t, 2), "record": what, "derived": kinds} for t, what, kinds in sorted(timed, reverse=True)[:slowest]]}
-    print(f"  {len(timed):,} records, {cpu:.1f} s of CPU; per record p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; slowest:", flush=True)
+    result = {
+        "records": len(timed),
+        "cpu_s": round(cpu, 2),
+        "p50_ms": round(ms[len(ms) // 2], 2),
+        "p99_ms": round(ms[int(0.99 * len(ms))], 2),
+        "slowest": [
+            {"ms": round(t, 2), "record": what, "derived": kinds}
+            for t, what, kinds in sorted(timed, reverse=True)[:slowest]
+        ],
+    }
+    print(
+        f"  {len(timed):,} records, {cpu:.1f} s of CPU; per record p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms; slowest:",
+        flush=True,
+    )
     for row in result["slowest"]:
         print(f"    {row['ms']:7.2f} ms  {row['record']}  {' '.join(row['derived']) or '-'}", flush=True)
     return result
@@ -223,7 +262,13 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
     topic = "bench-latency"
     service = Service(bootstrap, topic, work / "state-latency")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=4 * 1024 * 1024)
-    consumer = AIOKafkaConsumer(f"{topic}.derived", bootstrap_servers=bootstrap, isolation_level="read_committed", auto_offset_reset="earliest", fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(
+        f"{topic}.derived",
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+    )
     await producer.start()
     await consumer.start()
     sent: dict[int, float] = {}
@@ -283,9 +328,32 @@ async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[s
     p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
     slow = [s for s, ms in latencies.items() if ms > 50 and s != min(sent)]
     near = [s for s in slow if s % CHECKPOINT_EVERY < 5_000]
-    result = {"rate_target": rate, "rate_achieved": round(achieved), "ticks": len(sent), "liquidations_seen": len(samples), "p50_ms": round(p(0.50), 2), "p99_ms": round(p(0.99), 2), "max_ms": round(samples[-1], 2), "over_50_ms": len(slow), "over_50_ms_after_checkpoint": len(near), "slow_ticks": [[seq, round(latencies[seq], 1), round((sent[seq] - started) * 1000)] for seq in sorted(slow)], "load_before": load_before, "load_after": load_after, "service_histograms": histograms}
-    print(f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} cores)", flush=True)
-    print(f"  over 50 ms besides the first tick: {len(slow)}, of them {len(near)} within 5,000 events after a checkpoint", flush=True)
+    result = {
+        "rate_target": rate,
+        "rate_achieved": round(achieved),
+        "ticks": len(sent),
+        "liquidations_seen": len(samples),
+        "p50_ms": round(p(0.50), 2),
+        "p99_ms": round(p(0.99), 2),
+        "max_ms": round(samples[-1], 2),
+        "over_50_ms": len(slow),
+        "over_50_ms_after_checkpoint": len(near),
+        "slow_ticks": [[seq, round(latencies[seq], 1), round((sent[seq] - started) * 1000)] for seq in sorted(slow)],
+        "load_before": load_before,
+        "load_after": load_after,
+        "service_histograms": histograms,
+    }
+    print(
+        f"  tick -> liquidation_triggered: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max "
+        f"{result['max_ms']} ms over {len(samples)} ticks; load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after ({os.cpu_count()} cores)",
+        flush=True,
+    )
+    print(
+        f"  over 50 ms besides the first tick: {len(slow)}, of them {len(near)} "
+        "within 5,000 events after a checkpoint",
+        flush=True,
+    )
     return result
 
 
@@ -297,7 +365,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
-    parser.add_argument("--offline", action="store_true", help="no broker: time each record of the latency stream through replay.fold.step")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="no broker: time each record of the latency stream through replay.fold.step",
+    )
     args = parser.parse_args()
     events = args.events or (100_000 if args.quick else 400_000)
     seconds = args.seconds or (15 if args.quick else 60)
@@ -322,7 +394,11 @@ def main() -> None:
         lat = asyncio.run(latency(bootstrap, seconds, args.rate, work))
     finally:
         broker.stop(data)
-    result = {"machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}", "throughput": through, "latency": lat}
+    result = {
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "throughput": through,
+        "latency": lat,
+    }
     (OUT / "kafka.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 

@@ -52,9 +52,10 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -206,13 +207,26 @@ def main() -> None:
     parser.add_argument("--markets", type=int)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="run each compared pass this many times and keep the fastest")
-    parser.add_argument("--max-step-ms", type=int, default=59, help="event time advances by 1 to this many ms an event (59: the venue's tempo; 300: the earlier sparse stream)")
-    parser.add_argument("--pm-share", type=float, default=0.2, help="share of PM accounts in the last stream (0: skip it)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each compared pass this many times and keep the fastest"
+    )
+    parser.add_argument(
+        "--max-step-ms",
+        type=int,
+        default=59,
+        help="event time advances by 1 to this many ms an event "
+        "(59: the venue's tempo; 300: the earlier sparse stream)",
+    )
+    parser.add_argument(
+        "--pm-share", type=float, default=0.2, help="share of PM accounts in the last stream (0: skip it)"
+    )
     args = parser.parse_args()
     events, accounts, markets = (100_000, 10_000, 20) if args.quick else (1_000_000, 100_000, 50)
     config = GeneratorConfig(
-        accounts=args.accounts or accounts, markets=args.markets or markets, events=args.events or events, seed=args.seed,
+        accounts=args.accounts or accounts,
+        markets=args.markets or markets,
+        events=args.events or events,
+        seed=args.seed,
         max_step_ms=args.max_step_ms,
     )
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
@@ -223,7 +237,9 @@ def main() -> None:
         for what, where, made in streams:
             t0 = time.perf_counter()
             write_log(where, made)
-            print(f"generated and wrote {made.events:,} {what}events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+            print(
+                f"generated and wrote {made.events:,} {what}events in {time.perf_counter() - t0:.1f}s", file=sys.stderr
+            )
         pm = {"pm off": (engine_pass, (pm_path, OFF))} if args.pm_share else {}
         timed = rounds(args.repeat, {"decode": (decode_pass, (path,)), "off": (engine_pass, (path, OFF)), **pm})
         pm = {"pm on": (engine_pass, (pm_path, ON))} if args.pm_share else {}
@@ -254,19 +270,23 @@ def main() -> None:
         crash_path = Path(tmp) / "crash"
         t0 = time.perf_counter()
         write_log(crash_path, dataclasses.replace(config, crash=True))
-        print(f"generated and wrote {config.events:,} crash events in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        print(
+            f"generated and wrote {config.events:,} crash events in {time.perf_counter() - t0:.1f}s", file=sys.stderr
+        )
         crash = fresh(engine_pass, crash_path, ON)
         crash_off = fresh(engine_pass, crash_path, OFF)
-        result.update({
-            "crash_engine_events_per_s": round(count / crash.seconds),
-            "crash_liq_off_events_per_s": round(count / crash_off.seconds),
-            "crash_liquidations": crash.kinds["liquidation_triggered"],
-            "crash_liquidated_accounts": crash.liquidated,
-            "crash_liquidation_fills": crash.kinds["liquidation_fill"],
-            "crash_backstops": crash.kinds["backstop"],
-            "crash_rejected": crash.kinds["rejected"],
-            "crash_liq_off_rejected": crash_off.kinds["rejected"],
-        })
+        result.update(
+            {
+                "crash_engine_events_per_s": round(count / crash.seconds),
+                "crash_liq_off_events_per_s": round(count / crash_off.seconds),
+                "crash_liquidations": crash.kinds["liquidation_triggered"],
+                "crash_liquidated_accounts": crash.liquidated,
+                "crash_liquidation_fills": crash.kinds["liquidation_fill"],
+                "crash_backstops": crash.kinds["backstop"],
+                "crash_rejected": crash.kinds["rejected"],
+                "crash_liq_off_rejected": crash_off.kinds["rejected"],
+            }
+        )
         if args.pm_share:
             result.update(pm_report(args.pm_share, timed["pm off"], timed["pm on"], off, on))
     if args.json:

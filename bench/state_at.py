@@ -28,17 +28,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.digest import state_digest  # noqa: E402
-from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.edges.runner import run  # noqa: E402
-from replay.fold import LogPosition, fold  # noqa: E402
-from replay.logdir import LogDir  # noqa: E402
+from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
-from events.units import PX, SZ, USD  # noqa: E402
 from events import schema as ev  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
-from replay.workload import GeneratorConfig, generate  # noqa: E402
+from events.units import PX, SZ, USD  # noqa: E402
+from replay.fold import LogPosition, fold  # noqa: E402
 from replay.history import state_at  # noqa: E402
+from replay.logdir import LogDir  # noqa: E402
 from replay.snapshot import make_snapshot, read_snapshot, write_snapshot  # noqa: E402
+from replay.workload import GeneratorConfig, generate  # noqa: E402
 
 
 def say(text: str) -> None:
@@ -71,7 +71,12 @@ def snapshot_million(tmp: Path) -> dict[str, float]:
     started = time.perf_counter()
     read_snapshot(path).load_state(check_digest=False, lazy=True)
     lazy = time.perf_counter() - started
-    return {"write_s": round(written, 2), "load_s": round(loaded, 2), "lazy_load_s": round(lazy, 2), "bytes": path.stat().st_size}
+    return {
+        "write_s": round(written, 2),
+        "load_s": round(loaded, 2),
+        "lazy_load_s": round(lazy, 2),
+        "bytes": path.stat().st_size,
+    }
 
 
 def prepare(log: LogDir, args: argparse.Namespace, config: LiquidationConfig) -> None:
@@ -81,7 +86,9 @@ def prepare(log: LogDir, args: argparse.Namespace, config: LiquidationConfig) ->
     started = time.perf_counter()
     with EventLog(log.events) as out:
         block: list = []
-        for event in generate(GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=3)):
+        for event in generate(
+            GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=3)
+        ):
             block.append(event)
             if len(block) == 1000:
                 out.append(block)
@@ -111,8 +118,18 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--liquidation", choices=["mark", "off"], default="mark")
     parser.add_argument("--skip-million", action="store_true", help="leave out the 1,000,000-account snapshot figures")
-    parser.add_argument("--log", type=Path, help="where the generated log is kept (reused when it is already there, generated and run once)")
-    parser.add_argument("--plain", type=int, choices=[1, 3], default=3, help="points also replayed from the start: the median one, or the three quartiles")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        help="where the generated log is kept (reused when it is already there, generated and run once)",
+    )
+    parser.add_argument(
+        "--plain",
+        type=int,
+        choices=[1, 3],
+        default=3,
+        help="points also replayed from the start: the median one, or the three quartiles",
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.accounts = 500_000, 20_000
@@ -141,10 +158,16 @@ def main() -> None:
         at_median = statistics.median(at_times)
         plain_median = statistics.median(plain_times)
         at_checked = statistics.median(at_times[points.index(s)] for s in checked)
-        print(f"command: python bench/state_at.py --events {args.events} --accounts {args.accounts} --snapshot-every {args.snapshot_every} --liquidation {args.liquidation}")
+        print(
+            f"command: python bench/state_at.py --events {args.events} --accounts {args.accounts} --snapshot-every "
+            f"{args.snapshot_every} --liquidation {args.liquidation}"
+        )
         print(f"machine: {platform.machine()} python {platform.python_version()}, 2 shared cores")
         print(f"state_at over {len(points)} points: median {at_median:.3f}s, max {max(at_times):.3f}s")
-        print(f"plain replay from the start over {len(checked)} of them: median {plain_median:.1f}s; state_at on the same points: median {at_checked:.3f}s")
+        print(
+            f"plain replay from the start over {len(checked)} of them: median {plain_median:.1f}s; state_at on the "
+            f"same points: median {at_checked:.3f}s"
+        )
         print(f"speed-up (same points): {plain_median / at_checked:.0f}x")
         if not args.skip_million:
             print(f"snapshot of 1,000,000 accounts: {snapshot_million(Path(tmp))}")

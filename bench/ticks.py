@@ -43,9 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
+from events.schema import Deposit, Market, PricePoint, Prices, Trade  # noqa: E402
 from events.units import NTL_DIV, USD  # noqa: E402
 from replay.workload import GeneratorConfig, generate, valid_price  # noqa: E402
-from events.schema import Deposit, Market, PricePoint, Prices, Trade  # noqa: E402
 
 MARKETS = 50
 MAKER = "maker"
@@ -139,14 +139,20 @@ def measure(accounts: int, indexed_ticks: int, full_ticks: int, seed: int) -> di
     gc.collect()
     gc.freeze()
     rss = rss_mib()
-    print(f"  {accounts:,} accounts: built in {build_s:.1f}s, index in {index_s:.1f}s, {rss:,.0f} MiB resident", file=sys.stderr)
+    print(
+        f"  {accounts:,} accounts: built in {build_s:.1f}s, index in {index_s:.1f}s, {rss:,.0f} MiB resident",
+        file=sys.stderr,
+    )
     fast = time_ticks(indexed, ticks(state, indexed_ticks + WARMUP, rng), WARMUP)
     del indexed
     scan = Engine(state, full_scan=True)
     full_warmup = 1 if full_ticks > 5 else 0
     started = time.perf_counter()
     slow = time_ticks(scan, ticks(state, full_ticks + full_warmup, rng), full_warmup)
-    print(f"  {accounts:,} accounts: full scan {len(slow)} ticks in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    print(
+        f"  {accounts:,} accounts: full scan {len(slow)} ticks in {time.perf_counter() - started:.1f}s",
+        file=sys.stderr,
+    )
     del scan, state
     gc.unfreeze()
     gc.collect()
@@ -175,7 +181,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [(10_000, 300), (100_000, 40)] + ([] if args.quick else [(1_000_000, args.full_ticks_1m)])
     command = "python bench/ticks.py" + "".join(f" {a}" for a in sys.argv[1:])
-    machine = f"{platform.machine()} {platform.processor() or ''} {platform.system()} python {platform.python_version()}"
+    machine = (
+        f"{platform.machine()} {platform.processor() or ''} {platform.system()} python {platform.python_version()}"
+    )
     print(f"{command}  [{' '.join(machine.split())}]", file=sys.stderr)
     rows = [measure(accounts, args.ticks, full, args.seed) for accounts, full in sizes]
     by_size = {row["accounts"]: row for row in rows}
@@ -204,12 +212,17 @@ def main() -> None:
         return
     print(f"command: {command}")
     print(f"machine: {result['machine']}")
-    print(f"{'accounts':>10} {'positions':>10} {'build s':>8} {'RSS MiB':>8} {'indexed us/tick':>16} {'(mean, n)':>16} {'full scan us/tick':>18} {'(mean, n)':>18}")
+    print(
+        f"{'accounts':>10} {'positions':>10} {'build s':>8} {'RSS MiB':>8} {'indexed us/tick':>16} {'(mean, n)':>16} "
+        f"{'full scan us/tick':>18} {'(mean, n)':>18}"
+    )
     for row in rows:
         print(
             f"{row['accounts']:>10,} {row['positions']:>10,} {row['build_s']:>8} {row['rss_mib']:>8,}"
-            f" {row['indexed_us_median']:>16,} {'(' + format(row['indexed_us_mean'], ',') + ', ' + format(row['indexed_ticks'], ',') + ')':>16}"
-            f" {row['full_scan_us_median']:>18,} {'(' + format(row['full_scan_us_mean'], ',') + ', ' + str(row['full_scan_ticks']) + ')':>18}"
+            f" {row['indexed_us_median']:>16,} "
+            f"{'(' + format(row['indexed_us_mean'], ',') + ', ' + format(row['indexed_ticks'], ',') + ')':>16}"
+            f" {row['full_scan_us_median']:>18,} "
+            f"{'(' + format(row['full_scan_us_mean'], ',') + ', ' + str(row['full_scan_ticks']) + ')':>18}"
         )
     if big is not None:
         print(f"(full scan at 1,000,000 accounts: only {big['full_scan_ticks']} ticks timed)")

@@ -13,7 +13,6 @@ from clearinghouse.spot import USDC, spot_of
 from clearinghouse.state import Account, State
 from events import schema as ev
 
-
 MODES = tuple(MODELS)
 
 

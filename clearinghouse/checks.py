@@ -15,7 +15,8 @@ or acted on (`acted`), and asks `next_round` what the round's liquidations may h
 
 from __future__ import annotations
 
-from typing import Collection, Mapping, Protocol
+from collections.abc import Collection, Mapping
+from typing import Protocol
 
 from clearinghouse.context import Context
 from clearinghouse.liquidation import Liquidations

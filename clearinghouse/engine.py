@@ -7,11 +7,21 @@ was (apart from the sequence number and event time, which count every event of t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
-from typing import Any, Callable, Collection, Mapping
+from typing import Any
 
-from clearinghouse import account_modes, cash, lending, lending_actions, perp_accounts, perps, portfolio, rule_changes
-from clearinghouse import spot_trading
+from clearinghouse import (
+    account_modes,
+    cash,
+    lending,
+    lending_actions,
+    perp_accounts,
+    perps,
+    portfolio,
+    rule_changes,
+    spot_trading,
+)
 from clearinghouse.checks import AccountChecks, FullScanChecks, GuidedChecks, IndexedChecks
 from clearinghouse.context import Context
 from clearinghouse.errors import Reject

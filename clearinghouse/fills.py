@@ -8,9 +8,9 @@ when the position closes; a strict-isolated position also releases margin as it 
 
 from __future__ import annotations
 
-from events.bounds import FIGURE_LIMIT
 from clearinghouse.margin import pending_funding
 from clearinghouse.state import Account, MarketState, Position
+from events.bounds import FIGURE_LIMIT
 from events.units import NTL_DIV, ceil_div, round_half_even
 
 

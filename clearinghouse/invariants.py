@@ -20,8 +20,8 @@ impact fill): what keeps the figures valued at the marks within the encoding.
 from __future__ import annotations
 
 from clearinghouse import lending
-from events.bounds import MAX_PX, OPEN_LIMIT
 from clearinghouse.state import State
+from events.bounds import MAX_PX, OPEN_LIMIT
 
 
 def conservation_errors(state: State) -> list[str]:
@@ -42,13 +42,17 @@ def conservation_errors(state: State) -> list[str]:
         cash += state.pools["USDC"].idle if "USDC" in state.pools else 0
     expected = state.deposited - state.withdrawn
     if cash != expected:
-        errors.append(f"USDC: ledgers, fees and funding less bad debt hold {cash}, deposits less withdrawals are {expected}")
+        errors.append(
+            f"USDC: ledgers, fees and funding less bad debt hold {cash}, deposits less withdrawals are {expected}"
+        )
     for coin in sorted(state.markets):
         market = state.markets[coin]
         if net_size[coin]:
             errors.append(f"{coin}: long and short sizes net to {net_size[coin]}, not 0")
         if longs[coin] != market.long_size or market.long_size != market.short_size:
-            errors.append(f"{coin}: open interest {market.long_size}/{market.short_size}, positions hold {longs[coin]}")
+            errors.append(
+                f"{coin}: open interest {market.long_size}/{market.short_size}, positions hold {longs[coin]}"
+            )
     return errors
 
 
@@ -81,16 +85,30 @@ def _spot_errors(state: State) -> list[str]:
         pool = state.pools[token]
         lent, supplied = lending.lent(pool), lending.supplied(pool)
         if pool.idle + lent != supplied + pool.protocol + pool.dust:
-            errors.append(f"{token} pool: idle {pool.idle} + lent {lent} != supplied {supplied} + protocol {pool.protocol} + dust {pool.dust}")
+            errors.append(
+                f"{token} pool: idle {pool.idle} + lent {lent} != supplied {supplied} + protocol {pool.protocol} + "
+                f"dust {pool.dust}"
+            )
         if pool.interest_paid != pool.interest_earned + pool.protocol:
-            errors.append(f"{token} pool: interest paid {pool.interest_paid} != earned {pool.interest_earned} + protocol {pool.protocol}")
+            errors.append(
+                f"{token} pool: interest paid {pool.interest_paid} != earned {pool.interest_earned} + protocol "
+                f"{pool.protocol}"
+            )
         if pool.protocol < 0 or pool.dust < 0 or pool.idle < 0:
-            errors.append(f"{token} pool: protocol {pool.protocol}, dust {pool.dust}, idle {pool.idle} must not be negative")
+            errors.append(
+                f"{token} pool: protocol {pool.protocol}, dust {pool.dust}, idle {pool.idle} must not be negative"
+            )
         if claims.get(token, 0) > supplied or debts.get(token, 0) < lent:
-            errors.append(f"{token} pool: claims {claims.get(token, 0)} above supplied {supplied} or debts {debts.get(token, 0)} below lent {lent}")
+            errors.append(
+                f"{token} pool: claims {claims.get(token, 0)} above supplied {supplied} or debts "
+                f"{debts.get(token, 0)} below lent {lent}"
+            )
         if token != "USDC":
             held[token] = held.get(token, 0) + pool.idle
     for token in sorted(set(held) | set(state.token_net)):
         if token != "USDC" and held.get(token, 0) != state.token_net.get(token, 0):
-            errors.append(f"{token}: balances and pool hold {held.get(token, 0)}, deposits less withdrawals are {state.token_net.get(token, 0)}")
+            errors.append(
+                f"{token}: balances and pool hold {held.get(token, 0)}, deposits less withdrawals are "
+                f"{state.token_net.get(token, 0)}"
+            )
     return errors

@@ -11,8 +11,8 @@ a lazy state equal those of a decoded one without decoding anything (`digest.enc
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, ValuesView
-from typing import Any, Callable
+from collections.abc import Callable, ItemsView, ValuesView
+from typing import Any
 
 import msgspec
 

@@ -13,8 +13,9 @@ each hour at the rates of that moment): borrow APY `base + slope * max(0, U - ki
 `borrow_APY * U * supply_share` rounded down. An hour multiplies the borrow index by
 `1 + APY / 8760` (rounded up to 1e-18) and the supply index likewise (rounded down), the supply
 step capped so suppliers never earn more than borrowers paid that hour (rounding could otherwise
-tip a tiny pool's hour over). The protocol keeps the rest: its 10% and the rounding. Interest accrues on a whole hour whenever a boundary passes, so a
-borrow taken during an hour pays that hour's interest in full (as an hourly index does).
+tip a tiny pool's hour over). The protocol keeps the rest: its 10% and the rounding. Interest
+accrues on a whole hour whenever a boundary passes, so a borrow taken during an
+hour pays that hour's interest in full (as an hourly index does).
 
 Bounds (docs/wire-format.md, "Rule parameters and event time"): an index that reaches
 `INDEX_REBASE_AT` (2^61, about 2.3 times its start) is halved and every share of its side doubled
@@ -29,11 +30,11 @@ token between the account's balance and the pool is the caller's side of the ope
 
 from __future__ import annotations
 
-from events.bounds import INDEX_REBASE_AT, POOL_LIMIT
 from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
-from events.schema import Caps
 from clearinghouse.state import Pool, SpotAccount
+from events.bounds import INDEX_REBASE_AT, POOL_LIMIT
+from events.schema import Caps
 from events.units import HOURS_PER_YEAR, INDEX_ONE, RATE, TOKEN, USD, ceil_div, format_decimal
 
 USDC = "USDC"

@@ -9,8 +9,9 @@ same cash and conservation holds to the micro-USDC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 from clearinghouse import margin, portfolio
 from clearinghouse.fills import apply_fill
@@ -18,9 +19,9 @@ from clearinghouse.models.base import MarginModel
 from clearinghouse.models.registry import model_of
 from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
+from events import schema as ev
 from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
 from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
-from events import schema as ev
 
 LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
 

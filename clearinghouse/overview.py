@@ -59,7 +59,11 @@ def most_leveraged(state: State, top: int) -> list[Leveraged]:
             continue  # margined on the whole portfolio: ranked by PM ratio in the lending section
         cross = margin.cross_figures(account, state.markets)
         if cross.ntl:
-            ranked.append(Leveraged(_ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross))
+            ranked.append(
+                Leveraged(
+                    _ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross
+                )
+            )
     ranked.sort(key=lambda r: (-r.margin_ratio, -r.leverage, r.account))
     return ranked[:top]
 
@@ -116,15 +120,17 @@ def _lending(state: State, top: int) -> dict[str, Any]:
     for token in sorted(state.pools):
         pool = state.pools[token]
         util, borrow, supply = lending.rates(pool, state.pm_rules)
-        pools.append({
-            "token": token,
-            "supplied": lending.show(lending.supplied(pool), token),
-            "lent": lending.show(lending.lent(pool), token),
-            "utilisation": _rate(util),
-            "borrow_apy": _rate(borrow),
-            "supply_apy": _rate(supply),
-            "protocol": lending.show(pool.protocol, token),
-        })
+        pools.append(
+            {
+                "token": token,
+                "supplied": lending.show(lending.supplied(pool), token),
+                "lent": lending.show(lending.lent(pool), token),
+                "utilisation": _rate(util),
+                "borrow_apy": _rate(borrow),
+                "supply_apy": _rate(supply),
+                "protocol": lending.show(pool.protocol, token),
+            }
+        )
     ranked, borrowed, count = [], 0, 0
     for name, spot in state.spot.items():
         if not MODELS[spot.mode].ratio_liquidation:
@@ -141,8 +147,12 @@ def _lending(state: State, top: int) -> dict[str, Any]:
         "pm_accounts": count,
         "pm_borrowed": format_decimal(borrowed, USD_DECIMALS),
         "highest_pm_ratio": [
-            {"account": name, "pm_ratio": format_decimal(ratio, 4), "borrowed": format_decimal(f.borrowed, USD_DECIMALS),
-             "liquidation_value": format_decimal(f.liq_value, USD_DECIMALS)}
+            {
+                "account": name,
+                "pm_ratio": format_decimal(ratio, 4),
+                "borrowed": format_decimal(f.borrowed, USD_DECIMALS),
+                "liquidation_value": format_decimal(f.liq_value, USD_DECIMALS),
+            }
             for ratio, name, f in ranked[:top]
         ],
     }
@@ -153,7 +163,10 @@ def _liquidator(state: State) -> dict[str, Any]:
     if account is None:
         return {"account_value": "0.0", "positions": 0}
     cross = margin.cross_figures(account, state.markets)
-    return {"account_value": format_decimal(cross.account_value, USD_DECIMALS), "positions": sum(1 for p in account.positions.values() if p.szi)}
+    return {
+        "account_value": format_decimal(cross.account_value, USD_DECIMALS),
+        "positions": sum(1 for p in account.positions.values() if p.szi),
+    }
 
 
 def _ratio(num: int, den: int) -> int:

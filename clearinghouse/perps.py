@@ -99,8 +99,8 @@ def too_large(
     (buyer, account, pos), (seller, other, opos) = sides
     if abs(ctx.state.fees) > FIGURE_LIMIT:
         return "the fee account is at its stored bound"
-    for name, ledger, pos in ((buyer, account, pos), (seller, other, opos)):
-        if abs(ledger.raw_usd) > FIGURE_LIMIT or (pos is not None and abs(pos.iso_raw) > FIGURE_LIMIT):
+    for name, ledger, side in ((buyer, account, pos), (seller, other, opos)):
+        if abs(ledger.raw_usd) > FIGURE_LIMIT or (side is not None and abs(side.iso_raw) > FIGURE_LIMIT):
             return f"the ledger of {name!r} is at its stored bound"
     worth = shown(OPEN_NOTIONAL_LIMIT)
     return f"open interest of {market.coin} would pass {worth} USDC at the mark, or its size bound"

@@ -156,15 +156,19 @@ class PmBands:
             if all(fits):
                 return kept
             strict = self._band(coin, kind, market, share // 2, k, szi)
-            entry = (coin, kind, *(was if fit else key for was, key, fit in zip(kept[2:], strict[2:], fits)))
-            for book, key, fit, was in zip(books, entry[2:], fits, kept[2:]):
+            entry = (
+                coin,
+                kind,
+                *(was if fit else key for was, key, fit in zip(kept[2:], strict[2:], fits, strict=True)),
+            )
+            for book, key, fit, was in zip(books, entry[2:], fits, kept[2:], strict=True):
                 if not fit:
                     lst = book[coin]
                     lst.remove(was << ID_BITS | ident)
                     lst.add(key << ID_BITS | ident)
             return entry  # type: ignore[return-value]
         entry = self._band(coin, kind, market, share // 2, k, szi)
-        for book, key in zip(books, entry[2:]):
+        for book, key in zip(books, entry[2:], strict=True):
             lst = book.get(coin)
             if lst is None:
                 lst = book[coin] = SortedList()

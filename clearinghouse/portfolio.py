@@ -43,15 +43,16 @@ Choices where the rulebook is silent (also in docs/portfolio-margin.md):
 from __future__ import annotations
 
 import operator
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from clearinghouse import lending, margin
 from clearinghouse.errors import Reject
 from clearinghouse.rules import PmRules
 from clearinghouse.spot import USDC, add, price, value
 from clearinghouse.state import Account, Pool, SpotAccount, State
-from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 from events import schema as ev
+from events.units import HOUR_MS, INDEX_ONE, NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 
 
 class Figures(NamedTuple):

@@ -7,6 +7,7 @@ kept as integer numerators: `MM = ceil((ntl * mult_n - ded_n) / den)`, rounded a
 
 from __future__ import annotations
 
+from itertools import pairwise
 from math import lcm
 
 import msgspec
@@ -70,7 +71,7 @@ def tier_table_error(bounds: list[tuple[int, int]]) -> str | None:
         return f"margin_tiers holds {len(bounds)} tiers, at most {MAX_TIERS} are allowed"
     if bounds[0][0] != 0:
         return "the first margin tier must start at lower_bound 0"
-    for (lo_a, lev_a), (lo_b, lev_b) in zip(bounds, bounds[1:]):
+    for (lo_a, lev_a), (lo_b, lev_b) in pairwise(bounds):
         if lo_b <= lo_a:
             return "margin tier lower bounds must increase"
         if lev_b > lev_a:

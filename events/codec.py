@@ -12,13 +12,13 @@ the message names the field and the reason without echoing a long or hostile val
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 from msgspec import inspect as mi
 
 from events.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, NAME_PATTERN
-from events.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
 from events.schema import (
     ID_PATTERN,
     SCHEMA_VERSION,
@@ -27,6 +27,7 @@ from events.schema import (
     DerivedEvent,
     InputEvent,
 )
+from events.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
 
 Convert = Callable[[Any, str], Any]
 

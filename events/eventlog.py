@@ -16,8 +16,9 @@ then also searched for among those events.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import msgspec
 
@@ -73,7 +74,9 @@ _ENCODERS: dict[bool, Callable[[list[Any], int], bytes]] = {False: encode_block,
 class EventLog:
     """A file log of event blocks; `derived=True` holds the engine's derived events."""
 
-    def __init__(self, directory: str | Path, *, derived: bool = False, readonly: bool = False, fsync: str = "batch") -> None:
+    def __init__(
+        self, directory: str | Path, *, derived: bool = False, readonly: bool = False, fsync: str = "batch"
+    ) -> None:
         self.path = Path(directory)
         self._decode = _DECODERS[derived]
         self._encode = _ENCODERS[derived]
@@ -215,7 +218,9 @@ class EventLog:
                 hi = mid - 1
         return lo
 
-    def records(self, start_seq: int = 0, end_seq: int | None = None) -> Iterator[tuple[int, int, list[Any], bytes | None]]:
+    def records(
+        self, start_seq: int = 0, end_seq: int | None = None
+    ) -> Iterator[tuple[int, int, list[Any], bytes | None]]:
         """(record offset, first seq, events, payload) of each block, trimmed to
         [start_seq, end_seq); payload is the stored bytes, None for a trimmed block."""
         if start_seq >= self.next_seq:

@@ -13,8 +13,9 @@ which see a record once it is completely written. Every write goes through `even
 
 What was synced is recorded: after each fsync the writer notes the segment and byte up to
 which the log is durable in ``synced`` (two checksummed copies, written one after the other
-and synced, so a torn or damaged copy leaves the other). A damaged record is a torn tail, cut away when a writer opens the
-log, only if it is consistent with an append cut short: it lies past the synced point and no
+and synced, so a torn or damaged copy leaves the other). A damaged record is a torn tail, cut
+away when a writer opens the log, only if it is consistent with an append cut
+short: it lies past the synced point and no
 valid record follows it. Any other damage (a record the log was synced past, a record with a
 valid one after it, a sealed segment's record, a synced segment that got shorter) raises
 LogCorruption naming the segment and byte; nothing is skipped or dropped. `FileLog(dir,
@@ -37,9 +38,10 @@ import re
 import struct
 import time
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import structlog
 
@@ -477,7 +479,8 @@ class FileLog:
                 limit = self._end if last else os.fstat(f.fileno()).st_size
                 try:
                     start = self._position(f, i, offset - self._bases[i], limit)
-                    for pos, payload in _records(f, start, limit):
+                    # `pos` is read after the loop (where the last record starts), not in it
+                    for pos, payload in _records(f, start, limit):  # noqa: B007
                         yield offset, payload
                         offset += 1
                         if offset == until:

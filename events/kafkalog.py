@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -86,7 +87,9 @@ class KafkaConfig:
             raise KafkaConfigError(f"{path}: expected a JSON object of aiokafka settings")
         unknown = sorted(set(options) - PASSTHROUGH - set(SSL_FILES))
         if unknown:
-            raise KafkaConfigError(f"{path}: unknown settings {unknown}; known: {sorted(PASSTHROUGH | set(SSL_FILES))}")
+            raise KafkaConfigError(
+                f"{path}: unknown settings {unknown}; known: {sorted(PASSTHROUGH | set(SSL_FILES))}"
+            )
         return cls(bootstrap, options)
 
     def client(self) -> dict[str, Any]:
@@ -131,13 +134,21 @@ async def ensure_topics(config: KafkaConfig, names: Iterable[str], partitions: i
 
 
 def _consumer(config: KafkaConfig, **kwargs: Any) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest", **config.client(), **kwargs)
+    return AIOKafkaConsumer(
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **config.client(),
+        **kwargs,
+    )
 
 
 class KafkaSource:
     """Reads one input partition from a given offset, committed records only."""
 
-    def __init__(self, config: KafkaConfig, topic: str, partition: int = 0, group_id: str | None = None, max_records: int = 500) -> None:
+    def __init__(
+        self, config: KafkaConfig, topic: str, partition: int = 0, group_id: str | None = None, max_records: int = 500
+    ) -> None:
         self.tp = TopicPartition(topic, partition)
         self.description = f"kafka:{topic}[{partition}]"
         self.max_records = max_records
@@ -208,7 +219,9 @@ class KafkaSink:
         async with self._producer.transaction():
             for i in range(0, len(derived), RECORD_EVENTS):
                 chunk = derived[i : i + RECORD_EVENTS]
-                await self._producer.send(self.topics.derived, encode_derived_block(chunk, first_seq + i), partition=self.partition)
+                await self._producer.send(
+                    self.topics.derived, encode_derived_block(chunk, first_seq + i), partition=self.partition
+                )
             for record, reason in dead:
                 headers = [
                     ("reason", reason.encode()),
@@ -217,7 +230,13 @@ class KafkaSink:
                     ("source.offset", str(record.offset).encode()),
                 ]
                 # The key carries the source offset so a restart finds where dead letters stand.
-                await self._producer.send(self.topics.dead_letter, record.value, key=str(record.offset).encode(), partition=self.partition, headers=headers)
+                await self._producer.send(
+                    self.topics.dead_letter,
+                    record.value,
+                    key=str(record.offset).encode(),
+                    partition=self.partition,
+                    headers=headers,
+                )
 
     async def flush(self) -> None:
         """Every write is a committed transaction already."""
@@ -227,7 +246,9 @@ class KafkaSink:
 
 
 @contextlib.asynccontextmanager
-async def _assigned(config: KafkaConfig, topic: str, partition: int) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition]]:
+async def _assigned(
+    config: KafkaConfig, topic: str, partition: int
+) -> AsyncIterator[tuple[AIOKafkaConsumer, TopicPartition]]:
     """A short-lived read_committed consumer assigned to one partition (no group)."""
     tp = TopicPartition(topic, partition)
     consumer = _consumer(config)
@@ -285,7 +306,10 @@ async def read_derived(config: KafkaConfig, topic: str, partition: int = 0) -> l
     for r in await read_records(config, topic, partition):
         block = decode_derived_block_at(r.value)
         if block.seq != len(events):
-            raise ValueError(f"{topic}[{partition}] offset {r.offset}: block starts at derived seq {block.seq}, expected {len(events)}")
+            raise ValueError(
+                f"{topic}[{partition}] offset {r.offset}: block starts at derived seq {block.seq}, expected "
+                f"{len(events)}"
+            )
         events.extend(block.events)
     return events
 
@@ -296,7 +320,9 @@ class Publisher:
     def __init__(self, config: KafkaConfig, topic: str, partition: int | None = None) -> None:
         self.topic = topic
         self.partition = partition
-        self._producer = AIOKafkaProducer(**config.client(), enable_idempotence=True, max_request_size=MAX_RECORD_BYTES, linger_ms=5)
+        self._producer = AIOKafkaProducer(
+            **config.client(), enable_idempotence=True, max_request_size=MAX_RECORD_BYTES, linger_ms=5
+        )
 
     async def start(self) -> None:
         await self._producer.start()

@@ -14,7 +14,7 @@ Derived events are the engine's output and carry scales only.
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 import msgspec
 
@@ -301,27 +301,27 @@ class ImportAccount(_Base, tag="import_account"):
     positions: Annotated[list[ImportedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
 
 
-InputEvent = Union[
-    Market,
-    Deposit,
-    Withdraw,
-    Transfer,
-    SetLeverage,
-    IsolatedMargin,
-    Prices,
-    Trade,
-    Funding,
-    Rules,
-    ImportAccount,
-    Token,
-    SpotTrade,
-    ClassTransfer,
-    SetMode,
-    Supply,
-    WithdrawSupply,
-    Borrow,
-    Repay,
-]
+InputEvent = (
+    Market
+    | Deposit
+    | Withdraw
+    | Transfer
+    | SetLeverage
+    | IsolatedMargin
+    | Prices
+    | Trade
+    | Funding
+    | Rules
+    | ImportAccount
+    | Token
+    | SpotTrade
+    | ClassTransfer
+    | SetMode
+    | Supply
+    | WithdrawSupply
+    | Borrow
+    | Repay
+)
 
 # ---- derived events (decisions) -------------------------------------------------------------
 
@@ -429,7 +429,17 @@ class Checkpoint(_Base, tag="checkpoint"):
     chain: str
 
 
-DerivedEvent = Union[Rejected, Checkpoint, LiquidationTriggered, LiquidationOrder, LiquidationFill, Backstop, Adl, BadDebt, BorrowLiquidation]
+DerivedEvent = (
+    Rejected
+    | Checkpoint
+    | LiquidationTriggered
+    | LiquidationOrder
+    | LiquidationFill
+    | Backstop
+    | Adl
+    | BadDebt
+    | BorrowLiquidation
+)
 
 
 class Block(msgspec.Struct, frozen=True):

@@ -14,7 +14,7 @@ thousands separators).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from clearinghouse.liquidation import account_below, scopes
@@ -30,7 +30,12 @@ from replay.logdir import LogDir, settings
 from replay.survival import percent, survival
 
 DECISIONS = (
-    ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt,
+    ev.LiquidationTriggered,
+    ev.LiquidationFill,
+    ev.LiquidationOrder,
+    ev.Backstop,
+    ev.Adl,
+    ev.BadDebt,
     ev.BorrowLiquidation,
 )
 WINDOW_MARGIN_MS = 60_000  # the liquidation window reaches at least a minute past its first and last liquidation
@@ -38,7 +43,7 @@ WINDOW_MARGIN_MS = 60_000  # the liquidation window reaches at least a minute pa
 
 def when(ts: int) -> str:
     """Event time (ms) as ISO 8601 UTC with milliseconds."""
-    return datetime.fromtimestamp(ts // 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") + f".{ts % 1000:03d}Z"
+    return datetime.fromtimestamp(ts // 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") + f".{ts % 1000:03d}Z"
 
 
 def _usd(value: int) -> str:
@@ -207,25 +212,29 @@ def _episode(
     for decision in mine:
         if isinstance(decision, ev.LiquidationTriggered):
             gap = decision.maintenance - decision.equity
-            before.append({
-                "scope": decision.scope,
-                "equity": _usd(decision.equity),
-                "maintenance": _usd(decision.maintenance),
-                "phase": decision.phase,
-                "shortfall": _usd(gap),
-                "shortfall_pct": percent(gap, decision.maintenance),
-                "survival": survival(decision, state),
-            })
+            before.append(
+                {
+                    "scope": decision.scope,
+                    "equity": _usd(decision.equity),
+                    "maintenance": _usd(decision.maintenance),
+                    "phase": decision.phase,
+                    "shortfall": _usd(gap),
+                    "shortfall_pct": percent(gap, decision.maintenance),
+                    "survival": survival(decision, state),
+                }
+            )
             marks.update((v.coin, _px(v.mark)) for v in decision.positions)
             continue
         if isinstance(decision, ev.BorrowLiquidation) and not any(b["scope"] == "borrow" for b in before):
-            before.append({
-                "scope": "borrow",
-                "borrowed": _usd(decision.borrowed),
-                "threshold": _usd(decision.threshold),
-                "collateral_value": _usd(decision.collateral_value),
-                "kind": decision.kind,
-            })
+            before.append(
+                {
+                    "scope": "borrow",
+                    "borrowed": _usd(decision.borrowed),
+                    "threshold": _usd(decision.threshold),
+                    "collateral_value": _usd(decision.collateral_value),
+                    "kind": decision.kind,
+                }
+            )
         actions.append(to_wire(decision))
     previous = None if healthy is None else {"seq": healthy.seq, "time": healthy.time, "marks": _prices(healthy.marks)}
     after = _scopes_view(state, name)
@@ -247,8 +256,9 @@ def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str, p
     parts += [_survived(found) for found in episode.before if "phase" in found]
     parts += [_deleveraged(d) for d in mine if isinstance(d, ev.Adl) and d.counterparty == name]
     debts = [d for d in mine if isinstance(d, ev.BadDebt)]
-    parts += [f"It had a bad debt of {grouped(_usd(d.amount))} USDC ({d.scope}), recorded, not dropped."
-              for d in debts]
+    parts += [
+        f"It had a bad debt of {grouped(_usd(d.amount))} USDC ({d.scope}), recorded, not dropped." for d in debts
+    ]
     value = "perp account value (spot balances aside)" if portfolio else "account value"
     parts.append(f"After the event its {value} was {grouped(episode.kept)} USDC.")
     return " ".join(parts)
@@ -264,16 +274,20 @@ def _scope_name(scope: str) -> str:
 
 def _found(found: dict[str, Any]) -> str:
     if found["scope"] == "borrow":
-        return (f"Its borrowed value, {grouped(found['borrowed'])} USDC, was above the {found['kind']} "
-                f"borrow-liquidation threshold of {grouped(found['threshold'])} USDC "
-                f"(collateral worth {grouped(found['collateral_value'])} USDC).")
+        return (
+            f"Its borrowed value, {grouped(found['borrowed'])} USDC, was above the {found['kind']} "
+            f"borrow-liquidation threshold of {grouped(found['threshold'])} USDC "
+            f"(collateral worth {grouped(found['collateral_value'])} USDC)."
+        )
     if found["phase"] == "backstop":
         action = "under two thirds of maintenance, so the liquidator took it over (backstop)"
     else:
         action = "so the market phase closed positions"
     share = f" ({found['shortfall_pct']}% of maintenance)" if found["shortfall_pct"] is not None else ""
-    return (f"{_scope_name(found['scope'])} was {grouped(found['shortfall'])} USDC below maintenance{share}: "
-            f"equity {grouped(found['equity'])} against maintenance {grouped(found['maintenance'])} USDC, {action}.")
+    return (
+        f"{_scope_name(found['scope'])} was {grouped(found['shortfall'])} USDC below maintenance{share}: "
+        f"equity {grouped(found['equity'])} against maintenance {grouped(found['maintenance'])} USDC, {action}."
+    )
 
 
 def _move(episode: Episode, triggered: list[ev.LiquidationTriggered], healthy: Healthy | None) -> str:
@@ -306,21 +320,27 @@ def _survived(found: dict[str, Any]) -> str:
         if rescue["mark"] is None:
             return f"No positive {rescue['coin']} mark would have kept it at maintenance."
         up = not rescue["move_pct"].startswith("-")
-        return (f"It would have stayed at maintenance with {rescue['coin']} at {grouped(rescue['mark'])} or "
-                f"{'above' if up else 'below'} ({signed(rescue['move_pct'])}% from the trigger's mark), "
-                "the position's liquidation price under the log's rules.")
+        return (
+            f"It would have stayed at maintenance with {rescue['coin']} at {grouped(rescue['mark'])} or "
+            f"{'above' if up else 'below'} ({signed(rescue['move_pct'])}% from the trigger's mark), "
+            "the position's liquidation price under the log's rules."
+        )
     if rescue["move_pct"] is None:
         return "No uniform move of all its marks (up to +1000% or down to zero) would have kept it at maintenance."
     marks = ", ".join(f"{c} {grouped(p)}" for c, p in rescue["marks"].items())
-    return (f"Moving all its marks together, it would have stayed at maintenance with a move of "
-            f"{signed(rescue['move_pct'])}% ({marks}).")
+    return (
+        f"Moving all its marks together, it would have stayed at maintenance with a move of "
+        f"{signed(rescue['move_pct'])}% ({marks})."
+    )
 
 
 def _deleveraged(adl: ev.Adl) -> str:
     """ADL's size is signed from the bankrupt side; this account's side is the opposite."""
     size = grouped(format_decimal(-adl.sz, SZ_DECIMALS))
-    return (f"Auto-deleveraging closed {size} {adl.coin} of this account's position at {grouped(_px(adl.px))} "
-            f"against the bankrupt account {adl.account}.")
+    return (
+        f"Auto-deleveraging closed {size} {adl.coin} of this account's position at {grouped(_px(adl.px))} "
+        f"against the bankrupt account {adl.account}."
+    )
 
 
 def signed(pct: str) -> str:

@@ -12,7 +12,8 @@ what a run has recorded (its newest snapshot).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -25,6 +26,7 @@ from replay.logdir import LogDir
 from replay.snapshot import SnapshotStore
 
 _log = structlog.get_logger(__name__)
+
 
 class Point:
     """Where a replay stops: right after input `seq`, after the last event at or before `time`
@@ -67,7 +69,12 @@ def recorded(log: LogDir, at: LogPosition, point: Point) -> list[Any]:
                 continue
             if point.seq is not None and cause(event) > point.seq:
                 break
-            if point.time is not None and not isinstance(event, ev.Rejected) and event.ts is not None and event.ts > point.time:
+            if (
+                point.time is not None
+                and not isinstance(event, ev.Rejected)
+                and event.ts is not None
+                and event.ts > point.time
+            ):
                 break
             found.append(event)
     return found
@@ -89,7 +96,9 @@ def _ran(log: LogDir) -> int:
     return SnapshotStore.seq_of(paths[-1]) if paths else 0
 
 
-def replay(log: LogDir, start: Callable[[], LogPosition], point: Point, watch: Callable[[State], OnEvent] | None = None) -> LogPosition:
+def replay(
+    log: LogDir, start: Callable[[], LogPosition], point: Point, watch: Callable[[State], OnEvent] | None = None
+) -> LogPosition:
     """Folds from the position `start()` gives to `point`, guided where the decisions are
     recorded and checked against them; `watch(state)` gives each attempt's per-event callback
     (a fallback starts again from a fresh `start()`)."""
@@ -109,7 +118,11 @@ def replay(log: LogDir, start: Callable[[], LogPosition], point: Point, watch: C
         point.fold(log, at, Engine(at.state, guide=guide_of(decisions)), on_event)
         if made == [e for e in decisions if cause(e) < at.state.next_seq]:
             return at
-        _log.warning("history.unguided", reason="the replay's decisions differ from the recorded ones", seq=at.state.next_seq - 1)
+        _log.warning(
+            "history.unguided",
+            reason="the replay's decisions differ from the recorded ones",
+            seq=at.state.next_seq - 1,
+        )
         at = start()
     point.fold(log, at, Engine(at.state), watch(at.state) if watch is not None else None)
     return at

@@ -15,8 +15,9 @@ place.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
@@ -129,7 +130,7 @@ def fold(
     `checkpoint_every` events; `on_block` sees each block's derived events, `on_event` each
     event (seq, event, its derived events) after it is applied."""
     with EventLog(log.events, readonly=True) as inputs:
-        for offset, seq, events, payload in inputs.records(engine.state.next_seq, end_seq):
+        for offset, _seq, events, payload in inputs.records(engine.state.next_seq, end_seq):
             if until is not None:
                 cut = next((i for i, event in enumerate(events) if until(event)), None)
                 if cut is not None:

@@ -6,11 +6,11 @@ past costs at most one snapshot interval of replay.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from clearinghouse.lazy import same
-from clearinghouse.state import State
+from clearinghouse.state import MarketState, State
 from clearinghouse.summary import clearinghouse_state
 from events.eventlog import EventLog
 from events.units import PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
@@ -30,7 +30,7 @@ def parse_time(text: str) -> int:
     except ValueError:
         raise HistoryError(f"not an ISO 8601 time: {text!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -48,7 +48,11 @@ def state_at(log: LogDir, *, seq: int | None = None, time: int | None = None) ->
         last = _last_seq(log)
         if not 0 <= seq <= last:
             raise HistoryError(f"seq {seq} is outside the log (0..{last})")
-    at = replay(log, lambda: load(log, at_most=None if seq is None else seq + 1, time=time, check_digest=False, lazy=True), Point(seq, time))
+    at = replay(
+        log,
+        lambda: load(log, at_most=None if seq is None else seq + 1, time=time, check_digest=False, lazy=True),
+        Point(seq, time),
+    )
     if at.state.next_seq == 0:
         raise HistoryError("no event of the log is at or before that time")
     return at.state
@@ -56,6 +60,12 @@ def state_at(log: LogDir, *, seq: int | None = None, time: int | None = None) ->
 
 def _account_view(state: State, name: str) -> dict[str, Any] | None:
     return clearinghouse_state(state, name) if name in state.accounts else None
+
+
+def _market_view(m: MarketState | None) -> dict[str, str] | None:
+    if m is None:
+        return None
+    return {"mark": format_decimal(m.mark, PX_DECIMALS), "open_interest": format_decimal(m.long_size, SZ_DECIMALS)}
 
 
 def _changes(before: Any, after: Any, path: str, out: dict[str, Any]) -> None:
@@ -84,9 +94,16 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     before, after = state_at(log, seq=start), state_at(log, seq=end)
     if account is not None and account not in before.accounts and account not in after.accounts:
         raise HistoryError(
-            f"account {account!r} does not exist at seq {start} or at seq {end}: check the name (names are case-sensitive)"
+            f"account {account!r} does not exist at seq {start} or at seq {end}: "
+            "check the name (names are case-sensitive)"
         )
-    names = [account] if account else sorted(n for n in set(before.accounts) | set(after.accounts) if not same(before.accounts, after.accounts, n))
+    names = (
+        [account]
+        if account
+        else sorted(
+            n for n in set(before.accounts) | set(after.accounts) if not same(before.accounts, after.accounts, n)
+        )
+    )
     accounts: dict[str, Any] = {}
     for name in names:
         changes: dict[str, Any] = {}
@@ -97,9 +114,8 @@ def diff(log: LogDir, start: int, end: int, account: str | None = None) -> dict[
     markets: dict[str, Any] = {}
     for coin in sorted(set(before.markets) | set(after.markets)):
         a, b = before.markets.get(coin), after.markets.get(coin)
-        view = lambda m: None if m is None else {"mark": format_decimal(m.mark, PX_DECIMALS), "open_interest": format_decimal(m.long_size, SZ_DECIMALS)}  # noqa: E731
         changes = {}
-        _changes(view(a), view(b), "", changes)
+        _changes(_market_view(a), _market_view(b), "", changes)
         if changes:
             markets[coin] = changes
     totals = {}

@@ -16,10 +16,11 @@ market or backstop phase: `clearinghouse.liquidation.scopes`) is compared with t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from html import escape
 from fractions import Fraction
-from typing import Any, Iterable
+from html import escape
+from typing import Any
 
 from clearinghouse.engine import IMPORT_ACCOUNT, Engine
 from clearinghouse.liquidation import scopes
@@ -107,8 +108,16 @@ class _Reconciler:
         assert mark is not None
         name = mark.user or mark.account
         engine = self.decision(name)
-        self.report.liquidations.append({"tid": event.tid, "account": name, "coin": event.coin,
-                                         "venue": mark.method, "engine": engine, "agree": engine == mark.method})
+        self.report.liquidations.append(
+            {
+                "tid": event.tid,
+                "account": name,
+                "coin": event.coin,
+                "venue": mark.method,
+                "engine": engine,
+                "agree": engine == mark.method,
+            }
+        )
 
     def _position(self, user: str, coin: str) -> tuple[int, int]:
         account = self.engine.state.accounts.get(user)
@@ -116,8 +125,17 @@ class _Reconciler:
         return (pos.szi, pos.entry_px) if pos is not None else (0, 0)
 
     def _mismatch(self, leg: Leg, what: str, venue: str, engine: str) -> None:
-        self.report.mismatches.append({"tid": leg.tid, "user": leg.user, "coin": leg.coin, "time": leg.time,
-                                       "field": what, "venue": venue, "engine": engine})
+        self.report.mismatches.append(
+            {
+                "tid": leg.tid,
+                "user": leg.user,
+                "coin": leg.coin,
+                "time": leg.time,
+                "field": what,
+                "venue": venue,
+                "engine": engine,
+            }
+        )
 
     def _leg(self, leg: Leg, event: Trade) -> None:
         report, key = self.report, (leg.user, leg.coin)
@@ -144,8 +162,9 @@ class _Reconciler:
                 report.pnl_match += 1
             else:
                 report.pnl_mismatch += 1
-                self._mismatch(leg, "closedPnl", _amount(leg.closed_pnl, USD_DECIMALS),
-                               _amount(round(pnl), USD_DECIMALS))
+                self._mismatch(
+                    leg, "closedPnl", _amount(leg.closed_pnl, USD_DECIMALS), _amount(round(pnl), USD_DECIMALS)
+                )
         fee = event.buyer_fee if leg.buy else event.seller_fee
         if fee == leg.fee:
             report.fee_match += 1
@@ -166,9 +185,17 @@ class _Reconciler:
         adjust = Trade(coin=leg.coin, px=leg.px, sz=abs(diff), buyer=buyer, seller=seller, ts=leg.time, id=ident)
         derived = self.engine.apply(adjust)
         refused = next((d.reason for d in derived if getattr(d, "reason", None)), None)
-        self.report.adjustments.append({"tid": leg.tid, "user": leg.user, "coin": leg.coin,
-                                        "size": _amount(diff, SZ_DECIMALS), "px": _amount(leg.px, PX_DECIMALS),
-                                        "id": ident, "refused": refused})
+        self.report.adjustments.append(
+            {
+                "tid": leg.tid,
+                "user": leg.user,
+                "coin": leg.coin,
+                "size": _amount(diff, SZ_DECIMALS),
+                "px": _amount(leg.px, PX_DECIMALS),
+                "id": ident,
+                "refused": refused,
+            }
+        )
 
 
 def reconcile(events: Iterable[Any], legs: list[tuple[str, Leg]], unread: int = 0) -> Report:
@@ -186,6 +213,7 @@ def reconcile(events: Iterable[Any], legs: list[tuple[str, Leg]], unread: int = 
 
 def reconcile_html(report: Report) -> str:
     """The report as one HTML page: the counts, then every difference, adjustment and liquidation."""
+
     def table(title: str, rows: list[dict[str, Any]]) -> str:
         if not rows:
             return f"<h2>{escape(title)}</h2><p>none</p>"
@@ -194,8 +222,11 @@ def reconcile_html(report: Report) -> str:
         return f"<h2>{escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
 
     summary = report.summary()
-    counts = [{"figure": name, **{k: v for k, v in value.items()}}
-              for name, value in summary.items() if isinstance(value, dict) and name != "first_mismatch"]
+    counts = [
+        {"figure": name, **{k: v for k, v in value.items()}}
+        for name, value in summary.items()
+        if isinstance(value, dict) and name != "first_mismatch"
+    ]
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Hyperliquid reconciliation</title>"
         "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"

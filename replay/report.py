@@ -15,7 +15,7 @@ import html
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import matplotlib
@@ -45,7 +45,7 @@ class Frame:
         self.by_time = any(t for _, t, _, _ in result.series)
 
     def x(self, seq: int, ts: int) -> Any:
-        return datetime.fromtimestamp(ts / 1000, tz=timezone.utc) if self.by_time else seq
+        return datetime.fromtimestamp(ts / 1000, tz=UTC) if self.by_time else seq
 
     def placed(self, points: list[Any]) -> list[Any]:
         """The points (seq, ts, ...) that have a place on the axis."""
@@ -92,10 +92,12 @@ def plot_png(result: Audit) -> bytes:
 def _steps(ax: Axes, frame: Frame, series: list[tuple[int, int, int, int]]) -> None:
     series = frame.placed(series)
     xs = [frame.x(s, t) for s, t, _, _ in series]
-    ax.plot(xs, [e / USD for _, _, e, _ in series], label="equity (account value)", color=EQUITY,
-            drawstyle="steps-post")
-    ax.plot(xs, [m / USD for _, _, _, m in series], label="maintenance margin", color=MAINTENANCE,
-            drawstyle="steps-post")
+    ax.plot(
+        xs, [e / USD for _, _, e, _ in series], label="equity (account value)", color=EQUITY, drawstyle="steps-post"
+    )
+    ax.plot(
+        xs, [m / USD for _, _, _, m in series], label="maintenance margin", color=MAINTENANCE, drawstyle="steps-post"
+    )
     ax.set_ylabel("USDC")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.grid(alpha=0.3)
@@ -106,8 +108,9 @@ def _history(ax: Axes, frame: Frame) -> None:
     _steps(ax, frame, result.series)
     window = result.window()
     if window is not None and frame.by_time:
-        ax.axvspan(frame.x(0, window[0]), frame.x(0, window[1]), color=MARKER, alpha=0.25,
-                   label="liquidation window (below)")
+        ax.axvspan(
+            frame.x(0, window[0]), frame.x(0, window[1]), color=MARKER, alpha=0.25, label="liquidation window (below)"
+        )
     ax.set_title(f"{result.account}: equity and maintenance margin over the whole log")
     ax.legend(loc="best", fontsize=8)
 
@@ -131,12 +134,21 @@ def _offsets(frame: Frame) -> list[float]:
 
 def _numbers(ax: Axes, frame: Frame) -> None:
     """The numbered vertical markers, one per liquidation."""
-    for episode, offset in zip(frame.result.episodes, _offsets(frame)):
+    for episode, offset in zip(frame.result.episodes, _offsets(frame), strict=True):
         x = frame.x(episode.cause, episode.time)
         ax.axvline(x, color=MARKER, linestyle="--", linewidth=1)
-        ax.annotate(str(episode.number), (x, 1.0), xycoords=("data", "axes fraction"), xytext=(offset, 2),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=8, color="white",
-                    bbox={"boxstyle": "circle,pad=0.2", "fc": MARKER, "ec": "none"})
+        ax.annotate(
+            str(episode.number),
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(offset, 2),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="white",
+            bbox={"boxstyle": "circle,pad=0.2", "fc": MARKER, "ec": "none"},
+        )
 
 
 def _zoom(ax: Axes, frame: Frame) -> None:
@@ -150,14 +162,24 @@ def _zoom(ax: Axes, frame: Frame) -> None:
             equity, maintenance = float(found["equity"]), float(found["maintenance"])
             ax.plot([x], [equity], "o", color=EQUITY, markersize=5)
             ax.plot([x], [maintenance], "x", color=MAINTENANCE, markersize=6)
-            text = (f"{episode.number} {found['scope']}: equity {cents(found['equity'])} "
-                    f"< maintenance {cents(found['maintenance'])}")
-            ax.annotate(text, (x, 0.93 - 0.08 * (labels % 6)), xycoords=("data", "axes fraction"), xytext=(4, 0),
-                        textcoords="offset points", fontsize=7, va="center",
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9})
+            text = (
+                f"{episode.number} {found['scope']}: equity {cents(found['equity'])} "
+                f"< maintenance {cents(found['maintenance'])}"
+            )
+            ax.annotate(
+                text,
+                (x, 0.93 - 0.08 * (labels % 6)),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="center",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#cccccc", "alpha": 0.9},
+            )
             labels += 1
-    ax.set_title("the liquidation window: numbered as the sections below; dots: equity (o) and maintenance (x) found",
-                 pad=14)
+    ax.set_title(
+        "the liquidation window: numbered as the sections below; dots: equity (o) and maintenance (x) found", pad=14
+    )
     ax.legend(loc="best", fontsize=8)
 
 
@@ -169,8 +191,13 @@ def _marks(ax: Axes, frame: Frame) -> None:
         if not points:
             continue
         first = points[0][1]
-        ax.plot([x for x, _ in points], [(p - first) * 100 / first for _, p in points], color=COLORS[n % len(COLORS)],
-                drawstyle="steps-post", label=f"{coin} (from {grouped(format_decimal(first, PX_DECIMALS))})")
+        ax.plot(
+            [x for x, _ in points],
+            [(p - first) * 100 / first for _, p in points],
+            color=COLORS[n % len(COLORS)],
+            drawstyle="steps-post",
+            label=f"{coin} (from {grouped(format_decimal(first, PX_DECIMALS))})",
+        )
     frame.frame(ax)
     _numbers(ax, frame)
     ax.axhline(0, color="#999999", linewidth=0.8)
@@ -214,12 +241,21 @@ def _found_table(episode: Episode) -> str:
     rows, borrows = [], []
     for f in episode.before:
         if f["scope"] == "borrow":
-            borrows.append([html.escape(f["kind"]), _num(f["borrowed"]), _num(f["threshold"]),
-                            _num(f["collateral_value"])])
+            borrows.append(
+                [html.escape(f["kind"]), _num(f["borrowed"]), _num(f["threshold"]), _num(f["collateral_value"])]
+            )
             continue
-        rows.append([html.escape(f["scope"]), html.escape(f["phase"]), _num(f["equity"]), _num(f["maintenance"]),
-                     _num(f["shortfall"]), "-" if f["shortfall_pct"] is None else f"{f['shortfall_pct']}%",
-                     _survival(f["survival"])])
+        rows.append(
+            [
+                html.escape(f["scope"]),
+                html.escape(f["phase"]),
+                _num(f["equity"]),
+                _num(f["maintenance"]),
+                _num(f["shortfall"]),
+                "-" if f["shortfall_pct"] is None else f"{f['shortfall_pct']}%",
+                _survival(f["survival"]),
+            ]
+        )
     head = ["scope", "phase", "equity", "maintenance", "short by", "% of maintenance", "would have survived at"]
     found = _table(head, rows, {2, 3, 4, 5}) if rows else ""
     if borrows:
@@ -261,8 +297,10 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
         return [["order to the book (external)", action["coin"], size, f"mark {action['mark']}", "", ""]]
     if kind == "backstop":
         label, margin = f"backstop takeover ({action['scope']})", f"margin moved {action['margin']}"
-        rows = [[label, p["coin"], p["szi"], p["mark"], LIQUIDATOR, margin if i == 0 else ""]
-                for i, p in enumerate(action["positions"])]
+        rows = [
+            [label, p["coin"], p["szi"], p["mark"], LIQUIDATOR, margin if i == 0 else ""]
+            for i, p in enumerate(action["positions"])
+        ]
         return rows or [[label, "", "", "", LIQUIDATOR, margin]]
     if kind == "adl":
         if action["counterparty"] == name:
@@ -275,8 +313,10 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
     if kind == "borrow_liquidation":
         moved = f"repaid {action['repaid']}; USDC moved {action['usdc']}"
         taken = sorted(action["taken"].items()) or [("", "")]
-        return [[f"borrow liquidation ({action['kind']})", token, amount, "", LIQUIDATOR, moved if i == 0 else ""]
-                for i, (token, amount) in enumerate(taken)]
+        return [
+            [f"borrow liquidation ({action['kind']})", token, amount, "", LIQUIDATOR, moved if i == 0 else ""]
+            for i, (token, amount) in enumerate(taken)
+        ]
     return [[kind, "", "", "", "", json.dumps(action)]]
 
 
@@ -286,8 +326,11 @@ def _cell(text: str) -> str:
 
 
 def _actions_table(episode: Episode, name: str) -> str:
-    rows = [[f"{_cell(row[0])} <code>{html.escape(action['type'])}</code>", *(_cell(c) for c in row[1:])]
-            for action in episode.actions for row in action_rows(action, name)]
+    rows = [
+        [f"{_cell(row[0])} <code>{html.escape(action['type'])}</code>", *(_cell(c) for c in row[1:])]
+        for action in episode.actions
+        for row in action_rows(action, name)
+    ]
     head = ["decision", "coin / token", "size", "price", "counterparty", "amount"]
     return _table(head, rows, {2, 3}) if rows else "<p>No order filled yet (orders pending).</p>"
 
@@ -316,8 +359,10 @@ def render_html(result: Audit, log_name: str) -> str:
     ]
     for episode in result.episodes:
         moment = f", {when(episode.time)}" if episode.time else ""
-        parts.append(f"<h2 id='liquidation-{episode.number}'><span class='num'>{episode.number}</span>"
-                     f"{e(episode.trigger['type'])} at input seq {episode.cause}{moment}</h2>")
+        parts.append(
+            f"<h2 id='liquidation-{episode.number}'><span class='num'>{episode.number}</span>"
+            f"{e(episode.trigger['type'])} at input seq {episode.cause}{moment}</h2>"
+        )
         parts.append(f"<p class='why'>{e(episode.why)}</p>")
         if episode.before:
             parts.append(_found_table(episode))

@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import msgspec
 import structlog
@@ -83,12 +83,31 @@ def read_head(path: Path) -> SnapshotHead | None:
 _head_decoder = msgspec.msgpack.Decoder(SnapshotHead)
 
 
-def make_snapshot(state: State, derived_count: int, chain: str = "", offset: int = 0, pending: ev.Checkpoint | None = None, *, encoded: bytes | None = None, digest: str | None = None) -> Snapshot:
+def make_snapshot(
+    state: State,
+    derived_count: int,
+    chain: str = "",
+    offset: int = 0,
+    pending: ev.Checkpoint | None = None,
+    *,
+    encoded: bytes | None = None,
+    digest: str | None = None,
+) -> Snapshot:
     """`encoded`: the state's encoding, if the caller has it (it hashes the same bytes);
     `digest`: the digest of `encoded`, if the caller has hashed it already."""
     data = encoded if encoded is not None else encode_state(state)
     assert digest is None or encoded is not None, "a digest is only known of given bytes"
-    return Snapshot(VERSION, state.next_seq, digest if digest is not None else digest_of(data), derived_count, chain, offset, state.time, data, pending)
+    return Snapshot(
+        VERSION,
+        state.next_seq,
+        digest if digest is not None else digest_of(data),
+        derived_count,
+        chain,
+        offset,
+        state.time,
+        data,
+        pending,
+    )
 
 
 def write_snapshot(path: Path, snapshot: Snapshot, io: Storage | None = None) -> None:

@@ -16,7 +16,8 @@ maintenance grows faster than its equity on both sides).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -50,8 +51,9 @@ def survival(decision: ev.LiquidationTriggered, state: State) -> dict[str, Any] 
     return {
         "method": "uniform move",
         "move_pct": None if move is None else percent(move, PPM),
-        "marks": None if move is None else {v.coin: format_decimal(_moved(v.mark, move), PX_DECIMALS)
-                                             for v in decision.positions},
+        "marks": None
+        if move is None
+        else {v.coin: format_decimal(_moved(v.mark, move), PX_DECIMALS) for v in decision.positions},
     }
 
 
@@ -79,7 +81,7 @@ def gap_at(decision: ev.LiquidationTriggered, tables: list[TierTable]) -> Callab
 
     def gap(move: int) -> int:
         total = decision.equity - decision.maintenance
-        for view, table in zip(decision.positions, tables):
+        for view, table in zip(decision.positions, tables, strict=True):
             mark = _moved(view.mark, move)
             total += margin.value(view.szi, mark) - margin.value(view.szi, view.mark)
             total -= table.maintenance(margin.notional(view.szi, mark))

@@ -3,8 +3,9 @@ derived event, every checkpoint (state digest and input chain) and every snapsho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
@@ -64,7 +65,10 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
             if expected != event:
                 seq = _seq_of(expected) if expected is not None else _seq_of(event)
                 shown = encode_json(expected).decode() if expected is not None else "nothing"
-                verdict.fail(min(seq, _seq_of(event)), f"derived event differs: recorded {shown}, replay gives {encode_json(event).decode()}")
+                verdict.fail(
+                    min(seq, _seq_of(event)),
+                    f"derived event differs: recorded {shown}, replay gives {encode_json(event).decode()}",
+                )
             cursor += 1
         verdict.decisions = cursor
         last = state.next_seq - 1
@@ -72,7 +76,11 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
         if checkpoint is not None:
             verdict.checkpoints += 1
             if checkpoint.digest != state_digest(state) or checkpoint.chain != at.chain:
-                verdict.fail(last, f"checkpoint at seq {last} differs (recorded digest {checkpoint.digest[:16]}..., chain {checkpoint.chain[:16]}...)")
+                verdict.fail(
+                    last,
+                    f"checkpoint at seq {last} differs (recorded digest {checkpoint.digest[:16]}..., chain "
+                    f"{checkpoint.chain[:16]}...)",
+                )
         digest = snapshots.get(state.next_seq)
         if digest is not None:
             verdict.snapshots += 1
@@ -85,7 +93,9 @@ def verify(log: LogDir, progress: Callable[[int, int], None] | None = None) -> V
     verdict.events = state.next_seq
     if cursor < len(decisions):
         extra = decisions[cursor]
-        verdict.fail(_seq_of(extra), f"recorded derived event the replay does not produce: {encode_json(extra).decode()}")
+        verdict.fail(
+            _seq_of(extra), f"recorded derived event the replay does not produce: {encode_json(extra).decode()}"
+        )
     if len(checkpoints) != verdict.checkpoints:
         missing = sorted(set(checkpoints) - set(range(state.next_seq)))
         if missing:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 import pytest
 
@@ -43,13 +43,17 @@ def broker() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def kafka(broker: ModuleType, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
+def kafka(
+    broker: ModuleType, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """The bootstrap address of a broker started for this session."""
     data = tmp_path_factory.mktemp("kafka")
     if not broker._lib_complete(broker.LIB_DIR):
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"Kafka tests: resolving the broker's jars (about 100 MB) into {broker.LIB_DIR} with Maven")
+            reporter.write_line(
+                f"Kafka tests: resolving the broker's jars (about 100 MB) into {broker.LIB_DIR} with Maven"
+            )
     try:
         bootstrap = broker.start(data)
     except broker.ToolMissingError as exc:

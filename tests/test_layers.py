@@ -38,13 +38,25 @@ def inside_a_function(statement: str) -> str:
 BREAKS = [
     ("events/probe.py", "from clearinghouse import state", "layers", "events.probe -> clearinghouse.state"),
     ("clearinghouse/probe.py", "from replay import fold", "layers", "clearinghouse.probe -> replay.fold"),
-    ("clearinghouse/probe.py", "from clearinghouse.edges import cli", "core-below-edges",
-     "clearinghouse.probe -> clearinghouse.edges.cli"),
-    ("replay/probe.py", "from clearinghouse.edges import runner", "replay-below-edges",
-     "replay.probe -> clearinghouse.edges.runner"),
+    (
+        "clearinghouse/probe.py",
+        "from clearinghouse.edges import cli",
+        "core-below-edges",
+        "clearinghouse.probe -> clearinghouse.edges.cli",
+    ),
+    (
+        "replay/probe.py",
+        "from clearinghouse.edges import runner",
+        "replay-below-edges",
+        "replay.probe -> clearinghouse.edges.runner",
+    ),
     ("clearinghouse/probe.py", "import time", "pure-core", "clearinghouse.probe -> time"),
-    ("clearinghouse/edges/probe.py", "from clearinghouse.edges import service", "acyclic",
-     "No cycles are allowed in clearinghouse.edges."),
+    (
+        "clearinghouse/edges/probe.py",
+        "from clearinghouse.edges import service",
+        "acyclic",
+        "No cycles are allowed in clearinghouse.edges.",
+    ),
 ]
 
 

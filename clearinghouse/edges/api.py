@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import msgspec
 import structlog
 
-from clearinghouse.edges.httpserver import HttpServer, Limits, Request, Response, serve
+from clearinghouse.edges.httpserver import DEFAULT_LIMITS, HttpServer, Limits, Request, Response, serve
 from clearinghouse.edges.metrics import CONTENT_TYPE, Metrics
 from clearinghouse.overview import Leveraged, most_leveraged, overview
 from clearinghouse.state import State
@@ -211,7 +211,9 @@ def build_app(view: ServiceView, *, token: str | None, metrics: Metrics) -> Api:
     return Api(routes, account, token)
 
 
-async def serve_http(app: Api, host: str = "127.0.0.1", port: int = 0, limits: Limits = Limits()) -> tuple[HttpServer, int]:
+async def serve_http(
+    app: Api, host: str = "127.0.0.1", port: int = 0, limits: Limits = DEFAULT_LIMITS
+) -> tuple[HttpServer, int]:
     """Starts `app` on host:port (0: any free port) and returns the server (`await
     server.cleanup()` stops it) and the port it bound."""
     return await serve(app, host, port, limits)

@@ -16,10 +16,11 @@ import sys
 import tempfile
 import textwrap
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 import structlog
@@ -34,8 +35,8 @@ from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
 from clearinghouse.engine import Engine
-from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.lending import USDC
+from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
@@ -49,12 +50,12 @@ from events.filelog import FileLog, LogCorruption, LogLocked
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
-from replay.workload import GeneratorConfig, generate, write_jsonl
 from replay.history import HistoryError, diff, parse_time, state_at
+from replay.hl_reconcile import reconcile, reconcile_html
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
-from replay.hl_reconcile import reconcile, reconcile_html
 from replay.verify import verify
+from replay.workload import GeneratorConfig, generate, write_jsonl
 
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows auto-deleveraging.
@@ -103,8 +104,10 @@ def _optional(module: str, extra: str, command: str) -> ModuleType:
         missing = (exc.name or "").split(".")[0]  # the package to install, not its submodule
         if not missing or missing in OURS:
             raise
-        raise UserError(f"`clearinghouse {command}` needs {missing}, which is not installed: "
-                        f"pip install 'clearinghouse[{extra}]' (from a clone: pip install -e '.[{extra}]')") from None
+        raise UserError(
+            f"`clearinghouse {command}` needs {missing}, which is not installed: "
+            f"pip install 'clearinghouse[{extra}]' (from a clone: pip install -e '.[{extra}]')"
+        ) from None
 
 
 def _log_dir(path: str, must_exist: bool = True) -> LogDir:
@@ -125,11 +128,17 @@ def _catch_up(args: argparse.Namespace) -> RunResult:
     if not SnapshotStore(log.state).paths():
         with EventLog(log.events, readonly=True) as events:
             count = events.next_seq
-        settings = (f"the log's liquidation settings ({log.settings})" if log.settings.exists()
-                    else "the default liquidation settings (--liquidation mark)")
-        print(f"note: {log.root} has no snapshot (never run): replaying its {count:,} events in memory with "
-              f"{settings}; `clearinghouse run --log {log.root}` applies them once and keeps the state "
-              "(pass it the liquidation flags you want)", file=sys.stderr)
+        settings = (
+            f"the log's liquidation settings ({log.settings})"
+            if log.settings.exists()
+            else "the default liquidation settings (--liquidation mark)"
+        )
+        print(
+            f"note: {log.root} has no snapshot (never run): replaying its {count:,} events in memory with "
+            f"{settings}; `clearinghouse run --log {log.root}` applies them once and keeps the state "
+            "(pass it the liquidation flags you want)",
+            file=sys.stderr,
+        )
     with _progress(args, "replaying") as progress:
         return run(log, persist=False, progress=progress)
 
@@ -201,8 +210,9 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "slippage_ppm": SettingFlag("--slippage-bps", "slippage_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
     "impact_ppm": SettingFlag("--impact-bps", "impact_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
     "depth": SettingFlag("--depth", "depth", lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
-    "loss_limit": SettingFlag("--liquidator-loss-limit", "liquidator_loss_limit",
-                              lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
+    "loss_limit": SettingFlag(
+        "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
+    ),
 }
 
 
@@ -237,18 +247,27 @@ def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
         f"{_as_flag(f, getattr(exc.asked, f))} asked, the log has {_as_flag(f, getattr(exc.fixed, f))}" for f in differ
     )
     default = LiquidationConfig()
-    flags = " ".join(_as_flag(f, getattr(exc.asked, f)) for f in LIQUIDATION_FLAGS
-                     if getattr(exc.asked, f) != getattr(default, f) and getattr(exc.asked, f) is not None)
-    said = (f"{exc.root} was run with liquidation settings that stay fixed (a replay decides as its first run did; "
-            f"a flag not given takes its default): {conflicts}")
+    flags = " ".join(
+        _as_flag(f, getattr(exc.asked, f))
+        for f in LIQUIDATION_FLAGS
+        if getattr(exc.asked, f) != getattr(default, f) and getattr(exc.asked, f) is not None
+    )
+    said = (
+        f"{exc.root} was run with liquidation settings that stay fixed (a replay decides as its first run did; "
+        f"a flag not given takes its default): {conflicts}"
+    )
     if getattr(args, "kafka", None):
-        return (f"{said}. To run the same events under other settings, serve them with a new --state DIR "
-                "and --derived-topic")
+        return (
+            f"{said}. To run the same events under other settings, serve them with a new --state DIR "
+            "and --derived-topic"
+        )
     copy = Path(f"{exc.root}-copy")
     again = shlex.join(["clearinghouse", args.command, "--log", str(copy)]) + (f" {flags}" if flags else "")
-    return (f"{said}. To run the same events under other settings, copy its input into a new log: "
-            f"`{shlex.join(['clearinghouse', 'copy', '--log', str(exc.root), '--to', str(copy)])}`, "
-            f"then `{again}`; without flags, `run` and `serve` take the log's own")
+    return (
+        f"{said}. To run the same events under other settings, copy its input into a new log: "
+        f"`{shlex.join(['clearinghouse', 'copy', '--log', str(exc.root), '--to', str(copy)])}`, "
+        f"then `{again}`; without flags, `run` and `serve` take the log's own"
+    )
 
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -356,8 +375,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_snapshots(log, out.next_seq)
         digest, prefixes, bad = _check_lines(source, rejects_path, out.counts())
         if bad and args.strict:
-            raise UserError(f"{source}: {bad} bad lines (listed above, and with their text in {rejects_path}); "
-                            "nothing was ingested (--strict): fix them, or ingest without --strict to skip them")
+            raise UserError(
+                f"{source}: {bad} bad lines (listed above, and with their text in {rejects_path}); "
+                "nothing was ingested (--strict): fix them, or ingest without --strict to skip them"
+            )
         good, first = digest.count, out.next_seq
         earlier = out.already_in({**prefixes, good: digest.hexdigest()}) if good else None
         if earlier is not None and not args.allow_duplicate:
@@ -430,8 +451,10 @@ def cmd_copy(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(summary)
     else:
-        print(f"copied {end:,} events from {source.events} into {target.events}; "
-              f"apply them with `clearinghouse run --log {target.root}` and the liquidation flags you want")
+        print(
+            f"copied {end:,} events from {source.events} into {target.events}; "
+            f"apply them with `clearinghouse run --log {target.root}` and the liquidation flags you want"
+        )
     return 0
 
 
@@ -453,11 +476,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     digest = state_digest(result.state)
     rate = result.applied / result.seconds if result.seconds else 0.0
-    summary = {"applied": result.applied, "derived": result.derived, "seq": result.state.next_seq - 1, "digest": digest, "events_per_second": round(rate)}
+    summary = {
+        "applied": result.applied,
+        "derived": result.derived,
+        "seq": result.state.next_seq - 1,
+        "digest": digest,
+        "events_per_second": round(rate),
+    }
     if args.json:
         _print_json(summary)
     else:
-        print(f"applied {result.applied} events ({result.derived} derived) up to seq {summary['seq']} at {rate:,.0f} ev/s\nstate digest {digest}")
+        print(
+            f"applied {result.applied} events ({result.derived} derived) up to seq {summary['seq']} at {rate:,.0f} "
+            f"ev/s\nstate digest {digest}"
+        )
     return 0
 
 
@@ -495,7 +527,14 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, crash=args.crash, pm_share=args.pm_share)
+    return GeneratorConfig(
+        accounts=args.accounts,
+        markets=args.markets,
+        events=args.events,
+        seed=args.seed,
+        crash=args.crash,
+        pm_share=args.pm_share,
+    )
 
 
 def _cannot_write(path: str, exc: OSError) -> UserError:
@@ -571,7 +610,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar(out.next_seq, config.events)
     with _progress(args, "applying") as progress:
-        result = run(log, progress=progress, liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan)
+        result = run(
+            log, progress=progress, liquidation=_liquidation(args, DEMO_LIQUIDATION), full_scan=args.full_scan
+        )
     view = overview(result.state)
     found = _demo_decisions(log)
     kinds = found.kinds
@@ -580,9 +621,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     largest = found.largest
     # The HTML report needs the [report] extra: without it the command printed explains as text.
     report = ["--out", str(root / "audit.html")] if importlib.util.find_spec("matplotlib") is not None else []
-    audit_command = None if largest is None else shlex.join([
-        "clearinghouse", "replay", "audit", "--log", str(root), "--account", largest.account, *report,
-    ])
+    audit_command = (
+        None
+        if largest is None
+        else shlex.join(
+            [
+                "clearinghouse",
+                "replay",
+                "audit",
+                "--log",
+                str(root),
+                "--account",
+                largest.account,
+                *report,
+            ]
+        )
+    )
     rate = result.applied / result.seconds if result.seconds else 0.0
     demo = {
         "log": str(root),
@@ -592,7 +646,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "rejections": rejections,
         "rejection_reasons": dict(found.reasons),
         "decisions": dict(sorted(kinds.items())),
-        "largest_liquidation": None if largest is None else {
+        "largest_liquidation": None
+        if largest is None
+        else {
             "account": largest.account,
             "cause": largest.cause,
             "scope": largest.scope,
@@ -608,26 +664,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     total_volume = cents(format_decimal(sum(volume.values()), USD_DECIMALS))
     print(f"demo log: {root}")
-    print(f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; "
-          f"{rejections:,} rejected")
+    print(
+        f"{result.applied:,} events ({trades:,} trades, volume {total_volume} USDC) applied at {rate:,.0f} events/s; "
+        f"{rejections:,} rejected"
+    )
     if found.reasons:
         top = "; ".join(f"{reason} ({n:,})" for reason, n in found.reasons[:TOP_REASONS])
         print(f"top rejection reasons: {top}")
-    bad_debt = (f"{kinds['bad_debt']:,} bad debts ({cents(view['bad_debt'])} USDC)" if kinds["bad_debt"]
-                else "no bad debt (the liquidator and auto-deleveraging covered every loss)")
+    bad_debt = (
+        f"{kinds['bad_debt']:,} bad debts ({cents(view['bad_debt'])} USDC)"
+        if kinds["bad_debt"]
+        else "no bad debt (the liquidator and auto-deleveraging covered every loss)"
+    )
     print(
         f"liquidations: {kinds['liquidation_triggered']:,} triggered, {kinds['liquidation_fill']:,} market fills, "
         f"{kinds['backstop']:,} backstop takeovers, {kinds['adl']:,} auto-deleveraged closes; {bad_debt}"
     )
     if "lending" in view:
-        print(f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
-              f"{found.pm_perps:,} PM-ratio liquidations of perps")
+        print(
+            f"portfolio margin: {kinds['borrow_liquidation']:,} borrow liquidations (backstop), "
+            f"{found.pm_perps:,} PM-ratio liquidations of perps"
+        )
     _print_overview(view)
     if largest is not None:
         scope = largest.scope if largest.scope in ("cross", "portfolio") else f"isolated {largest.scope}"
-        print(f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
-              f"{cents(format_decimal(largest.equity, USD_DECIMALS))} against maintenance "
-              f"{cents(format_decimal(largest.maintenance, USD_DECIMALS))} USDC); see why:\n  {audit_command}")
+        print(
+            f"\nlargest liquidation: {largest.account} at seq {largest.cause} ({scope}: equity "
+            f"{cents(format_decimal(largest.equity, USD_DECIMALS))} against maintenance "
+            f"{cents(format_decimal(largest.maintenance, USD_DECIMALS))} USDC); see why:\n  {audit_command}"
+        )
     if view["most_leveraged"]:
         leveraged = view["most_leveraged"][0]["account"]
         state_command = shlex.join(["clearinghouse", "state", "--log", str(root), "--account", leveraged])
@@ -639,7 +704,9 @@ def _state_output(args: argparse.Namespace, state: State) -> None:
     if args.account:
         if args.account not in state.accounts:
             seq = state.next_seq - 1
-            raise UserError(f"unknown account {args.account!r} at seq {seq}: check the name (names are case-sensitive)")
+            raise UserError(
+                f"unknown account {args.account!r} at seq {seq}: check the name (names are case-sensitive)"
+            )
         body = {**clearinghouse_state(state, args.account), "seq": state.next_seq - 1}
         if args.json:
             _print_json(body)
@@ -682,8 +749,9 @@ def _print_overview(view: dict[str, Any]) -> None:
         markets.add_row(m["coin"], grouped(m["mark"]), grouped(m["open_interest"]), cents(m["open_interest_usd"]))
     leveraged = _table("account", "margin ratio", "leverage", "account value", "maintenance")
     for a in view["most_leveraged"]:
-        leveraged.add_row(a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]),
-                          cents(a["maintenance"]))
+        leveraged.add_row(
+            a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]), cents(a["maintenance"])
+        )
     liquidator = view["liquidator"]
     parts: list[str | Table] = [
         f"seq {view['seq']}  rules {view['rules']}  accounts {view['accounts']:,} "
@@ -691,7 +759,11 @@ def _print_overview(view: dict[str, Any]) -> None:
         f"deposited {cents(view['deposited'])}  withdrawn {cents(view['withdrawn'])}  fees {cents(view['fees'])}",
         f"liquidator value {cents(liquidator['account_value'])} ({liquidator['positions']:,} positions)"
         f"  bad debt {cents(view['bad_debt'])}  accounts below maintenance {view['below_maintenance']:,}",
-        "", markets, "", "most leveraged (margin ratio = maintenance / account value):", leveraged,
+        "",
+        markets,
+        "",
+        "most leveraged (margin ratio = maintenance / account value):",
+        leveraged,
     ]
     if "lending" in view:
         parts += _lending_tables(view["lending"])
@@ -702,11 +774,13 @@ def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
     pools = _table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
     for p in view["pools"]:
         amount = cents if p["token"] == USDC else grouped
-        pools.add_row(p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"],
-                      p["supply_apy"])
+        pools.add_row(
+            p["token"], amount(p["supplied"]), amount(p["lent"]), p["utilisation"], p["borrow_apy"], p["supply_apy"]
+        )
     parts: list[str | Table] = [
         "",
-        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, {cents(view['pm_borrowed'])} USDC borrowed):",
+        f"lending pools ({view['pm_accounts']:,} portfolio-margin accounts, "
+        f"{cents(view['pm_borrowed'])} USDC borrowed):",
         pools,
     ]
     if view["highest_pm_ratio"]:
@@ -725,9 +799,16 @@ def _print_account(name: str, body: dict[str, Any]) -> None:
         p = item["position"]
         lev = p["leverage"]
         liq = p["liquidationPx"]
-        positions.add_row(p["coin"], grouped(p["szi"]), grouped(p["entryPx"]), cents(p["positionValue"]),
-                          cents(p["unrealizedPnl"]), "-" if liq is None else grouped(liq),
-                          f"{lev['value']}x {lev['type']}", cents(p["marginUsed"]))
+        positions.add_row(
+            p["coin"],
+            grouped(p["szi"]),
+            grouped(p["entryPx"]),
+            cents(p["positionValue"]),
+            cents(p["unrealizedPnl"]),
+            "-" if liq is None else grouped(liq),
+            f"{lev['value']}x {lev['type']}",
+            cents(p["marginUsed"]),
+        )
     parts: list[str | Table] = [
         f"{name} at seq {body['seq']} (USDC to the cent; --json is exact)",
         f"account value {cents(summary['accountValue'])}  notional {cents(summary['totalNtlPos'])}  "
@@ -749,8 +830,10 @@ def cmd_replay_state(args: argparse.Namespace) -> int:
 def cmd_replay_verify(args: argparse.Namespace) -> int:
     log = _log_dir(args.log)
     if not log.derived.is_dir():
-        raise UserError(f"{args.log} has never been run (no derived/ inside), so there is nothing to verify; "
-                        f"apply its events first with `clearinghouse run --log {args.log}`")
+        raise UserError(
+            f"{args.log} has never been run (no derived/ inside), so there is nothing to verify; "
+            f"apply its events first with `clearinghouse run --log {args.log}`"
+        )
     with _progress(args, "verifying") as progress:
         verdict = verify(log, progress=progress)
     summary = {
@@ -766,7 +849,10 @@ def cmd_replay_verify(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(summary)
     elif verdict.ok:
-        print(f"verified: {verdict.events:,} events, {verdict.decisions:,} derived events, {verdict.checkpoints} checkpoints, {verdict.snapshots} snapshots match")
+        print(
+            f"verified: {verdict.events:,} events, {verdict.decisions:,} derived events, {verdict.checkpoints} "
+            f"checkpoints, {verdict.snapshots} snapshots match"
+        )
     else:
         print(f"MISMATCH at seq {verdict.first_bad_seq}: {verdict.problem}", file=sys.stderr)
     for note in verdict.notes:
@@ -834,8 +920,10 @@ def _hl_events(args: argparse.Namespace, account: str) -> list[Any]:
         return import_events(body, account, meta=meta, rules=args.rules)
     except AdapterError as exc:
         if args.meta:
-            raise UserError(f"cannot import {args.file} with --meta {args.meta}: {exc}; "
-                            f"expected {STATE_SHAPE} (and for --meta, {META_SHAPE})") from None
+            raise UserError(
+                f"cannot import {args.file} with --meta {args.meta}: {exc}; "
+                f"expected {STATE_SHAPE} (and for --meta, {META_SHAPE})"
+            ) from None
         raise UserError(f"cannot import {args.file}: {exc}; expected {STATE_SHAPE}") from None
 
 
@@ -853,7 +941,10 @@ def cmd_hl_import(args: argparse.Namespace) -> int:
     log = _log_dir(args.log, must_exist=False)
     with EventLog(log.events) as out:
         first = out.append(events)
-    print(f"appended {len(events)} events at seq {first} to {log.events}; apply them with `clearinghouse run --log {log.root}`")
+    print(
+        f"appended {len(events)} events at seq {first} to {log.events}; apply them with `clearinghouse run --log "
+        f"{log.root}`"
+    )
     return 0
 
 
@@ -881,8 +972,10 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
                 raise UserError(f"{path}: {exc}; nothing was ingested") from None
             if not args.json:
                 read, made = list(done)[2:4]
-                print(f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
-                      f"{done['dropped']} already in the log, {done['rejected']} rejected")
+                print(
+                    f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
+                    f"{done['dropped']} already in the log, {done['rejected']} rejected"
+                )
         events, first = ingest.finish(), out.next_seq
         if events:
             digest = Fingerprint()
@@ -894,16 +987,24 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
         rejects_path.parent.mkdir(parents=True, exist_ok=True)
         with open(rejects_path, "a", encoding="utf-8") as rejects:
             rejects.writelines(json.dumps(reject) + "\n" for reject in ingest.rejects)
-    summary = {"files": ingest.files, "events": len(events), "first_seq": first, "next_seq": out.next_seq,
-               "seeded": ingest.fills.seed_notes(), "liquidation_records": ingest.liquidations,
-               "rejected": len(ingest.rejects),
-               "rejects_file": str(rejects_path) if ingest.rejects else None}
+    summary = {
+        "files": ingest.files,
+        "events": len(events),
+        "first_seq": first,
+        "next_seq": out.next_seq,
+        "seeded": ingest.fills.seed_notes(),
+        "liquidation_records": ingest.liquidations,
+        "rejected": len(ingest.rejects),
+        "rejects_file": str(rejects_path) if ingest.rejects else None,
+    }
     if args.json:
         _print_json(summary)
     else:
         where = f" -> {rejects_path}" if ingest.rejects else ""
-        print(f"appended {len(events)} events to {log.events} (next seq {out.next_seq}); "
-              f"{len(ingest.rejects)} rejected{where}")
+        print(
+            f"appended {len(events)} events to {log.events} (next seq {out.next_seq}); "
+            f"{len(ingest.rejects)} rejected{where}"
+        )
     return 0
 
 
@@ -1004,14 +1105,31 @@ def cmd_produce(args: argparse.Namespace) -> int:
         blocks = publish.event_blocks(_json_events(path), args.block)
     else:
         total = args.events_count
-        stream = GeneratorConfig(accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed,
-                                 crash=args.crash)
+        stream = GeneratorConfig(
+            accounts=args.accounts, markets=args.markets, events=args.events_count, seed=args.seed, crash=args.crash
+        )
         blocks = publish.event_blocks(generate(stream), args.block)
     with _progress(args, "producing") as progress:
-        done = asyncio.run(publish.produce(config, args.topic, blocks, rate=args.rate, partition=args.partition,
-                                   partitions=args.partitions, total=total, progress=progress))
+        done = asyncio.run(
+            publish.produce(
+                config,
+                args.topic,
+                blocks,
+                rate=args.rate,
+                partition=args.partition,
+                partitions=args.partitions,
+                total=total,
+                progress=progress,
+            )
+        )
     rate = done.events / done.seconds if done.seconds else 0.0
-    summary = {"records": done.records, "events": done.events, "seconds": round(done.seconds, 3), "events_per_second": round(rate), "topic": args.topic}
+    summary = {
+        "records": done.records,
+        "events": done.events,
+        "seconds": round(done.seconds, 3),
+        "events_per_second": round(rate),
+        "topic": args.topic,
+    }
     if args.json:
         _print_json(summary)
     else:
@@ -1031,10 +1149,23 @@ def _json_events(path: Path) -> Iterator[Any]:
 def _kafka_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Kafka")
     g.add_argument("--kafka", metavar="BOOTSTRAP", help="bootstrap servers, e.g. 127.0.0.1:9092")
-    g.add_argument("--kafka-config", metavar="FILE", help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL (security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts")
+    g.add_argument(
+        "--kafka-config",
+        metavar="FILE",
+        help="JSON object of aiokafka settings: TLS (ssl_cafile, ssl_certfile, ssl_keyfile, ssl_password), SASL "
+        "(security_protocol, sasl_mechanism, sasl_plain_username, sasl_plain_password), client_id, timeouts",
+    )
     g.add_argument("--topic", metavar="TOPIC", help="the input topic")
-    g.add_argument("--partition", type=_integer(0), default=0, metavar="N", help="the partition (account shard) this process owns (default 0)")
-    g.add_argument("--partitions", type=_integer(1), default=1, metavar="N", help="partitions of topics created here (default 1)")
+    g.add_argument(
+        "--partition",
+        type=_integer(0),
+        default=0,
+        metavar="N",
+        help="the partition (account shard) this process owns (default 0)",
+    )
+    g.add_argument(
+        "--partitions", type=_integer(1), default=1, metavar="N", help="partitions of topics created here (default 1)"
+    )
 
 
 # ---- parser -------------------------------------------------------------------------------------
@@ -1049,24 +1180,55 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     if crash:
         p.add_argument("--no-crash", dest="crash", action="store_false", help="no crash: a calm market")
     else:
-        p.add_argument("--crash", action="store_true", help="a sharp multi-market drop and rebound, 60%% into the stream")
+        p.add_argument(
+            "--crash", action="store_true", help="a sharp multi-market drop and rebound, 60%% into the stream"
+        )
     p.add_argument("--markets", type=_integer(1), default=markets, help=f"perp markets (default {markets})")
     p.add_argument("--events", type=_integer(1), default=events, help=f"events in all (default {events})")
     p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same stream")
     pm = 0.2 if crash else 0.0  # the demo (crash by default) shows portfolio margin too
-    p.add_argument("--pm-share", type=_share, default=pm, metavar="SHARE",
-                   help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})")
+    p.add_argument(
+        "--pm-share",
+        type=_share,
+        default=pm,
+        metavar="SHARE",
+        help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})",
+    )
 
 
 def _liquidation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("liquidation (fixed when a log's state is created)")
-    g.add_argument("--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)")
+    g.add_argument(
+        "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
+    )
     bps = BPS_DECIMALS
-    g.add_argument("--slippage-bps", type=_fixed(bps, *SETTING_RANGES["slippage_ppm"], "bps"), metavar="BPS", help="mark mode: fills at mark -/+ this (default 0)")
-    g.add_argument("--impact-bps", type=_fixed(bps, *SETTING_RANGES["impact_ppm"], "bps"), metavar="BPS", help="impact mode: price move per DEPTH of notional (default 100)")
-    g.add_argument("--depth", type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"), metavar="USDC", help="impact mode: market depth (default 1000000)")
-    g.add_argument("--liquidator-loss-limit", type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"), metavar="USDC", help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)")
-    g.add_argument("--full-scan", action="store_true", help="reference trigger mode: check every account on every tick")
+    g.add_argument(
+        "--slippage-bps",
+        type=_fixed(bps, *SETTING_RANGES["slippage_ppm"], "bps"),
+        metavar="BPS",
+        help="mark mode: fills at mark -/+ this (default 0)",
+    )
+    g.add_argument(
+        "--impact-bps",
+        type=_fixed(bps, *SETTING_RANGES["impact_ppm"], "bps"),
+        metavar="BPS",
+        help="impact mode: price move per DEPTH of notional (default 100)",
+    )
+    g.add_argument(
+        "--depth",
+        type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"),
+        metavar="USDC",
+        help="impact mode: market depth (default 1000000)",
+    )
+    g.add_argument(
+        "--liquidator-loss-limit",
+        type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"),
+        metavar="USDC",
+        help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
+    )
+    g.add_argument(
+        "--full-scan", action="store_true", help="reference trigger mode: check every account on every tick"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1079,7 +1241,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help: str, parent: Any = sub) -> argparse.ArgumentParser:
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
@@ -1103,13 +1267,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="NEW_DIR", help="the new log (a folder without a log in it)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    p = command("run", cmd_run, "apply every logged event not yet applied (from the newest good snapshot) and persist the state")
+    p = command(
+        "run",
+        cmd_run,
+        "apply every logged event not yet applied (from the newest good snapshot) and persist the state",
+    )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="write a snapshot every N events (default 100000; and always at the end)")
-    p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
-    p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)")
-    p.add_argument("--snapshot-now", action="store_true", help="write a snapshot at the end even if nothing new was applied")
+    p.add_argument(
+        "--snapshot-every",
+        type=_integer(1),
+        default=100_000,
+        metavar="N",
+        help="write a snapshot every N events (default 100000; and always at the end)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_integer(1),
+        metavar="N",
+        help="derived checkpoint every N events "
+        "(default: the log's own, 100000 for a new one; fixed by its first run)",
+    )
+    p.add_argument(
+        "--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10; 0 keeps all)"
+    )
+    p.add_argument(
+        "--snapshot-now", action="store_true", help="write a snapshot at the end even if nothing new was applied"
+    )
     _liquidation_args(p)
 
     p = command("state", cmd_state, "the state: one account in the clearinghouseState shape, or a summary table")
@@ -1119,11 +1303,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("events", cmd_events, "print logged events (or the derived ones) as JSON lines")
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p.add_argument("--derived", action="store_true",
-                   help="the engine's derived events (rejections, liquidations, checkpoints, ...), each with its "
-                        "input_seq (the input event it came from) and derived_seq (its place in the derived log)")
-    p.add_argument("--from", dest="start", type=_integer(0), default=0, metavar="SEQ",
-                   help="start at this input seq (with --derived: the derived events of input seqs from SEQ)")
+    p.add_argument(
+        "--derived",
+        action="store_true",
+        help="the engine's derived events (rejections, liquidations, checkpoints, ...), each with its "
+        "input_seq (the input event it came from) and derived_seq (its place in the derived log)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_integer(0),
+        default=0,
+        metavar="SEQ",
+        help="start at this input seq (with --derived: the derived events of input seqs from SEQ)",
+    )
     p.add_argument("--limit", type=_integer(0), metavar="N", help="print at most N lines")
 
     p = command("generate", cmd_generate, "write a seeded synthetic event stream as JSON lines")
@@ -1136,36 +1329,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     _liquidation_args(p)
 
-    p = command("serve", cmd_serve, "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, snapshot, answer HTTP queries")
+    p = command(
+        "serve",
+        cmd_serve,
+        "run live: consume a Kafka topic (or tail a file log), apply, produce derived events, "
+        "snapshot, answer HTTP queries",
+    )
     p.add_argument("--log", metavar="DIR", help="tail this file log (the default backend)")
     _kafka_args(p)
     p.add_argument("--derived-topic", metavar="TOPIC", help="default TOPIC.derived")
     p.add_argument("--dead-letter-topic", metavar="TOPIC", help="default TOPIC.dead-letter")
     p.add_argument("--state", metavar="DIR", help="Kafka: where snapshots and settings go")
     p.add_argument("--host", default="127.0.0.1", help="HTTP API address (default 127.0.0.1)")
-    p.add_argument("--port", type=_integer(0, 65535), default=8080, help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)")
-    p.add_argument("--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})")
-    p.add_argument("--http-timeout", type=_seconds, default=Limits.timeout, metavar="SECONDS",
-                   help=f"HTTP: seconds a client has to begin a request, again to send its head, again its body, "
-                        f"and to take an answer (default {Limits.timeout:g})")
-    p.add_argument("--http-max-connections", type=_integer(1), default=Limits.max_connections, metavar="N",
-                   help=f"HTTP: open connections at most; past it the one idle longest is dropped (default {Limits.max_connections})")
-    p.add_argument("--snapshot-every", type=_integer(1), default=100_000, metavar="N", help="snapshot every N events (default 100000; and at shutdown)")
-    p.add_argument("--checkpoint-every", type=_integer(1), metavar="N", help="derived checkpoint every N events (default: the log's own, 100000 for a new one; fixed by its first run)")
+    p.add_argument(
+        "--port",
+        type=_integer(0, 65535),
+        default=8080,
+        help="HTTP API port (default 8080; 0 picks a free one, logged as http_listening)",
+    )
+    p.add_argument(
+        "--token-file", metavar="FILE", help=f"require this bearer token on the HTTP API (or set ${TOKEN_ENV})"
+    )
+    p.add_argument(
+        "--http-timeout",
+        type=_seconds,
+        default=Limits.timeout,
+        metavar="SECONDS",
+        help=f"HTTP: seconds a client has to begin a request, again to send its head, again its body, "
+        f"and to take an answer (default {Limits.timeout:g})",
+    )
+    p.add_argument(
+        "--http-max-connections",
+        type=_integer(1),
+        default=Limits.max_connections,
+        metavar="N",
+        help="HTTP: open connections at most; past it the one idle longest is dropped (default "
+        f"{Limits.max_connections})",
+    )
+    p.add_argument(
+        "--snapshot-every",
+        type=_integer(1),
+        default=100_000,
+        metavar="N",
+        help="snapshot every N events (default 100000; and at shutdown)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=_integer(1),
+        metavar="N",
+        help="derived checkpoint every N events "
+        "(default: the log's own, 100000 for a new one; fixed by its first run)",
+    )
     p.add_argument("--keep", type=_integer(0), default=10, metavar="K", help="snapshots kept (default 10)")
     _liquidation_args(p)
 
-    p = command("produce", cmd_produce, "publish a stream into a Kafka topic at a target rate (load tests, moving a file log into Kafka)")
+    p = command(
+        "produce",
+        cmd_produce,
+        "publish a stream into a Kafka topic at a target rate (load tests, moving a file log into Kafka)",
+    )
     _kafka_args(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--log", metavar="DIR", help="the blocks of a file log, as stored")
     source.add_argument("--events", metavar="FILE", help="a JSON-lines file of events")
-    source.add_argument("--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)")
-    p.add_argument("--rate", type=_integer(0), default=0, metavar="EV_PER_S", help="target events per second (default 0: as fast as possible)")
-    p.add_argument("--block", type=_integer(1), default=BLOCK, metavar="N", help=f"events per record for --events/--generate (default {BLOCK})")
-    p.add_argument("--accounts", type=_integer(2), default=1000, help="--generate: accounts, at least 2 (default 1000)")
+    source.add_argument(
+        "--generate", action="store_true", help="a seeded synthetic stream (the generator's options below)"
+    )
+    p.add_argument(
+        "--rate",
+        type=_integer(0),
+        default=0,
+        metavar="EV_PER_S",
+        help="target events per second (default 0: as fast as possible)",
+    )
+    p.add_argument(
+        "--block",
+        type=_integer(1),
+        default=BLOCK,
+        metavar="N",
+        help=f"events per record for --events/--generate (default {BLOCK})",
+    )
+    p.add_argument(
+        "--accounts", type=_integer(2), default=1000, help="--generate: accounts, at least 2 (default 1000)"
+    )
     p.add_argument("--markets", type=_integer(1), default=5, help="--generate: perp markets (default 5)")
-    p.add_argument("--count", dest="events_count", type=_integer(1), default=100_000, metavar="N", help="--generate: events in all (default 100000)")
+    p.add_argument(
+        "--count",
+        dest="events_count",
+        type=_integer(1),
+        default=100_000,
+        metavar="N",
+        help="--generate: events in all (default 100000)",
+    )
     p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
     p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -1177,22 +1432,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--at", type=int, metavar="SEQ", help="right after this input seq")
-    when.add_argument("--time", metavar="ISO8601",
-                      help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z")
+    when.add_argument(
+        "--time", metavar="ISO8601", help="after the last event at or before this moment, e.g. 2026-11-25T21:15:03Z"
+    )
     p.add_argument("--account", metavar="A", help=ACCOUNT_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p = command("verify", cmd_replay_verify, "rebuild from scratch and compare every derived event, checkpoint and snapshot; exit 3 naming the first seq that differs", rp_sub)
+    p = command(
+        "verify",
+        cmd_replay_verify,
+        "rebuild from scratch and compare every derived event, checkpoint and snapshot; "
+        "exit 3 naming the first seq that differs",
+        rp_sub,
+    )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p = command("audit", cmd_replay_audit, "every liquidation of an account, explained; an HTML report with a plot", rp_sub)
+    p = command(
+        "audit", cmd_replay_audit, "every liquidation of an account, explained; an HTML report with a plot", rp_sub
+    )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--account", required=True, metavar="A", help="the account whose liquidations are explained")
     p.add_argument("--out", metavar="report.html", help="also write a self-contained HTML report with plots")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p = command("diff", cmd_replay_diff, "what changed between two points of the log", rp_sub)
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p.add_argument("--from", dest="start", type=int, required=True, metavar="SEQ",
-                   help="from right after this input seq")
+    p.add_argument(
+        "--from", dest="start", type=int, required=True, metavar="SEQ", help="from right after this input seq"
+    )
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
     p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 
@@ -1210,17 +1475,35 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "import-state":
             p.add_argument("--account", required=True, metavar="NAME", help="the account's name in the log")
             p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p = command("ingest", cmd_hl_ingest, "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
-                "misc_events_by_block, plain or .lz4, to a log as events, all or none", hl_sub)
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="Hyperliquid files: userFills JSON, node_fills_by_block or misc_events_by_block, plain or .lz4")
+    p = command(
+        "ingest",
+        cmd_hl_ingest,
+        "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
+        "misc_events_by_block, plain or .lz4, to a log as events, all or none",
+        hl_sub,
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="Hyperliquid files: userFills JSON, node_fills_by_block or misc_events_by_block, plain or .lz4",
+    )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
-    p.add_argument("--user", metavar="ADDRESS", help="whose fills a userFills array holds; in node files, "
-                   "only this user's fills, each against the outside world (@import)")
+    p.add_argument(
+        "--user",
+        metavar="ADDRESS",
+        help="whose fills a userFills array holds; in node files, "
+        "only this user's fills, each against the outside world (@import)",
+    )
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
-    p = command("reconcile", cmd_hl_reconcile, "replay a log beside Hyperliquid fills: positions, closedPnl, fees, "
-                "directions and liquidations compared, gaps reported", hl_sub)
+    p = command(
+        "reconcile",
+        cmd_hl_reconcile,
+        "replay a log beside Hyperliquid fills: positions, closedPnl, fees, "
+        "directions and liquidations compared, gaps reported",
+        hl_sub,
+    )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument("--fills", required=True, metavar="FILE", help="userFills or node_fills_by_block, plain or .lz4")
     p.add_argument("--user", metavar="ADDRESS", help="as for `hl ingest`")
@@ -1247,7 +1530,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsConflict as exc:
         print(f"clearinghouse: error: {_conflict_message(exc, args)}", file=sys.stderr)
         return 1
-    except (UserError, CodecError, AdapterError, LogCorruption, LogLocked, SnapshotError, ConfigMismatch, HistoryError) as exc:
+    except (
+        UserError,
+        CodecError,
+        AdapterError,
+        LogCorruption,
+        LogLocked,
+        SnapshotError,
+        ConfigMismatch,
+        HistoryError,
+    ) as exc:
         print(f"clearinghouse: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
@@ -1264,8 +1556,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get(TRACEBACK_ENV):
             raise
-        print(f"clearinghouse: unexpected error: {type(exc).__name__}: {exc}; this is a bug: "
-              f"run again with {TRACEBACK_ENV}=1 for the traceback and report it", file=sys.stderr)
+        print(
+            f"clearinghouse: unexpected error: {type(exc).__name__}: {exc}; this is a bug: "
+            f"run again with {TRACEBACK_ENV}=1 for the traceback and report it",
+            file=sys.stderr,
+        )
         return 70
 
 

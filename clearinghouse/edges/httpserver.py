@@ -57,6 +57,9 @@ class Limits:
             raise ValueError(f"HTTP limits must be positive: {self}")
 
 
+DEFAULT_LIMITS = Limits()  # frozen: one shared default for every server
+
+
 @dataclass
 class Request:
     method: str
@@ -195,13 +198,17 @@ class HttpServer:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             try:
                 async with asyncio.timeout(seconds):
-                    body = await self._chunked(reader) if body_length is None else await reader.readexactly(body_length)
+                    body = (
+                        await self._chunked(reader) if body_length is None else await reader.readexactly(body_length)
+                    )
             except TimeoutError:
                 raise HttpError(408, f"the request's body did not arrive within {seconds:g} s") from None
         tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
         keep_alive = "close" not in tokens and (minor >= 1 or "keep-alive" in tokens)
         pairs = parse_qsl(query, keep_blank_values=True)
-        return Request(method, path, dict(reversed(pairs)), headers, body, keep_alive)  # reversed: the first value wins
+        return Request(
+            method, path, dict(reversed(pairs)), headers, body, keep_alive
+        )  # reversed: the first value wins
 
     async def _head(self, first: bytes, reader: asyncio.StreamReader) -> tuple[str, str, int, list[tuple[str, str]]]:
         """The request line (method, target in origin form, minor version) and the header fields."""
@@ -240,7 +247,9 @@ class HttpServer:
     def _body_length(self, fields: list[tuple[str, str]], minor: int) -> int | None:
         """The body's length from Content-Length, or None for a chunked body."""
         lengths = {v.strip() for name, value in fields if name == "content-length" for v in value.split(",")}
-        codings = [v.strip().lower() for name, value in fields if name == "transfer-encoding" for v in value.split(",")]
+        codings = [
+            v.strip().lower() for name, value in fields if name == "transfer-encoding" for v in value.split(",")
+        ]
         if codings and lengths:
             raise HttpError(400, "both Content-Length and Transfer-Encoding: the body's length is ambiguous")
         if codings:
@@ -340,4 +349,3 @@ async def serve(app: App, host: str, port: int, limits: Limits) -> tuple[HttpSer
     """Starts serving `app` on host:port (0: any free port); the server and the port it bound."""
     server = HttpServer(app, limits)
     return server, await server.start(host, port)
-

@@ -27,15 +27,29 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.events_applied = Counter("clearinghouse_events_applied_total", "Input events applied.", registry=r)
-        self.derived = Counter("clearinghouse_derived_events_total", "Derived events produced, by type.", ["type"], registry=r)
+        self.derived = Counter(
+            "clearinghouse_derived_events_total", "Derived events produced, by type.", ["type"], registry=r
+        )
         self.liquidations = Counter("clearinghouse_liquidations_total", "liquidation_triggered events.", registry=r)
         self.rejected = Counter("clearinghouse_rejected_total", "Input events rejected by the engine.", registry=r)
-        self.dead_letters = Counter("clearinghouse_dead_letters_total", "Malformed source records sent to the dead-letter output.", registry=r)
+        self.dead_letters = Counter(
+            "clearinghouse_dead_letters_total", "Malformed source records sent to the dead-letter output.", registry=r
+        )
         self.lag = Gauge("clearinghouse_lag_records", "Records behind the end of the source.", registry=r)
         self.seq = Gauge("clearinghouse_seq", "Seq of the last applied input event (-1: none).", registry=r)
-        self.snapshot_seq = Gauge("clearinghouse_snapshot_seq", "Seq of the newest snapshot written or loaded (-1: none).", registry=r)
-        self.shadow_backlog = Gauge("clearinghouse_shadow_backlog_bytes", "Bytes of records for the shadow still buffered in the service (its pipe is full: the shadow is behind).", registry=r)
-        self.shadow_waits = Counter("clearinghouse_shadow_waits_total", "Times the loop waited for a checkpoint digest from the shadow.", registry=r)
+        self.snapshot_seq = Gauge(
+            "clearinghouse_snapshot_seq", "Seq of the newest snapshot written or loaded (-1: none).", registry=r
+        )
+        self.shadow_backlog = Gauge(
+            "clearinghouse_shadow_backlog_bytes",
+            "Bytes of records for the shadow still buffered in the service (its pipe is full: the shadow is behind).",
+            registry=r,
+        )
+        self.shadow_waits = Counter(
+            "clearinghouse_shadow_waits_total",
+            "Times the loop waited for a checkpoint digest from the shadow.",
+            registry=r,
+        )
         self.apply_latency = Histogram(
             "clearinghouse_apply_latency_seconds", "Time to apply one block.", buckets=APPLY_BUCKETS, registry=r
         )
@@ -46,7 +60,11 @@ class Metrics:
             registry=r,
         )
         self.gc_pause = Histogram(
-            "clearinghouse_gc_pause_seconds", "Pauses of the cyclic garbage collector, by generation.", ["generation"], buckets=APPLY_BUCKETS, registry=r
+            "clearinghouse_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector, by generation.",
+            ["generation"],
+            buckets=APPLY_BUCKETS,
+            registry=r,
         )
         # Every derived type shows from the start (at 0), so rate() works before its first event.
         for kind in get_args(DerivedEvent):

@@ -17,8 +17,8 @@ everything in `cut/`. Every write goes through `events.storage`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import structlog
 

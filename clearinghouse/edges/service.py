@@ -28,14 +28,15 @@ import gc
 import itertools
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import structlog
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from clearinghouse.edges.api import build_app, serve_http
-from clearinghouse.edges.httpserver import Limits
+from clearinghouse.edges.httpserver import DEFAULT_LIMITS, Limits
 from clearinghouse.edges.metrics import Metrics
 from clearinghouse.edges.runner import Resume, fix_settings, save_position
 from clearinghouse.edges.shadow import DigestLost, Saved, Shadow
@@ -97,7 +98,9 @@ class FileSource:
 
     async def poll(self) -> list[Record]:
         assert self._log is not None
-        records = [Record(offset, payload) for offset, payload in itertools.islice(self._log.read(self._next), self._max)]
+        records = [
+            Record(offset, payload) for offset, payload in itertools.islice(self._log.read(self._next), self._max)
+        ]
         if not records:
             await asyncio.sleep(self._interval)
             return []
@@ -135,10 +138,14 @@ class FileSink:
         assert self._derived is not None and self._dead is not None
         if derived:
             if first_seq != self._derived.next_seq:
-                raise RuntimeError(f"{self._dir.derived} is at derived seq {self._derived.next_seq}, asked to write {first_seq}")
+                raise RuntimeError(
+                    f"{self._dir.derived} is at derived seq {self._derived.next_seq}, asked to write {first_seq}"
+                )
             self._derived.append(derived)
         if dead:
-            self._dead.append_many(encode_dead(DeadLetter(record.offset, reason, record.value)) for record, reason in dead)
+            self._dead.append_many(
+                encode_dead(DeadLetter(record.offset, reason, record.value)) for record, reason in dead
+            )
 
     async def flush(self) -> None:
         for output in (self._derived, self._dead):
@@ -181,7 +188,14 @@ class ListenError(ServiceError):
 class Service:
     """The consume-apply-produce loop with its health; sources and sinks are made per session."""
 
-    def __init__(self, home: LogDir, source: Callable[[], Source], sink: Callable[[], Sink], settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        home: LogDir,
+        source: Callable[[], Source],
+        sink: Callable[[], Sink],
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.home = home
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -189,7 +203,9 @@ class Service:
         self._make_sink = sink
         self._store = SnapshotStore(home.state, settings.keep)
         self.status = "starting"
-        self.fixed = log_settings(home, settings.liquidation, settings.checkpoint_every)  # refused here if the log has others
+        self.fixed = log_settings(
+            home, settings.liquidation, settings.checkpoint_every
+        )  # refused here if the log has others
         self.engine = Engine(State(liquidation=self.fixed.liquidation))
         self.at = LogPosition(self.engine.state)
         self.lag = 0
@@ -243,7 +259,7 @@ class Service:
                 try:
                     await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
 
     async def _session(self, stop: asyncio.Event) -> None:
@@ -266,16 +282,32 @@ class Service:
         self.source_description = source.description
         stopped = False
         try:
-            await shadow.start(self.home, state.next_seq, self.settings.snapshot_every, guided=self._guided, full_scan=self.settings.full_scan)
+            await shadow.start(
+                self.home,
+                state.next_seq,
+                self.settings.snapshot_every,
+                guided=self._guided,
+                full_scan=self.settings.full_scan,
+            )
             written, dead_until = await sink.start()
             if written < at.derived_count:
                 self._derived_at_most = written
-                raise DerivedBehind(f"{sink.description} holds {written} derived events, the snapshot counts {at.derived_count}")
+                raise DerivedBehind(
+                    f"{sink.description} holds {written} derived events, the snapshot counts {at.derived_count}"
+                )
             self._derived_at_most = None
             resume = Resume(written, at.derived_count, sink.description)
             await source.start(at.offset)
             self.status = "ok"
-            log.info("session_started", seq=state.next_seq - 1, offset=at.offset, derived=at.derived_count, skip=resume.skip, source=source.description, output=sink.description)
+            log.info(
+                "session_started",
+                seq=state.next_seq - 1,
+                offset=at.offset,
+                derived=at.derived_count,
+                skip=resume.skip,
+                source=source.description,
+                output=sink.description,
+            )
             while not stop.is_set():
                 records = await source.poll()
                 if records:
@@ -316,7 +348,9 @@ class Service:
         gc.freeze()
         commits.commit(saved.offset)
 
-    async def _apply(self, records: list[Record], at: LogPosition, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow) -> None:
+    async def _apply(
+        self, records: list[Record], at: LogPosition, sink: Sink, resume: Resume, dead_until: int, shadow: Shadow
+    ) -> None:
         """Applies a batch and writes its output: at the end, or before it as soon as the
         records applied since the last write have taken `FLUSH_AFTER` and made output, or right
         after a record that liquidates, unless the last write ended less than `FLUSH_AFTER` ago.
@@ -342,23 +376,51 @@ class Service:
                     log.warning("dead_letter", offset=record.offset, reason=str(exc))
             else:
                 held = at.pending
-                if held is not None and not held.digest.ready() and writes_held_checkpoint(at, self.engine.state.next_seq, len(block.events), every):
+                if (
+                    held is not None
+                    and not held.digest.ready()
+                    and writes_held_checkpoint(at, self.engine.state.next_seq, len(block.events), every)
+                ):
                     self.metrics.shadow_waited()
                     await shadow.digest_in(held.digest)  # type: ignore[arg-type]
-                made = step(self.engine, at, record.offset, block.events, record.value, checkpoint_every=every, digest=shadow.digest)
+                made = step(
+                    self.engine,
+                    at,
+                    record.offset,
+                    block.events,
+                    record.value,
+                    checkpoint_every=every,
+                    digest=shadow.digest,
+                )
                 out.extend(made)
             shadow.forward(record, made)
             now = time.perf_counter()
-            if (out or dead) and (now - started >= FLUSH_AFTER or (_liquidates(made) and now - self._written >= FLUSH_AFTER)):
+            if (out or dead) and (
+                now - started >= FLUSH_AFTER or (_liquidates(made) and now - self._written >= FLUSH_AFTER)
+            ):
                 await self._write(sink, at, resume, first_seq, started, out, dead)
                 started, first_seq, out, dead = time.perf_counter(), self.engine.state.next_seq, [], []
         await self._write(sink, at, resume, first_seq, started, out, dead)
         await shadow.send()
         self.metrics.set_shadow_backlog(shadow.backlog)
 
-    async def _write(self, sink: Sink, at: LogPosition, resume: Resume, first_seq: int, started: float, out: list[Any], dead: list[tuple[Record, str]]) -> None:
+    async def _write(
+        self,
+        sink: Sink,
+        at: LogPosition,
+        resume: Resume,
+        first_seq: int,
+        started: float,
+        out: list[Any],
+        dead: list[tuple[Record, str]],
+    ) -> None:
         """Writes the output of the events applied from `first_seq` on (since `started`)."""
-        self.metrics.observe_block(self.engine.state.next_seq - first_seq, out, time.perf_counter() - started, seq=self.engine.state.next_seq - 1)
+        self.metrics.observe_block(
+            self.engine.state.next_seq - first_seq,
+            out,
+            time.perf_counter() - started,
+            seq=self.engine.state.next_seq - 1,
+        )
         fresh = resume.fresh(out)
         written = time.perf_counter()
         await sink.write(fresh, at.derived_count - len(fresh), dead)
@@ -421,7 +483,9 @@ class GcWatch:
         took = time.perf_counter() - self._started
         self._metrics.observe_gc(info["generation"], took)
         if took >= self.LOG_ABOVE and not self.starting:
-            log.warning("gc_pause", generation=info["generation"], ms=round(took * 1000, 1), collected=info["collected"])
+            log.warning(
+                "gc_pause", generation=info["generation"], ms=round(took * 1000, 1), collected=info["collected"]
+            )
 
 
 def _liquidates(derived: list[Any]) -> bool:
@@ -442,7 +506,14 @@ def file_service(log_dir: LogDir, settings: Settings, metrics: Metrics | None = 
     return Service(log_dir, lambda: FileSource(log_dir), lambda: FileSink(log_dir), settings, metrics)
 
 
-def kafka_service(state_dir: LogDir, config: KafkaConfig, topics: Topics, partition: int, settings: Settings, metrics: Metrics | None = None) -> Service:
+def kafka_service(
+    state_dir: LogDir,
+    config: KafkaConfig,
+    topics: Topics,
+    partition: int,
+    settings: Settings,
+    metrics: Metrics | None = None,
+) -> Service:
     group = f"clearinghouse.{topics.input}.{partition}"
     return Service(
         state_dir,
@@ -454,7 +525,12 @@ def kafka_service(state_dir: LogDir, config: KafkaConfig, topics: Topics, partit
 
 
 async def serve(
-    service: Service, *, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, limits: Limits = Limits()
+    service: Service,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """Runs the service and its HTTP API until SIGTERM or SIGINT, then stops gracefully: the
     batch in hand is finished, a snapshot saved and the position committed."""

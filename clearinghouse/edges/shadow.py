@@ -42,9 +42,10 @@ import os
 import signal
 import struct
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO
 
 import msgspec
 import structlog
@@ -129,11 +130,24 @@ class Shadow:
         self._ended: BaseException | None = None
         self.diverged = False  # it exited saying its decisions differed from the service's
 
-    async def start(self, home: LogDir, next_seq: int, snapshot_every: int, *, guided: bool = True, full_scan: bool = False) -> None:
+    async def start(
+        self, home: LogDir, next_seq: int, snapshot_every: int, *, guided: bool = True, full_scan: bool = False
+    ) -> None:
         """Starts the shadow on the snapshot the service loaded (the one ending before `next_seq`)."""
-        args = [sys.executable, "-m", "clearinghouse.edges.shadow", str(home.root), "--next-seq", str(next_seq), "--snapshot-every", str(snapshot_every)]
+        args = [
+            sys.executable,
+            "-m",
+            "clearinghouse.edges.shadow",
+            str(home.root),
+            "--next-seq",
+            str(next_seq),
+            "--snapshot-every",
+            str(snapshot_every),
+        ]
         args += [flag for flag, on in (("--unguided", not guided), ("--full-scan", full_scan)) if on]
-        self._process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        self._process = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
         self._reader = asyncio.create_task(self._read())
 
     def digest(self, state: State) -> ShadowDigest:
@@ -193,7 +207,12 @@ class Shadow:
                     self._staged.append(Saved(seq, value))
             code = await self._process.wait()
             self.diverged = code == DIVERGED
-            self._end(DigestLost(f"the shadow exited with {code}" + (" (its decisions differed from the service's)" if self.diverged else "")))
+            self._end(
+                DigestLost(
+                    f"the shadow exited with {code}"
+                    + (" (its decisions differed from the service's)" if self.diverged else "")
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - whatever ended the pipe ends the session
             self._end(DigestLost(f"the shadow's pipe failed: {exc!r}"))
 
@@ -282,7 +301,16 @@ def _read_frame(source: BinaryIO) -> Any | None:
     return msgspec.msgpack.decode(body)
 
 
-def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, sink: BinaryIO, *, guided: bool = True, full_scan: bool = False) -> int:
+def follow(
+    home: LogDir,
+    next_seq: int,
+    snapshot_every: int,
+    source: BinaryIO,
+    sink: BinaryIO,
+    *,
+    guided: bool = True,
+    full_scan: bool = False,
+) -> int:
     """Applies the records from `source` as the service did, guided by the accounts its
     decisions named (unless not `guided`), hashing each checkpoint and staging a snapshot each
     time the input crosses a multiple of `snapshot_every` (the rule checkpoints follow, so with
@@ -300,7 +328,9 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
     last = next_seq
     gc.collect()
     gc.freeze()
-    hashed: tuple[bytes, str] | None = None  # the state's encoding and digest, once the record in hand took a checkpoint
+    hashed: tuple[bytes, str] | None = (
+        None  # the state's encoding and digest, once the record in hand took a checkpoint
+    )
 
     def checkpoint(taken: State) -> ReadyDigest:
         """The checkpoint's digest, of the encoding a snapshot due at the same record reuses."""
@@ -323,7 +353,9 @@ def follow(home: LogDir, next_seq: int, snapshot_every: int, source: BinaryIO, s
             guide.clear()
             guide.update((seq, tuple(accounts)) for seq, accounts in names.items())
             hashed = None
-            out = step(engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=checkpoint)
+            out = step(
+                engine, at, offset, block.events, value, checkpoint_every=fixed.checkpoint_every, digest=checkpoint
+            )
             if len(out) != count or named(out) != guide:
                 log.error("shadow_diverged", seq=state.next_seq - 1, derived=len(out), service_derived=count)
                 return DIVERGED
@@ -345,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("home")
     parser.add_argument("--next-seq", type=int, required=True)
     parser.add_argument("--snapshot-every", type=int, required=True)
-    parser.add_argument("--unguided", action="store_true", help="find the accounts to check from the input alone (the trigger index)")
+    parser.add_argument(
+        "--unguided", action="store_true", help="find the accounts to check from the input alone (the trigger index)"
+    )
     parser.add_argument("--full-scan", action="store_true")
     args = parser.parse_args(argv)
     parent = os.getppid()
@@ -357,8 +391,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.nice(NICE)
     configure_logging()
     try:
-        return follow(LogDir(Path(args.home)), args.next_seq, args.snapshot_every, sys.stdin.buffer, sys.stdout.buffer, guided=not args.unguided,
-                      full_scan=args.full_scan)
+        return follow(
+            LogDir(Path(args.home)),
+            args.next_seq,
+            args.snapshot_every,
+            sys.stdin.buffer,
+            sys.stdout.buffer,
+            guided=not args.unguided,
+            full_scan=args.full_scan,
+        )
     except BrokenPipeError:
         return 1
 

@@ -120,15 +120,18 @@ def ensure_jars() -> Path:
         tmp = Path(tempfile.mkdtemp(prefix="lib.tmp-", dir=KAFKA_DIR))
         try:
             cmd = [
-                mvn, "-q", "-B", "-f", str(POM),
-                "dependency:copy-dependencies", f"-Dkafka.lib.dir={tmp}",
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy-dependencies",
+                f"-Dkafka.lib.dir={tmp}",
             ]
             proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if proc.returncode != 0 or not _lib_complete(tmp):
                 out = (proc.stdout + proc.stderr).strip()[-4000:]
-                raise BrokerError(
-                    f"resolving Kafka jars failed (mvn exit {proc.returncode}): {' '.join(cmd)}\n{out}"
-                )
+                raise BrokerError(f"resolving Kafka jars failed (mvn exit {proc.returncode}): {' '.join(cmd)}\n{out}")
             if LIB_DIR.exists():
                 shutil.rmtree(LIB_DIR)
             tmp.chmod(0o755)  # mkdtemp makes it 0700
@@ -222,8 +225,15 @@ def _write_server_properties(paths: dict[str, Path], broker_port: int, controlle
 # The broker's heap and collector: Kafka's own start script's performance options (G1 with a
 # 20 ms pause goal, where the JVM's default goal is 200 ms: the broker's young collections sit
 # in every produce and fetch path, so in the service's tick latency), on a fixed 512 MB heap.
-BROKER_JVM = ("-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-              "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true")
+BROKER_JVM = (
+    "-Xms512m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
 
 
 def _java_base(java: str, *jvm_opts: str) -> list[str]:
@@ -239,16 +249,28 @@ def _format_storage(java: str, paths: dict[str, Path]) -> None:
     else:
         proc = subprocess.run(
             [*_java_base(java), "kafka.tools.StorageTool", "random-uuid"],
-            check=False, capture_output=True, text=True,
+            check=False,
+            capture_output=True,
+            text=True,
         )
         cluster_id = proc.stdout.strip().splitlines()[-1].strip() if proc.stdout.strip() else ""
         if proc.returncode != 0 or not cluster_id:
             raise BrokerError(f"StorageTool random-uuid failed: {proc.stdout}{proc.stderr}")
         paths["cluster_id"].write_text(cluster_id + "\n")
     proc = subprocess.run(
-        [*_java_base(java), "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(paths["props"]), "--ignore-formatted"],
-        check=False, capture_output=True, text=True,
+        [
+            *_java_base(java),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(paths["props"]),
+            "--ignore-formatted",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         raise BrokerError(f"StorageTool format failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
@@ -293,7 +315,7 @@ def probe(bootstrap: str, timeout: float = 2.0) -> bool:
                 return False
             versions: dict[int, tuple[int, int]] = {}
             for i in range(count):
-                key, vmin, vmax = struct.unpack(">hhh", body[6 + 6 * i: 12 + 6 * i])
+                key, vmin, vmax = struct.unpack(">hhh", body[6 + 6 * i : 12 + 6 * i])
                 versions[key] = (vmin, vmax)
             meta = versions.get(3)
             if meta is None or not (meta[0] <= 4 <= meta[1]):
@@ -398,7 +420,10 @@ def start(data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR, timeout: float = 
             log.flush()
             proc = subprocess.Popen(
                 [*_java_base(java, *BROKER_JVM), "kafka.Kafka", str(paths["props"])],
-                cwd=data, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=data,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() kills the group
             )
         _CHILDREN[proc.pid] = proc

@@ -10,9 +10,10 @@ lines, one block per line: `{local_time, block_time, block_number, events}`), an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import lz4.frame
 
@@ -137,5 +138,7 @@ def sniff(path: Path) -> tuple[str, Any]:
     found = _fills_in(body, None)
     if found is not None:
         return USER_FILLS, found
-    raise HlFileError("JSON that holds no fill array (userFills), balances (spotClearinghouseState) "
-                      "or assetPositions (clearinghouseState)")
+    raise HlFileError(
+        "JSON that holds no fill array (userFills), balances (spotClearinghouseState) "
+        "or assetPositions (clearinghouseState)"
+    )

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 
 from events.bounds import MAX_LEVERAGE, NAME_PATTERN
-from events.schema import ImportAccount, ImportedPosition, LiquidationMark, Market, MarginTier, Token, Trade
+from events.schema import ImportAccount, ImportedPosition, LiquidationMark, MarginTier, Market, Token, Trade
 from events.units import NTL_DIV, PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, format_decimal, parse_decimal
 
 EXTERNAL = "@import"  # the engine's import account (clearinghouse.engine.IMPORT_ACCOUNT)
@@ -159,8 +160,10 @@ def precision_error(leg: Leg, sz_decimals: int) -> str | None:
             return f"px {price} has {figures} significant figures; at most {MAX_SIG_FIGS}"
         places = PERP_PX_DECIMALS - sz_decimals
         if leg.px % 10 ** (PX_DECIMALS - places):
-            return (f"px {format_decimal(leg.px, PX_DECIMALS)} has more than {places} decimals "
-                    f"(6 - szDecimals {sz_decimals})")
+            return (
+                f"px {format_decimal(leg.px, PX_DECIMALS)} has more than {places} decimals "
+                f"(6 - szDecimals {sz_decimals})"
+            )
     return None
 
 
@@ -309,22 +312,30 @@ class FillIngest:
         for user, seeds in self.seeds.items():
             positions = [
                 ImportedPosition(coin=coin, szi=s.start, entry_px=s.entry or s.first_px, leverage=self._leverage(coin))
-                for coin, s in seeds.items() if s.start
+                for coin, s in seeds.items()
+                if s.start
             ]
             # The ledger holds what the positions cost at entry (a buy of szi at entry_px, rounded as
             # the engine books one): the account's collateral is 0, its value their unrealised pnl.
             raw = sum(-(p.szi * p.entry_px // NTL_DIV) for p in positions)
-            out.append(ImportAccount(account=user, raw_usd=raw, positions=positions, ts=self.first_ts,
-                                     id=f"hl:seed:{user}"))
+            out.append(
+                ImportAccount(account=user, raw_usd=raw, positions=positions, ts=self.first_ts, id=f"hl:seed:{user}")
+            )
         return out + self.trades
 
     def seed_notes(self) -> list[dict[str, Any]]:
         """Each seeded position and whether its entry came from a closedPnl."""
         return [
-            {"account": user, "coin": coin, "szi": format_decimal(s.start, SZ_DECIMALS),
-             "entry_px": format_decimal(s.entry or s.first_px, PX_DECIMALS),
-             "entry_from": "closedPnl" if s.entry else "first fill price"}
-            for user, seeds in self.seeds.items() for coin, s in seeds.items() if s.start
+            {
+                "account": user,
+                "coin": coin,
+                "szi": format_decimal(s.start, SZ_DECIMALS),
+                "entry_px": format_decimal(s.entry or s.first_px, PX_DECIMALS),
+                "entry_from": "closedPnl" if s.entry else "first fill price",
+            }
+            for user, seeds in self.seeds.items()
+            for coin, s in seeds.items()
+            if s.start
         ]
 
 

@@ -53,8 +53,14 @@ class HlIngest:
         else:
             raise HlFileError(f"{kind}: not ingested by this version")
         read, made = ("fills", "trades") if kind in (USER_FILLS, NODE_FILLS) else ("records", "events")
-        summary = {"file": str(path), "format": kind, read: out.fills, made: out.trades,
-                   "dropped": out.dropped, "rejected": out.rejected}
+        summary = {
+            "file": str(path),
+            "format": kind,
+            read: out.fills,
+            made: out.trades,
+            "dropped": out.dropped,
+            "rejected": out.rejected,
+        }
         self.files.append(summary)
         return summary
 
@@ -169,7 +175,7 @@ class HlIngest:
 
     def finish(self) -> list[Any]:
         """The events of every file read; a node leg whose other side never came is a reject."""
-        for tid, (leg, where) in sorted(self._pending.items()):
+        for tid, (_leg, where) in sorted(self._pending.items()):
             self.fills.rejects.append({**where, "tid": tid, "reason": "only one side of this trade is in the files"})
         self._pending.clear()
         events = self.fills.events()

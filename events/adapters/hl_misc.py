@@ -16,9 +16,8 @@ import re
 from typing import Any
 
 from events.bounds import NAME_PATTERN
-from events.units import HOUR_MS
 from events.schema import ClassTransfer, Deposit, Funding, Transfer, Withdraw
-from events.units import RATE_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
+from events.units import HOUR_MS, RATE_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
 
 _NAME = re.compile(NAME_PATTERN)
 SKIPPED = {"cdeposit", "cwithdrawal", "delegation", "validatorrewards"}  # staking: not clearing facts
@@ -52,7 +51,7 @@ def iso_ms(text: Any) -> int:
         raise MiscError(f"time is not an ISO 8601 moment: {str(text)[:40]!r}")
     whole, _, fraction = text.rstrip("Z").partition(".")
     try:
-        moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.timezone.utc)
+        moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC)
     except ValueError:
         raise MiscError(f"time is not an ISO 8601 moment: {text[:40]!r}") from None
     if fraction and not fraction.isdigit():
@@ -70,7 +69,7 @@ def _variant(inner: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(inner, dict) and isinstance(inner.get("type"), str):
         return inner["type"], inner
     if isinstance(inner, dict) and len(inner) == 1:
-        (name, body), = inner.items()
+        ((name, body),) = inner.items()
         if isinstance(body, dict):
             return name, body
     raise MiscError("inner is neither {type, ...} nor {Variant: {...}}")
@@ -135,9 +134,12 @@ def _ledger(body: dict[str, Any], ts: int, ident: str) -> tuple[list[Any], dict[
         return [ClassTransfer(account=user, amount=_usd(fields, "usdc"), to_perp=to_perp, ts=ts, id=ident)], None
     if key == "liquidation":
         positions = fields.get("liquidatedPositions") or []
-        note = {"account": user, "ts": ts, "leverage_type": fields.get("leverageType"),
-                "account_value": str(fields.get("accountValue")),
-                "positions": [{"coin": p.get("coin"), "szi": str(p.get("szi"))}
-                              for p in positions if isinstance(p, dict)]}
+        note = {
+            "account": user,
+            "ts": ts,
+            "leverage_type": fields.get("leverageType"),
+            "account_value": str(fields.get("accountValue")),
+            "positions": [{"coin": p.get("coin"), "szi": str(p.get("szi"))} for p in positions if isinstance(p, dict)],
+        }
         return [], note
     raise MiscError(f"ledger update {kind}: not booked by this version")

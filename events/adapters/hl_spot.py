@@ -59,8 +59,10 @@ def _balance(balance: Any, user: str, tokens: set[str]) -> list[Any]:
         return []
     ident = f"hl:spot:{user}:{coin}"
     if usdc:
-        return [Deposit(account=user, amount=amount, id=ident),
-                ClassTransfer(account=user, amount=amount, to_perp=False, id=f"{ident}:to-spot")]
+        return [
+            Deposit(account=user, amount=amount, id=ident),
+            ClassTransfer(account=user, amount=amount, to_perp=False, id=f"{ident}:to-spot"),
+        ]
     listed = [] if coin in tokens else [Token(token=coin, decimals=TOKEN_DECIMALS)]
     tokens.add(coin)
     return [*listed, Deposit(account=user, amount=amount, token=coin, id=ident)]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from events.schema import ImportAccount, ImportedPosition, MarginTier, Market, PricePoint, Prices, Rules
 from events.units import PX_DECIMALS, USD_DECIMALS, parse_decimal
 from events.units import SZ_DECIMALS as SIZE_SCALE
-from events.schema import ImportAccount, ImportedPosition, Market, MarginTier, PricePoint, Prices, Rules
 
 
 class AdapterError(ValueError):
@@ -50,11 +50,15 @@ def meta_markets(meta: dict[str, Any]) -> dict[str, Market]:
         table_id = asset.get("marginTableId", max_lev)
         tiers = tables.get(table_id) or [MarginTier(0, table_id if table_id < 50 else max_lev)]
         only_isolated = bool(asset.get("onlyIsolated") or asset.get("marginMode") == "strictIsolated")
-        markets[coin] = Market(coin=coin, sz_decimals=int(_get(asset, "szDecimals")), margin_tiers=tiers, only_isolated=only_isolated)
+        markets[coin] = Market(
+            coin=coin, sz_decimals=int(_get(asset, "szDecimals")), margin_tiers=tiers, only_isolated=only_isolated
+        )
     return markets
 
 
-def import_events(body: dict[str, Any], account: str, *, meta: dict[str, Any] | None = None, rules: str | None = None) -> list[Any]:
+def import_events(
+    body: dict[str, Any], account: str, *, meta: dict[str, Any] | None = None, rules: str | None = None
+) -> list[Any]:
     """The events that rebuild `body` (a clearinghouseState response) as account `account`."""
     try:
         return _import_events(body, account, meta, rules)
@@ -82,7 +86,9 @@ def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | No
         market = known.get(coin)
         if market is None:
             max_lev = own_max or int(_get(lev, "value"))
-            market = Market(coin=coin, sz_decimals=_decimals(szi_text), margin_tiers=[MarginTier(0, max_lev)], only_isolated=False)
+            market = Market(
+                coin=coin, sz_decimals=_decimals(szi_text), margin_tiers=[MarginTier(0, max_lev)], only_isolated=False
+            )
         events.append(market)
         # mark = positionValue / |szi|, to the price scale (half to even).
         value = Decimal(str(_get(p, "positionValue")))
@@ -97,7 +103,9 @@ def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | No
                 leverage=int(_get(lev, "value")),
                 cross=cross,
                 raw_usd=0 if cross else _usd(_get(lev, "rawUsd")),
-                max_leverage=own_max if own_max is not None and own_max != market.margin_tiers[0].max_leverage else None,
+                max_leverage=own_max
+                if own_max is not None and own_max != market.margin_tiers[0].max_leverage
+                else None,
                 funding_all=_usd(cum.get("allTime", "0")),
                 funding_since_open=_usd(cum.get("sinceOpen", "0")),
                 funding_since_change=_usd(cum.get("sinceChange", "0")),

@@ -23,8 +23,9 @@ class AccountEvents:
     """Draws the next account event: 30% leverage, 15% isolated margin, 20% deposits, 17%
     withdrawals, 18% transfers."""
 
-    def __init__(self, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts,
-                 estimate: LiquidationEstimate | None) -> None:
+    def __init__(
+        self, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts, estimate: LiquidationEstimate | None
+    ) -> None:
         self.draws = draws
         self.clock = clock
         self.markets = markets

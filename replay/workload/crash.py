@@ -72,8 +72,17 @@ def _path(progress: int, gaps: list[tuple[int, int]]) -> int:
 class Crash:
     """The crash's plan and progress; its prices follow a path drawn when it starts."""
 
-    def __init__(self, start: int, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts,
-                 trades: Trades, account_events: AccountEvents, estimate: LiquidationEstimate) -> None:
+    def __init__(
+        self,
+        start: int,
+        draws: Draws,
+        clock: Clock,
+        markets: Markets,
+        accounts: Accounts,
+        trades: Trades,
+        account_events: AccountEvents,
+        estimate: LiquidationEstimate,
+    ) -> None:
         self.start = start  # body events before it
         self.draws = draws
         self.clock = clock

@@ -130,7 +130,7 @@ class LiquidationEstimate:
         if equity < maintenance:
             backstop = equity * _WIPED[1] < _WIPED[0] * maintenance
             cross.sort(key=lambda c: (-c[0], c[1]))
-            for ntl, m, value, mm in cross:
+            for ntl, m, _value, mm in cross:
                 if not backstop:
                     equity -= ntl * _LIQ_FEE // _FEE_DIV
                     maintenance -= mm

@@ -88,8 +88,9 @@ class Markets:
         """Every listing, then one price of every market."""
         for b in self.books:
             tiers = [MarginTier(lower * USD, lev) for lower, lev in b.tiers]
-            yield Market(ts=ts, coin=b.coin, sz_decimals=b.sz_decimals, margin_tiers=tiers,
-                         only_isolated=b.only_isolated)
+            yield Market(
+                ts=ts, coin=b.coin, sz_decimals=b.sz_decimals, margin_tiers=tiers, only_isolated=b.only_isolated
+            )
         yield Prices(ts=ts, prices={b.coin: b.point() for b in self.books})
 
     def pick(self) -> int:

@@ -37,8 +37,9 @@ _MAKER_INVENTORY = 10**9  # whole tokens the spot maker starts with
 class Portfolio:
     """The PM accounts, each one's spot holding and spend, and the carry trades' pending legs."""
 
-    def __init__(self, share: float, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts,
-                 trades: Trades) -> None:
+    def __init__(
+        self, share: float, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts, trades: Trades
+    ) -> None:
         self.draws = draws
         self.clock = clock
         self.markets = markets
@@ -93,8 +94,9 @@ class Portfolio:
                 self.spot[a] -= size
                 self.spent[a] -= size * px // NTL_DIV
                 fee = ceil_div(size * px // NTL_DIV * TAKER_FEE, FEE_DIV)
-                return SpotTrade(ts=ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=SPOT_MAKER, seller=name,
-                                 seller_fee=fee)
+                return SpotTrade(
+                    ts=ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=SPOT_MAKER, seller=name, seller_fee=fee
+                )
         spend = collateral * _PM_SPEND[0] // _PM_SPEND[1] - self.spent[a]
         budget = min(collateral * draws.between(*_PM_BUY_PPM) // 10**6, spend)
         size = max(0, budget) * NTL_DIV // px // b.lot * b.lot
@@ -109,5 +111,6 @@ class Portfolio:
                     self.hedge.append(self.trades.fill(m, a, y, -1, size, px))
                     break
         fee = ceil_div(size * px // NTL_DIV * TAKER_FEE, FEE_DIV)
-        return SpotTrade(ts=ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=name, seller=SPOT_MAKER,
-                         buyer_fee=fee)
+        return SpotTrade(
+            ts=ts, base=b.coin, quote="USDC", px=px, sz=size, buyer=name, seller=SPOT_MAKER, buyer_fee=fee
+        )

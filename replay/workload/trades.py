@@ -25,8 +25,15 @@ PAIR_ATTEMPTS = 100
 class Trades:
     """Draws and books perp trades; `owed` counts trades displaced by a required SetLeverage."""
 
-    def __init__(self, draws: Draws, clock: Clock, markets: Markets, accounts: Accounts,
-                 account_events: AccountEvents, estimate: LiquidationEstimate | None) -> None:
+    def __init__(
+        self,
+        draws: Draws,
+        clock: Clock,
+        markets: Markets,
+        accounts: Accounts,
+        account_events: AccountEvents,
+        estimate: LiquidationEstimate | None,
+    ) -> None:
         self.draws = draws
         self.clock = clock
         self.markets = markets
@@ -93,8 +100,9 @@ class Trades:
         if taker_is_buyer is None:
             taker_is_buyer = self.draws.random() < 0.5
         maker = seller if taker_is_buyer else buyer
-        maker_fee = (-(notional * _MAKER_REBATE // FEE_DIV) if maker in accounts.makers
-                     else notional * _MAKER_FEE // FEE_DIV)  # a rebate rounds toward zero
+        maker_fee = (
+            -(notional * _MAKER_REBATE // FEE_DIV) if maker in accounts.makers else notional * _MAKER_FEE // FEE_DIV
+        )  # a rebate rounds toward zero
         self.tid += 1
         buyer_fee = taker_fee if taker_is_buyer else maker_fee
         seller_fee = maker_fee if taker_is_buyer else taker_fee
@@ -103,5 +111,14 @@ class Trades:
             self.estimate.fill(buyer, m, pos[buyer][m] - size, size, px, buyer_fee)
             self.estimate.fill(seller, m, pos[seller][m] + size, -size, px, seller_fee)
         names = accounts.names
-        return Trade(ts=self.clock.ts, coin=self.markets.books[m].coin, px=px, sz=size, buyer=names[buyer],
-                     seller=names[seller], buyer_fee=buyer_fee, seller_fee=seller_fee, tid=self.tid)
+        return Trade(
+            ts=self.clock.ts,
+            coin=self.markets.books[m].coin,
+            px=px,
+            sz=size,
+            buyer=names[buyer],
+            seller=names[seller],
+            buyer_fee=buyer_fee,
+            seller_fee=seller_fee,
+            tid=self.tid,
+        )

@@ -60,7 +60,10 @@ def test_a_large_book_in_any_insertion_order_encodes_as_the_definition_says() ->
     for order in (names, shuffled):
         states.append(
             State(
-                accounts={n: Account(raw_usd=len(n), positions={"ETH": Position(3, True, 1), "BTC": Position(2, False, -5)}) for n in order},
+                accounts={
+                    n: Account(raw_usd=len(n), positions={"ETH": Position(3, True, 1), "BTC": Position(2, False, -5)})
+                    for n in order
+                },
                 spot={n: SpotAccount(balances={"USDC": 1, "HYPE": 2}) for n in order if n < "a001000"},
             )
         )

@@ -14,8 +14,8 @@ from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.margin import cross_figures
-from events.units import FUNDING_DIV, FUNDING_QUANTUM, NTL_DIV, PX, RATE, SZ, USD, round_half_even
 from events import schema as ev
+from events.units import FUNDING_DIV, FUNDING_QUANTUM, NTL_DIV, PX, RATE, SZ, USD, round_half_even
 from replay.workload import GeneratorConfig, generate
 
 
@@ -56,7 +56,14 @@ def test_conservation_after_every_event_of_a_generated_stream() -> None:
 # ---- adversarial random streams ----------------------------------------------------------------
 
 ACCOUNTS = ["a", "b", "c"]
-LIQUIDATION_EVENTS = {ev.LiquidationTriggered, ev.LiquidationFill, ev.LiquidationOrder, ev.Backstop, ev.Adl, ev.BadDebt}
+LIQUIDATION_EVENTS = {
+    ev.LiquidationTriggered,
+    ev.LiquidationFill,
+    ev.LiquidationOrder,
+    ev.Backstop,
+    ev.Adl,
+    ev.BadDebt,
+}
 COINS = ["BTC", "ISO"]
 
 _amount = st.integers(min_value=-5 * USD, max_value=50_000 * USD)
@@ -66,7 +73,11 @@ _coin = st.sampled_from(COINS + ["NOPE"])
 
 @st.composite
 def _event(draw: st.DrawFn) -> object:
-    kind = draw(st.sampled_from(["deposit", "withdraw", "transfer", "trade", "trade", "trade", "prices", "funding", "lev", "iso", "rules"]))
+    kind = draw(
+        st.sampled_from(
+            ["deposit", "withdraw", "transfer", "trade", "trade", "trade", "prices", "funding", "lev", "iso", "rules"]
+        )
+    )
     if kind == "deposit":
         return ev.Deposit(account=draw(_account), amount=draw(_amount))
     if kind == "withdraw":
@@ -88,9 +99,13 @@ def _event(draw: st.DrawFn) -> object:
     if kind == "funding":
         return ev.Funding(coin=draw(_coin), rate=draw(st.integers(-RATE // 100, RATE // 100)))
     if kind == "lev":
-        return ev.SetLeverage(account=draw(_account), coin=draw(_coin), leverage=draw(st.integers(0, 60)), cross=draw(st.booleans()))
+        return ev.SetLeverage(
+            account=draw(_account), coin=draw(_coin), leverage=draw(st.integers(0, 60)), cross=draw(st.booleans())
+        )
     if kind == "iso":
-        return ev.IsolatedMargin(account=draw(_account), coin=draw(_coin), delta=draw(st.integers(-200 * USD, 200 * USD)))
+        return ev.IsolatedMargin(
+            account=draw(_account), coin=draw(_coin), delta=draw(st.integers(-200 * USD, 200 * USD))
+        )
     return ev.Rules(name=draw(st.sampled_from(["hl-current", "hl-2023", "hl-1999"])))
 
 
@@ -128,10 +143,20 @@ def _funding_stream(draw: st.DrawFn) -> list:
     for _ in range(draw(st.integers(1, 40))):
         if draw(st.booleans()):
             buyer, seller = draw(st.permutations(ACCOUNTS))[:2]
-            out.append(ev.Trade(coin="BTC", px=draw(st.integers(95, 105)) * PX, sz=draw(st.integers(1, 30)) * SZ // 100, buyer=buyer, seller=seller))
+            out.append(
+                ev.Trade(
+                    coin="BTC",
+                    px=draw(st.integers(95, 105)) * PX,
+                    sz=draw(st.integers(1, 30)) * SZ // 100,
+                    buyer=buyer,
+                    seller=seller,
+                )
+            )
         else:
             oracle = draw(st.integers(9_000, 11_000)) * PX // 100
-            out.append(ev.Prices(prices={"BTC": ev.PricePoint(mark=oracle, oracle=oracle + draw(st.integers(0, 999)))}))
+            out.append(
+                ev.Prices(prices={"BTC": ev.PricePoint(mark=oracle, oracle=oracle + draw(st.integers(0, 999)))})
+            )
             out.append(ev.Funding(coin="BTC", rate=draw(st.integers(-RATE // 1000, RATE // 1000))))
     return out
 

@@ -11,15 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import msgspec
-from tests.support.pair import stamped
-from tests.support.rejecting import rejected
-from tests.support.rulebook import Book, class_transfer, deposit, lend
 
 from clearinghouse.digest import encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.state import State
-from events.units import HOUR_MS
 from events.schema import Deposit
+from events.units import HOUR_MS
+from tests.support.pair import stamped
+from tests.support.rejecting import rejected
+from tests.support.rulebook import Book, class_transfer, deposit, lend
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z: hour 472,222
 YEAR_AND_A_DAY = 366 * 24 * HOUR_MS  # 8,784 hours
@@ -45,8 +45,11 @@ def within(seconds: float) -> Iterator[None]:
 def _pool_at_t0() -> Book:
     """A USDC pool opened at T0 by a standard account's supply."""
     book = Book()
-    book.ok(stamped(deposit("lender", "1000"), T0), class_transfer("lender", "1000", to_perp=False),
-            lend("supply", "lender", "1000"))
+    book.ok(
+        stamped(deposit("lender", "1000"), T0),
+        class_transfer("lender", "1000", to_perp=False),
+        lend("supply", "lender", "1000"),
+    )
     return book
 
 
@@ -79,8 +82,9 @@ def test_the_first_ts_may_jump_unless_a_pool_accrues_from_hour_zero():
     book.ok(stamped(deposit("a", "1"), T0))  # no time yet, no pool: any first ts
     assert book.state.time == T0
     untimed = Book()
-    untimed.ok(deposit("lender", "1000"), class_transfer("lender", "1000", to_perp=False),
-               lend("supply", "lender", "1000"))
+    untimed.ok(
+        deposit("lender", "1000"), class_transfer("lender", "1000", to_perp=False), lend("supply", "lender", "1000")
+    )
     assert untimed.state.pools["USDC"].hour == 0
     with within(5):
         # it would accrue 472,222 hours
@@ -92,9 +96,13 @@ def test_the_first_ts_may_jump_unless_a_pool_accrues_from_hour_zero():
 def test_an_engine_rebuilt_from_the_state_bounds_time_as_the_running_one():
     """The time limit is a function of the encoded state: after every event an engine rebuilt
     from it refuses or accepts the next `ts` exactly as the running engine does."""
-    events = [Deposit(ts=5, account="a", amount=1), Deposit(ts=T0, account="a", amount=1),
-              Deposit(ts=LATEST + 1, account="a", amount=1), Deposit(ts=LATEST, account="a", amount=1),
-              Deposit(ts=LATEST + YEAR_AND_A_DAY + HOUR_MS, account="a", amount=1)]
+    events = [
+        Deposit(ts=5, account="a", amount=1),
+        Deposit(ts=T0, account="a", amount=1),
+        Deposit(ts=LATEST + 1, account="a", amount=1),
+        Deposit(ts=LATEST, account="a", amount=1),
+        Deposit(ts=LATEST + YEAR_AND_A_DAY + HOUR_MS, account="a", amount=1),
+    ]
     running = Engine()
     for event in events:
         rebuilt = Engine(msgspec.msgpack.decode(encode_state(running.state), type=State))

@@ -9,9 +9,9 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import LiquidationConfig, State
-from events.units import usd
 from events import schema as ev
 from events.codec import decode_json
+from events.units import usd
 
 SETUP = [
     '{"type":"market","coin":"BTC","sz_decimals":3,"margin_tiers":[{"lower_bound":"0","max_leverage":40}]}',
@@ -45,5 +45,7 @@ def test_a_flat_negative_ledger_is_settled(full_scan: bool, limit: str | None, a
     if debt != "0":
         assert derived[1:] == [ev.BadDebt(account="a", scope="cross", amount=usd(debt), cause=5, ts=0)]
     else:
-        assert derived[1:] == [ev.Backstop(account="a", scope="cross", positions=[], margin=usd("-100"), cause=5, ts=0)]
+        assert derived[1:] == [
+            ev.Backstop(account="a", scope="cross", positions=[], margin=usd("-100"), cause=5, ts=0)
+        ]
     assert "a" not in state.watch

@@ -9,8 +9,8 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.lazy import same
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
-from replay.workload import GeneratorConfig, generate
 from replay.decisions import guide_of
+from replay.workload import GeneratorConfig, generate
 
 
 def _states(events: int = 3_000) -> tuple[list, bytes]:

@@ -12,6 +12,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 import pytest
 
+from clearinghouse import lending
+from clearinghouse.rules import PmRules
+from events.units import HOUR_MS, RATE, usd
 from tests.support.pair import stamped
 from tests.support.rulebook import (
     Book,
@@ -23,10 +26,6 @@ from tests.support.rulebook import (
     set_mode,
     token,
 )
-
-from clearinghouse import lending
-from clearinghouse.rules import PmRules
-from events.units import HOUR_MS, RATE, usd
 
 RULES = PmRules()
 
@@ -133,7 +132,11 @@ def test_lending_rejections():
 
 def test_borrow_headroom_by_ltv():
     book = _pool_book()
-    book.ok(deposit("lender2", "100000"), class_transfer("lender2", "100000", to_perp=False), lend("supply", "lender2", "100000"))
+    book.ok(
+        deposit("lender2", "100000"),
+        class_transfer("lender2", "100000", to_perp=False),
+        lend("supply", "lender2", "100000"),
+    )
     # 1,000 HYPE at 40 with LTV 0.65: 26,000
     assert "headroom 26000.0" in book.reject(lend("borrow", "borrower", "26000.000001")).reason
     book.ok(lend("borrow", "borrower", "26000"))

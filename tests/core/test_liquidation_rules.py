@@ -195,8 +195,14 @@ def test_phase_boundary_at_two_thirds_of_maintenance(mark, phase):
         # taken over at 1,499.99 (on tick, no fee): cash -1,450 + 1,499.99 = 49.99 moves with it
         assert derived == [
             triggered("alice", "49.99", "74.9995", [("ETH", "1", "1499.99")], "backstop", cause=5),
-            ev.Backstop(account="alice", scope="cross", positions=[ev.PositionView("ETH", sz("1"), px("1499.99"))],
-                        margin=usd("49.99"), cause=5, ts=0),
+            ev.Backstop(
+                account="alice",
+                scope="cross",
+                positions=[ev.PositionView("ETH", sz("1"), px("1499.99"))],
+                margin=usd("49.99"),
+                cause=5,
+                ts=0,
+            ),
         ]
         assert book.raw("alice") == 0
         assert book.raw(LIQUIDATOR) == usd("-1450")  # -1,499.99 + 49.99
@@ -331,8 +337,14 @@ def test_largest_notional_first_and_stop_when_maintenance_is_restored():
     # AV = 2,500; MM = 1,400 + 950 + 475 = 2,825 -> below; 7,500 >= 5,650 -> market
     seq, derived = book.at(prices(BTC="56000", ETH="1900", SOL="95"))
     assert derived == [
-        triggered("alice", "2500", "2825",
-                  [("BTC", "0.5", "56000"), ("ETH", "10", "1900"), ("SOL", "100", "95")], "market", cause=seq),
+        triggered(
+            "alice",
+            "2500",
+            "2825",
+            [("BTC", "0.5", "56000"), ("ETH", "10", "1900"), ("SOL", "100", "95")],
+            "market",
+            cause=seq,
+        ),
         # BTC first (ntl 28,000, <= 100k: all of it); fee = 28,000 * 0.00045 = 12.6
         fill("alice", "BTC", "-0.5", "56000", "12.6", cause=seq),
     ]
@@ -469,13 +481,24 @@ def test_backstop_of_a_cross_account(mode):
     # 3 * 50.0045 = 150.0135 < 2 * 147.500275 = 295.00055 -> backstop
     seq, derived = book.at(prices(ETH="1900.005", SOL="105.00005"))
     assert derived == [
-        triggered("alice", "50.0045", "147.500275",
-                  [("ETH", "1", "1900.005"), ("SOL", "-10", "105.00005")], "backstop", cause=seq),
+        triggered(
+            "alice",
+            "50.0045",
+            "147.500275",
+            [("ETH", "1", "1900.005"), ("SOL", "-10", "105.00005")],
+            "backstop",
+            cause=seq,
+        ),
         # taken over at the marks rounded against alice: ETH down to 1,900.00, SOL up to 105.0001;
         # cash -800 + 1,900 - 1,050.001 = 49.999 moves with them
-        ev.Backstop(account="alice", scope="cross",
-                    positions=[ev.PositionView("ETH", sz("1"), px("1900")), ev.PositionView("SOL", sz("-10"), px("105.0001"))],
-                    margin=usd("49.999"), cause=seq, ts=0),
+        ev.Backstop(
+            account="alice",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("1"), px("1900")), ev.PositionView("SOL", sz("-10"), px("105.0001"))],
+            margin=usd("49.999"),
+            cause=seq,
+            ts=0,
+        ),
     ]
     assert book.raw("alice") == 0
     assert (book.szi("alice", "ETH"), book.szi("alice", "SOL")) == (0, 0)
@@ -494,8 +517,14 @@ def test_backstop_absorbs_a_negative_cross_equity():
     seq, derived = book.at(prices(ETH="1800"))
     assert derived == [
         triggered("alice", "-50", "90", [("ETH", "1", "1800")], "backstop", cause=seq),
-        ev.Backstop(account="alice", scope="cross", positions=[ev.PositionView("ETH", sz("1"), px("1800"))],
-                    margin=usd("-50"), cause=seq, ts=0),
+        ev.Backstop(
+            account="alice",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("1"), px("1800"))],
+            margin=usd("-50"),
+            cause=seq,
+            ts=0,
+        ),
     ]
     assert book.raw("alice") == 0
     assert book.raw(LIQUIDATOR) == usd("-1850")  # -1,800 - 50
@@ -520,8 +549,14 @@ def test_backstop_of_an_isolated_position(mode):
     assert derived == [
         triggered("alice", "50.009", "92.50045", [("ETH", "1", "1850.009")], "backstop", cause=seq, scope="ETH"),
         # taken at 1,850.009 rounded down to 1,850.00; its ledger -1,800 + 1,850 = 50 moves with it
-        ev.Backstop(account="alice", scope="ETH", positions=[ev.PositionView("ETH", sz("1"), px("1850"))],
-                    margin=usd("50"), cause=seq, ts=0),
+        ev.Backstop(
+            account="alice",
+            scope="ETH",
+            positions=[ev.PositionView("ETH", sz("1"), px("1850"))],
+            margin=usd("50"),
+            cause=seq,
+            ts=0,
+        ),
     ]
     assert book.raw("alice") == usd("800")  # the cross ledger is untouched
     assert book.pos("alice", "ETH").iso_raw == 0
@@ -565,7 +600,10 @@ def test_adl_ranking_and_previous_mark():
     #   sam: raw 21,000, AV = 21,000 - 7,000 = 14,000: (20/14) * 7,000 / 14,000 = 5/7 ~ 0.714
     # (by profit ratio alone sam would be first; by leverage alone carol/amy/zoe would tie)
     seq, derived = book.at(prices(ETH="1400"))
-    adl = lambda who, size: ev.Adl(account="alice", counterparty=who, coin="ETH", sz=sz(size), px=px("1600"), cause=seq, ts=0)  # noqa: E731
+
+    def adl(who: str, size: str) -> ev.Adl:
+        return ev.Adl(account="alice", counterparty=who, coin="ETH", sz=sz(size), px=px("1600"), cause=seq, ts=0)
+
     assert derived == [
         triggered("alice", "-1000", "700", [("ETH", "10", "1400")], "backstop", cause=seq),
         adl("carol", "-3"),  # 10 -> 7
@@ -606,8 +644,14 @@ def test_adl_remainder_to_the_liquidator_and_bad_debt():
     seq, derived = book.at(prices(ETH="1200"))
     assert derived == [
         triggered("bob", "-100", "120", [("ETH", "-2", "1200")], "backstop", cause=seq),
-        ev.Backstop(account="bob", scope="cross", positions=[ev.PositionView("ETH", sz("-2"), px("1200"))],
-                    margin=usd("-100"), cause=seq, ts=0),
+        ev.Backstop(
+            account="bob",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("-2"), px("1200"))],
+            margin=usd("-100"),
+            cause=seq,
+            ts=0,
+        ),
     ]
     assert book.szi(LIQUIDATOR, "ETH") == sz("-2")
     assert book.raw(LIQUIDATOR) == usd("2300")  # sold 2 at 1,200 = 2,400, less the 100 absorbed
@@ -627,8 +671,14 @@ def test_adl_remainder_to_the_liquidator_and_bad_debt():
         # the remaining 2 go to the liquidator at 1,200 (a backstop of what no one could take,
         # with no margin); alice raw = -3,900 + 3 * 1,200 = -300: ADL means the liquidator
         # declined, so all of it is bad debt
-        ev.Backstop(account="alice", scope="cross", positions=[ev.PositionView("ETH", sz("2"), px("1200"))],
-                    margin=0, cause=seq, ts=0),
+        ev.Backstop(
+            account="alice",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("2"), px("1200"))],
+            margin=0,
+            cause=seq,
+            ts=0,
+        ),
         ev.BadDebt(account="alice", scope="cross", amount=usd("300"), cause=seq, ts=0),
     ]
     assert book.raw("alice") == 0 and book.szi("alice", "ETH") == 0
@@ -801,7 +851,9 @@ def test_external_orders_and_marked_fills():
     seq, derived = book.at(stamped(prices(ETH="1900"), 1_000))
     assert derived == [
         triggered("alice", "7125", "9500", [("ETH", "100", "1900")], "market", cause=seq, ts=1_000),
-        ev.LiquidationOrder(account="alice", coin="ETH", is_buy=False, sz=sz("20"), mark=px("1900"), cause=seq, ts=1_000),
+        ev.LiquidationOrder(
+            account="alice", coin="ETH", is_buy=False, sz=sz("20"), mark=px("1900"), cause=seq, ts=1_000
+        ),
     ]
     assert book.state.liq_orders == {"alice": {"ETH": sz("20")}}
     assert book.account("alice").cooldown_until == 31_000  # a partial order starts the cooldown
@@ -814,10 +866,14 @@ def test_external_orders_and_marked_fills():
     book.ok(trade("ETH", "1900", "10", "mm", "alice", seller_fee="8.55", liquidation=liq("alice"), ts=2_500))
     assert book.state.liq_orders == {"alice": {"ETH": sz("10")}}
     # the rest fills: raw -144,892.1; AV = 7,107.9 < MM 7,600; inside the cooldown -> all 80
-    seq, derived = book.at(trade("ETH", "1900", "10", "mm", "alice", seller_fee="8.55", liquidation=liq("alice"), ts=3_000))
+    seq, derived = book.at(
+        trade("ETH", "1900", "10", "mm", "alice", seller_fee="8.55", liquidation=liq("alice"), ts=3_000)
+    )
     assert derived == [
         triggered("alice", "7107.9", "7600", [("ETH", "80", "1900")], "market", cause=seq, ts=3_000),
-        ev.LiquidationOrder(account="alice", coin="ETH", is_buy=False, sz=sz("80"), mark=px("1900"), cause=seq, ts=3_000),
+        ev.LiquidationOrder(
+            account="alice", coin="ETH", is_buy=False, sz=sz("80"), mark=px("1900"), cause=seq, ts=3_000
+        ),
     ]
     assert book.state.liq_orders == {"alice": {"ETH": sz("80")}}
     assert book.account("alice").cooldown_until == 31_000
@@ -863,8 +919,14 @@ def test_external_order_of_a_position_taken_over_does_not_block_a_new_one():
     seq, derived = book.at(stamped(prices(ETH="1870"), 2_000))
     assert derived == [
         triggered("alice", "4125", "9350", [("ETH", "100", "1870")], "backstop", cause=seq, ts=2_000),
-        ev.Backstop(account="alice", scope="cross", positions=[ev.PositionView("ETH", sz("100"), px("1870"))],
-                    margin=usd("4125"), cause=seq, ts=2_000),
+        ev.Backstop(
+            account="alice",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("100"), px("1870"))],
+            margin=usd("4125"),
+            cause=seq,
+            ts=2_000,
+        ),
     ]
     assert book.raw(LIQUIDATOR) == usd("-182875")  # -187,000 + 4,125
     # alice opens a new position: raw 1,000 - 1,870 = -870
@@ -873,6 +935,8 @@ def test_external_order_of_a_position_taken_over_does_not_block_a_new_one():
     seq, derived = book.at(stamped(prices(ETH="910"), 4_000))
     assert derived == [
         triggered("alice", "40", "45.5", [("ETH", "1", "910")], "market", cause=seq, ts=4_000),
-        ev.LiquidationOrder(account="alice", coin="ETH", is_buy=False, sz=sz("1"), mark=px("910"), cause=seq, ts=4_000),
+        ev.LiquidationOrder(
+            account="alice", coin="ETH", is_buy=False, sz=sz("1"), mark=px("910"), cause=seq, ts=4_000
+        ),
     ]
     assert book.state.liq_orders == {"alice": {"ETH": sz("1")}}

@@ -10,6 +10,10 @@ included) after every event. Fees are zero unless said.
 from __future__ import annotations
 
 import pytest
+
+from clearinghouse import lending, portfolio
+from events import schema as ev
+from events.units import HOUR_MS, usd
 from tests.support.pair import LIQUIDATOR, stamped
 from tests.support.pm import OLD_ERA, lender, two_borrow_lines
 from tests.support.rulebook import (
@@ -27,10 +31,6 @@ from tests.support.rulebook import (
     trade,
     withdraw,
 )
-
-from clearinghouse import lending, portfolio
-from events.units import HOUR_MS, usd
-from events import schema as ev
 
 TEN_X = [("0", 10)]  # MM = 5% of notional
 
@@ -137,7 +137,9 @@ def test_a_spot_buy_borrows_against_what_it_buys():
 def test_fallback_when_the_borrow_cap_is_hit():
     book = Book()
     _pm_hype(book)
-    book.ok(pm_rules(caps={"USDC": {"supply": 1000000000, "user_supply": 250000000, "borrow": 0, "user_borrow": 50000000}}))
+    book.ok(
+        pm_rules(caps={"USDC": {"supply": 1000000000, "user_supply": 250000000, "borrow": 0, "user_borrow": 50000000}})
+    )
     # the global borrow cap is reached (0): the fee stays a negative USDC balance (the account must
     # post USDC); the PM ratio counts it: (20 + 100) / (-0.9 + 3,300) = 0.036
     book.ok(trade("ETH", "2000", "1", "pm", "mm", buyer_fee="0.9"))
@@ -187,8 +189,18 @@ def test_partial_borrow_liquidation_at_33():
     # 138 / (6 * 33 * 0.75 = 148.5) = 0.929: done
     seq = book.state.next_seq - 1
     assert derived == [
-        ev.BorrowLiquidation(account="pm", kind="partial", borrowed=usd("250"), collateral_value=usd("330"),
-                             threshold=usd("247.5"), taken={"HYPE": 400_000_000}, usdc=0, repaid=usd("132"), cause=seq, ts=HOUR_MS),
+        ev.BorrowLiquidation(
+            account="pm",
+            kind="partial",
+            borrowed=usd("250"),
+            collateral_value=usd("330"),
+            threshold=usd("247.5"),
+            taken={"HYPE": 400_000_000},
+            usdc=0,
+            repaid=usd("132"),
+            cause=seq,
+            ts=HOUR_MS,
+        ),
     ]
     spot = book.state.spot["pm"]
     assert spot.balances == {"HYPE": 600_000_000}
@@ -204,8 +216,18 @@ def test_full_borrow_liquidation_at_30():
     # full: 250 > 300 * 0.833 = 249.90. Everything goes to the backstop: 10 HYPE and the 250 debt
     seq = book.state.next_seq - 1
     assert derived == [
-        ev.BorrowLiquidation(account="pm", kind="full", borrowed=usd("250"), collateral_value=usd("300"),
-                             threshold=usd("249.9"), taken={"HYPE": 1_000_000_000}, usdc=0, repaid=usd("250"), cause=seq, ts=HOUR_MS),
+        ev.BorrowLiquidation(
+            account="pm",
+            kind="full",
+            borrowed=usd("250"),
+            collateral_value=usd("300"),
+            threshold=usd("249.9"),
+            taken={"HYPE": 1_000_000_000},
+            usdc=0,
+            repaid=usd("250"),
+            cause=seq,
+            ts=HOUR_MS,
+        ),
     ]
     assert book.state.spot["pm"].balances == {} and book.state.spot["pm"].borrowed == {}
     assert book.state.spot[LIQUIDATOR].balances == {"HYPE": 1_000_000_000}
@@ -224,10 +246,20 @@ def test_pm_ratio_liquidates_perps_through_the_liquidation_engine():
     seq = book.state.next_seq - 1
     assert derived == [
         # maintenance shown: req / 0.95 = 1,205.263157.9 -> rounded up 1,205.263158
-        ev.LiquidationTriggered(account="pm", scope="portfolio", cause=seq, equity=usd("800"), maintenance=usd("1205.263158"),
-                                positions=[ev.PositionView("ETH", -1_000_000_000, 225_000_000_000)], phase="market", ts=0),
+        ev.LiquidationTriggered(
+            account="pm",
+            scope="portfolio",
+            cause=seq,
+            equity=usd("800"),
+            maintenance=usd("1205.263158"),
+            positions=[ev.PositionView("ETH", -1_000_000_000, 225_000_000_000)],
+            phase="market",
+            ts=0,
+        ),
         # 10 ETH at 2,250 = 22,500 (below 100k: all of it), fee 0.045% = 10.125
-        ev.LiquidationFill(account="pm", coin="ETH", sz=1_000_000_000, px=225_000_000_000, fee=usd("10.125"), cause=seq, ts=0),
+        ev.LiquidationFill(
+            account="pm", coin="ETH", sz=1_000_000_000, px=225_000_000_000, fee=usd("10.125"), cause=seq, ts=0
+        ),
     ]
     # ledger 20,000 - 22,500 - 10.125 = -2,510.125, borrowed at the next hour boundary (headroom
     # 100 * 40 * 0.65 = 2,600)
@@ -244,8 +276,14 @@ def _carry(mode: str, leverage: int, move: str) -> list:
     """Long 1,000 HYPE spot and short 1,000 HYPE perp at 40 with 40,000 / leverage USDC of margin;
     then HYPE moves to `move`. Returns what the move derived."""
     book = Book()
-    book.ok(token("HYPE"), market("HYPE", 2, TEN_X), prices(HYPE="40"), deposit("mm", "10000000"),
-            deposit("carry", str(40_000 // leverage)), deposit("carry", "1000", token="HYPE"))
+    book.ok(
+        token("HYPE"),
+        market("HYPE", 2, TEN_X),
+        prices(HYPE="40"),
+        deposit("mm", "10000000"),
+        deposit("carry", str(40_000 // leverage)),
+        deposit("carry", "1000", token="HYPE"),
+    )
     if mode == "portfolio":
         _with_lender(book)
         book.ok(set_mode("carry", "portfolio"))  # value 40,000 / L + 40,000 > 10k
@@ -288,8 +326,13 @@ def test_a_pm_seller_pays_a_fee_above_its_proceeds_out_of_its_supply():
     its supply claim falls to 997; the buyer pays 5 from its spot USDC."""
     book = Book()
     book.ok(pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"))
-    book.ok(deposit("pm", "1000"), deposit("pm", "1", token="HYPE"), set_mode("pm", "portfolio"),
-            deposit("buyer", "10"), class_transfer("buyer", "10", to_perp=False))
+    book.ok(
+        deposit("pm", "1000"),
+        deposit("pm", "1", token="HYPE"),
+        set_mode("pm", "portfolio"),
+        deposit("buyer", "10"),
+        class_transfer("buyer", "10", to_perp=False),
+    )
     _boundary(book, 1, HYPE="50")
     pool = book.state.pools["USDC"]
     assert book.state.accounts["pm"].raw_usd == 0 and pool.idle == usd("1000")
@@ -307,11 +350,18 @@ def test_a_spot_buy_the_pool_cannot_pay_out_is_rejected_whole():
     of it, so the trade is rejected, and nothing of it (balances, the pool) has moved."""
     book = Book()
     book.ok(pm_rules(**OLD_ERA), token("HYPE"), prices(HYPE="50"))
-    book.ok(deposit("pm", "1000"), set_mode("pm", "portfolio"),
-            deposit("b", "100", token="HYPE"), set_mode("b", "portfolio"), deposit("seller", "10", token="HYPE"))
+    book.ok(
+        deposit("pm", "1000"),
+        set_mode("pm", "portfolio"),
+        deposit("b", "100", token="HYPE"),
+        set_mode("b", "portfolio"),
+        deposit("seller", "10", token="HYPE"),
+    )
     _boundary(book, 1, HYPE="50")  # pm's idle 1,000 USDC is supplied to the pool
     book.ok(lend("borrow", "b", "900"))  # against 100 HYPE * 50 * 0.5 = 2,500 of room: the pool keeps 100
     assert book.state.pools["USDC"].idle == usd("100")
     rejected = book.reject(spot_trade("HYPE", "50", "4", "pm", "seller"))
     assert rejected.reason == "the USDC pool holds only 100.0 (the rest is lent out)"
-    assert book.state.spot["seller"].balances == {"HYPE": 1_000_000_000} and "HYPE" not in book.state.spot["pm"].balances
+    assert (
+        book.state.spot["seller"].balances == {"HYPE": 1_000_000_000} and "HYPE" not in book.state.spot["pm"].balances
+    )

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tests.support.pair import TEN_X, Pair, px
-from tests.support.borrower import at_hour, borrower, hours_until_above
-from tests.support.rulebook import class_transfer, deposit, lend, market, pm_rules, prices, set_mode, spot_trade, token
-
 from clearinghouse import lending
 from events.units import usd
+from tests.support.borrower import at_hour, borrower, hours_until_above
+from tests.support.pair import TEN_X, Pair, px
+from tests.support.rulebook import class_transfer, deposit, lend, market, pm_rules, prices, set_mode, spot_trade, token
 
 
 def _debt(pair: Pair) -> int:
@@ -34,7 +33,11 @@ def test_the_borrower_is_banded_as_worked_by_hand():
     bands = borrower(market("HYPE", 2, TEN_X), supply="20000").fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
-    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (usd("6514.6875"), usd("867.1875"), usd("867.1875"))
+    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (
+        usd("6514.6875"),
+        usd("867.1875"),
+        usd("867.1875"),
+    )
     assert (sizing.debt, sizing.kept) == (usd("6400"), usd("115.625"))
 
 
@@ -55,7 +58,11 @@ def test_a_tick_that_leaves_the_band_re_references_it_and_keeps_the_sizing():
     sizing = bands.sizing["pm"]
     pair.ok(prices(HYPE="9.5"))
     assert bands.sizing["pm"] is sizing
-    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (usd("6329.0625"), usd("660.9375"), usd("660.9375"))
+    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (
+        usd("6329.0625"),
+        usd("660.9375"),
+        usd("660.9375"),
+    )
     _, _, low, high, _, _ = bands.entries["pm"]["HYPE", 0]
     assert (low, high) == (px("9.35541993"), px("9.64458007"))
 
@@ -97,7 +104,11 @@ def test_a_settlement_borrow_after_a_spot_buy_comes_out_of_the_slack():
     bands = pair.fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]
-    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (usd("2859.6875"), usd("7124.6875"), usd("2859.6875"))
+    assert (sizing.slack, sizing.slack2, sizing.parts["HYPE"][3]) == (
+        usd("2859.6875"),
+        usd("7124.6875"),
+        usd("2859.6875"),
+    )
     assert pair.raw("pm") == usd("-3600")
     pair.ok(at_hour(2))
     assert pair.raw("pm") == 0
@@ -105,7 +116,12 @@ def test_a_settlement_borrow_after_a_spot_buy_comes_out_of_the_slack():
     assert usd("10000.64") <= debt <= usd("10000.65")  # 6,400 * 1.0001 + 3,600
     slack, slack2 = usd("12795.3125") - debt, usd("13640.3125") - debt
     assert bands.sizing["pm"] is sizing
-    assert (sizing.debt, sizing.kept, sizing.slack, sizing.slack2) == (debt, slack // 16, slack - slack // 16, slack2 - slack // 16)
+    assert (sizing.debt, sizing.kept, sizing.slack, sizing.slack2) == (
+        debt,
+        slack // 16,
+        slack - slack // 16,
+        slack2 - slack // 16,
+    )
     assert bands.debts["pm"][1] == debt + slack // 16
 
 
@@ -117,10 +133,20 @@ def test_a_first_settlement_borrow_is_checked_and_banded_afresh():
     12,375 = 11,756.25 against 20 + 5,000) and banded afresh, keeping back the lesser buffer
     (11,756.25 - 5,020 = 6,736.25 against 12,375 - 5,000) / 16 = 421.015625 for interest."""
     pair = Pair()
-    pair.ok(pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), market("HYPE", 2, TEN_X),
-            prices(HYPE="10"), deposit("lender", "20000"), class_transfer("lender", "20000", to_perp=False),
-            lend("supply", "lender", "20000"), deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"), at_hour(1),
-            deposit("seller", "500", token="HYPE"), spot_trade("HYPE", "10", "500", "pm", "seller"))
+    pair.ok(
+        pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}),
+        token("HYPE"),
+        market("HYPE", 2, TEN_X),
+        prices(HYPE="10"),
+        deposit("lender", "20000"),
+        class_transfer("lender", "20000", to_perp=False),
+        lend("supply", "lender", "20000"),
+        deposit("pm", "1000", token="HYPE"),
+        set_mode("pm", "portfolio"),
+        at_hour(1),
+        deposit("seller", "500", token="HYPE"),
+        spot_trade("HYPE", "10", "500", "pm", "seller"),
+    )
     bands = pair.fast.pm_bands
     assert bands is not None
     sizing = bands.sizing["pm"]

@@ -5,13 +5,13 @@ a rules change (a new rules object must never be read through the old one's term
 from __future__ import annotations
 
 import msgspec
-from tests.support.rulebook import Book, deposit, pm_rules, prices, set_mode, token
 
 from clearinghouse import portfolio
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events.units import usd
 from replay.workload import GeneratorConfig, generate
+from tests.support.rulebook import Book, deposit, pm_rules, prices, set_mode, token
 
 
 def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
@@ -29,8 +29,12 @@ def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
             for index in (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15):
                 moved = msgspec.structs.replace(market, mark=mark, funding_index=index)
                 lo, hi = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
-                scan = {name for name, entries in bands.entries.items() for c, _, low, high, flo, fhi in entries.values()
-                        if c == coin and (low > lo or high < hi or flo > index or fhi < index)}
+                scan = {
+                    name
+                    for name, entries in bands.entries.items()
+                    for c, _, low, high, flo, fhi in entries.values()
+                    if c == coin and (low > lo or high < hi or flo > index or fhi < index)
+                }
                 assert bands.crossed(coin, moved) == scan
                 sizes.append(len(scan))
     assert 0 in sizes and max(sizes) > 10
@@ -42,11 +46,25 @@ def test_spot_sums_follow_a_rules_change():
     state, spot = book.state, book.state.spot["pm"]
     # 1,001 HYPE at 10 = 10,010; LTV 0.65: limit 6,506.50; partial 10,010 * 0.825 = 8,258.25;
     # full 10,010 * 0.883 = 8,838.83; liquidation value 10,010 * (1 + 0.65) / 2 = 8,258.25
-    assert portfolio.spot_sums(state, spot) == (usd("6506.5"), usd("10010"), usd("8258.25"), usd("10010"), usd("8258.25"), usd("8838.83"))
+    assert portfolio.spot_sums(state, spot) == (
+        usd("6506.5"),
+        usd("10010"),
+        usd("8258.25"),
+        usd("10010"),
+        usd("8258.25"),
+        usd("8838.83"),
+    )
     book.ok(pm_rules(ltv={"HYPE": "0.5"}, caps={"HYPE": {"supply": 10_000_000, "user_supply": 500}}))
     # LTV 0.5: limit 5,005; partial 10,010 * 0.75 = 7,507.50; full 10,010 * 0.833 = 8,338.33;
     # liquidation value on the 500 HYPE the new user supply cap counts: 5,000 * 0.75 = 3,750
-    assert portfolio.spot_sums(state, spot) == (usd("5005"), usd("10010"), usd("3750"), usd("10010"), usd("7507.5"), usd("8338.33"))
+    assert portfolio.spot_sums(state, spot) == (
+        usd("5005"),
+        usd("10010"),
+        usd("3750"),
+        usd("10010"),
+        usd("7507.5"),
+        usd("8338.33"),
+    )
 
 
 def test_borrow_limit_is_the_spot_sums_borrow_limit():
@@ -64,4 +82,6 @@ def test_borrow_limit_is_the_spot_sums_borrow_limit():
             book.ok(pm_rules(**era))
         for spot in held:
             for extra in (None, ("HYPE", 123_456_789), ("USDC", 5_000_000)):
-                assert portfolio.borrow_limit(state, spot, extra) == portfolio.spot_sums(state, spot, extra).borrow_limit
+                assert (
+                    portfolio.borrow_limit(state, spot, extra) == portfolio.spot_sums(state, spot, extra).borrow_limit
+                )

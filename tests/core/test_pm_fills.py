@@ -10,21 +10,28 @@ the PM account holds 100 HYPE at 40 and no USDC. Its liquidation value is 100 * 
 
 from __future__ import annotations
 
+from clearinghouse import portfolio
+from events import schema as ev
+from events.units import RATE, usd
 from tests.support.pair import Pair
 from tests.support.rulebook import deposit, market, pm_rules, prices, set_leverage, set_mode, spot_trade, token, trade
-
-from clearinghouse import portfolio
-from events.units import RATE, usd
-from events import schema as ev
 
 TEN_X = [("0", 10)]
 
 
 def _pm() -> Pair:
     pair = Pair()
-    pair.ok(pm_rules(pm={"min_value": "0"}), token("HYPE"), market("HYPE", 2, TEN_X), market("ETH", 2, TEN_X),
-            prices(HYPE="40", ETH="2000"), deposit("mm", "10000000"), deposit("maker", "1000", token="HYPE"),
-            deposit("pm", "100", token="HYPE"), set_mode("pm", "portfolio"))
+    pair.ok(
+        pm_rules(pm={"min_value": "0"}),
+        token("HYPE"),
+        market("HYPE", 2, TEN_X),
+        market("ETH", 2, TEN_X),
+        prices(HYPE="40", ETH="2000"),
+        deposit("mm", "10000000"),
+        deposit("maker", "1000", token="HYPE"),
+        deposit("pm", "100", token="HYPE"),
+        set_mode("pm", "portfolio"),
+    )
     return pair
 
 

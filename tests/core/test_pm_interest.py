@@ -18,14 +18,13 @@ from fractions import Fraction
 
 import pytest
 
-from tests.support.borrower import at_hour, borrower, hours_until_above
-
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
+from events.schema import BorrowLiquidation, event_type
 from events.units import HOUR_MS, usd
 from replay.workload import GeneratorConfig, generate
-from events.schema import BorrowLiquidation, event_type
+from tests.support.borrower import at_hour, borrower, hours_until_above
 
 
 def test_interest_sends_a_borrower_for_a_check_once_it_used_up_what_it_kept_back():
@@ -66,4 +65,3 @@ def test_band_index_and_full_scan_decide_alike_over_many_hours_of_pm_stream():
     assert state_digest(fast.state) == state_digest(full.state)
     assert fast.state.time - next(iter(generate(config))).ts > 4 * HOUR_MS
     assert any(s.borrowed for s in fast.state.spot.values())
-

@@ -3,17 +3,21 @@ defaults of the current era, changed by `rules` events, kept in the state (and i
 
 from __future__ import annotations
 
-from tests.support.rulebook import Book, deposit, lend, pm_rules, prices, rules, set_mode, token
-
 from clearinghouse import lending, portfolio
 from clearinghouse.digest import state_digest
 from clearinghouse.rules import PmRules
 from events.units import RATE, usd
+from tests.support.rulebook import Book, deposit, lend, pm_rules, prices, rules, set_mode, token
 
 
 def _pm(book: Book) -> None:
-    book.ok(pm_rules(pm={"min_value": "0"}), token("HYPE"), prices(HYPE="40"), deposit("pm", "100", token="HYPE"),
-            set_mode("pm", "portfolio"))
+    book.ok(
+        pm_rules(pm={"min_value": "0"}),
+        token("HYPE"),
+        prices(HYPE="40"),
+        deposit("pm", "100", token="HYPE"),
+        set_mode("pm", "portfolio"),
+    )
 
 
 def _limit(book: Book) -> int:
@@ -25,13 +29,29 @@ def test_defaults_are_the_current_era():
     r = PmRules()
     assert r.ltv == {"BTC": RATE // 2, "HYPE": RATE * 65 // 100, "USDC": 0, "USDT": 0}
     assert (r.caps["USDC"].supply, r.caps["USDC"].borrow, r.caps["USDC"].user_supply, r.caps["USDC"].user_borrow) == (
-        1_000_000_000, 500_000_000, 250_000_000, 50_000_000)
+        1_000_000_000,
+        500_000_000,
+        250_000_000,
+        50_000_000,
+    )
     assert (r.caps["USDT"].supply, r.caps["USDT"].borrow, r.caps["USDT"].user_supply, r.caps["USDT"].user_borrow) == (
-        50_000_000, 10_000_000, 5_000_000, 1_000_000)
+        50_000_000,
+        10_000_000,
+        5_000_000,
+        1_000_000,
+    )
     assert (r.caps["HYPE"].supply, r.caps["HYPE"].user_supply, r.caps["BTC"].supply, r.caps["BTC"].user_supply) == (
-        10_000_000, 1_000_000, 2_000, 200)
+        10_000_000,
+        1_000_000,
+        2_000,
+        200,
+    )
     assert (r.liq_ratio, r.min_requirement, r.partial_step, r.threshold_quantum) == (
-        RATE * 95 // 100, usd("20"), RATE // 5, RATE // 1000)
+        RATE * 95 // 100,
+        usd("20"),
+        RATE // 5,
+        RATE // 1000,
+    )
     assert (r.min_volume, r.min_value, r.max_value) == (usd("5000000"), usd("10000"), usd("25000000"))
 
 
@@ -70,6 +90,8 @@ def test_a_cap_change_applies_to_the_next_borrow():
     book = Book()
     _pm(book)
     book.ok(deposit("lender", "5000"), set_mode("lender", "unified"), lend("supply", "lender", "5000"))
-    book.ok(pm_rules(caps={"USDC": {"supply": 1000000000, "borrow": 1000, "user_supply": 250000000, "user_borrow": 100}}))
+    book.ok(
+        pm_rules(caps={"USDC": {"supply": 1000000000, "borrow": 1000, "user_supply": 250000000, "user_borrow": 100}})
+    )
     assert "what may be borrowed (100.0)" in book.reject(lend("borrow", "pm", "100.000001")).reason
     book.ok(lend("borrow", "pm", "100"))

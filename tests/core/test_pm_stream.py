@@ -13,8 +13,8 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import encode_json
-from replay.workload import GeneratorConfig, generate
 from events.schema import event_type
+from replay.workload import GeneratorConfig, generate
 from tests.support.streams import pm_crash_stream
 
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from tests.support.pair import Pair
-from tests.support.rejecting import accepted, rejected
-from tests.support.rulebook import BTC_TIERS, Book, deposit, market, pm_rules, trade
 
 from clearinghouse.engine import Engine
 from clearinghouse.liquidation import settings_error
-from events.schema import Caps
 from clearinghouse.state import LiquidationConfig, State
+from events.schema import Adl, BadDebt, Caps, LiquidationTriggered, MarginTier, Market, PmParams, Rules
 from events.units import RATE, usd
-from events.schema import Adl, BadDebt, LiquidationTriggered, MarginTier, Market, PmParams, Rules
+from tests.support.pair import Pair
+from tests.support.rejecting import accepted, rejected
+from tests.support.rulebook import BTC_TIERS, Book, deposit, market, pm_rules, trade
 
 
 @pytest.mark.parametrize(
@@ -48,8 +47,18 @@ def test_the_liq_ratio_of_zero_on_the_wire_is_rejected():
 
 def test_pm_parameters_at_their_limits_are_accepted():
     engine = Engine()
-    accepted(engine, Rules(pm=PmParams(liq_ratio=RATE // 100, partial_step=RATE // 100, base_apy=100 * RATE, slope=0,
-                                       min_requirement=usd("10000000000"))))
+    accepted(
+        engine,
+        Rules(
+            pm=PmParams(
+                liq_ratio=RATE // 100,
+                partial_step=RATE // 100,
+                base_apy=100 * RATE,
+                slope=0,
+                min_requirement=usd("10000000000"),
+            )
+        ),
+    )
     accepted(engine, Rules(pm=PmParams(liq_ratio=RATE, partial_step=RATE)))
     rules = engine.state.pm_rules
     assert (rules.liq_ratio, rules.partial_step) == (RATE, RATE)
@@ -75,8 +84,10 @@ def _tiers(*tiers: tuple[int, int]) -> Market:
         ([(0, 201)], "between 1 and 200"),
         ([(0, 20), (usd("1000000000000"), 10)], "at most 10000000000"),  # a bound of 1e12 USDC
         # 16 distinct primes: their product (above 127^16 = 4.6e33) is the table's denominator
-        (list(enumerate([199, 197, 193, 191, 181, 179, 173, 167, 163, 157, 151, 149, 139, 137, 131, 127])),
-         "too large"),
+        (
+            list(enumerate([199, 197, 193, 191, 181, 179, 173, 167, 163, 157, 151, 149, 139, 137, 131, 127])),
+            "too large",
+        ),
         # den = 2 * lcm(200, 199, 1) = 79,600; the last tier's deduction numerator is at least
         # 10^16 * (79,600 - 200) = 7.9e20 (the 200x to 1x step of multipliers over 10^10 USDC)
         ([(0, 200), (1, 199), (usd("10000000000"), 1)], "too large"),
@@ -92,8 +103,15 @@ def test_liquidation_settings_out_of_range_are_refused():
     assert settings_error(LiquidationConfig()) is None
     assert settings_error(LiquidationConfig(loss_limit=0, slippage_ppm=500_000, partial_ppm=1_000_000)) is None
     bad = {
-        "mode": "fast", "depth": 0, "slippage_ppm": 500_001, "impact_ppm": -1, "fee_ppm": 1_000_001,
-        "partial_ppm": 0, "partial_above": -1, "cooldown_ms": -1, "loss_limit": -1,
+        "mode": "fast",
+        "depth": 0,
+        "slippage_ppm": 500_001,
+        "impact_ppm": -1,
+        "fee_ppm": 1_000_001,
+        "partial_ppm": 0,
+        "partial_above": -1,
+        "cooldown_ms": -1,
+        "loss_limit": -1,
     }
     for field, value in bad.items():
         config = msgspec.structs.replace(LiquidationConfig(), **{field: value})
@@ -139,4 +157,7 @@ def test_the_cli_refuses_liquidation_settings_out_of_range(tmp_path, capsys):
     assert settings_error(LiquidationConfig(loss_limit=-5)) == (
         "liquidation liquidator loss limit must be between 0 USDC and 10000000000 USDC"
     )
-    assert settings_error(LiquidationConfig(slippage_ppm=500_001)) == "liquidation slippage must be between 0 bps and 5000 bps"
+    assert (
+        settings_error(LiquidationConfig(slippage_ppm=500_001))
+        == "liquidation slippage must be between 0 bps and 5000 bps"
+    )

@@ -54,7 +54,9 @@ def test_open_add_reduce_flip_add_close():
     assert b["marginSummary"]["accountValue"] == "99301.6"
     assert book.state.fees == 5_600_000  # 7.2 - 1.6 = 5.6
     # zero-sum: 100,692.8 + 99,301.6 + 5.6 = 200,000 deposited
-    assert book.state.accounts["alice"].raw_usd + book.state.accounts["bob"].raw_usd + book.state.fees == 200_000 * 10**6
+    assert (
+        book.state.accounts["alice"].raw_usd + book.state.accounts["bob"].raw_usd + book.state.fees == 200_000 * 10**6
+    )
 
 
 def test_counterparty_mirror_and_short_flip():

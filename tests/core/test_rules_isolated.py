@@ -208,8 +208,9 @@ def test_imported_isolated_position_keeps_its_ledger():
             type="import_account",
             account="vault",
             raw_usd="1000",
-            positions=[{"coin": "ETH", "szi": "-10", "entry_px": "4000", "leverage": 10, "cross": False,
-                        "raw_usd": "44000"}],
+            positions=[
+                {"coin": "ETH", "szi": "-10", "entry_px": "4000", "leverage": 10, "cross": False, "raw_usd": "44000"}
+            ],
         ),
     )
     s, pos = book.summary("vault"), book.position("vault", "ETH")

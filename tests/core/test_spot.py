@@ -8,6 +8,8 @@ state unchanged.
 
 from __future__ import annotations
 
+from clearinghouse.spot import price
+from events.units import px, sz, usd
 from tests.support.rulebook import (
     Book,
     class_transfer,
@@ -20,9 +22,6 @@ from tests.support.rulebook import (
     trade,
     withdraw,
 )
-
-from clearinghouse.spot import price
-from events.units import px, sz, usd
 
 
 def _listed(book: Book) -> None:
@@ -84,7 +83,9 @@ def test_class_transfer_and_a_standard_spot_trade():
 def test_spot_trade_rejections():
     book = Book()
     _listed(book)
-    book.ok(deposit("alice", "1000"), class_transfer("alice", "1000", to_perp=False), deposit("bob", "5", token="HYPE"))
+    book.ok(
+        deposit("alice", "1000"), class_transfer("alice", "1000", to_perp=False), deposit("bob", "5", token="HYPE")
+    )
     assert "holds 5" in book.reject(spot_trade("HYPE", "40", "6", "alice", "bob")).reason  # spot never goes short
     assert "quoted in USDC" in book.reject(spot_trade("HYPE", "40", "1", "alice", "bob", quote="USDT")).reason
     assert "unknown token" in book.reject(spot_trade("DOGE", "1", "1", "alice", "bob")).reason
@@ -97,8 +98,13 @@ def test_spot_trade_rejections():
 
 def test_class_transfer_from_perp_is_limited_by_withdrawable():
     book = Book()
-    book.ok(market("ETH", 4, [("0", 10)]), deposit("alice", "1000"), deposit("mm", "100000"), prices(ETH="2000"),
-            trade("ETH", "2000", "1", "alice", "mm"))
+    book.ok(
+        market("ETH", 4, [("0", 10)]),
+        deposit("alice", "1000"),
+        deposit("mm", "100000"),
+        prices(ETH="2000"),
+        trade("ETH", "2000", "1", "alice", "mm"),
+    )
     # AV 1,000; IM = 2,000 / 10 (the default leverage min(20, 10)) = 200; floor 10% of 2,000 = 200
     # -> withdrawable 1,000 - 200 = 800
     assert "withdrawable 800.0" in book.reject(class_transfer("alice", "800.01", to_perp=False)).reason
@@ -109,8 +115,13 @@ def test_class_transfer_from_perp_is_limited_by_withdrawable():
 def test_oracle_of_a_spot_token():
     """Perp oracle of the same coin, else the token's own price entry, else the last trade."""
     book = Book()
-    book.ok(token("HYPE"), token("PURR", 2), deposit("alice", "100"), class_transfer("alice", "100", to_perp=False),
-            deposit("bob", "10", token="PURR"))
+    book.ok(
+        token("HYPE"),
+        token("PURR", 2),
+        deposit("alice", "100"),
+        class_transfer("alice", "100", to_perp=False),
+        deposit("bob", "10", token="PURR"),
+    )
     assert price(book.state, "PURR") == 0  # no price yet: worth nothing as collateral
     book.ok(spot_trade("PURR", "0.25", "4", "alice", "bob"))
     assert price(book.state, "PURR") == px("0.25")  # the last trade
@@ -161,8 +172,13 @@ def test_portfolio_eligibility_by_value_and_by_volume():
 
 def test_spot_side_in_the_state_output():
     book = Book()
-    book.ok(token("HYPE"), prices(HYPE="40"), deposit("alice", "100"), deposit("alice", "2.5", token="HYPE"),
-            class_transfer("alice", "30", to_perp=False))
+    book.ok(
+        token("HYPE"),
+        prices(HYPE="40"),
+        deposit("alice", "100"),
+        deposit("alice", "2.5", token="HYPE"),
+        class_transfer("alice", "30", to_perp=False),
+    )
     spot = book.summary("alice")["spot"]
     # net balance: perp AV 70 + spot USDC 30 + 2.5 HYPE * 40 = 200
     assert spot == {

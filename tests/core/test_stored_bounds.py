@@ -9,19 +9,30 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from pathlib import Path
 
-from tests.support.pair import Pair, stamped
-from tests.support.rejecting import accepted, rejected
-from tests.support.rulebook import BTC_TIERS, Book, class_transfer, deposit, funding, lend, market, prices, set_mode, token, trade
-
 from clearinghouse import lending, margin
-from events.bounds import FIGURE_LIMIT, MAX_USD
 from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.state import State
-from events.units import HOUR_MS, usd
+from events.bounds import FIGURE_LIMIT, MAX_USD
 from events.schema import Deposit, MarginTier, Market, PricePoint, Prices, Rejected, Trade
+from events.units import HOUR_MS, usd
 from replay.snapshot import make_snapshot, read_snapshot, write_snapshot
+from tests.support.pair import Pair, stamped
+from tests.support.rejecting import accepted, rejected
+from tests.support.rulebook import (
+    BTC_TIERS,
+    Book,
+    class_transfer,
+    deposit,
+    funding,
+    lend,
+    market,
+    prices,
+    set_mode,
+    token,
+    trade,
+)
 
 T0 = 1_700_000_000_000
 
@@ -38,7 +49,9 @@ def _stores(state: State, tmp_path: Path) -> None:
 
 def test_deposits_stop_at_the_deposited_bound():
     engine = Engine()
-    assert "deposited total" in rejected(engine, Deposit(account="a", amount=2**63)).reason  # 9223372036854.775808 USDC
+    assert (
+        "deposited total" in rejected(engine, Deposit(account="a", amount=2**63)).reason
+    )  # 9223372036854.775808 USDC
     # 230 deposits of 10^10 USDC: 2.30e18 <= 2^61 = 2.3058e18; the 231st would make 2.31e18
     accepted(engine, *(Deposit(account=f"a{i % 7}", amount=MAX_USD) for i in range(230)))
     assert engine.state.deposited == 230 * MAX_USD <= FIGURE_LIMIT
@@ -47,9 +60,13 @@ def test_deposits_stop_at_the_deposited_bound():
 
 def _xyz(engine: Engine) -> None:
     """XYZ: sz_decimals 0 (lot 1 coin, tick 0.000001); a and b hold 10^9 coins bought at 0.000001."""
-    accepted(engine, Market(coin="XYZ", sz_decimals=0, margin_tiers=[MarginTier(0, 10)]),
-             Deposit(account="a", amount=usd("1000000")), Deposit(account="b", amount=usd("1000000")),
-             Trade(coin="XYZ", px=100, sz=10**17, buyer="a", seller="b"))
+    accepted(
+        engine,
+        Market(coin="XYZ", sz_decimals=0, margin_tiers=[MarginTier(0, 10)]),
+        Deposit(account="a", amount=usd("1000000")),
+        Deposit(account="b", amount=usd("1000000")),
+        Trade(coin="XYZ", px=100, sz=10**17, buyer="a", seller="b"),
+    )
 
 
 def test_prices_stop_where_open_interest_would_outgrow_its_bound():
@@ -77,12 +94,19 @@ def test_a_pool_at_full_utilisation_for_three_years(tmp_path: Path):
     so the borrow index grows by 1/8760 an hour: (1 + 1/8760)^26280 = 20.08 after three years
     of 365 days. Unrebased it would reach 2.0e19, past 2^64; rebased it stays in [2^60, 2^61)."""
     book = Book()
-    book.ok(stamped(token("HYPE"), T0), prices(HYPE="40"), deposit("lender", "1000"),
-            class_transfer("lender", "1000", to_perp=False), lend("supply", "lender", "1000"),
-            deposit("borrower", "1000", token="HYPE"), set_mode("borrower", "portfolio"),
-            # the next hour boundary settles the new PM account (nothing to do); from here on
-            # nothing settles it, so what it borrows stays in its ledger and is never repaid
-            stamped(prices(HYPE="40"), T0 + HOUR_MS), lend("borrow", "borrower", "1000"))
+    book.ok(
+        stamped(token("HYPE"), T0),
+        prices(HYPE="40"),
+        deposit("lender", "1000"),
+        class_transfer("lender", "1000", to_perp=False),
+        lend("supply", "lender", "1000"),
+        deposit("borrower", "1000", token="HYPE"),
+        set_mode("borrower", "portfolio"),
+        # the next hour boundary settles the new PM account (nothing to do); from here on
+        # nothing settles it, so what it borrows stays in its ledger and is never repaid
+        stamped(prices(HYPE="40"), T0 + HOUR_MS),
+        lend("borrow", "borrower", "1000"),
+    )
     hours = 3 * 8760
     for day in range(30, 3 * 365 + 1, 30):
         book.ok(stamped(prices(HYPE="40"), T0 + HOUR_MS + day * 24 * HOUR_MS))
@@ -105,8 +129,13 @@ def test_funding_at_the_cap_for_six_hundred_hours(tmp_path: Path):
     it would pass 2^61, the positions settled first, so every hour still moves exactly 40,000
     USDC from the long to the short, and the trigger index and the full scan agree throughout."""
     pair = Pair()
-    pair.ok(market("BTC", 5, BTC_TIERS), stamped(prices(BTC="1000000"), T0), deposit("long", "30000000"),
-            deposit("short", "1000000"), trade("BTC", "1000000", "1", "long", "short"))
+    pair.ok(
+        market("BTC", 5, BTC_TIERS),
+        stamped(prices(BTC="1000000"), T0),
+        deposit("long", "30000000"),
+        deposit("short", "1000000"),
+        trade("BTC", "1000000", "1", "long", "short"),
+    )
     for hour in range(1, 601):
         pair.ok(stamped(funding("BTC", rate="1"), T0 + hour * HOUR_MS))  # capped at 4%
         assert abs(pair.state.markets["BTC"].funding_index) <= 2**61

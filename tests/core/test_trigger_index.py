@@ -11,8 +11,8 @@ from clearinghouse.invariants import conservation_errors
 from clearinghouse.scopes import below_maintenance
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, TriggerIndex
-from events.units import PX, SZ, USD
 from events import schema as ev
+from events.units import PX, SZ, USD
 from tests.support.streams import crash_stream
 
 
@@ -49,7 +49,11 @@ def test_a_tick_checks_only_the_accounts_whose_trigger_it_crossed() -> None:
     """1,000 longs at 2x to 20x: a 1% dip crosses no key (every account keeps at least 4.5% of
     buffer), a dip to just above the 20x accounts' liquidation price crosses only theirs."""
     market = ev.Market(coin="BTC", sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)])
-    events: list = [market, ev.Prices(prices={"BTC": ev.PricePoint(mark=100 * PX)}), ev.Deposit(account="mm", amount=10**9 * USD)]
+    events: list = [
+        market,
+        ev.Prices(prices={"BTC": ev.PricePoint(mark=100 * PX)}),
+        ev.Deposit(account="mm", amount=10**9 * USD),
+    ]
     for i in range(1000):
         name = f"acct{i:04d}"
         leverage = 2 if i % 10 else 20  # every tenth account at 20x
@@ -78,7 +82,9 @@ def test_a_tick_checks_only_the_accounts_whose_trigger_it_crossed() -> None:
         assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=97 * PX)})) == []
         assert len(checked) == 100
         derived = engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=96 * PX)}))
-        assert {d.account for d in derived if isinstance(d, ev.LiquidationTriggered)} == {f"acct{i:04d}" for i in range(0, 1000, 10)}
+        assert {d.account for d in derived if isinstance(d, ev.LiquidationTriggered)} == {
+            f"acct{i:04d}" for i in range(0, 1000, 10)
+        }
     finally:
         engine_module.below_maintenance = exact
 
@@ -88,7 +94,10 @@ def _two_coins() -> Engine:
     engine = Engine()
     events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
     for coin in ("BTC", "ETH"):
-        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+        events += [
+            ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]),
+            ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)}),
+        ]
     events += [ev.Trade(coin=coin, px=100 * PX, sz=10 * SZ, buyer="a", seller="mm") for coin in ("BTC", "ETH")]
     for e in events:
         assert engine.apply(e) == []
@@ -127,7 +136,10 @@ def _iso_btc_cross_eth() -> Engine:
     engine = Engine()
     events: list = [ev.Deposit(account="mm", amount=10**9 * USD), ev.Deposit(account="a", amount=1_000 * USD)]
     for coin in ("BTC", "ETH"):
-        events += [ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]), ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)})]
+        events += [
+            ev.Market(coin=coin, sz_decimals=3, margin_tiers=[ev.MarginTier(0, 40)]),
+            ev.Prices(prices={coin: ev.PricePoint(mark=100 * PX)}),
+        ]
     events += [
         ev.SetLeverage(account="a", coin="BTC", leverage=10, cross=False),
         ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="a", seller="mm"),

@@ -8,10 +8,9 @@ side (identical decisions and digests) with conservation checked after every eve
 
 from __future__ import annotations
 
+from events import schema as ev
 from tests.support.pair import TEN_X, Pair, px, sz, usd
 from tests.support.rulebook import Book, deposit, market, prices, set_mode, spot_trade, token, trade
-
-from events import schema as ev
 
 
 def _long_one_eth(book: Pair, mode: str) -> None:
@@ -30,8 +29,16 @@ def test_unified_is_liquidated_at_a_ratio_of_exactly_one():
     seq, derived = unified.at(prices(ETH="1000"))
     # unified ratio 50 / 50 = 1: liquidatable; 3 * 50 >= 2 * 50: market phase, fee 1,000 * 0.045% = 0.45
     assert derived == [
-        ev.LiquidationTriggered(account="alice", scope="cross", cause=seq, equity=usd("50"), maintenance=usd("50"),
-                                positions=[ev.PositionView("ETH", sz("1"), px("1000"))], phase="market", ts=0),
+        ev.LiquidationTriggered(
+            account="alice",
+            scope="cross",
+            cause=seq,
+            equity=usd("50"),
+            maintenance=usd("50"),
+            positions=[ev.PositionView("ETH", sz("1"), px("1000"))],
+            phase="market",
+            ts=0,
+        ),
         ev.LiquidationFill(account="alice", coin="ETH", sz=sz("-1"), px=px("1000"), fee=usd("0.45"), cause=seq, ts=0),
     ]
     assert unified.raw("alice") == usd("49.55")  # -950 + 1,000 - 0.45
@@ -39,8 +46,15 @@ def test_unified_is_liquidated_at_a_ratio_of_exactly_one():
 
 def test_one_balance_backs_spot_and_perps():
     book = Book()
-    book.ok(token("HYPE"), market("ETH", 4, TEN_X), prices(ETH="2000", HYPE="40"), deposit("alice", "1000"),
-            deposit("mm", "100000"), deposit("seller", "100", token="HYPE"), set_mode("alice", "unified"))
+    book.ok(
+        token("HYPE"),
+        market("ETH", 4, TEN_X),
+        prices(ETH="2000", HYPE="40"),
+        deposit("alice", "1000"),
+        deposit("mm", "100000"),
+        deposit("seller", "100", token="HYPE"),
+        set_mode("alice", "unified"),
+    )
     # a spot buy of 10 HYPE at 40 comes out of the perp ledger: 1,000 - 400 = 600
     book.ok(spot_trade("HYPE", "40", "10", "alice", "seller"))
     assert book.state.accounts["alice"].raw_usd == usd("600")

@@ -11,19 +11,32 @@ from events import schema as ev
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, to_wire
 
 EXAMPLES = {
-    '{"type":"market","coin":"BTC","sz_decimals":5,"margin_tiers":[{"lower_bound":"0","max_leverage":40},{"lower_bound":"150000000","max_leverage":20}],"only_isolated":false}': ev.Market(
+    '{"type":"market","coin":"BTC","sz_decimals":5,"margin_tiers":[{"lower_bound":"0","max_leverage":40},'
+    '{"lower_bound":"150000000","max_leverage":20}],"only_isolated":false}': ev.Market(
         coin="BTC", sz_decimals=5, margin_tiers=[ev.MarginTier(0, 40), ev.MarginTier(150_000_000_000_000, 20)]
     ),
     '{"type":"deposit","account":"a1","amount":"1000"}': ev.Deposit(account="a1", amount=1_000_000_000),
     '{"type":"withdraw","account":"a1","amount":"10"}': ev.Withdraw(account="a1", amount=10_000_000),
     '{"type":"transfer","from":"a1","to":"a2","amount":"5"}': ev.Transfer(from_="a1", to="a2", amount=5_000_000),
-    '{"type":"set_leverage","account":"a1","coin":"BTC","leverage":20,"cross":true}': ev.SetLeverage(account="a1", coin="BTC", leverage=20, cross=True),
-    '{"type":"isolated_margin","account":"a1","coin":"ETH","delta":"-2.5"}': ev.IsolatedMargin(account="a1", coin="ETH", delta=-2_500_000),
+    '{"type":"set_leverage","account":"a1","coin":"BTC","leverage":20,"cross":true}': ev.SetLeverage(
+        account="a1", coin="BTC", leverage=20, cross=True
+    ),
+    '{"type":"isolated_margin","account":"a1","coin":"ETH","delta":"-2.5"}': ev.IsolatedMargin(
+        account="a1", coin="ETH", delta=-2_500_000
+    ),
     '{"type":"prices","prices":{"BTC":{"mark":"97000.5","oracle":"97010"}}}': ev.Prices(
         prices={"BTC": ev.PricePoint(mark=9_700_050_000_000, oracle=9_701_000_000_000)}
     ),
-    '{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825","seller_fee":"-7.275","tid":123}': ev.Trade(
-        coin="BTC", px=9_700_000_000_000, sz=50_000_000, buyer="a1", seller="a2", buyer_fee=21_825_000, seller_fee=-7_275_000, tid=123
+    '{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825",'
+    '"seller_fee":"-7.275","tid":123}': ev.Trade(
+        coin="BTC",
+        px=9_700_000_000_000,
+        sz=50_000_000,
+        buyer="a1",
+        seller="a2",
+        buyer_fee=21_825_000,
+        seller_fee=-7_275_000,
+        tid=123,
     ),
     '{"type":"funding","coin":"BTC","rate":"0.0000125"}': ev.Funding(coin="BTC", rate=12_500_000),
     '{"type":"rules","name":"hl-2023"}': ev.Rules(name="hl-2023"),
@@ -39,7 +52,11 @@ def test_the_documented_lines_decode_to_exact_ints_and_round_trip(line: str) -> 
 
 
 def test_decimals_render_back_as_strings_with_the_same_value() -> None:
-    wire = to_wire(decode_json('{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825","seller_fee":"-7.275","tid":123}'))
+    wire = to_wire(
+        decode_json(
+            '{"type":"trade","coin":"BTC","px":"97000","sz":"0.5","buyer":"a1","seller":"a2","buyer_fee":"21.825","seller_fee":"-7.275","tid":123}'
+        )
+    )
     assert (wire["px"], wire["sz"], wire["buyer_fee"], wire["seller_fee"]) == ("97000.0", "0.5", "21.825", "-7.275")
 
 
@@ -57,10 +74,16 @@ def test_ts_and_id_travel_with_every_event() -> None:
         ('{"type":"deposit","account":"a1","amount":"ten"}', "$.amount: not a decimal: 'ten'"),
         ('{"type":"deposit","account":"a1","amount":"NaN"}', "not a finite decimal"),
         ('{"type":"deposit","account":"a1"}', "missing required field `amount`"),
-        ('{"type":"prices","prices":{"BTC":{"mark":"0.000000001"}}}', "$.prices.BTC.mark: '0.000000001' has more than 8 decimals"),
-        ('{"type":"prices","prices":{"BTC":{"mark":"1e-9"}}}', "$.prices.BTC.mark: not a decimal: '1e-9' (exponents are not allowed)"),
+        (
+            '{"type":"prices","prices":{"BTC":{"mark":"0.000000001"}}}',
+            "$.prices.BTC.mark: '0.000000001' has more than 8 decimals",
+        ),
+        (
+            '{"type":"prices","prices":{"BTC":{"mark":"1e-9"}}}',
+            "$.prices.BTC.mark: not a decimal: '1e-9' (exponents are not allowed)",
+        ),
         ('{"type":"teleport"}', "unknown event type 'teleport'"),
-        ('[1,2]', "an event must be a JSON object"),
+        ("[1,2]", "an event must be a JSON object"),
         ('{"type":', "not JSON"),
         ('{"type":"set_leverage","account":"a1","coin":"BTC","leverage":"20"}', "Expected `int`, got `str`"),
     ],

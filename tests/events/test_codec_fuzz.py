@@ -15,33 +15,80 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec import inspect as mi
 
-from events.bounds import MAX_USD
 from events import schema as ev
+from events.bounds import MAX_USD
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, iter_json_lines
 
 # One valid line of every input event type, optional fields included.
 SEEDS: list[dict[str, Any]] = [
-    {"type": "market", "coin": "BTC", "sz_decimals": 5, "only_isolated": False, "ts": 1, "id": "m-1",
-     "margin_tiers": [{"lower_bound": "0", "max_leverage": 40}, {"lower_bound": "150000000", "max_leverage": 20}]},
+    {
+        "type": "market",
+        "coin": "BTC",
+        "sz_decimals": 5,
+        "only_isolated": False,
+        "ts": 1,
+        "id": "m-1",
+        "margin_tiers": [{"lower_bound": "0", "max_leverage": 40}, {"lower_bound": "150000000", "max_leverage": 20}],
+    },
     {"type": "deposit", "account": "0x" + "ab" * 20, "amount": "1000.5", "token": "USDC", "ts": 1700000000000},
     {"type": "withdraw", "account": "a1", "amount": "10", "token": "HYPE"},
     {"type": "transfer", "from": "a1", "to": "a2", "amount": "5"},
     {"type": "set_leverage", "account": "a1", "coin": "BTC", "leverage": 20, "cross": True},
     {"type": "isolated_margin", "account": "a1", "coin": "ETH", "delta": "-2.5"},
     {"type": "prices", "prices": {"BTC": {"mark": "97000.5", "oracle": "97010"}, "@107": {"mark": "0.00000001"}}},
-    {"type": "trade", "coin": "BTC", "px": "97000", "sz": "0.5", "buyer": "a1", "seller": "a2", "buyer_fee": "21.825",
-     "seller_fee": "-7.275", "tid": 123, "liquidation": {"account": "a2", "method": "market"}},
+    {
+        "type": "trade",
+        "coin": "BTC",
+        "px": "97000",
+        "sz": "0.5",
+        "buyer": "a1",
+        "seller": "a2",
+        "buyer_fee": "21.825",
+        "seller_fee": "-7.275",
+        "tid": 123,
+        "liquidation": {"account": "a2", "method": "market"},
+    },
     {"type": "funding", "coin": "BTC", "rate": "0.0000125"},
     {"type": "funding", "coin": "ETH", "premium": "-0.000001"},
-    {"type": "rules", "name": "hl-2023", "ltv": {"BTC": "0.5"}, "caps": {"BTC": {"supply": 2000, "user_supply": 200}},
-     "pm": {"liq_ratio": "0.95", "min_requirement": "20", "slope": "4.75"}},
-    {"type": "import_account", "account": "whale", "raw_usd": "-40000", "positions": [
-        {"coin": "BTC", "szi": "0.5", "entry_px": "95000", "leverage": 20, "cross": True},
-        {"coin": "ETH", "szi": "-2", "entry_px": "3500", "leverage": 10, "cross": False, "raw_usd": "7700",
-         "max_leverage": 25, "funding_all": "-4", "funding_since_open": "-4", "funding_since_change": "-4"}]},
+    {
+        "type": "rules",
+        "name": "hl-2023",
+        "ltv": {"BTC": "0.5"},
+        "caps": {"BTC": {"supply": 2000, "user_supply": 200}},
+        "pm": {"liq_ratio": "0.95", "min_requirement": "20", "slope": "4.75"},
+    },
+    {
+        "type": "import_account",
+        "account": "whale",
+        "raw_usd": "-40000",
+        "positions": [
+            {"coin": "BTC", "szi": "0.5", "entry_px": "95000", "leverage": 20, "cross": True},
+            {
+                "coin": "ETH",
+                "szi": "-2",
+                "entry_px": "3500",
+                "leverage": 10,
+                "cross": False,
+                "raw_usd": "7700",
+                "max_leverage": 25,
+                "funding_all": "-4",
+                "funding_since_open": "-4",
+                "funding_since_change": "-4",
+            },
+        ],
+    },
     {"type": "token", "token": "PURR/USDC", "decimals": 8},
-    {"type": "spot_trade", "base": "HYPE", "quote": "USDC", "px": "30.5", "sz": "2.25", "buyer": "a1", "seller": "a2",
-     "buyer_fee": "0.01", "tid": 9},
+    {
+        "type": "spot_trade",
+        "base": "HYPE",
+        "quote": "USDC",
+        "px": "30.5",
+        "sz": "2.25",
+        "buyer": "a1",
+        "seller": "a2",
+        "buyer_fee": "0.01",
+        "tid": 9,
+    },
     {"type": "class_transfer", "account": "a1", "amount": "100", "to_perp": True},
     {"type": "set_mode", "account": "a1", "mode": "portfolio"},
     {"type": "supply", "account": "a1", "amount": "100", "token": "USDC"},
@@ -52,12 +99,72 @@ SEEDS: list[dict[str, Any]] = [
 SEED_LINES = [json.dumps(s, separators=(",", ":")).encode() for s in SEEDS]
 
 EDGE_VALUES: list[Any] = [
-    "0", "-0", "1", "-1", ".5", "5.", "0.000001", "0.0000001", "0.00000001", "0.000000000001", "10000000000",
-    "10000000000.000001", "-10000000000", "100000000", "100000000.00000001", "1", "1.000000000001",
-    "9223372036854.775808", "92233720368.54775807", "1e999999", "1E-9", "NaN", "inf", " 7", "1_000",
-    "\u0661\u0660", "\uff11", "", ".", "-", "1" * 41, 0, 1, -1, 200, 201, -201, 8, 9, 2**62, 2**63 - 1, 2**63, 2**64,
-    -(2**63) - 1, 10**30, 4_102_444_800_000, 4_102_444_800_001, 1.5, -0.0, True, None, [], {}, [1], {"a": 1},
-    "BTC", "BTC ", "\x00", "\n", "\x1b[31m", "e\u0301", "\u00e9", "@107", "a" * 64, "a" * 65, "USDC",
+    "0",
+    "-0",
+    "1",
+    "-1",
+    ".5",
+    "5.",
+    "0.000001",
+    "0.0000001",
+    "0.00000001",
+    "0.000000000001",
+    "10000000000",
+    "10000000000.000001",
+    "-10000000000",
+    "100000000",
+    "100000000.00000001",
+    "1",
+    "1.000000000001",
+    "9223372036854.775808",
+    "92233720368.54775807",
+    "1e999999",
+    "1E-9",
+    "NaN",
+    "inf",
+    " 7",
+    "1_000",
+    "\u0661\u0660",
+    "\uff11",
+    "",
+    ".",
+    "-",
+    "1" * 41,
+    0,
+    1,
+    -1,
+    200,
+    201,
+    -201,
+    8,
+    9,
+    2**62,
+    2**63 - 1,
+    2**63,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+    4_102_444_800_000,
+    4_102_444_800_001,
+    1.5,
+    -0.0,
+    True,
+    None,
+    [],
+    {},
+    [1],
+    {"a": 1},
+    "BTC",
+    "BTC ",
+    "\x00",
+    "\n",
+    "\x1b[31m",
+    "e\u0301",
+    "\u00e9",
+    "@107",
+    "a" * 64,
+    "a" * 65,
+    "USDC",
 ]
 
 
@@ -114,14 +221,19 @@ def _mutated(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
             if op == "flip" and at < len(data):
                 data[at] ^= 1 << draw(st.integers(0, 7))
             elif op == "insert":
-                data[at:at] = draw(st.one_of(st.binary(min_size=1, max_size=8),
-                                             st.sampled_from([b"[", b"{", b'"', b"\\", b"\x00", b"\xff", b"e9",
-                                                              b"\xd9\xa1", b"0" * 30, b'"a":1,'])))
+                data[at:at] = draw(
+                    st.one_of(
+                        st.binary(min_size=1, max_size=8),
+                        st.sampled_from(
+                            [b"[", b"{", b'"', b"\\", b"\x00", b"\xff", b"e9", b"\xd9\xa1", b"0" * 30, b'"a":1,']
+                        ),
+                    )
+                )
             elif op == "delete":
-                del data[at:at + draw(st.integers(1, 8))]
+                del data[at : at + draw(st.integers(1, 8))]
             else:
                 other = draw(st.sampled_from(seeds))
-                data[at:] = other[draw(st.integers(0, len(other))):]
+                data[at:] = other[draw(st.integers(0, len(other))) :]
         return bytes(data)
 
     return mutate()

@@ -53,8 +53,7 @@ def test_record_format_on_disk(tmp_path: Path) -> None:
         log.append_many([b"abc", b"hello"])
     raw = (tmp_path / SEG0).read_bytes()
     assert raw == (
-        struct.pack("<II", 3, zlib.crc32(b"abc")) + b"abc"
-        + struct.pack("<II", 5, zlib.crc32(b"hello")) + b"hello"
+        struct.pack("<II", 3, zlib.crc32(b"abc")) + b"abc" + struct.pack("<II", 5, zlib.crc32(b"hello")) + b"hello"
     )
     assert (tmp_path / "00000000000000000000.idx").read_bytes() == struct.pack("<QQQQ", 0, 0, 1, 11)
 
@@ -166,9 +165,7 @@ def _torn_log(directory: Path, data: list[bytes], damage: str) -> None:
     seg.write_bytes(bytes(raw))
 
 
-@pytest.mark.parametrize(
-    "damage", ["short_payload", "short_header", "header_only", "bad_crc", "zero_tail"]
-)
+@pytest.mark.parametrize("damage", ["short_payload", "short_header", "header_only", "bad_crc", "zero_tail"])
 def test_torn_tail_truncated_on_open(tmp_path: Path, damage: str) -> None:
     data = payloads(10)
     _torn_log(tmp_path, data, damage)
@@ -355,9 +352,7 @@ def test_bad_arguments_rejected(tmp_path: Path) -> None:
     segment_bytes=st.integers(min_value=1, max_value=2000),
     start=st.integers(min_value=0, max_value=200),
 )
-def test_random_payloads_round_trip(
-    batches: list[list[bytes]], segment_bytes: int, start: int
-) -> None:
+def test_random_payloads_round_trip(batches: list[list[bytes]], segment_bytes: int, start: int) -> None:
     flat = [p for batch in batches for p in batch]
     with tempfile.TemporaryDirectory() as d:
         with FileLog(d, segment_bytes=segment_bytes, fsync="never") as log:

@@ -70,22 +70,48 @@ def test_api_fills_become_trades_against_the_outside_world() -> None:
     # entry = 25.585 - (-4.415) / (+1 * 1.0) = 30.0.
     # Its ledger holds what 6.2 cost at 30.0 (-186 USDC): collateral 0, value the unrealised pnl.
     assert seed == ImportAccount(
-        account=CCXT_USER, raw_usd=-186_000_000, ts=1768713164026, id=f"hl:seed:{CCXT_USER}",
+        account=CCXT_USER,
+        raw_usd=-186_000_000,
+        ts=1768713164026,
+        id=f"hl:seed:{CCXT_USER}",
         positions=[ImportedPosition(coin="HYPE", szi=620_000_000, entry_px=3_000_000_000, leverage=10)],
     )
     assert close == Trade(
-        coin="HYPE", px=2_558_500_000, sz=100_000_000, buyer=EXTERNAL, seller=CCXT_USER, seller_fee=13_610,
-        seller_builder_fee=2_558, tid=727991321631002, ts=1768713164026, id=f"hl:727991321631002:{CCXT_USER}",
+        coin="HYPE",
+        px=2_558_500_000,
+        sz=100_000_000,
+        buyer=EXTERNAL,
+        seller=CCXT_USER,
+        seller_fee=13_610,
+        seller_builder_fee=2_558,
+        tid=727991321631002,
+        ts=1768713164026,
+        id=f"hl:727991321631002:{CCXT_USER}",
     )
     # The user's own liquidation: the marker names the user, with the venue's mark 21.193.
     assert liquidated == Trade(
-        coin="HYPE", px=2_114_700_000, sz=520_000_000, buyer=EXTERNAL, seller=CCXT_USER, seller_fee=47_504,
-        tid=345752513742025, ts=1768931202995, id=f"hl:345752513742025:{CCXT_USER}",
+        coin="HYPE",
+        px=2_114_700_000,
+        sz=520_000_000,
+        buyer=EXTERNAL,
+        seller=CCXT_USER,
+        seller_fee=47_504,
+        tid=345752513742025,
+        ts=1768931202995,
+        id=f"hl:345752513742025:{CCXT_USER}",
         liquidation=LiquidationMark(account=CCXT_USER, method="market", mark=2_119_300_000),
     )
     assert opened == Trade(
-        coin="HYPE", px=3_320_900_000, sz=73_000_000, buyer=CCXT_USER, seller=EXTERNAL, buyer_fee=12_896,
-        buyer_builder_fee=2_424, tid=882779857052503, ts=1770458548926, id=f"hl:882779857052503:{CCXT_USER}",
+        coin="HYPE",
+        px=3_320_900_000,
+        sz=73_000_000,
+        buyer=CCXT_USER,
+        seller=EXTERNAL,
+        buyer_fee=12_896,
+        buyer_builder_fee=2_424,
+        tid=882779857052503,
+        ts=1770458548926,
+        id=f"hl:882779857052503:{CCXT_USER}",
     )
     # The flx:CRCL fills pay their fee in USDH: left out, with the reason.
     assert [(r["index"], r["tid"], r["reason"]) for r in ingest.rejects] == [
@@ -150,22 +176,61 @@ def test_node_fills_pair_their_legs_by_tid() -> None:
         seed(C, -1_700_000_000, ImportedPosition(coin="ETH", szi=50_000_000, entry_px=340_000_000_000, leverage=25)),
         # short 0.02, deleveraged: buys 0.01 at 96000 for -60: entry 96000 - (-60) / (-1 * 0.01) = 90000
         seed(E, 1_800_000_000, ImportedPosition(coin="BTC", szi=-2_000_000, entry_px=9_000_000_000_000, leverage=40)),
-        Trade(coin="BTC", px=9_700_000_000_000, sz=1_000_000, buyer=A, seller=B, buyer_fee=533_500, seller_fee=145_500,
-              buyer_builder_fee=97_000, tid=1001, ts=t0, id="hl:1001"),
-        Trade(coin="ETH", px=300_000_000_000, sz=50_000_000, buyer=D, seller=C, buyer_fee=225_000, seller_fee=675_000,
-              tid=1002, ts=1764059599111, id="hl:1002",
-              liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000)),
-        Trade(coin="BTC", px=9_600_000_000_000, sz=1_000_000, buyer=E, seller=A, tid=1003, adl=True,
-              ts=1764059600111, id="hl:1003"),
+        Trade(
+            coin="BTC",
+            px=9_700_000_000_000,
+            sz=1_000_000,
+            buyer=A,
+            seller=B,
+            buyer_fee=533_500,
+            seller_fee=145_500,
+            buyer_builder_fee=97_000,
+            tid=1001,
+            ts=t0,
+            id="hl:1001",
+        ),
+        Trade(
+            coin="ETH",
+            px=300_000_000_000,
+            sz=50_000_000,
+            buyer=D,
+            seller=C,
+            buyer_fee=225_000,
+            seller_fee=675_000,
+            tid=1002,
+            ts=1764059599111,
+            id="hl:1002",
+            liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000),
+        ),
+        Trade(
+            coin="BTC",
+            px=9_600_000_000_000,
+            sz=1_000_000,
+            buyer=E,
+            seller=A,
+            tid=1003,
+            adl=True,
+            ts=1764059600111,
+            id="hl:1003",
+        ),
     ]
 
 
 def test_one_users_legs_of_a_node_file_trade_against_the_outside_world() -> None:
     events, _ = read("node_fills_by_block.jsonl", user=C)
     trade = events[-1]
-    assert trade == Trade(coin="ETH", px=300_000_000_000, sz=50_000_000, buyer=EXTERNAL, seller=C, seller_fee=675_000,
-                          tid=1002, ts=1764059599111, id=f"hl:1002:{C}",
-                          liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000))
+    assert trade == Trade(
+        coin="ETH",
+        px=300_000_000_000,
+        sz=50_000_000,
+        buyer=EXTERNAL,
+        seller=C,
+        seller_fee=675_000,
+        tid=1002,
+        ts=1764059599111,
+        id=f"hl:1002:{C}",
+        liquidation=LiquidationMark(account=C, method="market", mark=300_150_000_000),
+    )
     events, _ = read("node_fills_by_block.jsonl", user=D)  # D bought from the liquidated C
     assert events[-1].liquidation == LiquidationMark(account=EXTERNAL, method="market", mark=300_150_000_000, user=C)
 
@@ -191,8 +256,20 @@ def test_a_leg_whose_other_side_never_comes_is_rejected(tmp_path: Path) -> None:
 
 
 def _fill(coin: str, px: str, sz: str, **extra: Any) -> dict[str, Any]:
-    return {"coin": coin, "px": px, "sz": sz, "side": "B", "time": 1, "startPosition": "0.0", "dir": "Open Long",
-            "closedPnl": "0.0", "fee": "0.0", "tid": 7, "feeToken": "USDC", **extra}
+    return {
+        "coin": coin,
+        "px": px,
+        "sz": sz,
+        "side": "B",
+        "time": 1,
+        "startPosition": "0.0",
+        "dir": "Open Long",
+        "closedPnl": "0.0",
+        "fee": "0.0",
+        "tid": 7,
+        "feeToken": "USDC",
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
@@ -234,7 +311,7 @@ def test_shapes_are_recognised_from_the_content(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"assetPositions": [], "crossMarginSummary": {}}))
     assert sniff(state)[0] == PERP_STATE
-    for text, words in (("", "empty"), ("{\"a\": 1}", "holds no fill array"), ("nope", "not JSON")):
+    for text, words in (("", "empty"), ('{"a": 1}', "holds no fill array"), ("nope", "not JSON")):
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(HlFileError, match=words):
@@ -243,8 +320,10 @@ def test_shapes_are_recognised_from_the_content(tmp_path: Path) -> None:
 
 def test_added_fields_leave_existing_encodings_alone() -> None:
     plain = Trade(coin="BTC", px=1, sz=1, buyer="a", seller="b", liquidation=LiquidationMark(account="a"))
-    assert encode_json(plain) == (b'{"type":"trade","coin":"BTC","px":"0.00000001","sz":"0.00000001","buyer":"a",'
-                                  b'"seller":"b","liquidation":{"account":"a"}}')
+    assert encode_json(plain) == (
+        b'{"type":"trade","coin":"BTC","px":"0.00000001","sz":"0.00000001","buyer":"a",'
+        b'"seller":"b","liquidation":{"account":"a"}}'
+    )
 
 
 # ---- the command ------------------------------------------------------------------------------
@@ -253,14 +332,32 @@ def test_added_fields_leave_existing_encodings_alone() -> None:
 @pytest.mark.slow  # runs the command in a subprocess
 def test_the_command_ingests_once_and_drops_fills_ingested_before(tmp_path: Path) -> None:
     log = tmp_path / "log"
-    args = ("hl", "ingest", str(DATA / "ccxt_user_fills.json"), "--user", CCXT_USER, "--log", str(log),
-            "--meta", str(DATA / "meta.json"))
+    args = (
+        "hl",
+        "ingest",
+        str(DATA / "ccxt_user_fills.json"),
+        "--user",
+        CCXT_USER,
+        "--log",
+        str(log),
+        "--meta",
+        str(DATA / "meta.json"),
+    )
     first = json.loads(cli(*args, "--json").stdout)
-    assert first["files"] == [{"file": str(DATA / "ccxt_user_fills.json"), "format": "userFills", "fills": 5,
-                               "trades": 3, "dropped": 0, "rejected": 2}]
+    assert first["files"] == [
+        {
+            "file": str(DATA / "ccxt_user_fills.json"),
+            "format": "userFills",
+            "fills": 5,
+            "trades": 3,
+            "dropped": 0,
+            "rejected": 2,
+        }
+    ]
     assert (first["events"], first["next_seq"], first["rejected"]) == (5, 5, 2)
-    assert first["seeded"] == [{"account": CCXT_USER, "coin": "HYPE", "szi": "6.2", "entry_px": "30.0",
-                                "entry_from": "closedPnl"}]
+    assert first["seeded"] == [
+        {"account": CCXT_USER, "coin": "HYPE", "szi": "6.2", "entry_px": "30.0", "entry_from": "closedPnl"}
+    ]
     again = cli(*args).stdout
     assert "userFills: 5 fills -> 0 trades, 3 already in the log, 2 rejected" in again
     assert "appended 0 events" in again and "(next seq 5)" in again
@@ -300,12 +397,27 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
     ]
     # in time order with the trades: the deposit shares the first trade's moment and follows it
     assert [type(e).__name__ for e in events[7:10]] == ["Trade", "Deposit", "Trade"]
-    assert ingest.liquidations == [{"account": C, "ts": hour, "leverage_type": "Cross", "account_value": "-12.5",
-                                    "positions": [{"coin": "ETH", "szi": "0.5"}]}]
-    assert [r["reason"] for r in ingest.rejects] == ["CDeposit: staking, not a clearing fact",
-                                                     "ledger update vaultDeposit: not booked by this version"]
-    assert ingest.files[1] == {"file": str(DATA / "misc_events_by_block.jsonl"), "format": "misc_events_by_block",
-                               "records": 8, "events": 5, "dropped": 0, "rejected": 2}
+    assert ingest.liquidations == [
+        {
+            "account": C,
+            "ts": hour,
+            "leverage_type": "Cross",
+            "account_value": "-12.5",
+            "positions": [{"coin": "ETH", "szi": "0.5"}],
+        }
+    ]
+    assert [r["reason"] for r in ingest.rejects] == [
+        "CDeposit: staking, not a clearing fact",
+        "ledger update vaultDeposit: not booked by this version",
+    ]
+    assert ingest.files[1] == {
+        "file": str(DATA / "misc_events_by_block.jsonl"),
+        "format": "misc_events_by_block",
+        "records": 8,
+        "events": 5,
+        "dropped": 0,
+        "rejected": 2,
+    }
     known = Known(ids={e.id for e in events if e.id})
     again, ingest = read("misc_events_by_block.jsonl", known=known)
     assert again == [] and ingest.files[0]["dropped"] == 5
@@ -323,7 +435,13 @@ def test_a_spot_state_seeds_the_spot_balances() -> None:
         Token(token="PURR", decimals=8),  # not listed yet: the finest step the engine keeps
         Deposit(account="u9", amount=200_000_000, token="PURR", id="hl:spot:u9:PURR"),  # 2 PURR in 1e-8
     ]
-    assert ingest.files[0] == {"file": str(DATA / "spot_state.json"), "format": "spotClearinghouseState",
-                               "records": 2, "events": 4, "dropped": 0, "rejected": 0}
+    assert ingest.files[0] == {
+        "file": str(DATA / "spot_state.json"),
+        "format": "spotClearinghouseState",
+        "records": 2,
+        "events": 4,
+        "dropped": 0,
+        "rejected": 0,
+    }
     again, _ = read("spot_state.json", user="u9", known=Known(ids={e.id for e in events if e.id}, tokens={"PURR"}))
     assert again == []

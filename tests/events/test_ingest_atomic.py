@@ -92,7 +92,11 @@ def test_the_same_file_twice_is_refused_unless_asked_for(tmp_path: Path) -> None
     allowed = cli("ingest", str(source), "--log", str(log), "--allow-duplicate", "--json")
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout) | {"rejects_file": None} == {
-        "ingested": 1500, "first_seq": 1500, "rejected_lines": 0, "rejects_file": None, "next_seq": 3000,
+        "ingested": 1500,
+        "first_seq": 1500,
+        "rejected_lines": 0,
+        "rejects_file": None,
+        "next_seq": 3000,
     }
     assert logged(log) == events + events
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from replay.logdir import LogDir
 from events.codec import encode_json
 from events.eventlog import EventLog
 from events.filelog import FileLog
-from replay.workload import GeneratorConfig, generate
+from replay.logdir import LogDir
 from replay.snapshot import SnapshotStore
+from replay.workload import GeneratorConfig, generate
 
 pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 

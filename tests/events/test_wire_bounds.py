@@ -13,8 +13,8 @@ import msgspec
 import pytest
 from msgspec import inspect as mi
 
-from events.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_POSITIONS, MAX_PRICES, MAX_TIERS
 from events import schema as ev
+from events.bounds import MAX_JSON_DEPTH, MAX_LINE_BYTES, MAX_POSITIONS, MAX_PRICES, MAX_TIERS
 from events.codec import CodecError, decode_block, decode_json, encode_block, encode_json, iter_json_lines
 
 
@@ -114,15 +114,22 @@ def test_a_token_amount_is_bounded_in_its_own_unit() -> None:
 
 def test_a_mark_beyond_the_price_bound_is_refused() -> None:
     """92233720368.54775807 is 2^63 - 1 in 1e-8 USDC; prices stop at 10^8 USDC."""
-    _refused(_line(type="prices", prices={"BTC": {"mark": "92233720368.54775807"}}),
-             "$.prices.BTC.mark", "above the maximum 100000000.0")
+    _refused(
+        _line(type="prices", prices={"BTC": {"mark": "92233720368.54775807"}}),
+        "$.prices.BTC.mark",
+        "above the maximum 100000000.0",
+    )
     point = decode_json(_line(type="prices", prices={"BTC": {"mark": "100000000", "oracle": "0.00000001"}}))
     assert point.prices["BTC"] == ev.PricePoint(mark=10**16, oracle=1)
 
 
 def _market(tiers: list[tuple[str, int]], sz_decimals: int = 2) -> str:
-    return _line(type="market", coin="X", sz_decimals=sz_decimals,
-                 margin_tiers=[{"lower_bound": lb, "max_leverage": lev} for lb, lev in tiers])
+    return _line(
+        type="market",
+        coin="X",
+        sz_decimals=sz_decimals,
+        margin_tiers=[{"lower_bound": lb, "max_leverage": lev} for lb, lev in tiers],
+    )
 
 
 def test_margin_tiers_are_counted_and_bounded() -> None:
@@ -146,21 +153,37 @@ def test_margin_tiers_are_counted_and_bounded() -> None:
         (_line(type="token", token="T", decimals=10**30), ("<= 18", "$.decimals")),
         (_line(type="trade", coin="B", px="1", sz="1", buyer="a", seller="b", tid=-1), (">= 0", "$.tid")),
         (_line(type="trade", coin="B", px="1", sz="10000000000.00000001", buyer="a", seller="b"), ("$.sz", "maximum")),
-        (_line(type="trade", coin="B", px="1", sz="1", buyer="a", seller="b", buyer_fee="-10000000001"),
-         ("$.buyer_fee", "minimum")),
+        (
+            _line(type="trade", coin="B", px="1", sz="1", buyer="a", seller="b", buyer_fee="-10000000001"),
+            ("$.buyer_fee", "minimum"),
+        ),
         (_line(type="funding", coin="B", rate="1.000000000001"), ("$.rate", "above the maximum 1.0")),
         (_line(type="funding", coin="B", premium="-1.000000000001"), ("$.premium", "below the minimum -1.0")),
         (_line(type="transfer", to="b", amount="10000000001", **{"from": "a"}), ("$.amount", "maximum")),
         (_line(type="isolated_margin", account="a", coin="B", delta="-10000000001"), ("$.delta", "minimum")),
         (_line(type="class_transfer", account="a", amount="10000000001", to_perp=True), ("$.amount", "maximum")),
-        (_line(type="spot_trade", base="T", quote="USDC", px="1", sz="10000000001", buyer="a", seller="b"),
-         ("$.sz", "maximum")),
-        (_line(type="import_account", account="w", raw_usd="0",
-               positions=[{"coin": "B", "szi": "1", "entry_px": "1", "leverage": 3, "max_leverage": 10**6}]),
-         ("<= 200", "$.positions[0].max_leverage")),
-        (_line(type="import_account", account="w", raw_usd="0",
-               positions=[{"coin": "B", "szi": "1", "entry_px": "1", "leverage": 3, "funding_all": "1e20"}]),
-         ("$.positions[0].funding_all", "exponents")),
+        (
+            _line(type="spot_trade", base="T", quote="USDC", px="1", sz="10000000001", buyer="a", seller="b"),
+            ("$.sz", "maximum"),
+        ),
+        (
+            _line(
+                type="import_account",
+                account="w",
+                raw_usd="0",
+                positions=[{"coin": "B", "szi": "1", "entry_px": "1", "leverage": 3, "max_leverage": 10**6}],
+            ),
+            ("<= 200", "$.positions[0].max_leverage"),
+        ),
+        (
+            _line(
+                type="import_account",
+                account="w",
+                raw_usd="0",
+                positions=[{"coin": "B", "szi": "1", "entry_px": "1", "leverage": 3, "funding_all": "1e20"}],
+            ),
+            ("$.positions[0].funding_all", "exponents"),
+        ),
         (_line(type="rules", pm={"liq_ratio": "4611687"}), ("$.pm.liq_ratio", "above the maximum")),
         (_line(type="rules", caps={"BTC": {"supply": 10**30}}), ("64-bit",)),
     ],
@@ -174,8 +197,11 @@ def test_counts_are_bounded() -> None:
     assert len(decode_json(_line(type="prices", prices=prices)).prices) == MAX_PRICES
     _refused(_line(type="prices", prices={**prices, "ONE_MORE": {"mark": "1"}}), "length <= 1000", "$.prices")
     position = {"coin": "B", "szi": "1", "entry_px": "1", "leverage": 3}
-    _refused(_line(type="import_account", account="w", raw_usd="0", positions=[position] * (MAX_POSITIONS + 1)),
-             "length <= 1000", "$.positions")
+    _refused(
+        _line(type="import_account", account="w", raw_usd="0", positions=[position] * (MAX_POSITIONS + 1)),
+        "length <= 1000",
+        "$.positions",
+    )
     ltv = {f"T{i}": "0.5" for i in range(MAX_PRICES + 1)}
     _refused(_line(type="rules", ltv=ltv), "length <= 1000", "$.ltv")
 
@@ -245,8 +271,23 @@ def test_every_input_field_has_a_bound() -> None:
 
 # ---- names (defect class 9) ------------------------------------------------------------------
 
-BAD_NAMES = ["", "\x00", "\n", "BTC\n", "\x1b[31m", "e\u0301", "\u00e9", "BTC ", " BTC", "B TC", "a" * 65,
-             "\u0430", "BTC\u200b", "\ufeffBTC", "x" * 1_000_000]
+BAD_NAMES = [
+    "",
+    "\x00",
+    "\n",
+    "BTC\n",
+    "\x1b[31m",
+    "e\u0301",
+    "\u00e9",
+    "BTC ",
+    " BTC",
+    "B TC",
+    "a" * 65,
+    "\u0430",
+    "BTC\u200b",
+    "\ufeffBTC",
+    "x" * 1_000_000,
+]
 GOOD_NAMES = ["0x" + "ab" * 20, "@107", "PURR/USDC", "kPEPE", "@liquidator", "a", "A" * 64, "x_y.z:1+2-3"]
 
 
@@ -265,22 +306,43 @@ def _with_name(where: str, name: str) -> str:
         "trade.liquidation": {**trade, "liquidation": {"account": name}},
         "spot_trade.base": {**spot, "base": name},
         "spot_trade.quote": {**spot, "quote": name},
-        "market.coin": dict(type="market", coin=name, sz_decimals=1,
-                            margin_tiers=[{"lower_bound": "0", "max_leverage": 3}]),
+        "market.coin": dict(
+            type="market", coin=name, sz_decimals=1, margin_tiers=[{"lower_bound": "0", "max_leverage": 3}]
+        ),
         "prices.key": dict(type="prices", prices={name: {"mark": "1"}}),
         "rules.ltv": dict(type="rules", ltv={name: "0.5"}),
         "rules.caps": dict(type="rules", caps={name: {"supply": 1}}),
         "token.token": dict(type="token", token=name, decimals=8),
         "set_mode.account": dict(type="set_mode", account=name, mode="portfolio"),
-        "import.position": dict(type="import_account", account="w", raw_usd="0",
-                                positions=[{"coin": name, "szi": "1", "entry_px": "1", "leverage": 3}]),
+        "import.position": dict(
+            type="import_account",
+            account="w",
+            raw_usd="0",
+            positions=[{"coin": name, "szi": "1", "entry_px": "1", "leverage": 3}],
+        ),
     }
     return json.dumps(lines[where])
 
 
-NAME_FIELDS = ["deposit.account", "deposit.token", "transfer.from", "transfer.to", "trade.buyer", "trade.seller",
-               "trade.coin", "trade.liquidation", "spot_trade.base", "spot_trade.quote", "market.coin",
-               "prices.key", "rules.ltv", "rules.caps", "token.token", "set_mode.account", "import.position"]
+NAME_FIELDS = [
+    "deposit.account",
+    "deposit.token",
+    "transfer.from",
+    "transfer.to",
+    "trade.buyer",
+    "trade.seller",
+    "trade.coin",
+    "trade.liquidation",
+    "spot_trade.base",
+    "spot_trade.quote",
+    "market.coin",
+    "prices.key",
+    "rules.ltv",
+    "rules.caps",
+    "token.token",
+    "set_mode.account",
+    "import.position",
+]
 
 
 @pytest.mark.parametrize("where", NAME_FIELDS)
@@ -308,8 +370,11 @@ def test_a_line_longer_than_the_limit_is_refused_before_parsing() -> None:
 
 
 def test_one_megabyte_strings_are_refused_briefly() -> None:
-    for line in [_deposit("1" * 1_000_000), _line(type="deposit", account="a" * 1_000_000, amount="1"),
-                 _line(type="t" * 1_000_000)]:
+    for line in [
+        _deposit("1" * 1_000_000),
+        _line(type="deposit", account="a" * 1_000_000, amount="1"),
+        _line(type="t" * 1_000_000),
+    ]:
         assert len(line) < MAX_LINE_BYTES
         assert len(_refused(line)) < 300
 
@@ -373,14 +438,26 @@ def test_iter_json_lines_reports_every_hostile_line_and_goes_on() -> None:
     ]
     out = list(iter_json_lines(lines))
     assert [n for n, _ in out] == [1, 2, 3, 4, 6, 7]
-    assert [type(x).__name__ for _, x in out] == ["Deposit", "CodecError", "CodecError", "CodecError", "CodecError",
-                                                  "Deposit"]
+    assert [type(x).__name__ for _, x in out] == [
+        "Deposit",
+        "CodecError",
+        "CodecError",
+        "CodecError",
+        "CodecError",
+        "Deposit",
+    ]
 
 
 def test_an_accepted_line_round_trips() -> None:
-    line = _line(type="import_account", account="w", raw_usd="-40000", positions=[
-        {"coin": "BTC", "szi": "0.5", "entry_px": "95000", "leverage": 20},
-        {"coin": "@107", "szi": "-2", "entry_px": "3500", "leverage": 10, "cross": False, "raw_usd": "7700"}])
+    line = _line(
+        type="import_account",
+        account="w",
+        raw_usd="-40000",
+        positions=[
+            {"coin": "BTC", "szi": "0.5", "entry_px": "95000", "leverage": 20},
+            {"coin": "@107", "szi": "-2", "entry_px": "3500", "leverage": 10, "cross": False, "raw_usd": "7700"},
+        ],
+    )
     event = decode_json(line)
     assert event.raw_usd == -40_000_000_000
     assert event.positions[1].szi == -200_000_000

@@ -18,9 +18,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import cli
 from tests.support.pair import TEN_X, stamped
 from tests.support.rulebook import deposit, market, prices, trade
-from tests.support.cli import cli
 
 pytestmark = pytest.mark.slow  # the command in subprocesses, a browser
 
@@ -45,15 +46,18 @@ def _audit(log: Path, account: str, *extra: str) -> dict:
 
 
 def test_one_btc_position_a_tick_below_maintenance(tmp_path: Path) -> None:
-    log = _log(tmp_path, [
-        market("BTC", 3, FORTY_X),
-        stamped(prices(BTC="100"), T0),
-        deposit("mm", "1000000"),
-        deposit("bull", "1000"),
-        stamped(trade("BTC", "100", "200", "bull", "mm"), T0 + 1_000),  # seq 4
-        stamped(prices(BTC="98"), T0 + 2_000),  # seq 5
-        stamped(prices(BTC="96.2"), T0 + 3_000),  # seq 6
-    ])
+    log = _log(
+        tmp_path,
+        [
+            market("BTC", 3, FORTY_X),
+            stamped(prices(BTC="100"), T0),
+            deposit("mm", "1000000"),
+            deposit("bull", "1000"),
+            stamped(trade("BTC", "100", "200", "bull", "mm"), T0 + 1_000),  # seq 4
+            stamped(prices(BTC="98"), T0 + 2_000),  # seq 5
+            stamped(prices(BTC="96.2"), T0 + 3_000),  # seq 6
+        ],
+    )
     # bull: 200 BTC long at 100 on 1,000: raw = 1,000 - 20,000 = -19,000.
     # At 98: AV = -19,000 + 19,600 = 600 >= MM = 19,600 / 80 = 245: above maintenance (seq 5).
     # At 96.2: AV = -19,000 + 19,240 = 240 < MM = 19,240 / 80 = 240.5: 0.5 short, 0.5 / 240.5 =
@@ -69,11 +73,17 @@ def test_one_btc_position_a_tick_below_maintenance(tmp_path: Path) -> None:
     assert (episode["number"], episode["cause"], episode["time"]) == (1, 6, T0 + 3_000)
     assert episode["marks"] == {"BTC": "96.2"}
     assert episode["previous"] == {"seq": 5, "time": T0 + 2_000, "marks": {"BTC": "98.0"}}
-    assert episode["before"] == [{
-        "scope": "cross", "equity": "240.0", "maintenance": "240.5", "phase": "market",
-        "shortfall": "0.5", "shortfall_pct": "0.21",
-        "survival": {"method": "liquidation price", "coin": "BTC", "mark": "96.20253165", "move_pct": "0.00"},
-    }]
+    assert episode["before"] == [
+        {
+            "scope": "cross",
+            "equity": "240.0",
+            "maintenance": "240.5",
+            "phase": "market",
+            "shortfall": "0.5",
+            "shortfall_pct": "0.21",
+            "survival": {"method": "liquidation price", "coin": "BTC", "mark": "96.20253165", "move_pct": "0.00"},
+        }
+    ]
     assert [(a["type"], a["coin"], a["sz"], a["px"], a["fee"]) for a in episode["actions"]] == [
         ("liquidation_fill", "BTC", "-200.0", "96.2", "8.658")
     ]
@@ -90,8 +100,10 @@ def test_one_btc_position_a_tick_below_maintenance(tmp_path: Path) -> None:
     # The window: a minute either side of the one liquidation; the ticks of BTC in it once bull
     # held BTC (from seq 4): 98 and 96.2.
     assert out["window"] == {"start": T0 + 3_000 - 60_000, "end": T0 + 3_000 + 60_000}
-    assert out["marks"] == [{"seq": 5, "ts": T0 + 2_000, "marks": {"BTC": "98.0"}},
-                            {"seq": 6, "ts": T0 + 3_000, "marks": {"BTC": "96.2"}}]
+    assert out["marks"] == [
+        {"seq": 5, "ts": T0 + 2_000, "marks": {"BTC": "98.0"}},
+        {"seq": 6, "ts": T0 + 3_000, "marks": {"BTC": "96.2"}},
+    ]
     # The text output numbers the liquidation and says why.
     text = cli("replay", "audit", "--log", str(log), "--account", "bull").stdout
     assert "  1. seq 6 (prices): liquidation_fill x1; kept 231.342 USDC" in text
@@ -99,16 +111,19 @@ def test_one_btc_position_a_tick_below_maintenance(tmp_path: Path) -> None:
 
 
 def test_two_positions_survive_a_uniform_move(tmp_path: Path) -> None:
-    log = _log(tmp_path, [
-        market("ETH", 4, TEN_X),
-        market("SOL", 2, TEN_X),
-        deposit("mm", "1000000"),
-        deposit("alice", "300"),
-        stamped(prices(ETH="2000", SOL="100"), T0),
-        stamped(trade("ETH", "2000", "1", "alice", "mm"), T0 + 1_000),
-        stamped(trade("SOL", "100", "10", "alice", "mm"), T0 + 2_000),
-        stamped(prices(ETH="1900", SOL="93"), T0 + 3_000),  # seq 7
-    ])
+    log = _log(
+        tmp_path,
+        [
+            market("ETH", 4, TEN_X),
+            market("SOL", 2, TEN_X),
+            deposit("mm", "1000000"),
+            deposit("alice", "300"),
+            stamped(prices(ETH="2000", SOL="100"), T0),
+            stamped(trade("ETH", "2000", "1", "alice", "mm"), T0 + 1_000),
+            stamped(trade("SOL", "100", "10", "alice", "mm"), T0 + 2_000),
+            stamped(prices(ETH="1900", SOL="93"), T0 + 3_000),  # seq 7
+        ],
+    )
     # alice long 1 ETH and 10 SOL: raw = 300 - 2,000 - 1,000 = -2,700. At ETH 1,900, SOL 93:
     # AV = -2,700 + 1,900 + 930 = 130; MM = 95 + 46.5 = 141.5: 11.5 short, 11.5 / 141.5 = 8.127%.
     # All marks times k: AV = -2,700 + 2,830k and MM = 141.5k meet at k = 2,700 / 2,688.5 =
@@ -122,7 +137,9 @@ def test_two_positions_survive_a_uniform_move(tmp_path: Path) -> None:
     figures = (found["equity"], found["maintenance"], found["shortfall"], found["shortfall_pct"])
     assert figures == ("130.0", "141.5", "11.5", "8.13")
     assert found["survival"] == {
-        "method": "uniform move", "move_pct": "0.43", "marks": {"ETH": "1908.1282", "SOL": "93.397854"}
+        "method": "uniform move",
+        "move_pct": "0.43",
+        "marks": {"ETH": "1908.1282", "SOL": "93.397854"},
     }
     assert "with a move of +0.43% (ETH 1,908.1282, SOL 93.397854)" in episode["why"]
 
@@ -192,11 +209,17 @@ def test_backstop_of_a_short_then_adl_backstop_and_bad_debt(adl_log: Path, tmp_p
     # -104.76190477 / 1,200 = -8.7302% -> -8.73. Check: AV(P) = 2,300 - 2P = 109.52 = 2P / 20.
     (episode,) = _audit(adl_log, "bob")["liquidations"]
     assert episode["previous"] == {"seq": 6, "time": T0 + 1_000, "marks": {"ETH": "1000.0"}}
-    assert episode["before"] == [{
-        "scope": "cross", "equity": "-100.0", "maintenance": "120.0", "phase": "backstop", "shortfall": "220.0",
-        "shortfall_pct": "183.33",
-        "survival": {"method": "liquidation price", "coin": "ETH", "mark": "1095.23809523", "move_pct": "-8.73"},
-    }]
+    assert episode["before"] == [
+        {
+            "scope": "cross",
+            "equity": "-100.0",
+            "maintenance": "120.0",
+            "phase": "backstop",
+            "shortfall": "220.0",
+            "shortfall_pct": "183.33",
+            "survival": {"method": "liquidation price", "coin": "ETH", "mark": "1095.23809523", "move_pct": "-8.73"},
+        }
+    ]
     assert "ETH from 1,000.0 to 1,200.0 (+20.00%)" in episode["why"]
     assert "with ETH at 1,095.23809523 or below (-8.73% from the trigger's mark)" in episode["why"]
     report = tmp_path / "bob.html"
@@ -220,13 +243,20 @@ def test_adl_backstop_and_bad_debt_rows(adl_log: Path, tmp_path: Path) -> None:
     out = _audit(adl_log, "alice", "--out", str(report))
     (episode,) = out["liquidations"]
     assert episode["previous"] == {"seq": 10, "time": T0 + 5_000, "marks": {"ETH": "900.0"}}
-    assert episode["before"] == [{
-        "scope": "cross", "equity": "-1200.0", "maintenance": "135.0", "phase": "backstop", "shortfall": "1335.0",
-        "shortfall_pct": "988.89",
-        "survival": {"method": "liquidation price", "coin": "ETH", "mark": "1368.42105264", "move_pct": "52.05"},
-    }]
-    actions = [(a["type"], a.get("counterparty"), a.get("sz"), a.get("px"), a.get("amount"))
-               for a in episode["actions"]]
+    assert episode["before"] == [
+        {
+            "scope": "cross",
+            "equity": "-1200.0",
+            "maintenance": "135.0",
+            "phase": "backstop",
+            "shortfall": "1335.0",
+            "shortfall_pct": "988.89",
+            "survival": {"method": "liquidation price", "coin": "ETH", "mark": "1368.42105264", "move_pct": "52.05"},
+        }
+    ]
+    actions = [
+        (a["type"], a.get("counterparty"), a.get("sz"), a.get("px"), a.get("amount")) for a in episode["actions"]
+    ]
     assert actions == [
         ("adl", "dora", "-1.0", "1200.0", None),
         ("backstop", None, None, None, None),
@@ -251,8 +281,10 @@ def test_adl_counterparty_sees_its_side(adl_log: Path, tmp_path: Path) -> None:
     report = tmp_path / "dora.html"
     (episode,) = _audit(adl_log, "dora", "--out", str(report))["liquidations"]
     assert episode["before"] == [] and episode["kept"] == "2300.0"
-    assert episode["why"] == ("Auto-deleveraging closed 1.0 ETH of this account's position at 1,200.0 against the "
-                              "bankrupt account alice. After the event its account value was 2,300.0 USDC.")
+    assert episode["why"] == (
+        "Auto-deleveraging closed 1.0 ETH of this account's position at 1,200.0 against the "
+        "bankrupt account alice. After the event its account value was 2,300.0 USDC."
+    )
     row = ["auto-deleveraged (as counterparty) adl", "ETH", "1.0", "1,200.0", "alice (bankrupt)", ""]
     assert row in _rows(report.read_text())
 
@@ -301,12 +333,19 @@ def test_the_report_loads_in_a_browser_with_its_plot(adl_log: Path, tmp_path: Pa
     assert "<script" not in page
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("<head>", "<head>" + PROBE, 1))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    shown = subprocess.run([chromium, *flags, "--dump-dom", probed.as_uri()], capture_output=True, text=True,
-                           timeout=120)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    shown = subprocess.run(
+        [chromium, *flags, "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert shown.returncode == 0, shown.stderr
-    root = shown.stdout[shown.stdout.index("<html"):].split(">", 1)[0]
+    root = shown.stdout[shown.stdout.index("<html") :].split(">", 1)[0]
     assert 'data-errors="[]"' in root, root
     width, height = root.split('data-images="plot:')[1].split('"')[0].split("x")
     assert int(width) > 0 and int(height) > 0  # the plot decoded
@@ -314,6 +353,10 @@ def test_the_report_loads_in_a_browser_with_its_plot(adl_log: Path, tmp_path: Pa
     assert [line for line in shown.stderr.splitlines() if "CONSOLE" in line] == []
     # The page as a reader sees it (kept for a look: the screenshot lands next to the report).
     screenshot = tmp_path / "alice.png"
-    subprocess.run([chromium, *flags, "--window-size=1300,2600", f"--screenshot={screenshot}", report.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [chromium, *flags, "--window-size=1300,2600", f"--screenshot={screenshot}", report.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert screenshot.stat().st_size > 10_000

@@ -14,10 +14,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.margin import cross_figures
 from clearinghouse.state import LiquidationConfig, State
-from events.units import NTL_DIV, ceil_div
 from events.codec import decode_block, decode_json, encode_block, encode_json
-from replay.workload import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
-from replay.workload.stream import Workload
 from events.schema import (
     Deposit,
     Funding,
@@ -31,6 +28,9 @@ from events.schema import (
     Withdraw,
     event_type,
 )
+from events.units import NTL_DIV, ceil_div
+from replay.workload import HOUR_MS, GeneratorConfig, generate, valid_price, write_jsonl
+from replay.workload.stream import Workload
 
 MIX = GeneratorConfig(events=20_000)
 HOURS = GeneratorConfig(accounts=200, events=20_000, max_step_ms=3_000)  # spans ~8 hours
@@ -79,17 +79,35 @@ def test_plain_stream_bytes_are_pinned() -> None:
 # stream recorded once and kept (the streams' shapes are checked against the rules by the other
 # tests of this module).
 PINNED = [
-    (GeneratorConfig(accounts=300, markets=12, events=4_000, seed=3, max_step_ms=3_000),  # funding, M10, M11
-     "31154aaafe2dfcfd8ea7d0bba90f7829a88322a69e091442b473026cae1f73d0"),
-    (GeneratorConfig(accounts=300, markets=5, events=6_000, seed=9, pm_share=0.4),
-     "f35914dd0bd8613f9b9751424768fcc7112029917463b6a42464f017bd068258"),
-    (GeneratorConfig(accounts=200, markets=3, events=12_000, seed=9, crash=True),  # the crash and after it
-     "0456cc0957cc28413b474c67ecd8ff26aa4ecaa97e17a5d6a9bc8c00c9415536"),
-    (GeneratorConfig(accounts=300, markets=5, events=12_000, seed=2, crash=True, pm_share=0.3),
-     "457619e1b888861af55dea5921b0a16c622d15e01c5f34bc59b9570c311829ad"),
-    (GeneratorConfig(accounts=300, markets=4, events=5_000, seed=5, trade_share=0.3, prices_share=0.6,
-                     gross_leverage=7, min_step_ms=5),
-     "e05b3f8c64623478223a7ef5eb6999e573c1093c99f8e9a912d624110a96860b"),
+    (
+        GeneratorConfig(accounts=300, markets=12, events=4_000, seed=3, max_step_ms=3_000),  # funding, M10, M11
+        "31154aaafe2dfcfd8ea7d0bba90f7829a88322a69e091442b473026cae1f73d0",
+    ),
+    (
+        GeneratorConfig(accounts=300, markets=5, events=6_000, seed=9, pm_share=0.4),
+        "f35914dd0bd8613f9b9751424768fcc7112029917463b6a42464f017bd068258",
+    ),
+    (
+        GeneratorConfig(accounts=200, markets=3, events=12_000, seed=9, crash=True),  # the crash and after it
+        "0456cc0957cc28413b474c67ecd8ff26aa4ecaa97e17a5d6a9bc8c00c9415536",
+    ),
+    (
+        GeneratorConfig(accounts=300, markets=5, events=12_000, seed=2, crash=True, pm_share=0.3),
+        "457619e1b888861af55dea5921b0a16c622d15e01c5f34bc59b9570c311829ad",
+    ),
+    (
+        GeneratorConfig(
+            accounts=300,
+            markets=4,
+            events=5_000,
+            seed=5,
+            trade_share=0.3,
+            prices_share=0.6,
+            gross_leverage=7,
+            min_step_ms=5,
+        ),
+        "e05b3f8c64623478223a7ef5eb6999e573c1093c99f8e9a912d624110a96860b",
+    ),
 ]
 
 
@@ -196,8 +214,17 @@ def test_positions_open_grow_shrink_close_and_flip(stream: list[InputEvent]) -> 
             for account, delta in ((e.buyer, e.sz), (e.seller, -e.sz)):
                 old = pos[(account, e.coin)]
                 new = old + delta
-                kind = ("open" if old == 0 else "close" if new == 0 else "flip" if (old > 0) != (new > 0)
-                        else "grow" if abs(new) > abs(old) else "shrink")
+                kind = (
+                    "open"
+                    if old == 0
+                    else "close"
+                    if new == 0
+                    else "flip"
+                    if (old > 0) != (new > 0)
+                    else "grow"
+                    if abs(new) > abs(old)
+                    else "shrink"
+                )
                 seen[kind] += 1
                 pos[(account, e.coin)] = new
     assert set(seen) == {"open", "grow", "shrink", "close", "flip"}
@@ -326,7 +353,9 @@ def test_crash_stream_is_valid(crash_stream: list[InputEvent]) -> None:
         if isinstance(e, Prices):
             for coin, point in e.prices.items():
                 szd = markets[coin].sz_decimals
-                assert is_valid_price(point.mark, szd) and point.oracle is not None and is_valid_price(point.oracle, szd)
+                assert (
+                    is_valid_price(point.mark, szd) and point.oracle is not None and is_valid_price(point.oracle, szd)
+                )
         elif isinstance(e, Trade):
             szd = markets[e.coin].sz_decimals
             assert e.buyer != e.seller and e.sz > 0 and e.sz % 10 ** (8 - szd) == 0
@@ -366,7 +395,9 @@ def test_crash_drops_every_market_then_rebounds_about_half(crash_stream: list[In
     assert sum(drop_ticks) / len(drop_ticks) >= 0.7 * CRASH.markets
     assert sorted(moves)[len(moves) // 2] < 0.005 and max(moves) < 0.15
     # the rebound wins back about half of each market's fall
-    end = marks_before(crash_stream, next(j for j, e in enumerate(crash_stream) if e.ts > t0 + DROP_MS + REBOUND_MS + 2_000))  # type: ignore[operator]
+    end = marks_before(
+        crash_stream, next(j for j, e in enumerate(crash_stream) if e.ts > t0 + DROP_MS + REBOUND_MS + 2_000)
+    )  # type: ignore[operator]
     for coin in pre:
         back = (end[coin] - bottom[coin]) / (pre[coin] - bottom[coin])
         assert 0.35 <= back <= 0.65, (coin, back)
@@ -397,8 +428,11 @@ def test_crash_liquidates_many_accounts_and_bankrupts_some(crash_stream: list[In
     for e in crash_stream[:start]:
         assert not any(isinstance(d, LiquidationTriggered) for d in engine.apply(e))
     # before the crash, a good share of the accounts with a position run 5x or more
-    levers = [f.ntl / f.account_value for f in (cross_figures(a, engine.state.markets) for a in engine.state.accounts.values())
-              if f.ntl and f.account_value > 0]
+    levers = [
+        f.ntl / f.account_value
+        for f in (cross_figures(a, engine.state.markets) for a in engine.state.accounts.values())
+        if f.ntl and f.account_value > 0
+    ]
     assert sum(lever >= 5 for lever in levers) > len(levers) // 10
     # the default (mark) mode: the liquidator takes over what it must, absorbing any loss
     engine, kinds, liquidated = _derived(crash_stream)

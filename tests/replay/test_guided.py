@@ -5,14 +5,14 @@ in every execution mode, on portfolio-margin streams and from a state decoded ha
 from __future__ import annotations
 
 import pytest
-from tests.support.streams import crash_stream, pm_crash_stream
 
 from clearinghouse.digest import decode_state, encode_state, state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
-from events.units import USD
 from events import schema as ev
+from events.units import USD
 from replay.decisions import guide_of
+from tests.support.streams import crash_stream, pm_crash_stream
 
 pytestmark = pytest.mark.slow  # generated crash streams, each run twice
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typing import Any
 
 from events.adapters.hl_fills import Known
 from events.adapters.hl_ingest import HlIngest, fill_legs
@@ -33,9 +33,17 @@ def _reconcile(log: list[Any], fills: Path, user: str | None = None) -> Report:
 
 def test_directions_follow_hyperliquids_words() -> None:
     assert [direction(0, True, 1), direction(0, False, 1), direction(5, True, 1), direction(-5, False, 1)] == [
-        "Open Long", "Open Short", "Open Long", "Open Short"]
+        "Open Long",
+        "Open Short",
+        "Open Long",
+        "Open Short",
+    ]
     assert [direction(5, False, 5), direction(-5, True, 2), direction(5, False, 6), direction(-5, True, 6)] == [
-        "Close Long", "Close Short", "Long > Short", "Short > Long"]
+        "Close Long",
+        "Close Short",
+        "Long > Short",
+        "Short > Long",
+    ]
 
 
 def test_the_api_sample_reconciles_and_its_liquidation_is_compared() -> None:
@@ -53,8 +61,16 @@ def test_the_api_sample_reconciles_and_its_liquidation_is_compared() -> None:
     # At the venue's mark 21.193, the account (seeded with collateral 0: ledger -186, then +25.585
     # - 0.01361 from the first close) is worth -160.42861 + 5.2 * 21.193 = -50.22501 against a
     # maintenance of 110.2036 / 20 = 5.51018: below two thirds of it, so the backstop.
-    assert report.liquidations == [{"tid": 345752513742025, "account": CCXT_USER, "coin": "HYPE",
-                                    "venue": "market", "engine": "backstop", "agree": False}]
+    assert report.liquidations == [
+        {
+            "tid": 345752513742025,
+            "account": CCXT_USER,
+            "coin": "HYPE",
+            "venue": "market",
+            "engine": "backstop",
+            "agree": False,
+        }
+    ]
 
 
 def test_a_closed_pnl_the_engine_does_not_reach_is_reported() -> None:
@@ -66,8 +82,15 @@ def test_a_closed_pnl_the_engine_does_not_reach_is_reported() -> None:
     summary = report.summary()
     assert summary["closed_pnl"] == {"match": 2, "mismatch": 1, "unknown_entry": 0}
     assert summary["start_position"] == {"match": 3, "gap": 0} and summary["fee"] == {"match": 3, "mismatch": 0}
-    assert summary["first_mismatch"] == {"tid": None, "user": "u1", "coin": "BTC", "time": 1683245873728,
-                                         "field": "closedPnl", "venue": "-3.9663", "engine": "-4.0341"}
+    assert summary["first_mismatch"] == {
+        "tid": None,
+        "user": "u1",
+        "coin": "BTC",
+        "time": 1683245873728,
+        "field": "closedPnl",
+        "venue": "-3.9663",
+        "engine": "-4.0341",
+    }
 
 
 def test_a_gap_is_reported_and_resynchronised_by_an_adjustment(tmp_path: Path) -> None:
@@ -85,11 +108,27 @@ def test_a_gap_is_reported_and_resynchronised_by_an_adjustment(tmp_path: Path) -
         "start_position": {"match": 0, "gap": 1},
         "closed_pnl": {"match": 1, "mismatch": 0, "unknown_entry": 0},  # an opening fill realises nothing
         "fee": {"match": 1, "mismatch": 0},
-        "first_mismatch": {"tid": 882779857052503, "user": CCXT_USER, "coin": "HYPE", "time": 1770458548926,
-                           "field": "startPosition", "venue": "0.0", "engine": "5.2"},
+        "first_mismatch": {
+            "tid": 882779857052503,
+            "user": CCXT_USER,
+            "coin": "HYPE",
+            "time": 1770458548926,
+            "field": "startPosition",
+            "venue": "0.0",
+            "engine": "5.2",
+        },
     }
-    assert report.adjustments == [{"tid": 882779857052503, "user": CCXT_USER, "coin": "HYPE", "size": "-5.2",
-                                   "px": "33.209", "id": f"hl:adjust:882779857052503:{CCXT_USER}", "refused": None}]
+    assert report.adjustments == [
+        {
+            "tid": 882779857052503,
+            "user": CCXT_USER,
+            "coin": "HYPE",
+            "size": "-5.2",
+            "px": "33.209",
+            "id": f"hl:adjust:882779857052503:{CCXT_USER}",
+            "refused": None,
+        }
+    ]
 
 
 def test_node_fills_reconcile_leg_by_leg_and_the_marked_liquidation_is_compared() -> None:
@@ -104,8 +143,9 @@ def test_node_fills_reconcile_leg_by_leg_and_the_marked_liquidation_is_compared(
     }
     # C at the venue's mark 3001.5: ledger -1700 (0.5 at 3400) + 0.5 * 3001.5 = -199.25 against a
     # maintenance of 1500.75 / 50 = 30.015: the backstop, where the venue sold in the market.
-    assert report.liquidations == [{"tid": 1002, "account": C, "coin": "ETH", "venue": "market", "engine": "backstop",
-                                    "agree": False}]
+    assert report.liquidations == [
+        {"tid": 1002, "account": C, "coin": "ETH", "venue": "market", "engine": "backstop", "agree": False}
+    ]
     assert "Hyperliquid reconciliation" in reconcile_html(report)
 
 
@@ -115,8 +155,19 @@ def test_an_unknown_entry_is_not_counted_as_a_pnl_mismatch(tmp_path: Path) -> No
     cannot know the entry the venue's closedPnl 1.5 comes from."""
 
     def fill(px: str, start: str, side: str, direction: str, pnl: str, tid: int, time: int) -> dict[str, Any]:
-        return {"coin": "HYPE", "px": px, "sz": "1.0", "side": side, "time": time, "startPosition": start,
-                "dir": direction, "closedPnl": pnl, "fee": "0.0", "tid": tid, "feeToken": "USDC"}
+        return {
+            "coin": "HYPE",
+            "px": px,
+            "sz": "1.0",
+            "side": side,
+            "time": time,
+            "startPosition": start,
+            "dir": direction,
+            "closedPnl": pnl,
+            "fee": "0.0",
+            "tid": tid,
+            "feeToken": "USDC",
+        }
 
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     first.write_text(json.dumps([fill("30.0", "0.0", "B", "Open Long", "0.0", 1, 1_000)]))

@@ -7,22 +7,22 @@ from pathlib import Path
 
 import pytest
 import structlog
-from tests.support.pair import stamped
-from tests.support.rulebook import prices
-from tests.support.cli import cli
-from tests.support.pm import two_borrow_lines
-from tests.support.streams import CRASH, crash_stream
 
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
 from clearinghouse.edges.runner import run
-from replay.logdir import LogDir
+from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
-from events.units import HOUR_MS
 from events import schema as ev
 from events.eventlog import EventLog
+from events.units import HOUR_MS
 from replay.audit import audit
 from replay.history import parse_time, state_at
+from replay.logdir import LogDir
+from tests.support.cli import cli
+from tests.support.pair import stamped
+from tests.support.pm import two_borrow_lines
+from tests.support.rulebook import prices
+from tests.support.streams import CRASH, crash_stream
 
 pytestmark = pytest.mark.slow  # a generated crash log for the module, the command in subprocesses
 
@@ -65,7 +65,9 @@ def test_state_at_a_time_applies_the_events_up_to_it(crash_log: tuple[LogDir, li
     assert parse_time("2023-11-14T23:13:20+01:00") == 1_700_000_000_000
 
 
-def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(crash_log: tuple[LogDir, list], tmp_path: Path) -> None:
+def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(
+    crash_log: tuple[LogDir, list], tmp_path: Path
+) -> None:
     """Every liquidation decision of the derived log replaced by a rejection: the guided replay
     decides otherwise, so the stretch is replayed again with the trigger index (and says so);
     the audit too."""
@@ -76,7 +78,12 @@ def test_state_at_is_not_misled_by_a_derived_log_that_does_not_fit(crash_log: tu
         (copy.root / path).symlink_to(log.root / path)
     with EventLog(log.derived, derived=True, readonly=True) as src, EventLog(copy.derived, derived=True) as dst:
         for _, block in src.blocks():
-            dst.append([e if isinstance(e, (ev.Rejected, ev.Checkpoint)) else ev.Rejected(seq=e.cause, reason="forged") for e in block])
+            dst.append(
+                [
+                    e if isinstance(e, (ev.Rejected, ev.Checkpoint)) else ev.Rejected(seq=e.cause, reason="forged")
+                    for e in block
+                ]
+            )
     with structlog.testing.capture_logs() as logs:
         assert state_digest(state_at(copy, seq=4030)) == state_digest(_plain(stream, 4030))
         with EventLog(log.derived, derived=True, readonly=True) as derived:
@@ -106,7 +113,9 @@ def test_state_at_past_the_last_run_replays_with_the_trigger_index(tmp_path: Pat
 def test_replay_state_cli_has_seq_and_rejects_outside_points(crash_log: tuple[LogDir, list]) -> None:
     log, stream = crash_log
     name = next(e.buyer for e in stream if isinstance(e, ev.Trade))
-    out = json.loads(cli("replay", "state", "--log", str(log.root), "--at", "3000", "--account", name, "--json").stdout)
+    out = json.loads(
+        cli("replay", "state", "--log", str(log.root), "--at", "3000", "--account", name, "--json").stdout
+    )
     assert out["seq"] == 3000
     bad = cli("replay", "state", "--log", str(log.root), "--at", "999999", check=False)
     assert bad.returncode == 1 and "outside the log" in bad.stderr
@@ -137,20 +146,29 @@ def test_audit_explains_a_liquidation(tmp_path: Path) -> None:
     cli("ingest", str(source), "--log", str(log))
     cli("run", "--log", str(log))
     report = tmp_path / "report.html"
-    result = json.loads(cli("replay", "audit", "--log", str(log), "--account", "bull", "--json", "--out", str(report)).stdout)
+    result = json.loads(
+        cli("replay", "audit", "--log", str(log), "--account", "bull", "--json", "--out", str(report)).stdout
+    )
     (episode,) = result["liquidations"]
     # bull: 200 BTC long at 100 on 1,000; at 96 AV 200 < MM 240 -> market phase at 96 (no
     # slippage): sells 200 at 96, pays 0.045% of 19,200 = 8.64, keeps 1000 - 800 - 8.64 = 191.36.
     assert episode["cause"] == 5 and episode["trigger"] == {"type": "prices", "prices": {"BTC": {"mark": "96.0"}}}
     (found,) = episode["before"]
     assert {k: found[k] for k in ("scope", "equity", "maintenance", "phase")} == {
-        "scope": "cross", "equity": "200.0", "maintenance": "240.0", "phase": "market"
+        "scope": "cross",
+        "equity": "200.0",
+        "maintenance": "240.0",
+        "phase": "market",
     }
     assert episode["marks"] == {"BTC": "96.0"}
-    assert [(a["type"], a["sz"], a["px"], a["fee"]) for a in episode["actions"]] == [("liquidation_fill", "-200.0", "96.0", "8.64")]
+    assert [(a["type"], a["sz"], a["px"], a["fee"]) for a in episode["actions"]] == [
+        ("liquidation_fill", "-200.0", "96.0", "8.64")
+    ]
     assert episode["kept"] == "191.36"
     assert [(s["seq"], s["equity"], s["maintenance"]) for s in result["series"]] == [
-        (3, "1000.0", "0.0"), (4, "1000.0", "250.0"), (5, "191.36", "0.0")
+        (3, "1000.0", "0.0"),
+        (4, "1000.0", "250.0"),
+        (5, "191.36", "0.0"),
     ]
     page = report.read_text()
     assert "<img" in page and "base64," in page and "liquidation_fill" in page
@@ -163,13 +181,22 @@ def test_audit_explains_a_borrow_liquidation(tmp_path: Path) -> None:
     log = tmp_path / "log"
     cli("ingest", str(source), "--log", str(log))
     cli("run", "--log", str(log))
-    (episode,) = json.loads(cli("replay", "audit", "--log", str(log), "--account", "pm", "--json").stdout)["liquidations"]
+    (episode,) = json.loads(cli("replay", "audit", "--log", str(log), "--account", "pm", "--json").stdout)[
+        "liquidations"
+    ]
     # at 33 the collateral is worth 330 and the partial threshold 330 * (0.5 + 0.5 / 2) = 247.50 < 250:
     # a partial liquidation, two 20% steps of the 10 HYPE (4 HYPE, 132 of the debt repaid)
     # (the collateral, 10 HYPE at 33, is worth 330)
-    assert episode["before"] == [{"scope": "borrow", "borrowed": "250.0", "threshold": "247.5", "collateral_value": "330.0", "kind": "partial"}]
+    assert episode["before"] == [
+        {"scope": "borrow", "borrowed": "250.0", "threshold": "247.5", "collateral_value": "330.0", "kind": "partial"}
+    ]
     (action,) = episode["actions"]
-    assert (action["type"], action["kind"], action["taken"], action["repaid"]) == ("borrow_liquidation", "partial", {"HYPE": "4.0"}, "132.0")
+    assert (action["type"], action["kind"], action["taken"], action["repaid"]) == (
+        "borrow_liquidation",
+        "partial",
+        {"HYPE": "4.0"},
+        "132.0",
+    )
 
 
 def test_diff_between_two_points(tmp_path: Path) -> None:

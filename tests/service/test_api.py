@@ -113,8 +113,18 @@ def _info(user: str) -> str:
 # ---- accounts -----------------------------------------------------------------------------------
 
 EXPECTED_A = {
-    "marginSummary": {"accountValue": "1100.0", "totalNtlPos": "10100.0", "totalRawUsd": "-9000.0", "totalMarginUsed": "505.0"},
-    "crossMarginSummary": {"accountValue": "1100.0", "totalNtlPos": "10100.0", "totalRawUsd": "-9000.0", "totalMarginUsed": "505.0"},
+    "marginSummary": {
+        "accountValue": "1100.0",
+        "totalNtlPos": "10100.0",
+        "totalRawUsd": "-9000.0",
+        "totalMarginUsed": "505.0",
+    },
+    "crossMarginSummary": {
+        "accountValue": "1100.0",
+        "totalNtlPos": "10100.0",
+        "totalRawUsd": "-9000.0",
+        "totalMarginUsed": "505.0",
+    },
     "crossMaintenanceMarginUsed": "126.25",
     "withdrawable": "90.0",
     "assetPositions": [
@@ -261,7 +271,9 @@ async def test_unexpected_exception_is_a_bare_500_and_a_log_line() -> None:
         with capture_logs() as logs:
             status, body, _ = await srv.get("/accounts/a")
         assert (status, body) == (500, {"error": "internal error"})
-        assert [(e["log_level"], e["event"], e["path"]) for e in logs] == [("error", "http request failed", "/accounts/a")]
+        assert [(e["log_level"], e["event"], e["path"]) for e in logs] == [
+            ("error", "http request failed", "/accounts/a")
+        ]
         assert logs[0]["exc_info"]
 
 
@@ -272,7 +284,12 @@ async def test_unexpected_exception_is_a_bare_500_and_a_log_line() -> None:
 async def test_token_guards_every_endpoint() -> None:
     async with serving(token=TOKEN) as srv:
         for path in ("/health", "/accounts/a", "/margin", "/liquidation/nearest", "/metrics", "/nope"):
-            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": f"Basic {TOKEN}"},
+                {"Authorization": "Bearer"},
+            ):
                 status, body, resp = await srv.get(path, headers=headers)
                 assert status == 401, (path, headers)
                 assert resp.headers["WWW-Authenticate"] == "Bearer"
@@ -325,7 +342,10 @@ async def test_margin_is_the_overview() -> None:
         assert status == 200
         assert body == json.loads(json.dumps(overview(srv.view.state, top=2)))
         assert body["accounts_with_positions"] == 4
-        assert [(r["account"], r["margin_ratio"]) for r in body["most_leveraged"]] == [("b", "0.1403"), ("a", "0.1148")]
+        assert [(r["account"], r["margin_ratio"]) for r in body["most_leveraged"]] == [
+            ("b", "0.1403"),
+            ("a", "0.1148"),
+        ]
         _, body, _ = await srv.get("/margin")
         assert [r["account"] for r in body["most_leveraged"]] == ["b", "a", "d", "c"]
 
@@ -351,14 +371,34 @@ async def test_nearest_liquidation_order_and_figures() -> None:
         assert body == {
             "seq": 8,
             "accounts": [
-                {"account": "b", "margin_ratio": "0.1403", "account_value": "900.0", "maintenance": "126.25",
-                 "positions": [{"coin": "BTC", "szi": "-0.1", "liquidationPx": "108641.97530864"}]},
-                {"account": "a", "margin_ratio": "0.1148", "account_value": "1100.0", "maintenance": "126.25",
-                 "positions": [{"coin": "BTC", "szi": "0.1", "liquidationPx": "91139.24050633"}]},
-                {"account": "d", "margin_ratio": "0.0258", "account_value": "4900.0", "maintenance": "126.25",
-                 "positions": [{"coin": "BTC", "szi": "-0.1", "liquidationPx": "148148.14814814"}]},
-                {"account": "c", "margin_ratio": "0.0248", "account_value": "5100.0", "maintenance": "126.25",
-                 "positions": [{"coin": "BTC", "szi": "0.1", "liquidationPx": "50632.91139241"}]},
+                {
+                    "account": "b",
+                    "margin_ratio": "0.1403",
+                    "account_value": "900.0",
+                    "maintenance": "126.25",
+                    "positions": [{"coin": "BTC", "szi": "-0.1", "liquidationPx": "108641.97530864"}],
+                },
+                {
+                    "account": "a",
+                    "margin_ratio": "0.1148",
+                    "account_value": "1100.0",
+                    "maintenance": "126.25",
+                    "positions": [{"coin": "BTC", "szi": "0.1", "liquidationPx": "91139.24050633"}],
+                },
+                {
+                    "account": "d",
+                    "margin_ratio": "0.0258",
+                    "account_value": "4900.0",
+                    "maintenance": "126.25",
+                    "positions": [{"coin": "BTC", "szi": "-0.1", "liquidationPx": "148148.14814814"}],
+                },
+                {
+                    "account": "c",
+                    "margin_ratio": "0.0248",
+                    "account_value": "5100.0",
+                    "maintenance": "126.25",
+                    "positions": [{"coin": "BTC", "szi": "0.1", "liquidationPx": "50632.91139241"}],
+                },
             ],
         }
         _, body, _ = await srv.get("/liquidation/nearest?limit=2")
@@ -386,7 +426,10 @@ async def test_nearest_liquidation_scans_once_per_seq(monkeypatch: pytest.Monkey
         _, body, _ = await srv.get("/liquidation/nearest")
         assert scans == [9, 10]
         assert [(r["account"], r["margin_ratio"]) for r in body["accounts"]] == [
-            ("a", "0.1732"), ("b", "0.0933"), ("c", "0.0258"), ("d", "0.0229")
+            ("a", "0.1732"),
+            ("b", "0.0933"),
+            ("c", "0.0258"),
+            ("d", "0.0229"),
         ]
         assert body["seq"] == 9
 
@@ -406,15 +449,22 @@ def test_seq_cache_returns_the_same_object_until_the_seq_moves() -> None:
 
 def _liquidation() -> LiquidationTriggered:
     return LiquidationTriggered(
-        account="b", scope="cross", cause=9, equity=1, maintenance=2,
-        positions=[PositionView(coin="BTC", szi=-1, mark=1)], phase="market",
+        account="b",
+        scope="cross",
+        cause=9,
+        equity=1,
+        maintenance=2,
+        positions=[PositionView(coin="BTC", szi=-1, mark=1)],
+        phase="market",
     )
 
 
 @pytest.mark.asyncio
 async def test_metrics_exposition() -> None:
     async with serving() as srv:
-        srv.metrics.observe_block(3, [Rejected(seq=1, reason="x", event="withdraw"), _liquidation(), _liquidation()], 0.002, seq=7)
+        srv.metrics.observe_block(
+            3, [Rejected(seq=1, reason="x", event="withdraw"), _liquidation(), _liquidation()], 0.002, seq=7
+        )
         srv.metrics.observe_block(2, [], 0.00003, seq=9)
         srv.metrics.set_lag(5)
         srv.metrics.set_snapshot(4)

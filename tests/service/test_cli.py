@@ -48,7 +48,10 @@ def test_run_state_and_derived_events(logged: Path) -> None:
     # nothing is removable. seq 13: a1's cross value (about 810) is below the 10% floor on its
     # 9700 BTC notional (970), so withdrawable is 0.
     derived = [json.loads(line) for line in cli("events", "--log", str(logged), "--derived").stdout.splitlines()]
-    assert [(d["type"], d["seq"], d["event"]) for d in derived] == [("rejected", 11, "isolated_margin"), ("rejected", 13, "withdraw")]
+    assert [(d["type"], d["seq"], d["event"]) for d in derived] == [
+        ("rejected", 11, "isolated_margin"),
+        ("rejected", 13, "withdraw"),
+    ]
     assert derived[0]["reason"] == "removing 2.5 exceeds removable 0.0"
     assert derived[1]["reason"] == "amount 100000.0 is above withdrawable 0.0"
     # A second run has nothing left to apply and the digest stays.
@@ -89,7 +92,16 @@ def test_generate_then_ingest_run(tmp_path: Path) -> None:
 def test_demo_prints_a_summary(tmp_path: Path) -> None:
     result = cli("demo", "--events", "20000", "--accounts", "300", "--dir", str(tmp_path / "demo"))
     out = result.stdout
-    for expected in ("20,000 events", "trades", "open interest", "most leveraged", "state digest", "events/s", "rejected", "backstop takeovers"):
+    for expected in (
+        "20,000 events",
+        "trades",
+        "open interest",
+        "most leveraged",
+        "state digest",
+        "events/s",
+        "rejected",
+        "backstop takeovers",
+    ):
         assert expected in out
     liquidations = out.split("liquidations: ")[1].split(" triggered")[0]
     assert int(liquidations.replace(",", "")) > 0  # the demo's market crashes
@@ -123,7 +135,17 @@ def test_hl_recompute_reproduces_every_figure() -> None:
 
 def test_hl_import_state_seeds_a_log(tmp_path: Path) -> None:
     log = tmp_path / "log"
-    cli("hl", "import-state", str(DATA / "hl_state.json"), "--account", "whale", "--log", str(log), "--meta", str(DATA / "hl_meta.json"))
+    cli(
+        "hl",
+        "import-state",
+        str(DATA / "hl_state.json"),
+        "--account",
+        "whale",
+        "--log",
+        str(log),
+        "--meta",
+        str(DATA / "hl_meta.json"),
+    )
     cli("run", "--log", str(log))
     state = json.loads(cli("state", "--log", str(log), "--account", "whale", "--json").stdout)
     given = json.loads((DATA / "hl_state.json").read_text())
@@ -143,9 +165,17 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     derived = [json.loads(line) for line in cli("events", "--log", str(log), "--derived").stdout.splitlines()]
     assert [d["type"] for d in derived] == ["liquidation_triggered", "liquidation_fill"]
     assert derived[0] | {"ts": 0} == {
-        "type": "liquidation_triggered", "account": "bull", "scope": "cross", "cause": 5, "equity": "200.0",
-        "maintenance": "240.0", "positions": [{"coin": "BTC", "szi": "200.0", "mark": "96.0"}], "phase": "market", "ts": 0,
-        "input_seq": 5, "derived_seq": 0,
+        "type": "liquidation_triggered",
+        "account": "bull",
+        "scope": "cross",
+        "cause": 5,
+        "equity": "200.0",
+        "maintenance": "240.0",
+        "positions": [{"coin": "BTC", "szi": "200.0", "mark": "96.0"}],
+        "phase": "market",
+        "ts": 0,
+        "input_seq": 5,
+        "derived_seq": 0,
     }
     assert (derived[1]["sz"], derived[1]["px"], derived[1]["fee"]) == ("-200.0", "95.52", "8.5968")
     # bull keeps 1000 - 20000 + 19104 - 8.5968 = 95.4032

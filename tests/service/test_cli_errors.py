@@ -23,7 +23,11 @@ STATE_SHAPE = 'the body of Hyperliquid\'s info request {"type": "clearinghouseSt
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "clearinghouse", *args],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -131,22 +135,36 @@ def test_generate_counts_out_of_range(tmp_path: Path, args: tuple[str, ...], mes
     [
         (("demo", "--events", "0"), "argument --events: expected an integer of at least 1, got '0'"),
         (("run", "--log", "L", "--keep", "-1"), "argument --keep: expected an integer of at least 0, got '-1'"),
-        (("run", "--log", "L", "--snapshot-every", "0"),
-         "argument --snapshot-every: expected an integer of at least 1, got '0'"),
-        (("run", "--log", "L", "--checkpoint-every", "-5"),
-         "argument --checkpoint-every: expected an integer of at least 1, got '-5'"),
-        (("run", "--log", "L", "--depth", "0"),
-         "argument --depth: expected from 0.000001 to 10000000000 USDC, got '0'"),
-        (("run", "--log", "L", "--slippage-bps", "-5"),
-         "argument --slippage-bps: expected from 0 to 5000 bps, got '-5'"),
-        (("run", "--log", "L", "--liquidator-loss-limit", "-1"),
-         "argument --liquidator-loss-limit: expected from 0 to 10000000000 USDC, got '-1'"),
+        (
+            ("run", "--log", "L", "--snapshot-every", "0"),
+            "argument --snapshot-every: expected an integer of at least 1, got '0'",
+        ),
+        (
+            ("run", "--log", "L", "--checkpoint-every", "-5"),
+            "argument --checkpoint-every: expected an integer of at least 1, got '-5'",
+        ),
+        (
+            ("run", "--log", "L", "--depth", "0"),
+            "argument --depth: expected from 0.000001 to 10000000000 USDC, got '0'",
+        ),
+        (
+            ("run", "--log", "L", "--slippage-bps", "-5"),
+            "argument --slippage-bps: expected from 0 to 5000 bps, got '-5'",
+        ),
+        (
+            ("run", "--log", "L", "--liquidator-loss-limit", "-1"),
+            "argument --liquidator-loss-limit: expected from 0 to 10000000000 USDC, got '-1'",
+        ),
         (("events", "--log", "L", "--from", "-3"), "argument --from: expected an integer of at least 0, got '-3'"),
         (("events", "--log", "L", "--limit", "-1"), "argument --limit: expected an integer of at least 0, got '-1'"),
-        (("serve", "--log", "L", "--port", "70000"),
-         "argument --port: expected an integer from 0 to 65535, got '70000'"),
-        (("serve", "--log", "L", "--http-timeout", "0"),
-         "argument --http-timeout: expected a number of seconds above 0, got '0'"),
+        (
+            ("serve", "--log", "L", "--port", "70000"),
+            "argument --port: expected an integer from 0 to 65535, got '70000'",
+        ),
+        (
+            ("serve", "--log", "L", "--http-timeout", "0"),
+            "argument --http-timeout: expected a number of seconds above 0, got '0'",
+        ),
         (("produce", "--generate", "--block", "0"), "argument --block: expected an integer of at least 1, got '0'"),
     ],
 )
@@ -218,7 +236,8 @@ def test_an_unexpected_error_is_one_line_unless_a_traceback_is_asked_for(tmp_pat
         "clearinghouse: unexpected error: RuntimeError: boom; this is a bug: "
         "run again with CLEARINGHOUSE_TRACEBACK=1 for the traceback and report it\n"
     )
-    result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=60,
-                            env={**os.environ, "CLEARINGHOUSE_TRACEBACK": "1"})
+    result = subprocess.run(
+        args, capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "CLEARINGHOUSE_TRACEBACK": "1"}
+    )
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "RuntimeError: boom" in result.stderr

@@ -49,10 +49,14 @@ def test_settings_conflict_names_the_flags_in_their_units_and_the_copy_command(t
     )
     assert "LiquidationConfig" not in line and "ppm" not in line
     limit = error("serve", "--log", str(log), "--liquidator-loss-limit", "100")
-    assert ("--slippage-bps 0 asked, the log has --slippage-bps 50; --liquidator-loss-limit 100 asked, the log has "
-            "no --liquidator-loss-limit.") in limit
-    assert limit.endswith(f"then `clearinghouse serve --log {copy} --liquidator-loss-limit 100`; "
-                          "without flags, `run` and `serve` take the log's own")
+    assert (
+        "--slippage-bps 0 asked, the log has --slippage-bps 50; --liquidator-loss-limit 100 asked, the log has "
+        "no --liquidator-loss-limit."
+    ) in limit
+    assert limit.endswith(
+        f"then `clearinghouse serve --log {copy} --liquidator-loss-limit 100`; "
+        "without flags, `run` and `serve` take the log's own"
+    )
 
 
 def test_the_printed_copy_command_runs_the_same_events_under_other_settings(tmp_path: Path) -> None:
@@ -151,8 +155,11 @@ def _options(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> list[tup
 def test_every_option_of_every_command_has_a_help_text() -> None:
     options = _options(build_parser(), ("clearinghouse",))
     assert len(options) > 100  # every command's options were walked
-    missing = [(" ".join(path), action.option_strings or action.dest) for path, action in options
-               if not action.help or action.help == argparse.SUPPRESS]
+    missing = [
+        (" ".join(path), action.option_strings or action.dest)
+        for path, action in options
+        if not action.help or action.help == argparse.SUPPRESS
+    ]
     assert missing == []
 
 
@@ -196,8 +203,12 @@ def test_state_of_one_account_honours_json(tmp_path: Path) -> None:
 def _on_a_terminal(*args: str) -> str:
     """What the command writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "clearinghouse", *args], stdout=subprocess.DEVNULL,
-                            stderr=follower, env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clearinghouse", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "120"},
+    )
     os.close(follower)
     chunks = []
     while True:

@@ -35,13 +35,27 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path: Path) -> N
     with EventLog(reference.derived, derived=True, readonly=True) as derived:
         expected_derived = [e for _, e in derived.read()]
     victim = _write(tmp_path / "victim", stream)
-    command = [sys.executable, "-m", "clearinghouse", "-q", "run", "--log", str(victim.root), "--snapshot-every", "2000", "--liquidator-loss-limit", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "clearinghouse",
+        "-q",
+        "run",
+        "--log",
+        str(victim.root),
+        "--snapshot-every",
+        "2000",
+        "--liquidator-loss-limit",
+        "0",
+    ]
     rng = random.Random(5)
     kills = 0
     for attempt in range(41):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            proc.wait(timeout=rng.uniform(0.6, 1.6) if attempt < 40 else None)  # on a loaded machine, the last run is left to finish
+            proc.wait(
+                timeout=rng.uniform(0.6, 1.6) if attempt < 40 else None
+            )  # on a loaded machine, the last run is left to finish
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

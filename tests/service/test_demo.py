@@ -32,7 +32,7 @@ def _group(rejected: dict) -> str:
     words = []
     for word in rejected["reason"].split():
         bare = word.rstrip(",:;.")
-        words.append("N" + word[len(bare):] if _is_number(bare) else word)
+        words.append("N" + word[len(bare) :] if _is_number(bare) else word)
     return f"{rejected['event']}: {' '.join(words)}"
 
 
@@ -58,8 +58,17 @@ def test_demo_names_the_largest_liquidation_and_its_audit_command_works(small: t
     (command,) = [line.strip() for line in out.splitlines() if line.strip().startswith("clearinghouse replay audit")]
     args = shlex.split(command)
     report = root / "audit.html"
-    assert args == ["clearinghouse", "replay", "audit", "--log", str(root), "--account", largest["account"],
-                    "--out", str(report)]
+    assert args == [
+        "clearinghouse",
+        "replay",
+        "audit",
+        "--log",
+        str(root),
+        "--account",
+        largest["account"],
+        "--out",
+        str(report),
+    ]
     audited = cli(*args[1:]).stdout
     assert f"seq {largest['cause']} (" in audited and f"report: {report}" in audited
     assert largest["account"] in report.read_text()

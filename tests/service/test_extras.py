@@ -26,8 +26,14 @@ sys.exit(main(sys.argv[2:]))
 
 
 def without(missing: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", WITHOUT, ",".join(missing), *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT, ",".join(missing), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def _log(tmp_path: Path) -> Path:
@@ -85,4 +91,6 @@ def test_the_extras_cover_every_optional_package_and_all_holds_them_all() -> Non
     assert {name(r) for r in extras["all"]} == set(OPTIONAL)
     assert [name(r) for r in extras["kafka"]] == ["aiokafka"] and [name(r) for r in extras["report"]] == ["matplotlib"]
     assert {name(r) for r in extras["service"]} == {"prometheus_client", "aiokafka"}
-    assert "'.[all,test]'" in (ROOT / ".ci" / "run").read_text() and "'.[all,test]'" in (ROOT / "README.md").read_text()
+    assert (
+        "'.[all,test]'" in (ROOT / ".ci" / "run").read_text() and "'.[all,test]'" in (ROOT / "README.md").read_text()
+    )

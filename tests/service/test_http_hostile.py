@@ -81,7 +81,7 @@ def _closed(sock: socket.socket) -> bool:
     sock.settimeout(0.01)
     try:
         return sock.recv(65536) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
     except ConnectionError:
         return True
@@ -97,20 +97,35 @@ def test_protocol_errors_answer_in_json(served: Served) -> None:
     long_url = b"/accounts/" + b"a" * 100_000
     cases = [
         (b"GET " + long_url + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "the request line is longer than 8192 bytes"),
-        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n", 431,
-         "the headers are longer than 16384 bytes"),
+        (
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n",
+            431,
+            "the headers are longer than 16384 bytes",
+        ),
         (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", 431, "more than 100 headers"),
-        (b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
-         "both Content-Length and Transfer-Encoding: the body's length is ambiguous"),
-        (b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400,
-         "malformed Content-Length '5, 6'"),
-        (b"POST /info HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
-         "transfer coding 'gzip' is not supported: send Content-Length"),
+        (
+            b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            "both Content-Length and Transfer-Encoding: the body's length is ambiguous",
+        ),
+        (
+            b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+            400,
+            "malformed Content-Length '5, 6'",
+        ),
+        (
+            b"POST /info HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            501,
+            "transfer coding 'gzip' is not supported: send Content-Length",
+        ),
         (b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n", 413, "request body above 65536 bytes"),
         (b"G@T /health HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed request line: expected METHOD /path HTTP/1.1"),
         (b"GARBAGE\r\n\r\n", 400, "malformed request line: expected METHOD /path HTTP/1.1"),
-        (b"GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400,
-         "malformed request line: expected METHOD /path HTTP/1.1"),
+        (
+            b"GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+            400,
+            "malformed request line: expected METHOD /path HTTP/1.1",
+        ),
         (b"GET /health HTTP/9\r\nHost: x\r\n\r\n", 400, "malformed HTTP version 'HTTP/9'"),
         (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP/2.0 is not supported: use HTTP/1.1"),
         (b"GET /health HTTP/1.1\r\n\r\n", 400, "an HTTP/1.1 request needs exactly one Host header"),
@@ -148,7 +163,7 @@ def test_half_requests_are_cut_off_at_the_deadline(served: Served) -> None:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     bodies = [_connect(port) for _ in range(5)]
     for sock in bodies:
-        sock.sendall(b"POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":")
+        sock.sendall(b'POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"type":')
     silent = [_connect(port) for _ in range(5)]
     started = time.monotonic()
     _healthy(served)
@@ -199,7 +214,11 @@ def test_keep_alive_and_pipelining_on_one_connection(served: Served) -> None:
         assert json.loads(body)["marginSummary"]["accountValue"] == "10.0"
         sock.sendall(b"GET /nope HTTP/1.0\r\n\r\n")
         status, headers, body = _answer(sock)
-        assert (status, headers["connection"], json.loads(body)) == (404, "close", {"error": "no such endpoint: /nope"})
+        assert (status, headers["connection"], json.loads(body)) == (
+            404,
+            "close",
+            {"error": "no such endpoint: /nope"},
+        )
         sock.settimeout(10)
         assert sock.recv(100) == b""
 

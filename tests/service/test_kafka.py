@@ -38,7 +38,9 @@ CHECKPOINT_EVERY = 5_000  # checkpoints (digest and chain) in the derived stream
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result
 
@@ -67,13 +69,17 @@ def _reference(root: Path, config: GeneratorConfig) -> Reference:
         events = [e for _, e in derived.read()]
     state = result.state
     trader = min(name for name, account in state.accounts.items() if account.positions and not name.startswith("@"))
-    return Reference(log, snap.digest, snap.chain, events, state.next_seq, trader, clearinghouse_state(state, trader), snap.pending)
+    return Reference(
+        log, snap.digest, snap.chain, events, state.next_seq, trader, clearinghouse_state(state, trader), snap.pending
+    )
 
 
 @pytest.fixture(scope="module")
 def crash(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     """30 blocks of a market crash: liquidations, ADL and checkpoints among the derived events."""
-    ref = _reference(tmp_path_factory.mktemp("crash"), GeneratorConfig(accounts=300, markets=4, events=30_000, seed=5, crash=True))
+    ref = _reference(
+        tmp_path_factory.mktemp("crash"), GeneratorConfig(accounts=300, markets=4, events=30_000, seed=5, crash=True)
+    )
     assert sum(isinstance(e, LiquidationTriggered) for e in ref.derived) > 10
     assert ref.held is not None and ref.held.seq == 29_999  # lands at 32,499: beyond the stream
     return ref
@@ -87,7 +93,17 @@ def _snapshot(state_dir: Path) -> tuple[str, str, int, Checkpoint | None]:
 
 
 def _serve(kafka: str, topic: str, state: Path, *extra: str) -> Served:
-    args = ["--kafka", kafka, "--topic", topic, "--state", str(state), "--checkpoint-every", str(CHECKPOINT_EVERY), *extra]
+    args = [
+        "--kafka",
+        kafka,
+        "--topic",
+        topic,
+        "--state",
+        str(state),
+        "--checkpoint-every",
+        str(CHECKPOINT_EVERY),
+        *extra,
+    ]
     return Served(args, state.parent / f"{state.name}.log")
 
 
@@ -125,7 +141,21 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(kafka: str, crash: R
     """The stream arrives at 6,000 events/s while the service is killed four times at seeded
     random moments; each restart resumes from its newest snapshot (one every 2,000 events)."""
     producer = subprocess.Popen(
-        [sys.executable, "-m", "clearinghouse", "-q", "produce", "--kafka", kafka, "--topic", "kills", "--log", str(crash.log.root), "--rate", "6000"],
+        [
+            sys.executable,
+            "-m",
+            "clearinghouse",
+            "-q",
+            "produce",
+            "--kafka",
+            kafka,
+            "--topic",
+            "kills",
+            "--log",
+            str(crash.log.root),
+            "--rate",
+            "6000",
+        ],
         stdout=subprocess.DEVNULL,
     )
     rng = random.Random(20261125)
@@ -134,7 +164,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(kafka: str, crash: R
     try:
         for _ in range(4):
             served = _serve(kafka, "kills", state, "--snapshot-every", "2000")
-            served.port  # started and listening
+            assert served.port  # started and listening
             time.sleep(rng.uniform(0.3, 1.5))
             served.kill()
             kills += 1
@@ -180,7 +210,9 @@ async def _publish(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-def test_garbage_goes_to_the_dead_letter_topic_and_the_service_goes_on(kafka: str, crash: Reference, tmp_path: Path) -> None:
+def test_garbage_goes_to_the_dead_letter_topic_and_the_service_goes_on(
+    kafka: str, crash: Reference, tmp_path: Path
+) -> None:
     with EventLog(crash.log.events, readonly=True) as log:
         good = [payload for _, payload in log.file.read()]
     newer = msgspec.msgpack.encode(Block(99, 0, []))  # a schema version this reader does not know
@@ -196,7 +228,10 @@ def test_garbage_goes_to_the_dead_letter_topic_and_the_service_goes_on(kafka: st
     dead = asyncio.run(read_records(KafkaConfig(kafka), "garbage.dead-letter"))
     assert [(r.value, r.key) for r in dead] == [(b"\x00not msgpack", b"10"), (newer, b"11")]
     headers = [dict(r.headers) for r in dead]
-    assert [(h["source.topic"], h["source.partition"], h["source.offset"]) for h in headers] == [(b"garbage", b"0", b"10"), (b"garbage", b"0", b"11")]
+    assert [(h["source.topic"], h["source.partition"], h["source.offset"]) for h in headers] == [
+        (b"garbage", b"0", b"10"),
+        (b"garbage", b"0", b"11"),
+    ]
     assert b"bad block" in headers[0]["reason"]
     assert headers[1]["reason"] == b"block schema version 99 is newer than this reader (1)"
     # A restart from no snapshot at all re-reads the garbage: no second dead letter, no derived duplicate.
@@ -233,7 +268,19 @@ def test_http_api_with_and_without_a_token(kafka: str, crash: Reference, tmp_pat
 
 def test_serve_owns_one_partition(kafka: str, crash: Reference, tmp_path: Path) -> None:
     """`--partition 1` reads partition 1 of the input and writes partition 1 of the outputs."""
-    cli("produce", "--kafka", kafka, "--topic", "shards", "--partitions", "2", "--partition", "1", "--log", str(crash.log.root))
+    cli(
+        "produce",
+        "--kafka",
+        kafka,
+        "--topic",
+        "shards",
+        "--partitions",
+        "2",
+        "--partition",
+        "1",
+        "--log",
+        str(crash.log.root),
+    )
     state = tmp_path / "shard1"
     served = _serve(kafka, "shards", state, "--partition", "1", "--partitions", "2")
     health = served.wait(_caught_up(crash))
@@ -249,7 +296,9 @@ def test_serve_owns_one_partition(kafka: str, crash: Reference, tmp_path: Path) 
 def test_a_transaction_refused_right_after_a_commit_is_retried_after_5_ms() -> None:
     """The broker refuses the first AddPartitionsToTxn while the previous commit's markers are
     being written; the sink's producer retries after its own 5 ms, not aiokafka's fixed 20 ms."""
-    sender = SimpleNamespace(_retry_backoff=RETRY_BACKOFF_MS / 1000, _txn_manager=SimpleNamespace(txn_partitions=set()))
+    sender = SimpleNamespace(
+        _retry_backoff=RETRY_BACKOFF_MS / 1000, _txn_manager=SimpleNamespace(txn_partitions=set())
+    )
     handler = AddPartitionsToTxnHandler(sender, [])
     refused = SimpleNamespace(errors=[("t.derived", [(0, ConcurrentTransactions.errno)])])
     assert handler.handle_response(refused) == 0.005

@@ -21,7 +21,11 @@ def _pytest_without_java(ci: str) -> subprocess.CompletedProcess[str]:
     test = "tests/service/test_kafka.py::test_garbage_goes_to_the_dead_letter_topic_and_the_service_goes_on"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -149,7 +149,10 @@ def test_a_staged_snapshot_is_seen_by_no_reader_until_it_is_published(tmp_path: 
     assert store.publish(2000) == store.path(2000)
     snap, state = store.latest()
     assert (snap.seq, snap.derived_count) == (2000, 7) and state_digest(state) == state_digest(engine.state)
-    assert sorted(path.name for path in store.directory.iterdir()) == [f"snap-{1000:020d}.snap", f"snap-{2000:020d}.snap"]
+    assert sorted(path.name for path in store.directory.iterdir()) == [
+        f"snap-{1000:020d}.snap",
+        f"snap-{2000:020d}.snap",
+    ]
     assert store.path(2000).read_bytes() == reference.write(newer).read_bytes()
 
 
@@ -167,7 +170,10 @@ def test_resuming_from_a_snapshot_mid_crash_decides_as_one_run(tmp_path: Path) -
         out.append(stream[len(stream) - 40 :])
     resumed = run(halves)
     assert resumed.applied == 40
-    with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(halves.derived, derived=True, readonly=True) as b:
+    with (
+        EventLog(whole.derived, derived=True, readonly=True) as a,
+        EventLog(halves.derived, derived=True, readonly=True) as b,
+    ):
         first, second = [e for _, e in a.read()], [e for _, e in b.read()]
     assert len(first) > 50 and first == second
     assert SnapshotStore(whole.state).latest()[0].digest == SnapshotStore(halves.state).latest()[0].digest
@@ -247,7 +253,10 @@ def test_a_held_checkpoint_lands_in_its_place_after_a_restart(tmp_path: Path) ->
         for i in range(1200, 3000, 100):
             out.append(stream[i : i + 100])
     run(parts, checkpoint_every=1000)
-    with EventLog(whole.derived, derived=True, readonly=True) as a, EventLog(parts.derived, derived=True, readonly=True) as b:
+    with (
+        EventLog(whole.derived, derived=True, readonly=True) as a,
+        EventLog(parts.derived, derived=True, readonly=True) as b,
+    ):
         assert list(a.read()) == list(b.read())
 
 

@@ -36,7 +36,9 @@ from tests.support.served import Served
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "clearinghouse", "-q", *args], capture_output=True, text=True, timeout=300
+    )
     if check:
         assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result
@@ -114,7 +116,9 @@ def test_a_killed_shadow_ends_the_session_and_the_service_recovers(tmp_path: Pat
 
 def _shadow_of(pid: int) -> int | None:
     """The service's shadow process (its one child), if running."""
-    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    children = [
+        int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
+    ]
     return children[0] if len(children) == 1 else None
 
 
@@ -127,8 +131,15 @@ def _matches_a_plain_run(tmp_path: Path, served_log: Path) -> None:
     snap, _ = SnapshotStore(served_log / "state").latest()
     assert snap.seq == result.state.next_seq == 12_000
     reference, _ = SnapshotStore(plain.state).latest()
-    assert (snap.digest, snap.chain, snap.derived_count) == (reference.digest, reference.chain, reference.derived_count)
-    assert cli("events", "--log", str(served_log), "--derived").stdout == cli("events", "--log", str(plain.root), "--derived").stdout
+    assert (snap.digest, snap.chain, snap.derived_count) == (
+        reference.digest,
+        reference.chain,
+        reference.derived_count,
+    )
+    assert (
+        cli("events", "--log", str(served_log), "--derived").stdout
+        == cli("events", "--log", str(plain.root), "--derived").stdout
+    )
     verdict = json.loads(cli("replay", "verify", "--log", str(served_log), "--json").stdout)
     assert verdict["ok"] is True
 
@@ -148,7 +159,16 @@ def test_serve_and_produce_say_what_is_missing(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "kafka.json"
-    good.write_text(json.dumps({"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "u", "sasl_plain_password": "p"}))
+    good.write_text(
+        json.dumps(
+            {
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_plain_username": "u",
+                "sasl_plain_password": "p",
+            }
+        )
+    )
     config = KafkaConfig.load("broker:9093", str(good))
     assert config.client() == {
         "bootstrap_servers": "broker:9093",
@@ -166,7 +186,18 @@ def test_kafka_settings_file_is_checked(tmp_path: Path) -> None:
         KafkaConfig.load("broker:9093", str(bad))
     for example in sorted((Path(__file__).parents[2] / "deploy" / "service").glob("kafka-*.example.json")):
         assert KafkaConfig.load("broker:9093", str(example)).options["security_protocol"] in ("SSL", "SASL_SSL")
-    result = cli("serve", "--kafka", "b:1", "--topic", "t", "--state", str(tmp_path / "s"), "--kafka-config", str(tmp_path / "missing.json"), check=False)
+    result = cli(
+        "serve",
+        "--kafka",
+        "b:1",
+        "--topic",
+        "t",
+        "--state",
+        str(tmp_path / "s"),
+        "--kafka-config",
+        str(tmp_path / "missing.json"),
+        check=False,
+    )
     assert result.returncode == 1 and "cannot read Kafka settings" in result.stderr
 
 
@@ -211,11 +242,24 @@ def _batch() -> list[Record]:
     withdrawal (seq 51), 50 deposits, a rejected withdrawal (seq 102), 50 deposits."""
     rejected = [ev.Withdraw(account="nobody", amount=1)]
     deposits = [ev.Deposit(account=f"a{i}", amount=10**6) for i in range(50)]
-    blocks = [encode_block(rejected, 0), encode_block(deposits, 1), b"garbage", encode_block(rejected, 51), encode_block(deposits, 52), encode_block(rejected, 102), encode_block(deposits, 103)]
+    blocks = [
+        encode_block(rejected, 0),
+        encode_block(deposits, 1),
+        b"garbage",
+        encode_block(rejected, 51),
+        encode_block(deposits, 52),
+        encode_block(rejected, 102),
+        encode_block(deposits, 103),
+    ]
     return [Record(offset, value) for offset, value in enumerate(blocks)]
 
 
-def _applied(tmp_path: Path, records: list[Record], resume: Resume, settings: Settings = Settings()) -> tuple[Service, _Sink, Saved | None]:
+DEFAULT_SETTINGS = Settings()  # frozen: safe as a shared default
+
+
+def _applied(
+    tmp_path: Path, records: list[Record], resume: Resume, settings: Settings = DEFAULT_SETTINGS
+) -> tuple[Service, _Sink, Saved | None]:
     """`records` applied as one batch by a fresh file-log service with its shadow, then the
     shadow closed: the service, what its output got, and the snapshot the shadow's close
     published (if one was staged)."""
@@ -239,7 +283,10 @@ def _apply(tmp_path: Path, resume: Resume) -> tuple[list[tuple[int, list[int], l
     service, sink, saved = _applied(tmp_path, _batch(), resume)
     assert saved is None
     assert service.engine.state.next_seq == 153
-    writes = [(first, [event.seq for event in derived if isinstance(event, ev.Rejected)], dead, at) for first, derived, dead, at in sink.writes]
+    writes = [
+        (first, [event.seq for event in derived if isinstance(event, ev.Rejected)], dead, at)
+        for first, derived, dead, at in sink.writes
+    ]
     for _, derived, _, _ in sink.writes:
         assert all(isinstance(event, ev.Rejected) for event in derived)
     return writes, service.at.derived_count
@@ -268,7 +315,9 @@ def test_a_restart_skips_what_is_out_across_early_writes(tmp_path: Path, monkeyp
     assert derived == 3
 
 
-def test_a_liquidation_is_written_at_once_unless_a_write_just_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_liquidation_is_written_at_once_unless_a_write_just_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the time rule out of the way (`FLUSH_AFTER` an hour): the record whose tick
     liquidates victim A (deposit 10, long 1 VICT at 100, maintenance 1%: liquidated below
     90/0.99 = 90.91) is written right after it; the next tick's liquidation of B (deposit 20:
@@ -285,42 +334,59 @@ def test_a_liquidation_is_written_at_once_unless_a_write_just_ended(tmp_path: Pa
         ev.Trade(coin="VICT", px=100 * px, sz=px, buyer="a", seller="mm"),
         ev.Trade(coin="VICT", px=100 * px, sz=px, buyer="b", seller="mm"),
     ]
-    blocks = [setup, [ev.Prices(prices={"VICT": ev.PricePoint(mark=90 * px)})], [ev.Prices(prices={"VICT": ev.PricePoint(mark=80 * px)})],
-              [ev.Withdraw(account="nobody", amount=1)]]
+    blocks = [
+        setup,
+        [ev.Prices(prices={"VICT": ev.PricePoint(mark=90 * px)})],
+        [ev.Prices(prices={"VICT": ev.PricePoint(mark=80 * px)})],
+        [ev.Withdraw(account="nobody", amount=1)],
+    ]
     records, seq = [], 0
     for block in blocks:
         records.append(Record(len(records), encode_block(block, seq)))
         seq += len(block)
     _, sink, _ = _applied(tmp_path, records, Resume(0, 0, "test"))
-    liquidated = [[(e.account, e.cause) for e in derived if isinstance(e, ev.LiquidationTriggered)] for _, derived, _, _ in sink.writes]
+    liquidated = [
+        [(e.account, e.cause) for e in derived if isinstance(e, ev.LiquidationTriggered)]
+        for _, derived, _, _ in sink.writes
+    ]
     assert [at for *_, at in sink.writes] == [8, 10]  # after seq 7 (the first tick), then at the end
     assert sink.writes[1][0] == len(sink.writes[0][1])
     assert liquidated == [[("a", 7)], [("b", 8)]]
     assert type(sink.writes[1][1][-1]) is ev.Rejected
 
 
-def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_checkpoint_landing_in_the_same_batch_waits_for_the_shadows_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both every 100 events: the record of seqs 52-101 takes the checkpoint at 101, and the one
     ending at 152 (>= 101 + 50) lands it in the same batch, so the service sends the shadow the
     records so far and waits for the digest it hashes. The shadow staged the snapshot at 101 too
     (one encoding), published once the output is written; the file is the in-loop save of the
     position after record 4."""
     monkeypatch.setattr(service_module, "FLUSH_AFTER", 3600.0)
-    _, sink, saved = _applied(tmp_path, _batch(), Resume(0, 0, "test"), Settings(snapshot_every=100, checkpoint_every=100))
+    _, sink, saved = _applied(
+        tmp_path, _batch(), Resume(0, 0, "test"), Settings(snapshot_every=100, checkpoint_every=100)
+    )
     assert saved == Saved(101, 5)
-    assert [(first, [type(event).__name__ for event in derived], dead, at) for first, derived, dead, at in sink.writes] == [
+    assert [
+        (first, [type(event).__name__ for event in derived], dead, at) for first, derived, dead, at in sink.writes
+    ] == [
         (0, ["Rejected", "Rejected", "Rejected", "Checkpoint"], [2], 153),
     ]
     reference = Engine()
     at = LogPosition(reference.state)
     for record in _batch()[:5]:  # the garbage record (offset 2) leaves the state as it is
         if record.value != b"garbage":
-            step(reference, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=100)
+            step(
+                reference, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=100
+            )
     checkpoint = sink.writes[0][1][3]
     assert (checkpoint.seq, checkpoint.digest) == (101, state_digest(reference.state))
     in_loop = LogDir(tmp_path / "in-loop")
     save_position(SnapshotStore(in_loop.state), at, None)
-    assert [path.read_bytes() for path in SnapshotStore(tmp_path / "home" / "state").paths()] == [path.read_bytes() for path in SnapshotStore(in_loop.state).paths()]
+    assert [path.read_bytes() for path in SnapshotStore(tmp_path / "home" / "state").paths()] == [
+        path.read_bytes() for path in SnapshotStore(in_loop.state).paths()
+    ]
 
 
 def test_the_service_keeps_the_logs_checkpoint_interval(tmp_path: Path) -> None:

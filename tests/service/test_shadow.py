@@ -49,7 +49,12 @@ def _records(sizes: list[int]) -> list[Record]:
     the first (offset 1)."""
     records, seq = [], 0
     for size in sizes:
-        records.append(Record(len(records), encode_block([ev.Deposit(account=f"a{seq + i}", amount=10**6, ts=seq + i) for i in range(size)], seq)))
+        records.append(
+            Record(
+                len(records),
+                encode_block([ev.Deposit(account=f"a{seq + i}", amount=10**6, ts=seq + i) for i in range(size)], seq),
+            )
+        )
         seq += size
         if len(records) == 1:
             records.append(Record(1, b"garbage"))
@@ -85,7 +90,14 @@ class _Service:
             if record.value == b"garbage":
                 at.offset = record.offset + 1
             else:
-                made = step(engine, at, record.offset, decode_block_at(record.value).events, record.value, checkpoint_every=every)
+                made = step(
+                    engine,
+                    at,
+                    record.offset,
+                    decode_block_at(record.value).events,
+                    record.value,
+                    checkpoint_every=every,
+                )
             self.frames.append([record.offset, record.value, named(made), len(made)])
             end = engine.state.next_seq
             if end // every > first // every:
@@ -100,7 +112,10 @@ class _Service:
 
 
 def _staged_files(home: LogDir) -> dict[int, bytes]:
-    return {int(path.name.split("-")[1].split(".")[0]) - 1: path.read_bytes() for path in sorted(home.state.glob("snap-*.snap.tmp"))}
+    return {
+        int(path.name.split("-")[1].split(".")[0]) - 1: path.read_bytes()
+        for path in sorted(home.state.glob("snap-*.snap.tmp"))
+    }
 
 
 def test_the_shadow_hashes_each_checkpoint_and_stages_a_snapshot_at_each_multiple(tmp_path: Path) -> None:
@@ -114,7 +129,14 @@ def test_the_shadow_hashes_each_checkpoint_and_stages_a_snapshot_at_each_multipl
     service = _Service(tmp_path, _records([150, 49, 1, 50, 51]), 100)
     out = io.BytesIO()
     assert follow(home, 0, 100, service.source(3), out) == 0
-    assert [m[:2] for m in _messages(out.getvalue())] == [["digest", 149], ["staged", 149], ["digest", 199], ["staged", 199], ["digest", 300], ["staged", 300]]
+    assert [m[:2] for m in _messages(out.getvalue())] == [
+        ["digest", 149],
+        ["staged", 149],
+        ["digest", 199],
+        ["staged", 199],
+        ["digest", 300],
+        ["staged", 300],
+    ]
     assert _messages(out.getvalue()) == service.expected
     assert [m[2] for m in service.expected if m[0] == "staged"] == [1, 4, 6]  # the garbage record is offset 1
     assert _staged_files(home) == service.files
@@ -150,7 +172,14 @@ def test_a_shadow_whose_decisions_differ_exits_and_says_so(tmp_path: Path) -> No
     async def diverge() -> tuple[bool, str]:
         shadow = Shadow(SnapshotStore(home.state))
         await shadow.start(home, 0, 100)
-        shadow.forward(record, [ev.LiquidationTriggered(account="a3", scope="cross", cause=4, equity=0, maintenance=1, positions=[], phase="market")])
+        shadow.forward(
+            record,
+            [
+                ev.LiquidationTriggered(
+                    account="a3", scope="cross", cause=4, equity=0, maintenance=1, positions=[], phase="market"
+                )
+            ],
+        )
         await shadow.send()
         with pytest.raises(DigestLost) as lost:
             await asyncio.wait_for(shadow.digest_in(shadow.digest(State(next_seq=100))), 60)
@@ -162,7 +191,9 @@ def test_a_shadow_whose_decisions_differ_exits_and_says_so(tmp_path: Path) -> No
     assert reason.endswith("exited with 3 (its decisions differed from the service's)")
 
 
-def test_the_shadow_follows_only_the_state_the_service_loaded(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_the_shadow_follows_only_the_state_the_service_loaded(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Told the service stands at seq 5 while the log has no snapshot (a fresh state, seq 0),
     the shadow refuses to follow and says why."""
     home = LogDir(tmp_path / "home")
@@ -185,7 +216,9 @@ def test_a_shadow_that_ends_loses_its_digests_loudly(tmp_path: Path) -> None:
         reasons = []
         for later in (100, 200):  # the second asked for once the first is lost
             with pytest.raises(DigestLost) as lost:
-                await asyncio.wait_for(shadow.digest_in(held if later == 100 else shadow.digest(State(next_seq=later))), 30)
+                await asyncio.wait_for(
+                    shadow.digest_in(held if later == 100 else shadow.digest(State(next_seq=later))), 30
+                )
             reasons.append(str(lost.value))
         await shadow.kill()
         return reasons[0], reasons[1]
@@ -244,7 +277,12 @@ asyncio.run(main())
 def test_the_shadow_dies_with_the_service(tmp_path: Path) -> None:
     """A SIGKILLed service leaves no shadow behind (it would stage snapshots beside the next
     instance's)."""
-    service = subprocess.Popen([sys.executable, "-c", SHADOW_OF_A_KILLED_SERVICE, str(tmp_path / "home")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    service = subprocess.Popen(
+        [sys.executable, "-c", SHADOW_OF_A_KILLED_SERVICE, str(tmp_path / "home")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert service.stdout is not None
         shadow = int(service.stdout.readline())

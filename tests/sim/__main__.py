@@ -15,8 +15,8 @@ import argparse
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from tests.sim.cases import Outcome, Settings, kinds, run_one
 from tests.sim.shrink import shrink, write_reproducer
@@ -36,8 +36,9 @@ def _seeds(text: str) -> tuple[int, int | None]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tests.sim", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tests.sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--seed", type=int, help="run one case")
     which.add_argument("--seeds", type=_seeds, help="run the cases A..B (A.. with --minutes)")
@@ -45,28 +46,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="stop starting cases after this long")
     p.add_argument("--kind", default="stream", help=f"case kind: {', '.join(kinds())} (default stream)")
     p.add_argument("--events", type=int, default=300, help="lines per stream case (default 300)")
-    p.add_argument("--rebuild-every", type=int, default=1,
-                   help="rebuild the rebuilt twin from the encoded state every N events")
+    p.add_argument(
+        "--rebuild-every", type=int, default=1, help="rebuild the rebuilt twin from the encoded state every N events"
+    )
     p.add_argument("--hostile", action="store_true", help="add the values only the codec and engine bounds make safe")
-    p.add_argument("--case-seconds", type=int, default=120,
-                   help="a case running longer is a failure (a hang; default 120)")
+    p.add_argument(
+        "--case-seconds", type=int, default=120, help="a case running longer is a failure (a hang; default 120)"
+    )
     p.add_argument("--mode", choices=sorted(CONFIGS), help="liquidation mode of --replay (default: mark)")
     p.add_argument("--workers", type=int, default=2, help="worker processes for many cases (default 2)")
     p.add_argument("--no-shrink", action="store_true", help="report failures without shrinking them")
-    p.add_argument("--out", type=Path, default=Path("sim-failures"),
-                   help="where reproducers go (default sim-failures/)")
+    p.add_argument(
+        "--out", type=Path, default=Path("sim-failures"), help="where reproducers go (default sim-failures/)"
+    )
     return p
 
 
 def _report(totals: Totals, elapsed: float) -> None:
-    print(f"cases {totals.cases}  lines {totals.lines}  events applied {totals.events}  "
-          f"codec rejections {totals.codec_rejected}  "
-          f"twin comparisons {totals.comparisons}  failures {totals.failures}  ({elapsed:.0f} s)")
+    print(
+        f"cases {totals.cases}  lines {totals.lines}  events applied {totals.events}  "
+        f"codec rejections {totals.codec_rejected}  "
+        f"twin comparisons {totals.comparisons}  failures {totals.failures}  ({elapsed:.0f} s)"
+    )
     if totals.events:
         d = totals.derived
-        print(f"  liquidations {totals.liquidations} (orders {d['liquidation_order']}, fills {d['liquidation_fill']}, "
-              f"backstops {d['backstop']}, adl {d['adl']}, bad debt {d['bad_debt']}, "
-              f"borrow liquidations {d['borrow_liquidation']})")
+        print(
+            f"  liquidations {totals.liquidations} (orders {d['liquidation_order']}, fills {d['liquidation_fill']}, "
+            f"backstops {d['backstop']}, adl {d['adl']}, bad debt {d['bad_debt']}, "
+            f"borrow liquidations {d['borrow_liquidation']})"
+        )
         print(f"  rejected {d['rejected']}, by reason:")
         for reason, count in totals.rejected.most_common():
             print(f"    {count:8d}  {reason}")
@@ -113,10 +121,13 @@ def _run_many(first: int, last: int | None, settings: Settings, args: argparse.N
                 break  # the pool feeds ahead of the deadline: cases not finished by now are dropped
             if now - shown >= PROGRESS_EVERY:
                 shown = now
-                print(f"... {totals.cases} cases, {totals.events} events, {totals.failures} failures "
-                      f"({now - start:.0f} s)", flush=True)
+                print(
+                    f"... {totals.cases} cases, {totals.events} events, {totals.failures} failures "
+                    f"({now - start:.0f} s)",
+                    flush=True,
+                )
     _report(totals, time.monotonic() - start)
-    for outcome in sorted(failed, key=lambda o: o.seed)[:3 if not args.no_shrink else 0]:
+    for outcome in sorted(failed, key=lambda o: o.seed)[: 3 if not args.no_shrink else 0]:
         if outcome.signature is not None:
             print(f"seed {outcome.seed}:")
             _shrink_and_write(outcome, settings, args.out)

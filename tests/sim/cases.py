@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from tests.sim.stream import liquidation_mode, stream
 from tests.sim.twins import Totals, run_case
@@ -80,4 +81,3 @@ def run_one(job: tuple[int, Settings]) -> Outcome:
     """One case (the unit a worker process runs)."""
     seed, settings = job
     return kinds()[settings.kind](seed, settings)
-

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clearinghouse.edges.cli import main as cli
-from replay.logdir import LogDir
 from events import storage
 from events.codec import encode_json
 from events.eventlog import EventLog
-from replay.workload import GeneratorConfig, generate
 from events.storage import OsStorage
+from replay.logdir import LogDir
+from replay.workload import GeneratorConfig, generate
 
 KINDS = ("torn", "short", "bitflip", "enospc", "erofs", "crash")
 FILES = 3  # input files per case
@@ -330,7 +330,7 @@ def _files(seed: int, root: Path) -> tuple[list[Path], list[list[object]]]:
     events = list(generate(GeneratorConfig(accounts=6, markets=2, events=EVENTS, seed=seed, pm_share=0.3)))
     rng = random.Random(seed ^ 0x5EED)
     cuts = sorted(rng.sample(range(1, len(events)), FILES - 1))
-    parts = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)])]
+    parts = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True)]
     paths = []
     for k, part in enumerate(parts):
         path = root / f"part{k}.jsonl"
@@ -370,7 +370,7 @@ def _check(case: Case, parts: list[list[object]]) -> str | None:
     except Exception as exc:
         return f"the input log does not read after the case: {type(exc).__name__}: {exc}"
     if logged != expected[: len(logged)]:
-        first = next((i for i, (a, b) in enumerate(zip(logged, expected)) if a != b), len(expected))
+        first = next((i for i, (a, b) in enumerate(zip(logged, expected, strict=False)) if a != b), len(expected))
         counts = f"{len(logged)} logged, {len(expected)} accepted"
         return f"the input log differs from the accepted events at seq {first} ({counts})"
     if len(logged) < len(expected) and not case.cut_input:

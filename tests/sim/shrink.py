@@ -8,8 +8,8 @@ replays a prefix-free subsequence from scratch, so the result is a stream that f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 Check = Callable[[list[str]], bool]  # does this stream still fail the same way?
 
@@ -27,7 +27,7 @@ def shrink(lines: list[str], fails: Check, budget: int = 4_000) -> list[str]:
         while chunk >= 1 and tries < budget:
             start = 0
             while start < len(current) and tries < budget:
-                candidate = current[:start] + current[start + chunk:]
+                candidate = current[:start] + current[start + chunk :]
                 tries += 1
                 if candidate and fails(candidate):
                     current = candidate

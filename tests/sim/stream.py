@@ -164,8 +164,10 @@ class StreamGenerator:
         elif r == 2:
             for key in ("amount", "px", "sz", "delta", "raw_usd"):
                 if key in obj:
-                    obj[key] = self.pick(("1e5", "1_000", "  7  ", "0.0000000000001", "NaN", "-", "", 1.5)
-                                         + (("1e999999", "9" * 5000) if self.hostile else ()))
+                    obj[key] = self.pick(
+                        ("1e5", "1_000", "  7  ", "0.0000000000001", "NaN", "-", "", 1.5)
+                        + (("1e999999", "9" * 5000) if self.hostile else ())
+                    )
         elif r == 3:
             obj.pop(self.pick([k for k in obj if k != "type"] or ["type"]), None)
         elif r == 4:
@@ -194,8 +196,11 @@ class StreamGenerator:
     def header(self) -> list[str]:
         """Rules, markets, tokens and funded accounts: what the body needs to land events."""
         rnd, m = self.rnd, self.m
-        pm = {"min_value": "0", "liq_ratio": rate(rnd.choice((95, 90, 99, 100)) * 10**10),
-              "base_apy": rate(rnd.choice((5, 50, 200)) * 10**10)}
+        pm = {
+            "min_value": "0",
+            "liq_ratio": rate(rnd.choice((95, 90, 99, 100)) * 10**10),
+            "base_apy": rate(rnd.choice((5, 50, 200)) * 10**10),
+        }
         out = [self.finish({"type": "rules", "pm": pm})]
         if self.chance(0.3):
             out.append(self.finish({"type": "rules", "name": self.pick(("hl-2023", "hl-current"))}))
@@ -208,7 +213,9 @@ class StreamGenerator:
             out.append(self.finish({"type": "token", "token": token, "decimals": decimals}))
         if m.tokens and self.chance(0.5):
             ltv = {t: rate(rnd.choice((0, 50, 65, 90)) * 10**10) for t in m.tokens}
-            caps = {t: {"supply": 10**9, "borrow": 10**8, "user_supply": 10**8, "user_borrow": 10**7} for t in m.tokens}
+            caps = {
+                t: {"supply": 10**9, "borrow": 10**8, "user_supply": 10**8, "user_borrow": 10**7} for t in m.tokens
+            }
             out.append(self.finish({"type": "rules", "ltv": ltv, "caps": caps}))
         out.append(self.prices_line())
         for i in range(rnd.randint(3, 7)):
@@ -246,8 +253,15 @@ class StreamGenerator:
             self.m.markets[coin] = szd
             base = rnd.choice((1, 30, 2_000, 60_000)) * 10**PX_DECIMALS
             self.m.marks[coin] = self.on_tick(coin, base)
-        return self.finish({"type": "market", "coin": coin, "sz_decimals": szd, "margin_tiers": tiers,
-                            "only_isolated": self.chance(0.15)})
+        return self.finish(
+            {
+                "type": "market",
+                "coin": coin,
+                "sz_decimals": szd,
+                "margin_tiers": tiers,
+                "only_isolated": self.chance(0.15),
+            }
+        )
 
     def tick(self, coin: str) -> int:
         return 10 ** (PX_DECIMALS - USD_DECIMALS + self.m.markets.get(coin, 0))
@@ -261,10 +275,21 @@ class StreamGenerator:
 
     def body_event(self) -> str:
         kinds = (
-            (self.trade, 30), (self.prices_line, 18), (self.deposit, 6), (self.withdraw, 4), (self.transfer, 4),
-            (self.funding, 6), (self.set_leverage, 4), (self.isolated_margin, 3), (self.spot_trade, 4),
-            (self.class_transfer, 3), (self.set_mode, 4), (self.lending, 6), (self.rules_line, 2),
-            (self.import_account, 1), (self.new_market, 1),
+            (self.trade, 30),
+            (self.prices_line, 18),
+            (self.deposit, 6),
+            (self.withdraw, 4),
+            (self.transfer, 4),
+            (self.funding, 6),
+            (self.set_leverage, 4),
+            (self.isolated_margin, 3),
+            (self.spot_trade, 4),
+            (self.class_transfer, 3),
+            (self.set_mode, 4),
+            (self.lending, 6),
+            (self.rules_line, 2),
+            (self.import_account, 1),
+            (self.new_market, 1),
         )
         total = sum(w for _, w in kinds)
         r = self.rnd.randrange(total)
@@ -328,8 +353,14 @@ class StreamGenerator:
             price = self.pick((price, bounds.MAX_PX, bounds.MAX_PX + self.tick(coin)))
         buyer = self.account()
         seller = self.account() if self.chance(0.97) else buyer
-        obj: dict[str, Any] = {"type": "trade", "coin": coin, "px": px(price), "sz": sz(size), "buyer": buyer,
-                               "seller": seller}
+        obj: dict[str, Any] = {
+            "type": "trade",
+            "coin": coin,
+            "px": px(price),
+            "sz": sz(size),
+            "buyer": buyer,
+            "seller": seller,
+        }
         if self.chance(0.5):
             obj["buyer_fee"] = usd(rnd.randint(-10, 1_000) * 1_000)
             obj["seller_fee"] = usd(rnd.randint(0, 1_000) * 1_000)
@@ -357,14 +388,20 @@ class StreamGenerator:
         return self.finish({"type": "withdraw", "account": self.account(), "amount": amount, "token": token})
 
     def transfer(self) -> str:
-        return self.finish({"type": "transfer", "from": self.account(), "to": self.account(),
-                            "amount": usd(self.amount(20_000 * 10**6, bounds.MAX_USD))})
+        return self.finish(
+            {
+                "type": "transfer",
+                "from": self.account(),
+                "to": self.account(),
+                "amount": usd(self.amount(20_000 * 10**6, bounds.MAX_USD)),
+            }
+        )
 
     def funding(self) -> str:
         rnd = self.rnd
         obj: dict[str, Any] = {"type": "funding", "coin": self.coin()}
         edges = (bounds.MAX_RATE, -bounds.MAX_RATE, bounds.MAX_RATE + 1)
-        value = rnd.randint(-10**8, 10**8) if self.chance(0.95) else self.pick(edges)
+        value = rnd.randint(-(10**8), 10**8) if self.chance(0.95) else self.pick(edges)
         obj["rate" if self.chance(0.5) else "premium"] = rate(value)
         if self.chance(0.02):
             obj["premium"] = obj["rate"] = rate(value)
@@ -373,13 +410,21 @@ class StreamGenerator:
     def set_leverage(self) -> str:
         edges = (0, bounds.MAX_LEVERAGE, bounds.MAX_LEVERAGE + 1, -1)
         lev = self.rnd.randint(1, 50) if self.chance(0.9) else self.pick(edges)
-        return self.finish({"type": "set_leverage", "account": self.account(), "coin": self.coin(), "leverage": lev,
-                            "cross": self.chance(0.6)})
+        return self.finish(
+            {
+                "type": "set_leverage",
+                "account": self.account(),
+                "coin": self.coin(),
+                "leverage": lev,
+                "cross": self.chance(0.6),
+            }
+        )
 
     def isolated_margin(self) -> str:
         delta = self.rnd.randint(-5_000, 5_000) * 10**6 or 1
-        return self.finish({"type": "isolated_margin", "account": self.account(), "coin": self.coin(),
-                            "delta": usd(delta)})
+        return self.finish(
+            {"type": "isolated_margin", "account": self.account(), "coin": self.coin(), "delta": usd(delta)}
+        )
 
     def spot_trade(self) -> str:
         m, rnd = self.m, self.rnd
@@ -388,13 +433,26 @@ class StreamGenerator:
         size = rnd.randint(1, 500) * 10**TOKEN_DECIMALS // 10 ** min(decimals, 2)
         price = m.marks.get(base) or m.token_px.get(base, 10**PX_DECIMALS)
         price = max(100, price * rnd.randint(95, 105) // 100 // 100 * 100)  # whole micro-USDC per 1e-8 token step
-        obj = {"type": "spot_trade", "base": base, "quote": "USDC" if self.chance(0.98) else "USDT", "px": px(price),
-               "sz": tok(size), "buyer": self.account(), "seller": self.account()}
+        obj = {
+            "type": "spot_trade",
+            "base": base,
+            "quote": "USDC" if self.chance(0.98) else "USDT",
+            "px": px(price),
+            "sz": tok(size),
+            "buyer": self.account(),
+            "seller": self.account(),
+        }
         return self.finish(obj)
 
     def class_transfer(self) -> str:
-        return self.finish({"type": "class_transfer", "account": self.account(),
-                            "amount": usd(self.amount(20_000 * 10**6, bounds.MAX_USD)), "to_perp": self.chance(0.5)})
+        return self.finish(
+            {
+                "type": "class_transfer",
+                "account": self.account(),
+                "amount": usd(self.amount(20_000 * 10**6, bounds.MAX_USD)),
+                "to_perp": self.chance(0.5),
+            }
+        )
 
     def set_mode(self) -> str:
         mode = self.pick(MODES) if self.chance(0.97) else "cross"
@@ -423,8 +481,12 @@ class StreamGenerator:
             return self.finish({"type": "rules", "pm": {"liq_ratio": rate(ratio)}})
         if r == 2:
             apys = (0, 10**10, 10**12) + ((10 * 10**12,) if self.hostile else ())
-            return self.finish({"type": "rules", "pm": {"base_apy": rate(self.pick(apys)),
-                                                        "kink": rate(self.pick((10**12, 8 * 10**11, 1, 0)))}})
+            return self.finish(
+                {
+                    "type": "rules",
+                    "pm": {"base_apy": rate(self.pick(apys)), "kink": rate(self.pick((10**12, 8 * 10**11, 1, 0)))},
+                }
+            )
         if r == 3 and self.m.tokens:
             t = self.pick(self.m.tokens)
             return self.finish({"type": "rules", "ltv": {t: rate(self.pick((0, 5 * 10**11, 10**12 - 1, 10**12)))}})
@@ -440,15 +502,26 @@ class StreamGenerator:
             if not self.hostile or self.chance(0.8):  # an entry off the tick
                 entry = self.on_tick(coin, entry)
             cross = self.chance(0.7)
-            p: dict[str, Any] = {"coin": coin, "szi": sz(lots * self.lot(coin) * 10), "entry_px": px(max(1, entry)),
-                                 "leverage": rnd.randint(1, 10), "cross": cross}
+            p: dict[str, Any] = {
+                "coin": coin,
+                "szi": sz(lots * self.lot(coin) * 10),
+                "entry_px": px(max(1, entry)),
+                "leverage": rnd.randint(1, 10),
+                "cross": cross,
+            }
             if not cross:
                 p["raw_usd"] = usd(rnd.randint(0, 10_000) * 10**6)
             positions.append(p)
         if name not in m.accounts:
             m.accounts.append(name)
-        return self.finish({"type": "import_account", "account": name, "raw_usd": usd(rnd.randint(0, 100_000) * 10**6),
-                            "positions": positions})
+        return self.finish(
+            {
+                "type": "import_account",
+                "account": name,
+                "raw_usd": usd(rnd.randint(0, 100_000) * 10**6),
+                "positions": positions,
+            }
+        )
 
     def new_market(self) -> str:
         """A market listed late, or an existing one's tiers replaced."""

@@ -15,30 +15,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.pair import stamped
-from tests.support.borrower import at_hour
-from tests.support.rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token, withdraw
-
-from clearinghouse.edges.cli import main as cli
 from clearinghouse.digest import state_digest
-from clearinghouse.engine import Engine
+from clearinghouse.edges.cli import main as cli
 from clearinghouse.edges.runner import run
-from replay.logdir import LogDir
+from clearinghouse.engine import Engine
 from clearinghouse.state import State
-from events.units import HOUR_MS, usd
 from events import schema as ev
 from events.codec import decode_json
 from events.eventlog import EventLog
+from events.units import HOUR_MS, usd
+from replay.logdir import LogDir
 from replay.verify import verify
+from tests.support.borrower import at_hour
+from tests.support.pair import stamped
+from tests.support.rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token, withdraw
 
 DUE = 1 + 2540  # the hour whose boundary takes the debt past 8,250
 
 
 def _lines() -> list[str]:
     return [
-        pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), prices(HYPE="10"),
-        deposit("lender", "10000"), class_transfer("lender", "10000", to_perp=False), lend("supply", "lender", "10000"),
-        deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"),
+        pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}),
+        token("HYPE"),
+        prices(HYPE="10"),
+        deposit("lender", "10000"),
+        class_transfer("lender", "10000", to_perp=False),
+        lend("supply", "lender", "10000"),
+        deposit("pm", "1000", token="HYPE"),
+        set_mode("pm", "portfolio"),
         at_hour(1),
         lend("borrow", "pm", "6400"),
         stamped(withdraw("nobody", "1"), DUE * HOUR_MS),  # refused; its hour boundary accrues the interest
@@ -82,4 +86,3 @@ def test_a_log_run_in_two_parts_ends_as_one_run_and_verifies(tmp_path: Path) -> 
     assert [type(e) for e in recorded] == [ev.Rejected, ev.BorrowLiquidation]
     assert verify(parts).ok
     assert cli(["replay", "verify", "--log", str(parts.root)]) == 0
-

@@ -33,7 +33,9 @@ def _run_seeds(seeds: range, settings: Settings) -> Totals:
             if outcome.failure is not None:
                 failed.append(f"seed {outcome.seed}: {outcome.failure}")
     hostile = " --hostile" if settings.hostile else ""
-    assert failed == [], "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}{hostile}"
+    assert failed == [], (
+        "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}{hostile}"
+    )
     assert totals.cases == len(seeds)
     return totals
 
@@ -42,8 +44,15 @@ def _run_seeds(seeds: range, settings: Settings) -> Totals:
 def test_two_thousand_seeds_run_through_the_twins_without_a_failure() -> None:
     totals = _run_seeds(SEEDS, Settings(events=EVENTS))
     # the streams reach what they exist for: liquidations of every kind, and every refusal counted
-    for kind in ("liquidation_triggered", "liquidation_fill", "liquidation_order", "backstop", "adl", "bad_debt",
-                 "borrow_liquidation"):
+    for kind in (
+        "liquidation_triggered",
+        "liquidation_fill",
+        "liquidation_order",
+        "backstop",
+        "adl",
+        "bad_debt",
+        "borrow_liquidation",
+    ):
         assert totals.derived[kind] > 0, kind
     assert totals.codec_rejected > 0 and totals.rejected["duplicate id"] > 0 and totals.rejected["unknown account"] > 0
     assert totals.comparisons == 3 * totals.events
@@ -92,7 +101,12 @@ def test_a_rejection_reason_is_counted_by_its_family() -> None:
 
 
 def test_the_command_runs_a_seed_from_the_repository_root() -> None:
-    done = subprocess.run([sys.executable, "-m", "tests.sim", "--seed", "3", "--events", "60"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.sim", "--seed", "3", "--events", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "cases 1" in done.stdout and "twin comparisons" in done.stdout and done.stdout.rstrip().endswith("passed")

@@ -8,11 +8,10 @@ decimals; no fees.
 
 from __future__ import annotations
 
+from events import schema as ev
+from events.units import px, sz, usd
 from tests.support.pair import TEN_X, Pair
 from tests.support.rulebook import deposit, market, prices, set_leverage, set_mode, trade
-
-from events.units import px, sz, usd
-from events import schema as ev
 
 
 def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
@@ -48,7 +47,8 @@ def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
     Y 92. `a` is checked first (by id): its isolated Y (equity 100 - 80 = 20 against MM 46, below
     2/3 of it) goes to the backstop with its margin, its cross book is healthy
     (100 + 1,500 - 1,400 = 200 against MM 75 + 70 = 145). Then `b`, short X, is bankrupt
-    (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL closes `a`'s X long at the previous mark, 100, which takes its profit away: cash 1,100,
+    (100 + 1,000 - 1,500 = -400) and the liquidator takes no loss: ADL closes `a`'s X long at the
+    previous mark, 100, which takes its profit away: cash 1,100,
     short W worth -1,400, AV = -300 against MM 70. An account is liquidated once per event,
     so `a` used to be left there unwatched and unindexed for what it holds now: the next event
     that did not name it checked nobody. It is watched now, and the next event liquidates it:
@@ -62,14 +62,22 @@ def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
     assert pair.raw("a") == usd("100") and pair.pos("a", "Y").iso_raw == usd("100") - usd("1000")
     tick, derived = pair.at(prices(X="150", Y="92", W="140"))
     assert [(type(d).__name__, d.account) for d in derived if not isinstance(d, ev.LiquidationFill)][:3] == [
-        ("LiquidationTriggered", "a"), ("Backstop", "a"), ("LiquidationTriggered", "b")]
+        ("LiquidationTriggered", "a"),
+        ("Backstop", "a"),
+        ("LiquidationTriggered", "b"),
+    ]
     assert pair.szi("a", "X") == 0 and pair.raw("a") == usd("1100")
     assert pair.state.watch == {"a": tick}
     later = pair.send(deposit("m", "1"))
     assert [type(d) for d in later] == [ev.LiquidationTriggered, ev.Adl]
     triggered, adl = later
     assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
-        "a", "cross", usd("-300"), usd("70"), "backstop")
+        "a",
+        "cross",
+        usd("-300"),
+        usd("70"),
+        "backstop",
+    )
     assert (adl.account, adl.counterparty, adl.coin, adl.sz, adl.px) == ("a", "m", "W", sz("10"), px("100"))
     assert pair.szi("a", "W") == 0 and pair.raw("a") == usd("100") and not pair.state.watch
 
@@ -91,14 +99,23 @@ def test_an_account_an_impact_fill_moved_after_its_own_liquidation_is_watched() 
     pair.ok(trade("Y", "100", "10", "a", "m"), trade("X", "100", "10", "a", "m"), trade("X", "100", "10", "b", "m"))
     tick, derived = pair.at(prices(X="95", Y="92"))
     assert [(type(d).__name__, d.account) for d in derived] == [
-        ("LiquidationTriggered", "a"), ("Backstop", "a"), ("LiquidationTriggered", "b"), ("LiquidationFill", "b")]
+        ("LiquidationTriggered", "a"),
+        ("Backstop", "a"),
+        ("LiquidationTriggered", "b"),
+        ("LiquidationFill", "b"),
+    ]
     assert (derived[3].sz, derived[3].px) == (-sz("10"), px("94.05"))
     assert pair.state.watch == {"a": tick}
     later = pair.send(deposit("m", "1"))
     assert [type(d) for d in later] == [ev.LiquidationTriggered, ev.LiquidationFill]
     triggered, fill = later
     assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
-        "a", "cross", usd("40.5"), usd("47.025"), "market")
+        "a",
+        "cross",
+        usd("40.5"),
+        usd("47.025"),
+        "market",
+    )
     assert (fill.account, fill.coin, fill.sz, fill.px, fill.fee) == ("a", "X", -sz("10"), px("93.1189"), 0)
     assert pair.raw("a") == usd("100") - usd("68.811") and not pair.state.watch
 
@@ -113,4 +130,9 @@ def _left_by_every_tick_and_backstopped_at_115(pair: Pair) -> None:
     triggered = derived[0]
     assert isinstance(triggered, ev.LiquidationTriggered)
     assert (triggered.account, triggered.scope, triggered.equity, triggered.maintenance, triggered.phase) == (
-        "u", "cross", usd("-50"), usd("57.5"), "backstop")
+        "u",
+        "cross",
+        usd("-50"),
+        usd("57.5"),
+        "backstop",
+    )

@@ -25,9 +25,9 @@ from clearinghouse.digest import decode_state, digest_of, encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import bound_errors, conservation_errors
 from clearinghouse.state import LiquidationConfig, State
-from events.units import USD
 from events import schema as ev
 from events.codec import CodecError, decode_json
+from events.units import USD
 from replay.decisions import guide_of
 
 CONFIGS = {

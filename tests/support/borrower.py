@@ -8,10 +8,9 @@ from __future__ import annotations
 from fractions import Fraction
 from itertools import count
 
+from events.units import HOUR_MS
 from tests.support.pair import Pair, stamped
 from tests.support.rulebook import class_transfer, deposit, lend, pm_rules, prices, set_mode, token
-
-from events.units import HOUR_MS
 
 HOURLY = Fraction(10001, 10000)
 
@@ -30,8 +29,12 @@ def hours_until_above(limit: Fraction) -> int:
 def borrower(*markets: str, supply: str = "10000") -> Pair:
     """The borrower, with the given `market` lines listed after HYPE and `supply` in the pool."""
     pair = Pair()
-    pair.ok(pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), *markets, prices(HYPE="10"))
-    pair.ok(deposit("lender", supply), class_transfer("lender", supply, to_perp=False), lend("supply", "lender", supply))
+    pair.ok(
+        pm_rules(pm={"base_apy": "0.876", "kink": "1", "min_value": "0"}), token("HYPE"), *markets, prices(HYPE="10")
+    )
+    pair.ok(
+        deposit("lender", supply), class_transfer("lender", supply, to_perp=False), lend("supply", "lender", supply)
+    )
     pair.ok(deposit("pm", "1000", token="HYPE"), set_mode("pm", "portfolio"))
     pair.ok(at_hour(1))  # the switch's settlement: nothing to settle
     pair.ok(lend("borrow", "pm", "6400"))

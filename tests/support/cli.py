@@ -7,7 +7,9 @@ import sys
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "clearinghouse", *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "clearinghouse", *args], capture_output=True, text=True, timeout=300
+    )
     if check:
         assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return result

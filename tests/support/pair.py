@@ -20,8 +20,8 @@ from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
 from clearinghouse.liquidation import LIQUIDATOR
 from clearinghouse.state import Account, LiquidationConfig, Position, State
-from events.units import px, sz, usd
 from events.codec import decode_json
+from events.units import px, sz, usd
 
 TEN_X = [("0", 10)]  # one tier, maxLeverage 10: MM = ntl / 20 (5%)
 

@@ -73,10 +73,27 @@ def prices(**points: str | tuple[str, str]) -> str:
     return json.dumps({"type": "prices", "prices": out})
 
 
-def trade(coin: str, px: str, sz: str, buyer: str, seller: str, buyer_fee: str | None = None,
-          seller_fee: str | None = None, **extra: Any) -> str:
-    return line(type="trade", coin=coin, px=px, sz=sz, buyer=buyer, seller=seller,
-                buyer_fee=buyer_fee, seller_fee=seller_fee, **extra)
+def trade(
+    coin: str,
+    px: str,
+    sz: str,
+    buyer: str,
+    seller: str,
+    buyer_fee: str | None = None,
+    seller_fee: str | None = None,
+    **extra: Any,
+) -> str:
+    return line(
+        type="trade",
+        coin=coin,
+        px=px,
+        sz=sz,
+        buyer=buyer,
+        seller=seller,
+        buyer_fee=buyer_fee,
+        seller_fee=seller_fee,
+        **extra,
+    )
 
 
 def set_leverage(account: str, coin: str, leverage: int, cross: bool = True, **extra: Any) -> str:
@@ -99,10 +116,29 @@ def token(name: str, decimals: int = 8, **extra: Any) -> str:
     return line(type="token", token=name, decimals=decimals, **extra)
 
 
-def spot_trade(base: str, px: str, sz: str, buyer: str, seller: str, buyer_fee: str | None = None,
-               seller_fee: str | None = None, quote: str = "USDC", **extra: Any) -> str:
-    return line(type="spot_trade", base=base, quote=quote, px=px, sz=sz, buyer=buyer, seller=seller,
-                buyer_fee=buyer_fee, seller_fee=seller_fee, **extra)
+def spot_trade(
+    base: str,
+    px: str,
+    sz: str,
+    buyer: str,
+    seller: str,
+    buyer_fee: str | None = None,
+    seller_fee: str | None = None,
+    quote: str = "USDC",
+    **extra: Any,
+) -> str:
+    return line(
+        type="spot_trade",
+        base=base,
+        quote=quote,
+        px=px,
+        sz=sz,
+        buyer=buyer,
+        seller=seller,
+        buyer_fee=buyer_fee,
+        seller_fee=seller_fee,
+        **extra,
+    )
 
 
 def class_transfer(account: str, amount: str, to_perp: bool, **extra: Any) -> str:

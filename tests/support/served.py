@@ -10,9 +10,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 RUNNING: list[subprocess.Popen[bytes]] = []  # killed after each test, passed or failed (conftest)
 
@@ -57,7 +57,9 @@ class Served:
             body, status, kind = exc.read(), exc.code, exc.headers.get("Content-Type", "")
         return status, json.loads(body) if "json" in kind else body.decode()
 
-    def wait(self, done: Callable[[dict[str, Any]], bool], timeout: float = 120, token: str | None = None) -> dict[str, Any]:
+    def wait(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = 120, token: str | None = None
+    ) -> dict[str, Any]:
         """Polls /health until `done(health)`."""
         deadline = time.monotonic() + timeout
         while True:

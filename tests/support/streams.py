@@ -4,8 +4,8 @@ markets that crash, with and without portfolio-margin accounts."""
 from __future__ import annotations
 
 from events import schema as ev
-from replay.workload import GeneratorConfig, generate, valid_price
 from events.units import HOUR_MS
+from replay.workload import GeneratorConfig, generate, valid_price
 
 CRASH = """\
 {"type":"market","coin":"BTC","sz_decimals":3,"margin_tiers":[{"lower_bound":"0","max_leverage":40}]}
@@ -30,7 +30,12 @@ def crash_stream(accounts: int, events: int, seed: int) -> list:
     for step in [*range(1, 21), *range(19, 10, -1)]:
         for pct in (100 - 3 * step, 100 + step):
             ts += 1000
-            stream.append(ev.Prices(ts=ts, prices={c: ev.PricePoint(mark=valid_price(m * pct // 100, decimals[c])) for c, m in last.items()}))
+            stream.append(
+                ev.Prices(
+                    ts=ts,
+                    prices={c: ev.PricePoint(mark=valid_price(m * pct // 100, decimals[c])) for c, m in last.items()},
+                )
+            )
     return stream
 
 
