@@ -196,6 +196,8 @@ def pm_report(share: float, off: Pass, on: Pass, plain_off: Pass, plain_on: Pass
         "pm_usdc_borrow_apy": f"{off.facts['usdc_borrow_apy'] / 10**12:.4f}",
         "pm_borrow_liquidations": on.kinds["borrow_liquidation"],
         "pm_liquidations": on.kinds["liquidation_triggered"],
+        "pm_digest": off.facts["digest"],
+        "pm_liquidation_digest": on.facts["digest"],
     }
 
 
@@ -266,6 +268,7 @@ def main() -> None:
             "peak_bytes_per_account": round(peak / n_accounts),
             "state_and_index_bytes_per_account": round(held_on / n_accounts),
             "digest": off.facts["digest"],
+            "liquidation_digest": on.facts["digest"],
         }
         crash_path = Path(tmp) / "crash"
         t0 = time.perf_counter()
@@ -285,6 +288,8 @@ def main() -> None:
                 "crash_backstops": crash.kinds["backstop"],
                 "crash_rejected": crash.kinds["rejected"],
                 "crash_liq_off_rejected": crash_off.kinds["rejected"],
+                "crash_digest": crash.facts["digest"],
+                "crash_liq_off_digest": crash_off.facts["digest"],
             }
         )
         if args.pm_share:
