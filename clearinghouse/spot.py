@@ -18,8 +18,6 @@ from clearinghouse.state import SpotAccount, State
 from events.units import NTL_DIV, PX
 
 USDC = "USDC"
-MODES = ("standard", "unified", "portfolio")
-STANDARD, UNIFIED, PORTFOLIO = MODES
 
 
 def spot_of(state: State, name: str) -> SpotAccount:
@@ -28,11 +26,6 @@ def spot_of(state: State, name: str) -> SpotAccount:
     if spot is None:
         spot = state.spot[name] = SpotAccount()
     return spot
-
-
-def mode_of(state: State, name: str) -> str:
-    spot = state.spot.get(name)
-    return spot.mode if spot is not None else STANDARD
 
 
 def price(state: State, token: str) -> int:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from clearinghouse import lending, margin, portfolio
+from clearinghouse.models.portfolio import PORTFOLIO
+from clearinghouse.models.registry import MODELS
+from clearinghouse.models.unified import UNIFIED
 from clearinghouse.rules import RULE_SETS, RuleSet
-from clearinghouse.spot import PORTFOLIO, UNIFIED, USDC
+from clearinghouse.spot import USDC
 from clearinghouse.state import Account, MarketState, Position, SpotAccount, State
 from events.units import (
     NTL_DIV,
@@ -134,10 +137,11 @@ def _spot(state: State, account: Account, spot: SpotAccount) -> dict[str, Any]:
         "healthFactor": _ratio(f.borrow_limit, f.borrowed) if f.borrowed else None,
         "netBalance": _usd(f.net),
     }
-    if spot.mode == UNIFIED:  # crossMM / AV_cross: every perp here is USDC-margined
+    model = MODELS[spot.mode]  # the fields Hyperliquid shows for its account modes
+    if model is UNIFIED:  # crossMM / AV_cross: every perp here is USDC-margined
         cross = margin.cross_figures(account, state.markets)
         out["unifiedRatio"] = _ratio(cross.maintenance, cross.account_value) if cross.account_value > 0 else None
-    if spot.mode == PORTFOLIO:
+    if model is PORTFOLIO:
         out["pmRatio"] = _ratio(f.requirement, f.liq_value) if f.liq_value > 0 else None
         out["pmRequirement"] = _usd(f.requirement)
         out["pmLiquidationValue"] = _usd(f.liq_value)

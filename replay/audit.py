@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from clearinghouse.liquidation import account_below, scopes
+from clearinghouse.models.registry import model_of
 from clearinghouse.overview import grouped
-from clearinghouse.spot import PORTFOLIO, mode_of
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import to_wire
@@ -239,7 +239,7 @@ def _episode(
     previous = None if healthy is None else {"seq": healthy.seq, "time": healthy.time, "marks": _prices(healthy.marks)}
     after = _scopes_view(state, name)
     episode = Episode(number, seq, to_wire(event), state.time, marks, previous, before, after, actions, _usd(equity))
-    episode.why = why(episode, mine, healthy, name, mode_of(state, name) == PORTFOLIO)
+    episode.why = why(episode, mine, healthy, name, model_of(state, name).ratio_liquidation)
     return episode
 
 
