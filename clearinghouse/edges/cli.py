@@ -41,7 +41,7 @@ from clearinghouse.overview import cents, grouped, overview
 from clearinghouse.state import LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.adapters.hl_files import HlFileError
-from events.adapters.hl_fills import known_in
+from events.adapters.hl_fills import contents_of
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
@@ -960,7 +960,7 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
     rejects_path = log.root / "rejects.jsonl"
     with _storage_errors(log, "nothing was ingested"), EventLog(log.events) as out:
         check_snapshots(log, out.next_seq)
-        ingest = HlIngest(known_in(event for _, event in out.read()), markets, args.user)
+        ingest = HlIngest(contents_of(event for _, event in out.read()), markets, args.user)
         for name in args.files:
             path = Path(name)
             if not path.is_file():

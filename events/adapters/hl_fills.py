@@ -168,7 +168,7 @@ def precision_error(leg: Leg, sz_decimals: int) -> str | None:
 
 
 @dataclass
-class Known:
+class LogContents:
     """What a log already holds: source ids, accounts (as sides or owners) and listed markets."""
 
     ids: set[str] = field(default_factory=set)
@@ -177,8 +177,8 @@ class Known:
     tokens: set[str] = field(default_factory=set)
 
 
-def known_in(events: Iterable[Any]) -> Known:
-    known = Known()
+def contents_of(events: Iterable[Any]) -> LogContents:
+    known = LogContents()
     for event in events:
         if event.id is not None:
             known.ids.add(event.id)
@@ -234,7 +234,7 @@ class Outcome:
 class FillIngest:
     """Turns the fills of one or more files into events, checked against what the log holds."""
 
-    def __init__(self, known: Known, markets: dict[str, Market]) -> None:
+    def __init__(self, known: LogContents, markets: dict[str, Market]) -> None:
         self.known = known
         self.meta = markets
         self.trades: list[Trade] = []

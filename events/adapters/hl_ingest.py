@@ -17,7 +17,7 @@ from events.adapters.hl_files import (
     node_blocks,
     sniff,
 )
-from events.adapters.hl_fills import FillError, FillIngest, Known, Leg, Outcome, parse_leg
+from events.adapters.hl_fills import FillError, FillIngest, Leg, LogContents, Outcome, parse_leg
 from events.adapters.hl_misc import MiscError, misc_events
 from events.adapters.hl_spot import SpotError, spot_events
 from events.schema import Market
@@ -26,7 +26,7 @@ from events.schema import Market
 class HlIngest:
     """Every file's events, the rejects with their reasons, and a summary per file."""
 
-    def __init__(self, known: Known, markets: dict[str, Market], user: str | None = None) -> None:
+    def __init__(self, known: LogContents, markets: dict[str, Market], user: str | None = None) -> None:
         self.user = user
         self.fills = FillIngest(known, markets)
         self.files: list[dict[str, Any]] = []

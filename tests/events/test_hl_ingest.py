@@ -24,7 +24,7 @@ from events.adapters.hl_files import (
     HlFileError,
     sniff,
 )
-from events.adapters.hl_fills import EXTERNAL, Known
+from events.adapters.hl_fills import EXTERNAL, LogContents
 from events.adapters.hl_ingest import HlIngest
 from events.adapters.hl_misc import iso_ms
 from events.adapters.hyperliquid import meta_markets
@@ -48,8 +48,8 @@ from tests.support.hyperliquid import CCXT_USER, DATA, A, B, C, D, E
 META = meta_markets(json.loads((DATA / "meta.json").read_text()))
 
 
-def read(*names: str, user: str | None = None, known: Known | None = None) -> tuple[list[Any], HlIngest]:
-    ingest = HlIngest(known or Known(), META, user)
+def read(*names: str, user: str | None = None, known: LogContents | None = None) -> tuple[list[Any], HlIngest]:
+    ingest = HlIngest(known or LogContents(), META, user)
     for name in names:
         ingest.read(DATA / name if "/" not in name else Path(name))
     return ingest.finish(), ingest
@@ -418,7 +418,7 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
         "dropped": 0,
         "rejected": 2,
     }
-    known = Known(ids={e.id for e in events if e.id})
+    known = LogContents(ids={e.id for e in events if e.id})
     again, ingest = read("misc_events_by_block.jsonl", known=known)
     assert again == [] and ingest.files[0]["dropped"] == 5
 
@@ -443,5 +443,7 @@ def test_a_spot_state_seeds_the_spot_balances() -> None:
         "dropped": 0,
         "rejected": 0,
     }
-    again, _ = read("spot_state.json", user="u9", known=Known(ids={e.id for e in events if e.id}, tokens={"PURR"}))
+    again, _ = read(
+        "spot_state.json", user="u9", known=LogContents(ids={e.id for e in events if e.id}, tokens={"PURR"})
+    )
     assert again == []

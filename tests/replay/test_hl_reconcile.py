@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from events.adapters.hl_fills import Known
+from events.adapters.hl_fills import LogContents
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import meta_markets
 from replay.hl_reconcile import Report, direction, reconcile, reconcile_html
@@ -19,8 +19,8 @@ from tests.support.hyperliquid import CCXT_USER, DATA, C
 META = meta_markets(json.loads((DATA / "meta.json").read_text()))
 
 
-def _ingest(*paths: Path, user: str | None = None, known: Known | None = None) -> list[Any]:
-    ingest = HlIngest(known or Known(), META, user)
+def _ingest(*paths: Path, user: str | None = None, known: LogContents | None = None) -> list[Any]:
+    ingest = HlIngest(known or LogContents(), META, user)
     for path in paths:
         ingest.read(path)
     return ingest.finish()
@@ -101,7 +101,7 @@ def test_a_gap_is_reported_and_resynchronised_by_an_adjustment(tmp_path: Path) -
     first.write_text(json.dumps([fills[4]]))  # closes 1.0 of 6.2 at 25.585
     second.write_text(json.dumps([fills[0]]))  # opens 0.73 long at 33.209 from flat
     log = _ingest(first, user=CCXT_USER)
-    log += _ingest(second, user=CCXT_USER, known=Known(accounts={CCXT_USER}, markets={"HYPE"}))
+    log += _ingest(second, user=CCXT_USER, known=LogContents(accounts={CCXT_USER}, markets={"HYPE"}))
     report = _reconcile(log, second, CCXT_USER)
     assert report.summary() == {
         "fills": 1,
@@ -172,7 +172,7 @@ def test_an_unknown_entry_is_not_counted_as_a_pnl_mismatch(tmp_path: Path) -> No
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     first.write_text(json.dumps([fill("30.0", "0.0", "B", "Open Long", "0.0", 1, 1_000)]))
     second.write_text(json.dumps([fill("31.0", "2.0", "A", "Close Long", "1.5", 2, 2_000)]))
-    log = _ingest(first, user="u1") + _ingest(second, user="u1", known=Known(accounts={"u1"}, markets={"HYPE"}))
+    log = _ingest(first, user="u1") + _ingest(second, user="u1", known=LogContents(accounts={"u1"}, markets={"HYPE"}))
     report = _reconcile(log, second, "u1")
     assert report.summary()["start_position"] == {"match": 0, "gap": 1}
     assert report.summary()["closed_pnl"] == {"match": 0, "mismatch": 0, "unknown_entry": 1}
