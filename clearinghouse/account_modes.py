@@ -58,11 +58,9 @@ def set_mode(ctx: Context, e: ev.SetMode) -> None:
     check_switch(ctx.state, e.account, account, old, new)
     switch(ctx.state, e.account, account, old, new)
     ctx.models.set(e.account, new)
-    ctx.triggers.forget(e.account)
     if new.banded:
         ctx.expose(e.account)
     else:
         ctx.unexpose(e.account)
-        if ctx.indexed:
-            ctx.triggers.reindex(e.account, account, ctx.state.markets)
+    ctx.checks.mode_changed(e.account)
     ctx.pools_opened()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Protocol
 
-from clearinghouse.context import Context
+from clearinghouse.context import Context, Watching
 from clearinghouse.liquidation import Liquidations
 from clearinghouse.pm_triggers import PmBands
 from clearinghouse.portfolio import Check
@@ -26,7 +26,7 @@ from clearinghouse.triggers import FullScan, TriggerIndex
 from events import schema as ev
 
 
-class AccountChecks(Protocol):
+class AccountChecks(Watching, Protocol):
     def build(self, skip: frozenset[str]) -> None:
         """Indexes every account of the state but `skip` (after a snapshot load)."""
         ...
@@ -167,6 +167,16 @@ class IndexedChecks:
                 bands.forget(name)
             (self.triggers.refresh if ticked else self.triggers.reindex)(name, state.accounts[name], state.markets)
 
+    def mode_changed(self, name: str) -> None:
+        """Out of the index it was kept in; a standard account is indexed afresh (a banded one
+        is indexed in its bands when it is next checked)."""
+        self.triggers.forget(name)
+        if self.ctx.indexed and name not in self.ctx.models.banded:
+            self.triggers.reindex(name, self.state.accounts[name], self.state.markets)
+
+    def holders(self, coin: str) -> set[str]:
+        return self.triggers.holders(coin, self.state) | self.ctx.exposed.get(coin, set())
+
     def next_round(self, liq: Liquidations) -> set[str]:
         state, triggers = self.state, self.triggers
         candidates = set(liq.counterparties)
@@ -222,6 +232,12 @@ class GuidedChecks:
 
     def acted(self, name: str) -> None:
         return None
+
+    def mode_changed(self, name: str) -> None:
+        return None
+
+    def holders(self, coin: str) -> set[str]:
+        return set()  # the guide names whom to check
 
     def next_round(self, liq: Liquidations) -> set[str]:
         return set(self.named)

@@ -10,13 +10,14 @@ leaves the state as it was.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from clearinghouse import margin
 from clearinghouse.errors import Reject
 from clearinghouse.models.registry import AccountModels
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import price
 from clearinghouse.state import Account, MarketState, State, TokenState
-from clearinghouse.triggers import FullScan, TriggerIndex
 from events.bounds import FIGURE_LIMIT, MAX_JUMP_HOURS, MAX_TS, OPEN_LIMIT, OPEN_NOTIONAL_LIMIT
 from events.units import HOUR_MS, TOKEN_DECIMALS, USD_DECIMALS, format_decimal
 
@@ -38,21 +39,35 @@ def room(figure: int, amount: int, what: str, name: str = "") -> None:
         raise Reject(f"{what}{f' of {name!r}' if name else ''} would pass its stored bound")
 
 
+class Watching(Protocol):
+    """What a handler tells the trigger checks (`checks.AccountChecks`) beyond the event itself."""
+
+    def mode_changed(self, name: str) -> None:
+        """`name`'s margin model changed (`ctx.models` already holds the new one)."""
+        ...
+
+    def holders(self, coin: str) -> set[str]:
+        """The accounts whose keys a change of `coin`'s funding index or margin table moves."""
+        ...
+
+
 class Context:
     """`liquidating`: liquidation is on (accounts are filed under coins for the checks);
     `indexed`: the trigger index and bands are kept (neither the reference full scan nor a replay
-    guided by recorded decisions); `triggers`: the standard accounts' trigger index (or the
-    full scan). `exposed`: coin -> the banded (unified, portfolio) accounts a move of it may make
-    liquidatable. `recheck`: accounts a funding rebase moved, checked and re-indexed after the
-    event; `accrued`, `settled_since_check`: what the hour's interest and settlement moved, for
-    the same checks. `accrue_at` is the event time of the next hour boundary (the pools accrue); `latest`
-    the latest event time the next event may carry."""
+    guided by recorded decisions); `checks`: which accounts to check, told what handlers change
+    beyond the event (set by the engine once it chose them). `exposed`: coin -> the banded
+    (unified, portfolio) accounts a move of it may make liquidatable. `recheck`: accounts a
+    funding rebase moved, checked and re-indexed after the event; `accrued`,
+    `settled_since_check`: what the hour's interest and settlement moved, for the same checks.
+    `accrue_at` is the event time of the next hour boundary (the pools accrue); `latest` the
+    latest event time the next event may carry."""
 
-    def __init__(self, state: State, liquidating: bool, indexed: bool, triggers: TriggerIndex | FullScan) -> None:
+    def __init__(self, state: State, liquidating: bool, indexed: bool) -> None:
         self.state = state
         self.rules: RuleSet = RULE_SETS[state.rules]
         self.models = AccountModels(state)
-        self.liquidating, self.indexed, self.triggers = liquidating, indexed, triggers
+        self.liquidating, self.indexed = liquidating, indexed
+        self.checks: Watching
         self.exposed: dict[str, set[str]] = {}
         for name in sorted(self.models.banded):
             self.expose(name)

@@ -25,7 +25,8 @@ from clearinghouse import (
 from clearinghouse.checks import AccountChecks, FullScanChecks, GuidedChecks, IndexedChecks
 from clearinghouse.context import Context
 from clearinghouse.errors import Reject
-from clearinghouse.liquidation import LIQUIDATOR, Liquidations, healthy, settings_error
+from clearinghouse.liquidation import Liquidations, healthy, settings_error
+from clearinghouse.liquidator import LIQUIDATOR
 from clearinghouse.perp_accounts import IMPORT_ACCOUNT
 from clearinghouse.pm_triggers import PmBands
 from clearinghouse.rules import RuleSet
@@ -72,7 +73,7 @@ class Engine:
         # model (unified, portfolio) stay out of the trigger index (its keys are for standard
         # maintenance): their own price and funding bands (`pm_triggers`) pick those a tick may
         # have made liquidatable; the full scan checks all those exposed to the coin.
-        self.ctx = ctx = Context(self.state, self._liquidating, self._indexed, self.triggers)
+        self.ctx = ctx = Context(self.state, self._liquidating, self._indexed)
         self.models = ctx.models
         self.pm_bands: PmBands | None = None if full_scan else PmBands()
         self.checks: AccountChecks  # which accounts to check after each event
@@ -82,6 +83,7 @@ class Engine:
             self.checks = FullScanChecks(ctx, self.triggers)
         else:
             self.checks = IndexedChecks(ctx, self.triggers, self.pm_bands)
+        ctx.checks = self.checks
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[ev.DerivedEvent] = []
         self.liquidations = Liquidations(self.state, self._derived.append)

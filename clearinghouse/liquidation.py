@@ -10,21 +10,19 @@ same cash and conservation holds to the micro-USDC.
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from clearinghouse import margin, portfolio
-from clearinghouse.fills import apply_fill
+from clearinghouse.backstop import keep_iso_loss, settle_if_flat, take_over
+from clearinghouse.deleveraging import Deleveraging
+from clearinghouse.liquidator import LIQUIDATOR, fill_with_liquidator, highest_mark, liquidator, to_tick
 from clearinghouse.models.base import MarginModel
 from clearinghouse.models.registry import model_of
 from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
 from events import schema as ev
-from events.bounds import MAX_COOLDOWN_MS, MAX_PX, MAX_USD, OPEN_LIMIT
+from events.bounds import MAX_COOLDOWN_MS, MAX_USD
 from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
-
-LIQUIDATOR = "@liquidator"  # the backstop vault: takes fills and positions over
-
 
 MODES = ("external", "mark", "impact", "off")
 
@@ -85,36 +83,20 @@ def healthy(state: State, name: str) -> None:
     state.liq_orders.pop(name, None)
 
 
-def to_tick(px: int, market: MarketState, up: bool) -> int:
-    """A price on the market's tick (so fills are exact), rounded up or down, at least one tick."""
-    tick = market.tick
-    return max(tick, ceil_div(px, tick) * tick if up else px // tick * tick)
-
-
-def highest_mark(market: MarketState) -> int:
-    """The highest mark a `prices` event may give the market (the price bound, and its open
-    interest worth at most `OPEN_NOTIONAL_LIMIT`), down to its tick: an impact fill moves the
-    mark no further, so that repeated liquidations cannot take it, and every figure valued at
-    it, past what the encoding holds."""
-    longs = market.long_size
-    limit = min(MAX_PX, OPEN_LIMIT // longs) if longs else MAX_PX
-    return limit // market.tick * market.tick
-
-
 class Liquidations:
-    """Applies liquidation decisions to the state; `emit` receives the derived events."""
+    """Applies liquidation decisions to the state: the market phase here, the backstop
+    (`backstop`) and auto-deleveraging (`deleveraging`) beside it; `emit` receives the derived
+    events."""
 
     def __init__(self, state: State, emit: Callable[[Any], None]) -> None:
         self.state = state
         self.emit = emit
         self.moved: set[str] = set()  # markets whose mark a fill moved (impact mode)
-        self.counterparties: set[str] = set()  # accounts whose positions ADL changed
-        self._holders: dict[str, list[str]] = {}  # coin -> accounts holding it, per input event
+        self.adl = Deleveraging(state, emit)
+        self.counterparties = self.adl.counterparties  # accounts whose positions ADL changed
 
     def begin_event(self) -> None:
-        """Within one input event the accounts holding a coin only shrink (liquidations close
-        positions, the liquidator is never a counterparty), so ADL scans the book once per event."""
-        self._holders.clear()
+        self.adl.begin_event()
 
     @property
     def config(self) -> LiquidationConfig:
@@ -166,7 +148,7 @@ class Liquidations:
             )
         )
         if phase == "backstop":
-            self._backstop(name, account, scope, held, cause)
+            take_over(self.state, self.emit, self.adl, name, account, scope, held, cause)
         elif self.config.mode == "external":
             for order in orders:
                 self.emit(order)
@@ -185,22 +167,11 @@ class Liquidations:
             return min(size, lots * market.lot)
         return size
 
-    def _keep_iso_loss(self, account: Account, scope: Scope, cross_before: int) -> None:
-        """Closing an isolated position returns its ledger to cross; a negative one is the
-        position's loss, not the cross account's: it goes back to the (flat) position, where the
-        liquidator or bad debt takes it."""
-        if scope.name == "cross":
-            return
-        returned = account.raw_usd - cross_before
-        if returned < 0:
-            account.raw_usd = cross_before
-            account.positions[scope.name].iso_raw += returned
-
     def _market_phase(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
         cross_before = account.raw_usd
         self._close(name, account, held, lambda: self._scope_below(account, scope), cause)
-        self._keep_iso_loss(account, scope, cross_before)
-        self._settle_if_flat(name, account, scope, cause)
+        keep_iso_loss(account, scope, cross_before)
+        settle_if_flat(self.state, self.emit, name, account, scope, cause)
 
     def _close(self, name: str, account: Account, held: list, below: Callable[[], bool], cause: int) -> None:
         """Closes positions in order (a slice of a large one) until `below()` turns false; a
@@ -260,9 +231,9 @@ class Liquidations:
             self._close(name, account, held, broken, cause)
             portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         if broken() and not any(p.szi and p.cross for p in account.positions.values()):
-            portfolio.take_over(state, name, account, spot, (self._liquidator(), backstop), cause, emit)
+            portfolio.take_over(state, name, account, spot, (liquidator(state), backstop), cause, emit)
         if acted:
-            self._liquidator()
+            liquidator(state)
             state.spot.setdefault(LIQUIDATOR, backstop)
             state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
@@ -284,47 +255,13 @@ class Liquidations:
             px = min(px, max(mark, highest_mark(market)))
         signed = -size if selling else size
         fee = ceil_div(size * px // NTL_DIV * cfg.fee_ppm, 1_000_000)
-        self._trade(name, account, pos, market, signed, px, fee)
+        fill_with_liquidator(self.state, account, pos, market, signed, px, fee)
         self.emit(
             ev.LiquidationFill(account=name, coin=coin, sz=signed, px=px, fee=fee, cause=cause, ts=self.state.time)
         )
         if cfg.mode == "impact" and px != market.mark:
             market.prev_mark, market.mark = market.mark, px
             self.moved.add(coin)
-
-    def _trade(
-        self, name: str, account: Account, pos: Position, market: MarketState, signed: int, px: int, fee: int
-    ) -> None:
-        """A fill of `signed` for the account against the liquidator (who takes the other side)."""
-        liquidator = self._liquidator()
-        lpos = liquidator.positions.get(market.coin)
-        if lpos is None:
-            lpos = liquidator.positions[market.coin] = Position(leverage=1, cross=True)
-        self._fill_between(account, pos, liquidator, lpos, market, signed, px, fee)
-
-    def _fill_between(
-        self,
-        account: Account,
-        pos: Position,
-        other: Account,
-        opos: Position,
-        market: MarketState,
-        signed: int,
-        px: int,
-        fee: int,
-    ) -> None:
-        """`account` fills `signed` at `px` (paying `fee`), `other` the opposite side."""
-        state = self.state
-        state.funding_pool -= apply_fill(account, pos, market, signed, px, fee)
-        state.funding_pool -= apply_fill(other, opos, market, -signed, px, 0)
-        state.fees += fee
-
-    def _liquidator(self) -> Account:
-        accounts = self.state.accounts
-        liquidator = accounts.get(LIQUIDATOR)
-        if liquidator is None:
-            liquidator = accounts[LIQUIDATOR] = Account()
-        return liquidator
 
     def _external_orders(self, name: str, account: Account, held: list, cause: int) -> list[ev.LiquidationOrder]:
         """Orders for the positions not already on order; a partial one starts the cooldown."""
@@ -351,147 +288,3 @@ class Liquidations:
         if any(o.sz < abs(account.positions[o.coin].szi) for o in orders):
             account.cooldown_until = self.state.time + self.config.cooldown_ms
         return orders
-
-    # ---- backstop, ADL, bad debt ------------------------------------------------------------
-
-    def _backstop(self, name: str, account: Account, scope: Scope, held: list, cause: int) -> None:
-        limit = self.config.loss_limit
-        orders = self.state.liq_orders.get(name)
-        if orders is not None:
-            for coin, _, _ in held:
-                orders.pop(coin, None)
-            if not orders:
-                del self.state.liq_orders[name]
-        if scope.equity < 0 and limit is not None and -scope.equity > limit:
-            cross_before = account.raw_usd
-            self._deleverage(name, account, held, cause)
-            self._keep_iso_loss(account, scope, cross_before)
-            self._settle_if_flat(name, account, scope, cause, absorb=False)
-            return
-        views = []
-        cross_before = account.raw_usd
-        for coin, pos, market in held:
-            px = to_tick(market.mark, market, up=pos.szi < 0)
-            views.append(ev.PositionView(coin, pos.szi, px))
-            self._trade(name, account, pos, market, -pos.szi, px, 0)
-        if scope.name != "cross":  # closing returned the isolated ledger to cross: it is the margin
-            returned = account.raw_usd - cross_before
-            account.raw_usd = cross_before
-            account.positions[scope.name].iso_raw = returned
-        margin_moved = self._take_margin(account, scope)
-        self.emit(
-            ev.Backstop(
-                account=name, scope=scope.name, positions=views, margin=margin_moved, cause=cause, ts=self.state.time
-            )
-        )
-
-    def _take_margin(self, account: Account, scope: Scope) -> int:
-        """Moves the scope's remaining cash to the liquidator (it is not returned)."""
-        liquidator = self._liquidator()
-        if scope.name == "cross":
-            amount, account.raw_usd = account.raw_usd, 0
-        else:
-            pos = account.positions[scope.name]
-            amount, pos.iso_raw = pos.iso_raw, 0
-        liquidator.raw_usd += amount
-        return amount
-
-    def _deleverage(self, name: str, account: Account, held: list, cause: int) -> None:
-        """Closes each position against the most profitable, most leveraged opposite positions at
-        the previous mark; what no one can take, the liquidator takes at that price."""
-        for coin, pos, market in held:
-            px = to_tick(market.prev_mark or market.mark, market, up=pos.szi < 0)
-            for other_name, other, opos in self._adl_queue(name, coin, pos.szi > 0, market):
-                if not pos.szi:
-                    break
-                size = min(abs(pos.szi), abs(opos.szi))
-                signed = -size if pos.szi > 0 else size
-                self._fill_between(account, pos, other, opos, market, signed, px, 0)
-                self.counterparties.add(other_name)
-                self.emit(
-                    ev.Adl(
-                        account=name,
-                        counterparty=other_name,
-                        coin=coin,
-                        sz=signed,
-                        px=px,
-                        cause=cause,
-                        ts=self.state.time,
-                    )
-                )
-            if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
-                view = ev.PositionView(coin, pos.szi, px)
-                self._trade(name, account, pos, market, -pos.szi, px, 0)
-                self.emit(
-                    ev.Backstop(
-                        account=name,
-                        scope=coin if not pos.cross else "cross",
-                        positions=[view],
-                        margin=0,
-                        cause=cause,
-                        ts=self.state.time,
-                    )
-                )
-
-    def _adl_queue(
-        self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState
-    ) -> list[tuple[str, Account, Position]]:
-        """Opposite positions ranked by (profit ratio) x (notional / account value), highest
-        first, ties by account id; accounts with no equity come last, by id."""
-        ranked = []
-        markets, accounts = self.state.markets, self.state.accounts
-        holders = self._holders.get(coin)
-        if holders is None:
-            holders = self._holders[coin] = [
-                n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi
-            ]
-        for other_name in holders:
-            other = accounts[other_name]
-            opos = other.positions.get(coin)
-            if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
-                continue
-            value = (
-                margin.cross_figures(other, markets).account_value
-                if opos.cross
-                else margin.iso_margin_used(opos, market)
-            )
-            if value > 0 and opos.entry_px > 0:
-                ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
-                score = (
-                    Fraction(market.mark * ntl, opos.entry_px * value)
-                    if opos.szi > 0
-                    else Fraction(opos.entry_px * ntl, market.mark * value)
-                    if ntl
-                    else Fraction(0)
-                )
-                ranked.append((0, -score, other_name, other, opos))
-            else:
-                ranked.append((1, Fraction(0), other_name, other, opos))
-        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
-        return [(n, a, p) for _, _, n, a, p in ranked]
-
-    def _settle_if_flat(self, name: str, account: Account, scope: Scope, cause: int, absorb: bool = True) -> None:
-        """A scope with no position left and negative cash: the liquidator covers the loss up
-        to its limit (unless it already declined the account, which then went through ADL);
-        the rest is bad debt."""
-        if scope.name == "cross":
-            if any(p.szi and p.cross for p in account.positions.values()) or account.raw_usd >= 0:
-                return
-            loss = -account.raw_usd
-        else:
-            pos = account.positions[scope.name]
-            if pos.szi or pos.iso_raw >= 0:
-                return
-            loss = -pos.iso_raw
-        limit = self.config.loss_limit
-        covered = 0 if not absorb else loss if limit is None else min(loss, limit)
-        if covered:
-            self._liquidator().raw_usd -= covered
-        debt = loss - covered
-        if scope.name == "cross":
-            account.raw_usd = 0
-        else:
-            account.positions[scope.name].iso_raw = 0
-        if debt:
-            self.state.bad_debt += debt
-            self.emit(ev.BadDebt(account=name, scope=scope.name, amount=debt, cause=cause, ts=self.state.time))

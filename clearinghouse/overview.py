@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import SYSTEM_ACCOUNTS
-from clearinghouse.liquidation import LIQUIDATOR
+from clearinghouse.liquidator import LIQUIDATOR
 from clearinghouse.models.registry import MODELS, model_of
 from clearinghouse.state import Account, State
 from events.units import (

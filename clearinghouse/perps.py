@@ -161,7 +161,7 @@ def rebase_funding(ctx: Context, market: MarketState) -> None:
             pos.funding_index = 0
     market.funding_index = 0
     if ctx.liquidating:
-        ctx.recheck |= ctx.triggers.holders(coin, state) | ctx.exposed.get(coin, set())
+        ctx.recheck |= ctx.checks.holders(coin)
 
 
 def prices(ctx: Context, e: ev.Prices) -> None:

@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from clearinghouse.liquidation import account_below, scopes
+from clearinghouse.liquidation import account_below
 from clearinghouse.models.registry import model_of
 from clearinghouse.overview import grouped
+from clearinghouse.scopes import scopes
 from clearinghouse.state import State
 from events import schema as ev
 from events.codec import to_wire

@@ -23,7 +23,7 @@ from html import escape
 from typing import Any
 
 from clearinghouse.engine import IMPORT_ACCOUNT, Engine
-from clearinghouse.liquidation import scopes
+from clearinghouse.scopes import scopes
 from clearinghouse.state import LiquidationConfig, State
 from events.adapters.hl_fills import Leg
 from events.schema import PricePoint, Prices, Trade

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from clearinghouse.liquidation import LIQUIDATOR  # noqa: E402
+from clearinghouse.liquidator import LIQUIDATOR  # noqa: E402
 from clearinghouse.overview import cents, grouped  # noqa: E402
 from events.units import PX_DECIMALS, USD, format_decimal  # noqa: E402
 from replay.audit import Audit, Episode, signed, when  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
-from clearinghouse.liquidation import LIQUIDATOR
+from clearinghouse.liquidator import LIQUIDATOR
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.codec import decode_json

@@ -18,7 +18,7 @@ from typing import Any
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import conservation_errors
-from clearinghouse.liquidation import LIQUIDATOR
+from clearinghouse.liquidator import LIQUIDATOR
 from clearinghouse.state import Account, LiquidationConfig, Position, State
 from events.codec import decode_json
 from events.units import px, sz, usd
