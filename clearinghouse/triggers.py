@@ -421,25 +421,33 @@ class TriggerIndex:
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """After a tick crossed some of an account's keys and an exact check found it healthy:
-        re-references just the crossed reservations, as a fill of their coins does (`filled`),
-        and re-indexes in full when that falls short or when a position has no reservation (a
-        scope left out below maintenance that is back above it). A price jump in one coin then
-        costs each account it crosses one position's keys, not all of them."""
+        re-references just the crossed reservations (`covered`), and re-indexes in full when
+        that falls short or when a position has no reservation (a scope left out below
+        maintenance that is back above it). A price jump in one coin then costs each account it
+        crosses one position's keys, not all of them."""
+        if not self.covered(name, account, markets):
+            self.reindex(name, account, markets)
+
+    def covered(self, name: str, account: Account, markets: dict[str, MarketState]) -> bool:
+        """After a tick crossed some of an account's keys: re-references just the crossed
+        reservations from the ledger, as a fill of their coins does (`filled`), with no exact
+        check. True when every one of them is covered again and the slack is not negative:
+        then `AV - MM >= slack >= 0` (every floor holds at the new keys), the account is healthy
+        and indexed. False: the caller checks it exactly (and `refresh` or `reindex` then
+        indexes it afresh)."""
         entry = self.accounts.get(name)
-        if entry is not None and all(
+        if entry is None or not all(
             coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
         ):
-            crossed = [
-                coin
-                for coin, res in (*entry.cross.items(), *entry.iso.items())
-                if not (
-                    _px_holds(res.long, res.px_key, markets[coin])
-                    and _fund_holds(res.long, res.fund_key, markets[coin])
-                )
-            ]
-            if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
-                return
-        self.reindex(name, account, markets)
+            return False
+        crossed = [
+            coin
+            for coin, res in (*entry.cross.items(), *entry.iso.items())
+            if not (
+                _px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin])
+            )
+        ]
+        return bool(crossed) and all(self.filled(name, account, coin, markets) for coin in crossed)
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
@@ -511,6 +519,9 @@ class FullScan:
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
+
+    def covered(self, name: str, account: Account, markets: dict[str, MarketState]) -> bool:
+        return False
 
     def cash_moved(self, name: str, account: Account) -> bool:
         return False

@@ -141,18 +141,44 @@ def test_a_risk_reducing_fill_and_a_close_are_absorbed(checked: list) -> None:
     assert checked == []
 
 
-def test_a_tick_across_a_closed_positions_keys_checks_the_account_once_and_drops_them(checked: list) -> None:
-    """a closes its long; BTC then falls to 40, below the keys it left: a is checked once
-    (healthy: 1,000 USDC, no position) and its keys leave the book; the next tick checks no one."""
+def test_a_tick_across_a_closed_positions_keys_drops_them(checked: list) -> None:
+    """a closes its long; BTC then falls to 40, below the keys it left: the tick visits a, whose
+    ledger (1,000 USDC of cash, no position) covers it with no exact check, and its keys leave
+    the book; the next tick visits no one."""
     engine = _engine()
     checked.clear()
     assert engine.apply(ev.Trade(coin="BTC", px=100 * PX, sz=10 * SZ, buyer="mm", seller="a")) == []
-    assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=40 * PX)})) == []
-    assert _names(engine, checked) == ["a"]
     book = engine.triggers.books["BTC"]  # type: ignore[union-attr]
-    assert book.long_px == [] and book.long_fund == []
-    assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=30 * PX)})) == []
-    assert _names(engine, checked) == ["a"]
+    assert len(book.long_px) == 1
+    assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=40 * PX)})) == []
+    assert book.long_px == [] and book.long_fund == [] and _slack(engine) == 1_000 * USD
+    assert engine.triggers.crossed("BTC", engine.state) == set()  # type: ignore[union-attr]
+    assert checked == []
+
+
+def test_a_tick_the_ledger_covers_needs_no_exact_check(checked: list) -> None:
+    """BTC falls to 55, across a's price key (between 56 and 57: 1/8 of half the buffer went to
+    funding): a's buffer there is 10 * 55 * 79/80 = 543.1 USDC (cash 0), so its ledger re-keys
+    it below 55 with no exact check, the slack its buffer at the new keys."""
+    engine = _engine()
+    checked.clear()
+    px_key, _ = _keys(engine)
+    assert 56 * PX < px_key < 57 * PX
+    assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=55 * PX)})) == []
+    assert checked == [] and _keys(engine)[0] < 55 * PX
+    assert _slack(engine) == _ledger(0, 10, *_keys(engine)) >= 0
+
+
+def test_a_tick_the_ledger_cannot_cover_is_checked_exactly(checked: list) -> None:
+    """a buys 30 more BTC at 100: 40 BTC on -3,000 USDC of cash, below maintenance when
+    40 P - 40 P / 80 < 3,000, at P < 75.95. A fall to 75 crosses its keys and its ledger cannot
+    cover it (AV 0 < MM 37.5): it is checked exactly and liquidated."""
+    engine = _engine()
+    assert engine.apply(ev.Trade(coin="BTC", px=100 * PX, sz=30 * SZ, buyer="a", seller="mm")) == []
+    checked.clear()
+    derived = engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=75 * PX)}))
+    assert _names(engine, checked)[:1] == ["a"]
+    assert [d.account for d in derived if isinstance(d, ev.LiquidationTriggered)] == ["a"]
 
 
 def _edge_stream() -> list:
