@@ -38,6 +38,10 @@ from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
 ROUNDING = 3  # micro-USDC per position: value, funding and maintenance each round once
+# Keys are written for this many eighths of a position's share: half after a fill, so the next
+# fills find slack; 7/8 after a tick crossed them, so a falling price crosses them fewer times.
+FILL_KEYED = 4
+TICK_KEYED = 7
 ID_BITS = 32  # an entry is `key << ID_BITS | account id`: room for 4 billion accounts
 ID_MASK = (1 << ID_BITS) - 1
 
@@ -63,12 +67,21 @@ class _Book:
             side.sort()
 
     def crossed(self, market: MarketState, names: list[str]) -> set[str]:
+        """The accounts with an entry the market's mark or funding index crossed; each list's
+        end is compared first, as most ticks cross nothing."""
         mark, index = market.mark, market.funding_index
         long_px, short_px, long_fund, short_fund = self.long_px, self.short_px, self.long_fund, self.short_fund
-        hit = {names[e & ID_MASK] for e in long_px[bisect_left(long_px, (mark + 1) << ID_BITS) :]}
-        hit.update(names[e & ID_MASK] for e in short_px[: bisect_left(short_px, mark << ID_BITS)])
-        hit.update(names[e & ID_MASK] for e in long_fund[: bisect_left(long_fund, index << ID_BITS)])
-        hit.update(names[e & ID_MASK] for e in short_fund[bisect_left(short_fund, (index + 1) << ID_BITS) :])
+        hit: set[str] = set()
+        low, high = mark << ID_BITS, (mark + 1) << ID_BITS
+        if long_px and long_px[-1] >= high:
+            hit.update(names[e & ID_MASK] for e in long_px[bisect_left(long_px, high) :])
+        if short_px and short_px[0] < low:
+            hit.update(names[e & ID_MASK] for e in short_px[: bisect_left(short_px, low)])
+        low, high = index << ID_BITS, (index + 1) << ID_BITS
+        if long_fund and long_fund[0] < low:
+            hit.update(names[e & ID_MASK] for e in long_fund[: bisect_left(long_fund, low)])
+        if short_fund and short_fund[-1] >= high:
+            hit.update(names[e & ID_MASK] for e in short_fund[bisect_left(short_fund, high) :])
         return hit
 
     def everyone(self, names: list[str]) -> set[str]:
@@ -241,11 +254,13 @@ class TriggerIndex:
         b: int,
         c_ref: int,
         old: _Reservation | None = None,
+        keyed: int = FILL_KEYED,
     ) -> _Reservation:
         """A reservation of `b` on `pos` (of notional `ntl`), referenced at the current mark and
         funding index, for the account of id `ident`.
 
-        Keys are written for half the reservation (stricter than needed), and the keys of `old`
+        Keys are written for `keyed` eighths of the reservation (half of it, or 7/8 after a tick:
+        stricter than needed), and the keys of `old`
         are kept whenever they are at least as strict as those the full reservation needs and
         not crossed yet: most fills, and most positions of an account re-indexed after a tick
         crossed one of them, then move no sorted-list entry, at the cost of an exact check when
@@ -266,7 +281,7 @@ class TriggerIndex:
             )  # type: ignore[union-attr]
         px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
-            px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
+            px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b * keyed // 8))
             if not keep_px:
                 if same_side:
                     _drop(px_list, px_key << ID_BITS | ident)
@@ -355,20 +370,24 @@ class TriggerIndex:
             for res in (*entry.cross.values(), *entry.iso.values()):
                 self._remove(ident, res)
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
-        """After a fill of `coin`: absorbed in the slack when the position keeps its side or
-        closes (`_absorbed`, no index work); else its reservation is re-referenced in O(log n),
-        with its notional's share of the account's reservations (the rest waits in the slack for
-        the next position), and when even the slack cannot cover it, half of what is left of the
-        largest other reservation is moved over. False when that falls short too: the caller
-        then checks the account exactly and re-indexes it."""
+    def filled(
+        self, name: str, account: Account, coin: str, markets: dict[str, MarketState], tick: bool = False
+    ) -> bool:
+        """After a fill of `coin` (`tick`: after a tick crossed its keys, see `covered`):
+        absorbed in the slack when the position keeps its side or closes (`_absorbed`, no index
+        work); else its reservation is re-referenced in O(log n), with its notional's share of
+        the account's reservations (the rest waits in the slack for the next position), and
+        when even the slack cannot cover it, half of what is left of the largest other
+        reservation is moved over. False when that falls short too: the caller then checks the
+        account exactly and re-indexes it."""
         entry = self.accounts.get(name)
         pos = account.positions[coin]
         if entry is None or coin in (entry.iso if pos.cross else entry.cross):
             return False
         market = markets[coin]
+        keyed = TICK_KEYED if tick else FILL_KEYED
         if not pos.cross:
-            return self._iso_filled(name, entry, account, pos, coin, market)
+            return self._iso_filled(name, entry, account, pos, coin, market, keyed)
         old = entry.cross.get(coin)
         kept_side = old is not None and (not pos.szi or (pos.szi > 0) is old.long)
         if kept_side and _absorbed(entry, account, pos, market, old):  # type: ignore[arg-type]
@@ -393,13 +412,20 @@ class TriggerIndex:
                 self._remove(entry.ident, old)
             return False
         b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
-        res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old), pos, market)
+        res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old, keyed), pos, market)
         self._set_cross(entry, coin, res)
         entry.slack = available - res.b
         return entry.slack >= 0
 
     def _iso_filled(
-        self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState
+        self,
+        name: str,
+        entry: _Indexed,
+        account: Account,
+        pos: Position,
+        coin: str,
+        market: MarketState,
+        keyed: int,
     ) -> bool:
         """An isolated fill moved margin between the cross ledger (slack) and the position,
         whose reservation is simply its own buffer again."""
@@ -416,7 +442,7 @@ class TriggerIndex:
             if old is not None:
                 self._remove(entry.ident, old)
             return False
-        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old)
+        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed)
         return True
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
@@ -447,7 +473,7 @@ class TriggerIndex:
                 _px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin])
             )
         ]
-        return bool(crossed) and all(self.filled(name, account, coin, markets) for coin in crossed)
+        return bool(crossed) and all(self.filled(name, account, coin, markets, True) for coin in crossed)
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
