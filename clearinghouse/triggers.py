@@ -121,15 +121,24 @@ class AccountIds:
 
 class _Reservation(msgspec.Struct, gc=False):
     """gc=False, as `_Indexed`: nothing here refers back to it, so the cyclic collector need
-    never look at the hundreds of thousands a book makes (every fill re-references one)."""
+    never look at the hundreds of thousands a book makes (every fill re-references one). It
+    holds its two book entries (the same int objects as the books), not the keys apart."""
 
     book: _Book
     long: bool
-    px_key: int
-    fund_key: int
+    px_entry: int  # `px_key << ID_BITS | account id`, as in the book
+    fund_entry: int
     b: int  # a cross one's share, `c_ref - b` its floor (`_booked`); an isolated one's buffer
     c_ref: int
     ntl: int
+
+    @property
+    def px_key(self) -> int:
+        return self.px_entry >> ID_BITS
+
+    @property
+    def fund_key(self) -> int:
+        return self.fund_entry >> ID_BITS
 
 
 class _Indexed(msgspec.Struct, gc=False):
@@ -279,28 +288,28 @@ class TriggerIndex:
             keep_fund = (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(
                 long, old.fund_key, market
             )  # type: ignore[union-attr]
-        px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
+        px_entry, fund_entry = (old.px_entry, old.fund_entry) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b * keyed // 8))
             if not keep_px:
                 if same_side:
-                    _drop(px_list, px_key << ID_BITS | ident)
-                px_key = px_strict
-                self._insert(px_list, px_key << ID_BITS | ident)
+                    _drop(px_list, px_entry)
+                px_entry = px_strict << ID_BITS | ident
+                self._insert(px_list, px_entry)
             if not keep_fund:
                 if same_side:
-                    _drop(fund_list, fund_key << ID_BITS | ident)
-                fund_key = fund_strict
-                self._insert(fund_list, fund_key << ID_BITS | ident)
+                    _drop(fund_list, fund_entry)
+                fund_entry = fund_strict << ID_BITS | ident
+                self._insert(fund_list, fund_entry)
         if old is not None and not same_side:
-            self._remove(ident, old)
-        return _Reservation(book, long, px_key, fund_key, b, c_ref, ntl)
+            self._remove(old)
+        return _Reservation(book, long, px_entry, fund_entry, b, c_ref, ntl)
 
     @staticmethod
-    def _remove(ident: int, res: _Reservation) -> None:
+    def _remove(res: _Reservation) -> None:
         book = res.book
-        _drop(book.long_px if res.long else book.short_px, res.px_key << ID_BITS | ident)
-        _drop(book.long_fund if res.long else book.short_fund, res.fund_key << ID_BITS | ident)
+        _drop(book.long_px if res.long else book.short_px, res.px_entry)
+        _drop(book.long_fund if res.long else book.short_fund, res.fund_entry)
 
     @staticmethod
     def _set_cross(entry: _Indexed, coin: str, res: _Reservation | None) -> None:
@@ -318,7 +327,7 @@ class TriggerIndex:
         entry = self.accounts.pop(name, None)
         if entry is not None:
             for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(entry.ident, res)
+                self._remove(res)
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
@@ -361,14 +370,14 @@ class TriggerIndex:
             elif buffer >= 0:
                 self.tight.add(name)
         for res in (*was_cross.values(), *was_iso.values()):  # positions closed or of the other kind
-            self._remove(ident, res)
+            self._remove(res)
         if name not in self.tight and (not cross or entry.cross):
             if not cross:
                 entry.slack = account.raw_usd
             self.accounts[name] = entry
         else:
             for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(ident, res)
+                self._remove(res)
 
     def filled(
         self, name: str, account: Account, coin: str, markets: dict[str, MarketState], tick: bool = False
@@ -402,14 +411,14 @@ class TriggerIndex:
         entry.slack = 0
         if not pos.szi:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             entry.slack = available
             return available >= 0
         if available < 2 * ROUNDING and entry.cross:
             available += self._lend(entry, account, markets)
         if available < ROUNDING:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return False
         b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
         res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old, keyed), pos, market)
@@ -434,13 +443,13 @@ class TriggerIndex:
         old = entry.iso.pop(coin, None)
         if not pos.szi:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return True
         ntl = margin.notional(pos.szi, market.mark)
         buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
         if buffer < ROUNDING:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return False
         entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed)
         return True
