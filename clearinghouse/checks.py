@@ -121,11 +121,12 @@ class IndexedChecks:
 
     def _covered(self, name: str) -> bool:
         """A standard account a tick sent for a check whose ledger proves it healthy and
-        re-keys it (`TriggerIndex.covered`). Not one the watch list or liquidation orders hold:
-        their exact check also clears those (`liquidation.healthy`)."""
+        re-keys it (`TriggerIndex.covered`: `AV - MM >= 0` in every scope, the standard model's
+        rule; another model is checked by its own). Not one the watch list or liquidation
+        orders hold: their exact check also clears those (`liquidation.healthy`)."""
         state = self.state
         return (
-            name not in self.ctx.models.banded
+            name not in self.ctx.models.chosen
             and name not in state.watch
             and name not in state.liq_orders
             and self.triggers.covered(name, state.accounts[name], state.markets)
