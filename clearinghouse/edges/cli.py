@@ -994,6 +994,7 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
         "next_seq": out.next_seq,
         "seeded": ingest.fills.seed_notes(),
         "liquidation_records": ingest.liquidations,
+        "spot_states": ingest.spot_states,
         "rejected": len(ingest.rejects),
         "rejects_file": str(rejects_path) if ingest.rejects else None,
     }

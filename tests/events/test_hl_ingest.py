@@ -16,20 +16,24 @@ from typing import Any
 import lz4.frame
 import pytest
 
-from clearinghouse.engine import IMPORT_ACCOUNT
+from clearinghouse import lending
+from clearinghouse.engine import IMPORT_ACCOUNT, Engine
 from events.adapters.hl_files import (
     NODE_FILLS,
     PERP_STATE,
+    SPOT_STATE,
     USER_FILLS,
     HlFileError,
     sniff,
 )
-from events.adapters.hl_fills import EXTERNAL, LogContents
+from events.adapters.hl_fills import EXTERNAL, OUTSIDE, LogContents, contents_of
 from events.adapters.hl_ingest import HlIngest
 from events.adapters.hl_misc import iso_ms
+from events.adapters.hl_spot import LENDER
 from events.adapters.hyperliquid import meta_markets
 from events.codec import encode_json
 from events.schema import (
+    Borrow,
     ClassTransfer,
     Deposit,
     Funding,
@@ -37,6 +41,10 @@ from events.schema import (
     ImportedPosition,
     LiquidationMark,
     Market,
+    PricePoint,
+    Prices,
+    SetMode,
+    Supply,
     Token,
     Trade,
     Transfer,
@@ -447,3 +455,156 @@ def test_a_spot_state_seeds_the_spot_balances() -> None:
         "spot_state.json", user="u9", known=LogContents(ids={e.id for e in events if e.id}, tokens={"PURR"})
     )
     assert again == []
+
+
+def test_a_unified_state_sets_the_mode_and_keeps_usdc_in_the_ledger() -> None:
+    """HyperLiquid.Net's recorded answer: `tokenToAvailableAfterMaintenance` is only sent for unified
+    and portfolio accounts, and without `portfolioMarginEnabled` the account is unified."""
+    events, ingest = read("hyperliquid_net_unified_balances.json", user="u9")
+    assert events == [
+        Deposit(account="u9", amount=2_773_630, id="hl:spot:u9:USDC"),  # 2.77363, the one USDC balance
+        Token(token="HYPE", decimals=8),
+        Deposit(account="u9", amount=959_057, token="HYPE", id="hl:spot:u9:HYPE"),  # 0.00959057 in 1e-8
+        SetMode(account="u9", mode="unified", id="hl:mode:u9"),
+    ]
+    assert ingest.spot_states == [
+        {
+            "account": "u9",
+            "mode": "unified",
+            "balances": [
+                {"coin": "USDC", "total": "2.77363", "hold": "0.0", "borrowed": "0", "supplied": "0"},
+                {"coin": "HYPE", "total": "0.00959057", "hold": "0.0", "borrowed": "0", "supplied": "0"},
+            ],
+        }
+    ]
+    engine = Engine()
+    assert [d for e in events for d in engine.apply(e)] == []
+    spot = engine.state.spot["u9"]
+    assert (spot.mode, spot.balances, engine.state.accounts["u9"].raw_usd) == ("unified", {"HYPE": 959_057}, 2_773_630)
+
+
+def test_a_portfolio_sub_account_reads_its_abstraction_and_supply() -> None:
+    """HyperLiquid.Net's recorded `subAccounts2` entry: a `spotState` with `abstraction` beside it.
+    Its USDC is written to 8 decimals; the engine keeps micro-USDC and drops the last two."""
+    kind, body = sniff(DATA / "hyperliquid_net_pm_subaccount.json")
+    assert kind == SPOT_STATE and body["abstraction"] == "portfolioMargin"
+    events, ingest = read("hyperliquid_net_pm_subaccount.json", user="u9")
+    assert events == [
+        Deposit(account="u9", amount=894_089_960, id="hl:spot:u9:USDC"),  # 894.08996004 rounded down
+        # HYPE and UBTC: total 0, nothing to book
+        SetMode(account="u9", mode="portfolio", id="hl:mode:u9"),
+        Supply(account="u9", amount=746_677_103, id="hl:supply:u9:USDC"),  # 746.67710305 rounded down
+    ]
+    assert ingest.spot_states[0]["mode"] == "portfolio"
+    assert ingest.spot_states[0]["balances"][0]["hold"] == "140.43677994"  # reported, not booked
+    # The engine's own rules decide: 894 USDC of value and no volume is below the portfolio margin
+    # entry (10,000 USDC of value), so the switch is refused, and a standard account's USDC in
+    # the ledger cannot be supplied.
+    engine = Engine()
+    derived = [d for e in events for d in engine.apply(e)]
+    assert [(d.event, d.reason) for d in derived] == [
+        (
+            "set_mode",
+            "portfolio margin needs weighted volume above the minimum or account value above the minimum",
+        ),
+        ("supply", "amount 746.677103 is above the available 0.0 USDC"),
+    ]
+
+
+def test_a_portfolio_state_seeds_mode_balances_borrows_and_supplies() -> None:
+    """A hand-built portfolio body (the fields HyperLiquid.Net documents): USDC total 3000 of which
+    1000 borrowed and 500 supplied, HYPE total 400 of which 100 supplied; HYPE listed at 30."""
+    known = LogContents(tokens={"HYPE"})
+    events, _ = read("pm_spot_state.json", user="u9", known=known)
+    lend = "hl:lend:u9:USDC"
+    assert events == [
+        Deposit(account="u9", amount=2_000_000_000, id="hl:spot:u9:USDC"),  # its own: 3000 - 1000
+        Deposit(account="u9", amount=40_000_000_000, token="HYPE", id="hl:spot:u9:HYPE"),
+        SetMode(account="u9", mode="portfolio", id="hl:mode:u9"),
+        Deposit(account=LENDER, amount=1_000_000_000, id=lend),  # the outside world supplies the loan
+        ClassTransfer(account=LENDER, amount=1_000_000_000, to_perp=False, id=f"{lend}:to-spot"),
+        Supply(account=LENDER, amount=1_000_000_000, id=f"{lend}:supply"),
+        Borrow(account="u9", amount=1_000_000_000, id="hl:borrow:u9:USDC"),
+        Supply(account="u9", amount=500_000_000, id="hl:supply:u9:USDC"),
+        Supply(account="u9", amount=10_000_000_000, token="HYPE", id="hl:supply:u9:HYPE"),
+    ]
+    engine = Engine()
+    before = [Token(token="HYPE", decimals=8), Prices(prices={"HYPE": PricePoint(mark=3_000_000_000)})]
+    # value at the switch: 2000 + 400 * 30 = 14,000 > 10,000; borrow headroom 400 * 30 * 0.65 = 7,800
+    assert [d for e in before + events for d in engine.apply(e)] == []
+    state = engine.state
+    spot, usdc, hype = state.spot["u9"], state.pools["USDC"], state.pools["HYPE"]
+    assert spot.mode == "portfolio"
+    assert spot.balances == {"HYPE": 30_000_000_000}  # 400 - 100 supplied
+    assert state.accounts["u9"].raw_usd == 2_500_000_000  # 2000 own + 1000 borrowed - 500 supplied
+    assert lending.claim(usdc, spot.supplied["USDC"]) == 500_000_000
+    assert lending.claim(hype, spot.supplied["HYPE"]) == 10_000_000_000
+    assert lending.owed(usdc, spot.borrowed["USDC"]) == 1_000_000_000
+    assert lending.lent(usdc) == 1_000_000_000 and lending.supplied(usdc) == 1_500_000_000
+    again, _ = read("pm_spot_state.json", user="u9", known=contents_of(before + events))
+    assert again == []
+
+
+def test_a_mode_the_log_already_set_is_not_set_again() -> None:
+    events, _ = read("hyperliquid_net_unified_balances.json", user="u9", known=LogContents(modes={"u9": "unified"}))
+    assert not any(isinstance(e, SetMode) for e in events)
+    assert contents_of([SetMode(account="u9", mode="portfolio")]).modes == {"u9": "portfolio"}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            {"tokenToAvailableAfterMaintenance": [], "balances": [{"coin": "USDC", "total": "5", "borrowed": "1"}]},
+            "USDC borrowed by a unified account: only portfolio margin borrows",
+        ),
+        (
+            {"portfolioMarginEnabled": True, "balances": [{"coin": "USDC", "total": "5", "borrowed": "6"}]},
+            "borrowed USDC above total: the account's own balance would be negative",
+        ),
+        (
+            {"portfolioMarginEnabled": True, "balances": [{"coin": "HYPE", "total": "1", "supplied": "2"}]},
+            "supplied HYPE above total: total holds what is supplied",
+        ),
+    ],
+)
+def test_borrows_and_supplies_that_do_not_fit_are_rejected_with_the_reason(
+    tmp_path: Path, body: dict[str, Any], reason: str
+) -> None:
+    path = tmp_path / "spot.json"
+    path.write_text(json.dumps(body))
+    events, ingest = read(str(path), user="u9")
+    assert [r["reason"] for r in ingest.rejects] == [reason]
+    assert not any(isinstance(e, (Deposit, Borrow, Supply)) for e in events)
+
+
+def test_an_unknown_abstraction_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "spot.json"
+    path.write_text(json.dumps({"abstraction": "cosmic", "balances": []}))
+    with pytest.raises(HlFileError, match="abstraction 'cosmic' is none of portfolioMargin, unifiedAccount"):
+        read(str(path), user="u9")
+
+
+# ---- one-user fills on a log without the outside world -----------------------------------------
+
+
+def test_one_user_fills_of_a_known_user_bring_the_outside_world_in() -> None:
+    """The user exists (a deposit made it) but no import ever ran, so `@import` does not: an empty
+    import of `@outside` creates it before the trades."""
+    events, _ = read("sdk_user_fills.json", user="u9", known=LogContents(accounts={"u9"}))
+    assert events[0] == META["BTC"]
+    assert events[1] == ImportAccount(account=OUTSIDE, raw_usd=0, id="hl:seed:@outside")
+    assert [type(e) for e in events[2:]] == [Trade, Trade, Trade]
+    engine = Engine()
+    assert [d for e in [Deposit(account="u9", amount=1_000_000_000), *events] for d in engine.apply(e)] == []
+    assert engine.state.accounts[OUTSIDE].raw_usd == 0 and IMPORT_ACCOUNT in engine.state.accounts
+
+
+def test_the_outside_world_is_not_seeded_twice() -> None:
+    # the log holds an import (so @import exists): the trades need nothing more
+    known = contents_of([ImportAccount(account="x", raw_usd=0), Deposit(account="u9", amount=1)])
+    events, _ = read("sdk_user_fills.json", user="u9", known=known)
+    assert not any(isinstance(e, ImportAccount) for e in events)
+    # a new user is seeded by its own import, which creates @import: no @outside either
+    events, _ = read("sdk_user_fills.json", user="u9")
+    assert [e.account for e in events if isinstance(e, ImportAccount)] == ["u9"]
