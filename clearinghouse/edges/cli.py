@@ -1036,6 +1036,11 @@ def cmd_hl_reconcile(args: argparse.Namespace) -> int:
     print(f"fee: {fee['match']} match, {fee['mismatch']} differ")
     for liq in report.liquidations:
         print(f"liquidation tid {liq['tid']} of {liq['account']}: venue {liq['venue']}, engine {liq['engine']}")
+    for record in report.records:
+        print(
+            f"liquidation record {record['id']} of {record['account']} ({record['scope']}): "
+            f"venue liquidated, engine {record['engine']}"
+        )
     if report.mismatches:
         print(f"first difference: {json.dumps(report.mismatches[0])}")
     return 0

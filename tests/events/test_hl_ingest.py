@@ -39,7 +39,9 @@ from events.schema import (
     Funding,
     ImportAccount,
     ImportedPosition,
+    LiquidatedPosition,
     LiquidationMark,
+    LiquidationRecord,
     Market,
     PricePoint,
     Prices,
@@ -402,6 +404,16 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
         Withdraw(account=B, amount=101_000_000, ts=hour, id="hl:b807850000:1"),  # 100 out, 1 fee
         Transfer(from_=A, to=C, amount=50_000_000, ts=hour, id="hl:b807850000:2"),
         ClassTransfer(account=A, amount=25_500_000, to_perp=False, ts=hour, id="hl:b807850000:3"),
+        # the ledger's record of C's cross liquidation: account value -12.5, 1500 of notional, 0.5 ETH
+        LiquidationRecord(
+            account=C,
+            cross=True,
+            account_value=-12_500_000,
+            notional=1_500_000_000,
+            positions=[LiquidatedPosition(coin="ETH", szi=50_000_000)],
+            ts=hour,
+            id="hl:b807850000:4",
+        ),
     ]
     # in time order with the trades: the deposit shares the first trade's moment and follows it
     assert [type(e).__name__ for e in events[7:10]] == ["Trade", "Deposit", "Trade"]
@@ -422,13 +434,13 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
         "file": str(DATA / "misc_events_by_block.jsonl"),
         "format": "misc_events_by_block",
         "records": 8,
-        "events": 5,
+        "events": 6,  # the liquidation record is one of them
         "dropped": 0,
         "rejected": 2,
     }
     known = LogContents(ids={e.id for e in events if e.id})
     again, ingest = read("misc_events_by_block.jsonl", known=known)
-    assert again == [] and ingest.files[0]["dropped"] == 5
+    assert again == [] and ingest.files[0]["dropped"] == 6
 
 
 # ---- spotClearinghouseState --------------------------------------------------------------------
