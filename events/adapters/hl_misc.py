@@ -104,10 +104,11 @@ def _funding(body: dict[str, Any], ts: int) -> list[Any]:
     for delta in deltas:
         if not isinstance(delta, dict) or not isinstance(delta.get("coin"), str):
             raise MiscError("a funding delta without coin")
-        if delta.get("fundingRate") is None:
+        name = next((n for n in ("fundingRate", "funding_rate") if delta.get(n) is not None), None)
+        if name is None:
             raise MiscError("a funding delta without fundingRate: the engine pays funding from the hour's rate")
         _names(delta["coin"])
-        rate = _rate(delta, "fundingRate")
+        rate = _rate(delta, name)
         if rates.setdefault(delta["coin"], rate) != rate:
             raise MiscError(f"two funding rates for {delta['coin']} in one event")
     hour = ts // HOUR_MS

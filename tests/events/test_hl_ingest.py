@@ -7,6 +7,7 @@ coin for sizes, 1e-8 USDC per coin for prices.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from fractions import Fraction
@@ -28,7 +29,7 @@ from events.adapters.hl_files import (
 )
 from events.adapters.hl_fills import EXTERNAL, OUTSIDE, LogContents, contents_of
 from events.adapters.hl_ingest import HlIngest
-from events.adapters.hl_misc import iso_ms
+from events.adapters.hl_misc import MiscError, iso_ms, misc_events
 from events.adapters.hl_spot import LENDER
 from events.adapters.hyperliquid import meta_markets
 from events.codec import encode_json
@@ -620,3 +621,23 @@ def test_the_outside_world_is_not_seeded_twice() -> None:
     # a new user is seeded by its own import, which creates @import: no @outside either
     events, _ = read("sdk_user_fills.json", user="u9")
     assert [e.account for e in events if isinstance(e, ImportAccount)] == ["u9"]
+
+
+def test_funding_rates_are_read_under_either_spelling() -> None:
+    """A Funding event whose deltas write `funding_rate` (the snake_case of the other per-delta
+    fields) gives the same events as `fundingRate`: one rate per coin, in 1e-12 an hour."""
+    moment = calendar.timegm((2026, 6, 11, 1, 0, 0)) * 1000 + 39  # 2026-06-11T01:00:00.039772125
+    deltas = [
+        {"user": A, "coin": "ZEC", "funding_amount": "9.330246", "szi": "280.0", "funding_rate": "-0.0000810249"},
+        {"user": B, "coin": "HYPE", "funding_amount": "4.506878", "szi": "-2744.84", "funding_rate": "0.0000308526"},
+    ]
+    item = {"time": "2026-06-11T01:00:00.039772125", "hash": "0x0", "inner": {"Funding": {"deltas": deltas}}}
+    events, note = misc_events(item, "hl:b1:0")
+    hour = moment // 3_600_000
+    assert note is None and events == [
+        Funding(coin="HYPE", rate=30_852_600, ts=moment, id=f"hl:funding:HYPE:{hour}"),
+        Funding(coin="ZEC", rate=-81_024_900, ts=moment, id=f"hl:funding:ZEC:{hour}"),
+    ]
+    del deltas[1]["funding_rate"]
+    with pytest.raises(MiscError, match="a funding delta without fundingRate"):
+        misc_events(item, "hl:b1:0")
