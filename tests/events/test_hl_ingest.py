@@ -641,3 +641,20 @@ def test_funding_rates_are_read_under_either_spelling() -> None:
     del deltas[1]["funding_rate"]
     with pytest.raises(MiscError, match="a funding delta without fundingRate"):
         misc_events(item, "hl:b1:0")
+
+
+@pytest.mark.slow  # runs the command in a subprocess
+def test_one_user_fills_after_a_spot_state_run_on_a_log_without_imports(tmp_path: Path) -> None:
+    """The spot state creates the account by its deposits; the fills read after it find the user
+    known and no outside world, so `@outside`'s empty import comes first and every trade lands."""
+    log = str(tmp_path / "log")
+    spot = json.loads(
+        cli("hl", "ingest", str(DATA / "spot_state.json"), "--user", "u9", "--log", log, "--json").stdout
+    )
+    assert spot["spot_states"][0]["mode"] == "standard" and spot["events"] == 4
+    fills = json.loads(
+        cli("hl", "ingest", str(DATA / "sdk_user_fills.json"), "--user", "u9", "--log", log, "--json").stdout
+    )
+    assert (fills["events"], fills["seeded"]) == (5, [])  # BTC's market, @outside's import, 3 trades
+    run = json.loads(cli("run", "--log", log, "--liquidation", "off", "--json").stdout)
+    assert run["applied"] == 9 and run["derived"] == 0

@@ -235,3 +235,13 @@ def test_ledger_liquidation_records_are_compared_with_the_engines_decision() -> 
     ]
     assert report.summary()["fills"] == 6  # the records leave the fill counts as they were
     assert "Ledger liquidation records" in reconcile_html(report)
+
+
+@pytest.mark.slow  # runs the command in a subprocess
+def test_the_command_lists_the_ledger_liquidation_records(tmp_path: Path) -> None:
+    log, fills = tmp_path / "log", DATA / "node_fills_by_block.jsonl"
+    misc = DATA / "misc_liquidation_records.jsonl"
+    cli("hl", "ingest", str(fills), str(misc), "--log", str(log), "--meta", str(DATA / "meta.json"))
+    out = cli("hl", "reconcile", "--log", str(log), "--fills", str(fills)).stdout
+    assert f"liquidation record hl:b807847465:0 of {C} (cross): venue liquidated, engine backstop" in out
+    assert f"liquidation record hl:b807847465:2 of {D} (isolated ETH): venue liquidated, engine no such" in out
