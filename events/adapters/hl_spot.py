@@ -100,7 +100,9 @@ def spot_events(
 def _amount(balance: dict[str, Any], name: str, coin: str) -> int:
     """An amount in the engine's units. Spot USDC is written to 8 decimals; the engine keeps
     micro-USDC, so the last two are dropped (rounded down: never more than the account holds)."""
-    value = balance.get(name, "0")
+    value = balance.get(name, None if name == "total" else "0")
+    if value is None:
+        raise SpotError(f"{name} of {coin} is missing")
     try:
         text = value if isinstance(value, (str, int)) else str(value)
         amount = parse_decimal(text, TOKEN_DECIMALS)

@@ -579,6 +579,12 @@ def test_a_mode_the_log_already_set_is_not_set_again() -> None:
             {"portfolioMarginEnabled": True, "balances": [{"coin": "HYPE", "total": "1", "supplied": "2"}]},
             "supplied HYPE above total: total holds what is supplied",
         ),
+        ({"balances": [{"coin": "HYPE", "hold": "1"}]}, "total of HYPE is missing"),
+        ({"balances": [{"coin": "HYPE", "total": "-1"}]}, "total of HYPE is negative"),
+        (
+            {"balances": [{"coin": "HYPE", "total": "1.000000001"}]},
+            "total of HYPE: '1.000000001' has more than 8 decimals",
+        ),
     ],
 )
 def test_borrows_and_supplies_that_do_not_fit_are_rejected_with_the_reason(
