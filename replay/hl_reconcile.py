@@ -28,6 +28,7 @@ from typing import Any
 
 from clearinghouse.engine import IMPORT_ACCOUNT, Engine
 from clearinghouse.liquidation import scopes
+from clearinghouse.scopes import Scope
 from clearinghouse.state import LiquidationConfig, State
 from events.adapters.hl_fills import Leg
 from events.schema import LiquidationRecord, PricePoint, Prices, Trade
@@ -85,29 +86,17 @@ class _Reconciler:
             self.by_id.setdefault(ident, []).append(leg)
         self.report = Report()
         self.unknown_entry: set[tuple[str, str]] = set()
-        # (account, ts) -> the decision and equity before the account's first marked fill of that moment
-        self.decided: dict[tuple[str, int | None], tuple[str, int | None]] = {}
+        # (account, ts) -> its scopes before the account's first marked fill of that moment
+        self.decided: dict[tuple[str, int | None], list[Scope] | None] = {}
 
     def apply(self, event: Any) -> None:
         self.engine.apply(event)
 
-    def decision(self, name: str, coins: frozenset[str] | None = None) -> tuple[str, int | None]:
-        """What the engine's rules say of the account now, "market", "backstop" or "not triggered",
-        with the equity of the scopes looked at: every scope, or (`coins`) its isolated positions
-        of those coins."""
+    def scopes_now(self, name: str) -> list[Scope] | None:
+        """The account's scopes (cross book, isolated positions) with their figures now; None for an
+        account the log does not hold."""
         account = self.engine.state.accounts.get(name)
-        if account is None:
-            return "not in this log", None
-        looked = [
-            scope for scope in scopes(account, self.engine.state.markets) if coins is None or scope.name in coins
-        ]
-        if not looked:
-            return "no such isolated position", None
-        equity = sum(scope.equity for scope in looked)
-        below = [scope for scope in looked if scope.below]
-        if not below:
-            return "not triggered", equity
-        return ("backstop" if any(scope.backstop for scope in below) else "market"), equity
+        return None if account is None else scopes(account, self.engine.state.markets)
 
     def trade(self, event: Trade) -> None:
         legs = self.by_id.pop(event.id or "", [])
@@ -122,8 +111,9 @@ class _Reconciler:
         mark = event.liquidation
         assert mark is not None
         name = mark.user or mark.account
-        engine, equity = self.decision(name)
-        self.decided.setdefault((name, event.ts), (engine, equity))
+        found = self.scopes_now(name)
+        self.decided.setdefault((name, event.ts), found)
+        engine, _ = decision(found)
         self.report.liquidations.append(
             {
                 "tid": event.tid,
@@ -138,7 +128,9 @@ class _Reconciler:
     def record(self, event: LiquidationRecord) -> None:
         """The venue's ledger record of a liquidation against the engine's decision for that scope."""
         coins = None if event.cross else frozenset(p.coin for p in event.positions)
-        engine, equity = self.decided.get((event.account, event.ts)) or self.decision(event.account, coins)
+        moment = (event.account, event.ts)
+        found = self.decided[moment] if moment in self.decided else self.scopes_now(event.account)
+        engine, equity = decision(found, coins)
         self.report.records.append(
             {
                 "id": event.id,
@@ -232,6 +224,21 @@ class _Reconciler:
                 "refused": refused,
             }
         )
+
+
+def decision(found: list[Scope] | None, coins: frozenset[str] | None = None) -> tuple[str, int | None]:
+    """What the engine's rules say of the `found` scopes, "market", "backstop" or "not triggered",
+    with their equity: every scope, or (`coins`) the isolated positions of those coins."""
+    if found is None:
+        return "not in this log", None
+    looked = [scope for scope in found if coins is None or scope.name in coins]
+    if not looked:
+        return "no such isolated position", None
+    equity = sum(scope.equity for scope in looked)
+    below = [scope for scope in looked if scope.below]
+    if not below:
+        return "not triggered", equity
+    return ("backstop" if any(scope.backstop for scope in below) else "market"), equity
 
 
 def reconcile(events: Iterable[Any], legs: list[tuple[str, Leg]], unread: int = 0) -> Report:
