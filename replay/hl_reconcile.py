@@ -13,7 +13,7 @@ Before a fill with a liquidation marker, the engine gets the venue's mark (`mark
 coin, and the decision its rules take there for the liquidated account (below maintenance or not,
 market or backstop phase: `clearinghouse.liquidation.scopes`) is compared with the marker.
 A ledger liquidation record (`liq_record`) is compared the same way with the decision for the
-scope it names (the cross book, or the isolated positions): the decision taken before the first
+scope it names (the cross book alone, or its isolated positions): the decision taken before the first
 marked fill of that account at the record's moment when there is one (the record and its
 executions share the moment, and the fills come first), else the decision at the record.
 """
@@ -127,16 +127,16 @@ class _Reconciler:
 
     def record(self, event: LiquidationRecord) -> None:
         """The venue's ledger record of a liquidation against the engine's decision for that scope."""
-        coins = None if event.cross else frozenset(p.coin for p in event.positions)
+        names = frozenset({"cross"} if event.cross else (p.coin for p in event.positions))
         moment = (event.account, event.ts)
         found = self.decided[moment] if moment in self.decided else self.scopes_now(event.account)
-        engine, equity = decision(found, coins)
+        engine, equity = decision(found, names)
         self.report.records.append(
             {
                 "id": event.id,
                 "account": event.account,
                 "time": event.ts,
-                "scope": "cross" if coins is None else "isolated " + " ".join(sorted(coins)),
+                "scope": "cross" if event.cross else "isolated " + " ".join(sorted(names)),
                 "venue_account_value": None
                 if event.account_value is None
                 else _amount(event.account_value, USD_DECIMALS),
@@ -226,12 +226,12 @@ class _Reconciler:
         )
 
 
-def decision(found: list[Scope] | None, coins: frozenset[str] | None = None) -> tuple[str, int | None]:
+def decision(found: list[Scope] | None, names: frozenset[str] | None = None) -> tuple[str, int | None]:
     """What the engine's rules say of the `found` scopes, "market", "backstop" or "not triggered",
-    with their equity: every scope, or (`coins`) the isolated positions of those coins."""
+    with their equity: every scope, or those `names` ("cross", or the coins of isolated positions)."""
     if found is None:
         return "not in this log", None
-    looked = [scope for scope in found if coins is None or scope.name in coins]
+    looked = [scope for scope in found if names is None or scope.name in names]
     if not looked:
         return "no such isolated position", None
     equity = sum(scope.equity for scope in looked)

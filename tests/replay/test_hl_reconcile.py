@@ -12,6 +12,17 @@ import pytest
 from events.adapters.hl_fills import LogContents
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import meta_markets
+from events.schema import (
+    Deposit,
+    LiquidatedPosition,
+    LiquidationRecord,
+    MarginTier,
+    Market,
+    PricePoint,
+    Prices,
+    SetLeverage,
+    Trade,
+)
 from replay.hl_reconcile import Report, direction, reconcile, reconcile_html
 from tests.support.cli import cli
 from tests.support.hyperliquid import CCXT_USER, DATA, C, D
@@ -245,3 +256,28 @@ def test_the_command_lists_the_ledger_liquidation_records(tmp_path: Path) -> Non
     out = cli("hl", "reconcile", "--log", str(log), "--fills", str(fills)).stdout
     assert f"liquidation record hl:b807847465:0 of {C} (cross): venue liquidated, engine backstop" in out
     assert f"liquidation record hl:b807847465:2 of {D} (isolated ETH): venue liquidated, engine no such" in out
+
+
+def test_a_record_is_judged_on_the_scope_it_names() -> None:
+    """u holds 1 ETH isolated at 10x from 3000 with 1000 deposited, the mark falls to 2750: its
+    isolated margin 300 - 250 = 50 is below 2750 / 50 = 55 (above two thirds of it: the market
+    phase), while its cross book, 1000 - 300 = 700 with nothing to maintain, is not."""
+    tiers = [MarginTier(0, 25), MarginTier(100_000_000_000_000, 15)]
+    log = [
+        Market(coin="ETH", sz_decimals=4, margin_tiers=tiers),
+        Deposit(account="u", amount=1_000_000_000),
+        Deposit(account="c", amount=100_000_000_000),
+        SetLeverage(account="u", coin="ETH", leverage=10, cross=False),
+        Prices(prices={"ETH": PricePoint(mark=300_000_000_000)}),
+        Trade(coin="ETH", px=300_000_000_000, sz=100_000_000, buyer="u", seller="c"),
+        Prices(prices={"ETH": PricePoint(mark=275_000_000_000)}),
+        LiquidationRecord(account="u", cross=True, id="r1"),
+        LiquidationRecord(
+            account="u", cross=False, positions=[LiquidatedPosition(coin="ETH", szi=100_000_000)], id="r2"
+        ),
+    ]
+    report = reconcile(log, [])
+    assert [(r["id"], r["scope"], r["engine"], r["engine_equity"]) for r in report.records] == [
+        ("r1", "cross", "not triggered", "700.0"),
+        ("r2", "isolated ETH", "market", "50.0"),
+    ]
