@@ -631,18 +631,19 @@ def test_the_outside_world_is_not_seeded_twice() -> None:
 
 def test_funding_rates_are_read_under_either_spelling() -> None:
     """A Funding event whose deltas write `funding_rate` (the snake_case of the other per-delta
-    fields) gives the same events as `fundingRate`: one rate per coin, in 1e-12 an hour."""
-    moment = calendar.timegm((2026, 6, 11, 1, 0, 0)) * 1000 + 39  # 2026-06-11T01:00:00.039772125
+    fields, as the public node excerpt cited in tests/data/hyperliquid/README.md shows) gives the
+    same events as `fundingRate`: one rate per coin, in 1e-12 an hour. Figures made up."""
+    moment = calendar.timegm((2026, 6, 11, 2, 0, 0)) * 1000 + 52  # 2026-06-11T02:00:00.052134000
     deltas = [
-        {"user": A, "coin": "ZEC", "funding_amount": "9.330246", "szi": "280.0", "funding_rate": "-0.0000810249"},
-        {"user": B, "coin": "HYPE", "funding_amount": "4.506878", "szi": "-2744.84", "funding_rate": "0.0000308526"},
+        {"user": A, "coin": "ETH", "funding_amount": "1.25", "szi": "2.0", "funding_rate": "-0.0000412"},
+        {"user": B, "coin": "BTC", "funding_amount": "0.5", "szi": "-0.1", "funding_rate": "0.0000125"},
     ]
-    item = {"time": "2026-06-11T01:00:00.039772125", "hash": "0x0", "inner": {"Funding": {"deltas": deltas}}}
+    item = {"time": "2026-06-11T02:00:00.052134000", "hash": "0x0", "inner": {"Funding": {"deltas": deltas}}}
     events, note = misc_events(item, "hl:b1:0")
     hour = moment // 3_600_000
     assert note is None and events == [
-        Funding(coin="HYPE", rate=30_852_600, ts=moment, id=f"hl:funding:HYPE:{hour}"),
-        Funding(coin="ZEC", rate=-81_024_900, ts=moment, id=f"hl:funding:ZEC:{hour}"),
+        Funding(coin="BTC", rate=12_500_000, ts=moment, id=f"hl:funding:BTC:{hour}"),
+        Funding(coin="ETH", rate=-41_200_000, ts=moment, id=f"hl:funding:ETH:{hour}"),
     ]
     del deltas[1]["funding_rate"]
     with pytest.raises(MiscError, match="a funding delta without fundingRate"):
