@@ -665,3 +665,59 @@ def test_one_user_fills_after_a_spot_state_run_on_a_log_without_imports(tmp_path
     assert (fills["events"], fills["seeded"]) == (5, [])  # BTC's market, @outside's import, 3 trades
     run = json.loads(cli("run", "--log", log, "--liquidation", "off", "--json").stdout)
     assert run["applied"] == 9 and run["derived"] == 0
+
+
+@pytest.mark.parametrize(
+    ("delta", "reason"),
+    [
+        ({"leverageType": "Portfolio"}, "liquidation leverageType must be Cross or Isolated, got 'Portfolio'"),
+        (
+            {"leverageType": "Cross", "liquidatedPositions": {"coin": "ETH"}},
+            "liquidatedPositions is not a list of {coin, szi}",
+        ),
+        (
+            {"leverageType": "Isolated", "liquidatedPositions": [{"coin": "ETH", "szi": "x"}]},
+            "szi: not a decimal: 'x' (expected an optional sign, then digits with at most one point)",
+        ),
+        (
+            {"leverageType": "Cross", "accountValue": "1e3"},
+            "accountValue: not a decimal: '1e3' (exponents are not allowed)",
+        ),
+    ],
+)
+def test_a_liquidation_record_that_cannot_be_read_is_rejected_with_the_reason(
+    delta: dict[str, Any], reason: str
+) -> None:
+    item = {
+        "time": "2025-11-25T09:00:00.051",
+        "inner": {"LedgerUpdate": {"users": [C], "delta": {"type": "liquidation", **delta}}},
+    }
+    with pytest.raises(MiscError) as caught:
+        misc_events(item, "hl:b1:0")
+    assert str(caught.value) == reason
+
+
+def test_an_isolated_liquidation_record_without_figures_keeps_what_it_has() -> None:
+    item = {
+        "time": "2025-11-25T09:00:00.051",
+        "inner": {
+            "LedgerUpdate": {
+                "users": [C],
+                "delta": {
+                    "type": "liquidation",
+                    "leverageType": "Isolated",
+                    "liquidatedPositions": [{"coin": "ETH", "szi": -2}],
+                },
+            }
+        },
+    }
+    events, _ = misc_events(item, "hl:b1:0")
+    assert events == [
+        LiquidationRecord(
+            account=C,
+            cross=False,
+            positions=[LiquidatedPosition(coin="ETH", szi=-200_000_000)],
+            ts=1764061200051,
+            id="hl:b1:0",
+        )
+    ]
