@@ -1,9 +1,10 @@
 """Info API `spotClearinghouseState` -> events that seed an account's spot side, its mode, and
 what it borrowed and supplied (docs/hyperliquid-data.md, "Spot balances").
 
-The mode is read as the API signals it: `portfolioMarginEnabled: true` only for portfolio margin,
-`tokenToAvailableAfterMaintenance` only for unified and portfolio accounts, neither for a standard
-one. A balance `{coin, total, hold, entryNtl[, borrowed, supplied]}` holds `total` of the token,
+The mode is read as the API signals it: an `abstraction` beside the body (a `userAbstraction`
+answer, as `subAccounts2` entries carry one), else `portfolioMarginEnabled: true` (sent for
+portfolio margin only), else `tokenToAvailableAfterMaintenance` (unified and portfolio accounts
+only), else standard. A balance `{coin, total, hold, entryNtl[, borrowed, supplied]}` holds `total` of the token,
 what it supplied and what it borrowed included, so the account's own deposit is `total - borrowed`.
 
 Standard: each `total` is deposited into the spot balance (USDC, which a deposit puts in the perp
