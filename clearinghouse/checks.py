@@ -113,8 +113,8 @@ class IndexedChecks:
             }
         if kind is ev.Rules:
             return set(ctx.models.banded) if event.ltv or event.caps or event.pm else set()
-        if kind is ev.SetLeverage or kind is ev.Token:
-            return set()  # neither changes account value or maintenance
+        if kind is ev.SetLeverage or kind is ev.Token or kind is ev.LiquidationRecord:
+            return set()  # none changes account value or maintenance
         return {event.account}  # type: ignore[union-attr]
 
     def _band_filled(self, name: str, coin: str, perp: bool) -> bool:

@@ -301,6 +301,24 @@ class ImportAccount(_Base, tag="import_account"):
     positions: Annotated[list[ImportedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
 
 
+class LiquidatedPosition(msgspec.Struct, frozen=True):
+    coin: Name
+    szi: Size
+
+
+class LiquidationRecord(_Base, tag="liq_record"):
+    """A venue's record that it liquidated `account` (Hyperliquid's ledger `liquidation`): its
+    cross book (`cross`) or isolated positions, the account value and liquidated notional it saw,
+    and the positions. The engine keeps it in the log and changes nothing; `hl reconcile`
+    compares it with the engine's own decision at that point."""
+
+    account: Name
+    cross: bool = True
+    account_value: Usd | None = None
+    notional: Usd | None = None
+    positions: Annotated[list[LiquidatedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
+
+
 InputEvent = (
     Market
     | Deposit
@@ -321,6 +339,7 @@ InputEvent = (
     | WithdrawSupply
     | Borrow
     | Repay
+    | LiquidationRecord
 )
 
 # ---- derived events (decisions) -------------------------------------------------------------

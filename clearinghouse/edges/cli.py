@@ -994,6 +994,7 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
         "next_seq": out.next_seq,
         "seeded": ingest.fills.seed_notes(),
         "liquidation_records": ingest.liquidations,
+        "spot_states": ingest.spot_states,
         "rejected": len(ingest.rejects),
         "rejects_file": str(rejects_path) if ingest.rejects else None,
     }
@@ -1035,6 +1036,11 @@ def cmd_hl_reconcile(args: argparse.Namespace) -> int:
     print(f"fee: {fee['match']} match, {fee['mismatch']} differ")
     for liq in report.liquidations:
         print(f"liquidation tid {liq['tid']} of {liq['account']}: venue {liq['venue']}, engine {liq['engine']}")
+    for record in report.records:
+        print(
+            f"liquidation record {record['id']} of {record['account']} ({record['scope']}): "
+            f"venue liquidated, engine {record['engine']}"
+        )
     if report.mismatches:
         print(f"first difference: {json.dumps(report.mismatches[0])}")
     return 0
@@ -1478,21 +1484,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "ingest",
         cmd_hl_ingest,
-        "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
-        "misc_events_by_block, plain or .lz4, to a log as events, all or none",
+        "append Hyperliquid fills (API userFills, node node_fills_by_block), node "
+        "misc_events_by_block and spotClearinghouseState bodies, plain or .lz4, to a log as events, all or none",
         hl_sub,
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="Hyperliquid files: userFills JSON, node_fills_by_block or misc_events_by_block, plain or .lz4",
+        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block or "
+        "spotClearinghouseState, plain or .lz4",
     )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument(
         "--user",
         metavar="ADDRESS",
-        help="whose fills a userFills array holds; in node files, "
+        help="whose fills a userFills array (or whose balances a spot state) holds; in node files, "
         "only this user's fills, each against the outside world (@import)",
     )
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
