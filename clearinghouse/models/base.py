@@ -1,5 +1,5 @@
 """The margin model protocol: everything the engine, liquidation and the trigger bands ask about
-an account's margin, answered by the account's model (standard, unified, portfolio margin).
+an account's margin, answered by the account's model (standard, unified, portfolio margin, risk).
 
 An account's model is chosen once, from its mode (`registry.MODELS`), and kept in the engine's
 `registry.AccountModels` cache, rebuilt from the state: nothing along the hot path compares mode
@@ -47,7 +47,9 @@ class MarginModel(Protocol):
     may_borrow: bool  # explicit borrows are allowed
     cross_leverage_margined: bool  # a lower cross leverage must be covered by margin
     spot_collateral: bool  # its spot side (collateral, supply, borrows) counts in its margin
-    ratio_liquidation: bool  # liquidated on its portfolio ratio and borrow thresholds after its own scopes
+    ratio_liquidation: bool  # its whole book is liquidated on its own figures (`book_broken`) after its own scopes
+    sized: bool  # its buffer is a sum of per-coin terms (`pm_triggers.parts`) the bands split
+    counts_every_token: bool  # every spot token counts in its margin (else only those with an LTV)
 
     # ---- figures ---------------------------------------------------------------------------
 
@@ -121,12 +123,26 @@ class MarginModel(Protocol):
 
     # ---- liquidation -----------------------------------------------------------------------
 
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        """Rejects a perp fill of `szi` (signed) at `px` paying `fee` the model does not finance."""
+        ...
+
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         """Figures the liquidation check and the bands both use, computed once (None: none)."""
         ...
 
     def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
         """Whether anything of the account is liquidatable now."""
+        ...
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        """Whether its whole book is liquidatable on the model's own figures (`ratio_liquidation`)."""
+        ...
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        """The equity and maintenance its book liquidation reports (`ratio_liquidation`)."""
         ...
 
     def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:

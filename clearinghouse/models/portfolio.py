@@ -29,6 +29,8 @@ class PortfolioModel:
     cross_leverage_margined = False  # the cross book answers to the PM ratio, which leverage does not enter
     spot_collateral = True
     ratio_liquidation = True
+    sized = True
+    counts_every_token = False
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         """The portfolio part: liquidation value against the requirement scaled to the ratio,
@@ -104,6 +106,24 @@ class PortfolioModel:
             raise Reject("portfolio margin needs weighted volume above the minimum or account value above the minimum")
         if worth >= rules.max_value:
             raise Reject("portfolio margin needs account value below the maximum")
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        return None
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        """Something the ratio can liquidate, and the ratio above its limit."""
+        assert spot is not None
+        return portfolio.at_risk(account, spot) and portfolio.ratio_broken(
+            portfolio.figures(state, account, spot), state.pm_rules
+        )
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        """The liquidation value against the requirement scaled to the ratio."""
+        assert spot is not None
+        f = portfolio.figures(state, account, spot)
+        return f.liq_value, ceil_div(f.requirement * RATE, state.pm_rules.liq_ratio)
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         return portfolio.check(state, account, spot)

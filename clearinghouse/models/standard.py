@@ -47,6 +47,8 @@ class StandardModel:
     cross_leverage_margined = True
     spot_collateral = False
     ratio_liquidation = False
+    sized = True
+    counts_every_token = False
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         return perp_requirement(account, state.markets)
@@ -96,6 +98,17 @@ class StandardModel:
 
     def check_enter(self, state: State, account: Account, spot: SpotAccount | None) -> None:
         return None
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        return None  # a trade is a fact: the liquidation checks act on what it does
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        return False
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        return 0, 0
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         return None

@@ -1,0 +1,149 @@
+"""The risk-based portfolio margin (docs/risk-margin.md): scenario losses per underlying with
+spread credits and charges (`clearinghouse.risk`), against one equity: the USDC ledger with the
+cross positions' pnl plus every spot token at its oracle. Trades, removals and spot buys need
+equity at or above the initial requirement after them (a fill that lowers the initial
+requirement is always booked, so an account can reduce); the account is liquidated when its
+equity is below maintenance: its cross positions through the market phase, then, still below
+with none left, the backstop takes everything over. Isolated positions keep their own margin.
+One USDC balance, as a unified account; it does not borrow in the engine."""
+
+from __future__ import annotations
+
+from clearinghouse import margin
+from clearinghouse.errors import Reject
+from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.standard import perp_requirement
+from clearinghouse.models.unified import UnifiedModel
+from clearinghouse.portfolio import Cash, Check
+from clearinghouse.risk.exposure import Book, book_of, with_fill, with_tokens
+from clearinghouse.risk.params import RiskRules, resolved
+from clearinghouse.risk.requirement import RiskFigures, figures
+from clearinghouse.rules import PmRules, RuleSet
+from clearinghouse.scopes import Scope, isolated_scopes
+from clearinghouse.spot import price
+from clearinghouse.state import Account, MarketState, SpotAccount, State
+from events.units import NTL_DIV, RATE, USD_DECIMALS, format_decimal
+
+
+def rules_of(state: State) -> RiskRules:
+    """The risk parameters in force (the shipped defaults until a `rules` event sets some)."""
+    return resolved(state.risk or None)
+
+
+def _usd(amount: int) -> str:
+    return format_decimal(amount, USD_DECIMALS)
+
+
+class RiskModel(UnifiedModel):
+    mode = "risk"
+    banded = True
+    one_usdc_balance = True
+    settles_with_pool = False
+    may_borrow = False
+    cross_leverage_margined = False  # the cross book answers to the scenario scan, which leverage does not enter
+    spot_collateral = True
+    ratio_liquidation = True
+    sized = False  # a maximum over scenarios: no sum of per-coin terms for the bands to split
+    counts_every_token = True
+
+    def book(self, state: State, account: Account, spot: SpotAccount | None) -> Book:
+        return book_of(state, account, spot, rules_of(state))
+
+    def figures(self, state: State, account: Account, spot: SpotAccount | None) -> RiskFigures:
+        """Equity, IM and MM of the cross book and spot side, with every term."""
+        return figures(self.book(state, account, spot), rules_of(state))
+
+    def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
+        f = self.figures(state, account, spot)
+        parts = (Part("risk", f.equity, f.initial, f.maintenance), *perp_requirement(account, state.markets).parts[1:])
+        return Requirement(
+            sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
+        )
+
+    def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
+        """Equity above IM, and never more USDC than the ledger holds (no implicit borrow)."""
+        f = self.figures(state, account, spot)
+        return max(0, min(margin.cross_value(account, state.markets), f.equity - f.initial))
+
+    def usdc_room(
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        rules: RuleSet,
+        extra: tuple[str, int] | None = None,
+        need: int = 0,
+        now: Cash | None = None,
+    ) -> int:
+        """What a spot buy of `extra` may pay: at most the ledger, and leaving equity at or above
+        the initial requirement with the tokens bought."""
+        if extra is None:
+            return self.withdrawable(state, account, spot, rules)
+        r = rules_of(state)
+        token, amount = extra
+        after = figures(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
+        return max(0, min(margin.cross_value(account, state.markets), after.equity - after.initial))
+
+    def check_removal(self, state: State, account: Account, spot: SpotAccount, change: tuple[str, int]) -> None:
+        """A token withdrawal must leave equity at or above the initial requirement."""
+        r = rules_of(state)
+        token, amount = change
+        after = figures(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
+        if after.equity < after.initial:
+            raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        """A cross fill that raises the initial requirement must leave equity at or above it."""
+        pos = account.positions.get(coin)
+        market = state.markets[coin]
+        if pos is not None and not pos.cross or (pos is None and market.only_isolated):
+            return
+        r = rules_of(state)
+        book = self.book(state, account, spot)
+        held = pos.szi if pos is not None else 0
+        cash = margin.value(held + szi, market.mark) - margin.value(held, market.mark) - szi * px // NTL_DIV - fee
+        before = figures(book, r)
+        after = figures(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
+        if after.initial > before.initial and after.equity < after.initial:
+            raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
+
+    def check_leave(self, spot: SpotAccount | None) -> None:
+        return None
+
+    def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
+        return None
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        """Equity below maintenance with something to liquidate (a cross position or a token)."""
+        book = self.book(state, account, spot)
+        if not book.units:
+            return False
+        f = figures(book, rules_of(state))
+        return f.equity < f.maintenance
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        f = self.figures(state, account, spot)
+        return f.equity, f.maintenance
+
+    def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
+        if any(s.below for s in isolated_scopes(account, state.markets)):
+            return True
+        return self.book_broken(state, account, spot)
+
+    def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
+        return isolated_scopes(account, markets)
+
+    def band_ratio(self, rules: PmRules) -> int:
+        return RATE
+
+    def buffers(
+        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+    ) -> tuple[int, int | None] | None:
+        """Distance from maintenance (not split into bands: `sized` is False)."""
+        f = self.figures(state, account, spot)
+        return f.equity - f.maintenance, None
+
+
+RISK = RiskModel()

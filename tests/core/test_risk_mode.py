@@ -1,0 +1,101 @@
+"""The risk model as an account mode (docs/risk-margin.md): `set_mode ... "risk"`, its
+parameters by a `rules` event, trades and removals checked against IM, and a liquidation when
+equity falls below MM, through the same engine (indexed and full scan alike). Figures by hand
+under the parameters of risk-model.md (BTC moves -15%, 0, +15% at weight 1; MM factor 0.5, IM
+factor 1; basis 0.5% / 1%; no perp contingency, floor or concentration for BTC)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clearinghouse.digest import state_digest
+from clearinghouse.engine import Engine
+from clearinghouse.models.registry import model_of
+from clearinghouse.models.risk import RISK
+from events import schema as ev
+from events.codec import decode_json
+from events.units import usd
+from tests.support.risk import SPEC_PARAMS
+from tests.support.rulebook import BTC_TIERS, Book, deposit, market, prices, set_mode, trade
+
+
+def _risk_rules(data: dict = SPEC_PARAMS) -> str:  # type: ignore[type-arg]
+    return json.dumps({"type": "rules", "risk": data})
+
+
+def _book(full_scan: bool = False) -> Book:
+    book = Book()
+    if full_scan:
+        book.engine = Engine(full_scan=True)
+    book.ok(
+        market("BTC", 5, BTC_TIERS),
+        prices(BTC="100000"),
+        _risk_rules(),
+        deposit("a", "20000"),
+        set_mode("a", "risk"),
+        deposit("b", "1000000"),
+    )
+    return book
+
+
+def test_set_mode_risk_and_its_figures() -> None:
+    book = _book()
+    assert book.state.spot["a"].mode == "risk"
+    assert model_of(book.state, "a") is RISK
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    # long 1 BTC: scan 0.15 * 100,000 = 15,000; MM 7,500, IM 15,000; equity the 20,000 deposited
+    req = RISK.requirement(book.state, book.state.accounts["a"], book.state.spot["a"])
+    assert (req.equity, req.initial, req.maintenance) == (usd("20000"), usd("15000"), usd("7500"))
+
+
+def test_a_trade_above_initial_is_rejected() -> None:
+    book = _book()
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    # 1.5 BTC: IM 0.15 * 150,000 = 22,500 above equity 20,000
+    rejected = book.reject(trade("BTC", "100000", "0.5", buyer="a", seller="b"))
+    assert rejected.reason == "'a': equity 20000.0 would be below the initial requirement 22500.0"
+    # reducing is always booked, even when equity is below IM (here it is not needed, but allowed)
+    book.ok(trade("BTC", "100000", "0.5", buyer="b", seller="a"))
+
+
+def test_a_withdrawal_must_leave_initial() -> None:
+    book = _book()
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    # equity 20,000 - IM 15,000 = 5,000 withdrawable
+    book.reject(json.dumps({"type": "withdraw", "account": "a", "amount": "5000.000001"}))
+    book.ok(json.dumps({"type": "withdraw", "account": "a", "amount": "5000"}))
+
+
+@pytest.mark.parametrize("full_scan", [False, True])
+def test_liquidated_when_equity_falls_below_maintenance(full_scan: bool) -> None:
+    book = _book(full_scan)
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    # at 90,000: equity 20,000 - 10,000 = 10,000, MM 0.5 * 0.15 * 90,000 = 6,750: healthy
+    book.ok(prices(BTC="90000"))
+    # at 85,000: equity 5,000, MM 0.5 * 0.15 * 85,000 = 6,375: the position (85,000 of notional,
+    # under the 100k partial threshold) is closed whole at the mark, fee 0.045% = 38.25
+    derived = book.send(prices(BTC="85000"))
+    assert [type(d) for d in derived] == [ev.LiquidationTriggered, ev.LiquidationFill]
+    triggered, fill = derived
+    assert (triggered.scope, triggered.equity, triggered.maintenance) == ("risk", usd("5000"), usd("6375"))
+    assert (fill.sz, fill.px, fill.fee) == (-(10**8), 85_000 * 10**8, usd("38.25"))
+    assert book.state.accounts["a"].raw_usd == usd("4961.75")
+
+
+def test_risk_parameters_out_of_range_are_rejected_and_change_nothing() -> None:
+    book = _book()
+    rejected = book.reject(_risk_rules({**SPEC_PARAMS, "im_loss_factor": "0.1"}))
+    assert rejected.reason == "im_loss_factor must not be below mm_loss_factor"
+
+
+def test_a_state_that_never_set_risk_parameters_digests_as_before() -> None:
+    """The `risk` field of the state is not encoded while unset, so the digest of every earlier
+    state stays as it was; a `rules` event sets it."""
+    engine = Engine()
+    before = state_digest(engine.state)
+    assert before == "12c94172f6eaec2e0977424cfcb2603fb40cc26625e5396bae90e1b51e5e1a1d"  # State() before risk existed
+    event = decode_json(_risk_rules())
+    engine.apply(event)
+    assert engine.state.risk == event.risk
