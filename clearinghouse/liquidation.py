@@ -240,7 +240,7 @@ class Liquidations:
         def broken() -> bool:
             return model.book_broken(state, account, spot)
 
-        if model.may_borrow:
+        if model.settles_with_pool:  # the PM borrow thresholds
             portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         held = self._positions(account, Scope("cross", 0, 0))
         if held and broken():
@@ -258,7 +258,7 @@ class Liquidations:
                 )
             )
             self._close(name, account, held, broken, cause)
-            if model.may_borrow:
+            if model.settles_with_pool:
                 portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         if broken() and not any(p.szi and p.cross for p in account.positions.values()):
             every = model.counts_every_token

@@ -123,6 +123,10 @@ class MarginModel(Protocol):
 
     # ---- liquidation -----------------------------------------------------------------------
 
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        """Rejects an explicit borrow of `amount` of `token` the model does not finance."""
+        ...
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:

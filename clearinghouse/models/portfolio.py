@@ -12,8 +12,9 @@ from clearinghouse.models.standard import perp_requirement
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
+from clearinghouse.spot import USDC, price
 from clearinghouse.state import Account, MarketState, SpotAccount, State
-from events.units import RATE, USD_DECIMALS, ceil_div, format_decimal
+from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 
 
 def _usd(amount: int) -> str:
@@ -106,6 +107,14 @@ class PortfolioModel:
             raise Reject("portfolio margin needs weighted volume above the minimum or account value above the minimum")
         if worth >= rules.max_value:
             raise Reject("portfolio margin needs account value below the maximum")
+
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        """Within the LTV headroom."""
+        f = portfolio.figures(state, account, spot)
+        worth = amount if token == USDC else ceil_div(amount * price(state, token), NTL_DIV)
+        if f.borrowed + worth > f.borrow_limit:
+            left = max(0, f.borrow_limit - f.borrowed)
+            raise Reject(f"borrowing {_usd(worth)} USDC of value is above the headroom {_usd(left)}")
 
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int

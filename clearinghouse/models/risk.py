@@ -5,17 +5,18 @@ equity at or above the initial requirement after them (a fill that lowers the in
 requirement is always booked, so an account can reduce); the account is liquidated when its
 equity is below maintenance: its cross positions through the market phase, then, still below
 with none left, the backstop takes everything over. Isolated positions keep their own margin.
-One USDC balance, as a unified account; it does not borrow in the engine."""
+One USDC balance, as a unified account; explicit borrows only (no settlement with the pool),
+each financed against IM with the loan charge."""
 
 from __future__ import annotations
 
-from clearinghouse import margin
+from clearinghouse import margin, portfolio
 from clearinghouse.errors import Reject
 from clearinghouse.models.base import Part, Requirement
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.models.unified import UnifiedModel
 from clearinghouse.portfolio import Cash, Check
-from clearinghouse.risk.exposure import Book, book_of, with_fill, with_tokens
+from clearinghouse.risk.exposure import LOAN_TOKENS, Book, book_of, with_fill, with_tokens
 from clearinghouse.risk.params import RiskRules, resolved
 from clearinghouse.risk.requirement import RiskFigures, figures
 from clearinghouse.rules import PmRules, RuleSet
@@ -39,7 +40,7 @@ class RiskModel(UnifiedModel):
     banded = True
     one_usdc_balance = True
     settles_with_pool = False
-    may_borrow = False
+    may_borrow = True
     cross_leverage_margined = False  # the cross book answers to the scenario scan, which leverage does not enter
     spot_collateral = True
     ratio_liquidation = True
@@ -109,8 +110,20 @@ class RiskModel(UnifiedModel):
         if after.initial > before.initial and after.equity < after.initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        """Borrowing leaves equity as it was (the proceeds against the debt) and adds the loan
+        charge of a USDC or USDT borrow: equity must stay at or above IM with it."""
+        r = rules_of(state)
+        book = self.book(state, account, spot)
+        if token in LOAN_TOKENS:
+            book = book._replace(loans=book.loans + portfolio.owed_value(state, token, amount))
+        after = figures(book, r)
+        if after.equity < after.initial:
+            raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
+
     def check_leave(self, spot: SpotAccount | None) -> None:
-        return None
+        if spot is not None and spot.borrowed:
+            raise Reject("leaving the risk model needs every borrow repaid")
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         return None

@@ -99,6 +99,9 @@ class StandardModel:
     def check_enter(self, state: State, account: Account, spot: SpotAccount | None) -> None:
         return None
 
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        return None  # `may_borrow` is False: never asked
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:

@@ -18,7 +18,7 @@ from events import schema as ev
 from events.codec import decode_json
 from events.units import usd
 from tests.support.risk import SPEC_PARAMS
-from tests.support.rulebook import BTC_TIERS, Book, deposit, market, prices, set_mode, trade
+from tests.support.rulebook import BTC_TIERS, Book, class_transfer, deposit, lend, market, prices, set_mode, trade
 
 
 def _risk_rules(data: dict = SPEC_PARAMS) -> str:  # type: ignore[type-arg]
@@ -99,3 +99,20 @@ def test_a_state_that_never_set_risk_parameters_digests_as_before() -> None:
     event = decode_json(_risk_rules())
     engine.apply(event)
     assert engine.state.risk == event.risk
+
+
+def test_a_borrow_is_financed_against_initial_with_the_loan_charge() -> None:
+    book = _book()
+    book.ok(
+        deposit("lender", "1000000"),
+        class_transfer("lender", "1000000", to_perp=False),
+        lend("supply", "lender", "1000000"),
+        trade("BTC", "100000", "1", buyer="a", seller="b"),
+    )
+    # equity 20,000 (a borrow adds cash and debt alike), IM 15,000 + 0.02 * borrowed:
+    # 250,000.05 borrowed needs 15,000 + 5,000.001 = 20,000.001 > 20,000
+    rejected = book.reject(lend("borrow", "a", "250000.05"))
+    assert rejected.reason == "equity 20000.0 would be below the initial requirement 20000.001"
+    # 250,000: IM 15,000 + 5,000 = 20,000, equal to equity
+    book.ok(lend("borrow", "a", "250000"))
+    assert book.state.accounts["a"].raw_usd == usd("270000") - usd("100000")  # deposit + borrow - the BTC bought
