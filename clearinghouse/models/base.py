@@ -8,12 +8,13 @@ strings. A model is a stateless object; every method reads the state it is given
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope
 from clearinghouse.state import Account, MarketState, SpotAccount, State
+from events.units import USD_DECIMALS, format_decimal
 
 
 class Part(NamedTuple):
@@ -37,6 +38,18 @@ class Requirement(NamedTuple):
     parts: tuple[Part, ...]
 
 
+def parts_shown(req: Requirement) -> dict[str, dict[str, str]]:
+    """A requirement's parts as decimal strings, by part name."""
+    return {
+        p.name: {"equity": _usd(p.equity), "initial": _usd(p.initial), "maintenance": _usd(p.maintenance)}
+        for p in req.parts
+    }
+
+
+def _usd(amount: int) -> str:
+    return format_decimal(amount, USD_DECIMALS)
+
+
 class MarginModel(Protocol):
     """How one account mode margins an account (docs/rules.md 2, docs/portfolio-margin.md)."""
 
@@ -52,6 +65,10 @@ class MarginModel(Protocol):
     counts_every_token: bool  # every spot token counts in its margin (else only those with an LTV)
 
     # ---- figures ---------------------------------------------------------------------------
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """Every term of its figures, amounts as decimal strings (the margin calculator's)."""
+        ...
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         """Equity, initial and maintenance requirement, with their parts."""

@@ -5,9 +5,11 @@ maintenance. The figures are `clearinghouse.portfolio`'s."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clearinghouse import margin, portfolio
 from clearinghouse.errors import Reject
-from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
@@ -44,6 +46,25 @@ class PortfolioModel:
         return Requirement(
             sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
         )
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """The parts and the PM figures: `req = min_requirement + crossMM + borrowed` against the
+        liquidation value, liquidatable when `req / liqValue > liq_ratio`."""
+        assert spot is not None
+        f = portfolio.figures(state, account, spot)
+        figures = {
+            "usdc": f.usdc,
+            "borrowed": f.borrowed,
+            "borrow_limit": f.borrow_limit,
+            "cross_maintenance": f.maintenance,
+            "requirement": f.requirement,
+            "liquidation_value": f.liq_value,
+        }
+        return {
+            "parts": parts_shown(self.requirement(state, account, spot)),
+            "portfolio": {k: _usd(v) for k, v in figures.items()},
+            "liq_ratio": format_decimal(state.pm_rules.liq_ratio, 12),
+        }
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         return portfolio.withdrawable(state, account, spot)  # type: ignore[arg-type]

@@ -10,9 +10,11 @@ each financed against IM with the loan charge."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clearinghouse import margin, portfolio
 from clearinghouse.errors import Reject
-from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.models.unified import UnifiedModel
 from clearinghouse.portfolio import Cash, Check
@@ -23,7 +25,7 @@ from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
 from clearinghouse.spot import price
 from clearinghouse.state import Account, MarketState, SpotAccount, State
-from events.units import NTL_DIV, RATE, USD_DECIMALS, format_decimal
+from events.units import NTL_DIV, RATE, RATE_DECIMALS, USD_DECIMALS, format_decimal
 
 
 def rules_of(state: State) -> RiskRules:
@@ -33,6 +35,22 @@ def rules_of(state: State) -> RiskRules:
 
 def _usd(amount: int) -> str:
     return format_decimal(amount, USD_DECIMALS)
+
+
+def _rate(value: int) -> str:
+    return format_decimal(value, RATE_DECIMALS, 0)
+
+
+def _binding(rules: RiskRules, name: str, k: int | None) -> str:
+    """Which scenario binds a scan: "floor", or "scenario k: move m (weight w)" per member."""
+    if k is None or k < 0:
+        return "floor"
+    moves = []
+    for u in name.split("+"):
+        unit = rules.unit(u)
+        label = f"{u} " if "+" in name else ""
+        moves.append(f"{label}move {_rate(unit.moves[k])} (weight {_rate(unit.weights[k])})")
+    return f"scenario {k}: " + ", ".join(moves)
 
 
 class RiskModel(UnifiedModel):
@@ -60,6 +78,23 @@ class RiskModel(UnifiedModel):
         return Requirement(
             sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
         )
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """The parts and every term, keyed "<kind> <underlying or group>": a scan with the
+        scenario that binds (or the floor), each charge at its MM and IM rates."""
+        r = rules_of(state)
+        f = self.figures(state, account, spot)
+        terms: dict[str, dict[str, str]] = {}
+        for t in f.terms:
+            entry = {"maintenance": _usd(t.maintenance), "initial": _usd(t.initial)}
+            if t.kind == "scan":
+                entry = {"scan": _usd(t.base), "binding": _binding(r, t.name, t.binding), **entry}
+            terms[f"{t.kind} {t.name}"] = entry
+        return {
+            "parts": parts_shown(self.requirement(state, account, spot)),
+            "terms": terms,
+            "loss_factors": {"maintenance": _rate(r.loss_factor[0]), "initial": _rate(r.loss_factor[1])},
+        }
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         """Equity above IM, and never more USDC than the ledger holds (no implicit borrow)."""

@@ -3,8 +3,10 @@ included, sit apart from the perp ledger and never count as margin."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clearinghouse import margin
-from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, below_maintenance, scopes
@@ -52,6 +54,10 @@ class StandardModel:
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         return perp_requirement(account, state.markets)
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """The cross book and each isolated position (spot tokens do not count)."""
+        return {"parts": parts_shown(self.requirement(state, account, spot))}
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         return cross_withdrawable(account, state.markets, rules)

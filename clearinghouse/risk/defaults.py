@@ -3,9 +3,10 @@
 BTC and ETH: moves of 0, +-5%, +-10%, +-15% at full weight and tail moves of +-30% counted at
 0.35 (as SPAN counts its extreme move); every other underlying: 0, +-8%, +-16%, +-25% and tails
 of +-50% at 0.35. Maintenance counts half the worst weighted loss, initial all of it; a 1%
-floor on gross notional for alts, perp contingency 0.5% / 1%, basis 0.5% / 1% of the matched
-carry, concentration beyond the depth, USDC and USDT loans 1% / 2%. BTC and ETH form one credit
-group at 70%; UBTC, UETH and USOL are aliases of BTC, ETH and SOL."""
+floor on gross notional for alts, perp contingency 0.2% / 0.4% (MM / IM), basis 0.5% / 1% of
+the matched carry (alts 1% / 2%), concentration 0.1 * net^2 / depth (depth 1B USDC for BTC and
+ETH, 50M for alts), USDC and USDT loans 1% / 2%. BTC and ETH form one credit group at 70%;
+UBTC, UETH and USOL are aliases of BTC, ETH and SOL."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def _grid(moves_pct: tuple[int, ...], tail_pct: int) -> list[RiskScenario]:
 MAJOR = RiskUnit(
     scenarios=_grid((-15, -10, -5, 0, 5, 10, 15), 30),
     min_charge=0,
-    perp_rate_mm=_pct(500),
-    perp_rate_im=_pct(1_000),
+    perp_rate_mm=_pct(200),
+    perp_rate_im=_pct(400),
     basis_rate_mm=_pct(500),
     basis_rate_im=_pct(1_000),
     conc=_pct(10_000),
@@ -38,8 +39,8 @@ MAJOR = RiskUnit(
 ALT = RiskUnit(
     scenarios=_grid((-25, -16, -8, 0, 8, 16, 25), 50),
     min_charge=_pct(1_000),
-    perp_rate_mm=_pct(500),
-    perp_rate_im=_pct(1_000),
+    perp_rate_mm=_pct(200),
+    perp_rate_im=_pct(400),
     basis_rate_mm=_pct(1_000),
     basis_rate_im=_pct(2_000),
     conc=_pct(10_000),
