@@ -144,6 +144,17 @@ class MarginModel(Protocol):
         """Rejects an explicit borrow of `amount` of `token` the model does not finance."""
         ...
 
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        """Rejects moving `amount` USDC of cross margin into an isolated position (beyond the
+        cross withdrawable the engine checks for every model) the model forbids."""
+        ...
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        """Rejects a spot sale of `amount` of `token` at `px` paying `fee` the model forbids."""
+        ...
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:

@@ -137,6 +137,14 @@ class PortfolioModel:
             left = max(0, f.borrow_limit - f.borrowed)
             raise Reject(f"borrowing {_usd(worth)} USDC of value is above the headroom {_usd(left)}")
 
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        return None
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        return None
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:

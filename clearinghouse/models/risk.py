@@ -97,6 +97,9 @@ class RiskModel(UnifiedModel):
         }
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
+        return self.free(state, account, spot)
+
+    def free(self, state: State, account: Account, spot: SpotAccount | None) -> int:
         """Equity above IM, and never more USDC than the ledger holds (no implicit borrow)."""
         f = self.figures(state, account, spot)
         return max(0, min(margin.cross_value(account, state.markets), f.equity - f.initial))
@@ -114,7 +117,7 @@ class RiskModel(UnifiedModel):
         """What a spot buy of `extra` may pay: at most the ledger, and leaving equity at or above
         the initial requirement with the tokens bought."""
         if extra is None:
-            return self.withdrawable(state, account, spot, rules)
+            return self.free(state, account, spot)
         r = rules_of(state)
         token, amount = extra
         after = figures(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
@@ -128,13 +131,31 @@ class RiskModel(UnifiedModel):
         if after.equity < after.initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        """Margin moved into an isolated position leaves the book: within its withdrawable."""
+        free = self.free(state, account, spot)
+        if amount > free:
+            raise Reject(f"delta {_usd(amount)} is above the risk model's withdrawable {_usd(free)}")
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        """A sale that raises the initial requirement (it unhedges a carry) must leave equity at
+        or above it."""
+        r = rules_of(state)
+        book = self.book(state, account, spot)
+        before = figures(book, r)
+        after = figures(with_tokens(book, r, token, -amount, price(state, token), fee - amount * px // NTL_DIV), r)
+        if after.initial > before.initial and after.equity < after.initial:
+            raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:
         """A cross fill that raises the initial requirement must leave equity at or above it."""
         pos = account.positions.get(coin)
         market = state.markets[coin]
-        if pos is not None and not pos.cross or (pos is None and market.only_isolated):
+        if (pos is not None and not pos.cross) or (pos is None and market.only_isolated):
             return
         r = rules_of(state)
         book = self.book(state, account, spot)

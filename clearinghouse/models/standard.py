@@ -108,6 +108,14 @@ class StandardModel:
     def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
         return None  # `may_borrow` is False: never asked
 
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        return None
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        return None  # its spot side is not its margin
+
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:

@@ -18,7 +18,20 @@ from events import schema as ev
 from events.codec import decode_json
 from events.units import usd
 from tests.support.risk import SPEC_PARAMS
-from tests.support.rulebook import BTC_TIERS, Book, class_transfer, deposit, lend, market, prices, set_mode, trade
+from tests.support.rulebook import (
+    BTC_TIERS,
+    ETH_TIERS,
+    Book,
+    class_transfer,
+    deposit,
+    isolated_margin,
+    lend,
+    market,
+    prices,
+    set_leverage,
+    set_mode,
+    trade,
+)
 
 
 def _risk_rules(data: dict = SPEC_PARAMS) -> str:  # type: ignore[type-arg]
@@ -116,3 +129,55 @@ def test_a_borrow_is_financed_against_initial_with_the_loan_charge() -> None:
     # 250,000: IM 15,000 + 5,000 = 20,000, equal to equity
     book.ok(lend("borrow", "a", "250000"))
     assert book.state.accounts["a"].raw_usd == usd("270000") - usd("100000")  # deposit + borrow - the BTC bought
+
+
+def _spot(buyer: str, seller: str, px: str, sz: str = "1") -> str:
+    return json.dumps(
+        {"type": "spot_trade", "base": "BTC", "quote": "USDC", "px": px, "sz": sz, "buyer": buyer, "seller": seller}
+    )
+
+
+def test_selling_the_spot_leg_of_a_carry_must_leave_initial() -> None:
+    book = _book()
+    book.ok(
+        json.dumps({"type": "token", "token": "BTC", "decimals": 8}),
+        deposit("lender", "1000000"),
+        class_transfer("lender", "1000000", to_perp=False),
+        lend("supply", "lender", "1000000"),
+        json.dumps({"type": "deposit", "account": "m", "amount": "1", "token": "BTC"}),
+        deposit("s", "200000"),
+        class_transfer("s", "200000", to_perp=False),
+        deposit("c", "20000"),
+        set_mode("c", "risk"),
+        # 80,000 borrowed: IM 2% of it = 1,600 <= equity 20,000
+        lend("borrow", "c", "80000"),
+        # 1 BTC bought: IM 15,000 + 1,600 = 16,600 <= 20,000; then the perp short hedges it:
+        # IM basis 1% of 100,000 + 1,600 = 2,600
+        _spot("c", "m", "100000"),
+        trade("BTC", "100000", "1", buyer="b", seller="c"),
+        # at 130,000: ledger 20,000 + 80,000 - 100,000 + 100,000 = 100,000, AV -30,000; equity
+        # -30,000 + 130,000 - 80,000 = 20,000; MM 650 + 800: healthy
+        prices(BTC="130000"),
+    )
+    # selling the spot at 130,000 unhedges the short: IM 15% of 130,000 + 1,600 = 21,100 > 20,000
+    rejected = book.reject(_spot("s", "c", "130000"))
+    assert rejected.reason == "equity 20000.0 would be below the initial requirement 21100.0"
+    # half of it: net short 0.5 BTC, IM 9,750 + basis 1% of 65,000 = 650 + 1,600 = 12,000
+    book.ok(_spot("s", "c", "130000", "0.5"))
+
+
+def test_margin_moved_into_an_isolated_position_leaves_the_risk_book() -> None:
+    book = _book()
+    book.ok(
+        market("ETH", 4, ETH_TIERS),
+        prices(BTC="100000", ETH="4000"),
+        set_leverage("a", "ETH", 10, cross=False),
+        # isolated long 1 ETH at 10x: its margin 400 leaves the cross ledger (the risk book)
+        trade("ETH", "4000", "1", buyer="a", seller="b"),
+        trade("BTC", "100000", "1", buyer="a", seller="b"),
+    )
+    # risk book: equity 20,000 - 400 = 19,600, IM 15,000: 4,600 may move; the cross
+    # withdrawable of the rulebook (19,600 - max(100,000 / 20, 10% of 100,000)) = 9,600 would allow more
+    rejected = book.reject(isolated_margin("a", "ETH", "4600.000001"))
+    assert rejected.reason == "delta 4600.000001 is above the risk model's withdrawable 4600.0"
+    book.ok(isolated_margin("a", "ETH", "4600"))
