@@ -16,6 +16,7 @@ import msgspec
 
 from clearinghouse.rules import DEFAULT_RULES, PmRules
 from clearinghouse.tiers import TierTable
+from events.schema import RiskParams
 from events.units import INDEX_ONE
 
 
@@ -74,7 +75,7 @@ class SpotAccount(msgspec.Struct, gc=False, array_like=True):
     sits in `balances["USDC"]` (separate from the perp ledger); a unified or portfolio account
     keeps all its USDC in the perp ledger `Account.raw_usd` (one balance per asset)."""
 
-    mode: str = "standard"  # "standard" | "unified" | "portfolio"
+    mode: str = "standard"  # "standard" | "unified" | "portfolio" | "risk"
     balances: dict[str, int] = {}  # token -> amount (USDC in micro-USDC, others in 1e-8)
     supplied: dict[str, int] = {}  # token -> supply shares in its pool
     borrowed: dict[str, int] = {}  # token -> borrow shares in its pool
@@ -133,3 +134,6 @@ class State(msgspec.Struct):
     pm_rules: PmRules = PmRules()
     token_net: dict[str, int] = {}  # per token (not USDC): deposited less withdrawn
     unswept: dict[str, int] = {}  # PM accounts whose idle USDC is supplied at the next hour boundary (-> 0)
+    # The risk model's parameters as a `rules` event set them; unset (and then not encoded, so a
+    # state that never set them digests as before) the shipped defaults apply.
+    risk: RiskParams | msgspec.UnsetType = msgspec.UNSET

@@ -30,7 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from clearinghouse.calculator import BookError
 from clearinghouse.digest import state_digest
+from clearinghouse.edges import margin_cli
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
@@ -1432,6 +1434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
+    margin_cli.add_commands(command)
+
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)
     rp_sub = rp.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     p = command("state", cmd_replay_state, "the state as it was after input seq SEQ, or at a moment", rp_sub)
@@ -1540,6 +1544,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         UserError,
         CodecError,
+        BookError,
         AdapterError,
         LogCorruption,
         LogLocked,

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rebuild-every", type=int, default=1, help="rebuild the rebuilt twin from the encoded state every N events"
     )
     p.add_argument("--hostile", action="store_true", help="add the values only the codec and engine bounds make safe")
+    p.add_argument("--risk", action="store_true", help="add risk-model accounts and parameters (docs/risk-margin.md)")
     p.add_argument(
         "--case-seconds", type=int, default=120, help="a case running longer is a failure (a hang; default 120)"
     )
@@ -83,7 +84,7 @@ def _report(totals: Totals, elapsed: float) -> None:
 def _shrink_and_write(outcome: Outcome, settings: Settings, out: Path) -> None:
     """Cuts a failing stream case down to a reproducer and prints how to run it."""
     mode = liquidation_mode(outcome.seed)
-    lines = stream(outcome.seed, settings.events, settings.hostile)
+    lines = stream(outcome.seed, settings.events, settings.hostile, settings.risk)
     signature = outcome.signature
 
     def fails(candidate: list[str]) -> bool:
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.events, args.rebuild_every, args.workers, args.case_seconds) < 1:
         print("--events, --rebuild-every, --workers and --case-seconds must be at least 1", file=sys.stderr)
         return 2
-    settings = Settings(args.kind, args.events, args.rebuild_every, args.hostile, args.case_seconds)
+    settings = Settings(args.kind, args.events, args.rebuild_every, args.hostile, args.case_seconds, args.risk)
     if args.replay is not None:
         lines = [line for line in args.replay.read_text(encoding="utf-8").splitlines() if line.strip()]
         totals, failure = run_case(lines, args.mode or "mark", args.rebuild_every)

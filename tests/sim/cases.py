@@ -28,6 +28,7 @@ class Settings:
     rebuild_every: int = 1
     hostile: bool = False
     seconds: int = 120  # a case running longer is reported as a hang
+    risk: bool = False  # risk-model accounts and parameters in the streams
 
 
 @dataclass
@@ -47,7 +48,7 @@ def _hang(*_: Any) -> None:
 
 
 def stream_case(seed: int, settings: Settings) -> Outcome:
-    lines = stream(seed, settings.events, settings.hostile)
+    lines = stream(seed, settings.events, settings.hostile, settings.risk)
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(settings.seconds)
     try:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPRODUCERS = sorted((Path(__file__).parent / "reproducers").glob("*.jsonl"))
 SEEDS = range(2_000)
 HOSTILE_SEEDS = range(400)
+RISK_SEEDS = range(400)
 EVENTS = 120  # lines per case: 2,000 cases in about two minutes on two cores
 
 
@@ -64,6 +65,14 @@ def test_hostile_seeds_run_through_the_twins_without_a_failure() -> None:
     bound, notionals past the encoding, times past 2100, `liq_ratio` 0, year-long jumps at 1000%
     APY, trades on markets with no price yet) on a smaller set of seeds."""
     totals = _run_seeds(HOSTILE_SEEDS, Settings(events=EVENTS, hostile=True))
+    assert totals.derived["liquidation_triggered"] > 0 and totals.comparisons == 3 * totals.events
+
+
+@pytest.mark.slow
+def test_risk_seeds_run_through_the_twins_without_a_failure() -> None:
+    """Streams with risk-model accounts and parameters (`--risk`): the trigger bands and the
+    full scan make the same decisions on them."""
+    totals = _run_seeds(RISK_SEEDS, Settings(events=EVENTS, risk=True))
     assert totals.derived["liquidation_triggered"] > 0 and totals.comparisons == 3 * totals.events
 
 
