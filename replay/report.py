@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from clearinghouse.liquidator import LIQUIDATOR  # noqa: E402
@@ -82,6 +83,11 @@ def plot_png(result: Audit) -> bytes:
     else:
         fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
         _history(ax, frame)
+    return png(fig)
+
+
+def png(fig: Figure) -> bytes:
+    """A figure laid out and rendered as PNG bytes (then closed): every report's plots."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -222,7 +228,7 @@ STYLE = (
 )
 
 
-def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+def table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     """A table of already-escaped cells; columns in `numeric` align right."""
     out = ["<table><tr>", *(f"<th>{h}</th>" for h in head), "</tr>"]
     for row in rows:
@@ -233,7 +239,7 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 
 
 def _num(text: str | None) -> str:
-    return "-" if text is None else _cell(text)
+    return "-" if text is None else cell(text)
 
 
 def _found_table(episode: Episode) -> str:
@@ -257,9 +263,9 @@ def _found_table(episode: Episode) -> str:
             ]
         )
     head = ["scope", "phase", "equity", "maintenance", "short by", "% of maintenance", "would have survived at"]
-    found = _table(head, rows, {2, 3, 4, 5}) if rows else ""
+    found = table(head, rows, {2, 3, 4, 5}) if rows else ""
     if borrows:
-        found += _table(["borrow liquidation", "borrowed", "threshold", "collateral value"], borrows, {1, 2, 3})
+        found += table(["borrow liquidation", "borrowed", "threshold", "collateral value"], borrows, {1, 2, 3})
     return found
 
 
@@ -283,7 +289,7 @@ def _marks_table(episode: Episode) -> str:
     for coin, now in sorted(episode.marks.items()):
         then = previous["marks"].get(coin) if previous else None
         rows.append([html.escape(coin), _num(then), _num(now)])
-    return _table(["coin", then_head, f"at the trigger (seq {episode.cause})"], rows, {1, 2}) if rows else ""
+    return table(["coin", then_head, f"at the trigger (seq {episode.cause})"], rows, {1, 2}) if rows else ""
 
 
 def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
@@ -320,25 +326,25 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
     return [[kind, "", "", "", "", json.dumps(action)]]
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     """A cell's text, escaped; a plain decimal gets thousands separators."""
     return html.escape(grouped(text) if DECIMAL.fullmatch(text) else text)
 
 
 def _actions_table(episode: Episode, name: str) -> str:
     rows = [
-        [f"{_cell(row[0])} <code>{html.escape(action['type'])}</code>", *(_cell(c) for c in row[1:])]
+        [f"{cell(row[0])} <code>{html.escape(action['type'])}</code>", *(cell(c) for c in row[1:])]
         for action in episode.actions
         for row in action_rows(action, name)
     ]
     head = ["decision", "coin / token", "size", "price", "counterparty", "amount"]
-    return _table(head, rows, {2, 3}) if rows else "<p>No order filled yet (orders pending).</p>"
+    return table(head, rows, {2, 3}) if rows else "<p>No order filled yet (orders pending).</p>"
 
 
 def _after_table(episode: Episode) -> str:
     rows = [[html.escape(a["scope"]), _num(a["equity"]), _num(a["maintenance"])] for a in episode.after]
     rows.append(["<b>account value kept</b>", _num(episode.kept), ""])
-    return _table(["after the event", "equity", "maintenance"], rows, {1, 2})
+    return table(["after the event", "equity", "maintenance"], rows, {1, 2})
 
 
 def render_html(result: Audit, log_name: str) -> str:

@@ -24,9 +24,10 @@ from events.units import USD_DECIMALS, parse_decimal
 
 DEFAULT_POLICY = "hl-queue"
 # The stress defaults under every configuration (the flags of `run` override them): impact
-# execution, so liquidations move marks, and a finite backstop: the liquidator absorbs at most
-# 1,000 USDC of loss per takeover and declines deeper ones, which then go through ADL.
-STRESS_LIQUIDATION = LiquidationConfig(mode="impact", loss_limit=1_000_000_000)
+# execution with a book of 100,000 USDC per 1% of price, so liquidations move marks, and a finite
+# backstop: the liquidator absorbs at most 100 USDC of loss per takeover and declines deeper
+# ones, which then go through ADL (docs/stress.md, "Defaults").
+STRESS_LIQUIDATION = LiquidationConfig(mode="impact", depth=100_000_000_000, loss_limit=100_000_000)
 
 
 class ConfigError(ValueError):
