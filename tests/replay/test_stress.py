@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 
 from clearinghouse.state import LiquidationConfig
+from replay.stress.cascade import run
+from replay.stress.configs import StressConfig
 from replay.stress.scenario import BUILTINS, ScenarioError, along, parse
 from tests.support.pair import TEN_X
 from tests.support.pm import OLD_ERA, lender
@@ -172,6 +174,21 @@ def test_a_collateral_sale_moves_hype_into_a_second_borrower() -> None:
     assert (pool.supplied, pool.lent, pool.utilisation) == (1_000_000_000_000, 470_000_000, 470_000_000)
     assert pool.supplied_after_loss == 1_000_000_000_000 - 336_528
     assert pool.utilisation_after_loss == 470_000_000 * 10**12 // (1_000_000_000_000 - 336_528)
+
+
+def test_a_step_that_reaches_the_round_cap_is_reported() -> None:
+    # The cascade above needs three rounds; capped at two, the step stops after p2's partial step:
+    # HYPE is where round 2 found it (29.00599, the first sale's price), p2's sale is booked
+    # (shortfall 0.336528) but its move is not fed, and the step is reported as not converged.
+    scenario = parse({"steps": 1, "paths": {"HYPE": [[0, "0"], [1, "-40.2"]]}, "spot_depth": {"HYPE": "100"}}, "hype")
+    config = StressConfig("capped", IMPACT)
+    capped = run(_two_borrowers(), scenario, config, "hl-queue", check=True, max_rounds=2)
+    twin = run(_two_borrowers(), scenario, config, "hl-queue", check=True, max_rounds=2, full_scan=True)
+    assert capped.steps == twin.steps and capped.digest == twin.digest
+    step = capped.steps[1]
+    assert (step.rounds, step.converged, capped.converged) == (2, False, False)
+    assert step.marks == {"HYPE": 2_900_599_000}
+    assert step.pool_shortfall == 336_528
 
 
 def test_a_gap_through_the_threshold_leaves_the_pool_short() -> None:

@@ -70,6 +70,9 @@ def test_a_log_at_a_seq_through_a_scenario_file(tmp_path: Path) -> None:
     for key in ("bad_debt", "adl_notional", "pool_shortfall"):
         assert whole[key] == "0.0"
     assert whole["overshoot"] == {"over": "0.0", "under": "0.0", "net": "0.0", "measured": False}
+    # the full-scan twin decides the same
+    (twin,) = _stress("--log", str(log), "--scenario", scenario, *IMPACT, "--full-scan")
+    assert twin == whole
 
 
 def test_same_digests_whatever_the_workers(tmp_path: Path) -> None:
