@@ -39,6 +39,7 @@ from clearinghouse.portfolio import account_value
 from clearinghouse.spot import price
 from clearinghouse.state import State
 from events import schema as ev
+from events.bounds import MAX_PX
 from events.units import NTL_DIV, RATE
 from replay.stress.configs import StressConfig, with_policy
 from replay.stress.overshoot import Overshoot, Trace, overshoot_of
@@ -142,16 +143,17 @@ class Stepper:
 
     def _moved(self, coin_moves: dict[str, tuple[int, int]]) -> dict[str, ev.PricePoint]:
         """Price points for coins moved by `num/den` each, from their current mark and oracle
-        (prices round down: marks to their tick, at most the highest mark the market allows)."""
+        (prices round down: marks to their tick, at most the highest mark the market allows;
+        every price within the price bound)."""
         state, points = self.state, {}
         for coin, (num, den) in coin_moves.items():
             market = state.markets.get(coin)
             if market is not None:
                 mark = min(to_tick(market.mark * num // den, market, up=False), highest_mark(market))
-                oracle = max(1, (market.oracle or market.mark) * num // den)
+                oracle = min(MAX_PX, max(1, (market.oracle or market.mark) * num // den))
                 points[coin] = ev.PricePoint(mark=mark, oracle=oracle)
             else:
-                points[coin] = ev.PricePoint(mark=max(1, price(state, coin) * num // den))
+                points[coin] = ev.PricePoint(mark=min(MAX_PX, max(1, price(state, coin) * num // den)))
         return points
 
     def _scenario_points(self, k: int) -> dict[str, ev.PricePoint]:

@@ -201,3 +201,15 @@ def test_a_gap_through_the_threshold_leaves_the_pool_short() -> None:
     assert step.marks == {"HYPE": 2_284_800_000}
     assert (step.liquidated["borrow"], step.pool_shortfall) == (480_000_000, 21_520_000)
     assert run.total("pool_shortfall") == 21_520_000
+
+
+def test_prices_stop_at_the_price_bound() -> None:
+    # X at 50,000,000 and a token T with its own price at 90,000,000 rise 100x (10,000%): both stop
+    # at the price bound, 100,000,000 (MAX_PX, 10^16 in 1e-8); then a fall to the 1% floor: the
+    # ratio 10,000 / 10,100,000 of the bound, 990,099.0099 (X to its tick: sz_decimals 2, 4 decimals).
+    pop = population(market("X", 2, TEN_X), token("T"), prices(X="50000000", T="90000000"), deposit("a", "100"))
+    scenario = parse({"steps": 2, "paths": {"*": [[0, "0"], [1, "10000"], [2, "-100"]]}}, "up")
+    run = stressed(pop, scenario, IMPACT)
+    assert run.steps[1].marks == {"X": 10**16, "T": 10**16}
+    assert run.steps[2].marks == {"X": 990_099_000_000, "T": 990_099_009_900}
+    assert run.steps[1].rejected == [] and run.steps[2].rejected == []
