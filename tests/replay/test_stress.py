@@ -204,9 +204,10 @@ def test_a_gap_through_the_threshold_leaves_the_pool_short() -> None:
 
 
 def test_prices_stop_at_the_price_bound() -> None:
-    # X at 50,000,000 and a token T with its own price at 90,000,000 rise 100x (10,000%): both stop
-    # at the price bound, 100,000,000 (MAX_PX, 10^16 in 1e-8); then a fall to the 1% floor: the
-    # ratio 10,000 / 10,100,000 of the bound, 990,099.0099 (X to its tick: sz_decimals 2, 4 decimals).
+    # X at 50,000,000 and a token T with its own price at 90,000,000 rise 10,000% (a level of 101x):
+    # both stop at the price bound, 100,000,000 (MAX_PX, 10^16 in 1e-8); then a fall to the 1%
+    # floor: the bound times 10,000 / 101,000,000 ppm = 9,900.990099 for T, X down to its tick
+    # (sz_decimals 2: 4 decimals) 9,900.99.
     pop = population(market("X", 2, TEN_X), token("T"), prices(X="50000000", T="90000000"), deposit("a", "100"))
     scenario = parse({"steps": 2, "paths": {"*": [[0, "0"], [1, "10000"], [2, "-100"]]}}, "up")
     run = stressed(pop, scenario, IMPACT)
