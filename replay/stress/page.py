@@ -1,5 +1,5 @@
 """The stress report as a self-contained HTML page (no script, the plots embedded as a PNG),
-built with the audit report's table, cell and figure helpers (`replay.report`).
+built with the audit report's style, table and figure helpers (`replay.report`).
 
 The plot has three panels: each market's mark over the scenario as a change from its start (one
 colour per market, one line style per run); the notional liquidated in each step, per run; and
@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from clearinghouse.overview import cents  # noqa: E402
 from events.units import USD  # noqa: E402
-from replay.report import COLORS, STYLE, cell, png, table  # noqa: E402
+from replay.report import COLORS, STYLE, png, table  # noqa: E402
 from replay.stress.cascade import PHASES, StressRun  # noqa: E402
 from replay.stress.output import run_json  # noqa: E402
 from replay.stress.scenario import Scenario  # noqa: E402
@@ -96,31 +97,40 @@ def plot_png(runs: list[StressRun]) -> bytes:
     return png(fig)
 
 
-def _totals_table(runs: list[StressRun]) -> str:
-    head = ["configuration", "ADL policy", "liquidated", *PHASES, "takeovers", "liquidator PnL", "ADL fills"]
-    head += ["ADL notional", "bad debt", "pool shortfall", "overshoot (net)", "converged", "digest"]
-    rows = []
+def _totals_tables(runs: list[StressRun]) -> str:
+    """Two tables, one row per run: what was liquidated, then who paid for it."""
+    liquidated, losses = [], []
     for run in runs:
         j = run_json(run)
-        over = j["overshoot"]["net"] if j["overshoot"]["measured"] else "not measured"
-        rows.append(
+        over = cents(j["overshoot"]["net"]) if j["overshoot"]["measured"] else "not measured"
+        who = [html.escape(run.config), html.escape(run.adl)]
+        liquidated.append(
             [
-                html.escape(run.config),
-                html.escape(run.adl),
-                cell(j["liquidated_notional"]),
-                *(cell(j["liquidated_by_phase"][p]) for p in PHASES),
-                str(j["takeovers"]),
-                cell(j["liquidator_pnl"]),
-                str(j["adl_count"]),
-                cell(j["adl_notional"]),
-                cell(j["bad_debt"]),
-                cell(j["pool_shortfall"]),
-                cell(over),
+                *who,
+                cents(j["liquidated_notional"]),
+                *(cents(j["liquidated_by_phase"][p]) for p in PHASES),
+                f"{j['takeovers']:,}",
+                f"{j['found_below']:,}",
+            ]
+        )
+        losses.append(
+            [
+                *who,
+                cents(j["liquidator_pnl"]),
+                f"{j['adl_count']:,}",
+                cents(j["adl_notional"]),
+                cents(j["bad_debt"]),
+                cents(j["pool_shortfall"]),
+                over,
                 "yes" if run.converged else f"no: steps {j['unconverged_steps']}",
                 f"<code>{run.digest[:16]}</code>",
             ]
         )
-    return table(head, rows, set(range(2, 15)))
+    head = ["configuration", "ADL policy", "liquidated", *PHASES, "takeovers", "found below"]
+    first = table(head, liquidated, set(range(2, len(head))))
+    head = ["configuration", "ADL policy", "liquidator PnL", "ADL fills", "ADL notional", "bad debt"]
+    head += ["pool shortfall", "overshoot (net)", "converged", "digest"]
+    return first + table(head, losses, set(range(2, 8)))
 
 
 def _steps_table(run: StressRun) -> str:
@@ -136,12 +146,12 @@ def _steps_table(run: StressRun) -> str:
                 str(s["rounds"]) + ("" if s["converged"] else " (cap)"),
                 str(s["found_below"]),
                 str(s["still_below"]),
-                cell(s["liquidated_notional"]),
-                *(cell(s["liquidated_by_phase"][p]) for p in PHASES),
+                cents(s["liquidated_notional"]),
+                *(cents(s["liquidated_by_phase"][p]) for p in PHASES),
                 str(s["takeovers"]),
                 str(s["adl_count"]),
-                cell(s["bad_debt"]),
-                cell(s["pool_shortfall"]),
+                cents(s["bad_debt"]),
+                cents(s["pool_shortfall"]),
             ]
         )
     return table(head, rows, set(range(len(head))))
@@ -154,14 +164,15 @@ def render_html(runs: list[StressRun], scenario: Scenario) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Stress: {e(scenario.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Stress run: <code>{e(scenario.name)}</code></h1>",
-        f"<p class='why'>{e(scenario.description)} {scenario.steps} steps of {scenario.step_ms // 1000} s over "
-        f"{accounts:,} accounts, through the engine under {len(runs)} run(s) (configuration x ADL policy). "
-        'Amounts are in USDC, exact. The overshoot (over-deleveraging) reads "not measured" until '
-        "the measure is available.</p>",
+        f"<p class='why'>{e(scenario.description.rstrip('.') + '. ' if scenario.description else '')}"
+        f"{scenario.steps} steps of "
+        f"{scenario.step_ms // 1000} s over {accounts:,} accounts, through the engine, {len(runs)} run(s) "
+        "(configuration x ADL policy). Amounts are in USDC to the cent (stress.json holds them exact). "
+        'The overshoot (over-deleveraging) reads "not measured" until its measure is available.</p>',
         f"<img id='plot' alt='marks over the scenario, notional liquidated per step, the runs side by side' "
         f"src='data:image/png;base64,{base64.b64encode(plot_png(runs)).decode()}'>",
         "<h2>Totals</h2>",
-        _totals_table(runs),
+        _totals_tables(runs),
     ]
     for run in runs:
         parts.append(f"<h2>{e(_label(run))}: each step</h2>")
