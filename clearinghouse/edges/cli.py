@@ -31,11 +31,12 @@ from rich.table import Table
 from rich.text import Text
 
 from clearinghouse.calculator import BookError
-from clearinghouse.digest import state_digest
+from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.edges import margin_cli
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
+from clearinghouse.edges.stress import run_all
 from clearinghouse.engine import Engine
 from clearinghouse.lending import USDC
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
@@ -56,6 +57,12 @@ from replay.history import HistoryError, diff, parse_time, state_at
 from replay.hl_reconcile import reconcile, reconcile_html
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
+from replay.stress import configs as stress_configs
+from replay.stress import population as stress_population
+from replay.stress.configs import STRESS_LIQUIDATION, ConfigError, StressConfig
+from replay.stress.output import run_json
+from replay.stress.scenario import ScenarioError
+from replay.stress.scenario import load as load_scenario
 from replay.verify import verify
 from replay.workload import GeneratorConfig, generate, write_jsonl
 
@@ -889,6 +896,80 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stress_population(args: argparse.Namespace) -> bytes:
+    """The population, encoded: a log's state (at --at or --time, else its end) or the generator's."""
+    if args.log is None:
+        if args.at is not None or args.time is not None:
+            raise UserError("--at and --time pick a point of a --log; with --generate there is none")
+        config = GeneratorConfig(
+            accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, pm_share=args.pm_share
+        )
+        return encode_state(stress_population.generated(config))
+    time = None if args.time is None else parse_time(args.time)
+    return encode_state(stress_population.from_log(_log_dir(args.log), seq=args.at, time=time))
+
+
+def _stress_configs(args: argparse.Namespace) -> list[StressConfig]:
+    """The configurations: each --config file over the flags' settings, or the flags alone."""
+    defaults = _liquidation(args, STRESS_LIQUIDATION) or STRESS_LIQUIDATION
+    if not args.config:
+        return [stress_configs.parse_config({"name": "default"}, "default", defaults)]
+    configs = [stress_configs.load_config(path, defaults) for path in args.config]
+    names = [c.name for c in configs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f'two configurations are named {twice[0]!r}: give each file its own "name"')
+    return configs
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`) is documented in docs/stress.md, "Output"."""
+    try:
+        scenario = load_scenario(args.scenario)
+        configs = _stress_configs(args)
+    except (ScenarioError, ConfigError) as exc:
+        raise UserError(str(exc)) from None
+    policies = list(dict.fromkeys(args.adl or [stress_configs.DEFAULT_POLICY]))
+    population = _stress_population(args)
+    with _progress(args, "stress steps") as progress:
+        runs = run_all(
+            population, scenario, configs, policies, workers=args.workers, full_scan=args.full_scan, progress=progress
+        )
+    shown = [run_json(r) for r in runs]
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "stress.json").write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
+            page = _optional("replay.stress.page", "report", "stress --out")
+            (out / "stress.html").write_text(page.render_html(runs, scenario), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(str(out), exc) from None
+    if args.json:
+        _print_json(shown)
+        return 0
+    table = _table("config", "adl", "liquidated", "backstop", "adl fills", "bad debt", "pool shortfall", "digest")
+    for r in shown:
+        table.add_row(
+            r["config"],
+            r["adl"],
+            cents(r["liquidated_notional"]),
+            str(r["takeovers"]),
+            f"{r['adl_count']} / {cents(r['adl_notional'])}",
+            cents(r["bad_debt"]),
+            cents(r["pool_shortfall"]),
+            r["digest"][:16],
+        )
+    said = [f"scenario {scenario.name}: {scenario.steps} steps of {scenario.step_ms // 1000} s, amounts in USDC"]
+    unconverged = [f"{r['config']}/{r['adl']} steps {r['unconverged_steps']}" for r in shown if not r["converged"]]
+    if unconverged:
+        said.append("not converged within the round cap: " + "; ".join(unconverged))
+    if args.out:
+        said.append(f"report: {Path(args.out) / 'stress.html'}, figures: {Path(args.out) / 'stress.json'}")
+    _print_tables(said[0], table, *said[1:])
+    return 0
+
+
 def cmd_replay_diff(args: argparse.Namespace) -> int:
     _print_json(diff(_log_dir(args.log), args.start, args.end, args.account))
     return 0
@@ -1204,8 +1285,10 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     )
 
 
-def _liquidation_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("liquidation (fixed when a log's state is created)")
+def _liquidation_args(
+    p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)"
+) -> None:
+    g = p.add_argument_group(title)
     g.add_argument(
         "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
     )
@@ -1470,6 +1553,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
     p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
+
+    p = command(
+        "stress",
+        cmd_stress,
+        "run a population through a crash scenario in the engine, under configurations and ADL policies",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", metavar="DIR", help="the population is this log's state (at its end by default)")
+    source.add_argument(
+        "--generate", action="store_true", help="the population is the generator's levered one (options below)"
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--at", type=_integer(0), metavar="SEQ", help="--log: the state right after this input seq")
+    when.add_argument("--time", metavar="ISO8601", help="--log: the state at this moment")
+    p.add_argument("--accounts", type=_integer(2), default=2000, help="--generate: accounts (default 2000)")
+    p.add_argument("--markets", type=_integer(1), default=5, help="--generate: perp markets (default 5)")
+    p.add_argument(
+        "--events", type=_integer(1), default=40_000, help="--generate: events of the stream (default 40000)"
+    )
+    p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
+    p.add_argument(
+        "--pm-share", type=_share, default=0.2, metavar="SHARE", help="--generate: share in portfolio margin"
+    )
+    p.add_argument(
+        "--scenario", required=True, metavar="NAME|FILE", help="uniform, btc-led, oct-2025, or a JSON scenario file"
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="a configuration file (repeat for several; default: one from the liquidation flags)",
+    )
+    p.add_argument(
+        "--adl",
+        action="append",
+        choices=stress_configs.adl_policies(),
+        metavar="POLICY",
+        help=f"ADL policy, repeat for several ({', '.join(stress_configs.adl_policies())}; default hl-queue)",
+    )
+    p.add_argument("--workers", type=_integer(1), default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--out", metavar="DIR", help="write stress.json and the HTML report stress.html here")
+    p.add_argument("--json", action="store_true", help="print one JSON object per run, in a list")
+    _liquidation_args(p, "liquidation: every configuration's defaults (here impact, depth 100000, loss limit 100)")
 
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills and misc events, reconcile"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
