@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from clearinghouse.adl_policies import POLICIES
 from clearinghouse.digest import state_digest
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
@@ -38,7 +39,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.lending import USDC
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview
-from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.state import DEFAULT_ADL, LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
@@ -213,6 +214,7 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "loss_limit": SettingFlag(
         "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
     ),
+    "adl": SettingFlag("--adl", "adl", lambda name: DEFAULT_ADL if name is msgspec.UNSET else name),
 }
 
 
@@ -1225,6 +1227,12 @@ def _liquidation_args(p: argparse.ArgumentParser) -> None:
         type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"),
         metavar="USDC",
         help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
+    )
+    g.add_argument(
+        "--adl",
+        choices=list(POLICIES),
+        metavar="POLICY",
+        help=f"auto-deleveraging policy: {', '.join(POLICIES)} (default {DEFAULT_ADL}; docs/adl.md)",
     )
     g.add_argument(
         "--full-scan", action="store_true", help="reference trigger mode: check every account on every tick"
