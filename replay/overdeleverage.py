@@ -1,36 +1,35 @@
 """Over-deleveraging (docs/adl.md): how much auto-deleveraging took from winners beyond what the
 bankrupt accounts needed, measured as arXiv 2602.15182 does, with a two-pass replay.
 
-- A **round** is a burst of ADL fills: it opens at an input event that deleverages, takes in
-  every later input event until one comes more than `gap_ms` of event time after the round's
-  last deleveraging event, and is scored on the states after its last event within `horizon_ms`
-  of that last deleveraging event (0: the event itself).
-- **Pass A** is the run itself. **Pass B** applies the same input events from the same state
-  with the liquidator absorbing every loss (`loss_limit` None): the accounts that went through
-  ADL in A are taken over instead, so no winner is deleveraged, on the same input price path.
-- Per round: the **deficit** D (the needed budget) sums, over the scopes deleveraged, their
+- A **round** is a burst of ADL: it opens at an input event in which the liquidator declined a
+  scope (its ADL policy then closed it), takes in every later input event until one comes more
+  than `gap_ms` of event time after the round's last such event, and is scored on the states
+  after its last event within `horizon_ms` of that last deleveraging event (0: the event itself).
+- **Pass A** is the run itself. **Pass B** of a round starts from pass A's state before the
+  round and applies the same input events with the liquidator absorbing every loss (`loss_limit`
+  None): the accounts that went through ADL in A are taken over instead, so no winner is
+  deleveraged, on the same input price path; a round's figures are its own.
+- Per round: the **deficit** D (the needed budget) sums, over the scopes declined, their
   negative equity at the mark when they were found (`liquidation_triggered`): what closing them
   at their bankruptcy price would move, sum of `|mark - bankruptcy price| * size`. The **fill
   budget** B sums `|mark - px| * |sz|` over the round's ADL fills (the mark the position was
   found at, the fill's price). The **haircut** H sums, over the round's winners (ADL
-  counterparties), how much their equity gap between the passes (`equity in B - equity in A`)
-  grew since the end of the last round they were winners of (from 0 before their first), when
-  positive.
+  counterparties), `equity in B - equity in A` at the scoring point, when positive.
 - Scores, each summed over rounds with the positive and negative parts kept apart:
   `overshoot` H - D (winners' loss beyond the need), `severity` B - D (how much the policy set
   out to take beyond the need) and `allocation` H - B (what the choice of winners and sizes
   added on top, as the price went on); `fairness` is the largest share of one winner's
-  capacity (its positive PnL in pass B at the scoring point) taken in one round, in ppm, over
-  a capacity of at least one micro-USDC.
+  capacity (its positive PnL in pass B at the scoring point in the coins it was deleveraged in,
+  at least 1 USDC) taken in one round, in ppm.
 
 Every figure is an integer in micro-USDC (shares in ppm) and a pure function of the inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -39,7 +38,7 @@ from clearinghouse.digest import decode_state, encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
-from events.units import NTL_DIV
+from events.units import NTL_DIV, USD
 
 DEFAULT_GAP_MS = 5_000  # the paper's clustering of 10 October 2025's fills into 16 rounds
 PPM = 1_000_000
@@ -56,26 +55,31 @@ def equity(state: State, name: str) -> int:
     return margin.cross_value(account, markets) + iso
 
 
-def positive_pnl(state: State, name: str) -> int:
-    """An account's unrealised perp PnL at the marks, when positive (its haircut capacity)."""
+def positive_pnl(state: State, name: str, coins: Iterable[str]) -> int:
+    """An account's positive unrealised PnL at the marks in each of `coins`, summed: what ADL
+    in them could take from it (its haircut capacity)."""
     account = state.accounts.get(name)
     if account is None:
         return 0
-    markets = state.markets
-    pnl = sum((p.szi * (markets[c].mark - p.entry_px)) // NTL_DIV for c, p in account.positions.items() if p.szi)
-    return max(0, pnl)
+    total = 0
+    for coin in coins:
+        pos = account.positions.get(coin)
+        if pos is not None and pos.szi:
+            total += max(0, (pos.szi * (state.markets[coin].mark - pos.entry_px)) // NTL_DIV)
+    return total
 
 
 class Round(msgspec.Struct):
-    """One round's figures (micro-USDC; `max_share_ppm` in ppm)."""
+    """One round's figures (micro-USDC; `max_share_ppm` in ppm); events by their index in the
+    input given."""
 
-    first_seq: int
-    last_seq: int  # the last deleveraging input event
-    fills: int
+    first: int  # its first deleveraging event
+    last: int  # its last deleveraging event
+    scored: int  # the event after which it is scored
+    winners: int
     deficit: int  # D
     budget: int  # B
     haircut: int  # H
-    winners: int
     max_share_ppm: int
 
 
@@ -131,123 +135,114 @@ class Overdeleverage:
         }
 
 
-@dataclass
-class _Open:
-    first_seq: int
-    last_seq: int
-    last_ts: int
-    fills: int = 0
-    deficit: int = 0
-    budget_num: int = 0  # sum of |mark - px| * |sz|, in 1e-8 x 1e-8
-    winners: dict[str, None] = field(default_factory=dict)  # in the order first met
-    scored: dict[str, tuple[int, int]] = field(default_factory=dict)  # winner -> (gap, capacity) last scored
+class Span(NamedTuple):
+    """A round's input events, by index: from `first` (its first deleveraging event) to
+    `scored` (the states it is scored on); `last` is its last deleveraging event."""
+
+    first: int
+    last: int
+    scored: int
 
 
-class Meter:
-    """Scores a run event by event: give it each input event with what pass A derived from it
-    and pass A's state after it (`observe`), then `result()`. It runs pass B itself, from the
-    state the run started from."""
+def declined(derived: list[Any], limit: int | None) -> list[ev.LiquidationTriggered]:
+    """The scopes the liquidator declined in one event's derived events (negative equity past its
+    loss limit), which the ADL policy then closed: the backstop triggers of
+    `backstop.take_over`'s ADL branch."""
+    if limit is None:
+        return []
+    found = [d for d in derived if isinstance(d, ev.LiquidationTriggered) and d.phase == "backstop"]
+    return [d for d in found if -d.equity > limit]
 
-    def __init__(
-        self,
-        start: State,
-        config: LiquidationConfig,
-        gap_ms: int = DEFAULT_GAP_MS,
-        horizon_ms: int = 0,
-    ) -> None:
-        if not 0 <= horizon_ms <= gap_ms:
-            raise ValueError("the horizon must be from 0 to the gap")
-        absorbing = msgspec.structs.replace(config, loss_limit=None)
-        self.pass_b = Engine(msgspec.structs.replace(decode_state(encode_state(start)), liquidation=absorbing))
-        self.gap_ms, self.horizon_ms, self.limit = gap_ms, horizon_ms, config.loss_limit
-        self.result_ = Overdeleverage()
-        self._open: _Open | None = None
-        self._base: dict[str, int] = {}  # winner -> its gap at the end of its last round
 
-    def observe(self, event: Any, derived: list[Any], state: State) -> None:
-        """One input event: `derived` and `state` are pass A's (the run's) after it."""
-        self.pass_b.apply(event)
-        now = state.time
-        current = self._open
-        if current is not None and now > current.last_ts + self.gap_ms:
-            self._close()
-            current = None
-        declined = self._declined(derived)
-        if declined:
-            seq = declined[0].cause
-            if current is None:
-                current = self._open = _Open(seq, seq, now)
-            self._take(current, derived, declined)
-            current.last_seq, current.last_ts = seq, now
-        if current is not None and now <= current.last_ts + self.horizon_ms:
-            b = self.pass_b.state
-            current.scored = {n: (equity(b, n) - equity(state, n), positive_pnl(b, n)) for n in current.winners}
+def rounds_of(times: list[int], deleveraging: list[int], gap_ms: int, horizon_ms: int) -> list[Span]:
+    """Groups deleveraging events (indices, rising) into rounds: a round takes in the events up to
+    one more than `gap_ms` after its last deleveraging event, and is scored after its last event
+    within `horizon_ms` of it. `times[i]`: event time after input event i (never falling)."""
+    if not 0 <= horizon_ms <= gap_ms:
+        raise ValueError("the horizon must be from 0 to the gap")
+    spans: list[Span] = []
+    first = last = -1
+    for i in deleveraging:
+        if first >= 0 and times[i] > times[last] + gap_ms:
+            spans.append(_span(times, first, last, horizon_ms))
+            first = -1
+        if first < 0:
+            first = i
+        last = i
+    if first >= 0:
+        spans.append(_span(times, first, last, horizon_ms))
+    return spans
 
-    def _declined(self, derived: list[Any]) -> list[ev.LiquidationTriggered]:
-        """The scopes the liquidator declined (negative equity past its loss limit), which the
-        ADL policy then closed: the backstop triggers of `backstop.take_over`'s ADL branch."""
-        limit = self.limit
-        if limit is None:
-            return []
-        found = [d for d in derived if isinstance(d, ev.LiquidationTriggered) and d.phase == "backstop"]
-        return [d for d in found if -d.equity > limit]
 
-    def result(self) -> Overdeleverage:
-        """The measure so far (closes the round still open)."""
-        if self._open is not None:
-            self._close()
-        return self.result_
-
-    @staticmethod
-    def _take(current: _Open, derived: list[Any], declined: list[ev.LiquidationTriggered]) -> None:
-        """The deficits, fills and winners of one event's derived events (the fills of a scope
-        follow its trigger, at the marks the trigger shows)."""
-        current.deficit += sum(-d.equity for d in declined)
-        marks: dict[str, int] = {}
-        for d in derived:
-            if isinstance(d, ev.LiquidationTriggered):
-                marks = {v.coin: v.mark for v in d.positions}
-            elif isinstance(d, ev.Adl):
-                current.fills += 1
-                current.budget_num += abs(marks[d.coin] - d.px) * abs(d.sz)
-                current.winners.setdefault(d.counterparty)
-
-    def _close(self) -> None:
-        current = self._open
-        assert current is not None
-        self._open = None
-        haircut = share = 0
-        for name in current.winners:
-            gap, capacity = current.scored.get(name, (0, 0))
-            taken = max(0, gap - self._base.get(name, 0))
-            self._base[name] = gap
-            haircut += taken
-            share = max(share, taken * PPM // max(capacity, 1))
-        self.result_.add(
-            Round(
-                current.first_seq,
-                current.last_seq,
-                current.fills,
-                current.deficit,
-                current.budget_num // NTL_DIV,
-                haircut,
-                len(current.winners),
-                share,
-            )
-        )
+def _span(times: list[int], first: int, last: int, horizon_ms: int) -> Span:
+    scored = last
+    while scored + 1 < len(times) and times[scored + 1] <= times[last] + horizon_ms:
+        scored += 1
+    return Span(first, last, scored)
 
 
 def measure(
     start: State,
-    events: Iterable[Any],
+    events: Sequence[Any],
     config: LiquidationConfig,
     gap_ms: int = DEFAULT_GAP_MS,
     horizon_ms: int = 0,
 ) -> Overdeleverage:
-    """Runs `events` (decoded input events) from `start` under `config` (pass A) and scores its
-    ADL rounds against pass B; `start` is left as it was."""
-    engine = Engine(msgspec.structs.replace(decode_state(encode_state(start)), liquidation=config))
-    meter = Meter(start, config, gap_ms, horizon_ms)
-    for event in events:
-        meter.observe(event, engine.apply(event), engine.state)
-    return meter.result()
+    """Runs `events` (decoded input events) from `start` under `config` (pass A), finds its rounds,
+    and scores each against its own pass B (from pass A's state before the round, the liquidator
+    absorbing). Pass A runs twice (once to find the rounds, once to score them), pass B over the
+    rounds only. `start` is left as it was."""
+    engine = _engine(start, config)
+    times, deleveraging = [], []
+    for i, event in enumerate(events):
+        if declined(engine.apply(event), config.loss_limit):
+            deleveraging.append(i)
+        times.append(engine.state.time)
+    return score(start, events, config, rounds_of(times, deleveraging, gap_ms, horizon_ms))
+
+
+def score(start: State, events: Sequence[Any], config: LiquidationConfig, spans: list[Span]) -> Overdeleverage:
+    """Scores the rounds `spans` of the run of `events` from `start` under `config`."""
+    result = Overdeleverage()
+    absorbing = msgspec.structs.replace(config, loss_limit=None)
+    engine = _engine(start, config)
+    done = 0
+    for span in spans:
+        for event in events[done : span.first]:
+            engine.apply(event)
+        pass_b = _engine(engine.state, absorbing)
+        deficit = budget = 0
+        winners: dict[str, dict[str, None]] = {}  # -> the coins it was deleveraged in, in the order met
+        for i in range(span.first, span.scored + 1):
+            derived = engine.apply(events[i])
+            pass_b.apply(events[i])
+            deficit += sum(-d.equity for d in declined(derived, config.loss_limit))
+            budget += _fills(derived, winners)
+        haircut = share = 0
+        a, b = engine.state, pass_b.state
+        for name in winners:
+            taken = max(0, equity(b, name) - equity(a, name))
+            haircut += taken
+            share = max(share, taken * PPM // max(positive_pnl(b, name, winners[name]), USD))
+        result.add(Round(span.first, span.last, span.scored, len(winners), deficit, budget // NTL_DIV, haircut, share))
+        done = span.scored + 1
+    return result
+
+
+def _fills(derived: list[Any], winners: dict[str, dict[str, None]]) -> int:
+    """Sum of |mark - px| x |sz| over an event's ADL fills (1e-8 x 1e-8; the fills of a scope
+    follow its trigger, at the marks the trigger shows); their counterparties join `winners`."""
+    total = 0
+    marks: dict[str, int] = {}
+    for d in derived:
+        if isinstance(d, ev.LiquidationTriggered):
+            marks = {v.coin: v.mark for v in d.positions}
+        elif isinstance(d, ev.Adl):
+            total += abs(marks[d.coin] - d.px) * abs(d.sz)
+            winners.setdefault(d.counterparty, {})[d.coin] = None
+    return total
+
+
+def _engine(state: State, config: LiquidationConfig) -> Engine:
+    """An engine on a copy of `state` under `config`."""
+    return Engine(msgspec.structs.replace(decode_state(encode_state(state)), liquidation=config))

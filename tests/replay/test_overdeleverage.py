@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from clearinghouse.engine import Engine
+from clearinghouse.digest import encode_state
 from clearinghouse.state import LiquidationConfig, State
 from events.codec import decode_json
-from replay.overdeleverage import Meter, measure
+from replay.overdeleverage import Span, measure, rounds_of
 from tests.support.pair import TEN_X, stamped, usd
 from tests.support.rulebook import deposit, market, prices, trade
 
@@ -57,7 +57,7 @@ def test_hl_queue_round_with_a_horizon():
     result = measure(State(), _events(), _config("hl-queue"), horizon_ms=5_000)
     assert len(result.rounds) == 1
     r = result.rounds[0]
-    assert (r.first_seq, r.last_seq, r.fills, r.winners) == (ROUND_SEQ, ROUND_SEQ, 1, 1)
+    assert (r.first, r.last, r.scored, r.winners) == (ROUND_SEQ, ROUND_SEQ, ROUND_SEQ + 1, 1)
     assert (r.deficit, r.budget, r.haircut, r.max_share_ppm) == (usd("40"), usd("280"), usd("400"), 800_000)
     assert result.as_dict() == {
         "over": usd("360"),
@@ -91,7 +91,7 @@ def test_deficit_pro_rata_round_takes_the_deficit():
     21.429 of 300 = 71,430 ppm; ben 35.714 of 500 = 71,428 ppm."""
     result = measure(State(), _events(), _config("deficit-pro-rata"), horizon_ms=5_000)
     r = result.rounds[0]
-    assert (r.fills, r.winners) == (2, 2)
+    assert r.winners == 2
     assert (r.deficit, r.budget, r.haircut, r.max_share_ppm) == (usd("40"), usd("40.0001"), usd("57.143"), 71_430)
     assert result.overshoot.as_dict() == {"over": usd("17.143"), "under": 0, "net": usd("17.143")}
     assert result.severity.as_dict() == {"over": usd("0.0001"), "under": 0, "net": usd("0.0001")}
@@ -104,7 +104,7 @@ def test_a_bankruptcy_more_than_the_gap_later_is_a_second_round():
     150 - 160 = -10: a second round. hl-queue ranks amy (raw 4,000, AV 4,000 - 2,520 = 1,480,
     100/84 x 2,520 / 1,480 = 2.03) before ben (short 10: raw 2,000, AV 1,160, 0.86): amy buys back
     10 at the previous mark 90: B = 6 x 10 = 60, D = 10; scored at 10 s: amy A 4,000 - 900 - 1,680 =
-    1,420, B 4,000 - 2,520 = 1,480: H = 60 (her first round: from 0), share 60 / (30 x 16 = 480) =
+    1,420, B (from the state before this round) 4,000 - 2,520 = 1,480: H = 60, share 60 / 480 =
     125,000 ppm. The first round, scored at 1 s, is the one worked out above (280, 280, 40)."""
     lines = [
         *LINES[:-1],
@@ -114,13 +114,14 @@ def test_a_bankruptcy_more_than_the_gap_later_is_a_second_round():
     ]
     result = measure(State(), [decode_json(line) for line in lines], _config("hl-queue"))
     first, second = result.rounds
-    assert (first.first_seq, first.deficit, first.budget, first.haircut) == (
+    assert (first.first, first.scored, first.deficit, first.budget, first.haircut) == (
+        ROUND_SEQ,
         ROUND_SEQ,
         usd("40"),
         usd("280"),
         usd("280"),
     )
-    assert (second.first_seq, second.fills, second.winners) == (13, 1, 1)
+    assert (second.first, second.scored, second.winners) == (13, 13, 1)
     assert (second.deficit, second.budget, second.haircut, second.max_share_ppm) == (
         usd("10"),
         usd("60"),
@@ -131,14 +132,23 @@ def test_a_bankruptcy_more_than_the_gap_later_is_a_second_round():
     assert result.fairness == 800_000
 
 
-def test_the_meter_fed_by_a_live_run_agrees_with_measure():
-    """`Meter` fed event by event (as a caller running its own engine does) gives what `measure`
-    gives; a horizon longer than the gap is refused."""
-    config = _config("pro-rata")
-    engine = Engine(State(liquidation=config))
-    meter = Meter(State(), config, horizon_ms=5_000)
-    for event in _events():
-        meter.observe(event, engine.apply(event), engine.state)
-    assert meter.result() == measure(State(), _events(), config, horizon_ms=5_000)
+def test_rounds_group_by_the_gap_and_score_within_the_horizon():
+    """Event times (after each input event) 0, 1, 2, 4, 9, 10, 16 s; deleveraging at events 1, 3,
+    4 and 6. Gap 5 s: 3 is 2 s after 1, 4 is 5 s after 3 (not more: the same round), 6 is 6 s
+    after 4: a second round. Horizon 1 s: the first round is scored after event 5 (10 s, 1 s after
+    its last deleveraging event 4), the second after 6 (the last event)."""
+    times = [0, 1_000, 2_000, 4_000, 9_000, 10_000, 16_000]
+    assert rounds_of(times, [1, 3, 4, 6], 5_000, 1_000) == [Span(1, 4, 5), Span(6, 6, 6)]
+    assert rounds_of(times, [1, 3, 4, 6], 5_000, 0) == [Span(1, 4, 4), Span(6, 6, 6)]
+    assert rounds_of(times, [1, 3, 4, 6], 1_000, 0) == [Span(1, 1, 1), Span(3, 3, 3), Span(4, 4, 4), Span(6, 6, 6)]
+    assert rounds_of(times, [], 5_000, 0) == []
     with pytest.raises(ValueError):
-        Meter(State(), config, gap_ms=1_000, horizon_ms=2_000)
+        rounds_of(times, [1], 1_000, 2_000)
+
+
+def test_no_loss_limit_means_no_round_and_the_start_state_is_left_alone():
+    start = State()
+    before = encode_state(start)
+    result = measure(start, _events(), LiquidationConfig(adl="pro-rata"))
+    assert result.rounds == [] and result.as_dict()["over"] == 0
+    assert encode_state(start) == before
