@@ -1,8 +1,9 @@
 """The auto-deleveraging policies (docs/adl.md) through the engine: `pro-rata` on the issue's hand
 example (a deficit of 40 against winners with capacities 30 and 50 takes 15 and 25),
-`deficit-pro-rata` on a bankrupt account that still had equity at the previous mark, the
-capacity cap that keeps a winner above maintenance, and the setting itself (its range, and an
-encoding that does not change for the default).
+`deficit-pro-rata` on a bankrupt account that still had equity at the previous mark (cross and
+isolated), the capacity cap that keeps a winner above maintenance, a previous mark that takes
+nothing from winners, and the setting itself (its range, and an encoding that does not change
+for the default).
 
 Every scenario runs through `Pair` (trigger index and full scan in lockstep, conservation and
 zero net size after every event, equal digests). ETH: sz_decimals 4 (lot 0.0001, tick 0.01),
@@ -19,7 +20,7 @@ from clearinghouse.liquidation import settings_error
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from tests.support.pair import LIQUIDATOR, TEN_X, Pair, px, sz, usd
-from tests.support.rulebook import deposit, market, prices, trade, withdraw
+from tests.support.rulebook import deposit, market, prices, set_leverage, trade, withdraw
 
 
 def _winners(book: Pair, bob_cash: str) -> None:
@@ -190,3 +191,81 @@ def test_adl_setting_range_and_encoding():
     assert b"adl" in encode_state(State(liquidation=LiquidationConfig(adl="pro-rata")))
     decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(LiquidationConfig(adl="pro-rata")), type=LiquidationConfig)
     assert decoded.adl_policy == "pro-rata"
+
+
+def test_deficit_pro_rata_on_an_isolated_position():
+    """alice's isolated 10x long 10 at 100 (margin 100 from her cross 1,000; ledger 100 - 1,000 =
+    -900); the mark jumps from 100 to 89: margin used -900 + 890 = -10 < 2/3 of MM 44.5 -> backstop,
+    and 10 > the limit 0 -> ADL. The rest price is 89, the gain 100 - 89 = 11 per ETH: ceil(10 / 11
+    / 0.0001) = 9,091 lots. amy (short 10 at 100: PnL 110, room 2,000 - 890 - 44.5 = 1,065.5, whole
+    position 10 x 11 = 110) is the only winner: she closes 0.9091 at 100 (haircut 10.0001), the
+    liquidator takes 9.0909 at 89."""
+    book = Pair(mode="mark", loss_limit=0, adl="deficit-pro-rata")
+    book.ok(
+        market("ETH", 4, TEN_X),
+        deposit("alice", "1000"),
+        deposit("amy", "1000"),
+        prices(ETH="100"),
+        set_leverage("alice", "ETH", 10, cross=False),
+        trade("ETH", "100", "10", "alice", "amy"),
+    )
+    seq, derived = book.at(prices(ETH="89"))
+    assert derived == [
+        ev.LiquidationTriggered(
+            account="alice",
+            scope="ETH",
+            cause=seq,
+            equity=usd("-10"),
+            maintenance=usd("44.5"),
+            positions=[ev.PositionView("ETH", sz("10"), px("89"))],
+            phase="backstop",
+            ts=0,
+        ),
+        ev.Adl(account="alice", counterparty="amy", coin="ETH", sz=sz("-0.9091"), px=px("100"), cause=seq, ts=0),
+        ev.Backstop(
+            account="alice",
+            scope="ETH",
+            positions=[ev.PositionView("ETH", sz("9.0909"), px("89"))],
+            margin=0,
+            cause=seq,
+            ts=0,
+        ),
+    ]
+    # the ledger: -900 + 90.91 + 809.0901 = 0.0001, returned to cross: 900.0001; no bad debt
+    assert book.raw("alice") == usd("900.0001") and book.pos("alice", "ETH").iso_raw == 0
+    assert book.state.bad_debt == 0
+    assert book.raw("amy") == usd("1909.09") and book.szi("amy", "ETH") == sz("-9.0909")
+    assert book.szi(LIQUIDATOR, "ETH") == sz("9.0909") and book.raw(LIQUIDATOR) == usd("-809.0901")
+
+
+def test_pro_rata_deleverages_no_one_when_the_adl_price_takes_nothing_from_winners():
+    """The mark rose from 100 to 101: closing a bankrupt long at the previous mark 100 would give a
+    short winner a gain, not a haircut, so no one is deleveraged; the liquidator takes the
+    position at 100, and the loss it leaves is bad debt."""
+    book = Pair(mode="mark", loss_limit=0, adl="pro-rata")
+    _winners(book, "")
+    book.ok(prices(ETH="101"))
+    # bob buys 1 at 200 (a fact): raw -200, AV -200 + 101 = -99, MM 5.05 -> backstop, ADL
+    seq, derived = book.at(trade("ETH", "200", "1", "bob", "carol"))
+    assert derived == [
+        ev.LiquidationTriggered(
+            account="bob",
+            scope="cross",
+            cause=seq,
+            equity=usd("-99"),
+            maintenance=usd("5.05"),
+            positions=[ev.PositionView("ETH", sz("1"), px("101"))],
+            phase="backstop",
+            ts=0,
+        ),
+        ev.Backstop(
+            account="bob",
+            scope="cross",
+            positions=[ev.PositionView("ETH", sz("1"), px("100"))],
+            margin=0,
+            cause=seq,
+            ts=0,
+        ),
+        ev.BadDebt(account="bob", scope="cross", amount=usd("100"), cause=seq, ts=0),  # -200 + 100
+    ]
+    assert book.szi("amy", "ETH") == sz("-30") and book.szi("ben", "ETH") == sz("-50")
