@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clearinghouse import margin, portfolio
+from clearinghouse.adl_policies import POLICIES
 from clearinghouse.backstop import keep_iso_loss, settle_if_flat, take_over
 from clearinghouse.deleveraging import Deleveraging
 from clearinghouse.liquidator import LIQUIDATOR, fill_with_liquidator, highest_mark, liquidator, to_tick
@@ -62,6 +63,8 @@ def settings_error(config: LiquidationConfig) -> str | None:
     `Engine` will not start with them."""
     if config.mode not in MODES:
         return f"liquidation mode {config.mode!r} is not one of {', '.join(MODES)}"
+    if config.adl_policy not in POLICIES:
+        return f"ADL policy {config.adl_policy!r} is not one of {', '.join(POLICIES)}"
     for field, (low, high) in SETTING_RANGES.items():
         value = getattr(config, field)
         if value is not None and not low <= value <= high:

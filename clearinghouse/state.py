@@ -98,6 +98,9 @@ class Pool(msgspec.Struct, gc=False, array_like=True):
     interest_earned: int = 0  # by suppliers, all time
 
 
+DEFAULT_ADL = "hl-queue"  # the auto-deleveraging policy of a state that names none
+
+
 class LiquidationConfig(msgspec.Struct, frozen=True):
     """How liquidations execute in this run (docs/rules.md 5); fixed when the state is
     created, so a replay decides exactly as the original run did."""
@@ -111,6 +114,18 @@ class LiquidationConfig(msgspec.Struct, frozen=True):
     partial_ppm: int = 200_000  # the slice (20%)
     cooldown_ms: int = 30_000
     loss_limit: int | None = None  # the most the liquidator absorbs in one takeover (None: any)
+    # the auto-deleveraging policy (clearinghouse/adl_policies.py); UNSET is the default `hl-queue`
+    # and is left out of the encoding, so states and settings files of the default keep their bytes
+    adl: str | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        """The default policy named is the default: one config, one encoding."""
+        if self.adl == DEFAULT_ADL:
+            msgspec.structs.force_setattr(self, "adl", msgspec.UNSET)
+
+    @property
+    def adl_policy(self) -> str:
+        return DEFAULT_ADL if self.adl is msgspec.UNSET else self.adl
 
 
 class State(msgspec.Struct):

@@ -30,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from clearinghouse.adl_policies import POLICIES
 from clearinghouse.calculator import BookError
 from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.edges import margin_cli
@@ -41,7 +42,7 @@ from clearinghouse.engine import Engine
 from clearinghouse.lending import USDC
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview
-from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.state import DEFAULT_ADL, LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
@@ -222,6 +223,7 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "loss_limit": SettingFlag(
         "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
     ),
+    "adl": SettingFlag("--adl", "adl", lambda name: DEFAULT_ADL if name is msgspec.UNSET else name),
 }
 
 
@@ -929,7 +931,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         configs = _stress_configs(args)
     except (ScenarioError, ConfigError) as exc:
         raise UserError(str(exc)) from None
-    policies = list(dict.fromkeys(args.adl or [stress_configs.DEFAULT_POLICY]))
+    policies = list(dict.fromkeys(args.adl or [DEFAULT_ADL]))
     population = _stress_population(args)
     with _progress(args, "stress steps") as progress:
         runs = run_all(
@@ -1286,8 +1288,9 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
 
 
 def _liquidation_args(
-    p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)"
+    p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)", several: bool = False
 ) -> None:
+    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy)."""
     g = p.add_argument_group(title)
     g.add_argument(
         "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
@@ -1316,6 +1319,14 @@ def _liquidation_args(
         type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"),
         metavar="USDC",
         help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
+    )
+    g.add_argument(
+        "--adl",
+        action="append" if several else "store",
+        choices=list(POLICIES),
+        metavar="POLICY",
+        help=f"auto-deleveraging policy: {', '.join(POLICIES)} (default {DEFAULT_ADL}; docs/adl.md)"
+        + ("; repeat to run each" if several else ""),
     )
     g.add_argument(
         "--full-scan", action="store_true", help="reference trigger mode: check every account on every tick"
@@ -1585,17 +1596,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a configuration file (repeat for several; default: one from the liquidation flags)",
     )
-    p.add_argument(
-        "--adl",
-        action="append",
-        choices=stress_configs.adl_policies(),
-        metavar="POLICY",
-        help=f"ADL policy, repeat for several ({', '.join(stress_configs.adl_policies())}; default hl-queue)",
-    )
     p.add_argument("--workers", type=_integer(1), default=1, metavar="N", help="worker processes (default 1)")
     p.add_argument("--out", metavar="DIR", help="write stress.json and the HTML report stress.html here")
     p.add_argument("--json", action="store_true", help="print one JSON object per run, in a list")
-    _liquidation_args(p, "liquidation: every configuration's defaults (here impact, depth 100000, loss limit 100)")
+    _liquidation_args(
+        p, "liquidation: every configuration's defaults (here impact, depth 100000, loss limit 100)", several=True
+    )
 
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills and misc events, reconcile"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)

@@ -3,9 +3,9 @@ seq or a moment, or the generator's levered one) through a scenario of price mov
 engine, under configurations and ADL policies.
 
 - `scenario`: scenarios (built-ins and JSON files) and the level of each market at each step;
-- `configs`: configurations and ADL policies (the hooks for the backtest's files and more policies);
+- `configs`: configurations and ADL policies (the hook for the backtest's configuration files);
 - `population`: where the accounts come from;
 - `cascade`: the run itself, the impact fixed point and the collateral sales of each step;
-- `overshoot`: the over-deleveraging hook;
+- `overshoot`: the run's over-deleveraging (`replay.overdeleverage` on its price path);
 - `page`: the HTML report.
 """

@@ -41,6 +41,7 @@ from clearinghouse.state import State
 from events import schema as ev
 from events.bounds import MAX_PX
 from events.units import NTL_DIV, RATE
+from replay.overdeleverage import declined
 from replay.stress.configs import StressConfig, with_policy
 from replay.stress.overshoot import Overshoot, Trace, overshoot_of
 from replay.stress.scenario import PPM, Scenario
@@ -96,14 +97,14 @@ class StepFigures:
 @dataclass
 class StressRun:
     """One configuration under one ADL policy: the figures of every step (step 0 is the
-    population), the final state's digest, and the overshoot (None: not measured)."""
+    population), the final state's digest, and the overshoot."""
 
     config: str
     adl: str
     scenario: str
     steps: list[StepFigures]
     digest: str
-    overshoot: Overshoot | None
+    overshoot: Overshoot
     accounts: int
 
     def total(self, name: str) -> int:
@@ -132,6 +133,7 @@ class Stepper:
         self.engine = Engine(state, full_scan=full_scan)
         self.start = state.time
         self.trace: Trace = []
+        self.declined = False  # the liquidator declined a scope: ADL rounds for the overshoot
         self.shortfall_so_far = 0
 
     # ---- prices -----------------------------------------------------------------------------
@@ -186,7 +188,8 @@ class Stepper:
                 if errors:
                     raise StressError(f"step {k}, round {figures.rounds}: {errors[0]}")
             decided = self._tally(figures, derived, found)
-            self.trace.append((event, [d for d in derived if type(d) is ev.Adl]))
+            self.trace.append((event, state.liquidation))
+            self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
             rejected = [d.reason for d in derived if type(d) is ev.Rejected]
             if rejected:
                 figures.rejected += rejected
@@ -314,6 +317,6 @@ def run(
         scenario=scenario.name,
         steps=steps,
         digest=state_digest(state),
-        overshoot=overshoot_of(population, stepper.base, stepper.trace),
+        overshoot=overshoot_of(population, stepper.base, stepper.trace, stepper.declined),
         accounts=len(state.accounts),
     )

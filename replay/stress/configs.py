@@ -5,8 +5,8 @@ policies plug in here (docs/stress.md, "Configurations").
 - `load_config(path, defaults)`: a configuration file. Today's format holds a name and
   liquidation settings in the CLI's units; the backtest's files (margin models, rule
   overrides) replace this function's body.
-- `adl_policies()`: the ADL policies a run may ask for; `with_policy(config, policy)` the
-  liquidation settings that select one. Today only `hl-queue`, the engine's ranked queue.
+- `adl_policies()`: the ADL policies a run may ask for (`clearinghouse.adl_policies`);
+  `with_policy(config, policy)` the liquidation settings that select one.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 
 import msgspec
 
+from clearinghouse.adl_policies import POLICIES
 from clearinghouse.liquidation import settings_error
-from clearinghouse.state import LiquidationConfig
+from clearinghouse.state import DEFAULT_ADL, LiquidationConfig
 from events.units import USD_DECIMALS, parse_decimal
 
-DEFAULT_POLICY = "hl-queue"
 # The stress defaults under every configuration (the flags of `run` override them): impact
 # execution with a book of 100,000 USDC per 1% of price, so liquidations move marks, and a finite
 # backstop: the liquidator absorbs at most 100 USDC of loss per takeover and declines deeper
@@ -44,14 +44,14 @@ class StressConfig:
 
 def adl_policies() -> tuple[str, ...]:
     """The ADL policies a run may ask for (`--adl`)."""
-    return (DEFAULT_POLICY,)
+    return tuple(POLICIES)
 
 
 def with_policy(config: LiquidationConfig, policy: str) -> LiquidationConfig:
     """The liquidation settings that run `policy` (one of `adl_policies()`)."""
     if policy not in adl_policies():
         raise ConfigError(f"unknown ADL policy {policy!r} (known: {', '.join(adl_policies())})")
-    return config
+    return msgspec.structs.replace(config, adl=msgspec.UNSET if policy == DEFAULT_ADL else policy)
 
 
 # A configuration file's liquidation keys: the CLI flag's name -> (LiquidationConfig field, decimals of its unit)

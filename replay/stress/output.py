@@ -67,12 +67,7 @@ def run_json(run: StressRun) -> dict[str, Any]:
         "adl_notional": usdc(run.total("adl_notional")),
         "bad_debt": usdc(run.total("bad_debt")),
         "pool_shortfall": usdc(run.total("pool_shortfall")),
-        "overshoot": {
-            "over": usdc(over.over if over else 0),
-            "under": usdc(over.under if over else 0),
-            "net": usdc(over.net if over else 0),
-            "measured": over is not None,
-        },
+        "overshoot": {"over": usdc(over.over), "under": usdc(over.under), "net": usdc(over.net)},
         "converged": run.converged,
         "unconverged_steps": [s.step for s in run.steps if not s.converged],
         "steps": [step_json(s) for s in run.steps],

@@ -102,7 +102,7 @@ def _totals_tables(runs: list[StressRun]) -> str:
     liquidated, losses = [], []
     for run in runs:
         j = run_json(run)
-        over = cents(j["overshoot"]["net"]) if j["overshoot"]["measured"] else "not measured"
+        over = cents(j["overshoot"]["net"])
         who = [html.escape(run.config), html.escape(run.adl)]
         liquidated.append(
             [
@@ -168,7 +168,7 @@ def render_html(runs: list[StressRun], scenario: Scenario) -> str:
         f"{scenario.steps} steps of "
         f"{scenario.step_ms // 1000} s over {accounts:,} accounts, through the engine, {len(runs)} run(s) "
         "(configuration x ADL policy). Amounts are in USDC to the cent (stress.json holds them exact). "
-        'The overshoot (over-deleveraging) reads "not measured" until its measure is available.</p>',
+        "The overshoot is what ADL took from winners beyond the bankrupt accounts' deficit (docs/adl.md).</p>",
         f"<img id='plot' alt='marks over the scenario, notional liquidated per step, the runs side by side' "
         f"src='data:image/png;base64,{base64.b64encode(plot_png(runs)).decode()}'>",
         "<h2>Totals</h2>",

@@ -29,6 +29,7 @@ class Settings:
     hostile: bool = False
     seconds: int = 120  # a case running longer is reported as a hang
     risk: bool = False  # risk-model accounts and parameters in the streams
+    adl: str | None = None  # an ADL policy for every case instead of the default (same streams)
 
 
 @dataclass
@@ -52,7 +53,7 @@ def stream_case(seed: int, settings: Settings) -> Outcome:
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(settings.seconds)
     try:
-        totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every)
+        totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every, settings.adl)
     except Hang:
         return Outcome(seed, Totals(cases=1, lines=len(lines), failures=1), f"hang: more than {settings.seconds} s")
     finally:
