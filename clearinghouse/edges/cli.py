@@ -231,7 +231,7 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
     given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
-    changes = {k: v for k, v in given.items() if v is not None}
+    changes = {k: v for k, v in given.items() if v is not None and not isinstance(v, list)}  # stress: --adl each
     if not changes and defaults is None:
         return None
     config = msgspec.structs.replace(defaults or LiquidationConfig(), **changes)

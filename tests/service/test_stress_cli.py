@@ -92,6 +92,12 @@ def test_same_digests_whatever_the_workers(tmp_path: Path) -> None:
     assert runs["1"][1]["adl_count"] > runs["1"][0]["adl_count"]
 
 
+def test_each_adl_policy_is_a_run_of_its_own() -> None:
+    """`--adl` repeated: one run per policy, in the order given, under the same flags."""
+    runs = _stress(*GENERATE, "--scenario", "uniform", "--adl", "pro-rata", "--adl", "hl-queue", "--adl", "pro-rata")
+    assert [(r["config"], r["adl"]) for r in runs] == [("default", "pro-rata"), ("default", "hl-queue")]
+
+
 @pytest.mark.parametrize(
     ("body", "said"),
     [
