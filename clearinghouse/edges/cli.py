@@ -10,7 +10,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from clearinghouse.digest import state_digest
+from clearinghouse.edges.backtest import backtest, plans_for, prepare_out
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
@@ -50,6 +50,9 @@ from events.filelog import FileLog, LogCorruption, LogLocked
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
+from replay.backtest.compare import compare
+from replay.backtest.config import AS_LOGGED, ConfigError
+from replay.backtest.meter import reason_group
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.hl_reconcile import reconcile, reconcile_html
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
@@ -550,13 +553,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")  # a number standing alone (not part of a name)
 TOP_REASONS = 3
-
-
-def _reason_group(rejected: Rejected) -> str:
-    """A rejection's event type and reason with its numbers stripped, so alike ones add up."""
-    return f"{rejected.event}: {NUMBER.sub('N', rejected.reason)}"
 
 
 class DemoDecisions(NamedTuple):
@@ -579,7 +576,7 @@ def _demo_decisions(log: LogDir) -> DemoDecisions:
         for _, event in derived.read():
             kinds[event_type(event)] += 1
             if isinstance(event, Rejected):
-                reasons[_reason_group(event)] += 1
+                reasons[reason_group(event)] += 1
             elif isinstance(event, LiquidationTriggered):
                 pm_perps += event.scope == "portfolio"
                 if largest is None or event.maintenance > largest.maintenance:
@@ -884,6 +881,69 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
             print(textwrap.fill(episode.why, width=100, initial_indent="     ", subsequent_indent="     "))
         if args.out:
             print(f"report: {args.out}")
+    return 0
+
+
+@contextmanager
+def _progress_by_name(args: argparse.Namespace, names: list[str]) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar per name (a terminal only; -q turns them off) for `progress(name, done, total)`."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        tasks = {name: bar.add_task(name, total=None) for name in names}
+        yield lambda name, done, total: bar.update(tasks[name], completed=done, total=total)
+
+
+def _freed_pct(capital: dict[str, Any] | None, kind: str | None) -> str:
+    """The share of the baseline's mean initial margin a configuration frees (of one kind of account)."""
+    part = None if capital is None else (capital if kind is None else capital[kind])["initial_mean_pct"]
+    return "-" if part is None else f"{part}%"
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`, and backtest.json) is documented in docs/backtest.md."""
+    log = _log_dir(args.log)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="clearinghouse-backtest-"))
+    try:
+        plans = plans_for(log, args.config)
+        prepare_out(out, plans)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    with _progress_by_name(args, [p.name for p in plans]) as progress:
+        outcomes = backtest(log, plans, out, args.workers, progress)
+    summaries = compare([(p.name, o) for p, o in zip(plans, outcomes, strict=True)])
+    try:
+        (out / "backtest.json").write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
+        report = None
+        if importlib.util.find_spec("matplotlib") is not None:
+            report = out / "report.html"
+            page = importlib.import_module("replay.backtest.report").render_html(summaries, outcomes, str(log.root))
+            report.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(str(out), exc) from None
+    if args.json:
+        _print_json(summaries)
+        return 0
+    table = Table(box=box.SIMPLE)
+    head = ["configuration", "IM mean", "MM end", "freed", "hedged", "directional", "rejected", "liquidations"]
+    for h in head:
+        table.add_column(h, justify="left" if h == "configuration" else "right")
+    table.add_column("bad debt", justify="right")
+    for one in summaries:
+        capital = one["capital_freed"]
+        table.add_row(
+            one["name"],
+            cents(one["requirement"]["initial_mean"]),
+            cents(one["maintenance_end"]),
+            *(_freed_pct(capital, kind) for kind in (None, "hedged", "directional")),
+            f"{one['rejected']['count']:,}",
+            f"{one['liquidations']['count']:,}",
+            cents(one["bad_debt"]),
+        )
+    Console().print(table)
+    print(f"logs, backtest.json{' and report.html' if report else ''} in {out}")
     return 0
 
 
@@ -1424,6 +1484,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
     p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    p = command(
+        "backtest",
+        cmd_backtest,
+        "replay a log's input under several configurations (models, rules, liquidation) and compare them",
+    )
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help=f"a configuration (JSON, docs/backtest.md) or {AS_LOGGED} (the log's own); repeat for more; "
+        "the first is the baseline of capital freed",
+    )
+    p.add_argument(
+        "--workers", type=_integer(1, 64), default=2, metavar="N", help="configurations replayed at once (default 2)"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where each configuration's log and the report go (default: a new temp folder)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list, an object per configuration")
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)
