@@ -59,6 +59,7 @@ from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
 from replay.verify import verify
 from replay.workload import GeneratorConfig, generate, write_jsonl
+from replay.workload.config import MAX_BOOKS
 
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows auto-deleveraging.
@@ -530,14 +531,20 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(
+    config = GeneratorConfig(
         accounts=args.accounts,
         markets=args.markets,
         events=args.events,
         seed=args.seed,
         crash=args.crash,
         pm_share=args.pm_share,
+        books=args.books,
     )
+    try:
+        config.check()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return config
 
 
 def _cannot_write(path: str, exc: OSError) -> UserError:
@@ -1253,6 +1260,13 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
         default=pm,
         metavar="SHARE",
         help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})",
+    )
+    p.add_argument(
+        "--books",
+        type=_integer(0, MAX_BOOKS),
+        default=0,
+        metavar="N",
+        help="N more accounts holding books in turn: carry, pair, directional, market maker (default 0)",
     )
 
 
