@@ -903,6 +903,9 @@ def _progress_by_name(args: argparse.Namespace, names: list[str]) -> Iterator[Ca
         yield lambda name, done, total: bar.update(tasks[name], completed=done, total=total)
 
 
+BACKTEST_WIDTH = 130  # columns the comparison table needs
+
+
 def _freed_pct(capital: dict[str, Any] | None, kind: str | None) -> str:
     """The share of the baseline's mean initial margin a configuration frees (of one kind of account)."""
     part = None if capital is None else (capital if kind is None else capital[kind])["initial_mean_pct"]
@@ -934,10 +937,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         _print_json(summaries)
         return 0
     table = Table(box=box.SIMPLE)
-    head = ["configuration", "IM mean", "MM end", "freed", "hedged", "directional", "rejected", "liquidations"]
+    head = [
+        "configuration",
+        "IM mean",
+        "MM end",
+        "freed",
+        "hedged",
+        "directional",
+        "rejected",
+        "liquidations",
+        "bad debt",
+    ]
     for h in head:
         table.add_column(h, justify="left" if h == "configuration" else "right")
-    table.add_column("bad debt", justify="right")
     for one in summaries:
         capital = one["capital_freed"]
         table.add_row(
@@ -949,7 +961,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             f"{one['liquidations']['count']:,}",
             cents(one["bad_debt"]),
         )
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, BACKTEST_WIDTH)  # a pipe's 80 columns would cut the names
+    console.print(table)
     print(f"logs, backtest.json{' and report.html' if report else ''} in {out}")
     return 0
 

@@ -154,20 +154,19 @@ class Meter:
     def sample(self, ts: int, end: bool = False) -> None:
         """The requirement of every account now, in its own model, and the pools' utilisation."""
         state, models, tallies = self.state, self.engine.models, self.outcome.accounts
-        markets, spots = state.markets, state.spot
+        markets, spots, value = state.markets, state.spot, margin.value
         total_im = total_mm = 0
         for name, account in state.accounts.items():
             if name in SYSTEM_ACCOUNTS:
                 continue
             model = models.of(name)
-            open_positions = [p for p in account.positions.values() if p.szi]
-            if model is STANDARD and not open_positions:
+            exposures = [value(p.szi, markets[c].mark) for c, p in account.positions.items() if p.szi]
+            if not exposures and model is STANDARD:
                 continue  # a standard account without a position requires nothing
             spot = spots.get(name)
             need = model.requirement(state, account, spot)
             total_im += need.initial
             total_mm += need.maintenance
-            exposures = [margin.value(p.szi, markets[c].mark) for c, p in account.positions.items() if p.szi]
             if spot is not None:
                 exposures += _spot_exposures(state, spot)
             tally = tallies.get(name)
