@@ -23,8 +23,6 @@ from replay.backtest.compare import savings  # noqa: E402
 from replay.backtest.meter import HOUR_MS, Outcome  # noqa: E402
 from replay.report import COLORS, STYLE, _cell, _table  # noqa: E402
 
-HISTOGRAM_BINS = 40
-
 
 def _when(ts: int) -> datetime:
     return datetime.fromtimestamp(ts / 1000, tz=UTC)
@@ -61,23 +59,28 @@ def requirement_png(names: list[str], outcomes: list[Outcome]) -> str:
 
 
 def savings_png(names: list[str], outcomes: list[Outcome]) -> str:
-    """Per account, the mean initial margin each configuration frees against the first one."""
+    """Per account, the mean initial margin each configuration frees against the first one, as
+    a distribution: the accounts sorted by what they save (a symmetric log scale, so the many
+    small savings and the few large ones both show)."""
     fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
     drawn = False
     for n, (name, o) in enumerate(zip(names[1:], outcomes[1:], strict=True), 1):
-        saved = [v / USD for v in savings(outcomes[0], o).values() if v]
+        saved = sorted(v / USD for v in savings(outcomes[0], o).values())
         if saved:
-            ax.hist(saved, bins=HISTOGRAM_BINS, alpha=0.55, color=COLORS[n % len(COLORS)], label=name)
+            shares = [100 * (i + 0.5) / len(saved) for i in range(len(saved))]
+            ax.plot(shares, saved, color=COLORS[n % len(COLORS)], label=f"{name} ({len(saved):,} accounts)")
             drawn = True
-    ax.axvline(0, color="#999999", linewidth=0.8)
-    ax.set_xlabel(f"USDC freed per account against {names[0]} (mean initial margin; negative: needs more)")
-    ax.set_ylabel("accounts")
-    ax.set_title("distribution of per-account savings (accounts whose requirement changed)")
+    ax.axhline(0, color="#999999", linewidth=0.8)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.set_xlabel("accounts, sorted by what they save (% of the accounts)")
+    ax.set_ylabel(f"USDC freed against {names[0]}")
+    ax.set_title("distribution of per-account savings: mean initial margin freed (negative: needs more)")
     ax.grid(alpha=0.3)
     if drawn:
         ax.legend(loc="best", fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no account's requirement changed", transform=ax.transAxes, ha="center")
+        ax.text(0.5, 0.5, "one configuration: nothing to compare", transform=ax.transAxes, ha="center")
     return _png(fig)
 
 
@@ -105,35 +108,27 @@ def _pct(text: str | None) -> str:
     return "-" if text is None else f"{text}%"
 
 
-def _summary_table(summaries: list[dict[str, Any]]) -> str:
-    head = [
-        "configuration",
-        "initial mean",
-        "maintenance mean",
-        "maintenance at the end",
-        "freed (mean initial)",
-        "hedged",
-        "directional",
-        "rejected",
-        "liquidations",
-        "notional liquidated",
-        "backstops",
-        "ADL",
-        "ADL notional",
-        "bad debt",
-    ]
-    rows = []
+def _summary_tables(summaries: list[dict[str, Any]]) -> str:
+    """The requirement and capital freed, then the decisions, a row per configuration."""
+    need, decided = [], []
     for s in summaries:
         freed = s["capital_freed"]
-        rows.append(
+        name = html.escape(s["name"])
+        need.append(
             [
-                html.escape(s["name"]),
+                name,
                 _cell(s["requirement"]["initial_mean"]),
                 _cell(s["requirement"]["maintenance_mean"]),
                 _cell(s["maintenance_end"]),
-                "baseline" if freed is None else f"{_cell(freed['initial_mean'])} ({_pct(freed['initial_mean_pct'])})",
+                "baseline" if freed is None else _cell(freed["initial_mean"]),
+                "-" if freed is None else _pct(freed["initial_mean_pct"]),
                 "-" if freed is None else _pct(freed["hedged"]["initial_mean_pct"]),
                 "-" if freed is None else _pct(freed["directional"]["initial_mean_pct"]),
+            ]
+        )
+        decided.append(
+            [
+                name,
                 f"{s['rejected']['count']:,}",
                 f"{s['liquidations']['count']:,}",
                 _cell(s["liquidations"]["notional"]),
@@ -143,7 +138,11 @@ def _summary_table(summaries: list[dict[str, Any]]) -> str:
                 _cell(s["bad_debt"]),
             ]
         )
-    return _table(head, rows, set(range(1, len(head))))
+    head = ["configuration", "initial (mean)", "maintenance (mean)", "maintenance at the end", "freed (mean initial)"]
+    head += ["freed %", "hedged", "directional"]
+    decisions = ["configuration", "rejected", "liquidations", "notional liquidated", "backstops", "ADL"]
+    decisions += ["ADL notional", "bad debt"]
+    return _table(head, need, set(range(1, len(head)))) + _table(decisions, decided, set(range(1, len(decisions))))
 
 
 def _details(s: dict[str, Any]) -> str:
@@ -151,7 +150,7 @@ def _details(s: dict[str, Any]) -> str:
     e = html.escape
     liq = s["liquidations"]
     phases = [[e(p), f"{n:,}", _cell(liq["notional_by_phase"].get(p, "0"))] for p, n in liq["by_phase"].items()]
-    parts = [f"<h2 id='config-{e(s['name'])}'><code>{e(s['name'])}</code></h2>"]
+    parts = [f"<h2 id='config-{e(s['name'])}'>{e(s['name'])}</h2>"]
     parts.append(f"<p>Final state digest <code>{e(s['digest'])}</code>; {s['events']:,} input events replayed.</p>")
     if phases:
         parts.append(_table(["liquidation phase", "found", "notional"], phases, {1, 2}))
@@ -193,7 +192,7 @@ def render_html(summaries: list[dict[str, Any]], outcomes: list[Outcome], log_na
         f"Capital freed is measured against the first, <code>{e(names[0])}</code>: the mean over the hourly "
         "samples of the initial margin it needs less what the other needs. Amounts are in USDC, exact "
         "(docs/backtest.md defines every figure).</p>",
-        _summary_table(summaries),
+        _summary_tables(summaries),
     ]
     for pid, alt, png in plots:
         parts.append(f"<img id='{pid}' alt='{e(alt)}' src='data:image/png;base64,{png}'>")
