@@ -77,7 +77,7 @@ def freed(base: Outcome, other: Outcome, by_kind: dict[str, str]) -> dict[str, A
         "initial_end": usd(base.samples[-1].initial - other.samples[-1].initial),
     }
     for kind in KINDS:
-        names = [n for n in saved if by_kind.get(n, kind_of(other.accounts.get(n))) == kind]
+        names = [n for n in saved if by_kind.get(n, "flat") == kind]
         part = sum(saved[n] for n in names)
         needed = mean(sum(base.accounts.get(n, zero).initial for n in names), len(base.samples))
         out[kind] = {"accounts": len(names), "initial_mean": usd(part), "initial_mean_pct": percent(part, needed)}
