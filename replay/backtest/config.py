@@ -87,8 +87,9 @@ class Plan:
     max_leverage: int | None = None
 
     @property
-    def as_logged(self) -> bool:
-        """Nothing injected or rewritten: the log's own input."""
+    def keeps_input(self) -> bool:
+        """Nothing injected or rewritten: the log's own input (as `as-logged`, or other
+        liquidation settings only)."""
         return self.model is None and self.rules is None and self.tiers is None and self.max_leverage is None
 
 

@@ -76,7 +76,7 @@ class Rewriter:
     def block(self, events: list[ev.InputEvent]) -> list[ev.InputEvent]:
         """The replayed block for one logged block (the same list when nothing changes)."""
         plan = self.plan
-        if plan.as_logged:
+        if plan.keeps_input:
             return events
         out: list[ev.InputEvent] = []
         if not self.started and events:
