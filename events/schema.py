@@ -218,7 +218,7 @@ class PmParams(msgspec.Struct, frozen=True, omit_defaults=True):
     max_value: RuleUsd | None = None
 
 
-class RiskScenario(msgspec.Struct, frozen=True, omit_defaults=True):
+class RiskScenario(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """One scenario of an underlying: a relative price `move` (-0.15 is a 15% fall) and the
     `weight` its loss counts at (docs/risk-margin.md)."""
 
@@ -226,7 +226,7 @@ class RiskScenario(msgspec.Struct, frozen=True, omit_defaults=True):
     weight: RuleRate = 10**RATE_DECIMALS
 
 
-class RiskUnit(msgspec.Struct, frozen=True, omit_defaults=True):
+class RiskUnit(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """The risk model's parameters of one underlying: its scenarios, the floor, and the charges
     beside the scan at their maintenance and initial rates (`depth` in USDC)."""
 
@@ -240,7 +240,7 @@ class RiskUnit(msgspec.Struct, frozen=True, omit_defaults=True):
     depth: RuleUsd = 100_000_000 * 10**USD_DECIMALS
 
 
-class RiskCredit(msgspec.Struct, frozen=True):
+class RiskCredit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A spread-credit group: underlyings revalued together on aligned scenarios, the gaining
     legs offsetting `rate` of the losing ones."""
 
@@ -248,7 +248,7 @@ class RiskCredit(msgspec.Struct, frozen=True):
     rate: RuleRate
 
 
-class RiskParams(msgspec.Struct, frozen=True, omit_defaults=True):
+class RiskParams(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """The risk-based portfolio margin's parameters (a `rules` event's `risk`, or a parameter
     file): a field left out takes the shipped default (`clearinghouse.risk.defaults`)."""
 

@@ -245,7 +245,7 @@ def html_table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str
 
 
 def _num(text: str | None) -> str:
-    return "-" if text is None else _cell(text)
+    return "-" if text is None else cell(text)
 
 
 def _found_table(episode: Episode) -> str:
@@ -332,14 +332,14 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
     return [[kind, "", "", "", "", json.dumps(action)]]
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     """A cell's text, escaped; a plain decimal gets thousands separators."""
     return html.escape(grouped(text) if DECIMAL.fullmatch(text) else text)
 
 
 def _actions_table(episode: Episode, name: str) -> str:
     rows = [
-        [f"{_cell(row[0])} <code>{html.escape(action['type'])}</code>", *(_cell(c) for c in row[1:])]
+        [f"{cell(row[0])} <code>{html.escape(action['type'])}</code>", *(cell(c) for c in row[1:])]
         for action in episode.actions
         for row in action_rows(action, name)
     ]

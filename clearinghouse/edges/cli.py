@@ -10,7 +10,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from clearinghouse.adl_policies import POLICIES
 from clearinghouse.calculator import BookError
 from clearinghouse.digest import encode_state, state_digest
 from clearinghouse.edges import margin_cli
+from clearinghouse.edges.backtest import backtest, plans_for, prepare_out
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
@@ -54,18 +54,23 @@ from events.filelog import FileLog, LogCorruption, LogLocked
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
+from replay.backtest.compare import compare
+from replay.backtest.config import AS_LOGGED, ConfigError
+from replay.backtest.meter import reason_group
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.hl_reconcile import reconcile, reconcile_html
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
 from replay.stress import configs as stress_configs
 from replay.stress import population as stress_population
-from replay.stress.configs import STRESS_LIQUIDATION, ConfigError, StressConfig
+from replay.stress.configs import STRESS_LIQUIDATION, StressConfig
+from replay.stress.configs import ConfigError as StressConfigError
 from replay.stress.output import run_json
 from replay.stress.scenario import ScenarioError
 from replay.stress.scenario import load as load_scenario
 from replay.verify import verify
 from replay.workload import GeneratorConfig, generate, write_jsonl
+from replay.workload.config import MAX_BOOKS
 
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows auto-deleveraging.
@@ -538,14 +543,20 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(
+    config = GeneratorConfig(
         accounts=args.accounts,
         markets=args.markets,
         events=args.events,
         seed=args.seed,
         crash=args.crash,
         pm_share=args.pm_share,
+        books=args.books,
     )
+    try:
+        config.check()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return config
 
 
 def _cannot_write(path: str, exc: OSError) -> UserError:
@@ -561,13 +572,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")  # a number standing alone (not part of a name)
 TOP_REASONS = 3
-
-
-def _reason_group(rejected: Rejected) -> str:
-    """A rejection's event type and reason with its numbers stripped, so alike ones add up."""
-    return f"{rejected.event}: {NUMBER.sub('N', rejected.reason)}"
 
 
 class DemoDecisions(NamedTuple):
@@ -590,7 +595,7 @@ def _demo_decisions(log: LogDir) -> DemoDecisions:
         for _, event in derived.read():
             kinds[event_type(event)] += 1
             if isinstance(event, Rejected):
-                reasons[_reason_group(event)] += 1
+                reasons[reason_group(event)] += 1
             elif isinstance(event, LiquidationTriggered):
                 pm_perps += event.scope == "portfolio"
                 if largest is None or event.maintenance > largest.maintenance:
@@ -929,7 +934,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
         configs = _stress_configs(args)
-    except (ScenarioError, ConfigError) as exc:
+    except (ScenarioError, StressConfigError) as exc:
         raise UserError(str(exc)) from None
     policies = list(dict.fromkeys(args.adl or [DEFAULT_ADL]))
     population = _stress_population(args)
@@ -969,6 +974,82 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if args.out:
         said.append(f"report: {Path(args.out) / 'stress.html'}, figures: {Path(args.out) / 'stress.json'}")
     _print_tables(said[0], table, *said[1:])
+
+
+@contextmanager
+def _progress_by_name(args: argparse.Namespace, names: list[str]) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar per name (a terminal only; -q turns them off) for `progress(name, done, total)`."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        tasks = {name: bar.add_task(name, total=None) for name in names}
+        yield lambda name, done, total: bar.update(tasks[name], completed=done, total=total)
+
+
+BACKTEST_WIDTH = 130  # columns the comparison table needs
+
+
+def _freed_pct(capital: dict[str, Any] | None, kind: str | None) -> str:
+    """The share of the baseline's mean initial margin a configuration frees (of one kind of account)."""
+    part = None if capital is None else (capital if kind is None else capital[kind])["initial_mean_pct"]
+    return "-" if part is None else f"{part}%"
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`, and backtest.json) is documented in docs/backtest.md."""
+    log = _log_dir(args.log)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="clearinghouse-backtest-"))
+    try:
+        plans = plans_for(log, args.config)
+        prepare_out(out, plans)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    with _progress_by_name(args, [p.name for p in plans]) as progress:
+        outcomes = backtest(log, plans, out, args.workers, progress)
+    summaries = compare([(p.name, o) for p, o in zip(plans, outcomes, strict=True)])
+    try:
+        (out / "backtest.json").write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
+        report = None
+        if importlib.util.find_spec("matplotlib") is not None:
+            report = out / "report.html"
+            page = importlib.import_module("replay.backtest.report").render_html(summaries, outcomes, str(log.root))
+            report.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(str(out), exc) from None
+    if args.json:
+        _print_json(summaries)
+        return 0
+    table = Table(box=box.SIMPLE)
+    head = [
+        "configuration",
+        "IM mean",
+        "MM end",
+        "freed",
+        "hedged",
+        "directional",
+        "rejected",
+        "liquidations",
+        "bad debt",
+    ]
+    for h in head:
+        table.add_column(h, justify="left" if h == "configuration" else "right")
+    for one in summaries:
+        capital = one["capital_freed"]
+        table.add_row(
+            one["name"],
+            cents(one["requirement"]["initial_mean"]),
+            cents(one["maintenance_end"]),
+            *(_freed_pct(capital, kind) for kind in (None, "hedged", "directional")),
+            f"{one['rejected']['count']:,}",
+            f"{one['liquidations']['count']:,}",
+            cents(one["bad_debt"]),
+        )
+    console = Console()
+    console.width = max(console.width, BACKTEST_WIDTH)  # a pipe's 80 columns would cut the names
+    console.print(table)
+    print(f"logs, backtest.json{' and report.html' if report else ''} in {out}")
     return 0
 
 
@@ -1285,6 +1366,13 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
         metavar="SHARE",
         help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})",
     )
+    p.add_argument(
+        "--books",
+        type=_integer(0, MAX_BOOKS),
+        default=0,
+        metavar="N",
+        help="N more accounts holding books in turn: carry, pair, directional, market maker (default 0)",
+    )
 
 
 def _liquidation_args(
@@ -1526,6 +1614,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
     p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    p = command(
+        "backtest",
+        cmd_backtest,
+        "replay a log's input under several configurations (models, rules, liquidation) and compare them",
+    )
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help=f"a configuration (JSON, docs/backtest.md) or {AS_LOGGED} (the log's own); repeat for more; "
+        "the first is the baseline of capital freed",
+    )
+    p.add_argument(
+        "--workers", type=_integer(1, 64), default=2, metavar="N", help="configurations replayed at once (default 2)"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where each configuration's log and the report go (default: a new temp folder)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list, an object per configuration")
 
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
     margin_cli.add_commands(command)
