@@ -114,9 +114,9 @@ class IndexedChecks:
                 n for n in (event.buyer, event.seller) if n in banded and not self._band_filled(n, event.base, False)
             }
         if kind is ev.Rules:
-            return set(ctx.models.banded) if event.ltv or event.caps or event.pm else set()
-        if kind is ev.SetLeverage or kind is ev.Token:
-            return set()  # neither changes account value or maintenance
+            return set(ctx.models.banded) if event.ltv or event.caps or event.pm or event.risk else set()
+        if kind is ev.SetLeverage or kind is ev.Token or kind is ev.LiquidationRecord:
+            return set()  # none changes account value or maintenance
         return {event.account}  # type: ignore[union-attr]
 
     def _covered(self, name: str) -> bool:

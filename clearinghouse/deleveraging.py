@@ -1,14 +1,14 @@
-"""Auto-deleveraging (docs/rules.md 5): a position the liquidator declines is closed against the
-opposite positions ranked by profit and leverage, at the previous mark; what no one can take,
-the liquidator takes at that price."""
+"""Auto-deleveraging (docs/rules.md 5, docs/adl.md): a position the liquidator declines is closed
+against opposite positions at the previous mark, as the run's ADL policy plans
+(`clearinghouse.adl_policies`); what no one takes, the liquidator takes at the plan's price."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from clearinghouse import margin
+from clearinghouse.adl_policies import Opposite, policy_of
 from clearinghouse.liquidator import LIQUIDATOR, fill_between, fill_with_liquidator, to_tick
 from clearinghouse.state import Account, MarketState, Position, State
 from events import schema as ev
@@ -21,6 +21,7 @@ class Deleveraging:
     def __init__(self, state: State, emit: Callable[[Any], None]) -> None:
         self.state = state
         self.emit = emit
+        self.policy = policy_of(state.liquidation)
         self.counterparties: set[str] = set()
         self._holders: dict[str, list[str]] = {}  # coin -> accounts holding it, per input event
 
@@ -30,70 +31,68 @@ class Deleveraging:
         self._holders.clear()
 
     def close(self, name: str, account: Account, held: list, cause: int) -> None:
-        """Closes each position against the most profitable, most leveraged opposite positions at
-        the previous mark; what no one can take, the liquidator takes at that price."""
+        """Closes each position as the policy plans, at the previous mark; what no one takes, the
+        liquidator takes at the plan's price."""
         state = self.state
         for coin, pos, market in held:
             px = to_tick(market.prev_mark or market.mark, market, up=pos.szi < 0)
-            for other_name, other, opos in self.queue(name, coin, pos.szi > 0, market):
-                if not pos.szi:
-                    break
-                size = min(abs(pos.szi), abs(opos.szi))
+            opposites = self.opposites(name, coin, pos.szi > 0)
+            plan = self.policy.plan(state, opposites, pos, market, px, _equity(account, pos, market, state.markets))
+            for other, size in plan.fills:
                 signed = -size if pos.szi > 0 else size
-                fill_between(state, account, pos, other, opos, market, signed, px, 0)
-                self.counterparties.add(other_name)
+                fill_between(state, account, pos, other.account, other.pos, market, signed, px, 0)
+                self.counterparties.add(other.name)
                 self.emit(
                     ev.Adl(
-                        account=name, counterparty=other_name, coin=coin, sz=signed, px=px, cause=cause, ts=state.time
+                        account=name, counterparty=other.name, coin=coin, sz=signed, px=px, cause=cause, ts=state.time
                     )
                 )
-            if pos.szi:  # no one left to deleverage: the liquidator takes the rest at that price
-                view = ev.PositionView(coin, pos.szi, px)
-                fill_with_liquidator(state, account, pos, market, -pos.szi, px, 0)
-                self.emit(
-                    ev.Backstop(
-                        account=name,
-                        scope=coin if not pos.cross else "cross",
-                        positions=[view],
-                        margin=0,
-                        cause=cause,
-                        ts=state.time,
-                    )
-                )
+            if pos.szi:  # no one left to deleverage: the liquidator takes the rest
+                left = abs(pos.szi)
+                for size, price in ((plan.at_adl_px, px), (left - plan.at_adl_px, plan.rest_px)):
+                    if size:
+                        self._backstop(name, account, pos, market, size if pos.szi > 0 else -size, price, cause)
 
-    def queue(
-        self, bankrupt: str, coin: str, bankrupt_long: bool, market: MarketState
-    ) -> list[tuple[str, Account, Position]]:
-        """Opposite positions ranked by (profit ratio) x (notional / account value), highest
-        first, ties by account id; accounts with no equity come last, by id."""
-        ranked = []
-        markets, accounts = self.state.markets, self.state.accounts
+    def _backstop(
+        self, name: str, account: Account, pos: Position, market: MarketState, szi: int, px: int, cause: int
+    ) -> None:
+        """The liquidator takes `szi` of the position at `px`, with no margin."""
+        view = ev.PositionView(market.coin, szi, px)
+        fill_with_liquidator(self.state, account, pos, market, -szi, px, 0)
+        self.emit(
+            ev.Backstop(
+                account=name,
+                scope=market.coin if not pos.cross else "cross",
+                positions=[view],
+                margin=0,
+                cause=cause,
+                ts=self.state.time,
+            )
+        )
+
+    def opposites(self, bankrupt: str, coin: str, bankrupt_long: bool) -> list[Opposite]:
+        """The open positions on the other side, in the book's order (policies order them)."""
+        accounts = self.state.accounts
         holders = self._holders.get(coin)
         if holders is None:
             holders = self._holders[coin] = [
                 n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi
             ]
+        found = []
         for other_name in holders:
             other = accounts[other_name]
             opos = other.positions.get(coin)
             if opos is None or not opos.szi or (opos.szi > 0) == bankrupt_long or other_name in (bankrupt, LIQUIDATOR):
                 continue
-            value = (
-                margin.cross_figures(other, markets).account_value
-                if opos.cross
-                else margin.iso_margin_used(opos, market)
-            )
-            if value > 0 and opos.entry_px > 0:
-                ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
-                score = (
-                    Fraction(market.mark * ntl, opos.entry_px * value)
-                    if opos.szi > 0
-                    else Fraction(opos.entry_px * ntl, market.mark * value)
-                    if ntl
-                    else Fraction(0)
-                )
-                ranked.append((0, -score, other_name, other, opos))
-            else:
-                ranked.append((1, Fraction(0), other_name, other, opos))
-        ranked.sort(key=lambda r: (r[0], r[1], r[2]))
-        return [(n, a, p) for _, _, n, a, p in ranked]
+            found.append(Opposite(other_name, other, opos))
+        return found
+
+
+def _equity(
+    account: Account, pos: Position, market: MarketState, markets: dict[str, MarketState]
+) -> Callable[[], int]:
+    """The bankrupt scope's equity at the mark, when a policy asks: the cross account value, or
+    the isolated position's margin used."""
+    if pos.cross:
+        return lambda: margin.cross_figures(account, markets).account_value
+    return lambda: margin.iso_margin_used(pos, market)

@@ -21,6 +21,7 @@ from clearinghouse import (
     portfolio,
     rule_changes,
     spot_trading,
+    venue_records,
 )
 from clearinghouse.checks import AccountChecks, FullScanChecks, GuidedChecks, IndexedChecks
 from clearinghouse.context import Context
@@ -108,6 +109,7 @@ class Engine:
             ev.WithdrawSupply: lending_actions.withdraw_supply,
             ev.Borrow: lending_actions.borrow,
             ev.Repay: lending_actions.repay,
+            ev.LiquidationRecord: venue_records.liquidation_record,
         }
         self._handlers: dict[type, Callable[[Any], None]] = {kind: partial(h, ctx) for kind, h in handlers.items()}
 

@@ -4,12 +4,12 @@ explicit borrows (models that allow them) and repayments. The pool arithmetic is
 from __future__ import annotations
 
 from clearinghouse import lending, margin, portfolio
-from clearinghouse.context import Context, positive, room, shown
+from clearinghouse.context import Context, positive, room
 from clearinghouse.errors import Reject
 from clearinghouse.spot import USDC, add, price
 from clearinghouse.state import Pool
 from events import schema as ev
-from events.units import HOUR_MS, NTL_DIV, ceil_div
+from events.units import HOUR_MS
 
 
 def supply(ctx: Context, e: ev.Supply) -> None:
@@ -61,8 +61,9 @@ def withdraw_supply(ctx: Context, e: ev.WithdrawSupply) -> None:
 
 
 def borrow(ctx: Context, e: ev.Borrow) -> None:
-    """An explicit borrow: portfolio accounts only, within the LTV headroom; the proceeds
-    stay in the account (a PM withdrawal never takes borrowed funds)."""
+    """An explicit borrow: models that allow one (portfolio margin, risk), within what the
+    model finances (PM: the LTV headroom; risk: IM with the loan charge); the proceeds stay in
+    the account (a PM withdrawal never takes borrowed funds)."""
     lending_amount(ctx, e, "borrow")
     state = ctx.state
     account = ctx.account(e.account)
@@ -76,13 +77,7 @@ def borrow(ctx: Context, e: ev.Borrow) -> None:
         raise Reject(f"no price for {e.token} yet: a borrow of it has no value to check")
     if e.token == USDC:
         room(account.raw_usd, e.amount, "the ledger", e.account)
-    f = portfolio.figures(state, account, spot)
-    worth = e.amount if e.token == USDC else ceil_div(e.amount * price(state, e.token), NTL_DIV)
-    if f.borrowed + worth > f.borrow_limit:
-        raise Reject(
-            f"borrowing {shown(worth)} USDC of value is above the headroom "
-            f"{shown(max(0, f.borrow_limit - f.borrowed))}"
-        )
+    ctx.models.of(e.account).check_borrow(state, account, spot, e.token, e.amount)
     lending.borrow(pool, spot, state.pm_rules, e.token, e.amount)
     if e.token == USDC:
         account.raw_usd += e.amount

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clearinghouse import margin, portfolio
+from clearinghouse.adl_policies import POLICIES
 from clearinghouse.backstop import keep_iso_loss, settle_if_flat, take_over
 from clearinghouse.deleveraging import Deleveraging
 from clearinghouse.liquidator import LIQUIDATOR, fill_with_liquidator, highest_mark, liquidator, to_tick
@@ -22,7 +23,7 @@ from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
 from events import schema as ev
 from events.bounds import MAX_COOLDOWN_MS, MAX_USD
-from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
+from events.units import NTL_DIV, USD_DECIMALS, ceil_div, format_decimal
 
 MODES = ("external", "mark", "impact", "off")
 
@@ -62,6 +63,8 @@ def settings_error(config: LiquidationConfig) -> str | None:
     `Engine` will not start with them."""
     if config.mode not in MODES:
         return f"liquidation mode {config.mode!r} is not one of {', '.join(MODES)}"
+    if config.adl_policy not in POLICIES:
+        return f"ADL policy {config.adl_policy!r} is not one of {', '.join(POLICIES)}"
     for field, (low, high) in SETTING_RANGES.items():
         value = getattr(config, field)
         if value is not None and not low <= value <= high:
@@ -106,15 +109,15 @@ class Liquidations:
 
     def check(self, name: str, model: MarginModel, cause: int) -> None:
         """Liquidates whatever of account `name` is liquidatable in its margin model: the scopes
-        it liquidates on their own, then (portfolio margin) its borrows and its book against the
-        ratio; keeps the watch list."""
+        it liquidates on their own, then (portfolio margin, risk) its borrows and its book
+        against the model's own figures; keeps the watch list."""
         state = self.state
         account = state.accounts[name]
         for scope in model.market_scopes(account, state.markets):
             if scope.below:
                 self._liquidate(name, account, scope, cause)
         if model.ratio_liquidation:
-            self._portfolio(name, account, cause)
+            self._book(name, account, model, cause)
         if model.liquidatable(state, account, state.spot.get(name)):
             state.watch.setdefault(name, cause)
         else:
@@ -191,12 +194,13 @@ class Liquidations:
 
     # ---- portfolio margin -------------------------------------------------------------------
 
-    def _portfolio(self, name: str, account: Account, cause: int) -> None:
-        """A PM account: the borrow liquidation first (backstop, no order book); then, above the
-        PM ratio, its cross positions through the market phase (in every execution mode, against
-        the liquidator), then borrow liquidation steps again; if the ratio is still broken, the
-        backstop takes over the rest. A check that decides nothing changes nothing (a replay
-        guided by the recorded decisions never makes it)."""
+    def _book(self, name: str, account: Account, model: MarginModel, cause: int) -> None:
+        """A book liquidated on its model's figures (`book_broken`: the PM ratio, the risk
+        model's equity against maintenance): the borrow liquidation first (backstop, no order
+        book) where the model borrows; then its cross positions through the market phase (in
+        every execution mode, against the liquidator), then borrow liquidation steps again; if
+        still broken, the backstop takes over the rest. A check that decides nothing changes
+        nothing (a replay guided by the recorded decisions never makes it)."""
         state = self.state
         spot = state.spot[name]
         backstop = state.spot.get(LIQUIDATOR) or SpotAccount()  # the liquidator's spot side, stored once it acts
@@ -208,34 +212,36 @@ class Liquidations:
             self.emit(event)
 
         def broken() -> bool:
-            return portfolio.at_risk(account, spot) and portfolio.ratio_broken(
-                portfolio.figures(state, account, spot), state.pm_rules
-            )
+            return model.book_broken(state, account, spot)
 
-        portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
+        if model.settles_with_pool:  # the PM borrow thresholds
+            portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         held = self._positions(account, Scope("cross", 0, 0))
         if held and broken():
-            f = portfolio.figures(state, account, spot)
+            equity, maintenance = model.book_figures(state, account, spot)
             emit(
                 ev.LiquidationTriggered(
                     account=name,
-                    scope="portfolio",
+                    scope=model.mode,
                     cause=cause,
-                    equity=f.liq_value,
-                    maintenance=ceil_div(f.requirement * RATE, state.pm_rules.liq_ratio),
+                    equity=equity,
+                    maintenance=maintenance,
                     positions=[ev.PositionView(c, p.szi, m.mark) for c, p, m in held],
                     phase="market",
                     ts=state.time,
                 )
             )
             self._close(name, account, held, broken, cause)
-            portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
+            if model.settles_with_pool:
+                portfolio.liquidate_borrows(state, name, account, spot, backstop, cause, emit, broken)
         if broken() and not any(p.szi and p.cross for p in account.positions.values()):
-            portfolio.take_over(state, name, account, spot, (liquidator(state), backstop), cause, emit)
+            every = model.counts_every_token
+            portfolio.take_over(state, name, account, spot, (liquidator(state), backstop), cause, emit, every)
         if acted:
             liquidator(state)
             state.spot.setdefault(LIQUIDATOR, backstop)
-            state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
+            if model.settles_with_pool:
+                state.unswept[name] = 0  # its USDC is settled with the pool at the next hour boundary
 
     def _fill(
         self, name: str, account: Account, coin: str, pos: Position, market: MarketState, size: int, cause: int

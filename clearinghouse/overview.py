@@ -133,7 +133,7 @@ def _lending(state: State, top: int) -> dict[str, Any]:
         )
     ranked, borrowed, count = [], 0, 0
     for name, spot in state.spot.items():
-        if not MODELS[spot.mode].ratio_liquidation:
+        if not MODELS[spot.mode].settles_with_pool:  # the PM ratio's accounts (not the risk model's)
             continue
         count += 1
         account = state.accounts[name]

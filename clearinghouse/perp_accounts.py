@@ -90,6 +90,7 @@ def isolated_margin(ctx: Context, e: ev.IsolatedMargin) -> None:
         available = ctx.withdrawable(account)
         if e.delta > available:
             raise Reject(f"delta {shown(e.delta)} is above withdrawable {shown(available)}")
+        ctx.models.of(e.account).check_margin_move(ctx.state, account, ctx.state.spot.get(e.account), e.delta)
     else:
         if market.only_isolated:
             raise Reject(f"margin cannot be removed from strict-isolated {e.coin}")

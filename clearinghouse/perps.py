@@ -2,8 +2,9 @@
 `prices` events, with the checks that keep every stored figure within its bound.
 
 A trade is a fact: it is booked whatever it does to either side's margin (the liquidation checks
-after the event act on that); it is refused only when it is malformed or would take a stored
-figure past its bound.
+after the event act on that); it is refused only when it is malformed, would take a stored
+figure past its bound, or a side's margin model will not finance it (the risk model: a fill
+that raises its initial requirement above its equity, docs/risk-margin.md).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def trade(ctx: Context, e: ev.Trade) -> None:
         or (spos and spos.iso_raw and not LOW <= spos.iso_raw <= FIGURE_LIMIT)
     ):
         raise Reject(too_large(ctx, ntl, market, ((e.buyer, buyer, bpos), (e.seller, seller, spos))))
+    banded = ctx.models.banded
+    if banded and (e.buyer in banded or e.seller in banded):
+        check_fills(ctx, e, buyer, seller)
     if e.liquidation is not None:
         liquidation_fill(ctx, e)
     index = market.funding_index
@@ -68,12 +72,24 @@ def trade(ctx: Context, e: ev.Trade) -> None:
     seller.volume += ntl
     if buyer.volume > FIGURE_LIMIT or seller.volume > FIGURE_LIMIT:  # volume only informs: it saturates
         buyer.volume, seller.volume = saturated(buyer.volume), saturated(seller.volume)
-    banded = ctx.models.banded
     if banded:
         if e.buyer in banded:
             ctx.traded(coin, e.buyer)
         if e.seller in banded:
             ctx.traded(coin, e.seller)
+
+
+def check_fills(ctx: Context, e: ev.Trade, buyer: Account, seller: Account) -> None:
+    """Each side's model may refuse to finance its fill (the risk model: a fill raising the
+    initial requirement above equity)."""
+    state, banded = ctx.state, ctx.models.banded
+    for name, account, szi, fee in ((e.buyer, buyer, e.sz, e.buyer_fee), (e.seller, seller, -e.sz, e.seller_fee)):
+        model = banded.get(name)
+        if model is not None:
+            try:
+                model.check_fill(state, account, state.spot.get(name), e.coin, szi, e.px, fee)
+            except Reject as exc:
+                raise Reject(f"{name!r}: {exc}") from None
 
 
 def liquidation_fill(ctx: Context, e: ev.Trade) -> None:

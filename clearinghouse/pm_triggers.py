@@ -27,7 +27,10 @@ the cash, and `filled` re-references that coin's band from its share and the sla
 banded too (while its ratio holds), so its first fill finds its sizing.
 
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
-account exposed to it on such a tick.
+account exposed to it on such a tick. A model whose buffer is not such a sum (`sized` False: the
+risk model's maximum over scenarios) gets bands every move leaves, on each coin it is exposed
+to, and no sizing: each tick or funding payment of those coins and each of its fills checks it
+exactly.
 """
 
 from __future__ import annotations
@@ -189,6 +192,14 @@ class PmBands:
             out[scope.name, 1] = self._put(
                 name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
             )
+        if not model.sized:  # every move of a coin it holds (and every fill) sends it for an exact check
+            for coin in _exposed(state, account, spot, model):
+                out[coin, 0] = self._put(name, old, coin, 0, markets[coin], 0, 0, 0)
+            for entry in old.values():
+                self._drop(name, entry)
+            if out:
+                self.entries[name] = out
+            return
         exposure = {coin: parts(state, account, spot, coin, model) for coin in _exposed(state, account, spot, model)}
         buffers = model.buffers(state, account, spot, now) if exposure or spot.borrowed else None
         self.debts.pop(name, None)

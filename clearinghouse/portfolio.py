@@ -437,11 +437,11 @@ class Takeover:
     step takes a share of each collateral holding as it was when the liquidation began, so five
     20% steps take it all."""
 
-    def __init__(self, state: State, spot: SpotAccount, liquidator: SpotAccount) -> None:
+    def __init__(self, state: State, spot: SpotAccount, liquidator: SpotAccount, every: bool = False) -> None:
         self.state, self.spot, self.liquidator = state, spot, liquidator
         self.taken: dict[str, int] = {}
         ltv = state.pm_rules.ltv
-        held = sorted(t for t in set(spot.balances) | set(spot.supplied) if t != USDC and t in ltv)
+        held = sorted(t for t in set(spot.balances) | set(spot.supplied) if t != USDC and (every or t in ltv))
         self.start = {t: (spot.balances.get(t, 0), spot.supplied.get(t, 0)) for t in held}
 
     def slice(self, share: int | None) -> int:
@@ -550,13 +550,15 @@ def take_over(
     backstop: tuple[Account, SpotAccount],
     cause: int,
     emit: Callable[[object], None],
+    every: bool = False,
 ) -> None:
-    """The last resort, with no cross position left and the PM ratio still broken: the backstop
-    takes every PM-eligible holding, the USDC ledger and supply, and every borrow."""
+    """The last resort, with no cross position left and the book still broken: the backstop
+    takes every PM-eligible holding (`every`: every token, for a model they all count in), the
+    USDC ledger and supply, and every borrow."""
     borrowed = borrowed_value(state, spot)
     collateral = thresholds(state, spot)[0]
     liquidator, liquidator_spot = backstop
-    move = Takeover(state, spot, liquidator_spot)
+    move = Takeover(state, spot, liquidator_spot, every)
     move.slice(None)
     usdc_shares = spot.supplied.get(USDC, 0)
     usdc = account.raw_usd + (lending.claim(state.pools[USDC], usdc_shares) if usdc_shares else 0)

@@ -54,6 +54,8 @@ def spot_trade(ctx: Context, e: ev.SpotTrade) -> None:
         raise Reject(f"buyer can pay {shown(payable)} USDC, the buy needs {shown(pay)}")
     if fee_due > 0 and fee_due > smodel.usdc_room(state, seller, sspot, rules):
         raise Reject("seller cannot pay its fee")
+    if e.seller in models.banded:
+        smodel.check_spot_sale(state, seller, sspot, e.base, sz, px, e.seller_fee)
     # what the payments take out of the USDC pool (the buyer's supply first), checked before anything moves
     buyer_take = bmodel.payment_take(state, buyer, bspot, pay, 0, now) if now is not None else 0
     seller_take = smodel.payment_take(state, seller, sspot, fee_due, buyer_take, None)

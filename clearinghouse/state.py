@@ -16,6 +16,7 @@ import msgspec
 
 from clearinghouse.rules import DEFAULT_RULES, PmRules
 from clearinghouse.tiers import TierTable
+from events.schema import RiskParams
 from events.units import INDEX_ONE
 
 
@@ -74,7 +75,7 @@ class SpotAccount(msgspec.Struct, gc=False, array_like=True):
     sits in `balances["USDC"]` (separate from the perp ledger); a unified or portfolio account
     keeps all its USDC in the perp ledger `Account.raw_usd` (one balance per asset)."""
 
-    mode: str = "standard"  # "standard" | "unified" | "portfolio"
+    mode: str = "standard"  # "standard" | "unified" | "portfolio" | "risk"
     balances: dict[str, int] = {}  # token -> amount (USDC in micro-USDC, others in 1e-8)
     supplied: dict[str, int] = {}  # token -> supply shares in its pool
     borrowed: dict[str, int] = {}  # token -> borrow shares in its pool
@@ -97,6 +98,9 @@ class Pool(msgspec.Struct, gc=False, array_like=True):
     interest_earned: int = 0  # by suppliers, all time
 
 
+DEFAULT_ADL = "hl-queue"  # the auto-deleveraging policy of a state that names none
+
+
 class LiquidationConfig(msgspec.Struct, frozen=True):
     """How liquidations execute in this run (docs/rules.md 5); fixed when the state is
     created, so a replay decides exactly as the original run did."""
@@ -110,6 +114,18 @@ class LiquidationConfig(msgspec.Struct, frozen=True):
     partial_ppm: int = 200_000  # the slice (20%)
     cooldown_ms: int = 30_000
     loss_limit: int | None = None  # the most the liquidator absorbs in one takeover (None: any)
+    # the auto-deleveraging policy (clearinghouse/adl_policies.py); UNSET is the default `hl-queue`
+    # and is left out of the encoding, so states and settings files of the default keep their bytes
+    adl: str | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        """The default policy named is the default: one config, one encoding."""
+        if self.adl == DEFAULT_ADL:
+            msgspec.structs.force_setattr(self, "adl", msgspec.UNSET)
+
+    @property
+    def adl_policy(self) -> str:
+        return DEFAULT_ADL if self.adl is msgspec.UNSET else self.adl
 
 
 class State(msgspec.Struct):
@@ -133,3 +149,6 @@ class State(msgspec.Struct):
     pm_rules: PmRules = PmRules()
     token_net: dict[str, int] = {}  # per token (not USDC): deposited less withdrawn
     unswept: dict[str, int] = {}  # PM accounts whose idle USDC is supplied at the next hour boundary (-> 0)
+    # The risk model's parameters as a `rules` event set them; unset (and then not encoded, so a
+    # state that never set them digests as before) the shipped defaults apply.
+    risk: RiskParams | msgspec.UnsetType = msgspec.UNSET

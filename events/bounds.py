@@ -51,3 +51,10 @@ MAX_CAP = 10**10  # a lending cap, in whole tokens
 MAX_COOLDOWN_MS = MAX_TIME_JUMP_MS  # liquidation settings: the partial-liquidation cooldown
 OPEN_NOTIONAL_LIMIT = 2**58  # micro-USDC: a market's open interest, or a token's deposits, at its price
 OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # the same as size (1e-8) * price (1e-8)
+
+# ---- the risk-based portfolio margin's parameters (docs/risk-margin.md) ----
+
+MAX_SCENARIOS = 64  # scenarios in one underlying's list
+MAX_RISK_UNITS = 1_000  # underlyings (units, aliases, members of credit groups) in one parameter set
+MAX_RISK_FACTOR = 10 * 10**12  # a loss factor (IM or MM): at most 10, in 1e-12
+MAX_MOVE = 10 * 10**12  # a scenario's price move: -1 (a fall to zero) .. +10, in 1e-12

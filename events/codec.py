@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
@@ -30,6 +30,7 @@ from events.schema import (
 from events.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal, quoted
 
 Convert = Callable[[Any, str], Any]
+T = TypeVar("T")
 
 NAME_RULE = "1 to 64 ASCII letters, digits or _ . : / @ + -"
 ID_RULE = "1 to 128 printable ASCII characters"
@@ -304,3 +305,43 @@ def iter_json_lines(lines: Iterable[str | bytes]) -> Iterable[tuple[int, InputEv
             yield number, decode_json(line)
         except CodecError as exc:
             yield number, exc
+
+
+# ---- documents of the wire format (a risk parameter file, a book) -------------------------------
+
+_document_converters: dict[tuple[type, bool], Convert | None] = {}
+
+
+def _document_converter(kind: type, to_int: bool) -> Convert | None:
+    key = (kind, to_int)
+    if key not in _document_converters:
+        _document_converters[key] = _converter(mi.type_info(kind), to_int)
+    return _document_converters[key]
+
+
+def decode_document(data: str | bytes, kind: type[T], what: str) -> T:
+    """A JSON document of one of the wire format's Structs (decimal strings become fixed-point
+    ints as in events), checked for size, nesting and every bound; never raises anything but
+    `CodecError`, whose message starts with `what`."""
+    try:
+        obj = _parse_line(data)
+    except CodecError as exc:
+        raise CodecError(f"{what}: {exc}".replace("line of", "document of")) from None
+    if not isinstance(obj, dict):
+        raise CodecError(f"{what}: must be a JSON object")
+    conv = _document_converter(kind, True)
+    try:
+        if conv is not None:
+            obj = conv(obj, "$")
+        return msgspec.convert(obj, kind)
+    except CodecError as exc:
+        raise CodecError(f"{what}: {exc}") from None
+    except msgspec.ValidationError as exc:
+        raise CodecError(f"{what}: {_readable(str(exc))}") from None
+
+
+def document_to_wire(doc: msgspec.Struct) -> dict[str, Any]:
+    """A document as a JSON-ready dict with decimal strings."""
+    obj = msgspec.to_builtins(doc)
+    conv = _document_converter(type(doc), False)
+    return conv(obj, "$") if conv is not None else obj

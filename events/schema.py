@@ -25,6 +25,8 @@ from events.bounds import (
     MAX_PRICES,
     MAX_PX,
     MAX_RATE,
+    MAX_RISK_UNITS,
+    MAX_SCENARIOS,
     MAX_SZ,
     MAX_TIERS,
     MAX_TOKENS,
@@ -216,14 +218,61 @@ class PmParams(msgspec.Struct, frozen=True, omit_defaults=True):
     max_value: RuleUsd | None = None
 
 
+class RiskScenario(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One scenario of an underlying: a relative price `move` (-0.15 is a 15% fall) and the
+    `weight` its loss counts at (docs/risk-margin.md)."""
+
+    move: RuleRate
+    weight: RuleRate = 10**RATE_DECIMALS
+
+
+class RiskUnit(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """The risk model's parameters of one underlying: its scenarios, the floor, and the charges
+    beside the scan at their maintenance and initial rates (`depth` in USDC)."""
+
+    scenarios: Annotated[list[RiskScenario], msgspec.Meta(min_length=1, max_length=MAX_SCENARIOS)]
+    min_charge: RuleRate = 0
+    perp_rate_mm: RuleRate = 0
+    perp_rate_im: RuleRate = 0
+    basis_rate_mm: RuleRate = 0
+    basis_rate_im: RuleRate = 0
+    conc: RuleRate = 0
+    depth: RuleUsd = 100_000_000 * 10**USD_DECIMALS
+
+
+class RiskCredit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A spread-credit group: underlyings revalued together on aligned scenarios, the gaining
+    legs offsetting `rate` of the losing ones."""
+
+    units: Annotated[list[Name], msgspec.Meta(min_length=2, max_length=MAX_RISK_UNITS)]
+    rate: RuleRate
+
+
+class RiskParams(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """The risk-based portfolio margin's parameters (a `rules` event's `risk`, or a parameter
+    file): a field left out takes the shipped default (`clearinghouse.risk.defaults`)."""
+
+    model: Name = "risk"
+    mm_loss_factor: RuleRate | None = None
+    im_loss_factor: RuleRate | None = None
+    units: Annotated[dict[Name, RiskUnit], msgspec.Meta(max_length=MAX_RISK_UNITS)] | None = None
+    default_unit: RiskUnit | None = None
+    aliases: Annotated[dict[Name, Name], msgspec.Meta(max_length=MAX_RISK_UNITS)] | None = None
+    credits: Annotated[list[RiskCredit], msgspec.Meta(max_length=MAX_RISK_UNITS)] | None = None
+    loan_rate_mm: RuleRate | None = None
+    loan_rate_im: RuleRate | None = None
+
+
 class Rules(_Base, tag="rules"):
     """Selects a named perp rule set (`name`) and/or changes spot and PM parameters: LTVs and
-    caps token by token (caps in whole tokens), scalars through `pm`."""
+    caps token by token (caps in whole tokens), scalars through `pm`; `risk` replaces the risk
+    model's parameters."""
 
     name: Name | None = None
     ltv: Annotated[dict[Name, RuleRate], msgspec.Meta(max_length=MAX_PRICES)] | None = None
     caps: Annotated[dict[Name, Caps], msgspec.Meta(max_length=MAX_PRICES)] | None = None
     pm: PmParams | None = None
+    risk: RiskParams | None = None
 
 
 class Token(_Base, tag="token"):
@@ -257,7 +306,7 @@ class ClassTransfer(_Base, tag="class_transfer"):
 
 class SetMode(_Base, tag="set_mode"):
     account: Name
-    mode: Name  # "standard" | "unified" | "portfolio"
+    mode: Name  # "standard" | "unified" | "portfolio" | "risk"
 
 
 class Supply(_TokenMove, tag="supply"):
@@ -301,6 +350,24 @@ class ImportAccount(_Base, tag="import_account"):
     positions: Annotated[list[ImportedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
 
 
+class LiquidatedPosition(msgspec.Struct, frozen=True):
+    coin: Name
+    szi: Size
+
+
+class LiquidationRecord(_Base, tag="liq_record"):
+    """A venue's record that it liquidated `account` (Hyperliquid's ledger `liquidation`): its
+    cross book (`cross`) or isolated positions, the account value and liquidated notional it saw,
+    and the positions. The engine keeps it in the log and changes nothing; `hl reconcile`
+    compares it with the engine's own decision at that point."""
+
+    account: Name
+    cross: bool = True
+    account_value: Usd | None = None
+    notional: Usd | None = None
+    positions: Annotated[list[LiquidatedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
+
+
 InputEvent = (
     Market
     | Deposit
@@ -321,6 +388,7 @@ InputEvent = (
     | WithdrawSupply
     | Borrow
     | Repay
+    | LiquidationRecord
 )
 
 # ---- derived events (decisions) -------------------------------------------------------------

@@ -270,6 +270,8 @@ def _scope_name(scope: str) -> str:
         return "The cross book"
     if scope == "portfolio":
         return "The portfolio (liquidation value against the PM requirement over the liquidation ratio)"
+    if scope == "risk":
+        return "The risk book (equity against the risk model's maintenance, docs/risk-margin.md)"
     return f"The isolated {scope} position"
 
 
@@ -316,6 +318,11 @@ def _survived(found: dict[str, Any]) -> str:
     if rescue is None:
         if found["scope"] == "portfolio":
             return "A portfolio-margin account is judged on its whole portfolio; no survival price is computed."
+        if found["scope"] == "risk":
+            return (
+                "A risk-model account is judged on its whole book under its scenarios "
+                "(clearinghouse margin names the binding one); no survival price is computed."
+            )
         return "It held no position: its ledger alone was negative."
     if rescue["method"] == "liquidation price":
         if rescue["mark"] is None:

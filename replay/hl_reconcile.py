@@ -12,6 +12,10 @@ unknown, so the pnl of the fills that reduce it is counted as `unknown_entry` un
 Before a fill with a liquidation marker, the engine gets the venue's mark (`markPx`) for the
 coin, and the decision its rules take there for the liquidated account (below maintenance or not,
 market or backstop phase: `clearinghouse.liquidation.scopes`) is compared with the marker.
+A ledger liquidation record (`liq_record`) is compared the same way with the decision for the
+scope it names (the cross book alone, or its isolated positions): the decision taken before the first
+marked fill of that account at the record's moment when there is one (the record and its
+executions share the moment, and the fills come first), else the decision at the record.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from html import escape
 from typing import Any
 
 from clearinghouse.engine import IMPORT_ACCOUNT, Engine
-from clearinghouse.scopes import scopes
+from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import LiquidationConfig, State
 from events.adapters.hl_fills import Leg
-from events.schema import PricePoint, Prices, Trade
+from events.schema import LiquidationRecord, PricePoint, Prices, Trade
 from events.units import NTL_DIV, PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, format_decimal
 
 PNL_TOLERANCE = 1  # micro-USDC: the venue writes pnl to 6 decimals (and the entry's last digit, below)
@@ -54,6 +58,7 @@ class Report:
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     adjustments: list[dict[str, Any]] = field(default_factory=list)
     liquidations: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # ledger liquidation records compared
     not_in_log: int = 0
     unread: int = 0
 
@@ -80,19 +85,17 @@ class _Reconciler:
             self.by_id.setdefault(ident, []).append(leg)
         self.report = Report()
         self.unknown_entry: set[tuple[str, str]] = set()
+        # (account, ts) -> its scopes before the account's first marked fill of that moment
+        self.decided: dict[tuple[str, int | None], list[Scope] | None] = {}
 
     def apply(self, event: Any) -> None:
         self.engine.apply(event)
 
-    def decision(self, name: str) -> str:
-        """What the engine's rules say of the account now: "market", "backstop" or "not triggered"."""
+    def scopes_now(self, name: str) -> list[Scope] | None:
+        """The account's scopes (cross book, isolated positions) with their figures now; None for an
+        account the log does not hold."""
         account = self.engine.state.accounts.get(name)
-        if account is None:
-            return "not in this log"
-        below = [scope for scope in scopes(account, self.engine.state.markets) if scope.below]
-        if not below:
-            return "not triggered"
-        return "backstop" if any(scope.backstop for scope in below) else "market"
+        return None if account is None else scopes(account, self.engine.state.markets)
 
     def trade(self, event: Trade) -> None:
         legs = self.by_id.pop(event.id or "", [])
@@ -107,7 +110,9 @@ class _Reconciler:
         mark = event.liquidation
         assert mark is not None
         name = mark.user or mark.account
-        engine = self.decision(name)
+        found = self.scopes_now(name)
+        self.decided.setdefault((name, event.ts), found)
+        engine, _ = decision(found)
         self.report.liquidations.append(
             {
                 "tid": event.tid,
@@ -118,6 +123,28 @@ class _Reconciler:
                 "agree": engine == mark.method,
             }
         )
+
+    def record(self, event: LiquidationRecord) -> None:
+        """The venue's ledger record of a liquidation against the engine's decision for that scope."""
+        names = frozenset({"cross"} if event.cross else (p.coin for p in event.positions))
+        moment = (event.account, event.ts)
+        found = self.decided[moment] if moment in self.decided else self.scopes_now(event.account)
+        engine, equity = decision(found, names)
+        self.report.records.append(
+            {
+                "id": event.id,
+                "account": event.account,
+                "time": event.ts,
+                "scope": "cross" if event.cross else "isolated " + " ".join(sorted(names)),
+                "venue_account_value": None
+                if event.account_value is None
+                else _amount(event.account_value, USD_DECIMALS),
+                "engine": engine,
+                "engine_equity": None if equity is None else _amount(equity, USD_DECIMALS),
+                "agree": engine in ("market", "backstop"),
+            }
+        )
+        self.apply(event)
 
     def _position(self, user: str, coin: str) -> tuple[int, int]:
         account = self.engine.state.accounts.get(user)
@@ -198,12 +225,29 @@ class _Reconciler:
         )
 
 
+def decision(found: list[Scope] | None, names: frozenset[str] | None = None) -> tuple[str, int | None]:
+    """What the engine's rules say of the `found` scopes, "market", "backstop" or "not triggered",
+    with their equity: every scope, or those `names` ("cross", or the coins of isolated positions)."""
+    if found is None:
+        return "not in this log", None
+    looked = [scope for scope in found if names is None or scope.name in names]
+    if not looked:
+        return "no such isolated position", None
+    equity = sum(scope.equity for scope in looked)
+    below = [scope for scope in looked if scope.below]
+    if not below:
+        return "not triggered", equity
+    return ("backstop" if any(scope.backstop for scope in below) else "market"), equity
+
+
 def reconcile(events: Iterable[Any], legs: list[tuple[str, Leg]], unread: int = 0) -> Report:
     """Replays `events` (a log, in order) beside the fills' `legs` (from `fill_legs`)."""
     work = _Reconciler(legs)
     for event in events:
         if isinstance(event, Trade):
             work.trade(event)
+        elif isinstance(event, LiquidationRecord):
+            work.record(event)
         else:
             work.apply(event)
     work.report.not_in_log = sum(len(legs) for legs in work.by_id.values())
@@ -236,5 +280,6 @@ def reconcile_html(report: Report) -> str:
         + table("Differences", report.mismatches)
         + table("Adjustments (gaps resynchronised)", report.adjustments)
         + table("Liquidations: the venue's marker and the engine's decision", report.liquidations)
+        + table("Ledger liquidation records: the venue's record and the engine's decision", report.records)
         + "</body></html>"
     )

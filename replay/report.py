@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from clearinghouse.liquidator import LIQUIDATOR  # noqa: E402
@@ -30,6 +31,7 @@ from clearinghouse.overview import cents, grouped  # noqa: E402
 from events.units import PX_DECIMALS, USD, format_decimal  # noqa: E402
 from replay.audit import Audit, Episode, signed, when  # noqa: E402
 
+PLOT_ALT = "equity and maintenance margin over time, the liquidation window and the marks"
 EQUITY, MAINTENANCE, MARKER = "#1f77b4", "#d62728", "#ff7f0e"
 DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#1f77b4"]
@@ -82,11 +84,21 @@ def plot_png(result: Audit) -> bytes:
     else:
         fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
         _history(ax, frame)
+    return png_of(fig)
+
+
+def png_of(fig: Figure) -> bytes:
+    """A figure laid out and saved as PNG bytes (closed after: pyplot keeps none open)."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def png_img(png: bytes, ident: str, alt: str) -> str:
+    """An <img> embedding PNG bytes (the page stays self-contained)."""
+    return f"<img id='{ident}' alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
 
 
 def _steps(ax: Axes, frame: Frame, series: list[tuple[int, int, int, int]]) -> None:
@@ -222,7 +234,7 @@ STYLE = (
 )
 
 
-def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+def html_table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     """A table of already-escaped cells; columns in `numeric` align right."""
     out = ["<table><tr>", *(f"<th>{h}</th>" for h in head), "</tr>"]
     for row in rows:
@@ -233,7 +245,7 @@ def _table(head: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 
 
 def _num(text: str | None) -> str:
-    return "-" if text is None else _cell(text)
+    return "-" if text is None else cell(text)
 
 
 def _found_table(episode: Episode) -> str:
@@ -257,9 +269,9 @@ def _found_table(episode: Episode) -> str:
             ]
         )
     head = ["scope", "phase", "equity", "maintenance", "short by", "% of maintenance", "would have survived at"]
-    found = _table(head, rows, {2, 3, 4, 5}) if rows else ""
+    found = html_table(head, rows, {2, 3, 4, 5}) if rows else ""
     if borrows:
-        found += _table(["borrow liquidation", "borrowed", "threshold", "collateral value"], borrows, {1, 2, 3})
+        found += html_table(["borrow liquidation", "borrowed", "threshold", "collateral value"], borrows, {1, 2, 3})
     return found
 
 
@@ -283,7 +295,7 @@ def _marks_table(episode: Episode) -> str:
     for coin, now in sorted(episode.marks.items()):
         then = previous["marks"].get(coin) if previous else None
         rows.append([html.escape(coin), _num(then), _num(now)])
-    return _table(["coin", then_head, f"at the trigger (seq {episode.cause})"], rows, {1, 2}) if rows else ""
+    return html_table(["coin", then_head, f"at the trigger (seq {episode.cause})"], rows, {1, 2}) if rows else ""
 
 
 def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
@@ -320,25 +332,25 @@ def action_rows(action: dict[str, Any], name: str) -> list[list[str]]:
     return [[kind, "", "", "", "", json.dumps(action)]]
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     """A cell's text, escaped; a plain decimal gets thousands separators."""
     return html.escape(grouped(text) if DECIMAL.fullmatch(text) else text)
 
 
 def _actions_table(episode: Episode, name: str) -> str:
     rows = [
-        [f"{_cell(row[0])} <code>{html.escape(action['type'])}</code>", *(_cell(c) for c in row[1:])]
+        [f"{cell(row[0])} <code>{html.escape(action['type'])}</code>", *(cell(c) for c in row[1:])]
         for action in episode.actions
         for row in action_rows(action, name)
     ]
     head = ["decision", "coin / token", "size", "price", "counterparty", "amount"]
-    return _table(head, rows, {2, 3}) if rows else "<p>No order filled yet (orders pending).</p>"
+    return html_table(head, rows, {2, 3}) if rows else "<p>No order filled yet (orders pending).</p>"
 
 
 def _after_table(episode: Episode) -> str:
     rows = [[html.escape(a["scope"]), _num(a["equity"]), _num(a["maintenance"])] for a in episode.after]
     rows.append(["<b>account value kept</b>", _num(episode.kept), ""])
-    return _table(["after the event", "equity", "maintenance"], rows, {1, 2})
+    return html_table(["after the event", "equity", "maintenance"], rows, {1, 2})
 
 
 def render_html(result: Audit, log_name: str) -> str:
@@ -354,8 +366,7 @@ def render_html(result: Audit, log_name: str) -> str:
         f"<p>Log <code>{e(log_name)}</code>: {len(result.episodes)} liquidation event(s) found by a full replay."
         f"{e(span)}"
         " Amounts are in USDC, exact.</p>",
-        f"<img id='plot' alt='equity and maintenance margin over time, the liquidation window and the marks' "
-        f"src='data:image/png;base64,{base64.b64encode(plot_png(result)).decode()}'>",
+        png_img(plot_png(result), "plot", PLOT_ALT),
     ]
     for episode in result.episodes:
         moment = f", {when(episode.time)}" if episode.time else ""

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from clearinghouse import margin
+from clearinghouse.models.registry import MODELS
 from clearinghouse.rules import RULE_SETS
 from clearinghouse.state import State
 from clearinghouse.tiers import TierTable
@@ -40,8 +41,10 @@ def percent(num: int, den: int) -> str | None:
 
 def survival(decision: ev.LiquidationTriggered, state: State) -> dict[str, Any] | None:
     """The survival figures of a triggered scope (JSON-ready), None for a scope the margin
-    rules above do not describe: the portfolio-margin ratio, or a ledger with no position."""
-    if decision.scope == "portfolio" or not decision.positions:
+    rules above do not describe: a whole book judged on its model's own figures (the
+    portfolio-margin ratio, the risk model's scenarios), or a ledger with no position."""
+    model = MODELS.get(decision.scope)
+    if (model is not None and model.ratio_liquidation) or not decision.positions:
         return None
     if len(decision.positions) == 1:
         return _one(decision, state)

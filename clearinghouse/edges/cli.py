@@ -10,7 +10,6 @@ import importlib.util
 import json
 import math
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -30,15 +29,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from clearinghouse.digest import state_digest
+from clearinghouse.adl_policies import POLICIES
+from clearinghouse.calculator import BookError
+from clearinghouse.digest import encode_state, state_digest
+from clearinghouse.edges import margin_cli
+from clearinghouse.edges.backtest import backtest, plans_for, prepare_out
 from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
+from clearinghouse.edges.stress import run_all
 from clearinghouse.engine import Engine
 from clearinghouse.lending import USDC
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
 from clearinghouse.overview import cents, grouped, overview
-from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.state import DEFAULT_ADL, LiquidationConfig, State
 from clearinghouse.summary import clearinghouse_state
 from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
@@ -50,12 +54,23 @@ from events.filelog import FileLog, LogCorruption, LogLocked
 from events.schema import Checkpoint, LiquidationTriggered, Rejected, Trade, event_type
 from events.units import NTL_DIV, USD_DECIMALS, format_decimal, parse_decimal
 from replay.audit import audit
+from replay.backtest.compare import compare
+from replay.backtest.config import AS_LOGGED, ConfigError
+from replay.backtest.meter import reason_group
 from replay.history import HistoryError, diff, parse_time, state_at
 from replay.hl_reconcile import reconcile, reconcile_html
 from replay.logdir import ConfigMismatch, LogDir, SettingsConflict
 from replay.snapshot import SnapshotError, SnapshotStore
+from replay.stress import configs as stress_configs
+from replay.stress import population as stress_population
+from replay.stress.configs import STRESS_LIQUIDATION, StressConfig
+from replay.stress.configs import ConfigError as StressConfigError
+from replay.stress.output import run_json
+from replay.stress.scenario import ScenarioError
+from replay.stress.scenario import load as load_scenario
 from replay.verify import verify
 from replay.workload import GeneratorConfig, generate, write_jsonl
+from replay.workload.config import MAX_BOOKS
 
 BLOCK = 1000  # events per stored block
 # The demo lets the liquidator absorb at most 100 USDC per takeover, so its crash shows auto-deleveraging.
@@ -213,6 +228,7 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "loss_limit": SettingFlag(
         "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
     ),
+    "adl": SettingFlag("--adl", "adl", lambda name: DEFAULT_ADL if name is msgspec.UNSET else name),
 }
 
 
@@ -220,7 +236,7 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
     given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
-    changes = {k: v for k, v in given.items() if v is not None}
+    changes = {k: v for k, v in given.items() if v is not None and not isinstance(v, list)}  # stress: --adl each
     if not changes and defaults is None:
         return None
     config = msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
@@ -527,14 +543,20 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> GeneratorConfig:
-    return GeneratorConfig(
+    config = GeneratorConfig(
         accounts=args.accounts,
         markets=args.markets,
         events=args.events,
         seed=args.seed,
         crash=args.crash,
         pm_share=args.pm_share,
+        books=args.books,
     )
+    try:
+        config.check()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return config
 
 
 def _cannot_write(path: str, exc: OSError) -> UserError:
@@ -550,13 +572,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")  # a number standing alone (not part of a name)
 TOP_REASONS = 3
-
-
-def _reason_group(rejected: Rejected) -> str:
-    """A rejection's event type and reason with its numbers stripped, so alike ones add up."""
-    return f"{rejected.event}: {NUMBER.sub('N', rejected.reason)}"
 
 
 class DemoDecisions(NamedTuple):
@@ -579,7 +595,7 @@ def _demo_decisions(log: LogDir) -> DemoDecisions:
         for _, event in derived.read():
             kinds[event_type(event)] += 1
             if isinstance(event, Rejected):
-                reasons[_reason_group(event)] += 1
+                reasons[reason_group(event)] += 1
             elif isinstance(event, LiquidationTriggered):
                 pm_perps += event.scope == "portfolio"
                 if largest is None or event.maintenance > largest.maintenance:
@@ -887,6 +903,156 @@ def cmd_replay_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stress_population(args: argparse.Namespace) -> bytes:
+    """The population, encoded: a log's state (at --at or --time, else its end) or the generator's."""
+    if args.log is None:
+        if args.at is not None or args.time is not None:
+            raise UserError("--at and --time pick a point of a --log; with --generate there is none")
+        config = GeneratorConfig(
+            accounts=args.accounts, markets=args.markets, events=args.events, seed=args.seed, pm_share=args.pm_share
+        )
+        return encode_state(stress_population.generated(config))
+    time = None if args.time is None else parse_time(args.time)
+    return encode_state(stress_population.from_log(_log_dir(args.log), seq=args.at, time=time))
+
+
+def _stress_configs(args: argparse.Namespace) -> list[StressConfig]:
+    """The configurations: each --config file over the flags' settings, or the flags alone."""
+    defaults = _liquidation(args, STRESS_LIQUIDATION) or STRESS_LIQUIDATION
+    if not args.config:
+        return [stress_configs.parse_config({"name": "default"}, "default", defaults)]
+    configs = [stress_configs.load_config(path, defaults) for path in args.config]
+    names = [c.name for c in configs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f'two configurations are named {twice[0]!r}: give each file its own "name"')
+    return configs
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`) is documented in docs/stress.md, "Output"."""
+    try:
+        scenario = load_scenario(args.scenario)
+        configs = _stress_configs(args)
+    except (ScenarioError, StressConfigError) as exc:
+        raise UserError(str(exc)) from None
+    policies = list(dict.fromkeys(args.adl or [DEFAULT_ADL]))
+    population = _stress_population(args)
+    with _progress(args, "stress steps") as progress:
+        runs = run_all(
+            population, scenario, configs, policies, workers=args.workers, full_scan=args.full_scan, progress=progress
+        )
+    shown = [run_json(r) for r in runs]
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "stress.json").write_text(json.dumps(shown, indent=2) + "\n", encoding="utf-8")
+            page = _optional("replay.stress.page", "report", "stress --out")
+            (out / "stress.html").write_text(page.render_html(runs, scenario), encoding="utf-8")
+        except OSError as exc:
+            raise _cannot_write(str(out), exc) from None
+    if args.json:
+        _print_json(shown)
+        return 0
+    table = _table("config", "adl", "liquidated", "backstop", "adl fills", "bad debt", "pool shortfall", "digest")
+    for r in shown:
+        table.add_row(
+            r["config"],
+            r["adl"],
+            cents(r["liquidated_notional"]),
+            str(r["takeovers"]),
+            f"{r['adl_count']} / {cents(r['adl_notional'])}",
+            cents(r["bad_debt"]),
+            cents(r["pool_shortfall"]),
+            r["digest"][:16],
+        )
+    said = [f"scenario {scenario.name}: {scenario.steps} steps of {scenario.step_ms // 1000} s, amounts in USDC"]
+    unconverged = [f"{r['config']}/{r['adl']} steps {r['unconverged_steps']}" for r in shown if not r["converged"]]
+    if unconverged:
+        said.append("not converged within the round cap: " + "; ".join(unconverged))
+    if args.out:
+        said.append(f"report: {Path(args.out) / 'stress.html'}, figures: {Path(args.out) / 'stress.json'}")
+    _print_tables(said[0], table, *said[1:])
+
+
+@contextmanager
+def _progress_by_name(args: argparse.Namespace, names: list[str]) -> Iterator[Callable[[str, int, int], None] | None]:
+    """One progress bar per name (a terminal only; -q turns them off) for `progress(name, done, total)`."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        tasks = {name: bar.add_task(name, total=None) for name in names}
+        yield lambda name, done, total: bar.update(tasks[name], completed=done, total=total)
+
+
+BACKTEST_WIDTH = 130  # columns the comparison table needs
+
+
+def _freed_pct(capital: dict[str, Any] | None, kind: str | None) -> str:
+    """The share of the baseline's mean initial margin a configuration frees (of one kind of account)."""
+    part = None if capital is None else (capital if kind is None else capital[kind])["initial_mean_pct"]
+    return "-" if part is None else f"{part}%"
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """The JSON shape (`--json`, and backtest.json) is documented in docs/backtest.md."""
+    log = _log_dir(args.log)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="clearinghouse-backtest-"))
+    try:
+        plans = plans_for(log, args.config)
+        prepare_out(out, plans)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    with _progress_by_name(args, [p.name for p in plans]) as progress:
+        outcomes = backtest(log, plans, out, args.workers, progress)
+    summaries = compare([(p.name, o) for p, o in zip(plans, outcomes, strict=True)])
+    try:
+        (out / "backtest.json").write_text(json.dumps(summaries, indent=2) + "\n", encoding="utf-8")
+        report = None
+        if importlib.util.find_spec("matplotlib") is not None:
+            report = out / "report.html"
+            page = importlib.import_module("replay.backtest.report").render_html(summaries, outcomes, str(log.root))
+            report.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(str(out), exc) from None
+    if args.json:
+        _print_json(summaries)
+        return 0
+    table = Table(box=box.SIMPLE)
+    head = [
+        "configuration",
+        "IM mean",
+        "MM end",
+        "freed",
+        "hedged",
+        "directional",
+        "rejected",
+        "liquidations",
+        "bad debt",
+    ]
+    for h in head:
+        table.add_column(h, justify="left" if h == "configuration" else "right")
+    for one in summaries:
+        capital = one["capital_freed"]
+        table.add_row(
+            one["name"],
+            cents(one["requirement"]["initial_mean"]),
+            cents(one["maintenance_end"]),
+            *(_freed_pct(capital, kind) for kind in (None, "hedged", "directional")),
+            f"{one['rejected']['count']:,}",
+            f"{one['liquidations']['count']:,}",
+            cents(one["bad_debt"]),
+        )
+    console = Console()
+    console.width = max(console.width, BACKTEST_WIDTH)  # a pipe's 80 columns would cut the names
+    console.print(table)
+    print(f"logs, backtest.json{' and report.html' if report else ''} in {out}")
+    return 0
+
+
 def cmd_replay_diff(args: argparse.Namespace) -> int:
     _print_json(diff(_log_dir(args.log), args.start, args.end, args.account))
     return 0
@@ -994,6 +1160,7 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
         "next_seq": out.next_seq,
         "seeded": ingest.fills.seed_notes(),
         "liquidation_records": ingest.liquidations,
+        "spot_states": ingest.spot_states,
         "rejected": len(ingest.rejects),
         "rejects_file": str(rejects_path) if ingest.rejects else None,
     }
@@ -1035,6 +1202,11 @@ def cmd_hl_reconcile(args: argparse.Namespace) -> int:
     print(f"fee: {fee['match']} match, {fee['mismatch']} differ")
     for liq in report.liquidations:
         print(f"liquidation tid {liq['tid']} of {liq['account']}: venue {liq['venue']}, engine {liq['engine']}")
+    for record in report.records:
+        print(
+            f"liquidation record {record['id']} of {record['account']} ({record['scope']}): "
+            f"venue liquidated, engine {record['engine']}"
+        )
     if report.mismatches:
         print(f"first difference: {json.dumps(report.mismatches[0])}")
     return 0
@@ -1194,10 +1366,20 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
         metavar="SHARE",
         help=f"share of accounts in portfolio margin: spot collateral, carry trades, borrowed USDC (default {pm})",
     )
+    p.add_argument(
+        "--books",
+        type=_integer(0, MAX_BOOKS),
+        default=0,
+        metavar="N",
+        help="N more accounts holding books in turn: carry, pair, directional, market maker (default 0)",
+    )
 
 
-def _liquidation_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("liquidation (fixed when a log's state is created)")
+def _liquidation_args(
+    p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)", several: bool = False
+) -> None:
+    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy)."""
+    g = p.add_argument_group(title)
     g.add_argument(
         "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
     )
@@ -1225,6 +1407,14 @@ def _liquidation_args(p: argparse.ArgumentParser) -> None:
         type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"),
         metavar="USDC",
         help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
+    )
+    g.add_argument(
+        "--adl",
+        action="append" if several else "store",
+        choices=list(POLICIES),
+        metavar="POLICY",
+        help=f"auto-deleveraging policy: {', '.join(POLICIES)} (default {DEFAULT_ADL}; docs/adl.md)"
+        + ("; repeat to run each" if several else ""),
     )
     g.add_argument(
         "--full-scan", action="store_true", help="reference trigger mode: check every account on every tick"
@@ -1425,7 +1615,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crash", action="store_true", help="--generate: with a sharp multi-market drop and rebound")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
 
+    p = command(
+        "backtest",
+        cmd_backtest,
+        "replay a log's input under several configurations (models, rules, liquidation) and compare them",
+    )
+    p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
+    p.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help=f"a configuration (JSON, docs/backtest.md) or {AS_LOGGED} (the log's own); repeat for more; "
+        "the first is the baseline of capital freed",
+    )
+    p.add_argument(
+        "--workers", type=_integer(1, 64), default=2, metavar="N", help="configurations replayed at once (default 2)"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where each configuration's log and the report go (default: a new temp folder)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list, an object per configuration")
+
     replay_text = "read history: state at a point, verify, audit a liquidation, diff"
+    margin_cli.add_commands(command)
+
     rp = sub.add_parser("replay", help=replay_text, description=replay_text)
     rp_sub = rp.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     p = command("state", cmd_replay_state, "the state as it was after input seq SEQ, or at a moment", rp_sub)
@@ -1461,6 +1675,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", type=int, required=True, metavar="SEQ", help="to right after this input seq")
     p.add_argument("--account", metavar="A", help="only this account (default: every account that changed)")
 
+    p = command(
+        "stress",
+        cmd_stress,
+        "run a population through a crash scenario in the engine, under configurations and ADL policies",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", metavar="DIR", help="the population is this log's state (at its end by default)")
+    source.add_argument(
+        "--generate", action="store_true", help="the population is the generator's levered one (options below)"
+    )
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--at", type=_integer(0), metavar="SEQ", help="--log: the state right after this input seq")
+    when.add_argument("--time", metavar="ISO8601", help="--log: the state at this moment")
+    p.add_argument("--accounts", type=_integer(2), default=2000, help="--generate: accounts (default 2000)")
+    p.add_argument("--markets", type=_integer(1), default=5, help="--generate: perp markets (default 5)")
+    p.add_argument(
+        "--events", type=_integer(1), default=40_000, help="--generate: events of the stream (default 40000)"
+    )
+    p.add_argument("--seed", type=int, default=1, help="--generate: random seed (default 1)")
+    p.add_argument(
+        "--pm-share", type=_share, default=0.2, metavar="SHARE", help="--generate: share in portfolio margin"
+    )
+    p.add_argument(
+        "--scenario", required=True, metavar="NAME|FILE", help="uniform, btc-led, oct-2025, or a JSON scenario file"
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="a configuration file (repeat for several; default: one from the liquidation flags)",
+    )
+    p.add_argument("--workers", type=_integer(1), default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--out", metavar="DIR", help="write stress.json and the HTML report stress.html here")
+    p.add_argument("--json", action="store_true", help="print one JSON object per run, in a list")
+    _liquidation_args(
+        p, "liquidation: every configuration's defaults (here impact, depth 100000, loss limit 100)", several=True
+    )
+
     hl_text = "Hyperliquid data: recompute or import a clearinghouseState, ingest fills and misc events, reconcile"
     hl = sub.add_parser("hl", help=hl_text, description=hl_text)
     hl_sub = hl.add_subparsers(dest="hl_command", required=True, metavar="COMMAND")
@@ -1478,21 +1730,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "ingest",
         cmd_hl_ingest,
-        "append Hyperliquid fills (API userFills, node node_fills_by_block) and node "
-        "misc_events_by_block, plain or .lz4, to a log as events, all or none",
+        "append Hyperliquid fills (API userFills, node node_fills_by_block), node "
+        "misc_events_by_block and spotClearinghouseState bodies, plain or .lz4, to a log as events, all or none",
         hl_sub,
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="Hyperliquid files: userFills JSON, node_fills_by_block or misc_events_by_block, plain or .lz4",
+        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block or "
+        "spotClearinghouseState, plain or .lz4",
     )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument(
         "--user",
         metavar="ADDRESS",
-        help="whose fills a userFills array holds; in node files, "
+        help="whose fills a userFills array (or whose balances a spot state) holds; in node files, "
         "only this user's fills, each against the outside world (@import)",
     )
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")
@@ -1533,6 +1786,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         UserError,
         CodecError,
+        BookError,
         AdapterError,
         LogCorruption,
         LogLocked,

@@ -1,5 +1,5 @@
 """The margin model protocol: everything the engine, liquidation and the trigger bands ask about
-an account's margin, answered by the account's model (standard, unified, portfolio margin).
+an account's margin, answered by the account's model (standard, unified, portfolio margin, risk).
 
 An account's model is chosen once, from its mode (`registry.MODELS`), and kept in the engine's
 `registry.AccountModels` cache, rebuilt from the state: nothing along the hot path compares mode
@@ -8,12 +8,13 @@ strings. A model is a stateless object; every method reads the state it is given
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope
 from clearinghouse.state import Account, MarketState, SpotAccount, State
+from events.units import USD_DECIMALS, format_decimal
 
 
 class Part(NamedTuple):
@@ -37,6 +38,18 @@ class Requirement(NamedTuple):
     parts: tuple[Part, ...]
 
 
+def parts_shown(req: Requirement) -> dict[str, dict[str, str]]:
+    """A requirement's parts as decimal strings, by part name."""
+    return {
+        p.name: {"equity": _usd(p.equity), "initial": _usd(p.initial), "maintenance": _usd(p.maintenance)}
+        for p in req.parts
+    }
+
+
+def _usd(amount: int) -> str:
+    return format_decimal(amount, USD_DECIMALS)
+
+
 class MarginModel(Protocol):
     """How one account mode margins an account (docs/rules.md 2, docs/portfolio-margin.md)."""
 
@@ -47,9 +60,15 @@ class MarginModel(Protocol):
     may_borrow: bool  # explicit borrows are allowed
     cross_leverage_margined: bool  # a lower cross leverage must be covered by margin
     spot_collateral: bool  # its spot side (collateral, supply, borrows) counts in its margin
-    ratio_liquidation: bool  # liquidated on its portfolio ratio and borrow thresholds after its own scopes
+    ratio_liquidation: bool  # its whole book is liquidated on its own figures (`book_broken`) after its own scopes
+    sized: bool  # its buffer is a sum of per-coin terms (`pm_triggers.parts`) the bands split
+    counts_every_token: bool  # every spot token counts in its margin (else only those with an LTV)
 
     # ---- figures ---------------------------------------------------------------------------
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """Every term of its figures, amounts as decimal strings (the margin calculator's)."""
+        ...
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         """Equity, initial and maintenance requirement, with their parts."""
@@ -121,12 +140,41 @@ class MarginModel(Protocol):
 
     # ---- liquidation -----------------------------------------------------------------------
 
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        """Rejects an explicit borrow of `amount` of `token` the model does not finance."""
+        ...
+
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        """Rejects moving `amount` USDC of cross margin into an isolated position (beyond the
+        cross withdrawable the engine checks for every model) the model forbids."""
+        ...
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        """Rejects a spot sale of `amount` of `token` at `px` paying `fee` the model forbids."""
+        ...
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        """Rejects a perp fill of `szi` (signed) at `px` paying `fee` the model does not finance."""
+        ...
+
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         """Figures the liquidation check and the bands both use, computed once (None: none)."""
         ...
 
     def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
         """Whether anything of the account is liquidatable now."""
+        ...
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        """Whether its whole book is liquidatable on the model's own figures (`ratio_liquidation`)."""
+        ...
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        """The equity and maintenance its book liquidation reports (`ratio_liquidation`)."""
         ...
 
     def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:

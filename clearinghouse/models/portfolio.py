@@ -5,15 +5,18 @@ maintenance. The figures are `clearinghouse.portfolio`'s."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clearinghouse import margin, portfolio
 from clearinghouse.errors import Reject
-from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
+from clearinghouse.spot import USDC, price
 from clearinghouse.state import Account, MarketState, SpotAccount, State
-from events.units import RATE, USD_DECIMALS, ceil_div, format_decimal
+from events.units import NTL_DIV, RATE, USD_DECIMALS, ceil_div, format_decimal
 
 
 def _usd(amount: int) -> str:
@@ -29,6 +32,8 @@ class PortfolioModel:
     cross_leverage_margined = False  # the cross book answers to the PM ratio, which leverage does not enter
     spot_collateral = True
     ratio_liquidation = True
+    sized = True
+    counts_every_token = False
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         """The portfolio part: liquidation value against the requirement scaled to the ratio,
@@ -41,6 +46,25 @@ class PortfolioModel:
         return Requirement(
             sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
         )
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """The parts and the PM figures: `req = min_requirement + crossMM + borrowed` against the
+        liquidation value, liquidatable when `req / liqValue > liq_ratio`."""
+        assert spot is not None
+        f = portfolio.figures(state, account, spot)
+        figures = {
+            "usdc": f.usdc,
+            "borrowed": f.borrowed,
+            "borrow_limit": f.borrow_limit,
+            "cross_maintenance": f.maintenance,
+            "requirement": f.requirement,
+            "liquidation_value": f.liq_value,
+        }
+        return {
+            "parts": parts_shown(self.requirement(state, account, spot)),
+            "portfolio": {k: _usd(v) for k, v in figures.items()},
+            "liq_ratio": format_decimal(state.pm_rules.liq_ratio, 12),
+        }
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         return portfolio.withdrawable(state, account, spot)  # type: ignore[arg-type]
@@ -104,6 +128,40 @@ class PortfolioModel:
             raise Reject("portfolio margin needs weighted volume above the minimum or account value above the minimum")
         if worth >= rules.max_value:
             raise Reject("portfolio margin needs account value below the maximum")
+
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        """Within the LTV headroom."""
+        f = portfolio.figures(state, account, spot)
+        worth = amount if token == USDC else ceil_div(amount * price(state, token), NTL_DIV)
+        if f.borrowed + worth > f.borrow_limit:
+            left = max(0, f.borrow_limit - f.borrowed)
+            raise Reject(f"borrowing {_usd(worth)} USDC of value is above the headroom {_usd(left)}")
+
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        return None
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        return None
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        return None
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        """Something the ratio can liquidate, and the ratio above its limit."""
+        assert spot is not None
+        return portfolio.at_risk(account, spot) and portfolio.ratio_broken(
+            portfolio.figures(state, account, spot), state.pm_rules
+        )
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        """The liquidation value against the requirement scaled to the ratio."""
+        assert spot is not None
+        f = portfolio.figures(state, account, spot)
+        return f.liq_value, ceil_div(f.requirement * RATE, state.pm_rules.liq_ratio)
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         return portfolio.check(state, account, spot)

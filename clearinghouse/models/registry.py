@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from clearinghouse.models.base import MarginModel
 from clearinghouse.models.portfolio import PORTFOLIO
+from clearinghouse.models.risk import RISK
 from clearinghouse.models.standard import STANDARD
 from clearinghouse.models.unified import UNIFIED
 from clearinghouse.state import State
 
-MODELS: dict[str, MarginModel] = {m.mode: m for m in (STANDARD, UNIFIED, PORTFOLIO)}  # the `set_mode` names, in order
+MODELS: dict[str, MarginModel] = {
+    m.mode: m for m in (STANDARD, UNIFIED, PORTFOLIO, RISK)
+}  # the `set_mode` names, in order
 
 
 def model_of(state: State, name: str) -> MarginModel:

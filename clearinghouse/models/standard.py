@@ -3,8 +3,10 @@ included, sit apart from the perp ledger and never count as margin."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clearinghouse import margin
-from clearinghouse.models.base import Part, Requirement
+from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.portfolio import Cash, Check
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, below_maintenance, scopes
@@ -47,9 +49,15 @@ class StandardModel:
     cross_leverage_margined = True
     spot_collateral = False
     ratio_liquidation = False
+    sized = True
+    counts_every_token = False
 
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
         return perp_requirement(account, state.markets)
+
+    def breakdown(self, state: State, account: Account, spot: SpotAccount | None) -> dict[str, Any]:
+        """The cross book and each isolated position (spot tokens do not count)."""
+        return {"parts": parts_shown(self.requirement(state, account, spot))}
 
     def withdrawable(self, state: State, account: Account, spot: SpotAccount | None, rules: RuleSet) -> int:
         return cross_withdrawable(account, state.markets, rules)
@@ -96,6 +104,28 @@ class StandardModel:
 
     def check_enter(self, state: State, account: Account, spot: SpotAccount | None) -> None:
         return None
+
+    def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
+        return None  # `may_borrow` is False: never asked
+
+    def check_margin_move(self, state: State, account: Account, spot: SpotAccount | None, amount: int) -> None:
+        return None
+
+    def check_spot_sale(
+        self, state: State, account: Account, spot: SpotAccount, token: str, amount: int, px: int, fee: int
+    ) -> None:
+        return None  # its spot side is not its margin
+
+    def check_fill(
+        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+    ) -> None:
+        return None  # a trade is a fact: the liquidation checks act on what it does
+
+    def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
+        return False
+
+    def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
+        return 0, 0
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
         return None

@@ -101,6 +101,13 @@ def _fills_in(body: Any, user: str | None, depth: int = 0) -> tuple[list[Any], s
     return None
 
 
+def _spot_of(body: dict[str, Any], nested: dict[str, Any]) -> dict[str, Any]:
+    """The spot state inside a larger body, with the user and the abstraction (mode) it names."""
+    extra = {k: body[k] for k in ("abstraction",) if k in body}
+    user = body.get("user", body.get("subAccountUser"))
+    return {**nested, **extra, **({"user": user} if isinstance(user, str) else {})}
+
+
 def sniff(path: Path) -> tuple[str, Any]:
     """(shape, content): for node files the content is None (they are streamed), for API
     bodies the parsed JSON (a fill list with its user for `userFills`)."""
@@ -133,6 +140,9 @@ def sniff(path: Path) -> tuple[str, Any]:
         raise HlFileError(f"not JSON and not node JSON lines: {exc}") from None
     if isinstance(body, dict) and "balances" in body:
         return SPOT_STATE, body
+    nested = body.get("spotState") if isinstance(body, dict) else None
+    if isinstance(nested, dict) and "balances" in nested:  # a `subAccounts2` entry, a `webData2` body
+        return SPOT_STATE, _spot_of(body, nested)
     if isinstance(body, dict) and "assetPositions" in body:
         return PERP_STATE, body
     found = _fills_in(body, None)

@@ -28,10 +28,20 @@ from fractions import Fraction
 from typing import Any
 
 from events.bounds import MAX_LEVERAGE, NAME_PATTERN
-from events.schema import ImportAccount, ImportedPosition, LiquidationMark, MarginTier, Market, Token, Trade
+from events.schema import (
+    ImportAccount,
+    ImportedPosition,
+    LiquidationMark,
+    MarginTier,
+    Market,
+    SetMode,
+    Token,
+    Trade,
+)
 from events.units import NTL_DIV, PX_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, format_decimal, parse_decimal
 
 EXTERNAL = "@import"  # the engine's import account (clearinghouse.engine.IMPORT_ACCOUNT)
+OUTSIDE = "@outside"  # an empty account whose import brings EXTERNAL into being when no seed does
 ADL_DIR = "Auto-Deleveraging"
 DEFAULT_MAX_LEVERAGE = 40  # one margin tier at this leverage for a coin the meta does not list
 PERP_PX_DECIMALS = 6  # a perp price has at most 6 - szDecimals decimals
@@ -169,12 +179,14 @@ def precision_error(leg: Leg, sz_decimals: int) -> str | None:
 
 @dataclass
 class LogContents:
-    """What a log already holds: source ids, accounts (as sides or owners) and listed markets."""
+    """What a log already holds: source ids, accounts (as sides or owners), listed markets and
+    tokens, and the mode each `set_mode` left an account in."""
 
     ids: set[str] = field(default_factory=set)
     accounts: set[str] = field(default_factory=set)
     markets: set[str] = field(default_factory=set)
     tokens: set[str] = field(default_factory=set)
+    modes: dict[str, str] = field(default_factory=dict)
 
 
 def contents_of(events: Iterable[Any]) -> LogContents:
@@ -186,6 +198,10 @@ def contents_of(events: Iterable[Any]) -> LogContents:
             known.markets.add(event.coin)
         elif isinstance(event, Token):
             known.tokens.add(event.token)
+        elif isinstance(event, SetMode):
+            known.modes[event.account] = event.mode
+        elif isinstance(event, ImportAccount):
+            known.accounts.add(EXTERNAL)  # an import brings the outside world into being
         for name in ("account", "buyer", "seller", "to", "from_"):
             value = getattr(event, name, None)
             if isinstance(value, str):
@@ -321,7 +337,14 @@ class FillIngest:
             out.append(
                 ImportAccount(account=user, raw_usd=raw, positions=positions, ts=self.first_ts, id=f"hl:seed:{user}")
             )
+        if not self.seeds and self._needs_outside():
+            out.append(ImportAccount(account=OUTSIDE, raw_usd=0, id=f"hl:seed:{OUTSIDE}"))
         return out + self.trades
+
+    def _needs_outside(self) -> bool:
+        """One-user trades on a log where the outside world does not exist yet (its users already
+        known, say from their deposits): only an import creates `EXTERNAL`, and none seeds here."""
+        return EXTERNAL not in self.known.accounts and any(EXTERNAL in (t.buyer, t.seller) for t in self.trades)
 
     def seed_notes(self) -> list[dict[str, Any]]:
         """Each seeded position and whether its entry came from a closedPnl."""

@@ -33,6 +33,7 @@ class HlIngest:
         self.misc: list[Any] = []  # events from misc_events files, merged with the trades by time
         self.spot: list[Any] = []  # events from spot states: after the seeds, before anything timed
         self.liquidations: list[dict[str, Any]] = []  # the ledger's liquidation records
+        self.spot_states: list[dict[str, Any]] = []  # per spot state: the account, its mode, what was read
         self._pending: dict[int, tuple[Leg, dict[str, Any]]] = {}  # node legs waiting for their other side
 
     @property
@@ -149,9 +150,11 @@ class HlIngest:
             raise HlFileError("a spotClearinghouseState body does not say whose it is: pass --user ADDRESS")
         fills = self.fills
         try:
-            events, rejects = spot_events(body, user, fills.known.tokens)
+            events, rejects, note = spot_events(body, user, fills.known.tokens, fills.known.modes.get(user))
         except SpotError as exc:
             raise HlFileError(str(exc)) from None
+        fills.known.modes[user] = note["mode"]
+        self.spot_states.append(note)
         out.fills += len(body["balances"])
         for index, reason in rejects:
             out.rejected += 1

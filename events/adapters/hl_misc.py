@@ -4,7 +4,8 @@ A block line holds `events: [{time, hash, inner}]`; `inner` is one variant, writ
 `{"Name": {...}}` or with a `type` field. Read here: funding (the hour's rate per coin; the
 engine pays every position from it, so per-user deltas are checked by reconcile rather than
 booked twice), and ledger updates: deposits, withdrawals, internal and sub-account transfers,
-account-class transfers, and liquidation records (kept as notes: the fills carry the executions).
+account-class transfers, and liquidation records (a `liq_record` event: the venue's word,
+which the engine keeps without acting on it; the fills carry the executions).
 Staking, validator rewards and the other ledger updates are not clearing facts and are skipped,
 each with the reason in the rejects.
 """
@@ -16,8 +17,8 @@ import re
 from typing import Any
 
 from events.bounds import NAME_PATTERN
-from events.schema import ClassTransfer, Deposit, Funding, Transfer, Withdraw
-from events.units import HOUR_MS, RATE_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
+from events.schema import ClassTransfer, Deposit, Funding, LiquidatedPosition, LiquidationRecord, Transfer, Withdraw
+from events.units import HOUR_MS, RATE_DECIMALS, SZ_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
 
 _NAME = re.compile(NAME_PATTERN)
 SKIPPED = {"cdeposit", "cwithdrawal", "delegation", "validatorrewards"}  # staking: not clearing facts
@@ -27,14 +28,18 @@ class MiscError(ValueError):
     """A misc event that cannot be booked; the message is the reason."""
 
 
-def _usd(obj: dict[str, Any], name: str) -> int:
+def _amount(obj: dict[str, Any], name: str, decimals: int) -> int:
     value = obj.get(name)
     if value is None:
         raise MiscError(f"missing {name}")
     try:
-        return parse_decimal(value if isinstance(value, (str, int)) else str(value), USD_DECIMALS)
+        return parse_decimal(value if isinstance(value, (str, int)) else str(value), decimals)
     except DecimalError as exc:
         raise MiscError(f"{name}: {exc}") from None
+
+
+def _usd(obj: dict[str, Any], name: str) -> int:
+    return _amount(obj, name, USD_DECIMALS)
 
 
 def _rate(obj: dict[str, Any], name: str) -> int:
@@ -99,10 +104,11 @@ def _funding(body: dict[str, Any], ts: int) -> list[Any]:
     for delta in deltas:
         if not isinstance(delta, dict) or not isinstance(delta.get("coin"), str):
             raise MiscError("a funding delta without coin")
-        if delta.get("fundingRate") is None:
+        name = next((n for n in ("fundingRate", "funding_rate") if delta.get(n) is not None), None)
+        if name is None:
             raise MiscError("a funding delta without fundingRate: the engine pays funding from the hour's rate")
         _names(delta["coin"])
-        rate = _rate(delta, "fundingRate")
+        rate = _rate(delta, name)
         if rates.setdefault(delta["coin"], rate) != rate:
             raise MiscError(f"two funding rates for {delta['coin']} in one event")
     hour = ts // HOUR_MS
@@ -133,13 +139,35 @@ def _ledger(body: dict[str, Any], ts: int, ident: str) -> tuple[list[Any], dict[
             raise MiscError("accountClassTransfer without toPerp")
         return [ClassTransfer(account=user, amount=_usd(fields, "usdc"), to_perp=to_perp, ts=ts, id=ident)], None
     if key == "liquidation":
-        positions = fields.get("liquidatedPositions") or []
-        note = {
-            "account": user,
-            "ts": ts,
-            "leverage_type": fields.get("leverageType"),
-            "account_value": str(fields.get("accountValue")),
-            "positions": [{"coin": p.get("coin"), "szi": str(p.get("szi"))} for p in positions if isinstance(p, dict)],
-        }
-        return [], note
+        return _liquidation(user, fields, ts, ident)
     raise MiscError(f"ledger update {kind}: not booked by this version")
+
+
+def _liquidation(user: str, fields: dict[str, Any], ts: int, ident: str) -> tuple[list[Any], dict[str, Any]]:
+    """The venue's liquidation record as a `liq_record` event, and its note for the output."""
+    leverage = fields.get("leverageType")
+    if not isinstance(leverage, str) or leverage.lower() not in ("cross", "isolated"):
+        raise MiscError(f"liquidation leverageType must be Cross or Isolated, got {str(leverage)[:20]!r}")
+    positions = fields.get("liquidatedPositions") or []
+    if not isinstance(positions, list) or not all(isinstance(p, dict) for p in positions):
+        raise MiscError("liquidatedPositions is not a list of {coin, szi}")
+    held = []
+    for p in positions:
+        _names(p.get("coin"))
+        held.append(LiquidatedPosition(coin=p["coin"], szi=_amount(p, "szi", SZ_DECIMALS)))
+    optional = {
+        name: _usd(fields, key)
+        for name, key in (("account_value", "accountValue"), ("notional", "liquidatedNtlPos"))
+        if fields.get(key) is not None
+    }
+    record = LiquidationRecord(
+        account=user, cross=leverage.lower() == "cross", positions=held, ts=ts, id=ident, **optional
+    )
+    note = {
+        "account": user,
+        "ts": ts,
+        "leverage_type": leverage,
+        "account_value": str(fields.get("accountValue")),
+        "positions": [{"coin": p.get("coin"), "szi": str(p.get("szi"))} for p in positions],
+    }
+    return [record], note

@@ -1,11 +1,18 @@
-"""Info API `spotClearinghouseState` -> events that seed an account's spot side
-(docs/hyperliquid-data.md, "Spot balances").
+"""Info API `spotClearinghouseState` -> events that seed an account's spot side, its mode, and
+what it borrowed and supplied (docs/hyperliquid-data.md, "Spot balances").
 
-Each balance `{coin, token, hold, total, entryNtl}` becomes a deposit of `total` into the
-account's spot balance: a token the log does not list is listed first with 8 decimals (the
-finest step the engine keeps), and USDC, which a deposit puts in the perp ledger, is moved to spot
-by a class transfer. `hold` (reserved by open orders) and `entryNtl` (cost basis, for display) are
-not balances of their own.
+The mode is read as the API signals it: an `abstraction` beside the body (a `userAbstraction`
+answer, as `subAccounts2` entries carry one), else `portfolioMarginEnabled: true` (sent for
+portfolio margin only), else `tokenToAvailableAfterMaintenance` (unified and portfolio accounts
+only), else standard. A balance `{coin, total, hold, entryNtl[, borrowed, supplied]}` holds `total` of the token,
+what it supplied and what it borrowed included, so the account's own deposit is `total - borrowed`.
+
+Standard: each `total` is deposited into the spot balance (USDC, which a deposit puts in the perp
+ledger, moved to spot by a class transfer). Unified and portfolio: the deposits (USDC stays in the
+ledger, their one USDC balance), then `set_mode`, then each borrow, lent by the outside world's
+lender `LENDER` (which supplies the amount first: the engine lends only suppliers' money), then each
+supply. `hold` (reserved by orders and margin) and `entryNtl` (cost basis) are not balances of their
+own: they are reported, not booked.
 """
 
 from __future__ import annotations
@@ -14,55 +21,135 @@ import re
 from typing import Any
 
 from events.bounds import NAME_PATTERN
-from events.schema import ClassTransfer, Deposit, Token
+from events.schema import Borrow, ClassTransfer, Deposit, SetMode, Supply, Token
 from events.units import TOKEN_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
 
 _NAME = re.compile(NAME_PATTERN)
+LENDER = "@lender"  # the outside world's supplier of what imported accounts borrowed
+USDC = "USDC"
 
 
 class SpotError(ValueError):
     """A balance that cannot be booked; the message is the reason."""
 
 
-def spot_events(body: dict[str, Any], user: str, tokens: set[str]) -> tuple[list[Any], list[tuple[int, str]]]:
-    """The events that give `user` the spot balances of `body`, and (index, reason) of each
-    balance left out. `tokens`: the tokens the log already lists (this call adds the ones it lists)."""
+# `userAbstraction` answers (also beside a `spotState` in `subAccounts2`) -> the engine's modes
+ABSTRACTIONS = {
+    "portfolioMargin": "portfolio",
+    "unifiedAccount": "unified",
+    "default": "standard",
+    "disabled": "standard",
+    "dexAbstraction": "standard",
+}
+
+
+def body_mode(body: dict[str, Any]) -> str:
+    """The account mode a spotClearinghouseState body signals: its `abstraction` when it carries
+    one, else "portfolio" (`portfolioMarginEnabled: true`), "unified"
+    (`tokenToAvailableAfterMaintenance`) or "standard"."""
+    if "abstraction" in body:
+        mode = ABSTRACTIONS.get(body["abstraction"]) if isinstance(body["abstraction"], str) else None
+        if mode is None:
+            known = ", ".join(ABSTRACTIONS)
+            raise SpotError(f"abstraction {str(body['abstraction'])[:40]!r} is none of {known}")
+        return mode
+    if body.get("portfolioMarginEnabled") is True:
+        return "portfolio"
+    if "tokenToAvailableAfterMaintenance" in body:
+        return "unified"
+    return "standard"
+
+
+def spot_events(
+    body: dict[str, Any], user: str, tokens: set[str], mode_now: str | None = None
+) -> tuple[list[Any], list[tuple[int, str]], dict[str, Any]]:
+    """The events that give `user` the spot side of `body`, (index, reason) of each balance left
+    out, and a note of what was read. `tokens`: the tokens the log lists (this call adds the ones
+    it lists); `mode_now`: the account's mode in the log, if a `set_mode` set one."""
     if not _NAME.match(user):
         raise SpotError(f"user is not an account name: {user[:70]!r}")
     balances = body.get("balances")
     if not isinstance(balances, list):
         raise SpotError("balances is not a list")
-    events: list[Any] = []
+    mode = body_mode(body)  # before the balances: an unknown abstraction refuses the whole body
+    deposits: list[Any] = []
+    lending: list[Any] = []
+    supplies: list[Any] = []
     rejects: list[tuple[int, str]] = []
+    seen: list[dict[str, str]] = []
     for index, balance in enumerate(balances):
         try:
-            events += _balance(balance, user, tokens)
+            coin, total, borrowed, supplied = _amounts(balance, mode)
         except SpotError as exc:
             rejects.append((index, str(exc)))
-    return events, rejects
+            continue
+        seen.append({k: str(balance.get(k, "0")) for k in ("coin", "total", "hold", "borrowed", "supplied")})
+        if not total:
+            continue
+        listed = [] if coin == USDC or coin in tokens else [Token(token=coin, decimals=TOKEN_DECIMALS)]
+        tokens.add(coin)
+        deposits += listed + _deposit(user, coin, total - borrowed, mode)
+        if borrowed:
+            lending += _lend(user, coin, borrowed)
+        if supplied:
+            supplies.append(Supply(account=user, amount=supplied, token=coin, id=f"hl:supply:{user}:{coin}"))
+    switch = [] if mode == (mode_now or "standard") else [SetMode(account=user, mode=mode, id=f"hl:mode:{user}")]
+    note = {"account": user, "mode": mode, "balances": seen}
+    return deposits + switch + lending + supplies, rejects, note
 
 
-def _balance(balance: Any, user: str, tokens: set[str]) -> list[Any]:
+def _amount(balance: dict[str, Any], name: str, coin: str) -> int:
+    """An amount in the engine's units. Spot USDC is written to 8 decimals; the engine keeps
+    micro-USDC, so the last two are dropped (rounded down: never more than the account holds)."""
+    value = balance.get(name, None if name == "total" else "0")
+    if value is None:
+        raise SpotError(f"{name} of {coin} is missing")
+    try:
+        text = value if isinstance(value, (str, int)) else str(value)
+        amount = parse_decimal(text, TOKEN_DECIMALS)
+    except DecimalError as exc:
+        raise SpotError(f"{name} of {coin}: {exc}") from None
+    if amount < 0:
+        raise SpotError(f"{name} of {coin} is negative")
+    return amount // 10 ** (TOKEN_DECIMALS - USD_DECIMALS) if coin == USDC else amount
+
+
+def _amounts(balance: Any, mode: str) -> tuple[str, int, int, int]:
+    """(coin, total, borrowed, supplied) of one balance, checked against each other and the mode."""
     coin = balance.get("coin") if isinstance(balance, dict) else None
     if not isinstance(coin, str) or not _NAME.match(coin):
         raise SpotError(f"coin is not a token name: {str(coin)[:70]!r}")
-    total = balance.get("total")
-    usdc = coin == "USDC"
-    try:
-        text = total if isinstance(total, (str, int)) else str(total)
-        amount = parse_decimal(text, USD_DECIMALS if usdc else TOKEN_DECIMALS)
-    except DecimalError as exc:
-        raise SpotError(f"total of {coin}: {exc}") from None
-    if amount < 0:
-        raise SpotError(f"total of {coin} is negative")
+    total, borrowed, supplied = (_amount(balance, name, coin) for name in ("total", "borrowed", "supplied"))
+    if borrowed and mode != "portfolio":
+        raise SpotError(f"{coin} borrowed by a {mode} account: only portfolio margin borrows")
+    if borrowed > total:
+        raise SpotError(f"borrowed {coin} above total: the account's own balance would be negative")
+    if supplied > total:
+        raise SpotError(f"supplied {coin} above total: total holds what is supplied")
+    return coin, total, borrowed, supplied
+
+
+def _deposit(user: str, coin: str, amount: int, mode: str) -> list[Any]:
+    """The account's own `amount` of `coin`: USDC into the ledger (moved to spot when standard)."""
     if not amount:
         return []
     ident = f"hl:spot:{user}:{coin}"
-    if usdc:
-        return [
-            Deposit(account=user, amount=amount, id=ident),
-            ClassTransfer(account=user, amount=amount, to_perp=False, id=f"{ident}:to-spot"),
-        ]
-    listed = [] if coin in tokens else [Token(token=coin, decimals=TOKEN_DECIMALS)]
-    tokens.add(coin)
-    return [*listed, Deposit(account=user, amount=amount, token=coin, id=ident)]
+    if coin != USDC:
+        return [Deposit(account=user, amount=amount, token=coin, id=ident)]
+    moved = [ClassTransfer(account=user, amount=amount, to_perp=False, id=f"{ident}:to-spot")]
+    return [Deposit(account=user, amount=amount, id=ident), *(moved if mode == "standard" else [])]
+
+
+def _lend(user: str, coin: str, amount: int) -> list[Any]:
+    """The lender supplies `amount` of `coin` (USDC through its spot balance), then `user` borrows it."""
+    ident = f"hl:lend:{user}:{coin}"
+    token = {} if coin == USDC else {"token": coin}
+    moved = (
+        [ClassTransfer(account=LENDER, amount=amount, to_perp=False, id=f"{ident}:to-spot")] if coin == USDC else []
+    )
+    return [
+        Deposit(account=LENDER, amount=amount, id=ident, **token),
+        *moved,
+        Supply(account=LENDER, amount=amount, id=f"{ident}:supply", **token),
+        Borrow(account=user, amount=amount, id=f"hl:borrow:{user}:{coin}", **token),
+    ]

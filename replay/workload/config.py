@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_BOOKS = 1_000_000
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -21,6 +23,7 @@ class GeneratorConfig:
     gross_leverage: int = 3  # cap on an account's total notional / its net deposits
     crash: bool = False  # a multi-market crash and rebound at 60% of the body (see replay.workload.crash)
     pm_share: float = 0.0  # share of accounts in portfolio margin (replay.workload.portfolio); 0 draws nothing
+    books: int = 0  # extra accounts holding hedged and directional books (replay.workload.books); 0 draws nothing
 
     def check(self) -> None:
         """Raises ValueError naming the first setting out of its range."""
@@ -34,3 +37,7 @@ class GeneratorConfig:
             raise ValueError("gross_leverage must be at least 1")
         if not 0 <= self.pm_share <= 1:
             raise ValueError("pm_share must be a share of the accounts")
+        if not 0 <= self.books <= MAX_BOOKS:
+            raise ValueError(f"books must be from 0 to {MAX_BOOKS}")
+        if self.books and self.markets < 2:
+            raise ValueError("books need at least 2 markets (a pair is long one and short another)")

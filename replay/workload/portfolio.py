@@ -31,7 +31,12 @@ _PM_MIN_VALUE = 10_001 * USD  # PM collateral: at least this much (eligibility i
 _PM_COLLATERAL_X = 2  # ...and at least this many times the account's USDC deposit
 _PM_MAX_VALUE = 24_000_000 * USD  # PM accounts stay below the 25M ceiling
 _PM_BUY_PPM = (5_000, 60_000)  # a spot buy: this share of the account's collateral value
-_MAKER_INVENTORY = 10**9  # whole tokens the spot maker starts with
+MAKER_INVENTORY = 10**9  # whole tokens the spot maker starts with
+
+
+def collateral_market(markets: Markets) -> int:
+    """The market whose token is the spot collateral: HYPE's, or BTC's with fewer than four markets."""
+    return 3 if len(markets.books) > 3 else 0
 
 
 class Portfolio:
@@ -47,7 +52,7 @@ class Portfolio:
         self.trades = trades
         n = accounts.count
         self.members = [a for a in range(n) if draws.random() < share]
-        self.market = 3 if len(markets.books) > 3 else 0  # HYPE, else BTC
+        self.market = collateral_market(markets)
         self.spot = [0] * n  # collateral token held (1e-8)
         self.spent = [0] * n  # USDC paid for spot less USDC received (rough: what it borrowed)
         self.hedge: list[Trade] = []  # the perp leg of a carry trade, sent next
@@ -57,7 +62,7 @@ class Portfolio:
         and the lender's supply."""
         b, accounts = self.markets.books[self.market], self.accounts
         yield Token(ts=ts, token=b.coin, decimals=8)
-        yield Deposit(ts=ts, account=SPOT_MAKER, amount=_MAKER_INVENTORY * PX, token=b.coin)
+        yield Deposit(ts=ts, account=SPOT_MAKER, amount=MAKER_INVENTORY * PX, token=b.coin)
         lent = 0
         # a whale whose value would reach the 25M ceiling stays standard
         first = accounts.first_deposit

@@ -12,6 +12,7 @@ from events.codec import encode_json
 from events.schema import Funding, InputEvent
 from replay.workload.account_events import AccountEvents
 from replay.workload.accounts import Accounts
+from replay.workload.books import Books
 from replay.workload.config import GeneratorConfig
 from replay.workload.crash import Crash, lever_up, start_at
 from replay.workload.draws import Clock, Draws
@@ -47,14 +48,19 @@ class Workload:
         self.portfolio = None
         if config.pm_share > 0:
             self.portfolio = Portfolio(config.pm_share, draws, clock, markets, accounts, self.trades)
+        self.books = Books(config.books, draws, markets) if config.books else None
 
     def head(self) -> Iterator[InputEvent]:
-        """Listings, then every market's price, then one deposit per account, then the PM setup."""
+        """Listings, then every market's price, then one deposit per account, then the PM setup,
+        then the books."""
         ts = self.clock.ts
         yield from self.markets.listings(ts)
         yield from self.accounts.first_deposits(ts)
-        if self.portfolio is not None and self.portfolio.members:
-            yield from self.portfolio.setup(ts)
+        pm = self.portfolio is not None and bool(self.portfolio.members)
+        if pm:
+            yield from self.portfolio.setup(ts)  # type: ignore[union-attr]
+        if self.books is not None:
+            yield from self.books.head(ts, token_listed=pm)
 
     def body(self) -> Iterator[InputEvent]:
         """Endless events in time order."""

@@ -32,7 +32,7 @@ PROTOCOL_METHODS = {
 
 
 def test_every_registered_model_implements_the_protocol() -> None:
-    assert tuple(MODELS) == MODES == ("standard", "unified", "portfolio")  # the order `set_mode` lists them in
+    assert tuple(MODELS) == MODES == ("standard", "unified", "portfolio", "risk")  # the order `set_mode` lists them in
     assert PROTOCOL_ATTRIBUTES >= {"mode", "banded", "one_usdc_balance", "settles_with_pool", "may_borrow"}
     assert PROTOCOL_METHODS >= {"requirement", "withdrawable", "usdc_room", "liquidatable", "market_scopes", "buffers"}
     for mode, model in MODELS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import msgspec
 import pytest
@@ -100,3 +101,17 @@ def test_a_block_from_a_newer_schema_is_refused() -> None:
         decode_block(newer)
     with pytest.raises(CodecError, match="bad block"):
         decode_block(b"\x00garbage")
+
+
+@pytest.mark.parametrize(
+    ("risk", "where"),
+    [
+        ({"mm_loss_factr": "0.6"}, "$.risk"),
+        ({"units": {"BTC": {"scenarios": [{"move": "-0.1", "wieght": "1"}]}}}, "$.risk.units[...].scenarios[0]"),
+    ],
+)
+def test_a_misspelt_risk_parameter_is_refused_not_left_at_its_default(risk: dict, where: str) -> None:
+    """Other events ignore fields they do not know; a risk parameter spelt wrong would silently keep
+    its default, so inside `risk` an unknown field is an error."""
+    with pytest.raises(CodecError, match=rf"unknown field `\w+` - at `{re.escape(where)}`"):
+        decode_json(json.dumps({"type": "rules", "risk": risk}))

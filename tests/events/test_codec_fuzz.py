@@ -95,6 +95,14 @@ SEEDS: list[dict[str, Any]] = [
     {"type": "withdraw_supply", "account": "a1", "amount": "1.5", "token": "BTC"},
     {"type": "borrow", "account": "a1", "amount": "10"},
     {"type": "repay", "account": "a1", "amount": "10", "token": "kPEPE"},
+    {
+        "type": "liq_record",
+        "account": "a1",
+        "cross": False,
+        "account_value": "-12.5",
+        "notional": "1500",
+        "positions": [{"coin": "ETH", "szi": "0.5"}],
+    },
 ]
 SEED_LINES = [json.dumps(s, separators=(",", ":")).encode() for s in SEEDS]
 

@@ -7,6 +7,7 @@ coin for sizes, 1e-8 USDC per coin for prices.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from fractions import Fraction
@@ -16,27 +17,37 @@ from typing import Any
 import lz4.frame
 import pytest
 
-from clearinghouse.engine import IMPORT_ACCOUNT
+from clearinghouse import lending
+from clearinghouse.engine import IMPORT_ACCOUNT, Engine
 from events.adapters.hl_files import (
     NODE_FILLS,
     PERP_STATE,
+    SPOT_STATE,
     USER_FILLS,
     HlFileError,
     sniff,
 )
-from events.adapters.hl_fills import EXTERNAL, LogContents
+from events.adapters.hl_fills import EXTERNAL, OUTSIDE, LogContents, contents_of
 from events.adapters.hl_ingest import HlIngest
-from events.adapters.hl_misc import iso_ms
+from events.adapters.hl_misc import MiscError, iso_ms, misc_events
+from events.adapters.hl_spot import LENDER
 from events.adapters.hyperliquid import meta_markets
 from events.codec import encode_json
 from events.schema import (
+    Borrow,
     ClassTransfer,
     Deposit,
     Funding,
     ImportAccount,
     ImportedPosition,
+    LiquidatedPosition,
     LiquidationMark,
+    LiquidationRecord,
     Market,
+    PricePoint,
+    Prices,
+    SetMode,
+    Supply,
     Token,
     Trade,
     Transfer,
@@ -394,6 +405,16 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
         Withdraw(account=B, amount=101_000_000, ts=hour, id="hl:b807850000:1"),  # 100 out, 1 fee
         Transfer(from_=A, to=C, amount=50_000_000, ts=hour, id="hl:b807850000:2"),
         ClassTransfer(account=A, amount=25_500_000, to_perp=False, ts=hour, id="hl:b807850000:3"),
+        # the ledger's record of C's cross liquidation: account value -12.5, 1500 of notional, 0.5 ETH
+        LiquidationRecord(
+            account=C,
+            cross=True,
+            account_value=-12_500_000,
+            notional=1_500_000_000,
+            positions=[LiquidatedPosition(coin="ETH", szi=50_000_000)],
+            ts=hour,
+            id="hl:b807850000:4",
+        ),
     ]
     # in time order with the trades: the deposit shares the first trade's moment and follows it
     assert [type(e).__name__ for e in events[7:10]] == ["Trade", "Deposit", "Trade"]
@@ -414,13 +435,13 @@ def test_misc_events_become_deposits_withdrawals_transfers_and_funding() -> None
         "file": str(DATA / "misc_events_by_block.jsonl"),
         "format": "misc_events_by_block",
         "records": 8,
-        "events": 5,
+        "events": 6,  # the liquidation record is one of them
         "dropped": 0,
         "rejected": 2,
     }
     known = LogContents(ids={e.id for e in events if e.id})
     again, ingest = read("misc_events_by_block.jsonl", known=known)
-    assert again == [] and ingest.files[0]["dropped"] == 5
+    assert again == [] and ingest.files[0]["dropped"] == 6
 
 
 # ---- spotClearinghouseState --------------------------------------------------------------------
@@ -447,3 +468,256 @@ def test_a_spot_state_seeds_the_spot_balances() -> None:
         "spot_state.json", user="u9", known=LogContents(ids={e.id for e in events if e.id}, tokens={"PURR"})
     )
     assert again == []
+
+
+def test_a_unified_state_sets_the_mode_and_keeps_usdc_in_the_ledger() -> None:
+    """HyperLiquid.Net's recorded answer: `tokenToAvailableAfterMaintenance` is only sent for unified
+    and portfolio accounts, and without `portfolioMarginEnabled` the account is unified."""
+    events, ingest = read("hyperliquid_net_unified_balances.json", user="u9")
+    assert events == [
+        Deposit(account="u9", amount=2_773_630, id="hl:spot:u9:USDC"),  # 2.77363, the one USDC balance
+        Token(token="HYPE", decimals=8),
+        Deposit(account="u9", amount=959_057, token="HYPE", id="hl:spot:u9:HYPE"),  # 0.00959057 in 1e-8
+        SetMode(account="u9", mode="unified", id="hl:mode:u9"),
+    ]
+    assert ingest.spot_states == [
+        {
+            "account": "u9",
+            "mode": "unified",
+            "balances": [
+                {"coin": "USDC", "total": "2.77363", "hold": "0.0", "borrowed": "0", "supplied": "0"},
+                {"coin": "HYPE", "total": "0.00959057", "hold": "0.0", "borrowed": "0", "supplied": "0"},
+            ],
+        }
+    ]
+    engine = Engine()
+    assert [d for e in events for d in engine.apply(e)] == []
+    spot = engine.state.spot["u9"]
+    assert (spot.mode, spot.balances, engine.state.accounts["u9"].raw_usd) == ("unified", {"HYPE": 959_057}, 2_773_630)
+
+
+def test_a_portfolio_sub_account_reads_its_abstraction_and_supply() -> None:
+    """HyperLiquid.Net's recorded `subAccounts2` entry: a `spotState` with `abstraction` beside it.
+    Its USDC is written to 8 decimals; the engine keeps micro-USDC and drops the last two."""
+    kind, body = sniff(DATA / "hyperliquid_net_pm_subaccount.json")
+    assert kind == SPOT_STATE and body["abstraction"] == "portfolioMargin"
+    events, ingest = read("hyperliquid_net_pm_subaccount.json", user="u9")
+    assert events == [
+        Deposit(account="u9", amount=894_089_960, id="hl:spot:u9:USDC"),  # 894.08996004 rounded down
+        # HYPE and UBTC: total 0, nothing to book
+        SetMode(account="u9", mode="portfolio", id="hl:mode:u9"),
+        Supply(account="u9", amount=746_677_103, id="hl:supply:u9:USDC"),  # 746.67710305 rounded down
+    ]
+    assert ingest.spot_states[0]["mode"] == "portfolio"
+    assert ingest.spot_states[0]["balances"][0]["hold"] == "140.43677994"  # reported, not booked
+    # The engine's own rules decide: 894 USDC of value and no volume is below the portfolio margin
+    # entry (10,000 USDC of value), so the switch is refused, and a standard account's USDC in
+    # the ledger cannot be supplied.
+    engine = Engine()
+    derived = [d for e in events for d in engine.apply(e)]
+    assert [(d.event, d.reason) for d in derived] == [
+        (
+            "set_mode",
+            "portfolio margin needs weighted volume above the minimum or account value above the minimum",
+        ),
+        ("supply", "amount 746.677103 is above the available 0.0 USDC"),
+    ]
+
+
+def test_a_portfolio_state_seeds_mode_balances_borrows_and_supplies() -> None:
+    """A hand-built portfolio body (the fields HyperLiquid.Net documents): USDC total 3000 of which
+    1000 borrowed and 500 supplied, HYPE total 400 of which 100 supplied; HYPE listed at 30."""
+    known = LogContents(tokens={"HYPE"})
+    events, _ = read("pm_spot_state.json", user="u9", known=known)
+    lend = "hl:lend:u9:USDC"
+    assert events == [
+        Deposit(account="u9", amount=2_000_000_000, id="hl:spot:u9:USDC"),  # its own: 3000 - 1000
+        Deposit(account="u9", amount=40_000_000_000, token="HYPE", id="hl:spot:u9:HYPE"),
+        SetMode(account="u9", mode="portfolio", id="hl:mode:u9"),
+        Deposit(account=LENDER, amount=1_000_000_000, id=lend),  # the outside world supplies the loan
+        ClassTransfer(account=LENDER, amount=1_000_000_000, to_perp=False, id=f"{lend}:to-spot"),
+        Supply(account=LENDER, amount=1_000_000_000, id=f"{lend}:supply"),
+        Borrow(account="u9", amount=1_000_000_000, id="hl:borrow:u9:USDC"),
+        Supply(account="u9", amount=500_000_000, id="hl:supply:u9:USDC"),
+        Supply(account="u9", amount=10_000_000_000, token="HYPE", id="hl:supply:u9:HYPE"),
+    ]
+    engine = Engine()
+    before = [Token(token="HYPE", decimals=8), Prices(prices={"HYPE": PricePoint(mark=3_000_000_000)})]
+    # value at the switch: 2000 + 400 * 30 = 14,000 > 10,000; borrow headroom 400 * 30 * 0.65 = 7,800
+    assert [d for e in before + events for d in engine.apply(e)] == []
+    state = engine.state
+    spot, usdc, hype = state.spot["u9"], state.pools["USDC"], state.pools["HYPE"]
+    assert spot.mode == "portfolio"
+    assert spot.balances == {"HYPE": 30_000_000_000}  # 400 - 100 supplied
+    assert state.accounts["u9"].raw_usd == 2_500_000_000  # 2000 own + 1000 borrowed - 500 supplied
+    assert lending.claim(usdc, spot.supplied["USDC"]) == 500_000_000
+    assert lending.claim(hype, spot.supplied["HYPE"]) == 10_000_000_000
+    assert lending.owed(usdc, spot.borrowed["USDC"]) == 1_000_000_000
+    assert lending.lent(usdc) == 1_000_000_000 and lending.supplied(usdc) == 1_500_000_000
+    again, _ = read("pm_spot_state.json", user="u9", known=contents_of(before + events))
+    assert again == []
+
+
+def test_a_mode_the_log_already_set_is_not_set_again() -> None:
+    events, _ = read("hyperliquid_net_unified_balances.json", user="u9", known=LogContents(modes={"u9": "unified"}))
+    assert not any(isinstance(e, SetMode) for e in events)
+    assert contents_of([SetMode(account="u9", mode="portfolio")]).modes == {"u9": "portfolio"}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            {"tokenToAvailableAfterMaintenance": [], "balances": [{"coin": "USDC", "total": "5", "borrowed": "1"}]},
+            "USDC borrowed by a unified account: only portfolio margin borrows",
+        ),
+        (
+            {"portfolioMarginEnabled": True, "balances": [{"coin": "USDC", "total": "5", "borrowed": "6"}]},
+            "borrowed USDC above total: the account's own balance would be negative",
+        ),
+        (
+            {"portfolioMarginEnabled": True, "balances": [{"coin": "HYPE", "total": "1", "supplied": "2"}]},
+            "supplied HYPE above total: total holds what is supplied",
+        ),
+        ({"balances": [{"coin": "HYPE", "hold": "1"}]}, "total of HYPE is missing"),
+        ({"balances": [{"coin": "HYPE", "total": "-1"}]}, "total of HYPE is negative"),
+        (
+            {"balances": [{"coin": "HYPE", "total": "1.000000001"}]},
+            "total of HYPE: '1.000000001' has more than 8 decimals",
+        ),
+    ],
+)
+def test_borrows_and_supplies_that_do_not_fit_are_rejected_with_the_reason(
+    tmp_path: Path, body: dict[str, Any], reason: str
+) -> None:
+    path = tmp_path / "spot.json"
+    path.write_text(json.dumps(body))
+    events, ingest = read(str(path), user="u9")
+    assert [r["reason"] for r in ingest.rejects] == [reason]
+    assert not any(isinstance(e, (Deposit, Borrow, Supply)) for e in events)
+
+
+def test_an_unknown_abstraction_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "spot.json"
+    path.write_text(json.dumps({"abstraction": "cosmic", "balances": []}))
+    with pytest.raises(HlFileError, match="abstraction 'cosmic' is none of portfolioMargin, unifiedAccount"):
+        read(str(path), user="u9")
+
+
+# ---- one-user fills on a log without the outside world -----------------------------------------
+
+
+def test_one_user_fills_of_a_known_user_bring_the_outside_world_in() -> None:
+    """The user exists (a deposit made it) but no import ever ran, so `@import` does not: an empty
+    import of `@outside` creates it before the trades."""
+    events, _ = read("sdk_user_fills.json", user="u9", known=LogContents(accounts={"u9"}))
+    assert events[0] == META["BTC"]
+    assert events[1] == ImportAccount(account=OUTSIDE, raw_usd=0, id="hl:seed:@outside")
+    assert [type(e) for e in events[2:]] == [Trade, Trade, Trade]
+    engine = Engine()
+    assert [d for e in [Deposit(account="u9", amount=1_000_000_000), *events] for d in engine.apply(e)] == []
+    assert engine.state.accounts[OUTSIDE].raw_usd == 0 and IMPORT_ACCOUNT in engine.state.accounts
+
+
+def test_the_outside_world_is_not_seeded_twice() -> None:
+    # the log holds an import (so @import exists): the trades need nothing more
+    known = contents_of([ImportAccount(account="x", raw_usd=0), Deposit(account="u9", amount=1)])
+    events, _ = read("sdk_user_fills.json", user="u9", known=known)
+    assert not any(isinstance(e, ImportAccount) for e in events)
+    # a new user is seeded by its own import, which creates @import: no @outside either
+    events, _ = read("sdk_user_fills.json", user="u9")
+    assert [e.account for e in events if isinstance(e, ImportAccount)] == ["u9"]
+
+
+def test_funding_rates_are_read_under_either_spelling() -> None:
+    """A Funding event whose deltas write `funding_rate` (the snake_case of the other per-delta
+    fields, as the public node excerpt cited in tests/data/hyperliquid/README.md shows) gives the
+    same events as `fundingRate`: one rate per coin, in 1e-12 an hour. Figures made up."""
+    moment = calendar.timegm((2026, 6, 11, 2, 0, 0)) * 1000 + 52  # 2026-06-11T02:00:00.052134000
+    deltas = [
+        {"user": A, "coin": "ETH", "funding_amount": "1.25", "szi": "2.0", "funding_rate": "-0.0000412"},
+        {"user": B, "coin": "BTC", "funding_amount": "0.5", "szi": "-0.1", "funding_rate": "0.0000125"},
+    ]
+    item = {"time": "2026-06-11T02:00:00.052134000", "hash": "0x0", "inner": {"Funding": {"deltas": deltas}}}
+    events, note = misc_events(item, "hl:b1:0")
+    hour = moment // 3_600_000
+    assert note is None and events == [
+        Funding(coin="BTC", rate=12_500_000, ts=moment, id=f"hl:funding:BTC:{hour}"),
+        Funding(coin="ETH", rate=-41_200_000, ts=moment, id=f"hl:funding:ETH:{hour}"),
+    ]
+    del deltas[1]["funding_rate"]
+    with pytest.raises(MiscError, match="a funding delta without fundingRate"):
+        misc_events(item, "hl:b1:0")
+
+
+@pytest.mark.slow  # runs the command in a subprocess
+def test_one_user_fills_after_a_spot_state_run_on_a_log_without_imports(tmp_path: Path) -> None:
+    """The spot state creates the account by its deposits; the fills read after it find the user
+    known and no outside world, so `@outside`'s empty import comes first and every trade lands."""
+    log = str(tmp_path / "log")
+    spot = json.loads(
+        cli("hl", "ingest", str(DATA / "spot_state.json"), "--user", "u9", "--log", log, "--json").stdout
+    )
+    assert spot["spot_states"][0]["mode"] == "standard" and spot["events"] == 4
+    fills = json.loads(
+        cli("hl", "ingest", str(DATA / "sdk_user_fills.json"), "--user", "u9", "--log", log, "--json").stdout
+    )
+    assert (fills["events"], fills["seeded"]) == (5, [])  # BTC's market, @outside's import, 3 trades
+    run = json.loads(cli("run", "--log", log, "--liquidation", "off", "--json").stdout)
+    assert run["applied"] == 9 and run["derived"] == 0
+
+
+@pytest.mark.parametrize(
+    ("delta", "reason"),
+    [
+        ({"leverageType": "Portfolio"}, "liquidation leverageType must be Cross or Isolated, got 'Portfolio'"),
+        (
+            {"leverageType": "Cross", "liquidatedPositions": {"coin": "ETH"}},
+            "liquidatedPositions is not a list of {coin, szi}",
+        ),
+        (
+            {"leverageType": "Isolated", "liquidatedPositions": [{"coin": "ETH", "szi": "x"}]},
+            "szi: not a decimal: 'x' (expected an optional sign, then digits with at most one point)",
+        ),
+        (
+            {"leverageType": "Cross", "accountValue": "1e3"},
+            "accountValue: not a decimal: '1e3' (exponents are not allowed)",
+        ),
+    ],
+)
+def test_a_liquidation_record_that_cannot_be_read_is_rejected_with_the_reason(
+    delta: dict[str, Any], reason: str
+) -> None:
+    item = {
+        "time": "2025-11-25T09:00:00.051",
+        "inner": {"LedgerUpdate": {"users": [C], "delta": {"type": "liquidation", **delta}}},
+    }
+    with pytest.raises(MiscError) as caught:
+        misc_events(item, "hl:b1:0")
+    assert str(caught.value) == reason
+
+
+def test_an_isolated_liquidation_record_without_figures_keeps_what_it_has() -> None:
+    item = {
+        "time": "2025-11-25T09:00:00.051",
+        "inner": {
+            "LedgerUpdate": {
+                "users": [C],
+                "delta": {
+                    "type": "liquidation",
+                    "leverageType": "Isolated",
+                    "liquidatedPositions": [{"coin": "ETH", "szi": -2}],
+                },
+            }
+        },
+    }
+    events, _ = misc_events(item, "hl:b1:0")
+    assert events == [
+        LiquidationRecord(
+            account=C,
+            cross=False,
+            positions=[LiquidatedPosition(coin="ETH", szi=-200_000_000)],
+            ts=1764061200051,
+            id="hl:b1:0",
+        )
+    ]

@@ -314,6 +314,7 @@ def _with_name(where: str, name: str) -> str:
         "rules.caps": dict(type="rules", caps={name: {"supply": 1}}),
         "token.token": dict(type="token", token=name, decimals=8),
         "set_mode.account": dict(type="set_mode", account=name, mode="portfolio"),
+        "liq_record.position": dict(type="liq_record", account="a", positions=[{"coin": name, "szi": "1"}]),
         "import.position": dict(
             type="import_account",
             account="w",
@@ -341,6 +342,7 @@ NAME_FIELDS = [
     "rules.caps",
     "token.token",
     "set_mode.account",
+    "liq_record.position",
     "import.position",
 ]
 

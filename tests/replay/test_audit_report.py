@@ -11,14 +11,12 @@ Cash convention: a buy of s at p debits s * p; AV = rawUsd + sum(szi * mark).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import chromium, open_in_browser
 from tests.support.cli import cli
 from tests.support.pair import TEN_X, stamped
 from tests.support.rulebook import deposit, market, prices, trade
@@ -291,72 +289,11 @@ def test_adl_counterparty_sees_its_side(adl_log: Path, tmp_path: Path) -> None:
 
 # ---- the page in a browser -------------------------------------------------------------------------
 
-# Put first in the page's head (the report itself carries no script): records uncaught errors,
-# failed loads and console errors, and once the page has loaded writes them and each image's
-# decoded size on the root element, which --dump-dom prints.
-PROBE = """<script>
-var seen = [];
-window.addEventListener("error", function (e) {
-  seen.push(String(e.message || (e.target && e.target.tagName)));
-}, true);
-window.addEventListener("unhandledrejection", function (e) { seen.push(String(e.reason)); });
-var original = console.error;
-console.error = function () {
-  seen.push(Array.prototype.join.call(arguments, " "));
-  original.apply(console, arguments);
-};
-window.addEventListener("load", function () {
-  var root = document.documentElement;
-  root.dataset.errors = JSON.stringify(seen);
-  root.dataset.images = Array.prototype.map.call(document.images, function (i) {
-    return i.id + ":" + i.naturalWidth + "x" + i.naturalHeight;
-  }).join(" ");
-});
-</script>"""
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        reason = "chromium is not installed (Debian: apt-get install -y chromium; .ci/run installs it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"the browser test needs headless Chromium: {reason}", pytrace=False)
-        pytest.skip(f"browser test skipped: {reason}")
-    return found
-
 
 def test_the_report_loads_in_a_browser_with_its_plot(adl_log: Path, tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium()  # skips (fails on CI) without the browser, before the report is made
     report = tmp_path / "alice.html"
     cli("replay", "audit", "--log", str(adl_log), "--account", "alice", "--out", str(report))
-    page = report.read_text()
-    assert "<script" not in page
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.replace("<head>", "<head>" + PROBE, 1))
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--enable-logging=stderr",
-        "--v=0",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    shown = subprocess.run(
-        [chromium, *flags, "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert shown.returncode == 0, shown.stderr
-    root = shown.stdout[shown.stdout.index("<html") :].split(">", 1)[0]
-    assert 'data-errors="[]"' in root, root
-    width, height = root.split('data-images="plot:')[1].split('"')[0].split("x")
-    assert int(width) > 0 and int(height) > 0  # the plot decoded
-    # Chromium logs every console message of the page as CONSOLE; the report should cause none.
-    assert [line for line in shown.stderr.splitlines() if "CONSOLE" in line] == []
-    # The page as a reader sees it (kept for a look: the screenshot lands next to the report).
-    screenshot = tmp_path / "alice.png"
-    subprocess.run(
-        [chromium, *flags, "--window-size=1300,2600", f"--screenshot={screenshot}", report.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert screenshot.stat().st_size > 10_000
+    images = open_in_browser(report, tmp_path)
+    width, height = images["plot"]
+    assert width > 0 and height > 0  # the plot decoded

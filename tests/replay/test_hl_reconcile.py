@@ -12,9 +12,20 @@ import pytest
 from events.adapters.hl_fills import LogContents
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import meta_markets
+from events.schema import (
+    Deposit,
+    LiquidatedPosition,
+    LiquidationRecord,
+    MarginTier,
+    Market,
+    PricePoint,
+    Prices,
+    SetLeverage,
+    Trade,
+)
 from replay.hl_reconcile import Report, direction, reconcile, reconcile_html
 from tests.support.cli import cli
-from tests.support.hyperliquid import CCXT_USER, DATA, C
+from tests.support.hyperliquid import CCXT_USER, DATA, C, D
 
 META = meta_markets(json.loads((DATA / "meta.json").read_text()))
 
@@ -189,3 +200,84 @@ def test_the_command_prints_the_json_and_writes_the_html(tmp_path: Path) -> None
     assert list(result) == ["fills", "start_position", "closed_pnl", "fee", "first_mismatch"]
     assert result["fills"] == 6 and result["first_mismatch"] is None
     assert "<h1>Hyperliquid reconciliation</h1>" in out.read_text()
+
+
+def test_ledger_liquidation_records_are_compared_with_the_engines_decision() -> None:
+    """Three hand-built records at the moment of the node sample's liquidation (08:33:19.111):
+    C's cross book, and D's cross book and an isolated ETH position that D does not hold."""
+    fills, misc = DATA / "node_fills_by_block.jsonl", DATA / "misc_liquidation_records.jsonl"
+    report = _reconcile(_ingest(fills, misc), fills)
+    moment = 1764059599111
+    assert report.records == [
+        # C's marked fill came first at that moment: the decision before it, at the venue's mark
+        # 3001.5: -1700 + 0.5 * 3001.5 = -199.25 below two thirds of 30.015, the backstop
+        {
+            "id": "hl:b807847465:0",
+            "account": C,
+            "time": moment,
+            "scope": "cross",
+            "venue_account_value": "-199.25",
+            "engine": "backstop",
+            "engine_equity": "-199.25",
+            "agree": True,
+        },
+        # D (seeded short 1.0 at 3100: closedPnl 50 = -(3000 - 3100) * 0.5) bought 0.5 at 3000 for a
+        # fee of 0.225: 3100 - 1500 - 0.225 - 0.5 * 3001.5 = 99.025 against 1500.75 / 50 = 30.015
+        {
+            "id": "hl:b807847465:1",
+            "account": D,
+            "time": moment,
+            "scope": "cross",
+            "venue_account_value": "99.025",
+            "engine": "not triggered",
+            "engine_equity": "99.025",
+            "agree": False,
+        },
+        {
+            "id": "hl:b807847465:2",
+            "account": D,
+            "time": moment,
+            "scope": "isolated ETH",
+            "venue_account_value": "99.025",
+            "engine": "no such isolated position",
+            "engine_equity": None,
+            "agree": False,
+        },
+    ]
+    assert report.summary()["fills"] == 6  # the records leave the fill counts as they were
+    assert "Ledger liquidation records" in reconcile_html(report)
+
+
+@pytest.mark.slow  # runs the command in a subprocess
+def test_the_command_lists_the_ledger_liquidation_records(tmp_path: Path) -> None:
+    log, fills = tmp_path / "log", DATA / "node_fills_by_block.jsonl"
+    misc = DATA / "misc_liquidation_records.jsonl"
+    cli("hl", "ingest", str(fills), str(misc), "--log", str(log), "--meta", str(DATA / "meta.json"))
+    out = cli("hl", "reconcile", "--log", str(log), "--fills", str(fills)).stdout
+    assert f"liquidation record hl:b807847465:0 of {C} (cross): venue liquidated, engine backstop" in out
+    assert f"liquidation record hl:b807847465:2 of {D} (isolated ETH): venue liquidated, engine no such" in out
+
+
+def test_a_record_is_judged_on_the_scope_it_names() -> None:
+    """u holds 1 ETH isolated at 10x from 3000 with 1000 deposited, the mark falls to 2750: its
+    isolated margin 300 - 250 = 50 is below 2750 / 50 = 55 (above two thirds of it: the market
+    phase), while its cross book, 1000 - 300 = 700 with nothing to maintain, is not."""
+    tiers = [MarginTier(0, 25), MarginTier(100_000_000_000_000, 15)]
+    log = [
+        Market(coin="ETH", sz_decimals=4, margin_tiers=tiers),
+        Deposit(account="u", amount=1_000_000_000),
+        Deposit(account="c", amount=100_000_000_000),
+        SetLeverage(account="u", coin="ETH", leverage=10, cross=False),
+        Prices(prices={"ETH": PricePoint(mark=300_000_000_000)}),
+        Trade(coin="ETH", px=300_000_000_000, sz=100_000_000, buyer="u", seller="c"),
+        Prices(prices={"ETH": PricePoint(mark=275_000_000_000)}),
+        LiquidationRecord(account="u", cross=True, id="r1"),
+        LiquidationRecord(
+            account="u", cross=False, positions=[LiquidatedPosition(coin="ETH", szi=100_000_000)], id="r2"
+        ),
+    ]
+    report = reconcile(log, [])
+    assert [(r["id"], r["scope"], r["engine"], r["engine_equity"]) for r in report.records] == [
+        ("r1", "cross", "not triggered", "700.0"),
+        ("r2", "isolated ETH", "market", "50.0"),
+    ]

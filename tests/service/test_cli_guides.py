@@ -59,6 +59,22 @@ def test_settings_conflict_names_the_flags_in_their_units_and_the_copy_command(t
     )
 
 
+def test_the_adl_policy_is_a_fixed_setting_named_in_the_conflict(tmp_path: Path) -> None:
+    """A log run under `--adl pro-rata` keeps it: a run asking for the default (named or not given)
+    is a conflict that names both policies; an unknown policy is refused with the choices."""
+    log = _crash_log(tmp_path, "--adl", "pro-rata")
+    copy = tmp_path / "log-copy"
+    line = error("run", "--log", str(log), "--adl", "hl-queue")
+    assert "--adl hl-queue asked, the log has --adl pro-rata." in line
+    assert line.endswith(f"`clearinghouse run --log {copy}`; without flags, `run` and `serve` take the log's own")
+    assert cli("run", "--log", str(log)).returncode == 0  # no flag: the log's own policy
+    bad = cli("run", "--log", str(log), "--adl", "fifo", check=False)
+    assert bad.returncode == 2
+    assert "argument --adl: invalid choice: 'fifo' (choose from 'hl-queue', 'pro-rata', 'deficit-pro-rata')" in (
+        bad.stderr
+    )
+
+
 def test_the_printed_copy_command_runs_the_same_events_under_other_settings(tmp_path: Path) -> None:
     """The copy holds the same events in the same blocks: under the log's own settings it reaches the
     same digest; under impact mode (the flags the error printed) it liquidates at another price.

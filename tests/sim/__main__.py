@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from clearinghouse.adl_policies import POLICIES
 from tests.sim.cases import Outcome, Settings, kinds, run_one
 from tests.sim.shrink import shrink, write_reproducer
 from tests.sim.stream import liquidation_mode, stream
@@ -50,10 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         "--rebuild-every", type=int, default=1, help="rebuild the rebuilt twin from the encoded state every N events"
     )
     p.add_argument("--hostile", action="store_true", help="add the values only the codec and engine bounds make safe")
+    p.add_argument("--risk", action="store_true", help="add risk-model accounts and parameters (docs/risk-margin.md)")
     p.add_argument(
         "--case-seconds", type=int, default=120, help="a case running longer is a failure (a hang; default 120)"
     )
     p.add_argument("--mode", choices=sorted(CONFIGS), help="liquidation mode of --replay (default: mark)")
+    p.add_argument("--adl", choices=list(POLICIES), help="run every case under this ADL policy (default hl-queue)")
     p.add_argument("--workers", type=int, default=2, help="worker processes for many cases (default 2)")
     p.add_argument("--no-shrink", action="store_true", help="report failures without shrinking them")
     p.add_argument(
@@ -83,18 +86,19 @@ def _report(totals: Totals, elapsed: float) -> None:
 def _shrink_and_write(outcome: Outcome, settings: Settings, out: Path) -> None:
     """Cuts a failing stream case down to a reproducer and prints how to run it."""
     mode = liquidation_mode(outcome.seed)
-    lines = stream(outcome.seed, settings.events, settings.hostile)
+    lines = stream(outcome.seed, settings.events, settings.hostile, settings.risk)
     signature = outcome.signature
 
     def fails(candidate: list[str]) -> bool:
-        _, failure = run_case(candidate, mode, settings.rebuild_every)
+        _, failure = run_case(candidate, mode, settings.rebuild_every, settings.adl)
         return failure is not None and failure.signature == signature
 
     small = shrink(lines, fails)
     path = write_reproducer(small, out / f"seed-{outcome.seed}.jsonl")
-    _, failure = run_case(small, mode, settings.rebuild_every)
+    _, failure = run_case(small, mode, settings.rebuild_every, settings.adl)
     print(f"  shrunk {len(lines)} lines to {len(small)}: {failure.describe() if failure else '?'}")
-    print(f"  reproduce: python -m tests.sim --replay {path} --mode {mode}")
+    adl = f" --adl {settings.adl}" if settings.adl else ""
+    print(f"  reproduce: python -m tests.sim --replay {path} --mode {mode}{adl}")
 
 
 def _jobs(first: int, last: int | None, settings: Settings, deadline: float | None) -> Iterator[tuple[int, Settings]]:
@@ -158,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.events, args.rebuild_every, args.workers, args.case_seconds) < 1:
         print("--events, --rebuild-every, --workers and --case-seconds must be at least 1", file=sys.stderr)
         return 2
-    settings = Settings(args.kind, args.events, args.rebuild_every, args.hostile, args.case_seconds)
+    settings = Settings(
+        args.kind, args.events, args.rebuild_every, args.hostile, args.case_seconds, args.risk, args.adl
+    )
     if args.replay is not None:
         lines = [line for line in args.replay.read_text(encoding="utf-8").splitlines() if line.strip()]
-        totals, failure = run_case(lines, args.mode or "mark", args.rebuild_every)
+        totals, failure = run_case(lines, args.mode or "mark", args.rebuild_every, args.adl)
         totals.failures = int(failure is not None)
         _report(totals, 0)
         print(failure.describe() if failure else "passed")

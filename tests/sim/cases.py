@@ -28,6 +28,8 @@ class Settings:
     rebuild_every: int = 1
     hostile: bool = False
     seconds: int = 120  # a case running longer is reported as a hang
+    risk: bool = False  # risk-model accounts and parameters in the streams
+    adl: str | None = None  # an ADL policy for every case instead of the default (same streams)
 
 
 @dataclass
@@ -47,11 +49,11 @@ def _hang(*_: Any) -> None:
 
 
 def stream_case(seed: int, settings: Settings) -> Outcome:
-    lines = stream(seed, settings.events, settings.hostile)
+    lines = stream(seed, settings.events, settings.hostile, settings.risk)
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(settings.seconds)
     try:
-        totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every)
+        totals, failure = run_case(lines, liquidation_mode(seed), settings.rebuild_every, settings.adl)
     except Hang:
         return Outcome(seed, Totals(cases=1, lines=len(lines), failures=1), f"hang: more than {settings.seconds} s")
     finally:

@@ -13,6 +13,10 @@ codec must refuse, and liquidation markers naming anyone. The generator keeps a 
 `hostile` adds values that today's core is known not to survive without the codec and engine
 bounds (event times past the end of the range, parameters that divide by zero, figures that
 outgrow the 64-bit encoding): off until those bounds are in place.
+
+`risk` adds the risk model (docs/risk-margin.md): its parameters in the header and among the
+rule changes (some out of range), accounts switched to it before they trade, and "risk" among
+the modes switched to. Off, a seed's stream is what it was before the risk model existed.
 """
 
 from __future__ import annotations
@@ -76,10 +80,11 @@ class _Model:
 class StreamGenerator:
     """`lines()` gives the stream of one seed; every choice comes from `self.rnd`."""
 
-    def __init__(self, seed: int, events: int, hostile: bool = False) -> None:
+    def __init__(self, seed: int, events: int, hostile: bool = False, risk: bool = False) -> None:
         self.rnd = random.Random(seed)
         self.events = events
         self.hostile = hostile
+        self.risk = risk
         self.m = _Model()
         self.n = 0
 
@@ -202,6 +207,8 @@ class StreamGenerator:
             "base_apy": rate(rnd.choice((5, 50, 200)) * 10**10),
         }
         out = [self.finish({"type": "rules", "pm": pm})]
+        if self.risk:
+            out.append(self.risk_rules())
         if self.chance(0.3):
             out.append(self.finish({"type": "rules", "name": self.pick(("hl-2023", "hl-current"))}))
         for coin in rnd.sample(COINS, rnd.randint(1, 3)):
@@ -229,7 +236,43 @@ class StreamGenerator:
         half, most = usd(5 * 10**5 * 10**6), usd(4 * 10**5 * 10**6)
         out.append(self.finish({"type": "class_transfer", "account": lender, "amount": half, "to_perp": False}))
         out.append(self.finish({"type": "supply", "account": lender, "amount": most, "token": "USDC"}))
+        if self.risk:
+            for name in m.accounts[:-1]:
+                if self.chance(0.5):
+                    out.append(self.finish({"type": "set_mode", "account": name, "mode": "risk"}))
         return out
+
+    def risk_rules(self) -> str:
+        """Risk-model parameters: moves of a few to 30%, a credit group of two coins, charges
+        on or off; now and then one out of range (refused)."""
+        rnd = self.rnd
+        reach = rnd.choice((3, 8, 15, 30))
+        weights = (rate(10**12), rate(35 * 10**10))
+
+        def unit() -> dict[str, Any]:
+            moves = [-reach, -reach // 2, 0, reach // 2, reach]
+            return {
+                "scenarios": [{"move": rate(m * 10**10), "weight": self.pick(weights)} for m in moves],
+                "min_charge": rate(self.pick((0, 10**10))),
+                "perp_rate_mm": rate(self.pick((0, 5 * 10**9))),
+                "perp_rate_im": rate(10**10),
+                "basis_rate_mm": rate(5 * 10**9),
+                "basis_rate_im": rate(10**10),
+                "conc": rate(self.pick((0, 10**11))),
+                "depth": usd(self.pick((10**6, 10**9)) * 10**6),
+            }
+
+        params: dict[str, Any] = {
+            "mm_loss_factor": rate(self.pick((5 * 10**11, 10**12))),
+            "im_loss_factor": rate(10**12),
+            "units": {c: unit() for c in rnd.sample(COINS, 2)},
+            "default_unit": unit(),
+            "credits": [{"units": rnd.sample(COINS, 2), "rate": rate(self.pick((0, 5 * 10**11, 10**12)))}],
+            "aliases": {"PURR": "HYPE"},
+        }
+        if self.chance(0.1):
+            params["im_loss_factor"] = rate(10**11)  # below the MM factor: refused
+        return self.finish({"type": "rules", "risk": params})
 
     def market_line(self, coin: str) -> str:
         rnd = self.rnd
@@ -455,7 +498,7 @@ class StreamGenerator:
         )
 
     def set_mode(self) -> str:
-        mode = self.pick(MODES) if self.chance(0.97) else "cross"
+        mode = self.pick(MODES + ("risk",) if self.risk else MODES) if self.chance(0.97) else "cross"
         return self.finish({"type": "set_mode", "account": self.account(), "mode": mode})
 
     def lending(self) -> str:
@@ -472,7 +515,9 @@ class StreamGenerator:
     def rules_line(self) -> str:
         """PM and lending parameters near and at their limits; a rule set by name."""
         rnd = self.rnd
-        r = rnd.randrange(5)
+        r = rnd.randrange(6 if self.risk else 5)
+        if r == 5:
+            return self.risk_rules()
         if r == 0:
             return self.finish({"type": "rules", "name": self.pick(("hl-2023", "hl-current", "hl-1999"))})
         if r == 1:
@@ -528,9 +573,9 @@ class StreamGenerator:
         return self.market_line(self.pick(COINS))
 
 
-def stream(seed: int, events: int, hostile: bool = False) -> list[str]:
+def stream(seed: int, events: int, hostile: bool = False, risk: bool = False) -> list[str]:
     """The JSON lines of case `seed`: `events` of them."""
-    return StreamGenerator(seed, events, hostile).lines()
+    return StreamGenerator(seed, events, hostile, risk).lines()
 
 
 def liquidation_mode(seed: int) -> str:

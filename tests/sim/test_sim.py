@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REPRODUCERS = sorted((Path(__file__).parent / "reproducers").glob("*.jsonl"))
 SEEDS = range(2_000)
 HOSTILE_SEEDS = range(400)
+RISK_SEEDS = range(400)
+ADL_SEEDS = range(600)
 EVENTS = 120  # lines per case: 2,000 cases in about two minutes on two cores
 
 
@@ -33,8 +35,9 @@ def _run_seeds(seeds: range, settings: Settings) -> Totals:
             if outcome.failure is not None:
                 failed.append(f"seed {outcome.seed}: {outcome.failure}")
     hostile = " --hostile" if settings.hostile else ""
+    adl = f" --adl {settings.adl}" if settings.adl else ""
     assert failed == [], (
-        "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}{hostile}"
+        "\n".join(failed[:5]) + f"\nreproduce: python -m tests.sim --seed N --events {EVENTS}{hostile}{adl}"
     )
     assert totals.cases == len(seeds)
     return totals
@@ -65,6 +68,24 @@ def test_hostile_seeds_run_through_the_twins_without_a_failure() -> None:
     APY, trades on markets with no price yet) on a smaller set of seeds."""
     totals = _run_seeds(HOSTILE_SEEDS, Settings(events=EVENTS, hostile=True))
     assert totals.derived["liquidation_triggered"] > 0 and totals.comparisons == 3 * totals.events
+
+
+@pytest.mark.slow
+def test_risk_seeds_run_through_the_twins_without_a_failure() -> None:
+    """Streams with risk-model accounts and parameters (`--risk`): the trigger bands and the
+    full scan make the same decisions on them."""
+    totals = _run_seeds(RISK_SEEDS, Settings(events=EVENTS, risk=True))
+    assert totals.derived["liquidation_triggered"] > 0 and totals.comparisons == 3 * totals.events
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adl", ["pro-rata", "deficit-pro-rata"])
+def test_the_other_adl_policies_run_the_same_seeds_through_the_twins(adl: str) -> None:
+    """The same streams (a policy changes no stream) under each non-default ADL policy: the twins
+    agree, the books conserve, and ADL happens."""
+    totals = _run_seeds(ADL_SEEDS, Settings(events=EVENTS, adl=adl))
+    assert totals.derived["adl"] > 0 and totals.derived["bad_debt"] > 0
+    assert totals.comparisons == 3 * totals.events
 
 
 @pytest.mark.parametrize("path", REPRODUCERS, ids=[p.stem for p in REPRODUCERS])

@@ -21,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from clearinghouse.digest import decode_state, digest_of, encode_state
 from clearinghouse.engine import Engine
 from clearinghouse.invariants import bound_errors, conservation_errors
@@ -115,10 +117,13 @@ class _Twin:
         self.name, self.engine = name, engine
 
 
-def run_case(lines: list[str], mode: str, rebuild_every: int = 1) -> tuple[Totals, Failure | None]:
-    """Runs one stream through the four twins; the totals and the first failure (or None)."""
+def run_case(
+    lines: list[str], mode: str, rebuild_every: int = 1, adl: str | None = None
+) -> tuple[Totals, Failure | None]:
+    """Runs one stream through the four twins; the totals and the first failure (or None).
+    `adl` runs the mode under that ADL policy instead of the default (the stream is the same)."""
     totals = Totals(cases=1, lines=len(lines))
-    config = CONFIGS[mode]
+    config = CONFIGS[mode] if adl is None else msgspec.structs.replace(CONFIGS[mode], adl=adl)
     guide: dict[int, tuple[str, ...]] = {}
     indexed = Engine(State(liquidation=config))
     twins = [

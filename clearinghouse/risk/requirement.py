@@ -1,0 +1,93 @@
+"""The risk model's requirement of a book, with every term (docs/risk-margin.md).
+
+`MM = sum over units and groups of ceil(mm_loss_factor * scan) + every charge at its MM rate`,
+`IM` the same at the IM factor and rates. Each term is rounded up to the micro-USDC once, from
+its exact value, so the requirement is never below the exact one (and at most a micro-USDC per
+term above it)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from clearinghouse.risk import charges
+from clearinghouse.risk.exposure import Book, Exposure
+from clearinghouse.risk.params import RiskRules, Unit
+from clearinghouse.risk.scan import Scan, group_scan, unit_scan
+from events.units import RATE, ceil_div
+
+
+class Term(NamedTuple):
+    """One line of the breakdown: `kind` "scan" (a unit or a group: `name` is the underlying,
+    or the members joined by "+"), "perp", "basis", "concentration" or "loan"; `base` the
+    scan (rounded up) or 0; its maintenance and initial amounts; `binding` the scenario index
+    (-1: the floor) of a scan, else None."""
+
+    kind: str
+    name: str
+    base: int
+    maintenance: int
+    initial: int
+    binding: int | None = None
+
+
+class RiskFigures(NamedTuple):
+    equity: int
+    initial: int
+    maintenance: int
+    terms: tuple[Term, ...]
+
+
+def _scan_term(name: str, scan: Scan, rules: RiskRules) -> Term:
+    mm, im = rules.loss_factor
+    den = scan.den * RATE
+    return Term(
+        "scan",
+        name,
+        ceil_div(scan.exact, scan.den),
+        ceil_div(mm * scan.exact, den),
+        ceil_div(im * scan.exact, den),
+        scan.binding,
+    )
+
+
+def scans(book: Book, rules: RiskRules) -> list[Term]:
+    """A term per underlying outside any credit group (or alone of its group in the book) and
+    per group with two or more members in the book, in name order."""
+    grouped: dict[int, dict[str, tuple[Exposure, Unit]]] = {}
+    terms: list[Term] = []
+    for u, e in book.units.items():
+        g = rules.group_of.get(u)
+        if g is not None:
+            grouped.setdefault(g, {})[u] = (e, rules.unit(u))
+    for u, e in book.units.items():
+        g = rules.group_of.get(u)
+        if g is None or len(grouped[g]) < 2:
+            terms.append(_scan_term(u, unit_scan(e, rules.unit(u)), rules))
+    for g in sorted(grouped):
+        members = grouped[g]
+        if len(members) >= 2:
+            terms.append(_scan_term("+".join(members), group_scan(members, rules.groups[g]), rules))
+    terms.sort(key=lambda t: t.name)
+    return terms
+
+
+def charge_terms(book: Book, rules: RiskRules) -> list[Term]:
+    """The non-zero charges, by underlying then kind; the loan charge last."""
+    terms: list[Term] = []
+    for u, e in book.units.items():
+        unit = rules.unit(u)
+        for kind, (mm, im) in (("perp", charges.perp(e, unit)), ("basis", charges.basis(e, unit))):
+            if mm or im:
+                terms.append(Term(kind, u, 0, mm, im))
+        conc = charges.concentration(e, unit)
+        if conc:
+            terms.append(Term("concentration", u, 0, conc, conc))
+    mm, im = charges.loan(book.loans, rules.loan_rate)
+    if mm or im:
+        terms.append(Term("loan", "USDC", 0, mm, im))
+    return terms
+
+
+def figures(book: Book, rules: RiskRules) -> RiskFigures:
+    terms = (*scans(book, rules), *charge_terms(book, rules))
+    return RiskFigures(book.equity, sum(t.initial for t in terms), sum(t.maintenance for t in terms), terms)

@@ -1,0 +1,322 @@
+"""A stress run: a population and a scenario through the engine, step by step (docs/stress.md).
+
+Each step of the scenario is one `prices` event at the step's event time: every market's mark
+and oracle (and every spot token's own price) moved by the scenario's ratio of this step's level
+to the last one, from where the step found it, so the impact of earlier liquidations stays in
+the price. The engine liquidates in its own execution mode; in `impact` mode each liquidation
+fill moves its market's mark by the configuration's depth, thinned at the step by the
+scenario's depth share, and the engine re-checks the holders of the moved markets within the
+same event until nothing moves.
+
+After the engine, the stress layer sells what the backstop seized from portfolio-margin
+borrowers (the `taken` of each `borrow_liquidation`) into the token's price with the spot depth
+(`Scenario.spot_depth`, default the configuration's depth, thinned alike): the price falls by
+`impact * value / depth` (at most half), the sale fetches the taken amount at the fallen price,
+and what it does not cover of the debt repaid is pool shortfall, the suppliers' loss. A spot
+token that is also a perp market moves its mark and oracle together (the perp follows its
+spot). The fallen price and the accounts still below maintenance make another round: a `prices`
+event at the same event time naming only what the sales moved. Rounds repeat until one
+decides nothing (the fixed point), at most `max_rounds`; a step that stops at the cap is
+reported as not converged.
+
+Every division rounds down (prices to the tick below, shares of a price, notional), documented
+where it happens; every figure is an int in micro-USDC or in the price scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from clearinghouse import lending
+from clearinghouse.digest import decode_state, state_digest
+from clearinghouse.engine import Engine
+from clearinghouse.invariants import bound_errors, conservation_errors
+from clearinghouse.liquidator import LIQUIDATOR, highest_mark, to_tick
+from clearinghouse.portfolio import account_value
+from clearinghouse.spot import price
+from clearinghouse.state import State
+from events import schema as ev
+from events.bounds import MAX_PX
+from events.units import NTL_DIV, RATE
+from replay.overdeleverage import declined
+from replay.stress.configs import StressConfig, with_policy
+from replay.stress.overshoot import Overshoot, Trace, overshoot_of
+from replay.stress.scenario import PPM, Scenario
+
+MAX_ROUNDS = 20  # stress rounds in one step before it is reported as not converged
+MAX_SPOT_MOVE_PPM = 500_000  # one sale moves a price by at most half, as an impact fill
+PHASES = ("market", "backstop", "adl", "borrow")
+DECISIONS = (ev.LiquidationTriggered, ev.LiquidationFill, ev.Backstop, ev.Adl, ev.BadDebt, ev.BorrowLiquidation)
+
+
+class StressError(RuntimeError):
+    """A run that broke an invariant (with `check`): a bug, never a property of the scenario."""
+
+
+@dataclass
+class PoolFigures:
+    """A lending pool at the end of a step: as the engine keeps it, and with the run's pool
+    shortfall so far taken from the suppliers (USDC pool; 1e-12 shares and rates)."""
+
+    supplied: int
+    lent: int
+    utilisation: int
+    borrow_apy: int
+    supplied_after_loss: int
+    utilisation_after_loss: int
+    borrow_apy_after_loss: int
+
+
+@dataclass
+class StepFigures:
+    step: int
+    ts: int
+    rounds: int = 0
+    converged: bool = True
+    marks: dict[str, int] = field(default_factory=dict)
+    found_below: int = 0  # accounts found liquidatable during the step
+    still_below: int = 0  # accounts still below maintenance at its end (the watch list)
+    liquidated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PHASES, 0))
+    takeovers: int = 0
+    liquidator_pnl: int = 0
+    adl_count: int = 0
+    adl_notional: int = 0
+    bad_debt: int = 0
+    pool_shortfall: int = 0
+    pools: dict[str, PoolFigures] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def liquidated_notional(self) -> int:
+        return sum(self.liquidated.values())
+
+
+@dataclass
+class StressRun:
+    """One configuration under one ADL policy: the figures of every step (step 0 is the
+    population), the final state's digest, and the overshoot."""
+
+    config: str
+    adl: str
+    scenario: str
+    steps: list[StepFigures]
+    digest: str
+    overshoot: Overshoot
+    accounts: int
+
+    def total(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.steps)
+
+    def phase_total(self, phase: str) -> int:
+        return sum(s.liquidated[phase] for s in self.steps)
+
+    @property
+    def converged(self) -> bool:
+        return all(s.converged for s in self.steps)
+
+
+def _notional(size: int, px: int) -> int:
+    return abs(size) * px // NTL_DIV
+
+
+class Stepper:
+    """Runs the scenario's steps on one engine; `check` verifies conservation and bounds after
+    every round (tests do)."""
+
+    def __init__(self, state: State, scenario: Scenario, config: StressConfig, policy: str, full_scan: bool) -> None:
+        self.state, self.scenario = state, scenario
+        self.base = with_policy(config.liquidation, policy)
+        state.liquidation = self.base
+        self.engine = Engine(state, full_scan=full_scan)
+        self.start = state.time
+        self.trace: Trace = []
+        self.declined = False  # the liquidator declined a scope: ADL rounds for the overshoot
+        self.shortfall_so_far = 0
+
+    # ---- prices -----------------------------------------------------------------------------
+
+    def _priced_tokens(self) -> list[str]:
+        """Spot tokens with a price of their own (no perp market of their name)."""
+        state = self.state
+        return [t for t in sorted(state.tokens) if t not in state.markets and price(state, t)]
+
+    def _moved(self, coin_moves: dict[str, tuple[int, int]]) -> dict[str, ev.PricePoint]:
+        """Price points for coins moved by `num/den` each, from their current mark and oracle
+        (prices round down: marks to their tick, at most the highest mark the market allows;
+        every price within the price bound)."""
+        state, points = self.state, {}
+        for coin, (num, den) in coin_moves.items():
+            market = state.markets.get(coin)
+            if market is not None:
+                mark = min(to_tick(market.mark * num // den, market, up=False), highest_mark(market))
+                oracle = min(MAX_PX, max(1, (market.oracle or market.mark) * num // den))
+                points[coin] = ev.PricePoint(mark=mark, oracle=oracle)
+            else:
+                points[coin] = ev.PricePoint(mark=min(MAX_PX, max(1, price(state, coin) * num // den)))
+        return points
+
+    def _scenario_points(self, k: int) -> dict[str, ev.PricePoint]:
+        s = self.scenario
+        coins = [c for c in sorted(self.state.markets) if self.state.markets[c].mark] + self._priced_tokens()
+        return self._moved({c: (s.level(c, k), s.level(c, k - 1)) for c in coins})
+
+    # ---- the steps --------------------------------------------------------------------------
+
+    def figures0(self) -> StepFigures:
+        step = StepFigures(step=0, ts=self.start)
+        self._close(step)
+        return step
+
+    def step(self, k: int, max_rounds: int, check: bool) -> StepFigures:
+        state, scenario = self.state, self.scenario
+        figures = StepFigures(step=k, ts=self.start + k * scenario.step_ms)
+        share = scenario.depth_share(k)
+        state.liquidation = msgspec.structs.replace(self.base, depth=max(1, self.base.depth * share // PPM))
+        liquidator_before = self._liquidator_value()
+        found: set[str] = set()
+        points = self._scenario_points(k)
+        figures.converged = False
+        for _ in range(max_rounds):
+            event = ev.Prices(ts=figures.ts, prices=points)
+            derived = self.engine.apply(event)
+            figures.rounds += 1
+            if check:
+                errors = conservation_errors(state) + bound_errors(state)
+                if errors:
+                    raise StressError(f"step {k}, round {figures.rounds}: {errors[0]}")
+            decided = self._tally(figures, derived, found)
+            self.trace.append((event, state.liquidation))
+            self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
+            rejected = [d.reason for d in derived if type(d) is ev.Rejected]
+            if rejected:
+                figures.rejected += rejected
+                figures.converged = True  # nothing more this step can do: reported with the reason
+                break
+            sales = self._sell_seized(figures, derived)
+            if not decided or not (state.watch or sales):
+                figures.converged = True
+                break
+            points = self._moved(sales)
+        state.liquidation = self.base
+        figures.found_below = len(found)
+        figures.liquidator_pnl = self._liquidator_value() - liquidator_before
+        self._close(figures)
+        return figures
+
+    def _tally(self, figures: StepFigures, derived: list[ev.DerivedEvent], found: set[str]) -> bool:
+        """Adds the round's decisions to the step's figures; whether there were any."""
+        decided = False
+        liquidated = figures.liquidated
+        for d in derived:
+            kind = type(d)
+            if kind not in DECISIONS:
+                continue
+            decided = True
+            if kind is ev.LiquidationTriggered or kind is ev.BorrowLiquidation:
+                found.add(d.account)
+            elif kind is ev.LiquidationFill:
+                liquidated["market"] += _notional(d.sz, d.px)
+            elif kind is ev.Backstop:
+                figures.takeovers += 1
+                liquidated["backstop"] += sum(_notional(p.szi, p.mark) for p in d.positions)
+            elif kind is ev.Adl:
+                figures.adl_count += 1
+                amount = _notional(d.sz, d.px)
+                figures.adl_notional += amount
+                liquidated["adl"] += amount
+            elif kind is ev.BadDebt:
+                figures.bad_debt += d.amount
+        return decided
+
+    def _sell_seized(self, figures: StepFigures, derived: list[ev.DerivedEvent]) -> dict[str, tuple[int, int]]:
+        """Sells the collateral seized this round into each token's price; books the borrow
+        phase's notional (at the price before the sale) and the pool shortfall; returns each
+        moved token's move as (num, den)."""
+        seized = [d for d in derived if type(d) is ev.BorrowLiquidation]
+        if not seized:
+            return {}
+        state, scenario = self.state, self.scenario
+        amounts: dict[str, int] = {}
+        for d in seized:
+            for token, amount in d.taken.items():
+                amounts[token] = amounts.get(token, 0) + amount
+        share = scenario.depth_share(figures.step)
+        cfg = self.base
+        after: dict[str, int] = {}
+        moves: dict[str, tuple[int, int]] = {}
+        for token in sorted(amounts):
+            px = price(state, token)
+            worth = amounts[token] * px // NTL_DIV
+            figures.liquidated["borrow"] += worth
+            depth = max(1, scenario.spot_depth.get(token, cfg.depth) * share // PPM)
+            move = min(MAX_SPOT_MOVE_PPM, cfg.impact_ppm * worth // depth)
+            after[token] = px * (PPM - move) // PPM
+            if move:
+                moves[token] = (PPM - move, PPM)
+        for d in seized:
+            proceeds = d.usdc + sum(amount * after[t] // NTL_DIV for t, amount in d.taken.items())
+            figures.pool_shortfall += max(0, d.repaid - proceeds)
+        return moves
+
+    def _liquidator_value(self) -> int:
+        state = self.state
+        account = state.accounts.get(LIQUIDATOR)
+        return 0 if account is None else account_value(state, account, state.spot.get(LIQUIDATOR))
+
+    def _close(self, figures: StepFigures) -> None:
+        """The step's closing figures: marks, spot prices, the watch list, the pools."""
+        state = self.state
+        figures.marks = {c: m.mark for c, m in sorted(state.markets.items()) if m.mark}
+        figures.marks.update({t: price(state, t) for t in self._priced_tokens()})
+        figures.still_below = len(state.watch)
+        self.shortfall_so_far += figures.pool_shortfall
+        for token in sorted(state.pools):
+            pool = state.pools[token]
+            util, borrow, _ = lending.rates(pool, state.pm_rules)
+            supplied, lent = lending.supplied(pool), lending.lent(pool)
+            loss = self.shortfall_so_far if token == lending.USDC else 0
+            left = max(0, supplied - loss)
+            figures.pools[token] = PoolFigures(
+                supplied=supplied,
+                lent=lent,
+                utilisation=util,
+                borrow_apy=borrow,
+                supplied_after_loss=left,
+                utilisation_after_loss=min(lent, left) * RATE // left if left else RATE,
+                borrow_apy_after_loss=lending.borrow_apy(state.pm_rules, lent, left),
+            )
+
+
+def run(
+    population: bytes,
+    scenario: Scenario,
+    config: StressConfig,
+    policy: str,
+    *,
+    full_scan: bool = False,
+    check: bool = False,
+    max_rounds: int = MAX_ROUNDS,
+    progress: Callable[[int, int], None] | None = None,
+) -> StressRun:
+    """Runs the encoded population through the scenario under one configuration and ADL policy.
+    `full_scan` runs the engine's reference twin (same decisions); `check` verifies conservation
+    and bounds after every round."""
+    state = decode_state(population)
+    stepper = Stepper(state, scenario, config, policy, full_scan)
+    steps = [stepper.figures0()]
+    for k in range(1, scenario.steps + 1):
+        steps.append(stepper.step(k, max_rounds, check))
+        if progress is not None:
+            progress(k, scenario.steps)
+    return StressRun(
+        config=config.name,
+        adl=policy,
+        scenario=scenario.name,
+        steps=steps,
+        digest=state_digest(state),
+        overshoot=overshoot_of(population, stepper.base, stepper.trace, stepper.declined),
+        accounts=len(state.accounts),
+    )
