@@ -65,7 +65,9 @@ class IndexedChecks:
         candidates = self._candidates(event)
         ticked: set[str] = set()
         if type(event) is ev.Prices or type(event) is ev.Funding:
-            ticked = candidates  # only marks or a funding index moved: their keys were crossed
+            # only marks or a funding index moved: their keys were crossed; those the ledger
+            # re-covers need no exact check (`TriggerIndex.covered`)
+            candidates = ticked = {n for n in candidates if not self._covered(n)}
         if ctx.accrued:  # interest raised every borrow (a new set: `ticked` is the tick's alone)
             ctx.accrued = False
             candidates = candidates | self._interest_due()
@@ -116,6 +118,19 @@ class IndexedChecks:
         if kind is ev.SetLeverage or kind is ev.Token or kind is ev.LiquidationRecord:
             return set()  # none changes account value or maintenance
         return {event.account}  # type: ignore[union-attr]
+
+    def _covered(self, name: str) -> bool:
+        """A standard account a tick sent for a check whose ledger proves it healthy and
+        re-keys it (`TriggerIndex.covered`: `AV - MM >= 0` in every scope, the standard model's
+        rule; another model is checked by its own). Not one the watch list or liquidation
+        orders hold: their exact check also clears those (`liquidation.healthy`)."""
+        state = self.state
+        return (
+            name not in self.ctx.models.chosen
+            and name not in state.watch
+            and name not in state.liq_orders
+            and self.triggers.covered(name, state.accounts[name], state.markets)
+        )
 
     def _band_filled(self, name: str, coin: str, perp: bool) -> bool:
         """A banded account's fill its bands absorbed (`PmBands.filled`)."""

@@ -8,11 +8,17 @@ and a funding key such that, while neither is crossed, it cannot have lost more 
 none of whose keys is crossed still has `AV >= MM`: the index never misses a liquidation, it
 only sends some healthy accounts for an exact check, after which they are re-indexed.
 
-A trade moves one position of each side: its reservation absorbs the change in O(1) (log n for
-the sorted lists) while the account's slack stays non-negative; otherwise the account is
-checked exactly and re-indexed in full. `FullScan` is the simple twin: it checks every account
-with a position on every tick and funding payment. Both feed the same exact check, so both give
-the same decisions (tests compare their derived events and digests).
+Keys are written for half a position's share, and each cross reservation is booked at its
+floor, what the position adds to `AV - MM` at its keys (`floor_at`): the account's ledger
+`slack = raw_usd + the sum of its floors` bounds `AV - MM` from below while no key is crossed,
+and what the half-strict keys leave over stays in it. A trade moves one position of each side:
+a fill that keeps the position's side or closes it is absorbed with no index work while the
+slack at the same keys stays non-negative (`_absorbed`: growth is paid from the slack, a
+reduction gives back), else that position alone is re-keyed from its share of the buffer, and
+only when that falls short is the account checked exactly and re-indexed in full. `FullScan`
+is the simple twin: it checks every account with a position on every tick and funding payment.
+Both feed the same exact check, so both give the same decisions (tests compare their derived
+events and digests).
 
 Every reservation is at least `ROUNDING` micro-USDC, so each key also covers the rounding of
 one step; an account whose buffer is too thin for that is kept in `tight` and sent for a check
@@ -21,8 +27,10 @@ on every tick and funding payment.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+from collections.abc import Callable
+
 import msgspec
-from sortedcontainers import SortedList
 
 from clearinghouse import margin
 from clearinghouse.state import Account, MarketState, Position, State
@@ -30,6 +38,10 @@ from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
 ROUNDING = 3  # micro-USDC per position: value, funding and maintenance each round once
+# Keys are written for this many eighths of a position's share: half after a fill, so the next
+# fills find slack; 7/8 after a tick crossed them, so a falling price crosses them fewer times.
+FILL_KEYED = 4
+TICK_KEYED = 7
 ID_BITS = 32  # an entry is `key << ID_BITS | account id`: room for 4 billion accounts
 ID_MASK = (1 << ID_BITS) - 1
 
@@ -37,28 +49,39 @@ ID_MASK = (1 << ID_BITS) - 1
 class _Book:
     """One market's trigger keys. An entry is one int, `key << ID_BITS | id` with the account's
     id in an `AccountIds`: it sorts by key (ties by id, an order no result depends on) and
-    compares several times faster than a (key, name) tuple, which is most of a fill's cost
-    with liquidation on."""
+    compares several times faster than a (key, name) tuple. Each side is a plain sorted list,
+    kept with `bisect` (C calls: an insertion moves a few thousand pointers at 100,000 accounts,
+    cheaper than a sorted-list library's Python-level bookkeeping)."""
 
     __slots__ = ("long_px", "short_px", "long_fund", "short_fund")
 
-    def __init__(self, kind: type = SortedList) -> None:
-        self.long_px = kind()  # crossed when mark < key
-        self.short_px = kind()  # crossed when mark > key
-        self.long_fund = kind()  # crossed when funding index > key
-        self.short_fund = kind()  # crossed when funding index < key
+    def __init__(self) -> None:
+        self.long_px: list[int] = []  # crossed when mark < key
+        self.short_px: list[int] = []  # crossed when mark > key
+        self.long_fund: list[int] = []  # crossed when funding index > key
+        self.short_fund: list[int] = []  # crossed when funding index < key
 
     def sort(self) -> None:
-        """Turns lists filled in bulk into sorted lists (one sort each, not one insert each)."""
-        self.long_px, self.short_px = SortedList(self.long_px), SortedList(self.short_px)
-        self.long_fund, self.short_fund = SortedList(self.long_fund), SortedList(self.short_fund)
+        """Sorts lists filled in bulk with `append` (one sort each, not one insertion each)."""
+        for side in (self.long_px, self.short_px, self.long_fund, self.short_fund):
+            side.sort()
 
     def crossed(self, market: MarketState, names: list[str]) -> set[str]:
+        """The accounts with an entry the market's mark or funding index crossed; each list's
+        end is compared first, as most ticks cross nothing."""
         mark, index = market.mark, market.funding_index
-        hit = {names[e & ID_MASK] for e in self.long_px.irange(minimum=(mark + 1) << ID_BITS)}
-        hit.update(names[e & ID_MASK] for e in self.short_px[: self.short_px.bisect_left(mark << ID_BITS)])
-        hit.update(names[e & ID_MASK] for e in self.long_fund[: self.long_fund.bisect_left(index << ID_BITS)])
-        hit.update(names[e & ID_MASK] for e in self.short_fund.irange(minimum=(index + 1) << ID_BITS))
+        long_px, short_px, long_fund, short_fund = self.long_px, self.short_px, self.long_fund, self.short_fund
+        hit: set[str] = set()
+        low, high = mark << ID_BITS, (mark + 1) << ID_BITS
+        if long_px and long_px[-1] >= high:
+            hit.update(names[e & ID_MASK] for e in long_px[bisect_left(long_px, high) :])
+        if short_px and short_px[0] < low:
+            hit.update(names[e & ID_MASK] for e in short_px[: bisect_left(short_px, low)])
+        low, high = index << ID_BITS, (index + 1) << ID_BITS
+        if long_fund and long_fund[0] < low:
+            hit.update(names[e & ID_MASK] for e in long_fund[: bisect_left(long_fund, low)])
+        if short_fund and short_fund[-1] >= high:
+            hit.update(names[e & ID_MASK] for e in short_fund[bisect_left(short_fund, high) :])
         return hit
 
     def everyone(self, names: list[str]) -> set[str]:
@@ -66,6 +89,16 @@ class _Book:
 
     def __len__(self) -> int:
         return len(self.long_px) + len(self.short_px)
+
+
+def _drop(side: list[int], entry: int) -> None:
+    """Removes `entry` (it must be there) from a sorted list, or from one `rebuild` is still
+    filling in bulk (not sorted yet: found by a linear search)."""
+    at = bisect_left(side, entry)
+    if at < len(side) and side[at] == entry:
+        del side[at]
+    else:
+        side.remove(entry)  # ValueError if it is not there at all
 
 
 class AccountIds:
@@ -86,23 +119,26 @@ class AccountIds:
         return ident
 
 
-class _Pending(list):
-    """A plain list with SortedList's `add`, for building books in bulk."""
-
-    add = list.append
-
-
 class _Reservation(msgspec.Struct, gc=False):
     """gc=False, as `_Indexed`: nothing here refers back to it, so the cyclic collector need
-    never look at the hundreds of thousands a book makes (every fill re-references one)."""
+    never look at the hundreds of thousands a book makes (every fill re-references one). It
+    holds its two book entries (the same int objects as the books), not the keys apart."""
 
     book: _Book
     long: bool
-    px_key: int
-    fund_key: int
-    b: int
+    px_entry: int  # `px_key << ID_BITS | account id`, as in the book
+    fund_entry: int
+    b: int  # a cross one's share, `c_ref - b` its floor (`_booked`); an isolated one's buffer
     c_ref: int
     ntl: int
+
+    @property
+    def px_key(self) -> int:
+        return self.px_entry >> ID_BITS
+
+    @property
+    def fund_key(self) -> int:
+        return self.fund_entry >> ID_BITS
 
 
 class _Indexed(msgspec.Struct, gc=False):
@@ -151,13 +187,69 @@ def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
     return market.mark + px_b * NTL_DIV * two_l // (size * (two_l + 1)), market.funding_index - fund_step
 
 
+def floor_at(pos: Position, market: MarketState, px_key: int, fund_key: int) -> int:
+    """The least `pos` can add to `AV - MM` while neither key is crossed: its contribution with
+    the mark at the price key and the funding index at the funding key, less `ROUNDING`.
+
+    A long's contribution rises with the mark (value at rate 1, maintenance at most 1/2, as no
+    leverage is below 1) and falls as the index rises; a short's the other way round: so over
+    the marks and indices on the keys' uncrossed side it is least at the keys, short of what
+    the rounding of value (down), notional and maintenance (up) takes at a step, at most 2."""
+    szi = pos.szi
+    ntl = -((-abs(szi) * px_key) // NTL_DIV)
+    return (
+        (szi * px_key) // NTL_DIV
+        + (-szi * (fund_key - pos.funding_index)) // FUNDING_DIV
+        - margin.table_of(pos, market).maintenance(ntl)
+        - ROUNDING
+    )
+
+
+def _booked(res: _Reservation, pos: Position, market: MarketState) -> _Reservation:
+    """A cross reservation booked at its floor (`floor_at` its keys): `b` becomes what the
+    position can lose before a key is crossed, which is less than the share it was keyed for
+    (keys are written for half of it), so the rest stays in the account's slack for fills."""
+    res.b = res.c_ref - floor_at(pos, market, res.px_key, res.fund_key)
+    return res
+
+
+def _absorbed(entry: _Indexed, account: Account, pos: Position, market: MarketState, res: _Reservation) -> bool:
+    """A fill of a cross position that keeps its side or closes it, absorbed with no index work:
+    its keys stay, and the position's floor at them (`floor_at`; 0 once closed) replaces the old
+    one in the account's ledger (`slack = raw_ref + the sum of the floors`), with what the fill
+    did to the cash (fee, realised pnl). Every position stays above its floor while its keys
+    hold, so `AV - MM >= slack`: the account stays indexed while that slack is not negative. A
+    fill that grows the position lowers its floor, which the slack pays for; one that reduces it
+    raises its floor or leaves it, so only its fee and a price past the key can cost slack.
+
+    A closed position's keys stay in the book, its floor 0 and its share given back
+    (`b = 0`): a reopening on the same side is absorbed the same way, and a tick that crosses
+    them sends the account for a check, after which they go (`refresh`). False (nothing
+    changed): the keys are crossed or the slack falls short; `filled` re-keys."""
+    if not (_px_holds(res.long, res.px_key, market) and _fund_holds(res.long, res.fund_key, market)):
+        return False
+    szi = pos.szi
+    floor = floor_at(pos, market, res.px_key, res.fund_key) if szi else 0
+    slack = entry.slack + account.raw_usd - entry.raw_ref + floor - (res.c_ref - res.b)
+    if slack < 0:
+        return False
+    ntl = margin.notional(szi, market.mark) if szi else 0
+    entry.ntl_total += ntl - res.ntl
+    if not szi:
+        entry.b_total -= res.b
+        res.b = 0
+    res.ntl, res.c_ref = ntl, floor + res.b  # `c_ref - b` is the floor the ledger counts
+    entry.slack, entry.raw_ref = slack, account.raw_usd
+    return True
+
+
 class TriggerIndex:
     def __init__(self) -> None:
         self.books: dict[str, _Book] = {}
         self.accounts: dict[str, _Indexed] = {}
         self.tight: set[str] = set()
         self.ids = AccountIds()
-        self._book_kind: type = SortedList
+        self._insert: Callable[[list[int], int], None] = insort  # `list.append` while `rebuild` fills in bulk
 
     # ---- entries ------------------------------------------------------------------------------
 
@@ -171,54 +263,53 @@ class TriggerIndex:
         b: int,
         c_ref: int,
         old: _Reservation | None = None,
+        keyed: int = FILL_KEYED,
     ) -> _Reservation:
         """A reservation of `b` on `pos` (of notional `ntl`), referenced at the current mark and
         funding index, for the account of id `ident`.
 
-        Keys are written for half the reservation (stricter than needed), and the keys of `old`
+        Keys are written for `keyed` eighths of the reservation (half of it, or 7/8 after a tick:
+        stricter than needed), and the keys of `old`
         are kept whenever they are at least as strict as those the full reservation needs and
         not crossed yet: most fills, and most positions of an account re-indexed after a tick
         crossed one of them, then move no sorted-list entry, at the cost of an exact check when
         a price has used up half a reservation."""
         book = self.books.get(coin)
         if book is None:
-            book = self.books[coin] = _Book(self._book_kind)
+            book = self.books[coin] = _Book()
         long = pos.szi > 0
-        px_need, fund_need = _keys(pos, market, b)
         px_list, fund_list = (book.long_px, book.long_fund) if long else (book.short_px, book.short_fund)
-        same_side = old is not None and old.long == long
-        keep_px = (
-            same_side
-            and (old.px_key >= px_need if long else old.px_key <= px_need)
-            and _px_holds(long, old.px_key, market)
-        )  # type: ignore[union-attr]
-        keep_fund = (
-            same_side
-            and (old.fund_key <= fund_need if long else old.fund_key >= fund_need)
-            and _fund_holds(long, old.fund_key, market)
-        )  # type: ignore[union-attr]
-        px_key, fund_key = (old.px_key, old.fund_key) if same_side else (0, 0)  # type: ignore[union-attr]
+        same_side = keep_px = keep_fund = old is not None and old.long == long
+        if same_side:
+            px_need, fund_need = _keys(pos, market, b)
+            keep_px = (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(
+                long, old.px_key, market
+            )  # type: ignore[union-attr]
+            keep_fund = (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(
+                long, old.fund_key, market
+            )  # type: ignore[union-attr]
+        px_entry, fund_entry = (old.px_entry, old.fund_entry) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
-            px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b // 2))
+            px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b * keyed // 8))
             if not keep_px:
                 if same_side:
-                    px_list.remove(px_key << ID_BITS | ident)
-                px_key = px_strict
-                px_list.add(px_key << ID_BITS | ident)
+                    _drop(px_list, px_entry)
+                px_entry = px_strict << ID_BITS | ident
+                self._insert(px_list, px_entry)
             if not keep_fund:
                 if same_side:
-                    fund_list.remove(fund_key << ID_BITS | ident)
-                fund_key = fund_strict
-                fund_list.add(fund_key << ID_BITS | ident)
+                    _drop(fund_list, fund_entry)
+                fund_entry = fund_strict << ID_BITS | ident
+                self._insert(fund_list, fund_entry)
         if old is not None and not same_side:
-            self._remove(ident, old)
-        return _Reservation(book, long, px_key, fund_key, b, c_ref, ntl)
+            self._remove(old)
+        return _Reservation(book, long, px_entry, fund_entry, b, c_ref, ntl)
 
     @staticmethod
-    def _remove(ident: int, res: _Reservation) -> None:
+    def _remove(res: _Reservation) -> None:
         book = res.book
-        (book.long_px if res.long else book.short_px).remove(res.px_key << ID_BITS | ident)
-        (book.long_fund if res.long else book.short_fund).remove(res.fund_key << ID_BITS | ident)
+        _drop(book.long_px if res.long else book.short_px, res.px_entry)
+        _drop(book.long_fund if res.long else book.short_fund, res.fund_entry)
 
     @staticmethod
     def _set_cross(entry: _Indexed, coin: str, res: _Reservation | None) -> None:
@@ -236,7 +327,7 @@ class TriggerIndex:
         entry = self.accounts.pop(name, None)
         if entry is not None:
             for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(entry.ident, res)
+                self._remove(res)
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
@@ -269,30 +360,33 @@ class TriggerIndex:
             spare = buffer - ROUNDING * len(cross)
             if spare >= 0:
                 total = sum(ntl for _, _, _, ntl, _ in cross) or 1
-                given = 0
                 for coin, pos, market, ntl, c in cross:
                     b = ROUNDING + spare * ntl // total
-                    given += b
-                    self._set_cross(
-                        entry, coin, self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None))
-                    )
-                entry.slack = buffer - given
+                    res = self._add(ident, coin, pos, market, ntl, b, c, was_cross.pop(coin, None))
+                    self._set_cross(entry, coin, _booked(res, pos, market))
+                entry.slack = buffer - entry.b_total
+                if entry.slack < 0:
+                    self.tight.add(name)
             elif buffer >= 0:
                 self.tight.add(name)
         for res in (*was_cross.values(), *was_iso.values()):  # positions closed or of the other kind
-            self._remove(ident, res)
+            self._remove(res)
         if name not in self.tight and (not cross or entry.cross):
             if not cross:
                 entry.slack = account.raw_usd
             self.accounts[name] = entry
         else:
             for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(ident, res)
+                self._remove(res)
 
-    def filled(self, name: str, account: Account, coin: str, markets: dict[str, MarketState]) -> bool:
-        """After a fill of `coin`: re-references that position's reservation in O(log n). It
-        gets its notional's share of the account's reservations (the rest waits in the slack for
-        the next position); when even the slack cannot cover it, half the largest other
+    def filled(
+        self, name: str, account: Account, coin: str, markets: dict[str, MarketState], tick: bool = False
+    ) -> bool:
+        """After a fill of `coin` (`tick`: after a tick crossed its keys, see `covered`):
+        absorbed in the slack when the position keeps its side or closes (`_absorbed`, no index
+        work); else its reservation is re-referenced in O(log n), with its notional's share of
+        the account's reservations (the rest waits in the slack for the next position), and
+        when even the slack cannot cover it, half of what is left of the largest other
         reservation is moved over. False when that falls short too: the caller then checks the
         account exactly and re-indexes it."""
         entry = self.accounts.get(name)
@@ -300,9 +394,13 @@ class TriggerIndex:
         if entry is None or coin in (entry.iso if pos.cross else entry.cross):
             return False
         market = markets[coin]
+        keyed = TICK_KEYED if tick else FILL_KEYED
         if not pos.cross:
-            return self._iso_filled(name, entry, account, pos, coin, market)
+            return self._iso_filled(name, entry, account, pos, coin, market, keyed)
         old = entry.cross.get(coin)
+        kept_side = old is not None and (not pos.szi or (pos.szi > 0) is old.long)
+        if kept_side and _absorbed(entry, account, pos, market, old):  # type: ignore[arg-type]
+            return True
         ntl = margin.notional(pos.szi, market.mark)
         c_new = contribution(pos, market, ntl) if pos.szi else 0
         available = entry.slack + account.raw_usd - entry.raw_ref + c_new
@@ -313,22 +411,30 @@ class TriggerIndex:
         entry.slack = 0
         if not pos.szi:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             entry.slack = available
             return available >= 0
         if available < 2 * ROUNDING and entry.cross:
             available += self._lend(entry, account, markets)
         if available < ROUNDING:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return False
         b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
-        self._set_cross(entry, coin, self._add(entry.ident, coin, pos, market, ntl, b, c_new, old))
-        entry.slack = available - b
-        return True
+        res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old, keyed), pos, market)
+        self._set_cross(entry, coin, res)
+        entry.slack = available - res.b
+        return entry.slack >= 0
 
     def _iso_filled(
-        self, name: str, entry: _Indexed, account: Account, pos: Position, coin: str, market: MarketState
+        self,
+        name: str,
+        entry: _Indexed,
+        account: Account,
+        pos: Position,
+        coin: str,
+        market: MarketState,
+        keyed: int,
     ) -> bool:
         """An isolated fill moved margin between the cross ledger (slack) and the position,
         whose reservation is simply its own buffer again."""
@@ -337,38 +443,46 @@ class TriggerIndex:
         old = entry.iso.pop(coin, None)
         if not pos.szi:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return True
         ntl = margin.notional(pos.szi, market.mark)
         buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
         if buffer < ROUNDING:
             if old is not None:
-                self._remove(entry.ident, old)
+                self._remove(old)
             return False
-        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old)
+        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed)
         return True
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         """After a tick crossed some of an account's keys and an exact check found it healthy:
-        re-references just the crossed reservations, as a fill of their coins does (`filled`),
-        and re-indexes in full when that falls short or when a position has no reservation (a
-        scope left out below maintenance that is back above it). A price jump in one coin then
-        costs each account it crosses one position's keys, not all of them."""
+        re-references just the crossed reservations (`covered`), and re-indexes in full when
+        that falls short or when a position has no reservation (a scope left out below
+        maintenance that is back above it). A price jump in one coin then costs each account it
+        crosses one position's keys, not all of them."""
+        if not self.covered(name, account, markets):
+            self.reindex(name, account, markets)
+
+    def covered(self, name: str, account: Account, markets: dict[str, MarketState]) -> bool:
+        """After a tick crossed some of an account's keys: re-references just the crossed
+        reservations from the ledger, as a fill of their coins does (`filled`), with no exact
+        check. True when every one of them is covered again and the slack is not negative:
+        then `AV - MM >= slack >= 0` (every floor holds at the new keys), the account is healthy
+        and indexed. False: the caller checks it exactly (and `refresh` or `reindex` then
+        indexes it afresh)."""
         entry = self.accounts.get(name)
-        if entry is not None and all(
+        if entry is None or not all(
             coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
         ):
-            crossed = [
-                coin
-                for coin, res in (*entry.cross.items(), *entry.iso.items())
-                if not (
-                    _px_holds(res.long, res.px_key, markets[coin])
-                    and _fund_holds(res.long, res.fund_key, markets[coin])
-                )
-            ]
-            if crossed and all(self.filled(name, account, coin, markets) for coin in crossed):
-                return
-        self.reindex(name, account, markets)
+            return False
+        crossed = [
+            coin
+            for coin, res in (*entry.cross.items(), *entry.iso.items())
+            if not (
+                _px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin])
+            )
+        ]
+        return bool(crossed) and all(self.filled(name, account, coin, markets, True) for coin in crossed)
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
@@ -381,34 +495,34 @@ class TriggerIndex:
         return entry.slack >= 0
 
     def _lend(self, entry: _Indexed, account: Account, markets: dict[str, MarketState]) -> int:
-        """Re-references the largest cross reservation at the current marks and frees half of
-        what is left of it; returns the amount freed (0 if too little is left)."""
+        """Re-references the largest cross reservation at the current marks with half of what
+        is left of it above its floor; returns what its floor rose by (0 if too little is left)."""
         donor_coin = max(entry.cross, key=lambda c: (entry.cross[c].b, c))
         donor = entry.cross[donor_coin]
         pos, market = account.positions[donor_coin], markets[donor_coin]
         ntl = margin.notional(pos.szi, market.mark)
         c_now = contribution(pos, market, ntl)
-        left = donor.b - (donor.c_ref - c_now)
-        freed = left // 2
-        if left - freed < ROUNDING:
+        floor = donor.c_ref - donor.b
+        left = c_now - floor
+        if left - left // 2 < ROUNDING:
             return 0
-        self._set_cross(
-            entry, donor_coin, self._add(entry.ident, donor_coin, pos, market, ntl, left - freed, c_now, donor)
-        )
-        return freed
+        kept = left - left // 2
+        res = _booked(self._add(entry.ident, donor_coin, pos, market, ntl, kept, c_now, donor), pos, market)
+        self._set_cross(entry, donor_coin, res)
+        return res.c_ref - res.b - floor
 
     def rebuild(self, state: State, skip: frozenset[str]) -> None:
         """Indexes every account (after loading a snapshot), sorting each list once at the end."""
         self.books.clear()
         self.accounts.clear()
         self.tight.clear()
-        self._book_kind = _Pending
+        self._insert = list.append
         try:
             for name, account in state.accounts.items():
                 if name not in skip:
                     self.reindex(name, account, state.markets)
         finally:
-            self._book_kind = SortedList
+            self._insert = insort
             for book in self.books.values():
                 book.sort()
 
@@ -440,6 +554,9 @@ class FullScan:
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
         pass
+
+    def covered(self, name: str, account: Account, markets: dict[str, MarketState]) -> bool:
+        return False
 
     def cash_moved(self, name: str, account: Account) -> bool:
         return False

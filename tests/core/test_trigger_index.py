@@ -63,30 +63,42 @@ def test_a_tick_checks_only_the_accounts_whose_trigger_it_crossed() -> None:
     for e in events:
         assert engine.apply(e) == []
     checked: list[str] = []
+    visited: list[str] = []  # the accounts whose keys a tick crossed
     exact = below_maintenance
+    index = engine.triggers
+    crossed = index.crossed
 
     def counting(account, markets):  # noqa: ANN001, ANN202
         checked.append(account)
         return exact(account, markets)
 
+    def crossing(coin, state):  # noqa: ANN001, ANN202
+        found = crossed(coin, state)
+        visited.extend(found)
+        return found
+
     import clearinghouse.engine as engine_module
 
     engine_module.below_maintenance = counting
+    index.crossed = crossing  # type: ignore[method-assign]
     try:
         assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=99 * PX)})) == []
-        assert checked == []
+        assert checked == [] and visited == []
         # A 20x long of 200 BTC at 100 with 1,000 USDC: AV = 1000 + 200 * (P - 100), MM = 200 * P / 80;
         # AV = MM at P = 19000 / 197.5 = 96.2025...; at 97 its buffer (AV - MM = 400 - 242.5 = 157.5)
-        # is below half its reservation, so its (half-strict) key is crossed: 100 accounts checked,
-        # none liquidated.
+        # is below half its reservation, so its (half-strict) key is crossed: the tick visits exactly
+        # the 100 20x accounts, none liquidated; each one's ledger covers it again at new keys
+        # (157.5 USDC left), so none needs an exact check.
         assert engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=97 * PX)})) == []
-        assert len(checked) == 100
+        assert sorted(visited) == [f"acct{i:04d}" for i in range(0, 1000, 10)]
+        assert checked == []
         derived = engine.apply(ev.Prices(prices={"BTC": ev.PricePoint(mark=96 * PX)}))
         assert {d.account for d in derived if isinstance(d, ev.LiquidationTriggered)} == {
             f"acct{i:04d}" for i in range(0, 1000, 10)
         }
     finally:
         engine_module.below_maintenance = exact
+        del index.crossed
 
 
 def _two_coins() -> Engine:
