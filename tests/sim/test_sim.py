@@ -22,7 +22,7 @@ REPRODUCERS = sorted((Path(__file__).parent / "reproducers").glob("*.jsonl"))
 SEEDS = range(2_000)
 HOSTILE_SEEDS = range(400)
 RISK_SEEDS = range(400)
-ADL_SEEDS = range(600)
+ADL_SEEDS = range(300)
 EVENTS = 120  # lines per case: 2,000 cases in about two minutes on two cores
 
 
