@@ -114,8 +114,11 @@ def test_configurations_change_the_population_before_step_1(tmp_path: Path) -> N
     ]
     # the full-scan twin decides the same
     assert _stress(*args, "--full-scan") == runs["1"]
-    table = cli("stress", *args).stdout
+    table = cli("stress", *args, "--out", str(tmp_path / "out")).stdout
     assert f"unified/hl-queue: 4 set_mode refused ({reason}): a, b, c, ..." in " ".join(table.split())
+    page = (tmp_path / "out" / "stress.html").read_text()
+    assert page.count("<details class='unapplied'>") == 1  # the unified run's, none for cap8
+    assert f"<tr><td>set_mode</td><td>mm</td><td>{reason}</td></tr>" in page
 
 
 def test_each_adl_policy_is_a_run_of_its_own() -> None:
