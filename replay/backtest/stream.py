@@ -181,5 +181,8 @@ def state_events(plan: Plan, state: State) -> list[ev.InputEvent]:
         names = sorted(name for name, mode in mode_of.items() if mode == PORTFOLIO)
     else:
         names = sorted(plan.accounts)
-    out += [ev.SetMode(ts=ts, account=n, mode=model) for n in names if mode_of.get(n, STANDARD) != model]
+    held = state.accounts
+    out += [
+        ev.SetMode(ts=ts, account=n, mode=model) for n in names if n not in held or mode_of.get(n, STANDARD) != model
+    ]
     return out
