@@ -183,7 +183,7 @@ class Stepper:
 
     # ---- the steps --------------------------------------------------------------------------
 
-    def figures0(self) -> tuple[StepFigures, list[Unapplied]]:
+    def figures0(self, check: bool) -> tuple[StepFigures, list[Unapplied]]:
         """Step 0: the population, with the configuration applied (its decisions are step 0's)
         and the configuration's events the engine refused."""
         figures = StepFigures(step=0, ts=self.start)
@@ -196,6 +196,7 @@ class Stepper:
                 seq = self.state.next_seq
                 derived = self.engine.apply(event)
                 figures.rounds += 1
+                self._check(check, f"the configuration's {ev.event_type(event)} event")
                 for refused in (d for d in derived if type(d) is ev.Rejected and d.seq == seq):
                     subject = event.coin if type(event) is ev.Market else getattr(event, "account", "")
                     unapplied.append(Unapplied(refused.event, subject, refused.reason))
@@ -220,10 +221,7 @@ class Stepper:
             event = ev.Prices(ts=figures.ts, prices=points)
             derived = self.engine.apply(event)
             figures.rounds += 1
-            if check:
-                errors = conservation_errors(state) + bound_errors(state)
-                if errors:
-                    raise StressError(f"step {k}, round {figures.rounds}: {errors[0]}")
+            self._check(check, f"step {k}, round {figures.rounds}")
             decided = self._tally(figures, derived, found)
             self.trace.append((event, state.liquidation))
             self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
@@ -242,6 +240,12 @@ class Stepper:
         figures.liquidator_pnl = self._liquidator_value() - liquidator_before
         self._close(figures)
         return figures
+
+    def _check(self, check: bool, where: str) -> None:
+        if check:
+            errors = conservation_errors(self.state) + bound_errors(self.state)
+            if errors:
+                raise StressError(f"{where}: {errors[0]}")
 
     def _tally(self, figures: StepFigures, derived: list[ev.DerivedEvent], found: set[str]) -> bool:
         """Adds the round's decisions to the step's figures; whether there were any."""
@@ -343,7 +347,7 @@ def run(
     and bounds after every round."""
     state = decode_state(population)
     stepper = Stepper(state, scenario, config, policy, full_scan)
-    figures0, unapplied = stepper.figures0()
+    figures0, unapplied = stepper.figures0(check)
     steps = [figures0]
     for k in range(1, scenario.steps + 1):
         steps.append(stepper.step(k, max_rounds, check))
