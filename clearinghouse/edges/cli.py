@@ -920,13 +920,32 @@ def _stress_configs(args: argparse.Namespace) -> list[StressConfig]:
     """The configurations: each --config file over the flags' settings, or the flags alone."""
     defaults = _liquidation(args, STRESS_LIQUIDATION) or STRESS_LIQUIDATION
     if not args.config:
-        return [stress_configs.parse_config({"name": "default"}, "default", defaults)]
+        problem = stress_configs.mode_error(defaults)
+        if problem:
+            raise UserError(problem)
+        return [StressConfig("default", defaults)]
     configs = [stress_configs.load_config(path, defaults) for path in args.config]
     names = [c.name for c in configs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f'two configurations are named {twice[0]!r}: give each file its own "name"')
     return configs
+
+
+def _refused(run: dict[str, Any], shown: int = 3) -> list[str]:
+    """A run's configuration events the engine refused, a line per event type and reason, naming
+    the first few accounts or markets (every one is in --json's `unapplied`)."""
+    by: dict[tuple[str, str], list[str]] = {}
+    for u in run["unapplied"]:
+        by.setdefault((u["event"], u["reason"]), []).append(u["subject"])
+    lines = []
+    for (event, reason), subjects in by.items():
+        names = ", ".join(s for s in subjects[:shown] if s) + (", ..." if len(subjects) > shown else "")
+        lines.append(
+            f"{run['config']}/{run['adl']}: {len(subjects)} {event} refused ({reason})"
+            + (f": {names}" if names else "")
+        )
+    return lines
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -971,6 +990,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
     unconverged = [f"{r['config']}/{r['adl']} steps {r['unconverged_steps']}" for r in shown if not r["converged"]]
     if unconverged:
         said.append("not converged within the round cap: " + "; ".join(unconverged))
+    for r in shown:
+        said += _refused(r)
     if args.out:
         said.append(f"report: {Path(args.out) / 'stress.html'}, figures: {Path(args.out) / 'stress.json'}")
     _print_tables(said[0], table, *said[1:])

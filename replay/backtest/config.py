@@ -42,13 +42,14 @@ class ConfigError(ValueError):
 
 class Liquidation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """The `run` command's liquidation flags, by their names without dashes; amounts as decimal
-    strings in the flags' units (bps, USDC). A setting left out keeps the log's own."""
+    strings in the flags' units (bps, USDC). A setting left out keeps the log's own;
+    `liquidator_loss_limit` null is no limit (the liquidator absorbs any loss)."""
 
     liquidation: Literal["mark", "impact", "external", "off"] | None = None
     slippage_bps: str | None = None
     impact_bps: str | None = None
     depth: str | None = None
-    liquidator_loss_limit: str | None = None
+    liquidator_loss_limit: str | None | msgspec.UnsetType = msgspec.UNSET
 
 
 # Liquidation flag name -> (LiquidationConfig field, decimals, unit).
@@ -209,9 +210,11 @@ def _liquidation(given: Liquidation | None, logged: LiquidationConfig, fail: Any
     changes: dict[str, Any] = {}
     if given.liquidation is not None:
         changes["mode"] = given.liquidation
+    if given.liquidator_loss_limit is None:
+        changes["loss_limit"] = None
     for flag, (field, decimals, unit) in _LIQUIDATION_FIELDS.items():
         text = getattr(given, flag)
-        if text is None:
+        if text is None or text is msgspec.UNSET:
             continue
         low, high = SETTING_RANGES[field]
         span = f"from {format_decimal(low, decimals, 0)} to {format_decimal(high, decimals, 0)} {unit}"

@@ -18,6 +18,11 @@ log's order, deterministically (it reads nothing but the events):
 Injected events carry the time of the event they sit next to and no source id. A block nothing
 touches is returned as it is (the `as-logged` configuration touches none), so its stored bytes
 and the input chain are the log's own.
+
+`state_events` applies a configuration to a state instead of a stream (a stress run's
+population): the same `rules` event, the listed markets re-listed with the configuration's
+tiers, and a `set_mode` per account in scope, all at the state's event time. The engine judges
+each; a switch it refuses (an account with open positions) leaves that account in its mode.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from clearinghouse.engine import SYSTEM_ACCOUNTS
+from clearinghouse.state import State
 from events import schema as ev
 from replay.backtest.config import Plan
 
@@ -131,9 +138,51 @@ class Rewriter:
         return event if mode == event.mode else msgspec.structs.replace(event, mode=mode)
 
     def _market(self, event: ev.Market) -> ev.Market:
-        """A listing with the configuration's tiers and leverage cap."""
-        tiers = (self.plan.tiers or {}).get(event.coin, event.margin_tiers)
-        cap = self.plan.max_leverage
-        if cap is not None:
-            tiers = [t if t.max_leverage <= cap else ev.MarginTier(t.lower_bound, cap) for t in tiers]
-        return event if tiers is event.margin_tiers else msgspec.structs.replace(event, margin_tiers=tiers)
+        return relisted(self.plan, event)
+
+
+def relisted(plan: Plan, event: ev.Market) -> ev.Market:
+    """A listing with the configuration's tiers and leverage cap (the same event when neither
+    changes it)."""
+    tiers = (plan.tiers or {}).get(event.coin, event.margin_tiers)
+    cap = plan.max_leverage
+    if cap is not None:
+        tiers = [t if t.max_leverage <= cap else ev.MarginTier(t.lower_bound, cap) for t in tiers]
+    return event if tiers == event.margin_tiers else msgspec.structs.replace(event, margin_tiers=tiers)
+
+
+def state_events(plan: Plan, state: State) -> list[ev.InputEvent]:
+    """The input events that apply `plan` to `state` (see the module's doc), at its event time:
+    the `rules` event; a `market` event for each listed market whose tiers the configuration
+    changes (coins it names that are not listed are left out, as a log that never lists them);
+    a `set_mode` to the model for each account in scope not already in it, in account order
+    (accounts named in a list are switched whether or not the state holds them, so the engine
+    names the ones it does not know)."""
+    ts = state.time
+    out: list[ev.InputEvent] = []
+    if plan.rules is not None:
+        out.append(msgspec.structs.replace(plan.rules, ts=ts))
+    for coin in sorted(state.markets):
+        market = state.markets[coin]
+        tiers = [ev.MarginTier(t.lower_bound, t.max_leverage) for t in market.table.tiers]
+        listing = ev.Market(
+            ts=ts, coin=coin, sz_decimals=market.sz_decimals, margin_tiers=tiers, only_isolated=market.only_isolated
+        )
+        changed = relisted(plan, listing)
+        if changed is not listing:
+            out.append(changed)
+    model = plan.model
+    if model is None:
+        return out
+    mode_of = {name: spot.mode for name, spot in state.spot.items()}
+    if plan.accounts == "all":
+        names = sorted(set(state.accounts) - SYSTEM_ACCOUNTS)
+    elif plan.accounts == PORTFOLIO:
+        names = sorted(name for name, mode in mode_of.items() if mode == PORTFOLIO)
+    else:
+        names = sorted(plan.accounts)
+    held = state.accounts
+    out += [
+        ev.SetMode(ts=ts, account=n, mode=model) for n in names if n not in held or mode_of.get(n, STANDARD) != model
+    ]
+    return out

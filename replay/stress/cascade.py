@@ -19,6 +19,12 @@ event at the same event time naming only what the sales moved. Rounds repeat unt
 decides nothing (the fixed point), at most `max_rounds`; a step that stops at the cap is
 reported as not converged.
 
+A configuration that changes the population (the backtest's margin model, rules, tiers or
+leverage cap) is applied first, as input events at the population's event time
+(`replay.backtest.stream.state_events`): what they liquidate is step 0's, and an event the
+engine refuses is reported as `unapplied` with its reason (a model switch of an account with
+open positions: the account stays in its mode).
+
 Every division rounds down (prices to the tick below, shares of a price, notional), documented
 where it happens; every figure is an int in micro-USDC or in the price scale.
 """
@@ -41,6 +47,7 @@ from clearinghouse.state import State
 from events import schema as ev
 from events.bounds import MAX_PX
 from events.units import NTL_DIV, RATE
+from replay.backtest.stream import state_events
 from replay.overdeleverage import declined
 from replay.stress.configs import StressConfig, with_policy
 from replay.stress.overshoot import Overshoot, Trace, overshoot_of
@@ -94,6 +101,16 @@ class StepFigures:
         return sum(self.liquidated.values())
 
 
+@dataclass(frozen=True)
+class Unapplied:
+    """A configuration's event the engine refused: the event type, the account or market it
+    names, and the engine's reason."""
+
+    event: str
+    subject: str
+    reason: str
+
+
 @dataclass
 class StressRun:
     """One configuration under one ADL policy: the figures of every step (step 0 is the
@@ -106,6 +123,7 @@ class StressRun:
     digest: str
     overshoot: Overshoot
     accounts: int
+    unapplied: list[Unapplied] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(getattr(s, name) for s in self.steps)
@@ -127,7 +145,7 @@ class Stepper:
     every round (tests do)."""
 
     def __init__(self, state: State, scenario: Scenario, config: StressConfig, policy: str, full_scan: bool) -> None:
-        self.state, self.scenario = state, scenario
+        self.state, self.scenario, self.config = state, scenario, config
         self.base = with_policy(config.liquidation, policy)
         state.liquidation = self.base
         self.engine = Engine(state, full_scan=full_scan)
@@ -165,10 +183,30 @@ class Stepper:
 
     # ---- the steps --------------------------------------------------------------------------
 
-    def figures0(self) -> StepFigures:
-        step = StepFigures(step=0, ts=self.start)
-        self._close(step)
-        return step
+    def figures0(self, check: bool) -> tuple[StepFigures, list[Unapplied]]:
+        """Step 0: the population, with the configuration applied (its decisions are step 0's)
+        and the configuration's events the engine refused."""
+        figures = StepFigures(step=0, ts=self.start)
+        unapplied: list[Unapplied] = []
+        plan = self.config.plan
+        if plan is not None:
+            liquidator_before = self._liquidator_value()
+            found: set[str] = set()
+            for event in state_events(plan, self.state):
+                seq = self.state.next_seq
+                derived = self.engine.apply(event)
+                figures.rounds += 1
+                self._check(check, f"the configuration's {ev.event_type(event)} event")
+                for refused in (d for d in derived if type(d) is ev.Rejected and d.seq == seq):
+                    subject = event.coin if type(event) is ev.Market else getattr(event, "account", "")
+                    unapplied.append(Unapplied(refused.event, subject, refused.reason))
+                self._tally(figures, derived, found)
+                self.trace.append((event, self.state.liquidation))
+                self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
+            figures.found_below = len(found)
+            figures.liquidator_pnl = self._liquidator_value() - liquidator_before
+        self._close(figures)
+        return figures, unapplied
 
     def step(self, k: int, max_rounds: int, check: bool) -> StepFigures:
         state, scenario = self.state, self.scenario
@@ -183,10 +221,7 @@ class Stepper:
             event = ev.Prices(ts=figures.ts, prices=points)
             derived = self.engine.apply(event)
             figures.rounds += 1
-            if check:
-                errors = conservation_errors(state) + bound_errors(state)
-                if errors:
-                    raise StressError(f"step {k}, round {figures.rounds}: {errors[0]}")
+            self._check(check, f"step {k}, round {figures.rounds}")
             decided = self._tally(figures, derived, found)
             self.trace.append((event, state.liquidation))
             self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
@@ -205,6 +240,12 @@ class Stepper:
         figures.liquidator_pnl = self._liquidator_value() - liquidator_before
         self._close(figures)
         return figures
+
+    def _check(self, check: bool, where: str) -> None:
+        if check:
+            errors = conservation_errors(self.state) + bound_errors(self.state)
+            if errors:
+                raise StressError(f"{where}: {errors[0]}")
 
     def _tally(self, figures: StepFigures, derived: list[ev.DerivedEvent], found: set[str]) -> bool:
         """Adds the round's decisions to the step's figures; whether there were any."""
@@ -306,7 +347,8 @@ def run(
     and bounds after every round."""
     state = decode_state(population)
     stepper = Stepper(state, scenario, config, policy, full_scan)
-    steps = [stepper.figures0()]
+    figures0, unapplied = stepper.figures0(check)
+    steps = [figures0]
     for k in range(1, scenario.steps + 1):
         steps.append(stepper.step(k, max_rounds, check))
         if progress is not None:
@@ -319,4 +361,5 @@ def run(
         digest=state_digest(state),
         overshoot=overshoot_of(population, stepper.base, stepper.trace, stepper.declined),
         accounts=len(state.accounts),
+        unapplied=unapplied,
     )

@@ -68,6 +68,7 @@ def run_json(run: StressRun) -> dict[str, Any]:
         "bad_debt": usdc(run.total("bad_debt")),
         "pool_shortfall": usdc(run.total("pool_shortfall")),
         "overshoot": {"over": usdc(over.over), "under": usdc(over.under), "net": usdc(over.net)},
+        "unapplied": [{"event": u.event, "subject": u.subject, "reason": u.reason} for u in run.unapplied],
         "converged": run.converged,
         "unconverged_steps": [s.step for s in run.steps if not s.converged],
         "steps": [step_json(s) for s in run.steps],

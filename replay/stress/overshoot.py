@@ -1,7 +1,8 @@
 """The over-deleveraging of a stress run (docs/adl.md), measured by `replay.overdeleverage` on
-the run's own price path: every `prices` event fed to the engine, each under the liquidation
-settings in force at it (the scenario thins the depth step by step), replayed with and without
-the ADL fills (the liquidator absorbing), round by round."""
+the run's own price path: every event fed to the engine (the configuration's, then the
+`prices` events), each under the liquidation settings in force at it (the scenario thins the
+depth step by step), replayed with and without the ADL fills (the liquidator absorbing), round
+by round."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from clearinghouse.state import LiquidationConfig
 from events import schema as ev
 from replay.overdeleverage import measure
 
-Trace = list[tuple[ev.Prices, LiquidationConfig]]
+Trace = list[tuple[ev.InputEvent, LiquidationConfig]]  # each event fed to the engine, its settings
 
 
 class Overshoot(NamedTuple):

@@ -4,7 +4,7 @@ built with the audit report's style, table and figure helpers (`replay.report`).
 The plot has three panels: each market's mark over the scenario as a change from its start (one
 colour per market, one line style per run); the notional liquidated in each step, per run; and
 the runs side by side on their totals (liquidated, ADL, bad debt, pool shortfall). Tables give
-the totals of every run, then each run's steps.
+the totals of every run, then each run's steps and the configuration's events the engine refused.
 """
 
 from __future__ import annotations
@@ -177,5 +177,12 @@ def render_html(runs: list[StressRun], scenario: Scenario) -> str:
     for run in runs:
         parts.append(f"<h2>{e(_label(run))}: each step</h2>")
         parts.append(f"<details><summary>{len(run.steps)} steps</summary>{_steps_table(run)}</details>")
+        if run.unapplied:
+            rows = [[e(u.event), e(u.subject), e(u.reason)] for u in run.unapplied]
+            parts.append(
+                f"<details class='unapplied'><summary>{len(rows):,} of the configuration's events refused by "
+                "the engine before step 1 (the accounts stay in their mode; docs/stress.md)</summary>"
+                f"{html_table(['event', 'account or market', 'reason'], rows, set())}</details>"
+            )
     parts.append("</body></html>")
     return "".join(parts)

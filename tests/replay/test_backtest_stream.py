@@ -1,12 +1,17 @@
 """How a backtest configuration becomes input events (replay/backtest/stream.py): what is injected
-where, what is rewritten, and that the as-logged configuration changes nothing."""
+where, what is rewritten, that the as-logged configuration changes nothing, and the events that
+apply a configuration to a state (a stress run's population)."""
 
 from __future__ import annotations
 
-from clearinghouse.state import LiquidationConfig
+import json
+from pathlib import Path
+
+from clearinghouse.engine import Engine
+from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
-from replay.backtest.config import Plan, as_logged
-from replay.backtest.stream import Rewriter
+from replay.backtest.config import Plan, as_logged, plan, read_config
+from replay.backtest.stream import Rewriter, state_events
 
 TIERS = [ev.MarginTier(0, 40), ev.MarginTier(100_000_000_000, 20)]
 RULES = ev.Rules(pm=ev.PmParams(min_value=0))
@@ -87,3 +92,44 @@ def test_the_first_event_is_injected_before_once_across_blocks() -> None:
     )
     assert first == [ev.Rules(ts=7, pm=ev.PmParams(min_value=0)), ev.Deposit(ts=7, account="a", amount=1)]
     assert second == [ev.Deposit(account="b", amount=1)]
+
+
+def _state() -> State:
+    engine = Engine()
+    for event in (
+        ev.Market(ts=1, coin="BTC", sz_decimals=3, margin_tiers=TIERS),
+        ev.Market(ts=1, coin="ETH", sz_decimals=3, margin_tiers=[ev.MarginTier(0, 10)]),
+        ev.Deposit(ts=2, account="a", amount=1_000_000),
+        ev.Deposit(ts=3, account="b", amount=1_000_000),
+        ev.SetMode(ts=7, account="b", mode="unified"),
+    ):
+        assert not engine.apply(event), event
+    return engine.state
+
+
+def test_a_state_gets_the_rules_the_changed_listings_and_the_switches_at_its_time() -> None:
+    out = state_events(_plan(model="unified", rules=RULES, max_leverage=25), _state())
+    assert out == [
+        ev.Rules(ts=7, pm=ev.PmParams(min_value=0)),
+        # BTC's 40x tier capped at 25; ETH's 10x is under the cap: not re-listed
+        ev.Market(ts=7, coin="BTC", sz_decimals=3, margin_tiers=[ev.MarginTier(0, 25), TIERS[1]]),
+        ev.SetMode(ts=7, account="a", mode="unified"),  # b is unified already
+    ]
+    # nobody is in portfolio margin; a list is switched as named (the engine judges unknown names)
+    assert state_events(_plan(model="standard", accounts="portfolio"), _state()) == []
+    assert state_events(_plan(model="standard", accounts=frozenset({"zed", "b"})), _state()) == [
+        ev.SetMode(ts=7, account="b", mode="standard"),
+        ev.SetMode(ts=7, account="zed", mode="standard"),
+    ]
+
+
+def test_a_null_loss_limit_is_no_limit_and_an_absent_one_keeps_the_logs(tmp_path: Path) -> None:
+    logged = LiquidationConfig(loss_limit=5_000_000)
+    for body, limit in (
+        ({"liquidator_loss_limit": None}, None),
+        ({}, 5_000_000),
+        ({"liquidator_loss_limit": "7"}, 7_000_000),
+    ):
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"name": "c", "liquidation": body}))
+        assert plan(read_config(path), logged, 100_000, str(path)).liquidation.loss_limit == limit

@@ -92,6 +92,35 @@ def test_same_digests_whatever_the_workers(tmp_path: Path) -> None:
     assert runs["1"][1]["adl_count"] > runs["1"][0]["adl_count"]
 
 
+def test_configurations_change_the_population_before_step_1(tmp_path: Path) -> None:
+    """The backtest's configuration files: a leverage cap of 8x re-lists X before step 1 (MM =
+    notional / 16); a switch to unified is refused for every account with a position and
+    reported. Liquidations at mark: no fill moves the price."""
+    log, scenario = _log(tmp_path), _file(tmp_path, "fall.json", FALL)
+    cap = _file(tmp_path, "cap.json", {"name": "cap8", "max_leverage": 8})
+    unified = _file(tmp_path, "unified.json", {"name": "unified", "model": "unified"})
+    args = ("--log", str(log), "--scenario", scenario, "--liquidation", "mark", "--config", cap, "--config", unified)
+    runs = {workers: _stress(*args, "--workers", workers) for workers in ("1", "2")}
+    assert runs["1"] == runs["2"]
+    capped, switched = runs["1"]
+    # X at 94: under 8x MM is 58.75, so a (value 40) and b (50) are sold, 10 at 94 each; c (68) is safe.
+    assert (capped["config"], capped["found_below"], capped["liquidated_notional"]) == ("cap8", 2, "1880.0")
+    assert capped["unapplied"] == []
+    # The switch applies to nobody: a, b, c and mm hold positions, so under 10x only a goes (MM 47).
+    assert (switched["config"], switched["found_below"], switched["liquidated_notional"]) == ("unified", 1, "940.0")
+    reason = "switching modes needs no open position"
+    assert switched["unapplied"] == [
+        {"event": "set_mode", "subject": name, "reason": reason} for name in ("a", "b", "c", "mm")
+    ]
+    # the full-scan twin decides the same
+    assert _stress(*args, "--full-scan") == runs["1"]
+    table = cli("stress", *args, "--out", str(tmp_path / "out")).stdout
+    assert f"unified/hl-queue: 4 set_mode refused ({reason}): a, b, c, ..." in " ".join(table.split())
+    page = (tmp_path / "out" / "stress.html").read_text()
+    assert page.count("<details class='unapplied'>") == 1  # the unified run's, none for cap8
+    assert f"<tr><td>set_mode</td><td>mm</td><td>{reason}</td></tr>" in page
+
+
 def test_each_adl_policy_is_a_run_of_its_own() -> None:
     """`--adl` repeated: one run per policy, in the order given, under the same flags."""
     runs = _stress(*GENERATE, "--scenario", "uniform", "--adl", "pro-rata", "--adl", "hl-queue", "--adl", "pro-rata")
@@ -115,12 +144,26 @@ def test_other_mistakes_are_one_line(tmp_path: Path) -> None:
     assert "neither a built-in (btc-led, oct-2025, uniform) nor a file" in error(
         "stress", *GENERATE, "--scenario", "october"
     )
-    off = _file(tmp_path, "off.json", {"liquidation": {"liquidation": "off"}})
+    off = _file(tmp_path, "off.json", {"name": "off", "liquidation": {"liquidation": "off"}})
     assert "mode 'off' cannot be stressed" in error("stress", *GENERATE, "--scenario", "uniform", "--config", off)
-    bad = _file(tmp_path, "bad.json", {"liquidation": {"impact": "1"}})
-    assert "unknown liquidation setting 'impact'" in error(
-        "stress", *GENERATE, "--scenario", "uniform", "--config", bad
+    assert "mode 'external' cannot be stressed" in error(
+        "stress", *GENERATE, "--scenario", "uniform", "--liquidation", "external"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"liquidation": {"depth": "1"}}, "Object missing required field `name`"),
+        ({"name": "x", "liquidation": {"impact": "1"}}, "Object contains unknown field `impact` - at `$.liquidation`"),
+        ({"name": "x", "model": "cross"}, "unknown margin model 'cross' (known: standard, unified, portfolio, risk)"),
+        ({"name": "x", "liquidation": {"depth": 600}}, "Expected `str | null`, got `int` - at `$.liquidation.depth`"),
+    ],
+)
+def test_bad_configuration_files_are_the_backtests_one_line_errors(tmp_path: Path, body: object, said: str) -> None:
+    bad = _file(tmp_path, "bad.json", body)
+    line = error("stress", *GENERATE, "--scenario", "uniform", "--config", bad)
+    assert line == f"clearinghouse: error: {bad}: {said} (docs/backtest.md, configuration)"
     assert "--at and --time pick a point of a --log" in error(
         "stress", *GENERATE, "--scenario", "uniform", "--at", "3"
     )

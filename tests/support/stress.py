@@ -23,9 +23,12 @@ def population(*lines: str) -> bytes:
     return encode_state(engine.state)
 
 
-def stressed(pop: bytes, scenario: Scenario, liquidation: LiquidationConfig, name: str = "test") -> StressRun:
-    """The run on the trigger index, checked against its full-scan twin."""
-    config = StressConfig(name, liquidation)
+def stressed(
+    pop: bytes, scenario: Scenario, liquidation: LiquidationConfig | StressConfig, name: str = "test"
+) -> StressRun:
+    """The run on the trigger index (under a configuration, or the liquidation settings alone),
+    checked against its full-scan twin."""
+    config = liquidation if isinstance(liquidation, StressConfig) else StressConfig(name, liquidation)
     fast = run(pop, scenario, config, "hl-queue", check=True)
     full = run(pop, scenario, config, "hl-queue", check=True, full_scan=True)
     assert fast.steps == full.steps
