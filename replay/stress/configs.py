@@ -33,7 +33,7 @@ __all__ = [
 # The stress defaults under every configuration (the flags of `run` override them): impact
 # execution with a book of 100,000 USDC per 1% of price, so liquidations move marks, and a finite
 # backstop: the liquidator absorbs at most 100 USDC of loss per takeover and declines deeper
-# ones, which then go through ADL (docs/stress.md, "Defaults").
+# ones, which then go through ADL (docs/stress.md, "Configurations, defaults and ADL policies").
 STRESS_LIQUIDATION = LiquidationConfig(mode="impact", depth=100_000_000_000, loss_limit=100_000_000)
 
 
