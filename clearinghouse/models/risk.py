@@ -144,15 +144,15 @@ class RiskModel(UnifiedModel):
         or above it."""
         r = rules_of(state)
         book = self.book(state, account, spot)
-        before = figures(book, r)
         after = figures(with_tokens(book, r, token, -amount, price(state, token), fee - amount * px // NTL_DIV), r)
-        if after.initial > before.initial and after.equity < after.initial:
+        if after.equity < after.initial and after.initial > figures(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:
-        """A cross fill that raises the initial requirement must leave equity at or above it."""
+        """A cross fill that raises the initial requirement must leave equity at or above it (the
+        requirement before the fill is worked out only when equity after it falls short)."""
         pos = account.positions.get(coin)
         market = state.markets[coin]
         if (pos is not None and not pos.cross) or (pos is None and market.only_isolated):
@@ -161,9 +161,8 @@ class RiskModel(UnifiedModel):
         book = self.book(state, account, spot)
         held = pos.szi if pos is not None else 0
         cash = margin.value(held + szi, market.mark) - margin.value(held, market.mark) - szi * px // NTL_DIV - fee
-        before = figures(book, r)
         after = figures(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
-        if after.initial > before.initial and after.equity < after.initial:
+        if after.equity < after.initial and after.initial > figures(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
