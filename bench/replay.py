@@ -38,6 +38,13 @@ times and keeps the fastest of each (all N must reach the same state digest); th
 compares run in turns (decode, off, PM off, decode, ...; then on, PM on, on, ...), so that the
 machine's drift over minutes falls on both sides of it. Every pass runs in a fresh interpreter,
 so none inherits the heap of the logs' generation or of an earlier pass.
+
+With the PM stream, `--risk` (on by default; `--no-risk` skips it) replays the same PM stream with
+the accounts it puts in portfolio margin switched to the risk model instead (the backtest
+configuration `{"model": "risk", "accounts": "portfolio"}`: their `set_mode` rewritten by
+`replay.backtest.stream.Rewriter`), liquidation on, in turns with the other liquidation-on
+passes: `risk_over_plain` is the perp-only stream's time over the risk stream's (target: 0.7 or
+more, as for portfolio margin), `risk_over_pm` the PM stream's over the risk stream's.
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ from clearinghouse.engine import Engine  # noqa: E402
 from clearinghouse.state import LiquidationConfig, State  # noqa: E402
 from events.eventlog import EventLog  # noqa: E402
 from events.schema import LiquidationTriggered, event_type  # noqa: E402
+from replay.backtest.config import Plan  # noqa: E402
+from replay.backtest.stream import Rewriter  # noqa: E402
 from replay.workload import GeneratorConfig, generate  # noqa: E402
 
 BLOCK = 1000
@@ -81,6 +90,15 @@ def write_log(path: Path, config: GeneratorConfig) -> None:
                 log.append(block)
                 block = []
         log.append(block)
+
+
+def write_risk_log(path: Path, source: Path) -> None:
+    """The log at `source` with the accounts it puts in portfolio margin switched to the risk model
+    (as the backtest configuration `{"model": "risk", "accounts": "portfolio"}` replays it)."""
+    rewriter = Rewriter(Plan("risk", ON, 0, model="risk", accounts="portfolio"))
+    with EventLog(source, readonly=True) as log, EventLog(path) as out:
+        for _, events in log.blocks():
+            out.append(rewriter.block(events))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +154,7 @@ def facts(state: State) -> dict[str, Any]:
         "accounts": len(state.accounts),
         "markets": len(state.markets),
         "pm_accounts": sum(1 for s in state.spot.values() if s.mode == "portfolio"),
+        "risk_accounts": sum(1 for s in state.spot.values() if s.mode == "risk"),
         "usdc_utilisation": util,
         "usdc_borrow_apy": borrow_apy,
         "digest": state_digest(state),
@@ -201,6 +220,20 @@ def pm_report(share: float, off: Pass, on: Pass, plain_off: Pass, plain_on: Pass
     }
 
 
+def risk_report(on: Pass, pm_on: Pass, plain_on: Pass) -> dict[str, object]:
+    """The risk stream's figures (liquidation on), against the perp-only and PM streams'."""
+    count = on.facts["events"]
+    return {
+        "risk_accounts": on.facts["risk_accounts"],
+        "risk_engine_liquidation_events_per_s": round(count / on.seconds),
+        "risk_over_plain": round(plain_on.seconds / on.seconds, 3),
+        "risk_over_pm": round(pm_on.seconds / on.seconds, 3),
+        "risk_rejected": on.kinds["rejected"],
+        "risk_liquidations": on.kinds["liquidation_triggered"],
+        "risk_liquidation_digest": on.facts["digest"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -222,6 +255,12 @@ def main() -> None:
     parser.add_argument(
         "--pm-share", type=float, default=0.2, help="share of PM accounts in the last stream (0: skip it)"
     )
+    parser.add_argument(
+        "--risk",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also replay the PM stream with its PM accounts in the risk model (liquidation on)",
+    )
     args = parser.parse_args()
     events, accounts, markets = (100_000, 10_000, 20) if args.quick else (1_000_000, 100_000, 50)
     config = GeneratorConfig(
@@ -232,7 +271,7 @@ def main() -> None:
         max_step_ms=args.max_step_ms,
     )
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        path, pm_path = Path(tmp) / "events", Path(tmp) / "pm"
+        path, pm_path, risk_path = Path(tmp) / "events", Path(tmp) / "pm", Path(tmp) / "risk"
         streams = [("", path, config)]
         if args.pm_share:
             streams.append(("PM ", pm_path, dataclasses.replace(config, pm_share=args.pm_share)))
@@ -242,9 +281,14 @@ def main() -> None:
             print(
                 f"generated and wrote {made.events:,} {what}events in {time.perf_counter() - t0:.1f}s", file=sys.stderr
             )
+        risk = args.risk and bool(args.pm_share)
+        if risk:
+            write_risk_log(risk_path, pm_path)
         pm = {"pm off": (engine_pass, (pm_path, OFF))} if args.pm_share else {}
         timed = rounds(args.repeat, {"decode": (decode_pass, (path,)), "off": (engine_pass, (path, OFF)), **pm})
         pm = {"pm on": (engine_pass, (pm_path, ON))} if args.pm_share else {}
+        if risk:
+            pm["risk on"] = (engine_pass, (risk_path, ON))
         timed |= rounds(args.repeat, {"on": (engine_pass, (path, ON)), **pm})
         decode, off, on = timed["decode"], timed["off"], timed["on"]
         held, peak = fresh(memory_pass, path, OFF)
@@ -294,6 +338,8 @@ def main() -> None:
         )
         if args.pm_share:
             result.update(pm_report(args.pm_share, timed["pm off"], timed["pm on"], off, on))
+        if risk:
+            result.update(risk_report(timed["risk on"], timed["pm on"], on))
     if args.json:
         print(json.dumps(result, indent=2))
         return

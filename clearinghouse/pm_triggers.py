@@ -28,8 +28,8 @@ banded too (while its ratio holds), so its first fill finds its sizing.
 
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
 account exposed to it on such a tick. A model whose buffer is not such a sum (`sized` False: the
-risk model's maximum over scenarios) gets bands every move leaves, on each coin it is exposed
-to, and no sizing: each tick or funding payment of those coins and each of its fills checks it
+risk model's maximum over scenarios) gets the bands `risk.bands` sizes from its own bound on
+how fast its buffer can fall per unit of each price, and no sizing: each of its fills checks it
 exactly.
 """
 
@@ -39,6 +39,7 @@ from sortedcontainers import SortedList
 
 from clearinghouse import lending, margin, portfolio
 from clearinghouse.models.base import MarginModel
+from clearinghouse.risk import bands as risk_bands
 from clearinghouse.scopes import isolated_scope, isolated_scopes
 from clearinghouse.spot import USDC
 from clearinghouse.state import Account, MarketState, SpotAccount, State
@@ -192,9 +193,11 @@ class PmBands:
             out[scope.name, 1] = self._put(
                 name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
             )
-        if not model.sized:  # every move of a coin it holds (and every fill) sends it for an exact check
-            for coin in _exposed(state, account, spot, model):
-                out[coin, 0] = self._put(name, old, coin, 0, markets[coin], 0, 0, 0)
+        if not model.sized:  # the risk model: bands from its own bound; every fill sends it for an exact check
+            buffers = model.buffers(state, account, spot, now)
+            coins = _exposed(state, account, spot, model)
+            for coin, (share, k, szi) in risk_bands.shares(state, account, spot, coins, buffers[0]).items():
+                out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
             for entry in old.values():
                 self._drop(name, entry)
             if out:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Protocol
 
 from clearinghouse.portfolio import Cash, Check
+from clearinghouse.risk.requirement import RiskFigures
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope
 from clearinghouse.state import Account, MarketState, SpotAccount, State
@@ -161,12 +162,14 @@ class MarginModel(Protocol):
         """Rejects a perp fill of `szi` (signed) at `px` paying `fee` the model does not finance."""
         ...
 
-    def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
+    def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | RiskFigures | None:
         """Figures the liquidation check and the bands both use, computed once (None: none)."""
         ...
 
-    def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
-        """Whether anything of the account is liquidatable now."""
+    def liquidatable(
+        self, state: State, account: Account, spot: SpotAccount | None, now: Check | RiskFigures | None = None
+    ) -> bool:
+        """Whether anything of the account is liquidatable now (`now`: its `precheck`)."""
         ...
 
     def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
@@ -188,7 +191,7 @@ class MarginModel(Protocol):
         ...
 
     def buffers(
-        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+        self, state: State, account: Account, spot: SpotAccount, now: Check | RiskFigures | None
     ) -> tuple[int, int | None] | None:
         """How far its figures are from their triggers: (the ratio's or maintenance's, the
         partial borrow threshold's or None without a borrow); None: nothing can trigger."""

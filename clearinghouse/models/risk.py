@@ -17,7 +17,7 @@ from clearinghouse.errors import Reject
 from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.models.unified import UnifiedModel
-from clearinghouse.portfolio import Cash, Check
+from clearinghouse.portfolio import Cash
 from clearinghouse.risk.exposure import LOAN_TOKENS, Book, book_of, with_fill, with_tokens
 from clearinghouse.risk.params import RiskRules, resolved
 from clearinghouse.risk.requirement import RiskFigures, figures
@@ -144,15 +144,15 @@ class RiskModel(UnifiedModel):
         or above it."""
         r = rules_of(state)
         book = self.book(state, account, spot)
-        before = figures(book, r)
         after = figures(with_tokens(book, r, token, -amount, price(state, token), fee - amount * px // NTL_DIV), r)
-        if after.initial > before.initial and after.equity < after.initial:
+        if after.equity < after.initial and after.initial > figures(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_fill(
         self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
     ) -> None:
-        """A cross fill that raises the initial requirement must leave equity at or above it."""
+        """A cross fill that raises the initial requirement must leave equity at or above it (the
+        requirement before the fill is worked out only when equity after it falls short)."""
         pos = account.positions.get(coin)
         market = state.markets[coin]
         if (pos is not None and not pos.cross) or (pos is None and market.only_isolated):
@@ -161,9 +161,8 @@ class RiskModel(UnifiedModel):
         book = self.book(state, account, spot)
         held = pos.szi if pos is not None else 0
         cash = margin.value(held + szi, market.mark) - margin.value(held, market.mark) - szi * px // NTL_DIV - fee
-        before = figures(book, r)
         after = figures(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
-        if after.initial > before.initial and after.equity < after.initial:
+        if after.equity < after.initial and after.initial > figures(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
@@ -181,8 +180,11 @@ class RiskModel(UnifiedModel):
         if spot is not None and spot.borrowed:
             raise Reject("leaving the risk model needs every borrow repaid")
 
-    def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | None:
-        return None
+    def precheck(self, state: State, account: Account, spot: SpotAccount) -> RiskFigures | None:
+        """The book's figures, worked out once for the liquidation check and the bands after it
+        (None: nothing to liquidate in the book, which `book_broken` sees without them)."""
+        book = self.book(state, account, spot)
+        return figures(book, rules_of(state)) if book.units else None
 
     def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
         """Equity below maintenance with something to liquidate (a cross position or a token)."""
@@ -196,9 +198,13 @@ class RiskModel(UnifiedModel):
         f = self.figures(state, account, spot)
         return f.equity, f.maintenance
 
-    def liquidatable(self, state: State, account: Account, spot: SpotAccount | None, now: Check | None = None) -> bool:
+    def liquidatable(
+        self, state: State, account: Account, spot: SpotAccount | None, now: RiskFigures | None = None
+    ) -> bool:
         if any(s.below for s in isolated_scopes(account, state.markets)):
             return True
+        if now is not None:  # `precheck`'s: the book has something to liquidate
+            return now.equity < now.maintenance
         return self.book_broken(state, account, spot)
 
     def market_scopes(self, account: Account, markets: dict[str, MarketState]) -> list[Scope]:
@@ -208,10 +214,11 @@ class RiskModel(UnifiedModel):
         return RATE
 
     def buffers(
-        self, state: State, account: Account, spot: SpotAccount, now: Check | None
+        self, state: State, account: Account, spot: SpotAccount, now: RiskFigures | None
     ) -> tuple[int, int | None] | None:
-        """Distance from maintenance (not split into bands: `sized` is False)."""
-        f = self.figures(state, account, spot)
+        """Distance from maintenance (`now`: `precheck`'s figures, if at hand), which
+        `risk.bands` splits among the coins."""
+        f = self.figures(state, account, spot) if now is None else now
         return f.equity - f.maintenance, None
 
 
