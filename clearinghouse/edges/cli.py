@@ -38,6 +38,7 @@ from clearinghouse.edges.httpserver import Limits
 from clearinghouse.edges.jsonlog import configure_logging
 from clearinghouse.edges.runner import LogBehind, RunResult, check_snapshots, repair, run
 from clearinghouse.edges.stress import run_all
+from clearinghouse.edges.tables import print_tables, table
 from clearinghouse.engine import Engine
 from clearinghouse.lending import USDC
 from clearinghouse.liquidation import SETTING_RANGES, settings_error
@@ -736,34 +737,13 @@ def _state_output(args: argparse.Namespace, state: State) -> None:
         _print_overview(view)
 
 
-# ---- tables -------------------------------------------------------------------------------------
-
-
-def _table(*columns: str) -> Table:
-    """A plain table: the first column left-aligned (names), the others right-aligned (figures)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for i, title in enumerate(columns):
-        table.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
-    return table
-
-
-def _print_tables(*parts: str | Table) -> None:
-    """Lines and tables on stdout; piped, at full width (a table is never wrapped to 80 columns)."""
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
-    for part in parts:
-        if isinstance(part, Table):
-            console.print(part)
-        else:
-            print(part)
-
-
 def _print_overview(view: dict[str, Any]) -> None:
     """The book's summary: counts and sizes with thousands separators, USDC to the cent (the JSON
     view has every figure exact), prices as they are, seqs plain (they are typed back as arguments)."""
-    markets = _table("market", "mark", "open interest", "OI (USDC)")
+    markets = table("market", "mark", "open interest", "OI (USDC)")
     for m in view["markets"]:
         markets.add_row(m["coin"], grouped(m["mark"]), grouped(m["open_interest"]), cents(m["open_interest_usd"]))
-    leveraged = _table("account", "margin ratio", "leverage", "account value", "maintenance")
+    leveraged = table("account", "margin ratio", "leverage", "account value", "maintenance")
     for a in view["most_leveraged"]:
         leveraged.add_row(
             a["account"], a["margin_ratio"], a["leverage"], cents(a["account_value"]), cents(a["maintenance"])
@@ -783,11 +763,11 @@ def _print_overview(view: dict[str, Any]) -> None:
     ]
     if "lending" in view:
         parts += _lending_tables(view["lending"])
-    _print_tables(*parts, "", f"state digest {view['digest']}")
+    print_tables(*parts, "", f"state digest {view['digest']}")
 
 
 def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
-    pools = _table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
+    pools = table("token", "supplied", "lent", "utilisation", "borrow APY", "supply APY")
     for p in view["pools"]:
         amount = cents if p["token"] == USDC else grouped
         pools.add_row(
@@ -800,7 +780,7 @@ def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
         pools,
     ]
     if view["highest_pm_ratio"]:
-        ratios = _table("account", "PM ratio", "borrowed", "liq. value")
+        ratios = table("account", "PM ratio", "borrowed", "liq. value")
         for a in view["highest_pm_ratio"]:
             ratios.add_row(a["account"], a["pm_ratio"], cents(a["borrowed"]), cents(a["liquidation_value"]))
         parts += ["", "highest PM ratios (liquidated above 0.95):", ratios]
@@ -810,7 +790,7 @@ def _lending_tables(view: dict[str, Any]) -> list[str | Table]:
 def _print_account(name: str, body: dict[str, Any]) -> None:
     """One account for people (--json gives the clearinghouseState body, every figure exact)."""
     summary = body["marginSummary"]
-    positions = _table("coin", "size", "entry", "value", "unrealized PnL", "liq. price", "leverage", "margin")
+    positions = table("coin", "size", "entry", "value", "unrealized PnL", "liq. price", "leverage", "margin")
     for item in body["assetPositions"]:
         p = item["position"]
         lev = p["leverage"]
@@ -833,7 +813,7 @@ def _print_account(name: str, body: dict[str, Any]) -> None:
         f"withdrawable {cents(body['withdrawable'])}",
     ]
     parts += [positions] if body["assetPositions"] else ["no open positions"]
-    _print_tables(*parts)
+    print_tables(*parts)
 
 
 def cmd_replay_state(args: argparse.Namespace) -> int:
@@ -974,9 +954,9 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(shown)
         return 0
-    table = _table("config", "adl", "liquidated", "backstop", "adl fills", "bad debt", "pool shortfall", "digest")
+    runs = table("config", "adl", "liquidated", "backstop", "adl fills", "bad debt", "pool shortfall", "digest")
     for r in shown:
-        table.add_row(
+        runs.add_row(
             r["config"],
             r["adl"],
             cents(r["liquidated_notional"]),
@@ -994,7 +974,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         said += _refused(r)
     if args.out:
         said.append(f"report: {Path(args.out) / 'stress.html'}, figures: {Path(args.out) / 'stress.json'}")
-    _print_tables(said[0], table, *said[1:])
+    print_tables(said[0], runs, *said[1:])
 
 
 @contextmanager

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from clearinghouse.books import CANONICAL, Row, compare
 from clearinghouse.calculator import RATIO_DECIMALS, Answer, BookError, CannotHold, answer
+from clearinghouse.edges.tables import print_tables, table
 from clearinghouse.models.registry import MODELS
 from events.book import MarginBook
 from events.codec import CodecError, decode_document
@@ -95,22 +94,6 @@ def answer_json(a: Answer | CannotHold) -> dict[str, Any]:
     }
 
 
-def _table(*columns: str) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for i, title in enumerate(columns):
-        table.add_column(title, justify="left" if i == 0 else "right", no_wrap=i > 0)
-    return table
-
-
-def _print(*parts: str | Table) -> None:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
-    for part in parts:
-        if isinstance(part, Table):
-            console.print(part)
-        else:
-            print(part)
-
-
 def cmd_margin(args: argparse.Namespace) -> int:
     book = _read(args.book, MarginBook, "book")
     risk = _params(args.params)
@@ -119,7 +102,7 @@ def cmd_margin(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps({m: answer_json(a) for m, a in answers.items()}, indent=2) + "\n")
         return 0
-    summary = _table("model", "equity", "initial", "maintenance", "ratio")
+    summary = table("model", "equity", "initial", "maintenance", "ratio")
     notes: list[str | Table] = []
     for mode, a in answers.items():
         if isinstance(a, CannotHold):
@@ -129,11 +112,11 @@ def cmd_margin(args: argparse.Namespace) -> int:
         summary.add_row(mode, _usd(a.equity), _usd(a.initial), _usd(a.maintenance), _ratio(a.ratio) or "-")
         terms = a.breakdown.get("terms")
         if terms:
-            table = _table(f"{mode} term", "scan", "maintenance", "initial", "binding")
+            scans = table(f"{mode} term", "scan", "maintenance", "initial", "binding")
             for name, t in terms.items():
-                table.add_row(name, t.get("scan", ""), t["maintenance"], t["initial"], t.get("binding", ""))
-            notes.append(table)
-    _print("USDC, exact; ratio = maintenance / equity (liquidatable above 1)", summary, *notes)
+                scans.add_row(name, t.get("scan", ""), t["maintenance"], t["initial"], t.get("binding", ""))
+            notes.append(scans)
+    print_tables("USDC, exact; ratio = maintenance / equity (liquidatable above 1)", summary, *notes)
     return 0
 
 
@@ -162,19 +145,19 @@ def cmd_books(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(books_json(rows), indent=2) + "\n")
         return 0
-    table = _table("book", "model", "initial", "maintenance", "freed vs standard", "")
+    shown = table("book", "model", "initial", "maintenance", "freed vs standard", note="note")
     for r in rows:
         a = r.answer
         if isinstance(a, CannotHold):
-            table.add_row(r.book, r.model, "-", "-", "-", f"cannot hold: {a.reason}")
+            shown.add_row(r.book, r.model, "-", "-", "-", f"cannot hold: {a.reason}")
             continue
         freed = "-" if r.freed is None else f"{format_decimal(r.freed, 4)}%"
-        table.add_row(r.book, r.model, _usd(a.initial), _usd(a.maintenance), freed, "cheapest" if r.cheapest else "")
+        shown.add_row(r.book, r.model, _usd(a.initial), _usd(a.maintenance), freed, "cheapest" if r.cheapest else "")
     lines: list[str | Table] = [
         "Canonical books at one set of prices (USDC; freed: standard's IM less the model's, in %)"
     ]
     lines += [f"  {name}: {desc}" for name, (desc, _) in CANONICAL.items()]
-    _print(*lines, table)
+    print_tables(*lines, shown)
     if args.out:
         print(f"report: {args.out}")
     return 0

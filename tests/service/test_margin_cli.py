@@ -124,6 +124,10 @@ def test_books_json_and_table() -> None:
     }
     table = cli("books").stdout
     assert "cannot hold: a standard account cannot borrow" in table and "-516.04%" in table
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("book"))
+    assert header.split()[-1] == "note"  # remarks sit under a named, left-aligned column
+    assert not [line for line in lines if line != line.rstrip()]  # piped: no padding left at line ends
 
 
 def test_the_books_report_loads_in_a_browser_with_its_chart(tmp_path: Path) -> None:
