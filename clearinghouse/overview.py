@@ -31,10 +31,11 @@ RATIO_BP = 10_000  # margin ratios in basis points
 class Leveraged(NamedTuple):
     """One account of the leverage ranking; ratios in basis points."""
 
-    margin_ratio: int  # cross maintenance / cross account value
-    leverage: int  # cross notional / cross account value
+    margin_ratio: int  # maintenance / account value
+    leverage: int  # notional / account value
     account: str
-    cross: margin.Cross
+    account_value: int  # cross account value; a risk-model account's equity
+    maintenance: int  # cross maintenance; a risk-model account's maintenance
 
 
 def _traders(state: State) -> Iterator[tuple[str, Account]]:
@@ -44,26 +45,22 @@ def _traders(state: State) -> Iterator[tuple[str, Account]]:
             yield name, account
 
 
-def _portfolio(state: State, name: str) -> bool:
-    """Margined on its whole portfolio (ranked by its ratio, not its cross book)."""
-    return model_of(state, name).ratio_liquidation
-
-
 def most_leveraged(state: State, top: int) -> list[Leveraged]:
     """The `top` accounts with cross positions nearest liquidation: highest margin ratio first,
-    then highest leverage, then by name (portfolio-margin accounts are ranked by PM ratio in
-    the lending section instead). Shared by `overview` and the service's query API."""
+    then highest leverage, then by name. Portfolio-margin accounts are ranked by PM ratio in the
+    lending section instead; a risk-model account is ranked here on its own book's figures
+    (equity and maintenance over spot and perps). Shared by `overview` and the service's query API."""
     ranked = []
     for name, account in _traders(state):
-        if state.spot and _portfolio(state, name):
+        model = model_of(state, name) if state.spot else None
+        if model is not None and model.settles_with_pool:
             continue  # margined on the whole portfolio: ranked by PM ratio in the lending section
         cross = margin.cross_figures(account, state.markets)
+        value, maintenance = cross.account_value, cross.maintenance
+        if model is not None and model.ratio_liquidation:
+            value, maintenance = model.book_figures(state, account, state.spot.get(name))
         if cross.ntl:
-            ranked.append(
-                Leveraged(
-                    _ratio(cross.maintenance, cross.account_value), _ratio(cross.ntl, cross.account_value), name, cross
-                )
-            )
+            ranked.append(Leveraged(_ratio(maintenance, value), _ratio(cross.ntl, value), name, value, maintenance))
     ranked.sort(key=lambda r: (-r.margin_ratio, -r.leverage, r.account))
     return ranked[:top]
 
@@ -95,13 +92,13 @@ def overview(state: State, top: int = 10) -> dict[str, Any]:
         "markets": markets,
         "most_leveraged": [
             {
-                "account": name,
-                "margin_ratio": format_decimal(mr, 4),
-                "leverage": format_decimal(lev, 4),
-                "account_value": format_decimal(cross.account_value, USD_DECIMALS),
-                "maintenance": format_decimal(cross.maintenance, USD_DECIMALS),
+                "account": r.account,
+                "margin_ratio": format_decimal(r.margin_ratio, 4),
+                "leverage": format_decimal(r.leverage, 4),
+                "account_value": format_decimal(r.account_value, USD_DECIMALS),
+                "maintenance": format_decimal(r.maintenance, USD_DECIMALS),
             }
-            for mr, lev, name, cross in most_leveraged(state, top)
+            for r in most_leveraged(state, top)
         ],
         **({"lending": _lending(state, top)} if state.pools or state.spot else {}),
         "digest": state_digest(state),

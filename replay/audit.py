@@ -249,7 +249,8 @@ def _episode(
 
 def why(episode: Episode, mine: list[Any], healthy: Healthy | None, name: str, portfolio: bool) -> str:
     """One paragraph: how far below maintenance, which price move, where it would have survived
-    (`portfolio`: the account is in portfolio margin, its spot balances are not in `kept`)."""
+    (`portfolio`: margined on its whole portfolio, in portfolio margin or the risk model; its
+    spot balances are not in `kept`)."""
     triggered = [d for d in mine if isinstance(d, ev.LiquidationTriggered)]
     parts = [_found(found) for found in episode.before]
     if triggered:

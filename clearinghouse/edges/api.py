@@ -101,8 +101,8 @@ def nearest_liquidation(state: State, ranking: list[Leveraged]) -> dict[str, Any
             {
                 "account": ranked.account,
                 "margin_ratio": format_decimal(ranked.margin_ratio, 4),
-                "account_value": format_decimal(ranked.cross.account_value, USD_DECIMALS),
-                "maintenance": format_decimal(ranked.cross.maintenance, USD_DECIMALS),
+                "account_value": format_decimal(ranked.account_value, USD_DECIMALS),
+                "maintenance": format_decimal(ranked.maintenance, USD_DECIMALS),
                 "positions": [
                     {"coin": p["coin"], "szi": p["szi"], "liquidationPx": p["liquidationPx"]}
                     for p in (entry["position"] for entry in summary["assetPositions"])

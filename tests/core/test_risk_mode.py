@@ -181,3 +181,20 @@ def test_margin_moved_into_an_isolated_position_leaves_the_risk_book() -> None:
     rejected = book.reject(isolated_margin("a", "ETH", "4600.000001"))
     assert rejected.reason == "delta 4600.000001 is above the risk model's withdrawable 4600.0"
     book.ok(isolated_margin("a", "ETH", "4600"))
+
+
+def test_the_overview_ranks_a_risk_account_on_its_own_figures() -> None:
+    from clearinghouse.overview import overview
+
+    book = _book()
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    ranked = overview(book.state)["most_leveraged"]
+    # a: equity 20,000, MM 7,500 (above): ratio 0.375, leverage 100,000 / 20,000 = 5.
+    # b (standard, BTC at 40x): MM 100,000 / 80 = 1,250 on 1,000,000: ratio 12.5 bp, shown to
+    # 4 decimals half to even 0.0012; leverage 0.1
+    assert [
+        (r["account"], r["margin_ratio"], r["leverage"], r["account_value"], r["maintenance"]) for r in ranked
+    ] == [
+        ("a", "0.375", "5.0", "20000.0", "7500.0"),
+        ("b", "0.0012", "0.1", "1000000.0", "1250.0"),
+    ]
