@@ -236,7 +236,7 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
     given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
-    changes = {k: v for k, v in given.items() if v is not None and not isinstance(v, list)}  # stress: --adl each
+    changes = {k: v for k, v in given.items() if v is not None}
     if not changes and defaults is None:
         return None
     config = msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
@@ -955,7 +955,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         configs = _stress_configs(args)
     except (ScenarioError, StressConfigError) as exc:
         raise UserError(str(exc)) from None
-    policies = list(dict.fromkeys(args.adl or [DEFAULT_ADL]))
+    policies = list(dict.fromkeys(args.adl_policies or [DEFAULT_ADL]))
     population = _stress_population(args)
     with _progress(args, "stress steps") as progress:
         runs = run_all(
@@ -1399,7 +1399,8 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
 def _liquidation_args(
     p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)", several: bool = False
 ) -> None:
-    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy)."""
+    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy), gathered
+    in `adl_policies`, and the settings hold no single policy."""
     g = p.add_argument_group(title)
     g.add_argument(
         "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
@@ -1429,9 +1430,12 @@ def _liquidation_args(
         metavar="USDC",
         help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
     )
+    if several:
+        p.set_defaults(adl=None)
     g.add_argument(
         "--adl",
         action="append" if several else "store",
+        dest="adl_policies" if several else "adl",
         choices=list(POLICIES),
         metavar="POLICY",
         help=f"auto-deleveraging policy: {', '.join(POLICIES)} (default {DEFAULT_ADL}; docs/adl.md)"
