@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
+from events.bounds import MAX_MARKET_DEPTHS, NAME_PATTERN
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
@@ -212,11 +214,17 @@ def _share(text: str) -> float:
 
 
 class SettingFlag(NamedTuple):
-    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit."""
+    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit;
+    `each`: a map, the flag given once per entry (`shown` writes one entry)."""
 
     flag: str
     dest: str
     shown: Callable[[Any], str]
+    each: bool = False
+
+
+def _usdc(micro: int) -> str:
+    return format_decimal(micro, USD_DECIMALS, 0)
 
 
 BPS_DECIMALS = 2  # basis points with two decimals are parts per million
@@ -224,11 +232,10 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "mode": SettingFlag("--liquidation", "liquidation", str),
     "slippage_ppm": SettingFlag("--slippage-bps", "slippage_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
     "impact_ppm": SettingFlag("--impact-bps", "impact_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
-    "depth": SettingFlag("--depth", "depth", lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
-    "loss_limit": SettingFlag(
-        "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
-    ),
+    "depth": SettingFlag("--depth", "depth", _usdc),
+    "loss_limit": SettingFlag("--liquidator-loss-limit", "liquidator_loss_limit", _usdc),
     "adl": SettingFlag("--adl", "adl", lambda name: DEFAULT_ADL if name is msgspec.UNSET else name),
+    "market_depth": SettingFlag("--market-depth", "market_depth", lambda item: f"{item[0]}={_usdc(item[1])}", True),
 }
 
 
@@ -252,7 +259,11 @@ def _as_flag(field: str, value: Any) -> str:
     flag = LIQUIDATION_FLAGS.get(field)
     if flag is None:
         return f"{field}={value}"
-    return f"no {flag.flag}" if value is None else f"{flag.flag} {flag.shown(value)}"
+    if value is None or (flag.each and value is msgspec.UNSET):
+        return f"no {flag.flag}"
+    if flag.each:
+        return " ".join(f"{flag.flag} {flag.shown(item)}" for item in value.items())
+    return f"{flag.flag} {flag.shown(value)}"
 
 
 def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
@@ -1396,6 +1407,32 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     )
 
 
+def _market_depth(text: str) -> tuple[str, int]:
+    """An argparse type: COIN=USDC, a coin and its own depth (the range of --depth)."""
+    coin, equals, amount = text.partition("=")
+    if not equals or not re.fullmatch(NAME_PATTERN, coin):
+        raise argparse.ArgumentTypeError(f"expected COIN=USDC (a coin name, then its depth), got {text!r}")
+    try:
+        return coin, _fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC")(amount)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{coin}: {exc}") from None
+
+
+class _DepthMap(argparse.Action):
+    """Gathers repeated `--market-depth COIN=USDC` into one map (coin -> micro-USDC); a coin given
+    twice, or more coins than a setting holds, is refused."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        coin, depth = values
+        depths = dict(getattr(namespace, self.dest) or {})
+        if coin in depths:
+            raise argparse.ArgumentError(self, f"{coin} is given twice")
+        if len(depths) == MAX_MARKET_DEPTHS:
+            raise argparse.ArgumentError(self, f"at most {MAX_MARKET_DEPTHS} markets")
+        depths[coin] = depth
+        setattr(namespace, self.dest, depths)
+
+
 def _liquidation_args(
     p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)", several: bool = False
 ) -> None:
@@ -1423,6 +1460,13 @@ def _liquidation_args(
         type=_fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC"),
         metavar="USDC",
         help="impact mode: market depth (default 1000000)",
+    )
+    g.add_argument(
+        "--market-depth",
+        type=_market_depth,
+        action=_DepthMap,
+        metavar="COIN=USDC",
+        help="impact mode: this market's own depth, in place of --depth (repeat for each market)",
     )
     g.add_argument(
         "--liquidator-loss-limit",

@@ -1,8 +1,11 @@
-"""The liquidation flags as argparse gathers them (clearinghouse/edges/cli.py): stress's repeated
-`--adl` kept apart from the settings (each policy is a run of its own). In process: no
-subprocess needed."""
+"""The liquidation flags as argparse gathers them (clearinghouse/edges/cli.py): `--market-depth`
+repeated into one map on every command that takes the flags, and stress's repeated `--adl` kept
+apart from the settings (each policy is a run of its own). In process: no subprocess needed."""
 
 from __future__ import annotations
+
+import msgspec
+import pytest
 
 from clearinghouse.edges.cli import _liquidation, build_parser
 from clearinghouse.state import LiquidationConfig
@@ -20,3 +23,14 @@ def test_stress_policies_are_their_own_flag() -> None:
     # run's single --adl is the log's policy, as before
     run = build_parser().parse_args(["run", "--log", "L", "--adl", "pro-rata"])
     assert _liquidation(run) == LiquidationConfig(adl="pro-rata")
+
+
+@pytest.mark.parametrize("command", [("run", "--log", "L"), ("serve", "--log", "L"), ("demo",), GENERATE])
+def test_market_depth_is_gathered_into_one_map(command: tuple[str, ...]) -> None:
+    args = build_parser().parse_args([*command, "--market-depth", "SOL=2.5", "--market-depth", "BTC=20000"])
+    assert args.market_depth == {"SOL": 2_500_000, "BTC": 20_000_000_000}
+    config = _liquidation(args, LiquidationConfig(mode="impact"))
+    assert config == LiquidationConfig(mode="impact", market_depth={"BTC": 20_000_000_000, "SOL": 2_500_000})
+    # without the flag the settings have no map (nor bytes for one)
+    plain = _liquidation(build_parser().parse_args(list(command)), LiquidationConfig(mode="impact"))
+    assert plain.market_depth is msgspec.UNSET
