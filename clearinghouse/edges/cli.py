@@ -49,7 +49,7 @@ from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
-from events.bounds import MAX_MARKET_DEPTHS, NAME_PATTERN
+from events.bounds import NAME_PATTERN
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
@@ -1420,15 +1420,13 @@ def _market_depth(text: str) -> tuple[str, int]:
 
 class _DepthMap(argparse.Action):
     """Gathers repeated `--market-depth COIN=USDC` into one map (coin -> micro-USDC); a coin given
-    twice, or more coins than a setting holds, is refused."""
+    twice is refused (too many coins, as any setting out of range, by `settings_error`)."""
 
     def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
         coin, depth = values
         depths = dict(getattr(namespace, self.dest) or {})
         if coin in depths:
             raise argparse.ArgumentError(self, f"{coin} is given twice")
-        if len(depths) == MAX_MARKET_DEPTHS:
-            raise argparse.ArgumentError(self, f"at most {MAX_MARKET_DEPTHS} markets")
         depths[coin] = depth
         setattr(namespace, self.dest, depths)
 

@@ -23,7 +23,7 @@ from clearinghouse.risk.params import params_error
 from clearinghouse.rules import RULE_SETS, PmRules, patched, pm_rules_error
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
-from events.bounds import MAX_LEVERAGE, MAX_MARKET_DEPTHS, NAME_PATTERN
+from events.bounds import MAX_LEVERAGE, NAME_PATTERN
 from events.codec import CodecError, decode_json
 from events.units import USD_DECIMALS, DecimalError, format_decimal, parse_decimal
 
@@ -242,12 +242,9 @@ def _setting(text: str, where: str, field: str, decimals: int, unit: str, fail: 
 
 
 def _market_depth(given: dict[str, str], fail: Any) -> dict[str, int]:
-    """`market_depth`: coin -> its depth in USDC, each in the range of `depth`."""
-    if len(given) > MAX_MARKET_DEPTHS:
-        raise fail(f"liquidation.market_depth: {len(given)} markets, at most {MAX_MARKET_DEPTHS}")
-    depths = {}
-    for coin, text in sorted(given.items()):
-        if not re.fullmatch(NAME_PATTERN, coin):
-            raise fail(f"liquidation.market_depth: {coin!r} is not a coin name")
-        depths[coin] = _setting(text, f"liquidation.market_depth.{coin}", "depth", USD_DECIMALS, "USDC", fail)
-    return depths
+    """`market_depth`: coin -> its depth in USDC, each in the range of `depth` (the coins and
+    their count are the core's to check, `settings_error`)."""
+    return {
+        coin: _setting(text, f"liquidation.market_depth.{coin}", "depth", USD_DECIMALS, "USDC", fail)
+        for coin, text in sorted(given.items())
+    }

@@ -115,11 +115,11 @@ def test_a_model_switch_the_engine_refuses_is_reported(tmp_path: Path) -> None:
         ),
         (
             {"name": "x", "liquidation": {"market_depth": {"X Y": "5"}}},
-            "liquidation.market_depth: 'X Y' is not a coin",
+            "liquidation market depth: 'X Y' is not a coin name",
         ),
         (
             {"name": "x", "liquidation": {"market_depth": {f"C{i}": "1" for i in range(1001)}}},
-            "liquidation.market_depth: 1001 markets, at most 1000",
+            "liquidation market depth names 1001 markets, at most 1000",
         ),
         (
             {"name": "x", "liquidation": {"market_depth": {"X": 5}}},
