@@ -9,8 +9,11 @@ same cash and conservation holds to the micro-USDC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from clearinghouse import margin, portfolio
 from clearinghouse.adl_policies import POLICIES
@@ -22,7 +25,7 @@ from clearinghouse.models.registry import model_of
 from clearinghouse.scopes import Scope, scopes
 from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, SpotAccount, State
 from events import schema as ev
-from events.bounds import MAX_COOLDOWN_MS, MAX_USD
+from events.bounds import MAX_COOLDOWN_MS, MAX_MARKET_DEPTHS, MAX_USD, NAME_PATTERN
 from events.units import NTL_DIV, USD_DECIMALS, ceil_div, format_decimal
 
 MODES = ("external", "mark", "impact", "off")
@@ -70,6 +73,26 @@ def settings_error(config: LiquidationConfig) -> str | None:
         if value is not None and not low <= value <= high:
             name = _SETTING_NAMES.get(field, field.replace("_", " "))
             return f"liquidation {name} must be between {_shown(field, low)} and {_shown(field, high)}"
+    return _market_depth_error(config)
+
+
+def _market_depth_error(config: LiquidationConfig) -> str | None:
+    """What is wrong with the per-market depths: at most `MAX_MARKET_DEPTHS` coins, each a coin
+    name, each depth in the range of `depth`."""
+    depths = config.market_depth
+    if depths is msgspec.UNSET:
+        return None
+    if len(depths) > MAX_MARKET_DEPTHS:
+        return f"liquidation market depth names {len(depths)} markets, at most {MAX_MARKET_DEPTHS}"
+    low, high = SETTING_RANGES["depth"]
+    for coin, depth in depths.items():
+        if not isinstance(coin, str) or not re.fullmatch(NAME_PATTERN, coin):
+            return f"liquidation market depth: {coin!r} is not a coin name"
+        if type(depth) is not int or not low <= depth <= high:
+            return (
+                f"liquidation market depth of {coin} must be between {_shown('depth', low)} "
+                f"and {_shown('depth', high)}"
+            )
     return None
 
 
@@ -252,7 +275,7 @@ class Liquidations:
         mark = market.mark
         if cfg.mode == "impact":
             ntl = size * mark // NTL_DIV
-            move = min(500_000, cfg.impact_ppm * ntl // cfg.depth)  # never more than half the price
+            move = min(500_000, cfg.impact_ppm * ntl // cfg.depth_of(coin))  # never more than half the price
         else:
             move = cfg.slippage_ppm
         raw_px = mark * (1_000_000 - move) // 1_000_000 if selling else ceil_div(mark * (1_000_000 + move), 1_000_000)

@@ -12,11 +12,14 @@ sorted keys, so iteration order never reaches a digest.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from clearinghouse.rules import DEFAULT_RULES, PmRules
 from clearinghouse.tiers import TierTable
-from events.schema import RiskParams
+from events.bounds import MAX_MARKET_DEPTHS, MAX_USD
+from events.schema import Name, RiskParams
 from events.units import INDEX_ONE
 
 
@@ -100,6 +103,12 @@ class Pool(msgspec.Struct, gc=False, array_like=True):
 
 DEFAULT_ADL = "hl-queue"  # the auto-deleveraging policy of a state that names none
 
+# Per-market book depth: coin -> micro-USDC, each within the range of `depth`; the bounds hold
+# when a state or a settings file is decoded (`settings_error` checks a config built in code).
+MarketDepths = Annotated[
+    dict[Name, Annotated[int, msgspec.Meta(ge=1, le=MAX_USD)]], msgspec.Meta(max_length=MAX_MARKET_DEPTHS)
+]
+
 
 class LiquidationConfig(msgspec.Struct, frozen=True):
     """How liquidations execute in this run (docs/rules.md 5); fixed when the state is
@@ -117,15 +126,27 @@ class LiquidationConfig(msgspec.Struct, frozen=True):
     # the auto-deleveraging policy (clearinghouse/adl_policies.py); UNSET is the default `hl-queue`
     # and is left out of the encoding, so states and settings files of the default keep their bytes
     adl: str | msgspec.UnsetType = msgspec.UNSET
+    # impact mode: the depth of the markets named, in place of `depth` (docs/rules.md 5); UNSET
+    # (no market named) is left out of the encoding, as `adl` is
+    market_depth: MarketDepths | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
-        """The default policy named is the default: one config, one encoding."""
+        """The default named is the default, and a depth map is kept in coin order (a copy, so
+        the caller's dict cannot change it): one config, one encoding."""
         if self.adl == DEFAULT_ADL:
             msgspec.structs.force_setattr(self, "adl", msgspec.UNSET)
+        if self.market_depth is not msgspec.UNSET:
+            depths = dict(sorted(self.market_depth.items())) if self.market_depth else msgspec.UNSET
+            msgspec.structs.force_setattr(self, "market_depth", depths)
 
     @property
     def adl_policy(self) -> str:
         return DEFAULT_ADL if self.adl is msgspec.UNSET else self.adl
+
+    def depth_of(self, coin: str) -> int:
+        """The depth an impact fill in `coin` moves its price against: its own, else `depth`."""
+        depths = self.market_depth
+        return self.depth if depths is msgspec.UNSET else depths.get(coin, self.depth)
 
 
 class State(msgspec.Struct):

@@ -49,6 +49,7 @@ MIN_LIQ_RATIO = 10**10  # liq_ratio: 0.01 .. 1, in 1e-12
 MIN_PARTIAL_STEP = 10**10  # partial_step: 0.01 .. 1 (at most 100 steps), in 1e-12
 MAX_CAP = 10**10  # a lending cap, in whole tokens
 MAX_COOLDOWN_MS = MAX_TIME_JUMP_MS  # liquidation settings: the partial-liquidation cooldown
+MAX_MARKET_DEPTHS = MAX_PRICES  # liquidation settings: markets given a depth of their own (`market_depth`)
 OPEN_NOTIONAL_LIMIT = 2**58  # micro-USDC: a market's open interest, or a token's deposits, at its price
 OPEN_LIMIT = OPEN_NOTIONAL_LIMIT * NTL_DIV  # the same as size (1e-8) * price (1e-8)
 

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -49,6 +50,7 @@ from events.adapters.hl_files import HlFileError
 from events.adapters.hl_fills import contents_of
 from events.adapters.hl_ingest import HlIngest, fill_legs
 from events.adapters.hyperliquid import AdapterError, import_events, meta_markets
+from events.bounds import NAME_PATTERN
 from events.codec import CodecError, decode_json, encode_json, iter_json_lines
 from events.eventlog import INGESTED, EventLog, Fingerprint, Ingested, blocks_of
 from events.filelog import FileLog, LogCorruption, LogLocked
@@ -213,11 +215,17 @@ def _share(text: str) -> float:
 
 
 class SettingFlag(NamedTuple):
-    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit."""
+    """A liquidation setting's flag: its argparse dest and how a value is written back in the flag's unit;
+    `each`: a map, the flag given once per entry (`shown` writes one entry)."""
 
     flag: str
     dest: str
     shown: Callable[[Any], str]
+    each: bool = False
+
+
+def _usdc(micro: int) -> str:
+    return format_decimal(micro, USD_DECIMALS, 0)
 
 
 BPS_DECIMALS = 2  # basis points with two decimals are parts per million
@@ -225,11 +233,10 @@ LIQUIDATION_FLAGS = {  # LiquidationConfig field -> its flag
     "mode": SettingFlag("--liquidation", "liquidation", str),
     "slippage_ppm": SettingFlag("--slippage-bps", "slippage_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
     "impact_ppm": SettingFlag("--impact-bps", "impact_bps", lambda ppm: format_decimal(ppm, BPS_DECIMALS, 0)),
-    "depth": SettingFlag("--depth", "depth", lambda micro: format_decimal(micro, USD_DECIMALS, 0)),
-    "loss_limit": SettingFlag(
-        "--liquidator-loss-limit", "liquidator_loss_limit", lambda micro: format_decimal(micro, USD_DECIMALS, 0)
-    ),
+    "depth": SettingFlag("--depth", "depth", _usdc),
+    "loss_limit": SettingFlag("--liquidator-loss-limit", "liquidator_loss_limit", _usdc),
     "adl": SettingFlag("--adl", "adl", lambda name: DEFAULT_ADL if name is msgspec.UNSET else name),
+    "market_depth": SettingFlag("--market-depth", "market_depth", lambda item: f"{item[0]}={_usdc(item[1])}", True),
 }
 
 
@@ -237,7 +244,7 @@ def _liquidation(args: argparse.Namespace, defaults: LiquidationConfig | None = 
     """The settings the flags ask for, over `defaults`; None when no flag (and no default) is given
     (an existing log then keeps its own)."""
     given = {field: getattr(args, flag.dest) for field, flag in LIQUIDATION_FLAGS.items()}
-    changes = {k: v for k, v in given.items() if v is not None and not isinstance(v, list)}  # stress: --adl each
+    changes = {k: v for k, v in given.items() if v is not None}
     if not changes and defaults is None:
         return None
     config = msgspec.structs.replace(defaults or LiquidationConfig(), **changes)
@@ -253,7 +260,11 @@ def _as_flag(field: str, value: Any) -> str:
     flag = LIQUIDATION_FLAGS.get(field)
     if flag is None:
         return f"{field}={value}"
-    return f"no {flag.flag}" if value is None else f"{flag.flag} {flag.shown(value)}"
+    if value is None or (flag.each and value is msgspec.UNSET):
+        return f"no {flag.flag}"
+    if flag.each:
+        return " ".join(f"{flag.flag} {flag.shown(item)}" for item in value.items())
+    return f"{flag.flag} {flag.shown(value)}"
 
 
 def _conflict_message(exc: SettingsConflict, args: argparse.Namespace) -> str:
@@ -935,7 +946,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         configs = _stress_configs(args)
     except (ScenarioError, StressConfigError) as exc:
         raise UserError(str(exc)) from None
-    policies = list(dict.fromkeys(args.adl or [DEFAULT_ADL]))
+    policies = list(dict.fromkeys(args.adl_policies or [DEFAULT_ADL]))
     population = _stress_population(args)
     with _progress(args, "stress steps") as progress:
         runs = run_all(
@@ -1376,10 +1387,35 @@ def _generator_args(p: argparse.ArgumentParser, accounts: int, markets: int, eve
     )
 
 
+def _market_depth(text: str) -> tuple[str, int]:
+    """An argparse type: COIN=USDC, a coin and its own depth (the range of --depth)."""
+    coin, equals, amount = text.partition("=")
+    if not equals or not re.fullmatch(NAME_PATTERN, coin):
+        raise argparse.ArgumentTypeError(f"expected COIN=USDC (a coin name, then its depth), got {text!r}")
+    try:
+        return coin, _fixed(USD_DECIMALS, *SETTING_RANGES["depth"], "USDC")(amount)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{coin}: {exc}") from None
+
+
+class _DepthMap(argparse.Action):
+    """Gathers repeated `--market-depth COIN=USDC` into one map (coin -> micro-USDC); a coin given
+    twice is refused (too many coins, as any setting out of range, by `settings_error`)."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        coin, depth = values
+        depths = dict(getattr(namespace, self.dest) or {})
+        if coin in depths:
+            raise argparse.ArgumentError(self, f"{coin} is given twice")
+        depths[coin] = depth
+        setattr(namespace, self.dest, depths)
+
+
 def _liquidation_args(
     p: argparse.ArgumentParser, title: str = "liquidation (fixed when a log's state is created)", several: bool = False
 ) -> None:
-    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy)."""
+    """The liquidation flags; `several`: `--adl` may be repeated (stress runs each policy), gathered
+    in `adl_policies`, and the settings hold no single policy."""
     g = p.add_argument_group(title)
     g.add_argument(
         "--liquidation", choices=["mark", "impact", "external", "off"], help="execution mode (default mark)"
@@ -1404,14 +1440,24 @@ def _liquidation_args(
         help="impact mode: market depth (default 1000000)",
     )
     g.add_argument(
+        "--market-depth",
+        type=_market_depth,
+        action=_DepthMap,
+        metavar="COIN=USDC",
+        help="impact mode: this market's own depth, in place of --depth (repeat for each market)",
+    )
+    g.add_argument(
         "--liquidator-loss-limit",
         type=_fixed(USD_DECIMALS, *SETTING_RANGES["loss_limit"], "USDC"),
         metavar="USDC",
         help="most the liquidator absorbs per takeover; beyond it ADL (default: no limit)",
     )
+    if several:
+        p.set_defaults(adl=None)
     g.add_argument(
         "--adl",
         action="append" if several else "store",
+        dest="adl_policies" if several else "adl",
         choices=list(POLICIES),
         metavar="POLICY",
         help=f"auto-deleveraging policy: {', '.join(POLICIES)} (default {DEFAULT_ADL}; docs/adl.md)"

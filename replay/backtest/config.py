@@ -43,13 +43,15 @@ class ConfigError(ValueError):
 class Liquidation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """The `run` command's liquidation flags, by their names without dashes; amounts as decimal
     strings in the flags' units (bps, USDC). A setting left out keeps the log's own;
-    `liquidator_loss_limit` null is no limit (the liquidator absorbs any loss)."""
+    `liquidator_loss_limit` null is no limit (the liquidator absorbs any loss); `market_depth`
+    maps coins to their own depth (`--market-depth`; `{}`: none)."""
 
     liquidation: Literal["mark", "impact", "external", "off"] | None = None
     slippage_bps: str | None = None
     impact_bps: str | None = None
     depth: str | None = None
     liquidator_loss_limit: str | None | msgspec.UnsetType = msgspec.UNSET
+    market_depth: dict[str, str] | None = None
 
 
 # Liquidation flag name -> (LiquidationConfig field, decimals, unit).
@@ -216,17 +218,33 @@ def _liquidation(given: Liquidation | None, logged: LiquidationConfig, fail: Any
         text = getattr(given, flag)
         if text is None or text is msgspec.UNSET:
             continue
-        low, high = SETTING_RANGES[field]
-        span = f"from {format_decimal(low, decimals, 0)} to {format_decimal(high, decimals, 0)} {unit}"
-        try:
-            value = parse_decimal(text, decimals)
-        except DecimalError as exc:
-            raise fail(f"liquidation.{flag}: {exc}; expected a decimal string {span}") from None
-        if not low <= value <= high:
-            raise fail(f"liquidation.{flag}: expected {span}, got {text!r}")
-        changes[field] = value
+        changes[field] = _setting(text, f"liquidation.{flag}", field, decimals, unit, fail)
+    if given.market_depth is not None:
+        changes["market_depth"] = _market_depth(given.market_depth, fail)
     config = msgspec.structs.replace(logged, **changes)
     problem = settings_error(config)
     if problem:
         raise fail(problem)
     return config
+
+
+def _setting(text: str, where: str, field: str, decimals: int, unit: str, fail: Any) -> int:
+    """A decimal string within the setting's range (`SETTING_RANGES`), in its fixed point."""
+    low, high = SETTING_RANGES[field]
+    span = f"from {format_decimal(low, decimals, 0)} to {format_decimal(high, decimals, 0)} {unit}"
+    try:
+        value = parse_decimal(text, decimals)
+    except DecimalError as exc:
+        raise fail(f"{where}: {exc}; expected a decimal string {span}") from None
+    if not low <= value <= high:
+        raise fail(f"{where}: expected {span}, got {text!r}")
+    return value
+
+
+def _market_depth(given: dict[str, str], fail: Any) -> dict[str, int]:
+    """`market_depth`: coin -> its depth in USDC, each in the range of `depth` (the coins and
+    their count are the core's to check, `settings_error`)."""
+    return {
+        coin: _setting(text, f"liquidation.market_depth.{coin}", "depth", USD_DECIMALS, "USDC", fail)
+        for coin, text in sorted(given.items())
+    }

@@ -4,9 +4,9 @@ Each step of the scenario is one `prices` event at the step's event time: every 
 and oracle (and every spot token's own price) moved by the scenario's ratio of this step's level
 to the last one, from where the step found it, so the impact of earlier liquidations stays in
 the price. The engine liquidates in its own execution mode; in `impact` mode each liquidation
-fill moves its market's mark by the configuration's depth, thinned at the step by the
-scenario's depth share, and the engine re-checks the holders of the moved markets within the
-same event until nothing moves.
+fill moves its market's mark by the configuration's depth for that market (its own, else the
+global one), thinned at the step by the scenario's depth share for it (`thinned`), and the
+engine re-checks the holders of the moved markets within the same event until nothing moves.
 
 After the engine, the stress layer sells what the backstop seized from portfolio-margin
 borrowers (the `taken` of each `borrow_liquidation`) into the token's price with the spot depth
@@ -31,7 +31,7 @@ where it happens; every figure is an int in micro-USDC or in the price scale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -43,7 +43,7 @@ from clearinghouse.invariants import bound_errors, conservation_errors
 from clearinghouse.liquidator import LIQUIDATOR, highest_mark, to_tick
 from clearinghouse.portfolio import account_value
 from clearinghouse.spot import price
-from clearinghouse.state import State
+from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
 from events.bounds import MAX_PX
 from events.units import NTL_DIV, RATE
@@ -211,8 +211,7 @@ class Stepper:
     def step(self, k: int, max_rounds: int, check: bool) -> StepFigures:
         state, scenario = self.state, self.scenario
         figures = StepFigures(step=k, ts=self.start + k * scenario.step_ms)
-        share = scenario.depth_share(k)
-        state.liquidation = msgspec.structs.replace(self.base, depth=max(1, self.base.depth * share // PPM))
+        state.liquidation = thinned(self.base, scenario, k, state.markets)
         liquidator_before = self._liquidator_value()
         found: set[str] = set()
         points = self._scenario_points(k)
@@ -329,6 +328,19 @@ class Stepper:
                 utilisation_after_loss=min(lent, left) * RATE // left if left else RATE,
                 borrow_apy_after_loss=lending.borrow_apy(state.pm_rules, lent, left),
             )
+
+
+def thinned(base: LiquidationConfig, scenario: Scenario, step: int, markets: Iterable[str]) -> LiquidationConfig:
+    """The settings in force at `step`: the global depth at the scenario's depth share, and each
+    listed market whose depth differs from that (its own in the configuration, or its own path
+    in the scenario) at its own share of its own depth; each rounded down, at least 1 micro-USDC."""
+    depth = max(1, base.depth * scenario.depth_share(step) // PPM)
+    own = {}
+    for coin in sorted(markets):
+        depth_of = max(1, base.depth_of(coin) * scenario.market_share(coin, step) // PPM)
+        if depth_of != depth:
+            own[coin] = depth_of
+    return msgspec.structs.replace(base, depth=depth, market_depth=own or msgspec.UNSET)
 
 
 def run(

@@ -13,6 +13,10 @@ A market's level at step k, in ppm of its starting price, is `1_000_000 + move(k
   correlated fall of alts behind BTC), beta from `follow.beta` (the market, else `"*"`, else 1);
 - each shock adds its move from its step on (a gap that stays);
 - the level never goes below 1% of the start (`FLOOR_PPM`).
+
+The book depth at step k is a share of each configuration's depth, along the `depth` path, or
+along a market's own path where the scenario gives one (`market_depths`: a market whose book is
+thinner, or thins faster, than the rest).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from events.bounds import MAX_MARKET_DEPTHS
 from events.units import parse_decimal
 
 PPM = 1_000_000
@@ -45,7 +50,8 @@ class Scenario:
     `shocks`: (step, market or "*" -> move ppm); `depth`: anchors of the book depth as ppm of
     each configuration's depth (moves here are shares, 1_000_000 = the full depth);
     `spot_depth`: token -> USDC (micro) of a spot sale that moves its price by the
-    configuration's impact share (default: the configuration's depth)."""
+    configuration's impact share (default: the configuration's depth); `market_depths`: perp
+    market -> anchors of its own book depth, as ppm of the configuration's depth for it."""
 
     name: str
     steps: int
@@ -56,6 +62,7 @@ class Scenario:
     depth: Anchors = ((0, PPM),)
     spot_depth: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    market_depths: dict[str, Anchors] = field(default_factory=dict)
 
     def move(self, coin: str, step: int) -> int:
         """`coin`'s move at `step` (ppm of its starting level, before the floor)."""
@@ -75,6 +82,12 @@ class Scenario:
     def depth_share(self, step: int) -> int:
         """The book depth at `step`, in ppm of the configuration's depth (at least 1 ppm)."""
         return max(1, along(self.depth, step))
+
+    def market_share(self, coin: str, step: int) -> int:
+        """`coin`'s book depth at `step`, in ppm of the configuration's depth for it: along its
+        own path, else `depth_share` (at least 1 ppm)."""
+        path = self.market_depths.get(coin)
+        return self.depth_share(step) if path is None else max(1, along(path, step))
 
 
 def along(anchors: Anchors, step: int) -> int:
@@ -195,9 +208,7 @@ def parse(body: Any, default_name: str) -> Scenario:
             raise ScenarioError(f'{where} must be an object {{"step": N, "move": {{market: percent}}}}')
         at = _int(shock["step"], f"{where}.step", 0, steps)
         shocks.append((at, {c: _percent(v, f"{where}.move.{c}", -100) for c, v in sorted(shock["move"].items())}))
-    depth = _path(body.get("depth", [[0, "100"]]), "depth", steps, 0) if "depth" in body else ((0, PPM),)
-    if any(share <= 0 for _, share in depth):
-        raise ScenarioError("depth must stay above 0%")
+    depth, market_depths = _depths(body.get("depth", [[0, "100"]]), steps)
     spot_body = body.get("spot_depth", {})
     if not isinstance(spot_body, dict):
         raise ScenarioError("spot_depth must be an object: token -> USDC")
@@ -215,7 +226,27 @@ def parse(body: Any, default_name: str) -> Scenario:
         depth=depth,
         spot_depth=spot_depth,
         description=description,
+        market_depths=market_depths,
     )
+
+
+def _depths(body: Any, steps: int) -> tuple[Anchors, dict[str, Anchors]]:
+    """`depth`: one path for every book, or an object of paths per market (`"*"`: every market
+    not named, default 100% throughout); each share above 0%."""
+    if not isinstance(body, dict):
+        return _depth(body, "depth", steps), {}
+    named = sorted(c for c in body if c != "*")
+    if len(named) > MAX_MARKET_DEPTHS:
+        raise ScenarioError(f"depth names {len(named)} markets, at most {MAX_MARKET_DEPTHS}")
+    every = _depth(body["*"], "depth.*", steps) if "*" in body else ((0, PPM),)
+    return every, {coin: _depth(body[coin], f"depth.{coin}", steps) for coin in named}
+
+
+def _depth(points: Any, where: str, steps: int) -> Anchors:
+    path = _path(points, where, steps, 0)
+    if any(share <= 0 for _, share in path):
+        raise ScenarioError(f"{where} must stay above 0%")
+    return path
 
 
 def _int(value: Any, where: str, low: int, high: int) -> int:

@@ -793,6 +793,38 @@ def test_impact_moves_the_mark_and_cascades_in_the_same_event():
     assert book.state.watch == {}
 
 
+def test_each_market_moves_by_its_own_depth():
+    # The same sale in two markets: ETH takes the global depth (1% per 10,000 USDC), LTC its own
+    # (1% per 5,000 USDC). Both tick 0.01 (sz_decimals 4); alice holds 10 ETH, carol 10 LTC.
+    book = Pair(mode="impact", impact_ppm=10_000, depth=usd("10000"), market_depth={"LTC": usd("5000")})
+    book.ok(
+        market("ETH", 4, TEN_X),
+        market("LTC", 4, TEN_X),
+        deposit("alice", "1500"),
+        deposit("carol", "1500"),
+        deposit("mm", "1000000"),
+        prices(ETH="2000", LTC="2000"),
+        trade("ETH", "2000", "10", "alice", "mm"),
+        trade("LTC", "2000", "10", "carol", "mm"),
+    )
+    # At 1,945 both are below (AV 950 < MM 972.5, above 2/3 of it: the market phase), and each
+    # sells 10, notional 19,450.
+    seq, derived = book.at(prices(ETH="1945", LTC="1945"))
+    assert derived == [
+        triggered("alice", "950", "972.5", [("ETH", "10", "1945")], "market", cause=seq),
+        # ETH: move = 10,000 * 19,450 / 10,000 = 19,450 ppm; 1,945 * 0.98055 = 1,907.16975 -> 1,907.16
+        # fee = 19,071.6 * 0.00045 = 8.58222
+        fill("alice", "ETH", "-10", "1907.16", "8.58222", cause=seq),
+        triggered("carol", "950", "972.5", [("LTC", "10", "1945")], "market", cause=seq),
+        # LTC: move = 10,000 * 19,450 / 5,000 = 38,900 ppm; 1,945 * 0.9611 = 1,869.3395 -> 1,869.33
+        # fee = 18,693.3 * 0.00045 = 8.411985
+        fill("carol", "LTC", "-10", "1869.33", "8.411985", cause=seq),
+    ]
+    assert (book.state.markets["ETH"].mark, book.state.markets["LTC"].mark) == (px("1907.16"), px("1869.33"))
+    # alice: -20,000 + 1,500 + 19,071.6 - 8.58222; carol: -18,500 + 18,693.3 - 8.411985
+    assert (book.raw("alice"), book.raw("carol")) == (usd("563.01778"), usd("184.888015"))
+
+
 def test_impact_is_capped_at_half_the_price():
     book = Pair(mode="impact", impact_ppm=10_000, depth=usd("100"))
     book.ok(

@@ -8,6 +8,7 @@ twin give the same figures and digest, and conservation and bounds hold after ev
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from clearinghouse.state import LiquidationConfig
@@ -75,6 +76,12 @@ def test_oct_2025_anchors() -> None:
         ({"paths": {"BTC": [[1, "-1"]]}, "follow": {"of": "ETH"}}, "follow.of must name a market with its own path"),
         ({"paths": {"BTC": [[1, "-1"]]}, "shocks": [{"step": 1}]}, "shocks[0] must be an object"),
         ({"paths": {"BTC": [[1, "-1"]]}, "depth": [[0, "0"]]}, "depth must stay above 0%"),
+        ({"paths": {"BTC": [[1, "-1"]]}, "depth": {"HYPE": [[0, "5"], [1, "0"]]}}, "depth.HYPE must stay above 0%"),
+        ({"paths": {"BTC": [[1, "-1"]]}, "depth": {"*": "50"}}, "depth.* must be a list"),
+        (
+            {"paths": {"BTC": [[1, "-1"]]}, "depth": {"BTC": [[61, "50"]]}},
+            "depth.BTC[0] step must be an integer from 0 to 60",
+        ),
         ({"paths": {"BTC": [[1, "-1"]]}, "spot_depth": {"HYPE": "-5"}}, "spot_depth.HYPE must be above 0"),
         ({"paths": {"BTC": [[1, "-1"]]}, "speed": 3}, "unknown field 'speed'"),
     ],
@@ -83,6 +90,20 @@ def test_bad_scenarios_are_named(body: object, message: str) -> None:
     with pytest.raises(ScenarioError) as caught:
         parse(body, "bad")
     assert message in str(caught.value)
+
+
+def test_a_market_thins_along_its_own_depth_path() -> None:
+    s = parse(
+        {"steps": 10, "paths": {"*": [[10, "-5"]]}, "depth": {"*": [[0, "100"], [10, "20"]], "HYPE": [[5, "4"]]}}, "x"
+    )
+    # every market but HYPE: 100% -> 20% over 10 steps, 92% at step 1 (and the spot sales' depth)
+    assert (s.depth_share(1), s.market_share("BTC", 1)) == (920_000, 920_000)
+    # HYPE's own path starts from 0% (a path past step 0), 4% at step 5: 0.8% at step 1, held after 5
+    assert [s.market_share("HYPE", k) for k in (1, 5, 10)] == [8_000, 40_000, 40_000]
+    # a book never reaches 0: its share at step 0 is 1 ppm
+    assert s.market_share("HYPE", 0) == 1
+    # without an object, one path for every market, as before
+    assert parse({"paths": {"*": [[1, "-1"]]}}, "y").market_depths == {}
 
 
 # ---- the impact cascade -----------------------------------------------------------------------------
@@ -131,6 +152,43 @@ def test_without_impact_only_the_first_goes() -> None:
     assert run.steps[1].marks == {"X": 9_400_000_000}
     assert run.steps[1].found_below == 1
     assert run.steps[1].liquidated["market"] == 940_000_000
+
+
+def _two_markets() -> bytes:
+    # _three_longs in two markets: xa, xb, xc long 10 X, ya, yb, yc long 10 Y, each at 100 on
+    # 100, 110 and 128 USDC (below at 94.7368, 93.6842 and 91.7894 in their own market).
+    lines = [market("X", 2, TEN_X), market("Y", 2, TEN_X), prices(X="100", Y="100"), deposit("mm", "10000")]
+    for coin in ("X", "Y"):
+        owner = coin.lower()
+        lines += [deposit(f"{owner}a", "100"), deposit(f"{owner}b", "110"), deposit(f"{owner}c", "128")]
+        lines += [trade(coin, "100", "10", f"{owner}{n}", "mm") for n in "abc"]
+    return population(*lines)
+
+
+DEEP_60K = LiquidationConfig(mode="impact", impact_ppm=10_000, depth=60_000_000_000, fee_ppm=0)
+
+
+@pytest.mark.parametrize(
+    ("liquidation", "depth"),
+    [
+        # Y's own depth in the configuration: 600 USDC, X keeps the 60,000
+        (msgspec.structs.replace(DEEP_60K, market_depth={"Y": 600_000_000}), None),
+        # or the scenario thins Y's book alone, to 1% of 60,000 (X has no path: 100%)
+        (DEEP_60K, {"Y": [[0, "1"]]}),
+    ],
+)
+def test_only_the_thin_market_cascades(liquidation: LiquidationConfig, depth: object) -> None:
+    body = {"steps": 1, "paths": {"*": [[0, "0"], [1, "-6"]]}, **({"depth": depth} if depth else {})}
+    step = stressed(_two_markets(), parse(body, "fall"), liquidation).steps[1]
+    # X and Y fall to 94: xa and ya are below. X's book is 60,000 deep: xa's sale of 940 moves it
+    # 10,000 * 940 / 60,000 = 156 ppm, 94 * 0.999844 = 93.985336 -> 93.9853, above xb's 93.6842.
+    # Y's is 600 deep: ya, yb and yc go as the three longs' cascade, 92.5273, 91.1004, 89.7172.
+    assert step.marks == {"X": 9_398_530_000, "Y": 8_971_720_000}
+    assert (step.found_below, step.still_below) == (4, 0)
+    # market notional: X 939.853, Y 925.273 + 911.004 + 897.172 = 2,733.449
+    assert step.liquidated["market"] == 939_853_000 + 2_733_449_000
+    # the liquidator's X holds its price (0); its Y is the cascade's -41.933
+    assert step.liquidator_pnl == -41_933_000
 
 
 # ---- borrow liquidations and the pool ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from clearinghouse.state import LiquidationConfig
@@ -40,10 +41,10 @@ def _longs(*more: str) -> bytes:
     )
 
 
-def _config(tmp_path: Path, body: dict) -> StressConfig:
+def _config(tmp_path: Path, body: dict, flags: LiquidationConfig = DEEP) -> StressConfig:
     path = tmp_path / f"{body['name']}.json"
     path.write_text(json.dumps(body))
-    return load_config(str(path), DEEP)
+    return load_config(str(path), flags)
 
 
 def test_a_lower_leverage_cap_liquidates_more_at_step_1(tmp_path: Path) -> None:
@@ -104,6 +105,26 @@ def test_a_model_switch_the_engine_refuses_is_reported(tmp_path: Path) -> None:
         ({"name": "x", "model": "cross"}, "unknown margin model 'cross'"),
         ({"name": "x", "liquidation": {"impact": "1"}}, "Object contains unknown field `impact` - at `$.liquidation`"),
         ({"name": "x", "liquidation": {"liquidation": "off"}}, "mode 'off' cannot be stressed"),
+        (
+            {"name": "x", "liquidation": {"market_depth": {"X": "0"}}},
+            "liquidation.market_depth.X: expected from 0.000001 to 10000000000 USDC, got '0'",
+        ),
+        (
+            {"name": "x", "liquidation": {"market_depth": {"X": "1.0000001"}}},
+            "liquidation.market_depth.X: ",
+        ),
+        (
+            {"name": "x", "liquidation": {"market_depth": {"X Y": "5"}}},
+            "liquidation market depth: 'X Y' is not a coin name",
+        ),
+        (
+            {"name": "x", "liquidation": {"market_depth": {f"C{i}": "1" for i in range(1001)}}},
+            "liquidation market depth names 1001 markets, at most 1000",
+        ),
+        (
+            {"name": "x", "liquidation": {"market_depth": {"X": 5}}},
+            "Expected `str`, got `int` - at `$.liquidation.market_depth[...]`",
+        ),
     ],
 )
 def test_bad_configurations_are_the_backtests_errors(tmp_path: Path, body: dict, said: str) -> None:
@@ -119,3 +140,15 @@ def test_a_null_loss_limit_is_an_unlimited_backstop(tmp_path: Path) -> None:
     path.write_text(json.dumps({"name": "open", "liquidation": {"liquidator_loss_limit": None, "depth": "600"}}))
     config = load_config(str(path), limited)
     assert (config.liquidation.loss_limit, config.liquidation.depth, config.plan) == (None, 600_000_000, None)
+
+
+def test_a_market_depth_replaces_the_flags_map(tmp_path: Path) -> None:
+    """`market_depth` in a file is the whole map (USDC as decimal strings), over the flags' one;
+    `{}` clears it; left out, the flags' map stays."""
+    flags = LiquidationConfig(mode="impact", market_depth={"Y": 1})
+    given = {"name": "own", "liquidation": {"market_depth": {"X": "600", "BTC": "0.5"}}}
+    assert _config(tmp_path, given, flags).liquidation.market_depth == {"BTC": 500_000, "X": 600_000_000}
+    cleared = {"name": "cleared", "liquidation": {"market_depth": {}}}
+    assert _config(tmp_path, cleared, flags).liquidation.market_depth is msgspec.UNSET
+    kept = {"name": "kept", "liquidation": {"depth": "600"}}
+    assert _config(tmp_path, kept, flags).liquidation.market_depth == {"Y": 1}

@@ -188,6 +188,28 @@ def test_run_liquidation_flags_are_fixed_per_log(tmp_path: Path) -> None:
     assert cli("run", "--log", str(log), "--slippage-bps", "50").returncode == 0
 
 
+def test_run_market_depth_moves_its_market_by_its_own_depth(tmp_path: Path) -> None:
+    """bull as above, in impact mode at the default 100 bps per depth: BTC's own depth, 19,200 USDC,
+    makes the sale of 200 at 96 (notional 19,200) move the price 100 bps * 19,200 / 19,200 = 1%, to
+    95.04 (the global depth, 1,000,000, would move it 192 ppm), paying 0.045% of 19,008 = 8.5536."""
+    source = tmp_path / "crash.jsonl"
+    source.write_text(CRASH)
+    log = str(tmp_path / "log")
+    cli("ingest", str(source), "--log", log)
+    own = ("--liquidation", "impact", "--market-depth", "ETH=5", "--market-depth", "BTC=19200")
+    cli("run", "--log", log, *own)
+    derived = [json.loads(line) for line in cli("events", "--log", log, "--derived").stdout.splitlines()]
+    assert [d["type"] for d in derived] == ["liquidation_triggered", "liquidation_fill"]
+    assert (derived[1]["sz"], derived[1]["px"], derived[1]["fee"]) == ("-200.0", "95.04", "8.5536")
+    # the map is fixed with the log's settings: another map, or none, is a conflict in the flags' words
+    refused = cli("run", "--log", log, "--liquidation", "impact", "--market-depth", "BTC=9600", check=False)
+    assert refused.returncode == 1
+    assert "--market-depth BTC=9600 asked, the log has --market-depth BTC=19200 --market-depth ETH=5" in refused.stderr
+    refused = cli("run", "--log", log, "--liquidation", "impact", check=False)
+    assert "no --market-depth asked, the log has --market-depth BTC=19200" in refused.stderr
+    assert cli("run", "--log", log, *own).returncode == 0
+
+
 def test_hl_recompute_under_the_2023_rules() -> None:
     """The same snapshot under hl-2023, by hand: withdrawable = AV_cross - IM = 8500.25 - 2425.0125;
     BTC liq = mark - (AV - MM) / |szi| = 97000.5 - (8500.25 - 606.253125) / 0.5 (no (1 - l) factor);

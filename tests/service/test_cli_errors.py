@@ -148,6 +148,18 @@ def test_generate_counts_out_of_range(tmp_path: Path, args: tuple[str, ...], mes
             "argument --depth: expected from 0.000001 to 10000000000 USDC, got '0'",
         ),
         (
+            ("run", "--log", "L", "--market-depth", "BTC=0"),
+            "argument --market-depth: BTC: expected from 0.000001 to 10000000000 USDC, got '0'",
+        ),
+        (
+            ("stress", "--generate", "--scenario", "uniform", "--market-depth", "BTC"),
+            "argument --market-depth: expected COIN=USDC (a coin name, then its depth), got 'BTC'",
+        ),
+        (
+            ("serve", "--log", "L", "--market-depth", "BTC=1", "--market-depth", "BTC=2"),
+            "argument --market-depth: BTC is given twice",
+        ),
+        (
             ("run", "--log", "L", "--slippage-bps", "-5"),
             "argument --slippage-bps: expected from 0 to 5000 bps, got '-5'",
         ),

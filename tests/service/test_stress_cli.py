@@ -75,6 +75,26 @@ def test_a_log_at_a_seq_through_a_scenario_file(tmp_path: Path) -> None:
     assert twin == whole
 
 
+def test_one_market_s_depth_from_a_flag_a_configuration_or_the_scenario(tmp_path: Path) -> None:
+    """A deep book (--depth 1000000): a's fill of 940 moves X 10,000 * 940 / 1,000,000 = 9 ppm,
+    94 * 0.999991 = 93.999154 -> 93.9991, and b (below 93.6842) is safe. X's own depth of 600 USDC,
+    however given, is the three longs' cascade again."""
+    log, fall = _log(tmp_path), _file(tmp_path, "fall.json", FALL)
+    deep = ("--impact-bps", "100", "--depth", "1000000")
+    (alone,) = _stress("--log", str(log), "--scenario", fall, *deep)
+    assert (alone["steps"][1]["marks"], alone["liquidated_notional"]) == ({"X": "93.9991"}, "939.991")
+    thin = _file(tmp_path, "thin.json", {"name": "default", "liquidation": {"market_depth": {"X": "600"}}})
+    # the scenario's own path for X: 0.06% of 1,000,000 = 600 USDC
+    thinned = _file(tmp_path, "thinned.json", {**FALL, "depth": {"X": [[0, "0.06"]]}})
+    for args in (
+        ("--scenario", fall, "--market-depth", "X=600"),
+        ("--scenario", fall, "--config", thin),
+        ("--scenario", thinned),
+    ):
+        (run,) = _stress("--log", str(log), *args, *deep)
+        assert (run["steps"][1]["marks"], run["liquidated_notional"]) == ({"X": "89.7172"}, "2733.449")
+
+
 def test_same_digests_whatever_the_workers(tmp_path: Path) -> None:
     deep = _file(tmp_path, "deep.json", {"name": "deep", "liquidation": {"depth": "1000000"}})
     thin = _file(tmp_path, "thin.json", {"name": "thin", "liquidation": {"liquidator_loss_limit": "10"}})
