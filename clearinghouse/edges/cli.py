@@ -1154,16 +1154,19 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
                 raise UserError(f"no such file: {path}; nothing was ingested")
             try:
                 with _progress(args, f"reading {path.name}") as progress:
-                    done = ingest.read(path, progress)
+                    ingest.read(path, progress)
             except HlFileError as exc:
                 raise UserError(f"{path}: {exc}; nothing was ingested") from None
-            if not args.json:
-                read, made = list(done)[2:4]
-                print(
-                    f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
-                    f"{done['dropped']} already in the log, {done['rejected']} rejected"
-                )
-        events, first = ingest.finish(), out.next_seq
+        try:
+            events, first = ingest.finish(), out.next_seq
+        except HlFileError as exc:
+            raise UserError(f"{exc}; nothing was ingested") from None
+        for done in ingest.files if not args.json else []:  # an account's state bodies count once all are read
+            read, made = list(done)[2:4]
+            print(
+                f"{done['file']}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
+                f"{done['dropped']} already in the log, {done['rejected']} rejected"
+            )
         if events:
             digest = Fingerprint()
             for event in events:
