@@ -168,7 +168,7 @@ class HlIngest:
                 out.fills += 1
                 where = {"file": str(path), "line": number, "event": index}
                 try:
-                    events, note = misc_events(item, f"hl:b{block['block_number']}:{index}")
+                    events, note = misc_events(item, f"hl:b{block['block_number']}:{index}", known.modes)
                 except MiscError as exc:
                     out.rejected += 1
                     fills.rejects.append({**where, "reason": str(exc)})
