@@ -1754,22 +1754,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "ingest",
         cmd_hl_ingest,
-        "append Hyperliquid fills (API userFills, node node_fills_by_block), node "
-        "misc_events_by_block and spotClearinghouseState bodies, plain or .lz4, to a log as events, all or none",
+        "append Hyperliquid fills (API userFills, node node_fills_by_block), node misc_events_by_block, and "
+        "clearinghouseState, spotClearinghouseState and userAbstraction bodies, plain or .lz4, to a log as events, "
+        "all or none",
         hl_sub,
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block or "
-        "spotClearinghouseState, plain or .lz4",
+        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block, clearinghouseState, "
+        "spotClearinghouseState or userAbstraction, plain or .lz4",
     )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument(
         "--user",
         metavar="ADDRESS",
-        help="whose fills a userFills array (or whose balances a spot state) holds; in node files, "
+        help="whose fills a userFills array (or whose state a clearinghouseState, spot state or "
+        "userAbstraction body) holds; in node files, "
         "only this user's fills, each against the outside world (@import)",
     )
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")

@@ -13,6 +13,9 @@ ledger, their one USDC balance), then `set_mode`, then each borrow, lent by the 
 lender `LENDER` (which supplies the amount first: the engine lends only suppliers' money), then each
 supply. `hold` (reserved by orders and margin) and `entryNtl` (cost basis) are not balances of their
 own: they are reported, not booked.
+
+A unified or portfolio account with open positions cannot switch modes: its `clearinghouseState`
+import is made whole with its spot state instead (`pooled_import`), created in its mode.
 """
 
 from __future__ import annotations
