@@ -25,7 +25,7 @@ from events.adapters.hl_files import (
 )
 from events.adapters.hl_fills import EXTERNAL, FillError, FillIngest, Leg, LogContents, Outcome, parse_leg
 from events.adapters.hl_misc import MiscError, misc_events
-from events.adapters.hl_spot import SpotError, body_mode, pooled_import, resolve_mode, spot_events
+from events.adapters.hl_spot import SpotError, body_mode, check_user, pooled_import, resolve_mode, spot_events
 from events.adapters.hyperliquid import AdapterError, import_events
 from events.schema import ImportAccount, Market, Prices, SetMode
 
@@ -92,7 +92,9 @@ class HlIngest:
         if kind == PERP_STATE and not isinstance(body.get("assetPositions"), list):
             raise HlFileError("assetPositions is not a list")
         try:
-            body_mode(body) if kind != PERP_STATE else None  # an unknown abstraction word refuses the file
+            check_user(user)
+            if kind != PERP_STATE:
+                body_mode(body)  # an unknown abstraction word refuses the file
             if kind == SPOT_STATE and not isinstance(body.get("balances"), list):
                 raise SpotError("balances is not a list")
         except SpotError as exc:

@@ -105,7 +105,7 @@ def spot_events(
     out, and a note of what was read. `tokens`: the tokens the log lists (this call adds the ones
     it lists); `mode_now`: the account's mode in the log, if a `set_mode` set one; `mode`: the
     mode to give it (default: the one the body signals)."""
-    _check_user(user)
+    check_user(user)
     mode = mode or body_mode(body)  # before the balances: an unknown abstraction refuses the whole body
     read, rejects, note = read_balances(body, mode)
     deposits: list[Any] = []
@@ -130,7 +130,7 @@ def pooled_import(
     included, isolated margin too; its value is `total + unrealizedPnl`. Its perp state's
     `totalRawUsd` and `accountValue` are not its collateral and are not read."""
     user = seed.account
-    _check_user(user)
+    check_user(user)
     read, rejects, note = read_balances(body, mode)
     own = {coin: total - borrowed for coin, total, borrowed, _ in read}
     cost = sum(p.szi * p.entry_px // NTL_DIV + (0 if p.cross else p.raw_usd) for p in seed.positions)
@@ -141,7 +141,8 @@ def pooled_import(
     return [*listed, made, *lending, *_supplies(user, read)], rejects, {"account": user, **note}
 
 
-def _check_user(user: str) -> None:
+def check_user(user: str) -> None:
+    """Refuses an account name the log could not hold."""
     if not _NAME.match(user):
         raise SpotError(f"user is not an account name: {user[:70]!r}")
 

@@ -31,6 +31,7 @@ from events.schema import (
     ImportAccount,
     ImportedBalance,
     ImportedPosition,
+    LiquidationTriggered,
     PricePoint,
     Prices,
     Rejected,
@@ -42,8 +43,9 @@ from events.schema import (
     Withdraw,
     WithdrawSupply,
 )
-from tests.support.cli import cli
+from tests.support.cli import cli, error
 from tests.support.hyperliquid import DATA
+from tests.support.pair import Pair
 
 META = meta_markets(json.loads((DATA / "meta.json").read_text()))
 U, P = "0x" + "a" * 40, "0x" + "b" * 40  # the unified and the portfolio account
@@ -465,3 +467,30 @@ def test_seeded_pooled_accounts_run_verify_and_reconcile(tmp_path: Path) -> None
         "fee": {"match": 1, "mismatch": 0},
         "first_mismatch": None,
     }
+
+
+def test_a_seeded_portfolio_account_is_watched_alike_by_the_index_and_the_full_scan() -> None:
+    """The PM account above, with liquidation on, through both engines (conservation checked after
+    every event). BTC at 50,000: usdc (-17,500 + 10,000) + 500 = -7,000, req 20 + 125 + 1,000 =
+    1,145, liqValue -7,000 + 12,375 = 5,375: healthy. HYPE then at 5: 500 * 5 * 0.825 = 2,062.5,
+    so liqValue -4,937.5 is below the requirement: both engines liquidate it, the same way."""
+    events, _ = read("btc_perp_state.json", "pm_borrow_spot_state.json", user=P, known=LogContents(tokens={"HYPE"}))
+    pair = Pair()
+    pair.ok(*(encode_json(e).decode() for e in HYPE_AT_30 + events))
+    assert P in pair.fast.ctx.models.banded and P in pair.full.ctx.models.banded
+    pair.ok(encode_json(Prices(prices={"BTC": PricePoint(mark=5_000_000_000_000)})).decode())
+    derived = pair.send(encode_json(Prices(prices={"HYPE": PricePoint(mark=500_000_000)})).decode())
+    assert derived and isinstance(derived[0], LiquidationTriggered) and derived[0].account == P
+
+
+@pytest.mark.slow
+def test_state_bodies_that_cannot_seed_an_account_refuse_the_run(tmp_path: Path) -> None:
+    bad = tmp_path / "state.json"
+    bad.write_text(json.dumps({"assetPositions": [{"position": {"coin": "BTC", "szi": "0.2"}}]}))
+    with pytest.raises(HlFileError, match="missing field leverage"):
+        read(str(bad), user=U)
+    with pytest.raises(HlFileError, match="user is not an account name"):
+        read("btc_perp_state.json", user="not an address")
+    log = str(tmp_path / "log")
+    message = error("hl", "ingest", str(bad), "--user", U, "--log", log)
+    assert message == f"clearinghouse: error: {bad}: missing field leverage; nothing was ingested"
