@@ -31,13 +31,9 @@ from events.schema import ImportAccount, Market, Prices, SetMode
 
 STATES = (SPOT_STATE, PERP_STATE, ABSTRACTION)  # an account's state bodies: read whole, then seeded
 POOLED = ("unified", "portfolio")  # modes whose USDC is the spot state's
-
-
-class _States:
-    """One account's state bodies: per shape, (file, body, the file's summary)."""
-
-    def __init__(self) -> None:
-        self.read: dict[str, tuple[Path, dict[str, Any], dict[str, Any]]] = {}
+Held = dict[
+    str, tuple[Path, dict[str, Any], dict[str, Any]]
+]  # an account's state bodies: shape -> (file, body, summary)
 
 
 class HlIngest:
@@ -52,7 +48,7 @@ class HlIngest:
         self.liquidations: list[dict[str, Any]] = []  # the ledger's liquidation records
         self.spot_states: list[dict[str, Any]] = []  # per spot state: the account, its mode, what was read
         self._pending: dict[int, tuple[Leg, dict[str, Any]]] = {}  # node legs waiting for their other side
-        self._states: dict[str, _States] = {}  # per account, in the order first read
+        self._states: dict[str, Held] = {}  # per account, in the order first read
         self._markets = markets
 
     @property
@@ -99,7 +95,7 @@ class HlIngest:
                 raise SpotError("balances is not a list")
         except SpotError as exc:
             raise HlFileError(str(exc)) from None
-        held = self._states.setdefault(user, _States()).read
+        held = self._states.setdefault(user, {})
         if kind in held:
             raise HlFileError(f"a second {kind} body for {user} (the first: {held[kind][0]})")
         held[kind] = (path, body, summary)
@@ -203,7 +199,7 @@ class HlIngest:
         fills = self.fills
         modes: dict[str, str | None] = {}
         for user, held in self._states.items():
-            if PERP_STATE in held.read:  # seeded from its state, not from its first fills
+            if PERP_STATE in held:  # seeded from its state, not from its first fills
                 fills.seeds.pop(user, None)
                 fills.known.accounts.add(EXTERNAL)
             modes[user] = self._mode(user, held)
@@ -218,10 +214,9 @@ class HlIngest:
         merged = sorted(trades + self.misc, key=lambda e: e.ts) if self.misc else trades
         return head + self.spot + merged
 
-    def _mode(self, user: str, held: _States) -> str | None:
+    def _mode(self, user: str, held: Held) -> str | None:
         """The mode the account's userAbstraction answer and spot state give (None: neither)."""
-        spot = held.read.get(SPOT_STATE)
-        word = held.read.get(ABSTRACTION)
+        spot, word = held.get(SPOT_STATE), held.get(ABSTRACTION)
         try:
             return resolve_mode(spot[1] if spot else None, word[1]["abstraction"] if word else None)
         except SpotError as exc:
@@ -235,12 +230,12 @@ class HlIngest:
         self.fills.known.modes[event.account] = mode  # its spot state, if any, sets no mode of its own
         return msgspec.structs.replace(event, mode=mode)
 
-    def _seed(self, user: str, held: _States, mode: str | None) -> None:
+    def _seed(self, user: str, held: Held, mode: str | None) -> None:
         """The account's seed from its state bodies, in `self.spot`: its clearinghouseState import
         (made whole with its spot state for a unified or portfolio account), its spot side, or
         only its mode."""
         known, fills = self.fills.known, self.fills
-        perp, spot, word = held.read.get(PERP_STATE), held.read.get(SPOT_STATE), held.read.get(ABSTRACTION)
+        perp, spot, word = held.get(PERP_STATE), held.get(SPOT_STATE), held.get(ABSTRACTION)
         made: list[tuple[dict[str, Any], Any]] = []
         if perp is not None:
             made += self._perp_seed(user, perp, spot, mode)
