@@ -494,3 +494,18 @@ def test_state_bodies_that_cannot_seed_an_account_refuse_the_run(tmp_path: Path)
     log = str(tmp_path / "log")
     message = error("hl", "ingest", str(bad), "--user", U, "--log", log)
     assert message == f"clearinghouse: error: {bad}: missing field leverage; nothing was ingested"
+
+
+def test_an_isolated_position_of_a_unified_account_keeps_its_margin_out_of_the_cross_ledger() -> None:
+    """tests/data/hl_state.json: BTC 0.5 cross at 95,000 (mark 97,000.5) and ETH -2 isolated at
+    3,500 with rawUsd 7,700 (mark 3,400), as a unified account with spot USDC total 5,000. The
+    cross ledger is 5,000 - 0.5 * 95,000 - (-2 * 3,500) - 7,700 = -43,200: cross value -43,200 +
+    48,500.25 = 5,300.25, the isolated position's 7,700 - 6,800 = 900, in all 6,200.25 = total
+    5,000 + unrealizedPnl (1,000.25 + 200)."""
+    events, _ = read(str(DATA.parent / "hl_state.json"), "unified_spot_state.json", "user_abstraction.json", user=U)
+    seed = next(e for e in events if isinstance(e, ImportAccount))
+    assert seed.raw_usd == -43_200_000_000 and seed.mode == "unified"
+    engine = Engine()
+    assert [d for e in events for d in engine.apply(e)] == []
+    equity, _, _ = figures(engine, U)
+    assert equity == 6_200_250_000
