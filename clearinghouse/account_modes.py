@@ -56,11 +56,17 @@ def set_mode(ctx: Context, e: ev.SetMode) -> None:
     account = ctx.account(e.account)
     old = ctx.models.of(e.account)
     check_switch(ctx.state, e.account, account, old, new)
-    switch(ctx.state, e.account, account, old, new)
-    ctx.models.set(e.account, new)
+    enter(ctx, e.account, account, old, new)
+
+
+def enter(ctx: Context, name: str, account: Account, old: MarginModel, new: MarginModel) -> None:
+    """Puts the account under `new` (already checked, or imported in that mode): its USDC where
+    the model keeps it, the engine's cache of models, and the trigger checks."""
+    switch(ctx.state, name, account, old, new)
+    ctx.models.set(name, new)
     if new.banded:
-        ctx.expose(e.account)
+        ctx.expose(name)
     else:
-        ctx.unexpose(e.account)
-    ctx.checks.mode_changed(e.account)
+        ctx.unexpose(name)
+    ctx.checks.mode_changed(name)
     ctx.pools_opened()

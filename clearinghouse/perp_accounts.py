@@ -4,9 +4,11 @@ isolated margin, and accounts imported from a snapshot of another venue."""
 from __future__ import annotations
 
 from clearinghouse import margin, perps
+from clearinghouse.account_modes import enter, model_named
 from clearinghouse.context import Context, positive, room, shown
 from clearinghouse.errors import Reject
 from clearinghouse.fills import apply_fill
+from clearinghouse.spot import USDC, add, spot_of
 from clearinghouse.state import Account, MarketState, Position
 from clearinghouse.tiers import build_table, tier_table_error
 from events import schema as ev
@@ -127,6 +129,8 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
             or size * market.mark > OPEN_LIMIT
         ):
             raise Reject(f"the {p.coin} position's entry or notional, or the open interest, would pass its bound")
+    model = model_named(e.mode) if e.mode is not None else None
+    check_balances(ctx, e.balances)
     moved = abs(e.raw_usd) + sum(abs(p.raw_usd) + abs(p.szi) * p.entry_px // NTL_DIV for p in e.positions)
     other = ctx.state.accounts.get(IMPORT_ACCOUNT)
     room(ctx.state.deposited, moved, "the deposited total")
@@ -163,3 +167,25 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
             account.positions[p.coin].iso_raw = p.raw_usd
     after = e.raw_usd + sum(p.raw_usd for p in e.positions if not p.cross)
     ctx.state.deposited += after - before
+    token_net = ctx.state.token_net
+    for b in e.balances:
+        add(spot_of(ctx.state, e.account), b.token, b.amount)
+        token_net[b.token] = token_net.get(b.token, 0) + b.amount
+    if model is not None and model is not ctx.models.of(e.account):
+        enter(ctx, e.account, account, ctx.models.of(e.account), model)
+
+
+def check_balances(ctx: Context, balances: list[ev.ImportedBalance]) -> None:
+    """An imported account's own spot tokens: listed, on their unit, each once, and within the
+    bounds a deposit of them keeps; USDC is its ledger (`raw_usd`), never a balance here."""
+    seen: set[str] = set()
+    for b in balances:
+        if b.token == USDC:
+            raise Reject("USDC is the account's ledger: give it as raw_usd, not as a balance")
+        if b.token in seen:
+            raise Reject(f"{b.token} appears twice in balances")
+        seen.add(b.token)
+        positive(b.amount, f"the {b.token} balance")
+        ctx.token_of(b.token, b.amount)
+        room(ctx.state.token_net.get(b.token, 0), b.amount, "the deposits", b.token)
+        ctx.token_worth(b.token, b.amount)

@@ -338,16 +338,29 @@ class ImportedPosition(msgspec.Struct, frozen=True, omit_defaults=True):
     funding_since_change: Usd = 0
 
 
+class ImportedBalance(msgspec.Struct, frozen=True):
+    """A spot token (not USDC: that is the ledger, `raw_usd`) the imported account holds of its own."""
+
+    token: Name
+    amount: Tokens
+
+
 class ImportAccount(_Base, tag="import_account"):
-    """Seeds an account from an outside snapshot (Hyperliquid `clearinghouseState`).
+    """Seeds an account from an outside snapshot (Hyperliquid `clearinghouseState`, with its
+    `spotClearinghouseState` for a unified or portfolio account).
 
     The opposite side of every position is held by the system account `IMPORT_ACCOUNT` at the
     entry price, so sizes still net to zero; the cash that makes the ledgers match the snapshot
-    counts as deposited."""
+    counts as deposited. `mode` (absent: standard) is the margin model the account is created
+    in, open positions and all: the snapshot is the venue's word that it is in that mode.
+    `balances` are its own spot tokens, deposited with it, so the account is whole from its
+    first event (a portfolio account's collateral counts at once)."""
 
     account: Name
     raw_usd: Usd
     positions: Annotated[list[ImportedPosition], msgspec.Meta(max_length=MAX_POSITIONS)] = []
+    mode: Name | None = None
+    balances: Annotated[list[ImportedBalance], msgspec.Meta(max_length=MAX_POSITIONS)] = []
 
 
 class LiquidatedPosition(msgspec.Struct, frozen=True):

@@ -1145,16 +1145,19 @@ def cmd_hl_ingest(args: argparse.Namespace) -> int:
                 raise UserError(f"no such file: {path}; nothing was ingested")
             try:
                 with _progress(args, f"reading {path.name}") as progress:
-                    done = ingest.read(path, progress)
+                    ingest.read(path, progress)
             except HlFileError as exc:
                 raise UserError(f"{path}: {exc}; nothing was ingested") from None
-            if not args.json:
-                read, made = list(done)[2:4]
-                print(
-                    f"{path}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
-                    f"{done['dropped']} already in the log, {done['rejected']} rejected"
-                )
-        events, first = ingest.finish(), out.next_seq
+        try:
+            events, first = ingest.finish(), out.next_seq
+        except HlFileError as exc:
+            raise UserError(f"{exc}; nothing was ingested") from None
+        for done in ingest.files if not args.json else []:  # an account's state bodies count once all are read
+            read, made = list(done)[2:4]
+            print(
+                f"{done['file']}: {done['format']}: {done[read]} {read} -> {done[made]} {made}, "
+                f"{done['dropped']} already in the log, {done['rejected']} rejected"
+            )
         if events:
             digest = Fingerprint()
             for event in events:
@@ -1777,22 +1780,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "ingest",
         cmd_hl_ingest,
-        "append Hyperliquid fills (API userFills, node node_fills_by_block), node "
-        "misc_events_by_block and spotClearinghouseState bodies, plain or .lz4, to a log as events, all or none",
+        "append Hyperliquid fills (API userFills, node node_fills_by_block), node misc_events_by_block, and "
+        "clearinghouseState, spotClearinghouseState and userAbstraction bodies, plain or .lz4, to a log as events, "
+        "all or none",
         hl_sub,
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block or "
-        "spotClearinghouseState, plain or .lz4",
+        help="Hyperliquid files: userFills JSON, node_fills_by_block, misc_events_by_block, clearinghouseState, "
+        "spotClearinghouseState or userAbstraction, plain or .lz4",
     )
     p.add_argument("--log", required=True, metavar="DIR", help=LOG_HELP)
     p.add_argument(
         "--user",
         metavar="ADDRESS",
-        help="whose fills a userFills array (or whose balances a spot state) holds; in node files, "
+        help="whose fills a userFills array (or whose state a clearinghouseState, spot state or "
+        "userAbstraction body) holds; in node files, "
         "only this user's fills, each against the outside world (@import)",
     )
     p.add_argument("--meta", metavar="META.json", help="an info `meta` body: szDecimals and margin tables")

@@ -4,7 +4,8 @@ its content (never from its name), plain or lz4-framed (the node's hourly archiv
 Shapes: an API `userFills` response (a JSON array of fills, or a body holding one, such as a
 websocket `userFills` message), node `node_fills_by_block` and `misc_events_by_block` files (JSON
 lines, one block per line: `{local_time, block_time, block_number, events}`), and the API
-`spotClearinghouseState` and `clearinghouseState` bodies.
+`spotClearinghouseState`, `clearinghouseState` and `userAbstraction` bodies (the last a bare JSON
+string such as `"unifiedAccount"`, or an object `{"user", "abstraction"}` that names its user).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ NODE_FILLS = "node_fills_by_block"
 NODE_MISC = "misc_events_by_block"
 SPOT_STATE = "spotClearinghouseState"
 PERP_STATE = "clearinghouseState"
+ABSTRACTION = "userAbstraction"
 
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all) of the file as stored
 
@@ -145,10 +147,14 @@ def sniff(path: Path) -> tuple[str, Any]:
         return SPOT_STATE, _spot_of(body, nested)
     if isinstance(body, dict) and "assetPositions" in body:
         return PERP_STATE, body
+    if isinstance(body, str):
+        return ABSTRACTION, {"abstraction": body}
+    if isinstance(body, dict) and isinstance(body.get("abstraction"), str):
+        return ABSTRACTION, body
     found = _fills_in(body, None)
     if found is not None:
         return USER_FILLS, found
     raise HlFileError(
-        "JSON that holds no fill array (userFills), balances (spotClearinghouseState) "
-        "or assetPositions (clearinghouseState)"
+        "JSON that holds no fill array (userFills), balances (spotClearinghouseState), "
+        "assetPositions (clearinghouseState) or an abstraction word (userAbstraction)"
     )

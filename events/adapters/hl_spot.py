@@ -13,6 +13,9 @@ ledger, their one USDC balance), then `set_mode`, then each borrow, lent by the 
 lender `LENDER` (which supplies the amount first: the engine lends only suppliers' money), then each
 supply. `hold` (reserved by orders and margin) and `entryNtl` (cost basis) are not balances of their
 own: they are reported, not booked.
+
+A unified or portfolio account with open positions cannot switch modes: its `clearinghouseState`
+import is made whole with its spot state instead (`pooled_import`), created in its mode.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from events.bounds import NAME_PATTERN
-from events.schema import Borrow, ClassTransfer, Deposit, SetMode, Supply, Token
-from events.units import TOKEN_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
+from events.schema import Borrow, ClassTransfer, Deposit, ImportAccount, ImportedBalance, SetMode, Supply, Token
+from events.units import NTL_DIV, TOKEN_DECIMALS, USD_DECIMALS, DecimalError, parse_decimal
 
 _NAME = re.compile(NAME_PATTERN)
 LENDER = "@lender"  # the outside world's supplier of what imported accounts borrowed
@@ -60,42 +65,102 @@ def body_mode(body: dict[str, Any]) -> str:
     return "standard"
 
 
-def spot_events(
-    body: dict[str, Any], user: str, tokens: set[str], mode_now: str | None = None
-) -> tuple[list[Any], list[tuple[int, str]], dict[str, Any]]:
-    """The events that give `user` the spot side of `body`, (index, reason) of each balance left
-    out, and a note of what was read. `tokens`: the tokens the log lists (this call adds the ones
-    it lists); `mode_now`: the account's mode in the log, if a `set_mode` set one."""
-    if not _NAME.match(user):
-        raise SpotError(f"user is not an account name: {user[:70]!r}")
+def resolve_mode(body: dict[str, Any] | None, word: str | None) -> str | None:
+    """The account's mode from a `userAbstraction` answer (`word`, read on its own) and its spot
+    state, if given: the answer wins over what the body signals, but not over an `abstraction`
+    the body carries that says otherwise. None: neither says."""
+    if word is None:
+        return body_mode(body) if body is not None else None
+    mode = body_mode({"abstraction": word})
+    if body is not None and "abstraction" in body and body_mode(body) != mode:
+        raise SpotError(f"the userAbstraction answer {word!r} and the spot state's {body['abstraction']!r} disagree")
+    return mode
+
+
+def read_balances(
+    body: dict[str, Any], mode: str
+) -> tuple[list[tuple[str, int, int, int]], list[tuple[int, str]], dict[str, Any]]:
+    """(coin, total, borrowed, supplied) of each balance that can be booked, (index, reason) of
+    each left out, and the note of what was read."""
     balances = body.get("balances")
     if not isinstance(balances, list):
         raise SpotError("balances is not a list")
-    mode = body_mode(body)  # before the balances: an unknown abstraction refuses the whole body
-    deposits: list[Any] = []
-    lending: list[Any] = []
-    supplies: list[Any] = []
+    read: list[tuple[str, int, int, int]] = []
     rejects: list[tuple[int, str]] = []
     seen: list[dict[str, str]] = []
     for index, balance in enumerate(balances):
         try:
-            coin, total, borrowed, supplied = _amounts(balance, mode)
+            read.append(_amounts(balance, mode))
         except SpotError as exc:
             rejects.append((index, str(exc)))
             continue
         seen.append({k: str(balance.get(k, "0")) for k in ("coin", "total", "hold", "borrowed", "supplied")})
-        if not total:
-            continue
-        listed = [] if coin == USDC or coin in tokens else [Token(token=coin, decimals=TOKEN_DECIMALS)]
-        tokens.add(coin)
-        deposits += listed + _deposit(user, coin, total - borrowed, mode)
-        if borrowed:
+    return read, rejects, {"mode": mode, "balances": seen}
+
+
+def spot_events(
+    body: dict[str, Any], user: str, tokens: set[str], mode_now: str | None = None, mode: str | None = None
+) -> tuple[list[Any], list[tuple[int, str]], dict[str, Any]]:
+    """The events that give `user` the spot side of `body`, (index, reason) of each balance left
+    out, and a note of what was read. `tokens`: the tokens the log lists (this call adds the ones
+    it lists); `mode_now`: the account's mode in the log, if a `set_mode` set one; `mode`: the
+    mode to give it (default: the one the body signals)."""
+    check_user(user)
+    mode = mode or body_mode(body)  # before the balances: an unknown abstraction refuses the whole body
+    read, rejects, note = read_balances(body, mode)
+    deposits: list[Any] = []
+    lending: list[Any] = []
+    for coin, total, borrowed, _ in read:
+        if total:
+            deposits += _listed(coin, tokens) + _deposit(user, coin, total - borrowed, mode)
             lending += _lend(user, coin, borrowed)
-        if supplied:
-            supplies.append(Supply(account=user, amount=supplied, token=coin, id=f"hl:supply:{user}:{coin}"))
     switch = [] if mode == (mode_now or "standard") else [SetMode(account=user, mode=mode, id=f"hl:mode:{user}")]
-    note = {"account": user, "mode": mode, "balances": seen}
-    return deposits + switch + lending + supplies, rejects, note
+    return deposits + switch + lending + _supplies(user, read), rejects, {"account": user, **note}
+
+
+def pooled_import(
+    seed: ImportAccount, body: dict[str, Any], mode: str, tokens: set[str]
+) -> tuple[list[Any], list[tuple[int, str]], dict[str, Any]]:
+    """A unified or portfolio account's `clearinghouseState` import (`seed`) made whole with its
+    spot state: created in `mode` with its own spot tokens, its ledger the USDC it holds less
+    what its positions cost at entry (and its isolated ledgers), then its borrows and supplies.
+
+    The relation (docs/hyperliquid-data.md, "Unified and portfolio accounts with positions"):
+    such an account's USDC is its spot USDC `total`, its settled cash, borrowed and supplied USDC
+    included, isolated margin too; its value is `total + unrealizedPnl`. Its perp state's
+    `totalRawUsd` and `accountValue` are not its collateral and are not read."""
+    user = seed.account
+    check_user(user)
+    read, rejects, note = read_balances(body, mode)
+    own = {coin: total - borrowed for coin, total, borrowed, _ in read}
+    cost = sum(p.szi * p.entry_px // NTL_DIV + (0 if p.cross else p.raw_usd) for p in seed.positions)
+    listed = [event for coin, total, _, _ in read if total for event in _listed(coin, tokens)]
+    balances = [ImportedBalance(token=coin, amount=amount) for coin, amount in own.items() if coin != USDC and amount]
+    made = msgspec.structs.replace(seed, raw_usd=own.get(USDC, 0) - cost, mode=mode, balances=balances)
+    lending = [event for coin, _, borrowed, _ in read for event in _lend(user, coin, borrowed)]
+    return [*listed, made, *lending, *_supplies(user, read)], rejects, {"account": user, **note}
+
+
+def check_user(user: str) -> None:
+    """Refuses an account name the log could not hold."""
+    if not _NAME.match(user):
+        raise SpotError(f"user is not an account name: {user[:70]!r}")
+
+
+def _listed(coin: str, tokens: set[str]) -> list[Any]:
+    """A `token` event for a token the log does not list yet (this run lists it once)."""
+    if coin == USDC or coin in tokens:
+        return []
+    tokens.add(coin)
+    return [Token(token=coin, decimals=TOKEN_DECIMALS)]
+
+
+def _supplies(user: str, read: list[tuple[str, int, int, int]]) -> list[Any]:
+    return [
+        Supply(account=user, amount=supplied, token=coin, id=f"hl:supply:{user}:{coin}")
+        for coin, total, _, supplied in read
+        if total and supplied
+    ]
 
 
 def _amount(balance: dict[str, Any], name: str, coin: str) -> int:
@@ -142,6 +207,8 @@ def _deposit(user: str, coin: str, amount: int, mode: str) -> list[Any]:
 
 def _lend(user: str, coin: str, amount: int) -> list[Any]:
     """The lender supplies `amount` of `coin` (USDC through its spot balance), then `user` borrows it."""
+    if not amount:
+        return []
     ident = f"hl:lend:{user}:{coin}"
     token = {} if coin == USDC else {"token": coin}
     moved = (

@@ -57,19 +57,25 @@ def meta_markets(meta: dict[str, Any]) -> dict[str, Market]:
 
 
 def import_events(
-    body: dict[str, Any], account: str, *, meta: dict[str, Any] | None = None, rules: str | None = None
+    body: dict[str, Any],
+    account: str,
+    *,
+    meta: dict[str, Any] | None = None,
+    rules: str | None = None,
+    markets: dict[str, Market] | None = None,
 ) -> list[Any]:
-    """The events that rebuild `body` (a clearinghouseState response) as account `account`."""
+    """The events that rebuild `body` (a clearinghouseState response) as account `account`;
+    `markets`: the coins' markets when the meta was read already (in place of `meta`)."""
     try:
-        return _import_events(body, account, meta, rules)
+        known = markets if markets is not None else meta_markets(meta) if meta is not None else {}
+        return _import_events(body, account, known, rules)
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         if isinstance(exc, AdapterError):
             raise
         raise AdapterError(f"malformed clearinghouseState: {exc}") from None
 
 
-def _import_events(body: dict[str, Any], account: str, meta: dict[str, Any] | None, rules: str | None) -> list[Any]:
-    known = meta_markets(meta) if meta is not None else {}
+def _import_events(body: dict[str, Any], account: str, known: dict[str, Market], rules: str | None) -> list[Any]:
     ts = body.get("time")
     events: list[Any] = [Rules(name=rules, ts=ts)] if rules else []
     prices: dict[str, PricePoint] = {}

@@ -189,6 +189,8 @@ def _events() -> st.SearchStrategy:
                 ),
                 max_size=2,
             ),
+            mode=st.none() | st.sampled_from(["standard", "unified", "portfolio", "nope"]),
+            balances=st.lists(st.builds(ev.ImportedBalance, token=COINS, amount=AMOUNTS), max_size=2),
             **base,
         ),
         st.builds(ev.Token, token=COINS, decimals=st.sampled_from([-1, 0, 8, 9]), **base),
