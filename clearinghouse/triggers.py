@@ -34,6 +34,7 @@ import msgspec
 
 from clearinghouse import margin
 from clearinghouse.state import Account, MarketState, Position, State
+from clearinghouse.tiers import TierTable, single_tier
 from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
@@ -163,14 +164,21 @@ def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
     return key >= market.funding_index if long else key <= market.funding_index
 
 
+def _less_mm(table: TierTable, ntl: int) -> int:
+    """`-maintenance(ntl)` of the table (`TierTable.maintenance`, rounded up, negated), with
+    no call for a table of one tier."""
+    tiers = table.tiers
+    tier = tiers[0] if len(tiers) == 1 else table.tier_for(ntl)
+    return (tier.ded - ntl * tier.mult) // table.den
+
+
 def contribution(pos: Position, market: MarketState, ntl: int) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance
     (`ntl` is its notional, which the caller has at hand)."""
-    return (
-        margin.value(pos.szi, market.mark)
-        + margin.pending_funding(pos, market)
-        - margin.table_of(pos, market).maintenance(ntl)
-    )
+    szi = pos.szi
+    table = single_tier(pos.max_leverage) if pos.max_leverage else market.table
+    funding = (-szi * (market.funding_index - pos.funding_index)) // FUNDING_DIV
+    return (szi * market.mark) // NTL_DIV + funding + _less_mm(table, ntl)
 
 
 def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
@@ -183,7 +191,7 @@ def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
         return market.mark - px_b * NTL_DIV // size, market.funding_index + fund_step
     # A short loses as the mark rises, and maintenance grows with it at most at the steepest
     # tier's rate 1 / (2 * L_min): the loss per price unit is |szi| * (1 + 1 / (2 * L_min)).
-    two_l = 2 * margin.table_of(pos, market).tiers[-1].max_leverage
+    two_l = 2 * (pos.max_leverage or market.table.tiers[-1].max_leverage)
     return market.mark + px_b * NTL_DIV * two_l // (size * (two_l + 1)), market.funding_index - fund_step
 
 
@@ -196,11 +204,11 @@ def floor_at(pos: Position, market: MarketState, px_key: int, fund_key: int) -> 
     the marks and indices on the keys' uncrossed side it is least at the keys, short of what
     the rounding of value (down), notional and maintenance (up) takes at a step, at most 2."""
     szi = pos.szi
-    ntl = -((-abs(szi) * px_key) // NTL_DIV)
+    table = single_tier(pos.max_leverage) if pos.max_leverage else market.table
     return (
         (szi * px_key) // NTL_DIV
         + (-szi * (fund_key - pos.funding_index)) // FUNDING_DIV
-        - margin.table_of(pos, market).maintenance(ntl)
+        + _less_mm(table, -((-abs(szi) * px_key) // NTL_DIV))
         - ROUNDING
     )
 
@@ -226,14 +234,20 @@ def _absorbed(entry: _Indexed, account: Account, pos: Position, market: MarketSt
     (`b = 0`): a reopening on the same side is absorbed the same way, and a tick that crosses
     them sends the account for a check, after which they go (`refresh`). False (nothing
     changed): the keys are crossed or the slack falls short; `filled` re-keys."""
-    if not (_px_holds(res.long, res.px_key, market) and _fund_holds(res.long, res.fund_key, market)):
+    px_key, fund_key, mark, index = (
+        res.px_entry >> ID_BITS,
+        res.fund_entry >> ID_BITS,
+        market.mark,
+        market.funding_index,
+    )
+    if not ((px_key <= mark and fund_key >= index) if res.long else (px_key >= mark and fund_key <= index)):
         return False
     szi = pos.szi
-    floor = floor_at(pos, market, res.px_key, res.fund_key) if szi else 0
+    floor = floor_at(pos, market, px_key, fund_key) if szi else 0
     slack = entry.slack + account.raw_usd - entry.raw_ref + floor - (res.c_ref - res.b)
     if slack < 0:
         return False
-    ntl = margin.notional(szi, market.mark) if szi else 0
+    ntl = -((-abs(szi) * mark) // NTL_DIV)
     entry.ntl_total += ntl - res.ntl
     if not szi:
         entry.b_total -= res.b
@@ -282,12 +296,14 @@ class TriggerIndex:
         same_side = keep_px = keep_fund = old is not None and old.long == long
         if same_side:
             px_need, fund_need = _keys(pos, market, b)
-            keep_px = (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(
-                long, old.px_key, market
-            )  # type: ignore[union-attr]
-            keep_fund = (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(
-                long, old.fund_key, market
-            )  # type: ignore[union-attr]
+            old_px, old_fund = old.px_entry >> ID_BITS, old.fund_entry >> ID_BITS  # type: ignore[union-attr]
+            mark, index = market.mark, market.funding_index
+            if long:
+                keep_px = px_need <= old_px <= mark
+                keep_fund = index <= old_fund <= fund_need
+            else:
+                keep_px = mark <= old_px <= px_need
+                keep_fund = fund_need <= old_fund <= index
         px_entry, fund_entry = (old.px_entry, old.fund_entry) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b * keyed // 8))
@@ -390,16 +406,17 @@ class TriggerIndex:
         reservation is moved over. False when that falls short too: the caller then checks the
         account exactly and re-indexes it."""
         entry = self.accounts.get(name)
-        pos = account.positions[coin]
-        if entry is None or coin in (entry.iso if pos.cross else entry.cross):
+        if entry is None:
             return False
-        market = markets[coin]
+        pos, market = account.positions[coin], markets[coin]
         keyed = TICK_KEYED if tick else FILL_KEYED
         if not pos.cross:
-            return self._iso_filled(name, entry, account, pos, coin, market, keyed)
+            return coin not in entry.cross and self._iso_filled(name, entry, account, pos, coin, market, keyed)
+        if coin in entry.iso:
+            return False
         old = entry.cross.get(coin)
-        kept_side = old is not None and (not pos.szi or (pos.szi > 0) is old.long)
-        if kept_side and _absorbed(entry, account, pos, market, old):  # type: ignore[arg-type]
+        szi = pos.szi
+        if old is not None and (not szi or (szi > 0) is old.long) and _absorbed(entry, account, pos, market, old):
             return True
         ntl = margin.notional(pos.szi, market.mark)
         c_new = contribution(pos, market, ntl) if pos.szi else 0
