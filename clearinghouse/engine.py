@@ -218,6 +218,8 @@ class Engine:
         if picked is None:
             return
         candidates, ticked = picked
+        if not candidates and not state.watch:  # most events: nothing to check
+            return
         accounts, markets = state.accounts, state.markets
         begun = False  # `liq.begin_event()` before the event's first liquidation
         done: set[str] = set()

@@ -123,23 +123,15 @@ class AccountIds:
 class _Reservation(msgspec.Struct, gc=False):
     """gc=False, as `_Indexed`: nothing here refers back to it, so the cyclic collector need
     never look at the hundreds of thousands a book makes (every fill re-references one). It
-    holds its two book entries (the same int objects as the books), not the keys apart."""
+    holds its two book entries (the same int objects as the books), not the keys apart, and
+    not its book (the caller has its coin)."""
 
-    book: _Book
     long: bool
     px_entry: int  # `px_key << ID_BITS | account id`, as in the book
     fund_entry: int
     b: int  # a cross one's share, `c_ref - b` its floor (`_booked`); an isolated one's buffer
     c_ref: int
     ntl: int
-
-    @property
-    def px_key(self) -> int:
-        return self.px_entry >> ID_BITS
-
-    @property
-    def fund_key(self) -> int:
-        return self.fund_entry >> ID_BITS
 
 
 class _Indexed(msgspec.Struct, gc=False):
@@ -149,19 +141,19 @@ class _Indexed(msgspec.Struct, gc=False):
     ident: int  # the account's id in the book entries
     raw_ref: int
     cross: dict[str, _Reservation] = {}
-    iso: dict[str, _Reservation] = {}
+    iso: dict[str, _Reservation] | None = None  # made by the first isolated one: most accounts have none
     slack: int = 0
     b_total: int = 0  # over the cross reservations, to size a re-referenced one by its share
     ntl_total: int = 0
 
 
-def _px_holds(long: bool, key: int, market: MarketState) -> bool:
-    """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
-    return key <= market.mark if long else key >= market.mark
-
-
-def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
-    return key >= market.funding_index if long else key <= market.funding_index
+def _holds(res: _Reservation, market: MarketState) -> bool:
+    """Neither of the reservation's keys crossed at the current mark and funding index (the
+    `_Book` lists' rule, for one reservation)."""
+    px_key, fund_key = res.px_entry >> ID_BITS, res.fund_entry >> ID_BITS
+    if res.long:
+        return px_key <= market.mark and fund_key >= market.funding_index
+    return px_key >= market.mark and fund_key <= market.funding_index
 
 
 def _less_mm(table: TierTable, ntl: int) -> int:
@@ -217,7 +209,7 @@ def _booked(res: _Reservation, pos: Position, market: MarketState) -> _Reservati
     """A cross reservation booked at its floor (`floor_at` its keys): `b` becomes what the
     position can lose before a key is crossed, which is less than the share it was keyed for
     (keys are written for half of it), so the rest stays in the account's slack for fills."""
-    res.b = res.c_ref - floor_at(pos, market, res.px_key, res.fund_key)
+    res.b = res.c_ref - floor_at(pos, market, res.px_entry >> ID_BITS, res.fund_entry >> ID_BITS)
     return res
 
 
@@ -255,6 +247,9 @@ def _absorbed(entry: _Indexed, account: Account, pos: Position, market: MarketSt
     res.ntl, res.c_ref = ntl, floor + res.b  # `c_ref - b` is the floor the ledger counts
     entry.slack, entry.raw_ref = slack, account.raw_usd
     return True
+
+
+_NONE: dict[str, _Reservation] = {}  # read only: an account's isolated reservations when it has none
 
 
 class TriggerIndex:
@@ -318,12 +313,11 @@ class TriggerIndex:
                 fund_entry = fund_strict << ID_BITS | ident
                 self._insert(fund_list, fund_entry)
         if old is not None and not same_side:
-            self._remove(old)
-        return _Reservation(book, long, px_entry, fund_entry, b, c_ref, ntl)
+            self._remove(coin, old)
+        return _Reservation(long, px_entry, fund_entry, b, c_ref, ntl)
 
-    @staticmethod
-    def _remove(res: _Reservation) -> None:
-        book = res.book
+    def _remove(self, coin: str, res: _Reservation) -> None:
+        book = self.books[coin]
         _drop(book.long_px if res.long else book.short_px, res.px_entry)
         _drop(book.long_fund if res.long else book.short_fund, res.fund_entry)
 
@@ -338,12 +332,18 @@ class TriggerIndex:
             entry.b_total += res.b
             entry.ntl_total += res.ntl
 
+    @staticmethod
+    def _set_iso(entry: _Indexed, coin: str, res: _Reservation) -> None:
+        if entry.iso is None:
+            entry.iso = {}
+        entry.iso[coin] = res
+
     def forget(self, name: str) -> None:
         self.tight.discard(name)
         entry = self.accounts.pop(name, None)
         if entry is not None:
-            for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(res)
+            for coin, res in (*entry.cross.items(), *(entry.iso or _NONE).items()):
+                self._remove(coin, res)
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
@@ -354,7 +354,7 @@ class TriggerIndex:
         `ROUNDING` per position goes to `tight`; an account not indexed keeps no key."""
         old = self.accounts.pop(name, None)
         self.tight.discard(name)
-        was_cross, was_iso = (old.cross, old.iso) if old is not None else ({}, {})
+        was_cross, was_iso = (old.cross, old.iso or {}) if old is not None else ({}, {})
         ident = self.ids.of(name)
         entry = _Indexed(ident, account.raw_usd)
         cross = []
@@ -368,7 +368,9 @@ class TriggerIndex:
                 continue
             buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
             if buffer >= ROUNDING:
-                entry.iso[coin] = self._add(ident, coin, pos, market, ntl, buffer, 0, was_iso.pop(coin, None))
+                self._set_iso(
+                    entry, coin, self._add(ident, coin, pos, market, ntl, buffer, 0, was_iso.pop(coin, None))
+                )
             elif buffer >= 0:
                 self.tight.add(name)
         if cross:
@@ -385,15 +387,15 @@ class TriggerIndex:
                     self.tight.add(name)
             elif buffer >= 0:
                 self.tight.add(name)
-        for res in (*was_cross.values(), *was_iso.values()):  # positions closed or of the other kind
-            self._remove(res)
+        for coin, res in (*was_cross.items(), *was_iso.items()):  # positions closed or of the other kind
+            self._remove(coin, res)
         if name not in self.tight and (not cross or entry.cross):
             if not cross:
                 entry.slack = account.raw_usd
             self.accounts[name] = entry
         else:
-            for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(res)
+            for coin, res in (*entry.cross.items(), *(entry.iso or _NONE).items()):
+                self._remove(coin, res)
 
     def filled(
         self, name: str, account: Account, coin: str, markets: dict[str, MarketState], tick: bool = False
@@ -412,7 +414,7 @@ class TriggerIndex:
         keyed = TICK_KEYED if tick else FILL_KEYED
         if not pos.cross:
             return coin not in entry.cross and self._iso_filled(name, entry, account, pos, coin, market, keyed)
-        if coin in entry.iso:
+        if entry.iso and coin in entry.iso:
             return False
         old = entry.cross.get(coin)
         szi = pos.szi
@@ -428,14 +430,14 @@ class TriggerIndex:
         entry.slack = 0
         if not pos.szi:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             entry.slack = available
             return available >= 0
         if available < 2 * ROUNDING and entry.cross:
             available += self._lend(entry, account, markets)
         if available < ROUNDING:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return False
         b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
         res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old, keyed), pos, market)
@@ -457,18 +459,18 @@ class TriggerIndex:
         whose reservation is simply its own buffer again."""
         if not self.cash_moved(name, account):
             return False
-        old = entry.iso.pop(coin, None)
+        old = entry.iso.pop(coin, None) if entry.iso else None
         if not pos.szi:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return True
         ntl = margin.notional(pos.szi, market.mark)
         buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
         if buffer < ROUNDING:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return False
-        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed)
+        self._set_iso(entry, coin, self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed))
         return True
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
@@ -488,18 +490,19 @@ class TriggerIndex:
         and indexed. False: the caller checks it exactly (and `refresh` or `reindex` then
         indexes it afresh)."""
         entry = self.accounts.get(name)
-        if entry is None or not all(
-            coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
-        ):
+        if entry is None:
             return False
-        crossed = [
-            coin
-            for coin, res in (*entry.cross.items(), *entry.iso.items())
-            if not (
-                _px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin])
-            )
-        ]
-        return bool(crossed) and all(self.filled(name, account, coin, markets, True) for coin in crossed)
+        cross, iso = entry.cross, entry.iso or _NONE
+        for coin, pos in account.positions.items():
+            if pos.szi and coin not in (cross if pos.cross else iso):
+                return False
+        crossed = [coin for coin, res in (*cross.items(), *iso.items()) if not _holds(res, markets[coin])]
+        if not crossed:
+            return False
+        for coin in crossed:
+            if not self.filled(name, account, coin, markets, True):
+                return False
+        return True
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
@@ -549,7 +552,9 @@ class TriggerIndex:
         """Accounts to check after `coin`'s mark or funding index moved."""
         book = self.books.get(coin)
         hit = book.crossed(state.markets[coin], self.ids.names) if book is not None else set()
-        return hit | self.tight
+        if self.tight:
+            hit |= self.tight
+        return hit
 
     def holders(self, coin: str, state: State) -> set[str]:
         """Accounts to check after `coin`'s margin table changed."""
