@@ -17,7 +17,6 @@ only lowers its maintenance, so a winner is never taken below it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 from typing import NamedTuple, Protocol
 
 from clearinghouse import margin
@@ -86,9 +85,16 @@ class HlQueue:
 
 def rank(state: State, opposites: list[Opposite], market: MarketState) -> list[Opposite]:
     """Highest (profit ratio) x (notional / account value) first, ties by account id; accounts
-    with no equity come last, by id."""
-    ranked = []
+    with no equity come last, by id.
+
+    A score is the exact ratio `num / den` of integers (a long's mark x notional over entry x
+    value, a short's entry x notional over mark x value). It is sorted by `num * 2**k // den`
+    with `2**k` at least the square of every denominator: two scores that differ differ by at
+    least `1 / (den_a * den_b)`, so these integers differ too, and equal scores give equal
+    integers: the same order as the ratios themselves, with integer comparisons only."""
+    scored = []  # (group, num, den, opp): group 1 has no equity to rank by
     markets = state.markets
+    widest = 1
     for opp in opposites:
         opos = opp.pos
         value = (
@@ -98,16 +104,18 @@ def rank(state: State, opposites: list[Opposite], market: MarketState) -> list[O
         )
         if value > 0 and opos.entry_px > 0:
             ntl = margin.notional(opos.szi, market.mark)  # 0 without a mark: no profit ratio to rank by
-            score = (
-                Fraction(market.mark * ntl, opos.entry_px * value)
-                if opos.szi > 0
-                else Fraction(opos.entry_px * ntl, market.mark * value)
-                if ntl
-                else Fraction(0)
-            )
-            ranked.append((0, -score, opp.name, opp))
+            if opos.szi > 0:
+                num, den = market.mark * ntl, opos.entry_px * value
+            elif ntl:
+                num, den = opos.entry_px * ntl, market.mark * value
+            else:
+                num, den = 0, 1
+            widest = max(widest, den.bit_length())
+            scored.append((0, num, den, opp))
         else:
-            ranked.append((1, Fraction(0), opp.name, opp))
+            scored.append((1, 0, 1, opp))
+    shift = 2 * widest
+    ranked = [(group, -((num << shift) // den), opp.name, opp) for group, num, den, opp in scored]
     ranked.sort(key=lambda r: (r[0], r[1], r[2]))
     return [r[3] for r in ranked]
 

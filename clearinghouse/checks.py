@@ -64,7 +64,7 @@ class IndexedChecks:
         ctx = self.ctx
         candidates = self._candidates(event)
         ticked: set[str] = set()
-        if type(event) is ev.Prices or type(event) is ev.Funding:
+        if candidates and (type(event) is ev.Prices or type(event) is ev.Funding):
             # only marks or a funding index moved: their keys were crossed; those the ledger
             # re-covers need no exact check (`TriggerIndex.covered`)
             candidates = ticked = {n for n in candidates if not self._covered(n)}
@@ -85,13 +85,13 @@ class IndexedChecks:
             return set()
         if kind is ev.Trade:
             accounts, markets, coin, banded = state.accounts, state.markets, event.coin, ctx.models.banded
-            return {
-                n
-                for n in (event.buyer, event.seller)
+            found = set()
+            for n in (event.buyer, event.seller):
                 if not (
                     self._band_filled(n, coin, True) if n in banded else triggers.filled(n, accounts[n], coin, markets)
-                )
-            }
+                ):
+                    found.add(n)
+            return found
         if kind is ev.Prices:
             found: set[str] = set()
             exposed = ctx.exposed

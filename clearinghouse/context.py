@@ -14,6 +14,7 @@ from typing import Protocol
 
 from clearinghouse import margin
 from clearinghouse.errors import Reject
+from clearinghouse.holders import Holders, ScanHolders
 from clearinghouse.models.registry import AccountModels
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import price
@@ -68,6 +69,7 @@ class Context:
         self.models = AccountModels(state)
         self.liquidating, self.indexed = liquidating, indexed
         self.checks: Watching
+        self.holders: Holders | ScanHolders  # each coin's holders, told of every new position (`opened`)
         self.exposed: dict[str, set[str]] = {}
         for name in sorted(self.models.banded):
             self.expose(name)

@@ -9,6 +9,7 @@ from typing import Any
 
 from clearinghouse import margin
 from clearinghouse.adl_policies import Opposite, policy_of
+from clearinghouse.holders import Holders, ScanHolders
 from clearinghouse.liquidator import LIQUIDATOR, fill_between, fill_with_liquidator, to_tick
 from clearinghouse.state import Account, MarketState, Position, State
 from events import schema as ev
@@ -18,17 +19,20 @@ class Deleveraging:
     """Closes positions against ADL counterparties; `counterparties` collects the accounts whose
     positions it changed (the engine checks them in its next round)."""
 
-    def __init__(self, state: State, emit: Callable[[Any], None]) -> None:
+    def __init__(self, state: State, emit: Callable[[Any], None], holders: Holders | ScanHolders) -> None:
         self.state = state
         self.emit = emit
         self.policy = policy_of(state.liquidation)
         self.counterparties: set[str] = set()
-        self._holders: dict[str, list[str]] = {}  # coin -> accounts holding it, per input event
+        self.holders = holders
+        self._open: dict[str, list[str]] = {}  # coin -> accounts with an open position in it, per input event
 
     def begin_event(self) -> None:
         """Within one input event the accounts holding a coin only shrink (liquidations close
-        positions, the liquidator is never a counterparty), so ADL scans the book once per event."""
-        self._holders.clear()
+        positions, the liquidator is never a counterparty), so ADL lists each coin's open
+        positions once per event, from the coin's holders (`holders`)."""
+        if self._open:
+            self._open.clear()
 
     def close(self, name: str, account: Account, held: list, cause: int) -> None:
         """Closes each position as the policy plans, at the previous mark; what no one takes, the
@@ -71,13 +75,11 @@ class Deleveraging:
         )
 
     def opposites(self, bankrupt: str, coin: str, bankrupt_long: bool) -> list[Opposite]:
-        """The open positions on the other side, in the book's order (policies order them)."""
+        """The open positions on the other side, in no particular order (policies order them)."""
         accounts = self.state.accounts
-        holders = self._holders.get(coin)
+        holders = self._open.get(coin)
         if holders is None:
-            holders = self._holders[coin] = [
-                n for n, a in accounts.items() if coin in a.positions and a.positions[coin].szi
-            ]
+            holders = self._open[coin] = [n for n in self.holders.of(coin) if _open_in(accounts[n], coin)]
         found = []
         for other_name in holders:
             other = accounts[other_name]
@@ -96,3 +98,8 @@ def _equity(
     if pos.cross:
         return lambda: margin.cross_figures(account, markets).account_value
     return lambda: margin.iso_margin_used(pos, market)
+
+
+def _open_in(account: Account, coin: str) -> bool:
+    pos = account.positions.get(coin)
+    return pos is not None and pos.szi != 0

@@ -26,6 +26,7 @@ from clearinghouse import (
 from clearinghouse.checks import AccountChecks, FullScanChecks, GuidedChecks, IndexedChecks
 from clearinghouse.context import Context
 from clearinghouse.errors import Reject
+from clearinghouse.holders import Holders, ScanHolders
 from clearinghouse.liquidation import Liquidations, healthy, settings_error
 from clearinghouse.liquidator import LIQUIDATOR
 from clearinghouse.perp_accounts import IMPORT_ACCOUNT
@@ -87,7 +88,9 @@ class Engine:
         ctx.checks = self.checks
         self._unbuilt = self._indexed  # built by the first `apply`: a resume with nothing to apply skips it
         self._derived: list[ev.DerivedEvent] = []
-        self.liquidations = Liquidations(self.state, self._derived.append)
+        # ADL's counterparties per coin: kept as positions open (`ctx.holders`); the full scan's twin scans
+        ctx.holders = ScanHolders(self.state) if full_scan else Holders(self.state)
+        self.liquidations = Liquidations(self.state, self._derived.append, ctx.holders)
         # each event type's handler, in the module of its rule, with the context bound
         handlers: dict[type, Callable[[Context, Any], None]] = {
             ev.Market: perp_accounts.list_market,
@@ -215,8 +218,10 @@ class Engine:
         if picked is None:
             return
         candidates, ticked = picked
+        if not candidates and not state.watch:  # most events: nothing to check
+            return
         accounts, markets = state.accounts, state.markets
-        liq.begin_event()
+        begun = False  # `liq.begin_event()` before the event's first liquidation
         done: set[str] = set()
         idle: set[str] = set()  # found below, but an earlier liquidation of the round moved them back above
         while True:
@@ -241,6 +246,9 @@ class Engine:
                     checks.checked(name, now, name in ticked)
             if not below:
                 return
+            if not begun:
+                begun = True
+                liq.begin_event()
             ticked = set()  # later rounds look at what liquidations moved
             liq.moved.clear()
             liq.counterparties.clear()

@@ -19,6 +19,7 @@ from clearinghouse import margin, portfolio
 from clearinghouse.adl_policies import POLICIES
 from clearinghouse.backstop import keep_iso_loss, settle_if_flat, take_over
 from clearinghouse.deleveraging import Deleveraging
+from clearinghouse.holders import Holders, ScanHolders
 from clearinghouse.liquidator import LIQUIDATOR, fill_with_liquidator, highest_mark, liquidator, to_tick
 from clearinghouse.models.base import MarginModel
 from clearinghouse.models.registry import model_of
@@ -112,13 +113,13 @@ def healthy(state: State, name: str) -> None:
 class Liquidations:
     """Applies liquidation decisions to the state: the market phase here, the backstop
     (`backstop`) and auto-deleveraging (`deleveraging`) beside it; `emit` receives the derived
-    events."""
+    events; `holders` names each coin's holders for ADL."""
 
-    def __init__(self, state: State, emit: Callable[[Any], None]) -> None:
+    def __init__(self, state: State, emit: Callable[[Any], None], holders: Holders | ScanHolders) -> None:
         self.state = state
         self.emit = emit
         self.moved: set[str] = set()  # markets whose mark a fill moved (impact mode)
-        self.adl = Deleveraging(state, emit)
+        self.adl = Deleveraging(state, emit, holders)
         self.counterparties = self.adl.counterparties  # accounts whose positions ADL changed
 
     def begin_event(self) -> None:

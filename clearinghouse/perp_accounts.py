@@ -49,6 +49,7 @@ def set_leverage(ctx: Context, e: ev.SetLeverage) -> None:
         check_leverage(market, e.leverage, e.cross, cap)
         if pos is None:
             account.positions[e.coin] = perps.new_position(ctx, market, e.leverage, e.cross)
+            ctx.holders.opened(e.account, e.coin)
         else:
             pos.leverage, pos.cross = e.leverage, e.cross
         return
@@ -144,6 +145,7 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
         if (market.long_size + abs(p.szi)) * abs(market.funding_index) > FUNDING_EXPOSURE_LIMIT:
             perps.rebase_funding(ctx, market)
         pos = account.positions[p.coin] = Position(p.leverage, p.cross, max_leverage=p.max_leverage or 0)
+        ctx.holders.opened(e.account, p.coin)
         # The opening fill at entry is a trade with the import account, so it is zero-sum: at
         # an entry off the tick both cash legs round down, and the import account gives back
         # the unit that makes.
@@ -151,6 +153,7 @@ def import_account(ctx: Context, e: ev.ImportAccount) -> None:
         opposite = other.positions.get(p.coin)
         if opposite is None:
             opposite = other.positions[p.coin] = Position(1, True)
+            ctx.holders.opened(IMPORT_ACCOUNT, p.coin)
         ctx.state.funding_pool -= apply_fill(other, opposite, market, -p.szi, p.entry_px, 0)
         if p.szi * p.entry_px % NTL_DIV:
             other.raw_usd -= 1

@@ -62,8 +62,10 @@ def trade(ctx: Context, e: ev.Trade) -> None:
         rebase_funding(ctx, market)
     if bpos is None:
         bpos = buyer.positions[coin] = new_position(ctx, market)
+        ctx.holders.opened(e.buyer, coin)
     if spos is None:
         spos = seller.positions[coin] = new_position(ctx, market)
+        ctx.holders.opened(e.seller, coin)
     funding = apply_fill(buyer, bpos, market, sz, px, e.buyer_fee)
     funding += apply_fill(seller, spos, market, -sz, px, e.seller_fee)
     state.funding_pool -= funding

@@ -34,6 +34,7 @@ import msgspec
 
 from clearinghouse import margin
 from clearinghouse.state import Account, MarketState, Position, State
+from clearinghouse.tiers import TierTable, single_tier
 from events.units import FUNDING_DIV, NTL_DIV
 
 FUNDING_SHARE = 8  # 1/8 of a reservation covers funding, the rest price moves
@@ -122,23 +123,15 @@ class AccountIds:
 class _Reservation(msgspec.Struct, gc=False):
     """gc=False, as `_Indexed`: nothing here refers back to it, so the cyclic collector need
     never look at the hundreds of thousands a book makes (every fill re-references one). It
-    holds its two book entries (the same int objects as the books), not the keys apart."""
+    holds its two book entries (the same int objects as the books), not the keys apart, and
+    not its book (the caller has its coin)."""
 
-    book: _Book
     long: bool
     px_entry: int  # `px_key << ID_BITS | account id`, as in the book
     fund_entry: int
     b: int  # a cross one's share, `c_ref - b` its floor (`_booked`); an isolated one's buffer
     c_ref: int
     ntl: int
-
-    @property
-    def px_key(self) -> int:
-        return self.px_entry >> ID_BITS
-
-    @property
-    def fund_key(self) -> int:
-        return self.fund_entry >> ID_BITS
 
 
 class _Indexed(msgspec.Struct, gc=False):
@@ -148,29 +141,36 @@ class _Indexed(msgspec.Struct, gc=False):
     ident: int  # the account's id in the book entries
     raw_ref: int
     cross: dict[str, _Reservation] = {}
-    iso: dict[str, _Reservation] = {}
+    iso: dict[str, _Reservation] | None = None  # made by the first isolated one: most accounts have none
     slack: int = 0
     b_total: int = 0  # over the cross reservations, to size a re-referenced one by its share
     ntl_total: int = 0
 
 
-def _px_holds(long: bool, key: int, market: MarketState) -> bool:
-    """A price key not crossed at the current mark (the `_Book` lists' rule, for one entry)."""
-    return key <= market.mark if long else key >= market.mark
+def _holds(res: _Reservation, market: MarketState) -> bool:
+    """Neither of the reservation's keys crossed at the current mark and funding index (the
+    `_Book` lists' rule, for one reservation)."""
+    px_key, fund_key = res.px_entry >> ID_BITS, res.fund_entry >> ID_BITS
+    if res.long:
+        return px_key <= market.mark and fund_key >= market.funding_index
+    return px_key >= market.mark and fund_key <= market.funding_index
 
 
-def _fund_holds(long: bool, key: int, market: MarketState) -> bool:
-    return key >= market.funding_index if long else key <= market.funding_index
+def _less_mm(table: TierTable, ntl: int) -> int:
+    """`-maintenance(ntl)` of the table (`TierTable.maintenance`, rounded up, negated), with
+    no call for a table of one tier."""
+    tiers = table.tiers
+    tier = tiers[0] if len(tiers) == 1 else table.tier_for(ntl)
+    return (tier.ded - ntl * tier.mult) // table.den
 
 
 def contribution(pos: Position, market: MarketState, ntl: int) -> int:
     """What the position adds to `AV - MM`: value plus unsettled funding minus maintenance
     (`ntl` is its notional, which the caller has at hand)."""
-    return (
-        margin.value(pos.szi, market.mark)
-        + margin.pending_funding(pos, market)
-        - margin.table_of(pos, market).maintenance(ntl)
-    )
+    szi = pos.szi
+    table = single_tier(pos.max_leverage) if pos.max_leverage else market.table
+    funding = (-szi * (market.funding_index - pos.funding_index)) // FUNDING_DIV
+    return (szi * market.mark) // NTL_DIV + funding + _less_mm(table, ntl)
 
 
 def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
@@ -183,7 +183,7 @@ def _keys(pos: Position, market: MarketState, b: int) -> tuple[int, int]:
         return market.mark - px_b * NTL_DIV // size, market.funding_index + fund_step
     # A short loses as the mark rises, and maintenance grows with it at most at the steepest
     # tier's rate 1 / (2 * L_min): the loss per price unit is |szi| * (1 + 1 / (2 * L_min)).
-    two_l = 2 * margin.table_of(pos, market).tiers[-1].max_leverage
+    two_l = 2 * (pos.max_leverage or market.table.tiers[-1].max_leverage)
     return market.mark + px_b * NTL_DIV * two_l // (size * (two_l + 1)), market.funding_index - fund_step
 
 
@@ -196,11 +196,11 @@ def floor_at(pos: Position, market: MarketState, px_key: int, fund_key: int) -> 
     the marks and indices on the keys' uncrossed side it is least at the keys, short of what
     the rounding of value (down), notional and maintenance (up) takes at a step, at most 2."""
     szi = pos.szi
-    ntl = -((-abs(szi) * px_key) // NTL_DIV)
+    table = single_tier(pos.max_leverage) if pos.max_leverage else market.table
     return (
         (szi * px_key) // NTL_DIV
         + (-szi * (fund_key - pos.funding_index)) // FUNDING_DIV
-        - margin.table_of(pos, market).maintenance(ntl)
+        + _less_mm(table, -((-abs(szi) * px_key) // NTL_DIV))
         - ROUNDING
     )
 
@@ -209,7 +209,7 @@ def _booked(res: _Reservation, pos: Position, market: MarketState) -> _Reservati
     """A cross reservation booked at its floor (`floor_at` its keys): `b` becomes what the
     position can lose before a key is crossed, which is less than the share it was keyed for
     (keys are written for half of it), so the rest stays in the account's slack for fills."""
-    res.b = res.c_ref - floor_at(pos, market, res.px_key, res.fund_key)
+    res.b = res.c_ref - floor_at(pos, market, res.px_entry >> ID_BITS, res.fund_entry >> ID_BITS)
     return res
 
 
@@ -226,14 +226,20 @@ def _absorbed(entry: _Indexed, account: Account, pos: Position, market: MarketSt
     (`b = 0`): a reopening on the same side is absorbed the same way, and a tick that crosses
     them sends the account for a check, after which they go (`refresh`). False (nothing
     changed): the keys are crossed or the slack falls short; `filled` re-keys."""
-    if not (_px_holds(res.long, res.px_key, market) and _fund_holds(res.long, res.fund_key, market)):
+    px_key, fund_key, mark, index = (
+        res.px_entry >> ID_BITS,
+        res.fund_entry >> ID_BITS,
+        market.mark,
+        market.funding_index,
+    )
+    if not ((px_key <= mark and fund_key >= index) if res.long else (px_key >= mark and fund_key <= index)):
         return False
     szi = pos.szi
-    floor = floor_at(pos, market, res.px_key, res.fund_key) if szi else 0
+    floor = floor_at(pos, market, px_key, fund_key) if szi else 0
     slack = entry.slack + account.raw_usd - entry.raw_ref + floor - (res.c_ref - res.b)
     if slack < 0:
         return False
-    ntl = margin.notional(szi, market.mark) if szi else 0
+    ntl = -((-abs(szi) * mark) // NTL_DIV)
     entry.ntl_total += ntl - res.ntl
     if not szi:
         entry.b_total -= res.b
@@ -241,6 +247,9 @@ def _absorbed(entry: _Indexed, account: Account, pos: Position, market: MarketSt
     res.ntl, res.c_ref = ntl, floor + res.b  # `c_ref - b` is the floor the ledger counts
     entry.slack, entry.raw_ref = slack, account.raw_usd
     return True
+
+
+_NONE: dict[str, _Reservation] = {}  # read only: an account's isolated reservations when it has none
 
 
 class TriggerIndex:
@@ -282,12 +291,14 @@ class TriggerIndex:
         same_side = keep_px = keep_fund = old is not None and old.long == long
         if same_side:
             px_need, fund_need = _keys(pos, market, b)
-            keep_px = (old.px_key >= px_need if long else old.px_key <= px_need) and _px_holds(
-                long, old.px_key, market
-            )  # type: ignore[union-attr]
-            keep_fund = (old.fund_key <= fund_need if long else old.fund_key >= fund_need) and _fund_holds(
-                long, old.fund_key, market
-            )  # type: ignore[union-attr]
+            old_px, old_fund = old.px_entry >> ID_BITS, old.fund_entry >> ID_BITS  # type: ignore[union-attr]
+            mark, index = market.mark, market.funding_index
+            if long:
+                keep_px = px_need <= old_px <= mark
+                keep_fund = index <= old_fund <= fund_need
+            else:
+                keep_px = mark <= old_px <= px_need
+                keep_fund = fund_need <= old_fund <= index
         px_entry, fund_entry = (old.px_entry, old.fund_entry) if same_side else (0, 0)  # type: ignore[union-attr]
         if not (keep_px and keep_fund):
             px_strict, fund_strict = _keys(pos, market, max(ROUNDING, b * keyed // 8))
@@ -302,12 +313,11 @@ class TriggerIndex:
                 fund_entry = fund_strict << ID_BITS | ident
                 self._insert(fund_list, fund_entry)
         if old is not None and not same_side:
-            self._remove(old)
-        return _Reservation(book, long, px_entry, fund_entry, b, c_ref, ntl)
+            self._remove(coin, old)
+        return _Reservation(long, px_entry, fund_entry, b, c_ref, ntl)
 
-    @staticmethod
-    def _remove(res: _Reservation) -> None:
-        book = res.book
+    def _remove(self, coin: str, res: _Reservation) -> None:
+        book = self.books[coin]
         _drop(book.long_px if res.long else book.short_px, res.px_entry)
         _drop(book.long_fund if res.long else book.short_fund, res.fund_entry)
 
@@ -322,12 +332,18 @@ class TriggerIndex:
             entry.b_total += res.b
             entry.ntl_total += res.ntl
 
+    @staticmethod
+    def _set_iso(entry: _Indexed, coin: str, res: _Reservation) -> None:
+        if entry.iso is None:
+            entry.iso = {}
+        entry.iso[coin] = res
+
     def forget(self, name: str) -> None:
         self.tight.discard(name)
         entry = self.accounts.pop(name, None)
         if entry is not None:
-            for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(res)
+            for coin, res in (*entry.cross.items(), *(entry.iso or _NONE).items()):
+                self._remove(coin, res)
 
     # ---- (re)indexing -------------------------------------------------------------------------
 
@@ -338,7 +354,7 @@ class TriggerIndex:
         `ROUNDING` per position goes to `tight`; an account not indexed keeps no key."""
         old = self.accounts.pop(name, None)
         self.tight.discard(name)
-        was_cross, was_iso = (old.cross, old.iso) if old is not None else ({}, {})
+        was_cross, was_iso = (old.cross, old.iso or {}) if old is not None else ({}, {})
         ident = self.ids.of(name)
         entry = _Indexed(ident, account.raw_usd)
         cross = []
@@ -352,7 +368,9 @@ class TriggerIndex:
                 continue
             buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
             if buffer >= ROUNDING:
-                entry.iso[coin] = self._add(ident, coin, pos, market, ntl, buffer, 0, was_iso.pop(coin, None))
+                self._set_iso(
+                    entry, coin, self._add(ident, coin, pos, market, ntl, buffer, 0, was_iso.pop(coin, None))
+                )
             elif buffer >= 0:
                 self.tight.add(name)
         if cross:
@@ -369,15 +387,15 @@ class TriggerIndex:
                     self.tight.add(name)
             elif buffer >= 0:
                 self.tight.add(name)
-        for res in (*was_cross.values(), *was_iso.values()):  # positions closed or of the other kind
-            self._remove(res)
+        for coin, res in (*was_cross.items(), *was_iso.items()):  # positions closed or of the other kind
+            self._remove(coin, res)
         if name not in self.tight and (not cross or entry.cross):
             if not cross:
                 entry.slack = account.raw_usd
             self.accounts[name] = entry
         else:
-            for res in (*entry.cross.values(), *entry.iso.values()):
-                self._remove(res)
+            for coin, res in (*entry.cross.items(), *(entry.iso or _NONE).items()):
+                self._remove(coin, res)
 
     def filled(
         self, name: str, account: Account, coin: str, markets: dict[str, MarketState], tick: bool = False
@@ -390,16 +408,17 @@ class TriggerIndex:
         reservation is moved over. False when that falls short too: the caller then checks the
         account exactly and re-indexes it."""
         entry = self.accounts.get(name)
-        pos = account.positions[coin]
-        if entry is None or coin in (entry.iso if pos.cross else entry.cross):
+        if entry is None:
             return False
-        market = markets[coin]
+        pos, market = account.positions[coin], markets[coin]
         keyed = TICK_KEYED if tick else FILL_KEYED
         if not pos.cross:
-            return self._iso_filled(name, entry, account, pos, coin, market, keyed)
+            return coin not in entry.cross and self._iso_filled(name, entry, account, pos, coin, market, keyed)
+        if entry.iso and coin in entry.iso:
+            return False
         old = entry.cross.get(coin)
-        kept_side = old is not None and (not pos.szi or (pos.szi > 0) is old.long)
-        if kept_side and _absorbed(entry, account, pos, market, old):  # type: ignore[arg-type]
+        szi = pos.szi
+        if old is not None and (not szi or (szi > 0) is old.long) and _absorbed(entry, account, pos, market, old):
             return True
         ntl = margin.notional(pos.szi, market.mark)
         c_new = contribution(pos, market, ntl) if pos.szi else 0
@@ -411,14 +430,14 @@ class TriggerIndex:
         entry.slack = 0
         if not pos.szi:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             entry.slack = available
             return available >= 0
         if available < 2 * ROUNDING and entry.cross:
             available += self._lend(entry, account, markets)
         if available < ROUNDING:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return False
         b = max(ROUNDING, min(available, (entry.b_total + available) * ntl // (entry.ntl_total + ntl or 1)))
         res = _booked(self._add(entry.ident, coin, pos, market, ntl, b, c_new, old, keyed), pos, market)
@@ -440,18 +459,18 @@ class TriggerIndex:
         whose reservation is simply its own buffer again."""
         if not self.cash_moved(name, account):
             return False
-        old = entry.iso.pop(coin, None)
+        old = entry.iso.pop(coin, None) if entry.iso else None
         if not pos.szi:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return True
         ntl = margin.notional(pos.szi, market.mark)
         buffer = margin.iso_margin_used(pos, market) - margin.table_of(pos, market).maintenance(ntl)
         if buffer < ROUNDING:
             if old is not None:
-                self._remove(old)
+                self._remove(coin, old)
             return False
-        entry.iso[coin] = self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed)
+        self._set_iso(entry, coin, self._add(entry.ident, coin, pos, market, ntl, buffer, 0, old, keyed))
         return True
 
     def refresh(self, name: str, account: Account, markets: dict[str, MarketState]) -> None:
@@ -471,18 +490,19 @@ class TriggerIndex:
         and indexed. False: the caller checks it exactly (and `refresh` or `reindex` then
         indexes it afresh)."""
         entry = self.accounts.get(name)
-        if entry is None or not all(
-            coin in (entry.cross if pos.cross else entry.iso) for coin, pos in account.positions.items() if pos.szi
-        ):
+        if entry is None:
             return False
-        crossed = [
-            coin
-            for coin, res in (*entry.cross.items(), *entry.iso.items())
-            if not (
-                _px_holds(res.long, res.px_key, markets[coin]) and _fund_holds(res.long, res.fund_key, markets[coin])
-            )
-        ]
-        return bool(crossed) and all(self.filled(name, account, coin, markets, True) for coin in crossed)
+        cross, iso = entry.cross, entry.iso or _NONE
+        for coin, pos in account.positions.items():
+            if pos.szi and coin not in (cross if pos.cross else iso):
+                return False
+        crossed = [coin for coin, res in (*cross.items(), *iso.items()) if not _holds(res, markets[coin])]
+        if not crossed:
+            return False
+        for coin in crossed:
+            if not self.filled(name, account, coin, markets, True):
+                return False
+        return True
 
     def cash_moved(self, name: str, account: Account) -> bool:
         """After a deposit, withdrawal or transfer: the cross ledger's change goes to the slack.
@@ -532,7 +552,9 @@ class TriggerIndex:
         """Accounts to check after `coin`'s mark or funding index moved."""
         book = self.books.get(coin)
         hit = book.crossed(state.markets[coin], self.ids.names) if book is not None else set()
-        return hit | self.tight
+        if self.tight:
+            hit |= self.tight
+        return hit
 
     def holders(self, coin: str, state: State) -> set[str]:
         """Accounts to check after `coin`'s margin table changed."""

@@ -13,11 +13,16 @@ assertion.
 
 from __future__ import annotations
 
+import random
+from fractions import Fraction
+
 import msgspec
 
+from clearinghouse import margin
+from clearinghouse.adl_policies import Opposite, rank
 from clearinghouse.digest import encode_state
 from clearinghouse.liquidation import settings_error
-from clearinghouse.state import LiquidationConfig, State
+from clearinghouse.state import Account, LiquidationConfig, MarketState, Position, State
 from events import schema as ev
 from tests.support.pair import LIQUIDATOR, TEN_X, Pair, px, sz, usd
 from tests.support.rulebook import deposit, market, prices, set_leverage, trade, withdraw
@@ -269,3 +274,48 @@ def test_pro_rata_deleverages_no_one_when_the_adl_price_takes_nothing_from_winne
         ev.BadDebt(account="bob", scope="cross", amount=usd("100"), cause=seq, ts=0),  # -200 + 100
     ]
     assert book.szi("amy", "ETH") == sz("-30") and book.szi("ben", "ETH") == sz("-50")
+
+
+def _fraction_rank(state: State, opposites: list[Opposite], market: MarketState) -> list[str]:
+    """The queue's order as docs/adl.md states it, with exact fractions: the twin of `rank`."""
+    keyed = []
+    for opp in opposites:
+        opos = opp.pos
+        value = (
+            margin.cross_figures(opp.account, state.markets).account_value
+            if opos.cross
+            else margin.iso_margin_used(opos, market)
+        )
+        if value <= 0 or opos.entry_px <= 0:
+            keyed.append((1, Fraction(0), opp.name))
+            continue
+        ntl = margin.notional(opos.szi, market.mark)
+        if opos.szi > 0:
+            score = Fraction(market.mark * ntl, opos.entry_px * value)
+        else:
+            score = Fraction(opos.entry_px * ntl, market.mark * value) if ntl else Fraction(0)
+        keyed.append((0, -score, opp.name))
+    return [name for *_, name in sorted(keyed)]
+
+
+def test_the_queue_orders_as_the_exact_fractions_do():
+    """`rank` sorts by integers instead of fractions: on seeded books with many equal scores
+    (accounts alike but for their names), scores a unit apart at full-size figures, isolated
+    positions and accounts with no equity, it gives the fractions' order."""
+    draw = random.Random(27)
+    for _ in range(40):
+        book = Pair(mode="mark")
+        state = book.fast.state
+        book.ok(market("ETH", 4, TEN_X), prices(ETH=str(draw.choice([99, 100, 1234.5, 65000]))))
+        eth = state.markets["ETH"]
+        opposites = []
+        for i in range(60):
+            raw = draw.choice([-(10**6), 0, 10**9, 10**9 + 1, draw.randrange(1, 10**16)])
+            entry = draw.choice([eth.mark, eth.mark + 1, draw.randrange(1, 10**16)])
+            szi = draw.choice([1, -1]) * draw.choice([10**4, 10**12, draw.randrange(1, 10**18)])
+            cross = draw.random() < 0.8
+            pos = Position(10, cross, szi=szi, entry_px=entry, iso_raw=0 if cross else raw)
+            account = Account(raw_usd=raw if cross else 0, positions={"ETH": pos})
+            opposites.append(Opposite(f"a{i:02d}", account, pos))
+        state.accounts.update({o.name: o.account for o in opposites})
+        assert [o.name for o in rank(state, opposites, eth)] == _fraction_rank(state, opposites, eth)
