@@ -23,6 +23,12 @@ service as users do (`clearinghouse serve` in a subprocess, liquidation on in ma
    its shadow process takes the checkpoints now); the JSON lists each (`slow_ticks`: seq, ms,
    ms since the timed phase began).
 
+    python bench/kafka.py --quick --latency-only --half-speed
+
+`--half-speed` emulates a host at half speed: the service (and its shadow process, which
+inherits the affinity) is pinned to CPU 0 with `taskset`, beside a busy loop pinned there too, so
+the scheduler gives it at most half of one core; this process and the broker run on CPU 1.
+
     python bench/kafka.py --offline  # no broker: the latency phase's stream through replay.fold.step
 
 `--offline` replays the latency phase's records (setup, background and ticks) through the step
@@ -86,13 +92,22 @@ def cli(*args: str) -> str:
     return result.stdout
 
 
+PINNED = ["taskset", "-c", "0"]  # `--half-speed`: the service's CPU, shared with `hog`
+
+
+def hog() -> subprocess.Popen[bytes]:
+    """A busy loop on the service's CPU: the service gets about half of it."""
+    return subprocess.Popen([*PINNED, sys.executable, "-c", "while True: pass"])
+
+
 class Service:
     """`clearinghouse serve` in a subprocess, watched through /health."""
 
-    def __init__(self, bootstrap: str, topic: str, state: Path) -> None:
+    def __init__(self, bootstrap: str, topic: str, state: Path, pinned: bool = False) -> None:
         self.logs = state.parent / f"{state.name}.log"
         self.proc = subprocess.Popen(
             [
+                *(PINNED if pinned else []),
                 sys.executable,
                 "-m",
                 "clearinghouse",
@@ -258,9 +273,9 @@ def offline(seconds: int, rate: int, slowest: int = 12) -> dict[str, Any]:
     return result
 
 
-async def latency(bootstrap: str, seconds: int, rate: int, work: Path) -> dict[str, Any]:
+async def latency(bootstrap: str, seconds: int, rate: int, work: Path, pinned: bool) -> dict[str, Any]:
     topic = "bench-latency"
-    service = Service(bootstrap, topic, work / "state-latency")
+    service = Service(bootstrap, topic, work / "state-latency", pinned)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, max_request_size=4 * 1024 * 1024)
     consumer = AIOKafkaConsumer(
         f"{topic}.derived",
@@ -366,6 +381,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--latency-only", action="store_true", help="skip the throughput part")
     parser.add_argument(
+        "--half-speed", action="store_true", help="the service on CPU 0 beside a busy loop (latency phase)"
+    )
+    parser.add_argument(
         "--offline",
         action="store_true",
         help="no broker: time each record of the latency stream through replay.fold.step",
@@ -377,6 +395,8 @@ def main() -> None:
         print("offline replay of the latency stream", flush=True)
         print(json.dumps(offline(seconds, args.rate), indent=2))
         return
+    if args.half_speed:
+        os.sched_setaffinity(0, {1})  # this process and the broker it starts keep off the service's CPU
     work = OUT / "kafka-bench"
     subprocess.run(["rm", "-rf", str(work)], check=True)
     work.mkdir(parents=True)
@@ -391,13 +411,19 @@ def main() -> None:
             print("throughput", flush=True)
             through = throughput(bootstrap, events, args.accounts, work)
         print("latency", flush=True)
-        lat = asyncio.run(latency(bootstrap, seconds, args.rate, work))
+        busy = hog() if args.half_speed else None
+        try:
+            lat = asyncio.run(latency(bootstrap, seconds, args.rate, work, args.half_speed))
+        finally:
+            if busy is not None:
+                busy.kill()
     finally:
         broker.stop(data)
     result = {
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "throughput": through,
         "latency": lat,
+        "half_speed": args.half_speed,
     }
     (OUT / "kafka.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
