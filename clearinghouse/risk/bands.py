@@ -40,8 +40,7 @@ def slope(rules: RiskRules, underlying: str) -> int:
     unit = rules.unit(underlying)
     group = rules.group_of.get(underlying)
     credit = max(RATE, rules.groups[group].rate) if group is not None else RATE
-    worst = max(w * abs(m) for w, m in zip(unit.weights, unit.moves, strict=True))
-    scan = max(worst * credit, unit.min_charge * RATE**2)  # over RATE^3
+    scan = max(unit.swing * credit, unit.min_charge * RATE**2)  # over RATE^3
     charges = unit.perp_rate[0] + unit.basis_rate[0] + rules.loan_rate[0]
     return SCALE + rules.loss_factor[0] * scan + charges * RATE**3
 
