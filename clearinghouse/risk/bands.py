@@ -21,14 +21,26 @@ Shares are in proportion to value at risk (`K` times the price), after `ROUND` m
 coin kept back for the rounding of the terms (each rounded once, up or down, at most a micro-USDC
 each; a coin moves at most its unit's terms). Funding moves equity alone; the bands take 1/8 of
 each share for it with `|szi|` per unit of the index.
+
+The buffer is also a sum: the terms no price moves (`cash_of`) plus one buffer per part of the
+book (`part_figures`: a credit group, or an underlying outside any), each reading only its own
+underlyings' prices, positions and tokens. So a fill, which moves the cash and one part, can
+re-reference that part's bands alone (`Sizing.filled`, as `pm_triggers` does coin by coin for
+portfolio margin) instead of an exact check of the whole book.
 """
 
 from __future__ import annotations
 
-from clearinghouse import portfolio
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from clearinghouse import margin, portfolio
+from clearinghouse.risk import charges
+from clearinghouse.risk.exposure import LOAN_TOKENS, Exposure
 from clearinghouse.risk.params import RiskRules, resolved
-from clearinghouse.spot import USDC, price
-from clearinghouse.state import Account, SpotAccount, State
+from clearinghouse.risk.requirement import Members, part_of, part_requirement
+from clearinghouse.spot import USDC, price, value
+from clearinghouse.state import Account, Position, SpotAccount, State
 from events.units import NTL_DIV, RATE, ceil_div
 
 ROUND = 16  # micro-USDC of the buffer kept back per coin for rounding (beyond the bands' own)
@@ -45,51 +57,216 @@ def slope(rules: RiskRules, underlying: str) -> int:
     return SCALE + rules.loss_factor[0] * scan + charges * RATE**3
 
 
-def shares(
-    state: State, account: Account, spot: SpotAccount, coins: list[str], buffer: int
-) -> dict[str, tuple[int, int, int]]:
-    """Per coin of `coins` (the perp markets the account's cross book and spot side use): its
-    share of `buffer`, its `K` (micro-USDC of fall per 1e-8 of price, times `NTL_DIV`) and its
-    cross `szi`. A share of 0 (a buffer too thin to split, or none) gives a band every move
-    leaves."""
-    rules = resolved(state.risk or None)  # the parameters in force, as the model reads them
+class PartFigures(NamedTuple):
+    """One part of an account's book (`requirement.part_of`: a credit group or an underlying
+    outside any): `buffer`, its terms of `equity - MM` (the value its positions, unsettled
+    funding, tokens and debts add to equity, less its scans and charges at MM), and per perp
+    coin it uses (`coins`) its `K` and cross `szi`."""
+
+    buffer: int
+    coins: dict[str, tuple[int, int]]
+
+
+def cash_of(state: State, account: Account, spot: SpotAccount, rules: RiskRules) -> int | None:
+    """The terms of `equity - MM` no price moves: the ledger, USDC held and supplied less USDC
+    owed, less the loan charge at MM. None when a debt's loan charge moves with a price (a USDT
+    borrow) or a token has no perp market of its name (its price is not banded): such an
+    account is checked exactly on each of its fills."""
     markets = state.markets
-    size: dict[str, int] = {}  # underlying -> A_u
-    gross: dict[str, int] = {}  # underlying -> N_u (1e-16 USDC)
-    for coin, pos in account.positions.items():
-        if pos.szi and pos.cross:
-            u, market = rules.underlying(coin), markets[coin]
-            size[u] = size.get(u, 0) + abs(pos.szi)
-            gross[u] = gross.get(u, 0) + 2 * abs(pos.szi) * max(market.mark, market.oracle)
-    for token in sorted(set(spot.balances) | set(spot.supplied) | set(spot.borrowed)):
+    for token in (*spot.balances, *spot.supplied, *spot.borrowed):
+        if token != USDC and (token not in markets or token in LOAN_TOKENS):
+            return None
+    owed = portfolio.debt(state, spot, USDC)
+    loan_mm = charges.loan(owed, rules.loan_rate)[0]
+    return account.raw_usd + portfolio.holdings(state, spot, USDC) - owed - loan_mm
+
+
+def part_figures(
+    state: State, account: Account, spot: SpotAccount, rules: RiskRules, only: str | int | None = None
+) -> dict[str | int, PartFigures]:
+    """Each part's figures (`only`: that part's alone), read as `exposure.book_of` reads the
+    book and rounded term by term as it and `requirement.totals` round them, so that
+    `cash_of + the sum of the buffers` is exactly `equity - MM` (tests hold it)."""
+    markets = state.markets
+    rows: dict[str, list[int]] = {}  # underlying -> exposure (as `Exposure`), worth, A_u, N_u, in the book
+    coins: dict[str, list[str]] = {}
+
+    def row(u: str) -> list[int]:
+        found = rows.get(u)
+        if found is None:
+            found = rows[u] = [0, 0, 0, 0, 0, price(state, u), 0, 0, 0, 0]
+        return found
+
+    if only is None:
+        positions: Iterable[tuple[str, Position]] = account.positions.items()
+        tokens = sorted(set(spot.balances) | set(spot.supplied) | set(spot.borrowed))
+    else:  # the part's names alone: its underlyings and their aliases
+        names = _names(rules, only)
+        held = account.positions
+        positions = [(n, held[n]) for n in names if n in held]
+        tokens = [n for n in names if n in spot.balances or n in spot.supplied or n in spot.borrowed]
+    for coin, pos in positions:
+        szi = pos.szi
+        if not szi or not pos.cross:
+            continue
+        u = rules.underlying(coin)
+        market = markets[coin]
+        mark, oracle = market.mark, market.oracle
+        r = row(u)
+        r[2] += szi
+        r[3] += szi * mark
+        r[4] += szi * oracle
+        r[6] += margin.value(szi, mark) + margin.pending_funding(pos, market)
+        r[7] += abs(szi)
+        r[8] += 2 * abs(szi) * max(mark, oracle)
+        r[9] = 1
+        coins.setdefault(u, []).append(coin)
+    for token in tokens:
         if token == USDC:
             continue
-        amount = portfolio.holdings(state, spot, token) + portfolio.debt(state, spot, token)
-        if amount:
-            u = rules.underlying(token)
-            size[u] = size.get(u, 0) + amount
-            gross[u] = gross.get(u, 0) + 2 * amount * price(state, token)
-    out: dict[str, tuple[int, int, int]] = {}
-    weights: dict[str, int] = {}
-    for coin in coins:
-        u = rules.underlying(coin)
+        u = rules.underlying(token)
+        held, owed = portfolio.holdings(state, spot, token), portfolio.debt(state, spot, token)
+        px = price(state, token)
+        r = row(u)
+        r[6] += value(held, px) - portfolio.owed_value(state, token, owed)
+        r[7] += held + owed
+        r[8] += 2 * (held + owed) * px
+        if held != owed:
+            r[0] += held - owed
+            r[1] += (held - owed) * px
+            r[9] = 1
+        if held + owed and token in markets and token not in coins.get(u, ()):
+            coins.setdefault(u, []).append(token)
+    members: dict[str | int, Members] = {}
+    for u in sorted(rows):
+        r = rows[u]
+        if r[9]:  # a unit `book_of` holds (a position, or tokens that do not cancel their debt)
+            members.setdefault(part_of(rules, u), {})[u] = (Exposure(*r[:6]), rules.unit(u))
+    out: dict[str | int, PartFigures] = {}
+    for u, r in rows.items():
+        part = part_of(rules, u)
+        figures = out.get(part) or PartFigures(0, {})
         unit = rules.unit(u)
-        a = size.get(u, 0)
-        k = ceil_div(a * slope(rules, u), SCALE) + ceil_div(
-            2 * unit.conc * gross.get(u, 0) * a, RATE * NTL_DIV * unit.depth
+        size = r[7]
+        k = ceil_div(size * slope(rules, u), SCALE) + ceil_div(
+            2 * unit.conc * r[8] * size, RATE * NTL_DIV * unit.depth
         )
-        pos = account.positions.get(coin)
-        szi = pos.szi if pos is not None and pos.cross else 0
-        market = markets[coin]
-        out[coin] = (0, k, szi)
-        weights[coin] = k * max(market.mark, market.oracle)
-    free = buffer - ROUND * len(coins)
+        for coin in coins.get(u, ()):
+            pos = account.positions.get(coin)
+            figures.coins[coin] = (k, pos.szi if pos is not None and pos.cross else 0)
+        out[part] = PartFigures(figures.buffer + r[6], figures.coins)
+    for part, figures in out.items():
+        mm = part_requirement(part, members[part], rules)[0] if part in members else 0
+        out[part] = PartFigures(figures.buffer - mm, figures.coins)
+    return out
+
+
+def _names(rules: RiskRules, part: str | int) -> list[str]:
+    """The coins and tokens whose terms fall in `part`: its underlyings and their aliases,
+    sorted."""
+    members = rules.groups[part].units if type(part) is int else (part,)
+    return sorted({*members, *(alias for alias, u in rules.aliases.items() if u in members)})  # type: ignore[arg-type]
+
+
+Shares = dict[str, tuple[int, int, int]]  # coin -> its share, K and cross szi
+Booked = tuple[int, int, int, tuple[str, ...]]  # a part's buffer at its reference, booked shares, weight, coins
+
+
+def _split(state: State, coins: dict[str, tuple[int, int]], free: int) -> Shares:
+    """`free` split among `coins` in proportion to value at risk (`K` times the price), each
+    share capped so that its band stays below twice the price (the concentration slope's
+    range); all 0 when nothing is free or nothing is at risk."""
+    markets = state.markets
+    weights = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in coins.items()}
     total = sum(weights.values())
     if free <= 0 or not total:
-        return out
-    for coin, (_, k, szi) in out.items():
+        return {coin: (0, k, szi) for coin, (k, szi) in coins.items()}
+    out: Shares = {}
+    for coin, (k, szi) in coins.items():
         market = markets[coin]
-        # capped so that the band stays below twice the price (the concentration slope's range)
         cap = k * min(market.mark, market.oracle) // NTL_DIV
         out[coin] = (min(free * weights[coin] // total, cap), k, szi)
     return out
+
+
+class Sizing:
+    """What a risk account's book bands were sized from, so that a fill re-references only its
+    own part (as `pm_triggers` does for portfolio margin, one coin at a time): `cash` at the
+    reference, `slack` (the buffer outside every booked share), and per part its buffer at the
+    reference, what its coins' bands booked (their shares and `ROUND` each) and its weight.
+
+    While every price stays inside its band, each part's buffer is at least its reference less
+    what it booked, so `equity - MM >= cash + sum of (reference - booked) = slack`; a fill of
+    one part moves that part's buffer and the cash, both worked out again exactly, and leaves
+    the others' bounds as they were."""
+
+    __slots__ = ("cash", "slack", "parts", "booked", "weights")
+
+    def __init__(self, cash: int, slack: int, parts: dict[str | int, Booked]) -> None:
+        self.cash, self.slack, self.parts = cash, slack, parts
+        self.booked = sum(p[1] for p in parts.values())
+        self.weights = sum(p[2] for p in parts.values())
+
+    @staticmethod
+    def make(state: State, account: Account, spot: SpotAccount, buffer: int) -> tuple[Sizing | None, Shares]:
+        """After an exact check (`buffer`: its `equity - MM`): the whole buffer, less `ROUND`
+        per coin, split among the coins the cross book and spot side use, and the sizing that
+        lets a fill re-reference its part (None: an account `cash_of` refuses, or no share)."""
+        rules = resolved(state.risk or None)
+        figures = part_figures(state, account, spot, rules)
+        coins = {coin: kz for f in figures.values() for coin, kz in f.coins.items()}
+        out = _split(state, coins, buffer - ROUND * len(coins))
+        cash = cash_of(state, account, spot, rules)
+        if cash is None or not any(share for share, _, _ in out.values()):
+            return None, out
+        parts: dict[str | int, Booked] = {}
+        for part, f in figures.items():
+            booked = sum(out[coin][0] + ROUND for coin in f.coins)
+            parts[part] = (f.buffer, booked, _weight(state, f.coins), tuple(f.coins))
+        # the buffer as the parts sum it, which `filled` moves part by part (the same as `buffer`)
+        slack = cash + sum(p[0] - p[1] for p in parts.values())
+        if slack < 0:
+            return None, out
+        return Sizing(cash, slack, parts), out
+
+    def filled(
+        self, state: State, account: Account, spot: SpotAccount, coin: str
+    ) -> tuple[Shares, tuple[str, ...]] | None:
+        """After a fill of `coin` (its cross perp, or the token): the shares of its part's coins
+        re-referenced at the current prices. What the part's buffer and the cash moved since the
+        reference comes out of the part's booked shares and the slack; of what is then free,
+        the part gets its weight's part of half, as `pm_triggers` re-references a coin, and the
+        rest stays slack for the next fill. None (the sizing is then void) when a price left
+        outside the bands moved (`cash_of` refuses) or too little is left: the caller checks the
+        account exactly and re-bands it. With the shares, the part's coins banded before that it
+        no longer uses."""
+        rules = resolved(state.risk or None)
+        cash = cash_of(state, account, spot, rules)
+        if cash is None:
+            return None
+        part = part_of(rules, rules.underlying(coin))
+        now = part_figures(state, account, spot, rules, part).get(part, PartFigures(0, {}))
+        buffer, booked, weight, was = self.parts.pop(part, (0, 0, 0, ()))
+        self.booked -= booked
+        self.weights -= weight
+        available = self.slack + booked + cash - self.cash + now.buffer - buffer
+        self.cash = cash
+        weight = _weight(state, now.coins)
+        free = self.booked + available  # what the other bands hold plus what is left
+        given = (free - free // 2) * weight // (self.weights + weight or 1)
+        least = available - ROUND * len(now.coins)
+        if least < 4 * ROUND:
+            return None
+        out = _split(state, now.coins, min(least, given))
+        booked = sum(share + ROUND for share, _, _ in out.values())
+        self.parts[part] = (now.buffer, booked, weight, tuple(now.coins))
+        self.booked += booked
+        self.weights += weight
+        self.slack = available - booked
+        return out, tuple(c for c in was if c not in now.coins)
+
+
+def _weight(state: State, coins: dict[str, tuple[int, int]]) -> int:
+    """Value at risk: `K` times the price, over `coins`."""
+    markets = state.markets
+    return sum(k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in coins.items())
