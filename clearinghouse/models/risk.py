@@ -18,6 +18,7 @@ from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.models.unified import UnifiedModel
 from clearinghouse.portfolio import Cash
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.risk.exposure import LOAN_TOKENS, Book, book_of, with_fill, with_tokens
 from clearinghouse.risk.params import RiskRules, resolved
 from clearinghouse.risk.requirement import RiskFigures, figures, totals
@@ -153,18 +154,30 @@ class RiskModel(UnifiedModel):
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_fill(
-        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        coin: str,
+        szi: int,
+        px: int,
+        fee: int,
+        sizing: Sizing | None = None,
     ) -> None:
         """A cross fill that raises the initial requirement must leave equity at or above it (the
-        requirement before the fill is worked out only when equity after it falls short)."""
+        requirement before the fill is worked out only when equity after it falls short). With
+        the account's band sizing, the fill's part alone is worked out first: when it and the
+        least the bands allow of the others cover IM, the whole book is not needed."""
         pos = account.positions.get(coin)
         market = state.markets[coin]
         if (pos is not None and not pos.cross) or (pos is None and market.only_isolated):
             return
-        r = rules_of(state)
-        book = self.book(state, account, spot)
         held = pos.szi if pos is not None else 0
         cash = margin.value(held + szi, market.mark) - margin.value(held, market.mark) - szi * px // NTL_DIV - fee
+        if sizing is not None and spot is not None and sizing.covers_im(state, account, spot, coin, szi, cash):
+            return
+        r = rules_of(state)
+        book = self.book(state, account, spot)
         after = totals(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
         if after.equity < after.initial and after.initial > totals(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")

@@ -36,49 +36,59 @@ from typing import NamedTuple
 
 from clearinghouse import margin, portfolio
 from clearinghouse.risk import charges
-from clearinghouse.risk.exposure import LOAN_TOKENS, Exposure
+from clearinghouse.risk.exposure import LOAN_TOKENS, Book, Exposure, with_fill
 from clearinghouse.risk.params import RiskRules, resolved
 from clearinghouse.risk.requirement import Members, part_of, part_requirement
 from clearinghouse.spot import USDC, price, value
 from clearinghouse.state import Account, Position, SpotAccount, State
-from events.units import NTL_DIV, RATE, ceil_div
+from events.units import FUNDING_DIV, NTL_DIV, RATE, ceil_div
 
 ROUND = 16  # micro-USDC of the buffer kept back per coin for rounding (beyond the bands' own)
 SCALE = RATE**4  # the denominator of `slope`
 
 
-def slope(rules: RiskRules, underlying: str) -> int:
-    """`F_u` over `SCALE`: the buffer's fall per unit of the unit's value, concentration aside."""
+def slope(rules: RiskRules, underlying: str, side: int = 0) -> int:
+    """`F_u` over `SCALE`: the buffer's fall per unit of the unit's value, concentration aside
+    (`side` 1: of `equity - IM`, with the IM factor and rates)."""
     unit = rules.unit(underlying)
     group = rules.group_of.get(underlying)
     credit = max(RATE, rules.groups[group].rate) if group is not None else RATE
     scan = max(unit.swing * credit, unit.min_charge * RATE**2)  # over RATE^3
-    charges = unit.perp_rate[0] + unit.basis_rate[0] + rules.loan_rate[0]
-    return SCALE + rules.loss_factor[0] * scan + charges * RATE**3
+    charges = unit.perp_rate[side] + unit.basis_rate[side] + rules.loan_rate[side]
+    return SCALE + rules.loss_factor[side] * scan + charges * RATE**3
 
 
 class PartFigures(NamedTuple):
     """One part of an account's book (`requirement.part_of`: a credit group or an underlying
-    outside any): `buffer`, its terms of `equity - MM` (the value its positions, unsettled
-    funding, tokens and debts add to equity, less its scans and charges at MM), and per perp
-    coin it uses (`coins`) its `K` and cross `szi`."""
+    outside any): `worth`, what its positions, unsettled funding, tokens and debts add to
+    equity; its `mm` and `im` (scans and charges); per perp coin it uses (`coins`) its `K`,
+    cross `szi` and `K` of `equity - IM`; and its units' exposures as the book holds them."""
 
-    buffer: int
-    coins: dict[str, tuple[int, int]]
+    worth: int
+    mm: int
+    im: int
+    coins: dict[str, tuple[int, int, int]]
+    units: dict[str, Exposure]
+
+    @property
+    def buffer(self) -> int:
+        """Its terms of `equity - MM`."""
+        return self.worth - self.mm
 
 
-def cash_of(state: State, account: Account, spot: SpotAccount, rules: RiskRules) -> int | None:
-    """The terms of `equity - MM` no price moves: the ledger, USDC held and supplied less USDC
-    owed, less the loan charge at MM. None when a debt's loan charge moves with a price (a USDT
-    borrow) or a token has no perp market of its name (its price is not banded): such an
-    account is checked exactly on each of its fills."""
+def cash_of(state: State, account: Account, spot: SpotAccount, rules: RiskRules) -> tuple[int, int] | None:
+    """The terms of `equity - MM` and of `equity - IM` no price moves: the ledger, USDC held and
+    supplied less USDC owed, less the loan charge at MM (at IM). None when a debt's loan charge
+    moves with a price (a USDT borrow) or a token has no perp market of its name (its price is
+    not banded): such an account is checked exactly on each of its fills."""
     markets = state.markets
     for token in (*spot.balances, *spot.supplied, *spot.borrowed):
         if token != USDC and (token not in markets or token in LOAN_TOKENS):
             return None
     owed = portfolio.debt(state, spot, USDC)
-    loan_mm = charges.loan(owed, rules.loan_rate)[0]
-    return account.raw_usd + portfolio.holdings(state, spot, USDC) - owed - loan_mm
+    loan_mm, loan_im = charges.loan(owed, rules.loan_rate)
+    cash = account.raw_usd + portfolio.holdings(state, spot, USDC) - owed
+    return cash - loan_mm, cash - loan_im
 
 
 def part_figures(
@@ -102,8 +112,8 @@ def part_figures(
         tokens = sorted(set(spot.balances) | set(spot.supplied) | set(spot.borrowed))
     else:  # the part's names alone: its underlyings and their aliases
         names = _names(rules, only)
-        held = account.positions
-        positions = [(n, held[n]) for n in names if n in held]
+        open_ = account.positions
+        positions = [(n, open_[n]) for n in names if n in open_]
         tokens = [n for n in names if n in spot.balances or n in spot.supplied or n in spot.borrowed]
     for coin, pos in positions:
         szi = pos.szi
@@ -142,22 +152,24 @@ def part_figures(
         r = rows[u]
         if r[9]:  # a unit `book_of` holds (a position, or tokens that do not cancel their debt)
             members.setdefault(part_of(rules, u), {})[u] = (Exposure(*r[:6]), rules.unit(u))
-    out: dict[str | int, PartFigures] = {}
+    worth: dict[str | int, int] = {}
+    found: dict[str | int, dict[str, tuple[int, int, int]]] = {}
     for u, r in rows.items():
         part = part_of(rules, u)
-        figures = out.get(part) or PartFigures(0, {})
-        unit = rules.unit(u)
-        size = r[7]
-        k = ceil_div(size * slope(rules, u), SCALE) + ceil_div(
-            2 * unit.conc * r[8] * size, RATE * NTL_DIV * unit.depth
-        )
+        worth[part] = worth.get(part, 0) + r[6]
+        part_coins = found.setdefault(part, {})
+        unit, size = rules.unit(u), r[7]
+        conc = ceil_div(2 * unit.conc * r[8] * size, RATE * NTL_DIV * unit.depth)
+        k = ceil_div(size * slope(rules, u), SCALE) + conc
+        k_im = ceil_div(size * slope(rules, u, 1), SCALE) + conc
         for coin in coins.get(u, ()):
             pos = account.positions.get(coin)
-            figures.coins[coin] = (k, pos.szi if pos is not None and pos.cross else 0)
-        out[part] = PartFigures(figures.buffer + r[6], figures.coins)
-    for part, figures in out.items():
-        mm = part_requirement(part, members[part], rules)[0] if part in members else 0
-        out[part] = PartFigures(figures.buffer - mm, figures.coins)
+            part_coins[coin] = (k, pos.szi if pos is not None and pos.cross else 0, k_im)
+    out: dict[str | int, PartFigures] = {}
+    for part, value_of in worth.items():
+        held = members.get(part, {})
+        mm, im = part_requirement(part, held, rules) if held else (0, 0)
+        out[part] = PartFigures(value_of, mm, im, found[part], {u: e for u, (e, _) in held.items()})
     return out
 
 
@@ -169,20 +181,26 @@ def _names(rules: RiskRules, part: str | int) -> list[str]:
 
 
 Shares = dict[str, tuple[int, int, int]]  # coin -> its share, K and cross szi
-Booked = tuple[int, int, int, tuple[str, ...]]  # a part's buffer at its reference, booked shares, weight, coins
+# a part's buffer at its reference, booked shares, weight, coins, and the least its terms of
+# a part's buffer at its reference, booked shares, weight, coins, and its terms of `equity - IM`
+Booked = tuple[int, int, int, tuple[str, ...], int]
+Reference = tuple[int, int, int, int, int]  # a coin's mark, oracle and funding index, `K` of `equity - IM`, |szi|
 
 
-def _split(state: State, coins: dict[str, tuple[int, int]], free: int) -> Shares:
+Coins = dict[str, tuple[int, int, int]]  # coin -> K, cross szi, K of `equity - IM`
+
+
+def _split(state: State, coins: Coins, free: int) -> Shares:
     """`free` split among `coins` in proportion to value at risk (`K` times the price), each
     share capped so that its band stays below twice the price (the concentration slope's
     range); all 0 when nothing is free or nothing is at risk."""
     markets = state.markets
-    weights = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in coins.items()}
+    weights = {coin: k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _, _) in coins.items()}
     total = sum(weights.values())
     if free <= 0 or not total:
-        return {coin: (0, k, szi) for coin, (k, szi) in coins.items()}
+        return {coin: (0, k, szi) for coin, (k, szi, _) in coins.items()}
     out: Shares = {}
-    for coin, (k, szi) in coins.items():
+    for coin, (k, szi, _) in coins.items():
         market = markets[coin]
         cap = k * min(market.mark, market.oracle) // NTL_DIV
         out[coin] = (min(free * weights[coin] // total, cap), k, szi)
@@ -192,20 +210,25 @@ def _split(state: State, coins: dict[str, tuple[int, int]], free: int) -> Shares
 class Sizing:
     """What a risk account's book bands were sized from, so that a fill re-references only its
     own part (as `pm_triggers` does for portfolio margin, one coin at a time): `cash` at the
-    reference, `slack` (the buffer outside every booked share), and per part its buffer at the
-    reference, what its coins' bands booked (their shares and `ROUND` each) and its weight.
+    reference, `slack` (the buffer outside every booked share), per part its buffer at the
+    reference, what its coins' bands booked (their shares and `ROUND` each), its weight, its
+    coins and its terms of `equity - IM` (`im` sums those), and per coin its prices at the
+    reference (`refs`).
 
     While every price stays inside its band, each part's buffer is at least its reference less
     what it booked, so `equity - MM >= cash + sum of (reference - booked) = slack`; a fill of
     one part moves that part's buffer and the cash, both worked out again exactly, and leaves
-    the others' bounds as they were."""
+    the others' bounds as they were. A fill's IM check works out its own part alone when the
+    others' terms of `equity - IM`, at most `K_im` per unit of the prices' moves since their
+    reference lower, cover it (`covers_im`)."""
 
-    __slots__ = ("cash", "slack", "parts", "booked", "weights")
+    __slots__ = ("cash", "slack", "parts", "booked", "weights", "im", "refs")
 
-    def __init__(self, cash: int, slack: int, parts: dict[str | int, Booked]) -> None:
-        self.cash, self.slack, self.parts = cash, slack, parts
+    def __init__(self, cash: int, slack: int, parts: dict[str | int, Booked], refs: dict[str, Reference]) -> None:
+        self.cash, self.slack, self.parts, self.refs = cash, slack, parts, refs
         self.booked = sum(p[1] for p in parts.values())
         self.weights = sum(p[2] for p in parts.values())
+        self.im = sum(p[4] for p in parts.values())
 
     @staticmethod
     def make(state: State, account: Account, spot: SpotAccount, buffer: int) -> tuple[Sizing | None, Shares]:
@@ -216,18 +239,17 @@ class Sizing:
         figures = part_figures(state, account, spot, rules)
         coins = {coin: kz for f in figures.values() for coin, kz in f.coins.items()}
         out = _split(state, coins, buffer - ROUND * len(coins))
-        cash = cash_of(state, account, spot, rules)
-        if cash is None or not any(share for share, _, _ in out.values()):
+        cashes = cash_of(state, account, spot, rules)
+        if cashes is None or not any(share for share, _, _ in out.values()):
             return None, out
         parts: dict[str | int, Booked] = {}
         for part, f in figures.items():
-            booked = sum(out[coin][0] + ROUND for coin in f.coins)
-            parts[part] = (f.buffer, booked, _weight(state, f.coins), tuple(f.coins))
+            parts[part] = (f.buffer, _booked(f, out), _weight(state, f.coins), tuple(f.coins), f.worth - f.im)
         # the buffer as the parts sum it, which `filled` moves part by part (the same as `buffer`)
-        slack = cash + sum(p[0] - p[1] for p in parts.values())
+        slack = cashes[0] + sum(p[0] - p[1] for p in parts.values())
         if slack < 0:
             return None, out
-        return Sizing(cash, slack, parts), out
+        return Sizing(cashes[0], slack, parts, _references(state, coins)), out
 
     def filled(
         self, state: State, account: Account, spot: SpotAccount, coin: str
@@ -241,14 +263,16 @@ class Sizing:
         account exactly and re-bands it. With the shares, the part's coins banded before that it
         no longer uses."""
         rules = resolved(state.risk or None)
-        cash = cash_of(state, account, spot, rules)
-        if cash is None:
+        cashes = cash_of(state, account, spot, rules)
+        if cashes is None:
             return None
+        cash = cashes[0]
         part = part_of(rules, rules.underlying(coin))
-        now = part_figures(state, account, spot, rules, part).get(part, PartFigures(0, {}))
-        buffer, booked, weight, was = self.parts.pop(part, (0, 0, 0, ()))
+        now = part_figures(state, account, spot, rules, part).get(part, NO_PART)
+        buffer, booked, weight, was, im = self.parts.pop(part, NO_BOOKING)
         self.booked -= booked
         self.weights -= weight
+        self.im -= im
         available = self.slack + booked + cash - self.cash + now.buffer - buffer
         self.cash = cash
         weight = _weight(state, now.coins)
@@ -258,15 +282,66 @@ class Sizing:
         if least < 4 * ROUND:
             return None
         out = _split(state, now.coins, min(least, given))
-        booked = sum(share + ROUND for share, _, _ in out.values())
-        self.parts[part] = (now.buffer, booked, weight, tuple(now.coins))
+        booked = _booked(now, out)
+        self.parts[part] = (now.buffer, booked, weight, tuple(now.coins), now.worth - now.im)
         self.booked += booked
         self.weights += weight
+        self.im += now.worth - now.im
         self.slack = available - booked
+        refs = self.refs
+        for gone in was:
+            refs.pop(gone, None)
+        refs.update(_references(state, now.coins))
         return out, tuple(c for c in was if c not in now.coins)
 
+    def covers_im(self, state: State, account: Account, spot: SpotAccount, coin: str, szi: int, cash: int) -> bool:
+        """Whether `equity - IM` after a cross fill of `szi` of `coin` (`cash`: what it moves
+        equity by, as the model's IM check counts it) is surely not negative: the fill's part
+        worked out exactly with the fill; every other part's terms at their reference, less
+        `K_im` times the largest move of the coin's mark or oracle since and `|szi|` times its
+        funding index's, less `ROUND` per coin (its bands hold, so each price is within twice
+        its reference, the range `K` holds on); and the terms no price moves. False says
+        nothing: the check works the whole book out."""
+        rules = resolved(state.risk or None)
+        cashes = cash_of(state, account, spot, rules)
+        if cashes is None:
+            return False
+        part = part_of(rules, rules.underlying(coin))
+        booked = self.parts.get(part, NO_BOOKING)
+        others = self.im - booked[4]
+        markets, own = state.markets, booked[3]
+        for c, (mark, oracle, index, k_im, size) in self.refs.items():
+            if c not in own:
+                m = markets[c]
+                move = max(abs(m.mark - mark), abs(m.oracle - oracle))
+                others -= -(-k_im * move // NTL_DIV) + -(-size * abs(m.funding_index - index) // FUNDING_DIV) + ROUND
+        now = part_figures(state, account, spot, rules, part).get(part, NO_PART)
+        market = markets[coin]
+        after = with_fill(Book(0, now.units, 0), rules, coin, szi, market.mark, market.oracle, 0)
+        im = part_requirement(part, {u: (e, rules.unit(u)) for u, e in after.units.items()}, rules)[1]
+        return cashes[1] + cash + now.worth - im + others >= 0
 
-def _weight(state: State, coins: dict[str, tuple[int, int]]) -> int:
+
+def _references(state: State, coins: Coins) -> dict[str, Reference]:
+    """Each coin's prices and funding index now, with its `K` of `equity - IM` and `|szi|`."""
+    markets = state.markets
+    out: dict[str, Reference] = {}
+    for coin, (_, szi, k_im) in coins.items():
+        m = markets[coin]
+        out[coin] = (m.mark, m.oracle, m.funding_index, k_im, abs(szi))
+    return out
+
+
+def _booked(f: PartFigures, shares: Shares) -> int:
+    """What a part's coins book of the buffer: their shares and `ROUND` each."""
+    return sum(shares[coin][0] + ROUND for coin in f.coins)
+
+
+NO_PART = PartFigures(0, 0, 0, {}, {})
+NO_BOOKING: Booked = (0, 0, 0, (), 0)
+
+
+def _weight(state: State, coins: Coins) -> int:
     """Value at risk: `K` times the price, over `coins`."""
     markets = state.markets
-    return sum(k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _) in coins.items())
+    return sum(k * max(markets[coin].mark, markets[coin].oracle) for coin, (k, _, _) in coins.items())

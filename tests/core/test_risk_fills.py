@@ -12,7 +12,7 @@ from clearinghouse.models.risk import RISK, rules_of
 from clearinghouse.risk.bands import cash_of, part_figures
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
-from events.units import usd
+from events.units import sz, usd
 from replay.backtest.config import Plan
 from replay.backtest.stream import Rewriter
 from replay.workload import GeneratorConfig, generate
@@ -31,8 +31,8 @@ def _risk_stream(seed: int, crash: bool = False) -> list[ev.InputEvent]:
 
 def test_the_parts_and_the_cash_sum_to_the_buffer() -> None:
     """After every 25th event, for every risk account whose terms `cash_of` takes: the cash
-    plus every part's buffer is exactly `equity - MM` of the model's own figures, and a part
-    read alone is the part read with the others."""
+    plus every part's buffer is exactly `equity - MM` of the model's own figures (and the same
+    of `equity - IM`), and a part read alone is the part read with the others."""
     engine = Engine(State(liquidation=LiquidationConfig()))
     compared = 0
     for i, event in enumerate(_risk_stream(11)):
@@ -45,12 +45,13 @@ def test_the_parts_and_the_cash_sum_to_the_buffer() -> None:
             if spot.mode != "risk":
                 continue
             account = state.accounts[name]
-            cash = cash_of(state, account, spot, rules)
-            if cash is None:
+            cashes = cash_of(state, account, spot, rules)
+            if cashes is None:
                 continue
             parts = part_figures(state, account, spot, rules)
             f = RISK.totals(state, account, spot)
-            assert cash + sum(p.buffer for p in parts.values()) == f.equity - f.maintenance
+            assert cashes[0] + sum(p.worth - p.mm for p in parts.values()) == f.equity - f.maintenance
+            assert cashes[1] + sum(p.worth - p.im for p in parts.values()) == f.equity - f.initial
             for part, figures in parts.items():
                 assert part_figures(state, account, spot, rules, part) == {part: figures}
             compared += 1
@@ -113,7 +114,17 @@ def test_a_second_fill_is_absorbed_by_hand() -> None:
     bands = book.engine.pm_bands
     sizing = bands.risk["a"]
     assert (sizing.cash, sizing.slack, sizing.booked) == (-usd("80000"), 0, usd("12500"))
-    assert sizing.parts == {"BTC": (usd("92500"), usd("12500"), sizing.weights, ("BTC",))}
+    # the part's terms of equity - IM: 100,000 - 1 * 0.15 * 100,000
+    assert sizing.parts == {"BTC": (usd("92500"), usd("12500"), sizing.weights, ("BTC",), usd("85000"))}
+    # IM checks by the part alone: equity - IM after buying 0.1 more at the mark (no pnl, no
+    # fee) is -80,000 + 100,000 - 0.15 * 110,000 = 3,500, covered; after 0.5 more it would be
+    # 20,000 - 0.15 * 150,000 = -2,500: not covered, and the whole book refuses the fill
+    state = book.state
+    a, spot = state.accounts["a"], state.spot["a"]
+    assert sizing.covers_im(state, a, spot, "BTC", sz("0.1"), 0)
+    assert not sizing.covers_im(state, a, spot, "BTC", sz("0.5"), 0)
+    rejected = book.reject(trade("BTC", "100000", "0.5", buyer="a", seller="b"))
+    assert rejected.reason == "'a': equity 20000.0 would be below the initial requirement 22500.0"
     checked = []
     precheck = RISK.precheck
     RISK.precheck = lambda *args: checked.append(args) or precheck(*args)  # type: ignore[method-assign]
@@ -123,7 +134,7 @@ def test_a_second_fill_is_absorbed_by_hand() -> None:
         del RISK.precheck
     assert [args[1] for args in checked] == []  # `a` was not checked exactly
     assert (sizing.cash, sizing.booked, sizing.slack) == (-usd("90000"), usd("5875.000016"), usd("5874.999984"))
-    assert sizing.parts["BTC"][0] == usd("101750")
+    assert sizing.parts["BTC"][0] == usd("101750") and sizing.parts["BTC"][4] == usd("93500")
     entry = bands.entries["a"]["BTC", 0]
     assert entry == ("BTC", 0, 9_892_814_324_771, 10_107_185_675_229, -333_806_818_181_818, 333_806_818_181_818)
     book.ok(prices(BTC="98928.14324771"))
