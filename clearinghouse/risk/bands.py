@@ -38,18 +38,30 @@ from clearinghouse import margin, portfolio
 from clearinghouse.risk import charges
 from clearinghouse.risk.exposure import LOAN_TOKENS, Book, Exposure, with_fill
 from clearinghouse.risk.params import RiskRules, resolved
-from clearinghouse.risk.requirement import Members, part_of, part_requirement
+from clearinghouse.risk.requirement import part_of, part_requirement
 from clearinghouse.spot import USDC, price, value
 from clearinghouse.state import Account, Position, SpotAccount, State
-from events.units import FUNDING_DIV, NTL_DIV, RATE, ceil_div
+from events.units import FUNDING_DIV, NTL_DIV, RATE
 
 ROUND = 16  # micro-USDC of the buffer kept back per coin for rounding (beyond the bands' own)
 SCALE = RATE**4  # the denominator of `slope`
+# the slopes worked out for one parameter object (held, so that no other object takes its id)
+_slopes: tuple[RiskRules | None, dict[tuple[str, int], int]] = (None, {})
 
 
 def slope(rules: RiskRules, underlying: str, side: int = 0) -> int:
     """`F_u` over `SCALE`: the buffer's fall per unit of the unit's value, concentration aside
     (`side` 1: of `equity - IM`, with the IM factor and rates)."""
+    global _slopes
+    if _slopes[0] is not rules:
+        _slopes = (rules, {})
+    known = _slopes[1].get((underlying, side))
+    if known is None:
+        known = _slopes[1][underlying, side] = _slope(rules, underlying, side)
+    return known
+
+
+def _slope(rules: RiskRules, underlying: str, side: int) -> int:
     unit = rules.unit(underlying)
     group = rules.group_of.get(underlying)
     credit = max(RATE, rules.groups[group].rate) if group is not None else RATE
@@ -100,13 +112,7 @@ def part_figures(
     markets = state.markets
     rows: dict[str, list[int]] = {}  # underlying -> exposure (as `Exposure`), worth, A_u, N_u, in the book
     coins: dict[str, list[str]] = {}
-
-    def row(u: str) -> list[int]:
-        found = rows.get(u)
-        if found is None:
-            found = rows[u] = [0, 0, 0, 0, 0, price(state, u), 0, 0, 0, 0]
-        return found
-
+    aliases = rules.aliases
     if only is None:
         positions: Iterable[tuple[str, Position]] = account.positions.items()
         tokens = sorted(set(spot.balances) | set(spot.supplied) | set(spot.borrowed))
@@ -119,25 +125,30 @@ def part_figures(
         szi = pos.szi
         if not szi or not pos.cross:
             continue
-        u = rules.underlying(coin)
+        u = aliases.get(coin, coin)
         market = markets[coin]
         mark, oracle = market.mark, market.oracle
-        r = row(u)
+        r = rows.get(u)
+        if r is None:
+            r = rows[u] = [0, 0, 0, 0, 0, price(state, u), 0, 0, 0, 0]
+        size = szi if szi > 0 else -szi
         r[2] += szi
         r[3] += szi * mark
         r[4] += szi * oracle
         r[6] += margin.value(szi, mark) + margin.pending_funding(pos, market)
-        r[7] += abs(szi)
-        r[8] += 2 * abs(szi) * max(mark, oracle)
+        r[7] += size
+        r[8] += 2 * size * max(mark, oracle)
         r[9] = 1
         coins.setdefault(u, []).append(coin)
     for token in tokens:
         if token == USDC:
             continue
-        u = rules.underlying(token)
+        u = aliases.get(token, token)
         held, owed = portfolio.holdings(state, spot, token), portfolio.debt(state, spot, token)
         px = price(state, token)
-        r = row(u)
+        r = rows.get(u)
+        if r is None:
+            r = rows[u] = [0, 0, 0, 0, 0, price(state, u), 0, 0, 0, 0]
         r[6] += value(held, px) - portfolio.owed_value(state, token, owed)
         r[7] += held + owed
         r[8] += 2 * (held + owed) * px
@@ -147,37 +158,46 @@ def part_figures(
             r[9] = 1
         if held + owed and token in markets and token not in coins.get(u, ()):
             coins.setdefault(u, []).append(token)
-    members: dict[str | int, Members] = {}
+    out: dict[str | int, PartFigures] = {}
     for u in sorted(rows):
         r = rows[u]
-        if r[9]:  # a unit `book_of` holds (a position, or tokens that do not cancel their debt)
-            members.setdefault(part_of(rules, u), {})[u] = (Exposure(*r[:6]), rules.unit(u))
-    worth: dict[str | int, int] = {}
-    found: dict[str | int, dict[str, tuple[int, int, int]]] = {}
-    for u, r in rows.items():
         part = part_of(rules, u)
-        worth[part] = worth.get(part, 0) + r[6]
-        part_coins = found.setdefault(part, {})
-        unit, size = rules.unit(u), r[7]
-        conc = ceil_div(2 * unit.conc * r[8] * size, RATE * NTL_DIV * unit.depth)
-        k = ceil_div(size * slope(rules, u), SCALE) + conc
-        k_im = ceil_div(size * slope(rules, u, 1), SCALE) + conc
-        for coin in coins.get(u, ()):
-            pos = account.positions.get(coin)
-            part_coins[coin] = (k, pos.szi if pos is not None and pos.cross else 0, k_im)
-    out: dict[str | int, PartFigures] = {}
-    for part, value_of in worth.items():
-        held = members.get(part, {})
-        mm, im = part_requirement(part, held, rules) if held else (0, 0)
-        out[part] = PartFigures(value_of, mm, im, found[part], {u: e for u, (e, _) in held.items()})
+        f = out.get(part)
+        if f is None:
+            f = out[part] = PartFigures(0, 0, 0, {}, {})
+        if r[9]:  # a unit `book_of` holds (a position, or tokens that do not cancel their debt)
+            f.units[u] = Exposure(*r[:6])
+        held_coins = coins.get(u)
+        if held_coins:
+            unit, size = rules.unit(u), r[7]
+            conc = -(-2 * unit.conc * r[8] * size // (RATE * NTL_DIV * unit.depth))
+            k = -(-size * slope(rules, u) // SCALE) + conc
+            k_im = -(-size * slope(rules, u, 1) // SCALE) + conc
+            for coin in held_coins:
+                pos = account.positions.get(coin)
+                f.coins[coin] = (k, pos.szi if pos is not None and pos.cross else 0, k_im)
+        out[part] = f._replace(worth=f.worth + r[6])
+    for part, f in out.items():
+        if f.units:
+            mm, im = part_requirement(part, {u: (e, rules.unit(u)) for u, e in f.units.items()}, rules)
+            out[part] = f._replace(mm=mm, im=im)
     return out
 
 
 def _names(rules: RiskRules, part: str | int) -> list[str]:
     """The coins and tokens whose terms fall in `part`: its underlyings and their aliases,
-    sorted."""
-    members = rules.groups[part].units if type(part) is int else (part,)
-    return sorted({*members, *(alias for alias, u in rules.aliases.items() if u in members)})  # type: ignore[arg-type]
+    sorted (worked out once per parameter object)."""
+    global _parts
+    if _parts[0] is not rules:
+        _parts = (rules, {})
+    known = _parts[1].get(part)
+    if known is None:
+        members = rules.groups[part].units if type(part) is int else (part,)  # type: ignore[index]
+        known = _parts[1][part] = sorted({*members, *(a for a, u in rules.aliases.items() if u in members)})
+    return known
+
+
+_parts: tuple[RiskRules | None, dict[str | int, list[str]]] = (None, {})
 
 
 Shares = dict[str, tuple[int, int, int]]  # coin -> its share, K and cross szi
@@ -301,7 +321,11 @@ class Sizing:
         `K_im` times the largest move of the coin's mark or oracle since and `|szi|` times its
         funding index's, less `ROUND` per coin (its bands hold, so each price is within twice
         its reference, the range `K` holds on); and the terms no price moves. False says
-        nothing: the check works the whole book out."""
+        nothing: the check works the whole book out, as it does for a borrower of a token
+        other than USDC (the hour's interest may have raised its debt since the reference, and
+        the trade is checked before the hour's checks re-band it)."""
+        if any(token != USDC for token in spot.borrowed):
+            return False
         rules = resolved(state.risk or None)
         cashes = cash_of(state, account, spot, rules)
         if cashes is None:
