@@ -277,7 +277,7 @@ class PmBands:
         re-bands it) for an isolated fill, a token with no perp market, an account the watch
         list or liquidation orders hold (their exact check also clears those), or when its
         sizing cannot absorb the fill (the sizing is then dropped)."""
-        account, spot = state.accounts[name], state.spot[name]
+        account = state.accounts[name]
         if (
             (not perp and coin not in state.markets)
             or (perp and not account.positions[coin].cross)
@@ -285,7 +285,11 @@ class PmBands:
             or name in state.liq_orders
         ):
             return False
-        got = self.risk[name].filled(state, account, spot, coin)
+        return self._risk_rereference(name, state, coin)
+
+    def _risk_rereference(self, name: str, state: State, coin: str) -> bool:
+        """`_risk_filled`'s work once the coin is known to have (or be getting) a book band."""
+        got = self.risk[name].filled(state, state.accounts[name], state.spot[name], coin)
         if got is None:
             del self.risk[name]
             return False
@@ -332,15 +336,22 @@ class PmBands:
         (`now`) found it healthy: re-references just the book bands left, as a fill of their
         coins does (`filled`: the coin's terms moved, and that comes out of its share and the
         slack), and re-bands in full when that falls short or an isolated band was left. A
-        funding payment then costs each account it crosses one coin's band, not all of them."""
+        funding payment then costs each account it crosses one coin's band, not all of them. A
+        risk account's left bands re-reference their parts (`risk.bands.Sizing.filled`: the
+        same accounting as after a fill)."""
         sizing, entries = self.sizing.get(name), self.entries.get(name)
-        if sizing is not None and entries is not None:
+        if entries is not None and (sizing is not None or name in self.risk):
             markets = state.markets
             left = [key for key, entry in entries.items() if not _holds(entry, markets[key[0]])]
             if (
                 left
                 and all(kind == 0 for _, kind in left)
-                and all(self._rereference(name, state, sizing, coin) for coin, _ in left)
+                and all(
+                    self._rereference(name, state, sizing, coin)
+                    if sizing is not None
+                    else self._risk_rereference(name, state, coin)
+                    for coin, _ in left
+                )
             ):
                 return
         self.index(name, state, model, now)

@@ -142,3 +142,22 @@ def test_a_second_fill_is_absorbed_by_hand() -> None:
     f = RISK.totals(state, state.accounts["a"], state.spot["a"])
     assert (f.equity, f.maintenance) == (usd("18820.957572"), usd("8161.571818"))
     assert bands.entries["a"]["BTC", 0] == entry  # inside the band: nothing checked it
+
+
+def test_a_tick_past_the_band_re_references_the_part_by_hand() -> None:
+    """`a` long 1 BTC from 100,000 as above (ledger -80,000, a slack of 0, 12,500 booked by the
+    BTC part). BTC falls to 97,491.39908944, just below the band's low key: `a` is checked
+    exactly (healthy) and its part re-referenced as after a fill, the sizing kept. The
+    position is worth 97,491.399089 (rounded down), MM 0.5 * 0.15 * 97,491.39908944 =
+    7,311.854932 (rounded up): the part's buffer 90,179.544157; what is available, 0 + 12,500
+    + 90,179.544157 - 92,500 = 10,179.544157 (its equity 17,491.399089 less MM). The part gets
+    half, 10,179.544157 - 5,089.772078 = 5,089.772079, and books it plus 16 micro-USDC; the
+    slack keeps 5,089.772062."""
+    book = _book()
+    book.ok(trade("BTC", "100000", "1", buyer="a", seller="b"))
+    bands = book.engine.pm_bands
+    sizing = bands.risk["a"]
+    book.ok(prices(BTC="97491.39908944"))
+    assert bands.risk["a"] is sizing
+    assert sizing.parts["BTC"][0] == usd("90179.544157")
+    assert (sizing.booked, sizing.slack) == (usd("5089.772095"), usd("5089.772062"))
