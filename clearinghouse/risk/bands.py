@@ -201,13 +201,10 @@ _parts: tuple[RiskRules | None, dict[str | int, list[str]]] = (None, {})
 
 
 Shares = dict[str, tuple[int, int, int]]  # coin -> its share, K and cross szi
-# a part's buffer at its reference, booked shares, weight, coins, and the least its terms of
+Coins = dict[str, tuple[int, int, int]]  # coin -> K, cross szi, K of `equity - IM`
 # a part's buffer at its reference, booked shares, weight, coins, and its terms of `equity - IM`
 Booked = tuple[int, int, int, tuple[str, ...], int]
 Reference = tuple[int, int, int, int, int]  # a coin's mark, oracle and funding index, `K` of `equity - IM`, |szi|
-
-
-Coins = dict[str, tuple[int, int, int]]  # coin -> K, cross szi, K of `equity - IM`
 
 
 def _split(state: State, coins: Coins, free: int) -> Shares:
