@@ -24,7 +24,7 @@ def _risk_stream(seed: int, crash: bool = False) -> list[ev.InputEvent]:
     """The generator's PM population with its portfolio accounts in the risk model, as
     `bench/replay.py` replays it (the backtest configuration `{"model": "risk", "accounts":
     "portfolio"}`)."""
-    config = GeneratorConfig(accounts=300, markets=6, events=5_000, seed=seed, pm_share=0.3, crash=crash)
+    config = GeneratorConfig(accounts=300, markets=6, events=3_000, seed=seed, pm_share=0.3, crash=crash)
     plan = Plan("risk", LiquidationConfig(), 0, model="risk", accounts="portfolio")
     return Rewriter(plan).block(list(generate(config)))
 
