@@ -91,10 +91,14 @@ class PartFigures(NamedTuple):
 def cash_of(state: State, account: Account, spot: SpotAccount, rules: RiskRules) -> tuple[int, int] | None:
     """The terms of `equity - MM` and of `equity - IM` no price moves: the ledger, USDC held and
     supplied less USDC owed, less the loan charge at MM (at IM). None when a debt's loan charge
-    moves with a price (a USDT borrow) or a token has no perp market of its name (its price is
-    not banded): such an account is checked exactly on each of its fills."""
+    moves with a price (a USDT borrow), a token has no perp market of its name (its price is
+    not banded) or a token other than USDC is supplied (its claim grows with the pool's interest,
+    which moves no band, and may raise a scan faster than equity): such an account is checked
+    exactly on each of its fills."""
     markets = state.markets
-    for token in (*spot.balances, *spot.supplied, *spot.borrowed):
+    if any(token != USDC for token in spot.supplied):
+        return None
+    for token in (*spot.balances, *spot.borrowed):
         if token != USDC and (token not in markets or token in LOAN_TOKENS):
             return None
     owed = portfolio.debt(state, spot, USDC)
