@@ -22,6 +22,7 @@ from clearinghouse.context import Context, Watching
 from clearinghouse.liquidation import Liquidations
 from clearinghouse.pm_triggers import PmBands
 from clearinghouse.portfolio import Check
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.triggers import FullScan, TriggerIndex
 from events import schema as ev
 
@@ -192,6 +193,9 @@ class IndexedChecks:
     def holders(self, coin: str) -> set[str]:
         return self.triggers.holders(coin, self.state) | self.ctx.exposed.get(coin, set())
 
+    def sizing(self, name: str) -> Sizing | None:
+        return self.bands.risk.get(name) if self.bands is not None else None
+
     def next_round(self, liq: Liquidations) -> set[str]:
         state, triggers = self.state, self.triggers
         candidates = set(liq.counterparties)
@@ -253,6 +257,9 @@ class GuidedChecks:
 
     def holders(self, coin: str) -> set[str]:
         return set()  # the guide names whom to check
+
+    def sizing(self, name: str) -> Sizing | None:
+        return None  # nothing is banded
 
     def next_round(self, liq: Liquidations) -> set[str]:
         return set(self.named)

@@ -16,6 +16,7 @@ from clearinghouse import margin
 from clearinghouse.errors import Reject
 from clearinghouse.holders import Holders, ScanHolders
 from clearinghouse.models.registry import AccountModels
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.rules import RULE_SETS, RuleSet
 from clearinghouse.spot import price
 from clearinghouse.state import Account, MarketState, State, TokenState
@@ -49,6 +50,10 @@ class Watching(Protocol):
 
     def holders(self, coin: str) -> set[str]:
         """The accounts whose keys a change of `coin`'s funding index or margin table moves."""
+        ...
+
+    def sizing(self, name: str) -> Sizing | None:
+        """A risk-model account's band sizing (`risk.bands.Sizing`), if its bands hold one."""
         ...
 
 

@@ -83,13 +83,14 @@ def trade(ctx: Context, e: ev.Trade) -> None:
 
 def check_fills(ctx: Context, e: ev.Trade, buyer: Account, seller: Account) -> None:
     """Each side's model may refuse to finance its fill (the risk model: a fill raising the
-    initial requirement above equity)."""
+    initial requirement above equity; its band sizing, if the checks keep one, spares it most
+    of the book)."""
     state, banded = ctx.state, ctx.models.banded
     for name, account, szi, fee in ((e.buyer, buyer, e.sz, e.buyer_fee), (e.seller, seller, -e.sz, e.seller_fee)):
         model = banded.get(name)
         if model is not None:
             try:
-                model.check_fill(state, account, state.spot.get(name), e.coin, szi, e.px, fee)
+                model.check_fill(state, account, state.spot.get(name), e.coin, szi, e.px, fee, ctx.checks.sizing(name))
             except Reject as exc:
                 raise Reject(f"{name!r}: {exc}") from None
 

@@ -29,8 +29,8 @@ banded too (while its ratio holds), so its first fill finds its sizing.
 Prices of a spot token with no perp market of its name are not banded: the engine checks every
 account exposed to it on such a tick. A model whose buffer is not such a sum (`sized` False: the
 risk model's maximum over scenarios) gets the bands `risk.bands` sizes from its own bound on
-how fast its buffer can fall per unit of each price, and no sizing: each of its fills checks it
-exactly.
+how fast its buffer can fall per unit of each price, and that module's sizing by part of the
+book (a credit group or an underlying): a fill re-references its part's bands (`_risk_filled`).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class PmBands:
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
         self.sizing: dict[str, _Sizing] = {}
+        self.risk: dict[str, risk_bands.Sizing] = {}  # a risk-model account's (`risk.bands.Sizing`)
         self.debts: dict[
             str, tuple[int, int]
         ] = {}  # USDC borrower -> (its borrow shares, the debt its interest may reach)
@@ -100,6 +101,7 @@ class PmBands:
     def forget(self, name: str) -> None:
         self.debts.pop(name, None)
         self.sizing.pop(name, None)
+        self.risk.pop(name, None)
         for entry in self.entries.pop(name, {}).values():
             self._drop(name, entry)
 
@@ -185,6 +187,7 @@ class PmBands:
         its cross book and spot side (kind 0)."""
         old = self.entries.pop(name, {})
         self.sizing.pop(name, None)
+        self.risk.pop(name, None)
         out: dict[tuple[str, int], Entry] = {}
         account, spot = state.accounts[name], state.spot[name]
         markets = state.markets
@@ -193,10 +196,12 @@ class PmBands:
             out[scope.name, 1] = self._put(
                 name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
             )
-        if not model.sized:  # the risk model: bands from its own bound; every fill sends it for an exact check
+        if not model.sized:  # the risk model: bands from its own bound, its sizing by part for fills
             buffers = model.buffers(state, account, spot, now)
-            coins = _exposed(state, account, spot, model)
-            for coin, (share, k, szi) in risk_bands.shares(state, account, spot, coins, buffers[0]).items():
+            sizing, shares = risk_bands.Sizing.make(state, account, spot, buffers[0])
+            if sizing is not None:
+                self.risk[name] = sizing
+            for coin, (share, k, szi) in shares.items():
                 out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
             for entry in old.values():
                 self._drop(name, entry)
@@ -257,12 +262,45 @@ class PmBands:
         fill re-bands its position (`_iso_filled`). False when the account has no sizing, the
         token has no perp market, or too little is left (the sizing is then dropped): the caller
         checks it exactly and re-indexes, which keeps the keys that still hold."""
+        if name in self.risk:
+            return self._risk_filled(name, state, coin, perp)
         sizing = self.sizing.get(name)
         if sizing is None or not perp and coin not in state.markets:
             return False
         if perp and not state.accounts[name].positions[coin].cross:
             return self._iso_filled(name, state, sizing, coin)
         return self._rereference(name, state, sizing, coin)
+
+    def _risk_filled(self, name: str, state: State, coin: str, perp: bool) -> bool:
+        """A risk account's cross fill or spot fill of a banded token: its part's bands
+        re-referenced (`risk.bands.Sizing.filled`). False (the caller checks it exactly and
+        re-bands it) for an isolated fill, a token with no perp market, an account the watch
+        list or liquidation orders hold (their exact check also clears those), or when its
+        sizing cannot absorb the fill (the sizing is then dropped)."""
+        account = state.accounts[name]
+        if (
+            (not perp and coin not in state.markets)
+            or (perp and not account.positions[coin].cross)
+            or name in state.watch
+            or name in state.liq_orders
+        ):
+            return False
+        return self._risk_rereference(name, state, coin)
+
+    def _risk_rereference(self, name: str, state: State, coin: str) -> bool:
+        """`_risk_filled`'s work once the coin is known to have (or be getting) a book band."""
+        got = self.risk[name].filled(state, state.accounts[name], state.spot[name], coin)
+        if got is None:
+            del self.risk[name]
+            return False
+        shares, gone = got
+        entries = self.entries[name]  # a sizing has book bands
+        for was in gone:
+            self._unband(name, entries, (was, 0))
+        markets = state.markets
+        for c, (share, k, szi) in shares.items():
+            entries[c, 0] = self._put(name, entries, c, 0, markets[c], share, k, szi)
+        return True
 
     def _iso_filled(self, name: str, state: State, sizing: _Sizing, coin: str) -> bool:
         """An isolated fill moved margin between the cross ledger (a term no price moves: out of
@@ -298,15 +336,22 @@ class PmBands:
         (`now`) found it healthy: re-references just the book bands left, as a fill of their
         coins does (`filled`: the coin's terms moved, and that comes out of its share and the
         slack), and re-bands in full when that falls short or an isolated band was left. A
-        funding payment then costs each account it crosses one coin's band, not all of them."""
+        funding payment then costs each account it crosses one coin's band, not all of them. A
+        risk account's left bands re-reference their parts (`risk.bands.Sizing.filled`: the
+        same accounting as after a fill)."""
         sizing, entries = self.sizing.get(name), self.entries.get(name)
-        if sizing is not None and entries is not None:
+        if entries is not None and (sizing is not None or name in self.risk):
             markets = state.markets
             left = [key for key, entry in entries.items() if not _holds(entry, markets[key[0]])]
             if (
                 left
                 and all(kind == 0 for _, kind in left)
-                and all(self._rereference(name, state, sizing, coin) for coin, _ in left)
+                and all(
+                    self._rereference(name, state, sizing, coin)
+                    if sizing is not None
+                    else self._risk_rereference(name, state, coin)
+                    for coin, _ in left
+                )
             ):
                 return
         self.index(name, state, model, now)

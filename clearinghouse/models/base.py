@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Protocol
 
 from clearinghouse.portfolio import Cash, Check
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.risk.requirement import RiskFigures
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope
@@ -157,9 +158,18 @@ class MarginModel(Protocol):
         ...
 
     def check_fill(
-        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        coin: str,
+        szi: int,
+        px: int,
+        fee: int,
+        sizing: Sizing | None = None,
     ) -> None:
-        """Rejects a perp fill of `szi` (signed) at `px` paying `fee` the model does not finance."""
+        """Rejects a perp fill of `szi` (signed) at `px` paying `fee` the model does not finance
+        (`sizing`: the account's risk-model band sizing, when its bands hold one)."""
         ...
 
     def precheck(self, state: State, account: Account, spot: SpotAccount) -> Check | RiskFigures | None:

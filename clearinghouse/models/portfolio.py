@@ -12,6 +12,7 @@ from clearinghouse.errors import Reject
 from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.portfolio import Cash, Check
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
 from clearinghouse.spot import USDC, price
@@ -146,7 +147,15 @@ class PortfolioModel:
         return None
 
     def check_fill(
-        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        coin: str,
+        szi: int,
+        px: int,
+        fee: int,
+        sizing: Sizing | None = None,
     ) -> None:
         return None
 

@@ -18,9 +18,10 @@ from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.models.standard import perp_requirement
 from clearinghouse.models.unified import UnifiedModel
 from clearinghouse.portfolio import Cash
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.risk.exposure import LOAN_TOKENS, Book, book_of, with_fill, with_tokens
 from clearinghouse.risk.params import RiskRules, resolved
-from clearinghouse.risk.requirement import RiskFigures, figures
+from clearinghouse.risk.requirement import RiskFigures, figures, totals
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, isolated_scopes
 from clearinghouse.spot import price
@@ -72,8 +73,12 @@ class RiskModel(UnifiedModel):
         """Equity, IM and MM of the cross book and spot side, with every term."""
         return figures(self.book(state, account, spot), rules_of(state))
 
+    def totals(self, state: State, account: Account, spot: SpotAccount | None) -> RiskFigures:
+        """Equity, IM and MM of the cross book and spot side, without the terms."""
+        return totals(self.book(state, account, spot), rules_of(state))
+
     def requirement(self, state: State, account: Account, spot: SpotAccount | None) -> Requirement:
-        f = self.figures(state, account, spot)
+        f = self.totals(state, account, spot)
         parts = (Part("risk", f.equity, f.initial, f.maintenance), *perp_requirement(account, state.markets).parts[1:])
         return Requirement(
             sum(p.equity for p in parts), sum(p.initial for p in parts), sum(p.maintenance for p in parts), parts
@@ -101,7 +106,7 @@ class RiskModel(UnifiedModel):
 
     def free(self, state: State, account: Account, spot: SpotAccount | None) -> int:
         """Equity above IM, and never more USDC than the ledger holds (no implicit borrow)."""
-        f = self.figures(state, account, spot)
+        f = self.totals(state, account, spot)
         return max(0, min(margin.cross_value(account, state.markets), f.equity - f.initial))
 
     def usdc_room(
@@ -120,14 +125,14 @@ class RiskModel(UnifiedModel):
             return self.free(state, account, spot)
         r = rules_of(state)
         token, amount = extra
-        after = figures(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
+        after = totals(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
         return max(0, min(margin.cross_value(account, state.markets), after.equity - after.initial))
 
     def check_removal(self, state: State, account: Account, spot: SpotAccount, change: tuple[str, int]) -> None:
         """A token withdrawal must leave equity at or above the initial requirement."""
         r = rules_of(state)
         token, amount = change
-        after = figures(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
+        after = totals(with_tokens(self.book(state, account, spot), r, token, amount, price(state, token), 0), r)
         if after.equity < after.initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
@@ -144,25 +149,37 @@ class RiskModel(UnifiedModel):
         or above it."""
         r = rules_of(state)
         book = self.book(state, account, spot)
-        after = figures(with_tokens(book, r, token, -amount, price(state, token), fee - amount * px // NTL_DIV), r)
-        if after.equity < after.initial and after.initial > figures(book, r).initial:
+        after = totals(with_tokens(book, r, token, -amount, price(state, token), fee - amount * px // NTL_DIV), r)
+        if after.equity < after.initial and after.initial > totals(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_fill(
-        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        coin: str,
+        szi: int,
+        px: int,
+        fee: int,
+        sizing: Sizing | None = None,
     ) -> None:
         """A cross fill that raises the initial requirement must leave equity at or above it (the
-        requirement before the fill is worked out only when equity after it falls short)."""
+        requirement before the fill is worked out only when equity after it falls short). With
+        the account's band sizing, the fill's part alone is worked out first: when it and the
+        least the bands allow of the others cover IM, the whole book is not needed."""
         pos = account.positions.get(coin)
         market = state.markets[coin]
         if (pos is not None and not pos.cross) or (pos is None and market.only_isolated):
             return
-        r = rules_of(state)
-        book = self.book(state, account, spot)
         held = pos.szi if pos is not None else 0
         cash = margin.value(held + szi, market.mark) - margin.value(held, market.mark) - szi * px // NTL_DIV - fee
-        after = figures(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
-        if after.equity < after.initial and after.initial > figures(book, r).initial:
+        if sizing is not None and spot is not None and sizing.covers_im(state, account, spot, coin, szi, cash):
+            return
+        r = rules_of(state)
+        book = self.book(state, account, spot)
+        after = totals(with_fill(book, r, coin, szi, market.mark, market.oracle, cash), r)
+        if after.equity < after.initial and after.initial > totals(book, r).initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
     def check_borrow(self, state: State, account: Account, spot: SpotAccount, token: str, amount: int) -> None:
@@ -172,7 +189,7 @@ class RiskModel(UnifiedModel):
         book = self.book(state, account, spot)
         if token in LOAN_TOKENS:
             book = book._replace(loans=book.loans + portfolio.owed_value(state, token, amount))
-        after = figures(book, r)
+        after = totals(book, r)
         if after.equity < after.initial:
             raise Reject(f"equity {_usd(after.equity)} would be below the initial requirement {_usd(after.initial)}")
 
@@ -184,18 +201,18 @@ class RiskModel(UnifiedModel):
         """The book's figures, worked out once for the liquidation check and the bands after it
         (None: nothing to liquidate in the book, which `book_broken` sees without them)."""
         book = self.book(state, account, spot)
-        return figures(book, rules_of(state)) if book.units else None
+        return totals(book, rules_of(state)) if book.units else None
 
     def book_broken(self, state: State, account: Account, spot: SpotAccount | None) -> bool:
         """Equity below maintenance with something to liquidate (a cross position or a token)."""
         book = self.book(state, account, spot)
         if not book.units:
             return False
-        f = figures(book, rules_of(state))
+        f = totals(book, rules_of(state))
         return f.equity < f.maintenance
 
     def book_figures(self, state: State, account: Account, spot: SpotAccount | None) -> tuple[int, int]:
-        f = self.figures(state, account, spot)
+        f = self.totals(state, account, spot)
         return f.equity, f.maintenance
 
     def liquidatable(
@@ -218,7 +235,7 @@ class RiskModel(UnifiedModel):
     ) -> tuple[int, int | None] | None:
         """Distance from maintenance (`now`: `precheck`'s figures, if at hand), which
         `risk.bands` splits among the coins."""
-        f = self.figures(state, account, spot) if now is None else now
+        f = self.totals(state, account, spot) if now is None else now
         return f.equity - f.maintenance, None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from clearinghouse import margin
 from clearinghouse.models.base import Part, Requirement, parts_shown
 from clearinghouse.portfolio import Cash, Check
+from clearinghouse.risk.bands import Sizing
 from clearinghouse.rules import PmRules, RuleSet
 from clearinghouse.scopes import Scope, below_maintenance, scopes
 from clearinghouse.spot import USDC, add
@@ -117,7 +118,15 @@ class StandardModel:
         return None  # its spot side is not its margin
 
     def check_fill(
-        self, state: State, account: Account, spot: SpotAccount | None, coin: str, szi: int, px: int, fee: int
+        self,
+        state: State,
+        account: Account,
+        spot: SpotAccount | None,
+        coin: str,
+        szi: int,
+        px: int,
+        fee: int,
+        sizing: Sizing | None = None,
     ) -> None:
         return None  # a trade is a fact: the liquidation checks act on what it does
 

@@ -13,7 +13,11 @@ from events.units import RATE, USD, format_decimal
 
 
 class Unit(NamedTuple):
-    """One underlying's parameters, rates in 1e-12, `depth` in micro-USDC."""
+    """One underlying's parameters, rates in 1e-12, `depth` in micro-USDC. `fall` and `rise`
+    are what the scan needs of its scenarios, worked out once: the largest weighted loss per
+    unit of a long's value (`max w_s * max(0, -move_s)`, 1e-24) and the first scenario giving
+    it (0 when none loses), and the same for a short (`max w_s * max(0, move_s)`); `swing` is
+    `max w_s * |move_s|`, the larger of the two (the bands' slope)."""
 
     moves: tuple[int, ...]
     weights: tuple[int, ...]
@@ -22,6 +26,9 @@ class Unit(NamedTuple):
     basis_rate: tuple[int, int]
     conc: int
     depth: int
+    fall: tuple[int, int] = (0, 0)  # (largest loss per unit of a long, its scenario)
+    rise: tuple[int, int] = (0, 0)  # the same for a short
+    swing: int = 0
 
 
 class Group(NamedTuple):
@@ -153,15 +160,28 @@ def params_error(params: RiskParams) -> str | None:
     return None
 
 
+def _worst(losses: list[int]) -> tuple[int, int]:
+    """The largest of `losses` and the first scenario giving it."""
+    worst = max(losses)
+    return worst, losses.index(worst)
+
+
 def _unit(u: RiskUnit) -> Unit:
+    moves = tuple(s.move for s in u.scenarios)
+    weights = tuple(s.weight for s in u.scenarios)
+    fall = _worst([w * max(0, -m) for w, m in zip(weights, moves, strict=True)])
+    rise = _worst([w * max(0, m) for w, m in zip(weights, moves, strict=True)])
     return Unit(
-        tuple(s.move for s in u.scenarios),
-        tuple(s.weight for s in u.scenarios),
+        moves,
+        weights,
         u.min_charge,
         (u.perp_rate_mm, u.perp_rate_im),
         (u.basis_rate_mm, u.basis_rate_im),
         u.conc,
         u.depth,
+        fall,
+        rise,
+        max(fall[0], rise[0]),
     )
 
 

@@ -34,13 +34,23 @@ def pnls(e: Exposure, unit: Unit) -> list[int]:
 
 def unit_scan(e: Exposure, unit: Unit) -> Scan:
     """`max over s of w_s * max(0, -pnl(s))`, raised to the floor
-    `min_charge * (|spot value| + |perp value|)`."""
-    losses = [w * max(0, -p) for w, p in zip(unit.weights, pnls(e, unit), strict=True)]
-    worst = max(losses)
+    `min_charge * (|spot value| + |perp value|)`. With the unit's value `v` long, every loss is
+    `v * w_s * max(0, -move_s)`, so the worst is `v` times the unit's `fall` (short: `-v` times
+    its `rise`), at the scenario that gives it (the first of equals; the first scenario when
+    none loses): one product, not one per scenario."""
+    total = e.spot_value + e.perp_value
+    if total > 0:
+        per, at = unit.fall
+        worst = total * per
+    elif total < 0:
+        per, at = unit.rise
+        worst = -total * per
+    else:
+        worst = at = 0
     floor = unit.min_charge * (abs(e.spot_value) + abs(e.perp_value)) * RATE
     if floor > worst:
         return Scan(floor, UNIT_DEN, -1)
-    return Scan(worst, UNIT_DEN, losses.index(worst))
+    return Scan(worst, UNIT_DEN, at if worst else 0)
 
 
 def group_scan(members: dict[str, tuple[Exposure, Unit]], group: Group) -> Scan:
