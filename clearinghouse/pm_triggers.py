@@ -46,7 +46,8 @@ from clearinghouse.state import Account, MarketState, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from events.units import FUNDING_DIV, NTL_DIV, RATE
 
-Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
+# coin, kind (0 book, 1 isolated), low, high, funding low, funding high, whether it follows the mark alone
+Entry = tuple[str, int, int, int, int, int, bool]
 Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
@@ -88,6 +89,9 @@ class PmBands:
         # coin -> entries `key << ID_BITS | account id` (as `triggers._Book`'s): crossed when min(mark, oracle) < key
         self.low: dict[str, SortedList] = {}
         self.high: dict[str, SortedList] = {}  # crossed when max(mark, oracle) > key
+        # the bands of terms the oracle does not move (`_on_mark`): crossed when the mark < key, > key
+        self.mark_low: dict[str, SortedList] = {}
+        self.mark_high: dict[str, SortedList] = {}
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
@@ -103,32 +107,33 @@ class PmBands:
         for entry in self.entries.pop(name, {}).values():
             self._drop(name, entry)
 
+    def _books(self, coin: str, on_mark: bool) -> tuple[SortedList, SortedList, SortedList, SortedList]:
+        """The coin's four lists an entry's keys go in (created with the coin's first band)."""
+        if coin not in self.low:
+            for book in (self.low, self.high, self.mark_low, self.mark_high, self.fund_low, self.fund_high):
+                book[coin] = SortedList()
+        if on_mark:
+            return self.mark_low[coin], self.mark_high[coin], self.fund_low[coin], self.fund_high[coin]
+        return self.low[coin], self.high[coin], self.fund_low[coin], self.fund_high[coin]
+
     def _drop(self, name: str, entry: Entry) -> None:
-        coin, _, lo, hi, flo, fhi = entry
         ident = self.ids.of(name)
-        self.low[coin].remove(lo << ID_BITS | ident)
-        self.high[coin].remove(hi << ID_BITS | ident)
-        self.fund_low[coin].remove(flo << ID_BITS | ident)
-        self.fund_high[coin].remove(fhi << ID_BITS | ident)
+        for book, key in zip(self._books(entry[0], entry[6]), entry[2:6], strict=True):
+            book.remove(key << ID_BITS | ident)
 
     @staticmethod
-    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int) -> Entry:
+    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int, on_mark: bool) -> Entry:
         if share <= ROUNDING or k <= 0:
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
-        spread = abs(market.mark - market.oracle)
-        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - spread  # a band spans the spread and twice its width
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, on_mark
+        lo, hi = _prices(market, on_mark)
+        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - (
+            hi - lo
+        )  # a band spans the spread and twice its width
         if room < 0:  # even a price inside the spread may use up the share: every tick leaves it
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, on_mark
         width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
-        return (
-            coin,
-            kind,
-            min(market.mark, market.oracle) - width,
-            max(market.mark, market.oracle) + width,
-            market.funding_index - fund,
-            market.funding_index + fund,
-        )
+        return coin, kind, lo - width, hi + width, market.funding_index - fund, market.funding_index + fund, on_mark
 
     def _put(
         self,
@@ -140,17 +145,23 @@ class PmBands:
         share: int,
         k: int,
         szi: int,
+        on_mark: bool = False,
     ) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
         nothing, or only the price keys); the others are written for half the share. A band
-        whose every key lies inside the allowed one is as safe as that one."""
+        whose every key lies inside the allowed one is as safe as that one. `on_mark`: the
+        band follows the mark alone (`_on_mark`); an old band that followed other prices goes."""
         kept = old.pop((coin, kind), None)
-        lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        books = (self.low, self.high, self.fund_low, self.fund_high)
+        if kept is not None and kept[6] != on_mark:
+            self._drop(name, kept)
+            kept = None
+        lo, hi = _prices(market, on_mark)
+        index = market.funding_index
+        books = self._books(coin, on_mark)
         ident = self.ids.of(name)
         if kept is not None:
-            allowed = self._band(coin, kind, market, share, k, szi)
+            allowed = self._band(coin, kind, market, share, k, szi, on_mark)
             fits = (
                 allowed[2] <= kept[2] <= lo,
                 hi <= kept[3] <= allowed[3],
@@ -159,24 +170,21 @@ class PmBands:
             )
             if all(fits):
                 return kept
-            strict = self._band(coin, kind, market, share // 2, k, szi)
+            strict = self._band(coin, kind, market, share // 2, k, szi, on_mark)
             entry = (
                 coin,
                 kind,
-                *(was if fit else key for was, key, fit in zip(kept[2:], strict[2:], fits, strict=True)),
+                *(was if fit else key for was, key, fit in zip(kept[2:6], strict[2:6], fits, strict=True)),
+                on_mark,
             )
-            for book, key, fit, was in zip(books, entry[2:], fits, kept[2:], strict=True):
+            for book, key, fit, was in zip(books, entry[2:6], fits, kept[2:6], strict=True):
                 if not fit:
-                    lst = book[coin]
-                    lst.remove(was << ID_BITS | ident)
-                    lst.add(key << ID_BITS | ident)
+                    book.remove(was << ID_BITS | ident)
+                    book.add(key << ID_BITS | ident)
             return entry  # type: ignore[return-value]
-        entry = self._band(coin, kind, market, share // 2, k, szi)
-        for book, key in zip(books, entry[2:], strict=True):
-            lst = book.get(coin)
-            if lst is None:
-                lst = book[coin] = SortedList()
-            lst.add(key << ID_BITS | ident)
+        entry = self._band(coin, kind, market, share // 2, k, szi, on_mark)
+        for book, key in zip(books, entry[2:6], strict=True):
+            book.add(key << ID_BITS | ident)
         return entry
 
     def index(self, name: str, state: State, model: MarginModel, now: portfolio.Check | None = None) -> None:
@@ -191,7 +199,15 @@ class PmBands:
         for scope in isolated_scopes(account, markets):
             szi = account.positions[scope.name].szi
             out[scope.name, 1] = self._put(
-                name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
+                name,
+                old,
+                scope.name,
+                1,
+                markets[scope.name],
+                scope.equity - scope.maintenance,
+                2 * abs(szi),
+                szi,
+                True,
             )
         if not model.sized:  # the risk model: bands from its own bound; every fill sends it for an exact check
             buffers = model.buffers(state, account, spot, now)
@@ -227,7 +243,7 @@ class PmBands:
                 for coin in sorted(exposure):
                     x, r, p, k, szi = exposure[coin]
                     share = banded * weight[coin] // total if buffer > 0 else 0
-                    out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
+                    out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi, _on_mark(k, szi))
                     terms[coin] = (x, r, p, share, weight[coin])
                     given += share
                 self.sizing[name] = _Sizing(
@@ -284,7 +300,7 @@ class PmBands:
         buffer = scope.equity - scope.maintenance
         if buffer < 4 * ROUNDING:
             return False
-        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi)
+        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi, True)
         return True
 
     def _unband(self, name: str, entries: dict[tuple[str, int], Entry], key: tuple[str, int]) -> None:
@@ -332,7 +348,7 @@ class PmBands:
             free = sizing.shares + least  # what the other bands hold plus what is left
             banded = (free - free // FILL_SLACK) * weight // (sizing.weights + weight or 1)
             share = max(2 * ROUNDING, min(least, banded))
-            entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi)
+            entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi, _on_mark(k, szi))
             sizing.parts[coin] = (x, r, p, share, weight)
             sizing.shares += share
             sizing.weights += weight
@@ -386,29 +402,44 @@ class PmBands:
         low = self.low.get(coin)
         if low is None:
             return set()
-        lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        high, fund_low, fund_high = self.high[coin], self.fund_low[coin], self.fund_high[coin]
         names = self.ids.names
         hit: set[str] = set()
-        # the least entry of a key above lo (crossed in `low`) and of a key at hi (not crossed in `high`)
-        above_lo, below_hi = (lo + 1) << ID_BITS, hi << ID_BITS
-        above_index, below_index = (index + 1) << ID_BITS, index << ID_BITS
-        if low and low[-1] >= above_lo:
-            hit.update(names[e & ID_MASK] for e in low.irange(minimum=above_lo))
-        if high and high[0] < below_hi:
-            hit.update(names[e & ID_MASK] for e in high[: high.bisect_left(below_hi)])
-        if fund_low and fund_low[-1] >= above_index:
-            hit.update(names[e & ID_MASK] for e in fund_low.irange(minimum=above_index))
-        if fund_high and fund_high[0] < below_index:
-            hit.update(names[e & ID_MASK] for e in fund_high[: fund_high.bisect_left(below_index)])
+        for lows, highs, (lo, hi) in (
+            (low, self.high[coin], _prices(market, False)),
+            (self.mark_low[coin], self.mark_high[coin], _prices(market, True)),
+            (self.fund_low[coin], self.fund_high[coin], (market.funding_index, market.funding_index)),
+        ):
+            # the least entry of a key above lo (crossed in `lows`) and of a key at hi (not crossed in `highs`)
+            above_lo, below_hi = (lo + 1) << ID_BITS, hi << ID_BITS
+            if lows and lows[-1] >= above_lo:
+                hit.update(names[e & ID_MASK] for e in lows.irange(minimum=above_lo))
+            if highs and highs[0] < below_hi:
+                hit.update(names[e & ID_MASK] for e in highs[: highs.bisect_left(below_hi)])
         return hit
 
 
 def _holds(entry: Entry, market: MarketState) -> bool:
     """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
-    _, _, lo, hi, flo, fhi = entry
-    index = market.funding_index
-    return lo <= min(market.mark, market.oracle) and max(market.mark, market.oracle) <= hi and flo <= index <= fhi
+    _, _, lo, hi, flo, fhi, on_mark = entry
+    least, most = _prices(market, on_mark)
+    return lo <= least and most <= hi and flo <= market.funding_index <= fhi
+
+
+def _prices(market: MarketState, on_mark: bool) -> tuple[int, int]:
+    """The least and the greatest of the prices a band follows: the mark alone, or the mark and
+    the oracle."""
+    if on_mark:
+        return market.mark, market.mark
+    return min(market.mark, market.oracle), max(market.mark, market.oracle)
+
+
+def _on_mark(k: int, szi: int) -> bool:
+    """Whether a coin's terms (`parts`) move with its mark alone: a cross position and no spot
+    side (`K` is the position's `2 |szi|` and nothing more), whose value, unsettled funding and
+    maintenance are all at the mark; a token held or owed counts at the oracle. Such a band
+    ignores the oracle, so a mark an impact fill took away from it leaves the band no wider
+    apart (a band around both must span the gap between them)."""
+    return k == 2 * abs(szi)
 
 
 def _cash(state: State, account: Account, spot: SpotAccount, model: MarginModel) -> int:

@@ -63,7 +63,7 @@ def test_a_tick_that_leaves_the_band_re_references_it_and_keeps_the_sizing():
         usd("660.9375"),
         usd("660.9375"),
     )
-    _, _, low, high, _, _ = bands.entries["pm"]["HYPE", 0]
+    _, _, low, high, _, _, _ = bands.entries["pm"]["HYPE", 0]
     assert (low, high) == (px("9.35541993"), px("9.64458007"))
 
 

@@ -16,7 +16,8 @@ from tests.support.rulebook import Book, deposit, pm_rules, prices, set_mode, to
 
 def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
     """`PmBands.crossed` looks at each list's extreme key before reading a range; it must name
-    exactly the accounts one of whose bands of the coin the prices or funding index left."""
+    exactly the accounts one of whose bands of the coin the prices or funding index left (the
+    mark alone for a band that follows it, the mark and the oracle for the others)."""
     config = GeneratorConfig(accounts=150, markets=4, events=6_000, seed=9, pm_share=0.4)
     engine = Engine(State(liquidation=LiquidationConfig()))
     for event in generate(config):
@@ -28,11 +29,12 @@ def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
         for mark in (market.mark * 8 // 10, market.mark, market.mark * 12 // 10):
             for index in (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15):
                 moved = msgspec.structs.replace(market, mark=mark, funding_index=index)
-                lo, hi = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
+                both = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
                 scan = {
                     name
                     for name, entries in bands.entries.items()
-                    for c, _, low, high, flo, fhi in entries.values()
+                    for c, _, low, high, flo, fhi, on_mark in entries.values()
+                    for lo, hi in [(moved.mark, moved.mark) if on_mark else both]
                     if c == coin and (low > lo or high < hi or flo > index or fhi < index)
                 }
                 assert bands.crossed(coin, moved) == scan

@@ -14,18 +14,40 @@ from tests.support.pair import TEN_X, Pair
 from tests.support.rulebook import deposit, market, prices, set_leverage, set_mode, trade
 
 
-def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
+def test_a_pm_band_of_a_position_follows_the_mark_whatever_the_spread() -> None:
     """A unified account short 10 X at mark 100 with the oracle at 120. Cash 100 + 1,000 from
-    the sale; value -1,000: AV = 100, MM = 50, so its buffer is 100 - 50 - 1 = 49 USDC, of
-    which the band gets half, 24.5; 7/8 of that less 8 micro-USDC, over K = 2 x 10 coins, lets
-    a price move 21.437492 / 20 = 1.0718746. The band used to span at least the spread,
-    100..120, so a mark of 115 stayed inside it: AV = 1,100 - 1,150 = -50 against MM = 57.5,
-    liquidatable, and only the full scan saw it. A band the spread already outgrows is now
-    left by every tick."""
+    the sale; value -1,000: AV = 100, MM = 50, so its buffer is 50 less 1 micro-USDC (its
+    trigger is inclusive), of which the bands get the larger half, 25; a new band is written
+    for half of that, 12.5: 7/8 of it, 10.9375, less 8 micro-USDC, over K = 2 x 10 coins lets a
+    price move 0.5468746, half of it either side. The band used to span at least the spread,
+    100..120, so a mark of 115 stayed inside it (only the full scan saw the liquidation); then
+    a spread wider than the share made it one every tick leaves. The position's value and
+    maintenance are at the mark alone, so its band now follows the mark alone: 99.7265627 to
+    100.2734373 whatever the oracle, and 115 leaves it."""
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
     pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
-    _left_by_every_tick_and_backstopped_at_115(pair)
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (px("99.7265627"), px("100.2734373"))
+    assert bands.entries["u"][("X", 0)][6]  # on the mark alone
+    _backstopped_at_115(pair)
+
+
+def test_an_oracle_move_leaves_no_band_of_a_position() -> None:
+    """The account above, then the oracle alone moves from 120 to 130 and back to 110 (the
+    mark stays 100): the position's figures do not move, no band is left and nobody is
+    checked, where a band around the mark and the oracle was left by both ticks."""
+    pair = Pair()
+    pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
+    pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    market_x = pair.fast.state.markets["X"]
+    for oracle in ("130", "110"):
+        pair.ok(prices(X=("100", oracle)))
+        assert market_x.oracle == px(oracle)
+        assert bands.crossed("X", market_x) == set()
 
 
 def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
@@ -38,7 +60,10 @@ def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), deposit("u", "100"), deposit("c", "100000"), set_mode("u", "unified"))
     pair.ok(trade("X", "100", "10", "c", "u"))
-    _left_by_every_tick_and_backstopped_at_115(pair)
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+    _backstopped_at_115(pair)
 
 
 def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
@@ -120,12 +145,9 @@ def test_an_account_an_impact_fill_moved_after_its_own_liquidation_is_watched() 
     assert pair.raw("a") == usd("100") - usd("68.811") and not pair.state.watch
 
 
-def _left_by_every_tick_and_backstopped_at_115(pair: Pair) -> None:
-    """`u`, short 10 X with 1,100 of cash, has a band every tick leaves; X at 115 makes its
-    AV 1,100 - 1,150 = -50 against MM 1,150 / 20 = 57.5, below 2/3 of it: a backstop."""
-    bands = pair.fast.pm_bands
-    assert bands is not None
-    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+def _backstopped_at_115(pair: Pair) -> None:
+    """`u`, short 10 X with 1,100 of cash: X at 115 makes its AV 1,100 - 1,150 = -50 against
+    MM 1,150 / 20 = 57.5, below 2/3 of it: a backstop."""
     derived = pair.send(prices(X="115"))
     triggered = derived[0]
     assert isinstance(triggered, ev.LiquidationTriggered)
