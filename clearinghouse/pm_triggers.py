@@ -46,11 +46,12 @@ from clearinghouse.state import Account, MarketState, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from events.units import FUNDING_DIV, NTL_DIV, RATE
 
-# coin, kind (0 book, 1 isolated), low, high, funding low, funding high, whether it follows the mark alone
-Entry = tuple[str, int, int, int, int, int, bool]
+# coin, kind (0 book, 1 isolated), low, high, funding low, funding high, the prices it follows (BOTH, MARK, ORACLE)
+Entry = tuple[str, int, int, int, int, int, int]
 Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
+BOTH, MARK, ORACLE = 0, 1, 2  # the prices a band follows: the mark and the oracle, or one alone (`_follows`)
 INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
 FILL_SLACK = 2  # of the rest, 1/2 is kept out of the book bands, for fills to draw on (`filled`)
 
@@ -89,9 +90,11 @@ class PmBands:
         # coin -> entries `key << ID_BITS | account id` (as `triggers._Book`'s): crossed when min(mark, oracle) < key
         self.low: dict[str, SortedList] = {}
         self.high: dict[str, SortedList] = {}  # crossed when max(mark, oracle) > key
-        # the bands of terms the oracle does not move (`_on_mark`): crossed when the mark < key, > key
+        # the bands of terms one price alone moves (`_follows`): crossed when that price < key, > key
         self.mark_low: dict[str, SortedList] = {}
         self.mark_high: dict[str, SortedList] = {}
+        self.oracle_low: dict[str, SortedList] = {}
+        self.oracle_high: dict[str, SortedList] = {}
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
@@ -107,14 +110,17 @@ class PmBands:
         for entry in self.entries.pop(name, {}).values():
             self._drop(name, entry)
 
-    def _books(self, coin: str, on_mark: bool) -> tuple[SortedList, SortedList, SortedList, SortedList]:
+    def _books(self, coin: str, follows: int) -> tuple[SortedList, SortedList, SortedList, SortedList]:
         """The coin's four lists an entry's keys go in (created with the coin's first band)."""
         if coin not in self.low:
-            for book in (self.low, self.high, self.mark_low, self.mark_high, self.fund_low, self.fund_high):
+            for book in self._price_books() + (self.fund_low, self.fund_high):
                 book[coin] = SortedList()
-        if on_mark:
-            return self.mark_low[coin], self.mark_high[coin], self.fund_low[coin], self.fund_high[coin]
-        return self.low[coin], self.high[coin], self.fund_low[coin], self.fund_high[coin]
+        lows, highs = self._price_books()[2 * follows : 2 * follows + 2]
+        return lows[coin], highs[coin], self.fund_low[coin], self.fund_high[coin]
+
+    def _price_books(self) -> tuple[dict[str, SortedList], ...]:
+        """The price lists, low and high, in the order BOTH, MARK, ORACLE."""
+        return self.low, self.high, self.mark_low, self.mark_high, self.oracle_low, self.oracle_high
 
     def _drop(self, name: str, entry: Entry) -> None:
         ident = self.ids.of(name)
@@ -122,18 +128,17 @@ class PmBands:
             book.remove(key << ID_BITS | ident)
 
     @staticmethod
-    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int, on_mark: bool) -> Entry:
+    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int, follows: int) -> Entry:
         if share <= ROUNDING or k <= 0:
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, on_mark
-        lo, hi = _prices(market, on_mark)
-        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - (
-            hi - lo
-        )  # a band spans the spread and twice its width
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, follows
+        lo, hi = _prices(market, follows)
+        # a band spans the spread and twice its width
+        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - (hi - lo)
         if room < 0:  # even a price inside the spread may use up the share: every tick leaves it
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, on_mark
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, follows
         width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
-        return coin, kind, lo - width, hi + width, market.funding_index - fund, market.funding_index + fund, on_mark
+        return coin, kind, lo - width, hi + width, market.funding_index - fund, market.funding_index + fund, follows
 
     def _put(
         self,
@@ -145,23 +150,23 @@ class PmBands:
         share: int,
         k: int,
         szi: int,
-        on_mark: bool = False,
+        follows: int = BOTH,
     ) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
         nothing, or only the price keys); the others are written for half the share. A band
-        whose every key lies inside the allowed one is as safe as that one. `on_mark`: the
-        band follows the mark alone (`_on_mark`); an old band that followed other prices goes."""
+        whose every key lies inside the allowed one is as safe as that one. `follows`: the
+        prices the band follows (`_follows`); an old band that followed others goes."""
         kept = old.pop((coin, kind), None)
-        if kept is not None and kept[6] != on_mark:
+        if kept is not None and kept[6] != follows:
             self._drop(name, kept)
             kept = None
-        lo, hi = _prices(market, on_mark)
+        lo, hi = _prices(market, follows)
         index = market.funding_index
-        books = self._books(coin, on_mark)
+        books = self._books(coin, follows)
         ident = self.ids.of(name)
         if kept is not None:
-            allowed = self._band(coin, kind, market, share, k, szi, on_mark)
+            allowed = self._band(coin, kind, market, share, k, szi, follows)
             fits = (
                 allowed[2] <= kept[2] <= lo,
                 hi <= kept[3] <= allowed[3],
@@ -170,19 +175,19 @@ class PmBands:
             )
             if all(fits):
                 return kept
-            strict = self._band(coin, kind, market, share // 2, k, szi, on_mark)
+            strict = self._band(coin, kind, market, share // 2, k, szi, follows)
             entry = (
                 coin,
                 kind,
                 *(was if fit else key for was, key, fit in zip(kept[2:6], strict[2:6], fits, strict=True)),
-                on_mark,
+                follows,
             )
             for book, key, fit, was in zip(books, entry[2:6], fits, kept[2:6], strict=True):
                 if not fit:
                     book.remove(was << ID_BITS | ident)
                     book.add(key << ID_BITS | ident)
             return entry  # type: ignore[return-value]
-        entry = self._band(coin, kind, market, share // 2, k, szi, on_mark)
+        entry = self._band(coin, kind, market, share // 2, k, szi, follows)
         for book, key in zip(books, entry[2:6], strict=True):
             book.add(key << ID_BITS | ident)
         return entry
@@ -207,7 +212,7 @@ class PmBands:
                 scope.equity - scope.maintenance,
                 2 * abs(szi),
                 szi,
-                True,
+                MARK,
             )
         if not model.sized:  # the risk model: bands from its own bound; every fill sends it for an exact check
             buffers = model.buffers(state, account, spot, now)
@@ -243,7 +248,9 @@ class PmBands:
                 for coin in sorted(exposure):
                     x, r, p, k, szi = exposure[coin]
                     share = banded * weight[coin] // total if buffer > 0 else 0
-                    out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi, _on_mark(k, szi))
+                    out[coin, 0] = self._put(
+                        name, old, coin, 0, markets[coin], share, k, szi, _follows(k, szi, markets[coin])
+                    )
                     terms[coin] = (x, r, p, share, weight[coin])
                     given += share
                 self.sizing[name] = _Sizing(
@@ -300,7 +307,7 @@ class PmBands:
         buffer = scope.equity - scope.maintenance
         if buffer < 4 * ROUNDING:
             return False
-        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi, True)
+        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi, MARK)
         return True
 
     def _unband(self, name: str, entries: dict[tuple[str, int], Entry], key: tuple[str, int]) -> None:
@@ -348,7 +355,9 @@ class PmBands:
             free = sizing.shares + least  # what the other bands hold plus what is left
             banded = (free - free // FILL_SLACK) * weight // (sizing.weights + weight or 1)
             share = max(2 * ROUNDING, min(least, banded))
-            entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi, _on_mark(k, szi))
+            entries[coin, 0] = self._put(
+                name, entries, coin, 0, state.markets[coin], share, k, szi, _follows(k, szi, state.markets[coin])
+            )
             sizing.parts[coin] = (x, r, p, share, weight)
             sizing.shares += share
             sizing.weights += weight
@@ -405,8 +414,9 @@ class PmBands:
         names = self.ids.names
         hit: set[str] = set()
         for lows, highs, (lo, hi) in (
-            (low, self.high[coin], _prices(market, False)),
-            (self.mark_low[coin], self.mark_high[coin], _prices(market, True)),
+            (low, self.high[coin], _prices(market, BOTH)),
+            (self.mark_low[coin], self.mark_high[coin], _prices(market, MARK)),
+            (self.oracle_low[coin], self.oracle_high[coin], _prices(market, ORACLE)),
             (self.fund_low[coin], self.fund_high[coin], (market.funding_index, market.funding_index)),
         ):
             # the least entry of a key above lo (crossed in `lows`) and of a key at hi (not crossed in `highs`)
@@ -420,26 +430,33 @@ class PmBands:
 
 def _holds(entry: Entry, market: MarketState) -> bool:
     """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
-    _, _, lo, hi, flo, fhi, on_mark = entry
-    least, most = _prices(market, on_mark)
+    _, _, lo, hi, flo, fhi, follows = entry
+    least, most = _prices(market, follows)
     return lo <= least and most <= hi and flo <= market.funding_index <= fhi
 
 
-def _prices(market: MarketState, on_mark: bool) -> tuple[int, int]:
-    """The least and the greatest of the prices a band follows: the mark alone, or the mark and
-    the oracle."""
-    if on_mark:
+def _prices(market: MarketState, follows: int) -> tuple[int, int]:
+    """The least and the greatest of the prices a band follows."""
+    if follows == MARK:
         return market.mark, market.mark
+    if follows == ORACLE:
+        return market.oracle, market.oracle
     return min(market.mark, market.oracle), max(market.mark, market.oracle)
 
 
-def _on_mark(k: int, szi: int) -> bool:
-    """Whether a coin's terms (`parts`) move with its mark alone: a cross position and no spot
-    side (`K` is the position's `2 |szi|` and nothing more), whose value, unsettled funding and
-    maintenance are all at the mark; a token held or owed counts at the oracle. Such a band
-    ignores the oracle, so a mark an impact fill took away from it leaves the band no wider
-    apart (a band around both must span the gap between them)."""
-    return k == 2 * abs(szi)
+def _follows(k: int, szi: int, market: MarketState) -> int:
+    """The prices a coin's terms (`parts`) move with. A cross position's value, unsettled
+    funding and maintenance are at the mark; a token held or owed counts at the oracle (its
+    spot price while the market has one). So a position without a spot side (`K` is its
+    `2 |szi|` and nothing more) follows the mark alone, a spot side without a position the
+    oracle alone, and both together both. A band that follows one price ignores the other: an
+    impact fill that takes the mark away from the oracle leaves a collateral band where it is,
+    and a band around both would have to span the gap between them."""
+    if k == 2 * abs(szi):
+        return MARK
+    if not szi and market.oracle:
+        return ORACLE
+    return BOTH
 
 
 def _cash(state: State, account: Account, spot: SpotAccount, model: MarginModel) -> int:

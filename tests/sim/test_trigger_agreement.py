@@ -8,6 +8,7 @@ decimals; no fees.
 
 from __future__ import annotations
 
+from clearinghouse.pm_triggers import MARK
 from events import schema as ev
 from events.units import px, sz, usd
 from tests.support.pair import TEN_X, Pair
@@ -30,7 +31,7 @@ def test_a_pm_band_of_a_position_follows_the_mark_whatever_the_spread() -> None:
     bands = pair.fast.pm_bands
     assert bands is not None
     assert bands.entries["u"][("X", 0)][2:4] == (px("99.7265627"), px("100.2734373"))
-    assert bands.entries["u"][("X", 0)][6]  # on the mark alone
+    assert bands.entries["u"][("X", 0)][6] == MARK
     _backstopped_at_115(pair)
 
 
