@@ -159,3 +159,31 @@ def _backstopped_at_115(pair: Pair) -> None:
         usd("57.5"),
         "backstop",
     )
+
+
+def test_an_account_liquidated_in_an_event_is_indexed_once_at_its_end() -> None:
+    """Impact mode as above (10% x notional / 9,500 USDC), each account long 10 X from `m`.
+    X 100 -> 95: `a` (85 deposited) has AV 85 - 50 = 35 against MM 47.5, above 2/3 of it: the
+    market phase sells its 10 X, notional 950, 1% below the mark: at 94.05, the new mark. That
+    crosses `c` (100 deposited: AV 50 against 47.5 at 95, healthy), now AV 100 - 59.5 = 40.5
+    against MM 47.025: the second round sells its 10 X, notional 940.5, 0.99% below: 93.118905,
+    93.1189 on the tick. `a`, flat since its own round, used to be checked and re-indexed after
+    each round that moved the mark (three times in all), `c` twice; each is now re-indexed
+    once, when the event ends, and neither is left below maintenance."""
+    pair = Pair(mode="impact", impact_ppm=100_000, depth=usd("9500"), fee_ppm=0)
+    pair.ok(market("X", 2, TEN_X), prices(X="100"))
+    pair.ok(deposit("a", "85"), deposit("c", "100"), deposit("m", "100000"))
+    pair.ok(trade("X", "100", "10", "a", "m"), trade("X", "100", "10", "c", "m"))
+    indexed: list[str] = []
+    acted = pair.fast.checks.acted
+
+    def counting(name: str) -> None:
+        indexed.append(name)
+        acted(name)
+
+    pair.fast.checks.acted = counting  # type: ignore[method-assign]
+    _, derived = pair.at(prices(X="95"))
+    fills = [(d.account, d.sz, d.px) for d in derived if isinstance(d, ev.LiquidationFill)]
+    assert fills == [("a", -sz("10"), px("94.05")), ("c", -sz("10"), px("93.1189"))]
+    assert pair.state.markets["X"].mark == px("93.1189")
+    assert sorted(indexed) == ["a", "c"] and not pair.state.watch
