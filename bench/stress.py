@@ -2,6 +2,7 @@
 
     python bench/stress.py            # 1,000,000 accounts (about 2.5 million positions), 20% PM
     python bench/stress.py --quick    # 10,000 accounts
+    python bench/stress.py --book-only   # the book and its plain tick alone
 
 The book is built directly from events, as bench/ticks.py builds its own (the generator's 50
 markets, a market maker with a deep deposit on the other side of every trade), applied with
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--depth-per-10k", type=int, default=STRESS_LIQUIDATION.depth // USD, help="USDC")
     parser.add_argument("--ticks", type=int, default=200, help="plain ticks timed")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--book-only", action="store_true", help="build the book and time the plain tick, no runs")
     args = parser.parse_args()
     accounts = args.accounts or (10_000 if args.quick else 1_000_000)
     command = "python bench/stress.py" + "".join(f" {a}" for a in sys.argv[1:])
@@ -230,6 +232,22 @@ def main() -> None:
     gc.collect()
     print(f"  plain tick {tick_us / 1000:.1f} ms", file=sys.stderr)
 
+    book_figures = {
+        "command": command,
+        "machine": machine,
+        "accounts": accounts,
+        "positions": positions,
+        "pm_borrowers": pm,
+        "rejected_in_build": rejected,
+        "build_s": round(build_s, 1),
+        "built_mib": round(built_mib),
+        "population_mib": round(len(population) / 2**20),
+        "plain_tick_us_median": round(tick_us, 1),
+    }
+    if args.book_only:
+        peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps({**book_figures, "peak_mib": peak_mib}, indent=2))
+        return
     scenario = BUILTINS[args.scenario]
     depth = max(1, args.depth_per_10k * USD * accounts // 10_000)
     book = msgspec.structs.replace(STRESS_LIQUIDATION, depth=depth)
@@ -244,16 +262,7 @@ def main() -> None:
         return round(statistics.median(seconds) * 1e6 / tick_us, 1) if seconds else None
 
     result = {
-        "command": command,
-        "machine": machine,
-        "accounts": accounts,
-        "positions": positions,
-        "pm_borrowers": pm,
-        "rejected_in_build": rejected,
-        "build_s": round(build_s, 1),
-        "built_mib": round(built_mib),
-        "population_mib": round(len(population) / 2**20),
-        "plain_tick_us_median": round(tick_us, 1),
+        **book_figures,
         "scenario": scenario.name,
         "steps": scenario.steps,
         "depth_usdc": depth // USD,
