@@ -212,7 +212,8 @@ class Engine:
         """Checks the accounts `self.checks` names exactly, in rounds: each round's accounts
         liquidatable in their model (as found at its start) are liquidated in account-id order,
         at most once per event; the next round looks at what those liquidations moved (impact
-        prices, ADL)."""
+        prices, ADL). An account liquidated in the event is re-indexed once, at its end: within
+        the event it is never checked again, only watched if a later fill leaves it below."""
         state, checks, liq = self.state, self.checks, self.liquidations
         picked = checks.first(event, seq)
         if picked is None:
@@ -224,10 +225,11 @@ class Engine:
         begun = False  # `liq.begin_event()` before the event's first liquidation
         done: set[str] = set()
         idle: set[str] = set()  # found below, but an earlier liquidation of the round moved them back above
+        acted: set[str] = set()  # liquidated in the event: re-indexed at its end
         while True:
             candidates = (candidates | state.watch.keys()) - done - SYSTEM_ACCOUNTS
             if not candidates:
-                return
+                break
             below = []
             chosen, spots = self.models.chosen, state.spot
             for name in sorted(candidates):
@@ -245,35 +247,54 @@ class Engine:
                     healthy(state, name)
                     checks.checked(name, now, name in ticked)
             if not below:
-                return
+                break
             if not begun:
                 begun = True
                 liq.begin_event()
-            ticked = set()  # later rounds look at what liquidations moved
             liq.moved.clear()
             liq.counterparties.clear()
             for name in below:
                 made = len(self._derived)
                 liq.check(name, self.models.of(name), seq)
-                checks.acted(name)
-                if len(self._derived) == made:
+                if len(self._derived) == made:  # a later round may check it again: indexed as it is now
                     idle.add(name)
+                    checks.acted(name)
                 else:
                     idle.discard(name)
+                    acted.add(name)
             done.update(below)
             if liq.moved or liq.counterparties:  # fills moved marks (impact) or positions (ADL)
                 done -= idle  # never liquidated: a later round may find them again
                 idle.clear()
-                for name in sorted(done):
+                for name in self._moved_by(done, liq):
                     self._moved_after(name, seq)
             candidates = checks.next_round(liq)
+            # those only the round's marks moved (not an ADL counterparty) are re-referenced as after a tick
+            ticked = candidates - liq.counterparties
+        for name in sorted(acted):
+            checks.acted(name)
+
+    def _moved_by(self, names: set[str], liq: Liquidations) -> list[str]:
+        """Of `names`, those the round's fills may have moved, in account order: ADL
+        counterparties, holders of a coin whose mark an impact fill moved, and banded accounts
+        exposed to one. The others' figures are as their last check left them."""
+        moved, counterparties, exposed = liq.moved, liq.counterparties, self.ctx.exposed
+        accounts, banded = self.state.accounts, self.models.banded
+
+        def touched(name: str) -> bool:
+            if name in counterparties:
+                return True
+            if name in banded:
+                return any(name in exposed.get(coin, ()) for coin in moved)
+            return any(pos.szi and coin in moved for coin, pos in accounts[name].positions.items())
+
+        return sorted(filter(touched, names))
 
     def _moved_after(self, name: str, seq: int) -> None:
         """An account liquidated earlier in this event that a later fill may have moved (an
         impact fill's price, an ADL closing its position at the previous mark): not liquidated
         twice in one event, but watched if left below maintenance (the next event liquidates
-        it), and re-indexed on what it holds now at the current marks."""
+        it); it is re-indexed on what it holds at the event's end."""
         state = self.state
         if self.models.of(name).liquidatable(state, state.accounts[name], state.spot.get(name)):
             state.watch.setdefault(name, seq)
-        self.checks.acted(name)

@@ -46,10 +46,12 @@ from clearinghouse.state import Account, MarketState, SpotAccount, State
 from clearinghouse.triggers import ID_BITS, ID_MASK, AccountIds
 from events.units import FUNDING_DIV, NTL_DIV, RATE
 
-Entry = tuple[str, int, int, int, int, int]  # coin, kind (0 book, 1 isolated), low, high, funding low, funding high
+# coin, kind (0 book, 1 isolated), low, high, funding low, funding high, the prices it follows (BOTH, MARK, ORACLE)
+Entry = tuple[str, int, int, int, int, int, int]
 Part = tuple[int, int, int, int, int]  # a coin's terms at its band's reference (see `parts`), its share and weight
 ROUNDING = 8  # micro-USDC of each share kept back for the rounding of the figures
 ALWAYS = 10**40  # a key every price crosses
+BOTH, MARK, ORACLE = 0, 1, 2  # the prices a band follows: the mark and the oracle, or one alone (`_follows`)
 INTEREST_SHARE = 16  # a USDC borrower's buffer kept back for interest: 1/16
 FILL_SLACK = 2  # of the rest, 1/2 is kept out of the book bands, for fills to draw on (`filled`)
 
@@ -88,6 +90,11 @@ class PmBands:
         # coin -> entries `key << ID_BITS | account id` (as `triggers._Book`'s): crossed when min(mark, oracle) < key
         self.low: dict[str, SortedList] = {}
         self.high: dict[str, SortedList] = {}  # crossed when max(mark, oracle) > key
+        # the bands of terms one price alone moves (`_follows`): crossed when that price < key, > key
+        self.mark_low: dict[str, SortedList] = {}
+        self.mark_high: dict[str, SortedList] = {}
+        self.oracle_low: dict[str, SortedList] = {}
+        self.oracle_high: dict[str, SortedList] = {}
         self.fund_low: dict[str, SortedList] = {}  # crossed when the funding index < key
         self.fund_high: dict[str, SortedList] = {}  # crossed when the funding index > key
         self.entries: dict[str, dict[tuple[str, int], Entry]] = {}
@@ -105,32 +112,35 @@ class PmBands:
         for entry in self.entries.pop(name, {}).values():
             self._drop(name, entry)
 
+    def _books(self, coin: str, follows: int) -> tuple[SortedList, SortedList, SortedList, SortedList]:
+        """The coin's four lists an entry's keys go in (created with the coin's first band)."""
+        if coin not in self.low:
+            for book in self._price_books() + (self.fund_low, self.fund_high):
+                book[coin] = SortedList()
+        lows, highs = self._price_books()[2 * follows : 2 * follows + 2]
+        return lows[coin], highs[coin], self.fund_low[coin], self.fund_high[coin]
+
+    def _price_books(self) -> tuple[dict[str, SortedList], ...]:
+        """The price lists, low and high, in the order BOTH, MARK, ORACLE."""
+        return self.low, self.high, self.mark_low, self.mark_high, self.oracle_low, self.oracle_high
+
     def _drop(self, name: str, entry: Entry) -> None:
-        coin, _, lo, hi, flo, fhi = entry
         ident = self.ids.of(name)
-        self.low[coin].remove(lo << ID_BITS | ident)
-        self.high[coin].remove(hi << ID_BITS | ident)
-        self.fund_low[coin].remove(flo << ID_BITS | ident)
-        self.fund_high[coin].remove(fhi << ID_BITS | ident)
+        for book, key in zip(self._books(entry[0], entry[6]), entry[2:6], strict=True):
+            book.remove(key << ID_BITS | ident)
 
     @staticmethod
-    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int) -> Entry:
+    def _band(coin: str, kind: int, market: MarketState, share: int, k: int, szi: int, follows: int) -> Entry:
         if share <= ROUNDING or k <= 0:
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
-        spread = abs(market.mark - market.oracle)
-        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - spread  # a band spans the spread and twice its width
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, follows
+        lo, hi = _prices(market, follows)
+        # a band spans the spread and twice its width
+        room = (share - share // 8 - ROUNDING) * NTL_DIV // k - (hi - lo)
         if room < 0:  # even a price inside the spread may use up the share: every tick leaves it
-            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS
+            return coin, kind, ALWAYS, -ALWAYS, ALWAYS, -ALWAYS, follows
         width = room // 2
         fund = (share // 8) * FUNDING_DIV // abs(szi) if szi else ALWAYS
-        return (
-            coin,
-            kind,
-            min(market.mark, market.oracle) - width,
-            max(market.mark, market.oracle) + width,
-            market.funding_index - fund,
-            market.funding_index + fund,
-        )
+        return coin, kind, lo - width, hi + width, market.funding_index - fund, market.funding_index + fund, follows
 
     def _put(
         self,
@@ -142,17 +152,23 @@ class PmBands:
         share: int,
         k: int,
         szi: int,
+        follows: int = BOTH,
     ) -> Entry:
         """Keeps each key of the old band that lies inside the band `share` allows and on the
         far side of the current prices (no sorted-list work: most re-bands after a fill move
         nothing, or only the price keys); the others are written for half the share. A band
-        whose every key lies inside the allowed one is as safe as that one."""
+        whose every key lies inside the allowed one is as safe as that one. `follows`: the
+        prices the band follows (`_follows`); an old band that followed others goes."""
         kept = old.pop((coin, kind), None)
-        lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        books = (self.low, self.high, self.fund_low, self.fund_high)
+        if kept is not None and kept[6] != follows:
+            self._drop(name, kept)
+            kept = None
+        lo, hi = _prices(market, follows)
+        index = market.funding_index
+        books = self._books(coin, follows)
         ident = self.ids.of(name)
         if kept is not None:
-            allowed = self._band(coin, kind, market, share, k, szi)
+            allowed = self._band(coin, kind, market, share, k, szi, follows)
             fits = (
                 allowed[2] <= kept[2] <= lo,
                 hi <= kept[3] <= allowed[3],
@@ -161,24 +177,21 @@ class PmBands:
             )
             if all(fits):
                 return kept
-            strict = self._band(coin, kind, market, share // 2, k, szi)
+            strict = self._band(coin, kind, market, share // 2, k, szi, follows)
             entry = (
                 coin,
                 kind,
-                *(was if fit else key for was, key, fit in zip(kept[2:], strict[2:], fits, strict=True)),
+                *(was if fit else key for was, key, fit in zip(kept[2:6], strict[2:6], fits, strict=True)),
+                follows,
             )
-            for book, key, fit, was in zip(books, entry[2:], fits, kept[2:], strict=True):
+            for book, key, fit, was in zip(books, entry[2:6], fits, kept[2:6], strict=True):
                 if not fit:
-                    lst = book[coin]
-                    lst.remove(was << ID_BITS | ident)
-                    lst.add(key << ID_BITS | ident)
+                    book.remove(was << ID_BITS | ident)
+                    book.add(key << ID_BITS | ident)
             return entry  # type: ignore[return-value]
-        entry = self._band(coin, kind, market, share // 2, k, szi)
-        for book, key in zip(books, entry[2:], strict=True):
-            lst = book.get(coin)
-            if lst is None:
-                lst = book[coin] = SortedList()
-            lst.add(key << ID_BITS | ident)
+        entry = self._band(coin, kind, market, share // 2, k, szi, follows)
+        for book, key in zip(books, entry[2:6], strict=True):
+            book.add(key << ID_BITS | ident)
         return entry
 
     def index(self, name: str, state: State, model: MarginModel, now: portfolio.Check | None = None) -> None:
@@ -194,7 +207,15 @@ class PmBands:
         for scope in isolated_scopes(account, markets):
             szi = account.positions[scope.name].szi
             out[scope.name, 1] = self._put(
-                name, old, scope.name, 1, markets[scope.name], scope.equity - scope.maintenance, 2 * abs(szi), szi
+                name,
+                old,
+                scope.name,
+                1,
+                markets[scope.name],
+                scope.equity - scope.maintenance,
+                2 * abs(szi),
+                szi,
+                MARK,
             )
         if not model.sized:  # the risk model: bands from its own bound, its sizing by part for fills
             buffers = model.buffers(state, account, spot, now)
@@ -232,7 +253,9 @@ class PmBands:
                 for coin in sorted(exposure):
                     x, r, p, k, szi = exposure[coin]
                     share = banded * weight[coin] // total if buffer > 0 else 0
-                    out[coin, 0] = self._put(name, old, coin, 0, markets[coin], share, k, szi)
+                    out[coin, 0] = self._put(
+                        name, old, coin, 0, markets[coin], share, k, szi, _follows(k, szi, markets[coin])
+                    )
                     terms[coin] = (x, r, p, share, weight[coin])
                     given += share
                 self.sizing[name] = _Sizing(
@@ -322,7 +345,7 @@ class PmBands:
         buffer = scope.equity - scope.maintenance
         if buffer < 4 * ROUNDING:
             return False
-        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi)
+        entries[coin, 1] = self._put(name, entries, coin, 1, market, buffer, 2 * abs(pos.szi), pos.szi, MARK)
         return True
 
     def _unband(self, name: str, entries: dict[tuple[str, int], Entry], key: tuple[str, int]) -> None:
@@ -377,7 +400,9 @@ class PmBands:
             free = sizing.shares + least  # what the other bands hold plus what is left
             banded = (free - free // FILL_SLACK) * weight // (sizing.weights + weight or 1)
             share = max(2 * ROUNDING, min(least, banded))
-            entries[coin, 0] = self._put(name, entries, coin, 0, state.markets[coin], share, k, szi)
+            entries[coin, 0] = self._put(
+                name, entries, coin, 0, state.markets[coin], share, k, szi, _follows(k, szi, state.markets[coin])
+            )
             sizing.parts[coin] = (x, r, p, share, weight)
             sizing.shares += share
             sizing.weights += weight
@@ -431,29 +456,52 @@ class PmBands:
         low = self.low.get(coin)
         if low is None:
             return set()
-        lo, hi, index = min(market.mark, market.oracle), max(market.mark, market.oracle), market.funding_index
-        high, fund_low, fund_high = self.high[coin], self.fund_low[coin], self.fund_high[coin]
         names = self.ids.names
         hit: set[str] = set()
-        # the least entry of a key above lo (crossed in `low`) and of a key at hi (not crossed in `high`)
-        above_lo, below_hi = (lo + 1) << ID_BITS, hi << ID_BITS
-        above_index, below_index = (index + 1) << ID_BITS, index << ID_BITS
-        if low and low[-1] >= above_lo:
-            hit.update(names[e & ID_MASK] for e in low.irange(minimum=above_lo))
-        if high and high[0] < below_hi:
-            hit.update(names[e & ID_MASK] for e in high[: high.bisect_left(below_hi)])
-        if fund_low and fund_low[-1] >= above_index:
-            hit.update(names[e & ID_MASK] for e in fund_low.irange(minimum=above_index))
-        if fund_high and fund_high[0] < below_index:
-            hit.update(names[e & ID_MASK] for e in fund_high[: fund_high.bisect_left(below_index)])
+        for lows, highs, (lo, hi) in (
+            (low, self.high[coin], _prices(market, BOTH)),
+            (self.mark_low[coin], self.mark_high[coin], _prices(market, MARK)),
+            (self.oracle_low[coin], self.oracle_high[coin], _prices(market, ORACLE)),
+            (self.fund_low[coin], self.fund_high[coin], (market.funding_index, market.funding_index)),
+        ):
+            # the least entry of a key above lo (crossed in `lows`) and of a key at hi (not crossed in `highs`)
+            above_lo, below_hi = (lo + 1) << ID_BITS, hi << ID_BITS
+            if lows and lows[-1] >= above_lo:
+                hit.update(names[e & ID_MASK] for e in lows.irange(minimum=above_lo))
+            if highs and highs[0] < below_hi:
+                hit.update(names[e & ID_MASK] for e in highs[: highs.bisect_left(below_hi)])
         return hit
 
 
 def _holds(entry: Entry, market: MarketState) -> bool:
     """Whether the market's prices and funding index are inside the band (`crossed`'s test)."""
-    _, _, lo, hi, flo, fhi = entry
-    index = market.funding_index
-    return lo <= min(market.mark, market.oracle) and max(market.mark, market.oracle) <= hi and flo <= index <= fhi
+    _, _, lo, hi, flo, fhi, follows = entry
+    least, most = _prices(market, follows)
+    return lo <= least and most <= hi and flo <= market.funding_index <= fhi
+
+
+def _prices(market: MarketState, follows: int) -> tuple[int, int]:
+    """The least and the greatest of the prices a band follows."""
+    if follows == MARK:
+        return market.mark, market.mark
+    if follows == ORACLE:
+        return market.oracle, market.oracle
+    return min(market.mark, market.oracle), max(market.mark, market.oracle)
+
+
+def _follows(k: int, szi: int, market: MarketState) -> int:
+    """The prices a coin's terms (`parts`) move with. A cross position's value, unsettled
+    funding and maintenance are at the mark; a token held or owed counts at the oracle (its
+    spot price while the market has one). So a position without a spot side (`K` is its
+    `2 |szi|` and nothing more) follows the mark alone, a spot side without a position the
+    oracle alone, and both together both. A band that follows one price ignores the other: an
+    impact fill that takes the mark away from the oracle leaves a collateral band where it is,
+    and a band around both would have to span the gap between them."""
+    if k == 2 * abs(szi):
+        return MARK
+    if not szi and market.oracle:
+        return ORACLE
+    return BOTH
 
 
 def _cash(state: State, account: Account, spot: SpotAccount, model: MarginModel) -> int:

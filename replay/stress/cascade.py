@@ -50,7 +50,7 @@ from events.units import NTL_DIV, RATE
 from replay.backtest.stream import state_events
 from replay.overdeleverage import declined
 from replay.stress.configs import StressConfig, with_policy
-from replay.stress.overshoot import Overshoot, Trace, overshoot_of
+from replay.stress.overshoot import Fed, Overshoot, Trace, overshoot_of
 from replay.stress.scenario import PPM, Scenario
 
 MAX_ROUNDS = 20  # stress rounds in one step before it is reported as not converged
@@ -150,8 +150,7 @@ class Stepper:
         state.liquidation = self.base
         self.engine = Engine(state, full_scan=full_scan)
         self.start = state.time
-        self.trace: Trace = []
-        self.declined = False  # the liquidator declined a scope: ADL rounds for the overshoot
+        self.trace: Trace = []  # what the overshoot replays
         self.shortfall_so_far = 0
 
     # ---- prices -----------------------------------------------------------------------------
@@ -201,8 +200,7 @@ class Stepper:
                     subject = event.coin if type(event) is ev.Market else getattr(event, "account", "")
                     unapplied.append(Unapplied(refused.event, subject, refused.reason))
                 self._tally(figures, derived, found)
-                self.trace.append((event, self.state.liquidation))
-                self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
+                self._fed(event, derived)
             figures.found_below = len(found)
             figures.liquidator_pnl = self._liquidator_value() - liquidator_before
         self._close(figures)
@@ -222,8 +220,7 @@ class Stepper:
             figures.rounds += 1
             self._check(check, f"step {k}, round {figures.rounds}")
             decided = self._tally(figures, derived, found)
-            self.trace.append((event, state.liquidation))
-            self.declined = self.declined or bool(declined(derived, self.base.loss_limit))
+            self._fed(event, derived)
             rejected = [d.reason for d in derived if type(d) is ev.Rejected]
             if rejected:
                 figures.rejected += rejected
@@ -239,6 +236,11 @@ class Stepper:
         figures.liquidator_pnl = self._liquidator_value() - liquidator_before
         self._close(figures)
         return figures
+
+    def _fed(self, event: ev.InputEvent, derived: list[ev.DerivedEvent]) -> None:
+        """Records an event fed to the engine for the overshoot's replay."""
+        refused = bool(declined(derived, self.base.loss_limit))
+        self.trace.append(Fed(event, self.state.liquidation, self.state.time, refused))
 
     def _check(self, check: bool, where: str) -> None:
         if check:
@@ -371,7 +373,7 @@ def run(
         scenario=scenario.name,
         steps=steps,
         digest=state_digest(state),
-        overshoot=overshoot_of(population, stepper.base, stepper.trace, stepper.declined),
+        overshoot=overshoot_of(population, stepper.base, stepper.trace),
         accounts=len(state.accounts),
         unapplied=unapplied,
     )

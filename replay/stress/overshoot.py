@@ -2,7 +2,8 @@
 the run's own price path: every event fed to the engine (the configuration's, then the
 `prices` events), each under the liquidation settings in force at it (the scenario thins the
 depth step by step), replayed with and without the ADL fills (the liquidator absorbing), round
-by round."""
+by round. The run itself is the first pass that finds the rounds: it records each event's time
+and whether the liquidator declined a scope in it, so only the scoring replays it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from typing import NamedTuple
 from clearinghouse.digest import decode_state
 from clearinghouse.state import LiquidationConfig
 from events import schema as ev
-from replay.overdeleverage import measure
+from replay.overdeleverage import DEFAULT_GAP_MS, rounds_of, score
 
-Trace = list[tuple[ev.InputEvent, LiquidationConfig]]  # each event fed to the engine, its settings
+
+class Fed(NamedTuple):
+    """An event fed to the engine: the liquidation settings in force at it, the event time after
+    it, and whether the liquidator declined a scope in it (an ADL event)."""
+
+    event: ev.InputEvent
+    settings: LiquidationConfig
+    time: int
+    declined: bool
+
+
+Trace = list[Fed]  # every event fed to the engine, in order
 
 
 class Overshoot(NamedTuple):
@@ -26,12 +38,14 @@ class Overshoot(NamedTuple):
     net: int
 
 
-def overshoot_of(population: bytes, liquidation: LiquidationConfig, trace: Trace, declined: bool) -> Overshoot:
-    """The run's overshoot (`declined`: the liquidator declined some scope, so there are ADL
-    rounds to measure; without, there is nothing to replay and the overshoot is zero)."""
-    if not declined:
+def overshoot_of(population: bytes, liquidation: LiquidationConfig, trace: Trace) -> Overshoot:
+    """The run's overshoot: its ADL events grouped into rounds as `replay.overdeleverage.measure`
+    groups them (`rounds_of`, the default gap, no horizon), each round scored by replaying the
+    run from `population` (without ADL rounds there is nothing to replay: zero)."""
+    deleveraging = [i for i, fed in enumerate(trace) if fed.declined]
+    if not deleveraging:
         return Overshoot(0, 0, 0)
-    events = [event for event, _ in trace]
-    settings = [setting for _, setting in trace]
-    found = measure(decode_state(population), events, liquidation, settings=settings).as_dict()
+    spans = rounds_of([fed.time for fed in trace], deleveraging, DEFAULT_GAP_MS, 0)
+    events, settings = [fed.event for fed in trace], [fed.settings for fed in trace]
+    found = score(decode_state(population), events, liquidation, spans, settings).as_dict()
     return Overshoot(found["over"], found["under"], found["net"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from clearinghouse import lending
+from clearinghouse.pm_triggers import ORACLE
 from events.units import usd
 from tests.support.borrower import at_hour, borrower, hours_until_above
 from tests.support.pair import TEN_X, Pair, px
@@ -39,6 +40,23 @@ def test_the_borrower_is_banded_as_worked_by_hand():
         usd("867.1875"),
     )
     assert (sizing.debt, sizing.kept) == (usd("6400"), usd("115.625"))
+
+
+def test_a_move_of_the_mark_alone_leaves_a_collateral_band_where_it_is():
+    """The borrower holds HYPE and no HYPE position: its HYPE terms count the token at the
+    oracle, so its band follows the oracle alone. Written for half of 867.1875, 433.59375: 7/8
+    of it, 379.394532 (an eighth is 54.199218), less 8 micro-USDC, over 1,000 HYPE, halved, is
+    0.18969726 either side of 10. An impact fill's price takes the mark to 9 with the oracle at
+    10: the band holds and nobody is checked, where a band around both prices was left and the
+    account checked and re-banded."""
+    pair = borrower(market("HYPE", 2, TEN_X), supply="20000")
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    band = bands.entries["pm"]["HYPE", 0]
+    assert band[2:4] == (px("9.81030274"), px("10.18969726")) and band[6] == ORACLE
+    pair.ok(prices(HYPE=("9", "10")))
+    assert bands.entries["pm"]["HYPE", 0] is band
+    assert bands.crossed("HYPE", pair.fast.state.markets["HYPE"]) == set()
 
 
 def test_a_tick_that_leaves_the_band_re_references_it_and_keeps_the_sizing():
@@ -63,7 +81,7 @@ def test_a_tick_that_leaves_the_band_re_references_it_and_keeps_the_sizing():
         usd("660.9375"),
         usd("660.9375"),
     )
-    _, _, low, high, _, _ = bands.entries["pm"]["HYPE", 0]
+    _, _, low, high, _, _, _ = bands.entries["pm"]["HYPE", 0]
     assert (low, high) == (px("9.35541993"), px("9.64458007"))
 
 

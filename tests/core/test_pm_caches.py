@@ -4,10 +4,13 @@ a rules change (a new rules object must never be read through the old one's term
 
 from __future__ import annotations
 
+from itertools import product
+
 import msgspec
 
 from clearinghouse import portfolio
 from clearinghouse.engine import Engine
+from clearinghouse.pm_triggers import BOTH, MARK, ORACLE
 from clearinghouse.state import LiquidationConfig, State
 from events.units import usd
 from replay.workload import GeneratorConfig, generate
@@ -16,7 +19,8 @@ from tests.support.rulebook import Book, deposit, pm_rules, prices, set_mode, to
 
 def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
     """`PmBands.crossed` looks at each list's extreme key before reading a range; it must name
-    exactly the accounts one of whose bands of the coin the prices or funding index left."""
+    exactly the accounts one of whose bands of the coin the prices or funding index left (the
+    mark or the oracle alone for a band that follows one of them, both for the others)."""
     config = GeneratorConfig(accounts=150, markets=4, events=6_000, seed=9, pm_share=0.4)
     engine = Engine(State(liquidation=LiquidationConfig()))
     for event in generate(config):
@@ -26,13 +30,21 @@ def test_band_crossing_reads_the_same_accounts_as_a_scan_of_every_band():
     sizes = []
     for coin, market in sorted(engine.state.markets.items()):
         for mark in (market.mark * 8 // 10, market.mark, market.mark * 12 // 10):
-            for index in (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15):
-                moved = msgspec.structs.replace(market, mark=mark, funding_index=index)
-                lo, hi = min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)
+            for index, oracle in product(
+                (market.funding_index - 10**15, market.funding_index, market.funding_index + 10**15),
+                (market.oracle * 9 // 10, market.oracle, market.oracle * 11 // 10),
+            ):
+                moved = msgspec.structs.replace(market, mark=mark, oracle=oracle, funding_index=index)
+                followed = {
+                    BOTH: (min(moved.mark, moved.oracle), max(moved.mark, moved.oracle)),
+                    MARK: (moved.mark, moved.mark),
+                    ORACLE: (moved.oracle, moved.oracle),
+                }
                 scan = {
                     name
                     for name, entries in bands.entries.items()
-                    for c, _, low, high, flo, fhi in entries.values()
+                    for c, _, low, high, flo, fhi, follows in entries.values()
+                    for lo, hi in [followed[follows]]
                     if c == coin and (low > lo or high < hi or flo > index or fhi < index)
                 }
                 assert bands.crossed(coin, moved) == scan

@@ -5,6 +5,7 @@ out by hand under risk-model.md's parameters (tests/support/risk.py) and the shi
 from __future__ import annotations
 
 from clearinghouse.models.risk import RISK
+from clearinghouse.pm_triggers import BOTH
 from clearinghouse.risk.bands import SCALE, slope
 from clearinghouse.risk.params import resolved
 from tests.core.test_risk_mode import _book
@@ -31,7 +32,8 @@ def test_a_long_btc_gets_a_band_inside_its_liquidation_price() -> None:
     # Its price room: (6,249.999992 - 781.249999 (1/8 for funding) - 0.000008) / 1.09 = 5,017.20182110
     # USDC, split either side of the price: 2,508.60091055; the funding band 781.249999 / 1 BTC.
     entry = book.engine.pm_bands.entries["a"]["BTC", 0]
-    assert entry == ("BTC", 0, 9_749_139_908_945, 10_250_860_091_055, -781_249_999 * 10**6, 781_249_999 * 10**6)
+    low, high, funding = 9_749_139_908_945, 10_250_860_091_055, 781_249_999 * 10**6
+    assert entry == ("BTC", 0, low, high, -funding, funding, BOTH)  # around the mark and the oracle
     book.ok(prices(BTC="97491.39908945"))  # the band's low key: still inside, the band is kept
     assert book.engine.pm_bands.entries["a"]["BTC", 0] == entry
     book.ok(prices(BTC="97491.39908944"))  # below it: checked exactly and banded afresh

@@ -9,6 +9,7 @@ from __future__ import annotations
 from clearinghouse.digest import state_digest
 from clearinghouse.engine import Engine
 from clearinghouse.models.risk import RISK, rules_of
+from clearinghouse.pm_triggers import BOTH
 from clearinghouse.risk.bands import cash_of, part_figures
 from clearinghouse.state import LiquidationConfig, State
 from events import schema as ev
@@ -136,7 +137,7 @@ def test_a_second_fill_is_absorbed_by_hand() -> None:
     assert (sizing.cash, sizing.booked, sizing.slack) == (-usd("90000"), usd("5875.000016"), usd("5874.999984"))
     assert sizing.parts["BTC"][0] == usd("101750") and sizing.parts["BTC"][4] == usd("93500")
     entry = bands.entries["a"]["BTC", 0]
-    assert entry == ("BTC", 0, 9_892_814_324_771, 10_107_185_675_229, -333_806_818_181_818, 333_806_818_181_818)
+    assert entry == ("BTC", 0, 9_892_814_324_771, 10_107_185_675_229, -333_806_818_181_818, 333_806_818_181_818, BOTH)
     book.ok(prices(BTC="98928.14324771"))
     state = book.state
     f = RISK.totals(state, state.accounts["a"], state.spot["a"])

@@ -11,10 +11,18 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from clearinghouse.digest import decode_state, encode_state
+from clearinghouse.engine import Engine
 from clearinghouse.state import LiquidationConfig
-from replay.stress.cascade import run
-from replay.stress.configs import StressConfig
+from events.units import usd
+from replay import overdeleverage
+from replay.overdeleverage import DEFAULT_GAP_MS, measure, rounds_of
+from replay.stress.cascade import Stepper, run
+from replay.stress.configs import STRESS_LIQUIDATION, StressConfig
+from replay.stress.overshoot import Overshoot, overshoot_of
+from replay.stress.population import generated
 from replay.stress.scenario import BUILTINS, ScenarioError, along, parse
+from replay.workload import GeneratorConfig
 from tests.support.pair import TEN_X
 from tests.support.pm import OLD_ERA, lender
 from tests.support.rulebook import deposit, lend, market, pm_rules, prices, set_mode, token, trade
@@ -272,3 +280,34 @@ def test_prices_stop_at_the_price_bound() -> None:
     assert run.steps[1].marks == {"X": 10**16, "T": 10**16}
     assert run.steps[2].marks == {"X": 990_099_000_000, "T": 990_099_009_900}
     assert run.steps[1].rejected == [] and run.steps[2].rejected == []
+
+
+def test_the_overshoot_replays_the_run_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generated population (300 accounts) under `btc-led` with a backstop that declines any
+    loss above 10 USDC reaches ADL. The run itself records each event's time and whether the
+    liquidator declined a scope in it, so its overshoot groups the ADL rounds without replaying
+    the run to find them (`measure`'s first pass): the scoring alone replays it, pass A up to
+    the last round's scored event and pass B over each round, and the figures are `measure`'s."""
+    pop = encode_state(generated(GeneratorConfig(accounts=300, events=6000)))
+    config = StressConfig("thin", msgspec.structs.replace(STRESS_LIQUIDATION, loss_limit=usd("10")))
+    stepper = Stepper(decode_state(pop), BUILTINS["btc-led"], config, "hl-queue", False)
+    stepper.figures0(False)
+    for k in range(1, BUILTINS["btc-led"].steps + 1):
+        stepper.step(k, 20, False)
+    trace = stepper.trace
+    spans = rounds_of([f.time for f in trace], [i for i, f in enumerate(trace) if f.declined], DEFAULT_GAP_MS, 0)
+    assert spans
+    replayed: list[int] = []
+    apply = overdeleverage._apply
+
+    def counted(engine: Engine, event: object, settings: object, i: int, absorbing: bool) -> list:
+        replayed.append(i)
+        return apply(engine, event, settings, i, absorbing)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(overdeleverage, "_apply", counted)
+    found = overshoot_of(pop, stepper.base, trace)
+    assert len(replayed) == spans[-1].scored + 1 + sum(s.scored - s.first + 1 for s in spans)
+    monkeypatch.setattr(overdeleverage, "_apply", apply)
+    events, settings = [f.event for f in trace], [f.settings for f in trace]
+    whole = measure(decode_state(pop), events, stepper.base, settings=settings).as_dict()
+    assert found == Overshoot(whole["over"], whole["under"], whole["net"]) and found.over > 0

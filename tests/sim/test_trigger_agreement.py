@@ -8,24 +8,47 @@ decimals; no fees.
 
 from __future__ import annotations
 
+from clearinghouse.pm_triggers import MARK
 from events import schema as ev
 from events.units import px, sz, usd
 from tests.support.pair import TEN_X, Pair
 from tests.support.rulebook import deposit, market, prices, set_leverage, set_mode, trade
 
 
-def test_a_pm_band_never_spans_a_spread_wider_than_its_share_allows() -> None:
+def test_a_pm_band_of_a_position_follows_the_mark_whatever_the_spread() -> None:
     """A unified account short 10 X at mark 100 with the oracle at 120. Cash 100 + 1,000 from
-    the sale; value -1,000: AV = 100, MM = 50, so its buffer is 100 - 50 - 1 = 49 USDC, of
-    which the band gets half, 24.5; 7/8 of that less 8 micro-USDC, over K = 2 x 10 coins, lets
-    a price move 21.437492 / 20 = 1.0718746. The band used to span at least the spread,
-    100..120, so a mark of 115 stayed inside it: AV = 1,100 - 1,150 = -50 against MM = 57.5,
-    liquidatable, and only the full scan saw it. A band the spread already outgrows is now
-    left by every tick."""
+    the sale; value -1,000: AV = 100, MM = 50, so its buffer is 50 less 1 micro-USDC (its
+    trigger is inclusive), of which the bands get the larger half, 25; a new band is written
+    for half of that, 12.5: 7/8 of it, 10.9375, less 8 micro-USDC, over K = 2 x 10 coins lets a
+    price move 0.5468746, half of it either side. The band used to span at least the spread,
+    100..120, so a mark of 115 stayed inside it (only the full scan saw the liquidation); then
+    a spread wider than the share made it one every tick leaves. The position's value and
+    maintenance are at the mark alone, so its band now follows the mark alone: 99.7265627 to
+    100.2734373 whatever the oracle, and 115 leaves it."""
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
     pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
-    _left_by_every_tick_and_backstopped_at_115(pair)
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (px("99.7265627"), px("100.2734373"))
+    assert bands.entries["u"][("X", 0)][6] == MARK
+    _backstopped_at_115(pair)
+
+
+def test_an_oracle_move_leaves_no_band_of_a_position() -> None:
+    """The account above, then the oracle alone moves from 120 to 130 and back to 110 (the
+    mark stays 100): the position's figures do not move, no band is left and nobody is
+    checked, where a band around the mark and the oracle was left by both ticks."""
+    pair = Pair()
+    pair.ok(market("X", 2, TEN_X), prices(X=("100", "120")), deposit("u", "100"), deposit("c", "100000"))
+    pair.ok(set_mode("u", "unified"), trade("X", "100", "10", "c", "u"))
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    market_x = pair.fast.state.markets["X"]
+    for oracle in ("130", "110"):
+        pair.ok(prices(X=("100", oracle)))
+        assert market_x.oracle == px(oracle)
+        assert bands.crossed("X", market_x) == set()
 
 
 def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
@@ -38,7 +61,10 @@ def test_a_unified_position_opened_before_the_first_price_is_banded() -> None:
     pair = Pair()
     pair.ok(market("X", 2, TEN_X), deposit("u", "100"), deposit("c", "100000"), set_mode("u", "unified"))
     pair.ok(trade("X", "100", "10", "c", "u"))
-    _left_by_every_tick_and_backstopped_at_115(pair)
+    bands = pair.fast.pm_bands
+    assert bands is not None
+    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+    _backstopped_at_115(pair)
 
 
 def test_an_account_deleveraged_after_its_own_liquidation_is_watched() -> None:
@@ -120,12 +146,9 @@ def test_an_account_an_impact_fill_moved_after_its_own_liquidation_is_watched() 
     assert pair.raw("a") == usd("100") - usd("68.811") and not pair.state.watch
 
 
-def _left_by_every_tick_and_backstopped_at_115(pair: Pair) -> None:
-    """`u`, short 10 X with 1,100 of cash, has a band every tick leaves; X at 115 makes its
-    AV 1,100 - 1,150 = -50 against MM 1,150 / 20 = 57.5, below 2/3 of it: a backstop."""
-    bands = pair.fast.pm_bands
-    assert bands is not None
-    assert bands.entries["u"][("X", 0)][2:4] == (10**40, -(10**40))  # ALWAYS: every tick leaves it
+def _backstopped_at_115(pair: Pair) -> None:
+    """`u`, short 10 X with 1,100 of cash: X at 115 makes its AV 1,100 - 1,150 = -50 against
+    MM 1,150 / 20 = 57.5, below 2/3 of it: a backstop."""
     derived = pair.send(prices(X="115"))
     triggered = derived[0]
     assert isinstance(triggered, ev.LiquidationTriggered)
@@ -136,3 +159,31 @@ def _left_by_every_tick_and_backstopped_at_115(pair: Pair) -> None:
         usd("57.5"),
         "backstop",
     )
+
+
+def test_an_account_liquidated_in_an_event_is_indexed_once_at_its_end() -> None:
+    """Impact mode as above (10% x notional / 9,500 USDC), each account long 10 X from `m`.
+    X 100 -> 95: `a` (85 deposited) has AV 85 - 50 = 35 against MM 47.5, above 2/3 of it: the
+    market phase sells its 10 X, notional 950, 1% below the mark: at 94.05, the new mark. That
+    crosses `c` (100 deposited: AV 50 against 47.5 at 95, healthy), now AV 100 - 59.5 = 40.5
+    against MM 47.025: the second round sells its 10 X, notional 940.5, 0.99% below: 93.118905,
+    93.1189 on the tick. `a`, flat since its own round, used to be checked and re-indexed after
+    each round that moved the mark (three times in all), `c` twice; each is now re-indexed
+    once, when the event ends, and neither is left below maintenance."""
+    pair = Pair(mode="impact", impact_ppm=100_000, depth=usd("9500"), fee_ppm=0)
+    pair.ok(market("X", 2, TEN_X), prices(X="100"))
+    pair.ok(deposit("a", "85"), deposit("c", "100"), deposit("m", "100000"))
+    pair.ok(trade("X", "100", "10", "a", "m"), trade("X", "100", "10", "c", "m"))
+    indexed: list[str] = []
+    acted = pair.fast.checks.acted
+
+    def counting(name: str) -> None:
+        indexed.append(name)
+        acted(name)
+
+    pair.fast.checks.acted = counting  # type: ignore[method-assign]
+    _, derived = pair.at(prices(X="95"))
+    fills = [(d.account, d.sz, d.px) for d in derived if isinstance(d, ev.LiquidationFill)]
+    assert fills == [("a", -sz("10"), px("94.05")), ("c", -sz("10"), px("93.1189"))]
+    assert pair.state.markets["X"].mark == px("93.1189")
+    assert sorted(indexed) == ["a", "c"] and not pair.state.watch
