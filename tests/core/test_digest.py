@@ -69,3 +69,18 @@ def test_a_large_book_in_any_insertion_order_encodes_as_the_definition_says() ->
         )
     first, second = (encode_state(state) for state in states)
     assert first == second == _reference(states[0])
+
+
+def test_accounts_in_key_order_behind_a_later_key_encode_as_the_definition_says() -> None:
+    """An import account, then 80,000 accounts in key order (as importing a sorted snapshot
+    creates them): the encoder's own sort recursed once per key on this order and crashed the
+    process (a segmentation fault from about 60,000 accounts), so the state's long maps reach it
+    already sorted."""
+    names = [f"0x{i:040x}" for i in range(80_000)]
+    state = State(
+        accounts={
+            n: Account(raw_usd=i, positions={"BTC": Position(2, True, 1)}) for i, n in enumerate(["@import", *names])
+        },
+        watch={n: 5 for n in ["@import", *names[:1000]]},
+    )
+    assert encode_state(state) == _reference(state)
